@@ -1,0 +1,66 @@
+/* cli.c — `elign` top-level dispatch: the one table of subcommands. */
+#include "common/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+
+static int version_main(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  printf("elign %s\n", ELIGN_VERSION);
+  return ELIGN_EXIT_OK;
+}
+
+const elign_command elign_commands[] = {
+    {"version", "print the version", version_main},
+    {NULL, NULL, NULL},
+};
+
+static void print_usage(FILE *out) {
+  fprintf(out,
+          "usage: elign <command> [options]\n"
+          "\n"
+          "Post-train E(3)-equivariant molecular diffusion models (EDM) against\n"
+          "force-field physics with FED-GRPO. Commands:\n\n");
+  for (const elign_command *c = elign_commands; c->name; c++) fprintf(out, "  %-10s %s\n", c->name, c->summary);
+  fprintf(out,
+          "\n`elign <command> --help` describes a command. Global options before the\n"
+          "command: --verbose (debug log), --quiet (warnings and errors only).\n");
+}
+
+int elign_cli_is_help(const char *arg) { return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0; }
+
+int elign_cli_fail(const elign_error *err) {
+  elign_error_print(err);
+  return ELIGN_EXIT_FAIL;
+}
+
+int elign_cli_dispatch(int argc, char **argv) {
+  int i = 1;
+  for (; i < argc && argv[i][0] == '-'; i++) {
+    if (elign_cli_is_help(argv[i])) {
+      print_usage(stdout);
+      return ELIGN_EXIT_OK;
+    } else if (strcmp(argv[i], "--verbose") == 0) {
+      elign_log_set_level(ELIGN_LOG_DEBUG);
+    } else if (strcmp(argv[i], "--quiet") == 0) {
+      elign_log_set_level(ELIGN_LOG_WARN);
+    } else if (strcmp(argv[i], "--version") == 0) {
+      return version_main(0, NULL);
+    } else {
+      fprintf(stderr, "elign: unknown option '%s'\n\n", argv[i]);
+      print_usage(stderr);
+      return ELIGN_EXIT_USAGE;
+    }
+  }
+  if (i >= argc) {
+    print_usage(stderr);
+    return ELIGN_EXIT_USAGE;
+  }
+  for (const elign_command *c = elign_commands; c->name; c++)
+    if (strcmp(c->name, argv[i]) == 0) return c->main(argc - i, argv + i);
+  fprintf(stderr, "elign: unknown command '%s' (see `elign --help`)\n", argv[i]);
+  return ELIGN_EXIT_USAGE;
+}
