@@ -1,0 +1,104 @@
+/* oracle.h — energy/force oracles behind one interface ("styles").
+ *
+ * A backend turns a batch of molecules (atomic numbers, positions in Å) into
+ * energies (eV), forces (eV/Å) and one status per molecule. A molecule the
+ * backend cannot evaluate (unsupported element, overlapping atoms, NaN
+ * coordinate, SCF failure, time limit) is flagged in its status and the rest
+ * of the batch is unaffected; only a failure of the whole backend (cannot
+ * load the model, Python module missing) returns an error status.
+ *
+ * Backends are chosen by name from one registry table (oracle.c); an unknown
+ * name lists the valid ones. Adding a backend = one file + one table line.
+ */
+#ifndef ELIGN_ORACLE_H
+#define ELIGN_ORACLE_H
+
+#include <stdint.h>
+
+#include "common/error.h"
+
+/* Per-molecule outcome. Append only (values go into files and messages). */
+typedef enum {
+  ELIGN_MOL_OK = 0,
+  ELIGN_MOL_UNSUPPORTED_ELEMENT = 1, /* an element the model does not cover */
+  ELIGN_MOL_OVERLAP = 2,             /* two atoms closer than the backend's minimum distance */
+  ELIGN_MOL_NONFINITE_INPUT = 3,     /* NaN/Inf coordinate */
+  ELIGN_MOL_NOT_CONVERGED = 4,       /* SCF / iterative solver did not converge */
+  ELIGN_MOL_TIMEOUT = 5,             /* per-molecule time limit exceeded */
+  ELIGN_MOL_BACKEND_ERROR = 6,       /* the backend raised for this molecule */
+  ELIGN_MOL_NONFINITE_OUTPUT = 7,    /* the backend returned NaN/Inf */
+  ELIGN_MOL_EMPTY = 8                /* zero atoms */
+} elign_mol_status;
+
+const char *elign_mol_status_string(elign_mol_status status);
+
+/* Input batch, packed without padding (molecule m = atoms offsets[m] .. offsets[m+1]-1). */
+typedef struct {
+  int64_t n_mol;
+  const int64_t *offsets; /* [n_mol + 1] */
+  const int32_t *Z;       /* [n_atoms] atomic numbers */
+  const double *pos;      /* [n_atoms][3] Å */
+  const int *charge;      /* [n_mol] total charge, or NULL = all neutral */
+  const int *multiplicity;/* [n_mol] spin multiplicity 2S+1, or NULL = all singlets */
+} elign_oracle_batch;
+
+/* Output, allocated by the caller for the batch's sizes. On a flagged
+ * molecule the backend sets energy 0 and forces 0 and the status. */
+typedef struct {
+  double *energy;            /* [n_mol] eV (total energy as the backend defines it) */
+  double *forces;            /* [n_atoms][3] eV/Å, or NULL if not wanted */
+  elign_mol_status *status;  /* [n_mol] */
+} elign_oracle_result;
+
+/* Settings a backend may read (from the config's oracle.* keys or the CLI).
+ * Unused fields are ignored by backends that do not need them. */
+typedef struct {
+  const char *model_dir;       /* ANI: model-zoo directory (holds resources/…) */
+  const char *model;           /* ANI: "ani-2x", "ani-1x", "ani-1ccx"; xtb: unused */
+  const char *scratch_dir;     /* per-rank scratch root (xtb topology files, DFT caches) */
+  const char *python_module;   /* python backend: module name */
+  const char *python_function; /* python backend: function name */
+  const char *python_path;     /* python backend: extra sys.path entry (or NULL) */
+  const char *method;          /* DFT: e.g. "b3lyp"; python adapters may read it */
+  const char *basis;           /* DFT: e.g. "6-31g(d)" */
+  double time_limit;           /* seconds per molecule, 0 = none */
+  double min_distance;         /* Å: closer pairs are flagged ELIGN_MOL_OVERLAP (0 = backend default) */
+  int threads;                 /* threads the backend may use (0 = OMP_NUM_THREADS) */
+  int rank;                    /* MPI world rank (scratch naming) */
+} elign_oracle_options;
+
+typedef struct elign_oracle elign_oracle;
+
+/* The table every backend fills (LAMMPS-style "style"). Optional slots say so. */
+typedef struct {
+  const char *name;    /* registry name, e.g. "ani", "gfn2-xtb", "gfn-ff", "python" */
+  const char *summary; /* one line for listings */
+  elign_status (*create)(const elign_oracle_options *opt, void **state, elign_error *err);
+  /* (optional) 1 if the backend can evaluate element Z; NULL = every element */
+  int (*supports)(const void *state, int Z);
+  elign_status (*evaluate)(void *state, const elign_oracle_batch *batch, elign_oracle_result *result,
+                           elign_error *err);
+  void (*destroy)(void *state);
+} elign_oracle_backend;
+
+/* Registry. */
+const elign_oracle_backend *elign_oracle_backend_find(const char *name);
+/* Comma-separated list of registered names (static buffer) for messages. */
+const char *elign_oracle_backend_names(void);
+
+/* Lifecycle of one oracle instance. */
+elign_status elign_oracle_create(const char *backend_name, const elign_oracle_options *opt, elign_oracle **out,
+                                 elign_error *err);
+/* Evaluates after the common input checks (non-finite coordinates, empty,
+ * unsupported elements, overlapping atoms): those molecules are flagged and
+ * never reach the backend. */
+elign_status elign_oracle_evaluate(elign_oracle *oracle, const elign_oracle_batch *batch,
+                                   elign_oracle_result *result, elign_error *err);
+const char *elign_oracle_name(const elign_oracle *oracle);
+void elign_oracle_destroy(elign_oracle **oracle);
+
+/* Units: CODATA 2014 as ASE/TorchANI use them. */
+#define ELIGN_HARTREE_EV 27.211386024367243
+#define ELIGN_BOHR_ANGSTROM 0.52917721067
+
+#endif
