@@ -17,3 +17,7 @@ function(egnn_add_dbl_test NAME SRC)
   set_tests_properties(${NAME} PROPERTIES ENVIRONMENT "${ELIGN_TEST_ENV}" TIMEOUT 120)
 endfunction()
 egnn_add_dbl_test(test_egnn_grad_dbl test_egnn_grad.c)
+
+elign_add_test(NAME test_egnn_layout SOURCES test_egnn_layout.c)
+elign_add_test(NAME test_egnn_equiv SOURCES test_egnn_equiv.c)
+egnn_add_dbl_test(test_egnn_equiv_dbl test_egnn_equiv.c)
