@@ -1,0 +1,23 @@
+# EGNN tests (owner: egnn). Float (build precision) and a double copy.
+elign_add_test(NAME test_egnn_grad SOURCES test_egnn_grad.c)
+
+# The double-precision copy: common/egnn.c compiled a second time with
+# ELIGN_DOUBLE into a test-only static library, so one normal build runs
+# the tight finite-difference checks too. It links error.c directly (not
+# elign_core) so the float and double egnn_* symbols never meet.
+add_library(egnn_dbl STATIC ${CMAKE_SOURCE_DIR}/common/egnn.c ${CMAKE_SOURCE_DIR}/common/error.c)
+target_include_directories(egnn_dbl PUBLIC ${CMAKE_SOURCE_DIR} ${OPENBLAS_INCLUDE})
+target_compile_definitions(egnn_dbl PUBLIC ELIGN_DOUBLE=1)
+target_link_libraries(egnn_dbl PUBLIC OpenMP::OpenMP_C ${OPENBLAS_LIB} m)
+
+function(egnn_add_dbl_test NAME SRC)
+  add_executable(${NAME} ${SRC} ${CMAKE_CURRENT_SOURCE_DIR}/testutil.c)
+  target_link_libraries(${NAME} PRIVATE egnn_dbl)
+  add_test(NAME ${NAME} COMMAND ${NAME} ${ARGN} WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+  set_tests_properties(${NAME} PROPERTIES ENVIRONMENT "${ELIGN_TEST_ENV}" TIMEOUT 120)
+endfunction()
+egnn_add_dbl_test(test_egnn_grad_dbl test_egnn_grad.c)
+
+elign_add_test(NAME test_egnn_layout SOURCES test_egnn_layout.c)
+elign_add_test(NAME test_egnn_equiv SOURCES test_egnn_equiv.c)
+egnn_add_dbl_test(test_egnn_equiv_dbl test_egnn_equiv.c)
