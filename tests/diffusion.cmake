@@ -1,2 +1,18 @@
 # Diffusion process, sampler, EDM import and the denoise/sample CLI (owner: diffusion).
 elign_add_test(NAME test_diffusion SOURCES test_diffusion.c)
+elign_add_test(NAME test_diffusion_grad SOURCES test_diffusion_grad.c)
+
+# Double-precision copies (tight finite differences) in the normal build: the
+# diffusion maths, the RNG and the EGNN compiled again with ELIGN_DOUBLE into
+# a test-only library (same pattern as tests/egnn.cmake).
+add_library(diffusion_dbl STATIC ${CMAKE_SOURCE_DIR}/common/diffusion.c ${CMAKE_SOURCE_DIR}/common/egnn.c
+            ${CMAKE_SOURCE_DIR}/common/rng.c ${CMAKE_SOURCE_DIR}/common/error.c)
+target_include_directories(diffusion_dbl PUBLIC ${CMAKE_SOURCE_DIR} ${OPENBLAS_INCLUDE})
+target_compile_definitions(diffusion_dbl PUBLIC ELIGN_DOUBLE=1)
+target_link_libraries(diffusion_dbl PUBLIC OpenMP::OpenMP_C ${OPENBLAS_LIB} m)
+foreach(t test_diffusion test_diffusion_grad)
+  add_executable(${t}_dbl ${t}.c ${CMAKE_CURRENT_SOURCE_DIR}/testutil.c)
+  target_link_libraries(${t}_dbl PRIVATE diffusion_dbl)
+  add_test(NAME ${t}_dbl COMMAND ${t}_dbl WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+  set_tests_properties(${t}_dbl PROPERTIES ENVIRONMENT "${ELIGN_TEST_ENV}" TIMEOUT 120)
+endforeach()

@@ -1,0 +1,289 @@
+/* edm_model.c — the "model file" glue: checkpoint attributes ↔ egnn_config,
+ * parameters by state_dict name, the γ table, atom types and histogram; and
+ * one denoising call (network + reverse-step maths). */
+#include "common/edm_model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/checkpoint.h"
+
+static const int32_t QM9_Z[5] = {1, 6, 7, 8, 9};
+static const int32_t GEOM_Z[16] = {1, 5, 6, 7, 8, 9, 13, 14, 15, 16, 17, 33, 35, 53, 80, 83};
+
+/* ---- construction ---------------------------------------------------------- */
+
+/* Everything but the network parameters, from an architecture. */
+static elign_status model_setup(edm_model *m, const egnn_config *cfg, const char *dataset, int n_types,
+                                const int32_t *type_Z, int include_charges, int T0, const char *schedule,
+                                double precision, elign_error *err) {
+  if (n_types < 1 || n_types > EDM_MAX_TYPES)
+    return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%d atom types (1..%d supported)", n_types, EDM_MAX_TYPES);
+  if (cfg->in_node_nf != n_types + include_charges)
+    return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "in_node_nf %d != %d atom types + %d charge channel", cfg->in_node_nf,
+                      n_types, include_charges);
+  elign_status st = egnn_model_init(&m->net, cfg, err);
+  if (st) return st;
+  m->params = elign_calloc(m->net.n_params, sizeof(elign_real), "edm:params");
+  st = diffusion_schedule_init(&m->sched, schedule, T0, precision, err);
+  if (st) return st;
+  diffusion_layout_init(&m->layout, n_types, include_charges);
+  m->T0 = T0;
+  snprintf(m->schedule_name, sizeof m->schedule_name, "%s", schedule);
+  snprintf(m->dataset, sizeof m->dataset, "%s", dataset);
+  m->n_types = n_types;
+  memcpy(m->type_Z, type_Z, (size_t)n_types * sizeof(int32_t));
+  return ELIGN_OK;
+}
+
+elign_status edm_model_init_preset(edm_model *m, const char *dataset, int small, uint64_t seed, elign_error *err) {
+  memset(m, 0, sizeof *m);
+  int qm9 = strcmp(dataset, "qm9") == 0;
+  if (!qm9 && strcmp(dataset, "geom") != 0)
+    return ELIGN_FAIL(err, ELIGN_ERR_ARG, "unknown dataset preset '%s' (qm9, geom)", dataset);
+  egnn_config cfg = qm9 ? egnn_config_qm9() : egnn_config_geom();
+  if (small) {
+    cfg.n_layers = 2;
+    cfg.hidden = 32;
+  }
+  elign_status st = model_setup(m, &cfg, dataset, qm9 ? 5 : 16, qm9 ? QM9_Z : GEOM_Z, qm9, 1000, "polynomial_2",
+                                1e-5, err);
+  if (st) return st;
+  if (qm9) diffusion_nodes_hist_qm9(&m->nodes);
+  if (seed) egnn_params_init_random(&m->net, m->params, seed);
+  return ELIGN_OK;
+}
+
+void edm_model_free(edm_model *m) {
+  if (!m) return;
+  egnn_model_free(&m->net);
+  elign_free(m->params);
+  diffusion_schedule_free(&m->sched);
+  diffusion_nodes_hist_free(&m->nodes);
+}
+
+int edm_model_type_index(const edm_model *m, int Z) {
+  for (int k = 0; k < m->n_types; k++)
+    if (m->type_Z[k] == Z) return k;
+  return -1;
+}
+
+/* ---- load ---------------------------------------------------------------- */
+
+static elign_status get_flag(const elign_checkpoint *c, const char *name, int *out, elign_error *err) {
+  int64_t v;
+  elign_status st = elign_checkpoint_get_int(c, name, &v, err);
+  if (st) return st;
+  if (v != 0 && v != 1) return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "attribute %s = %lld, expected 0 or 1", name, (long long)v);
+  *out = (int)v;
+  return ELIGN_OK;
+}
+
+static elign_status expect_string(const elign_checkpoint *c, const char *name, const char *want, elign_error *err) {
+  const char *s;
+  elign_status st = elign_checkpoint_get_string(c, name, &s, err);
+  if (st) return st;
+  if (strcmp(s, want) != 0)
+    return ELIGN_FAIL(err, ELIGN_ERR_UNSUPPORTED, "attribute %s = '%s' is not supported (only '%s')", name, s, want);
+  return ELIGN_OK;
+}
+
+/* Architecture from the attributes; then model_setup. */
+static elign_status load_arch(edm_model *m, const elign_checkpoint *c, elign_error *err) {
+  elign_status st;
+  int64_t n_layers, nf, inv, T0;
+  double precision, nfac[3];
+  const char *schedule, *dataset = "unknown";
+  egnn_config cfg = egnn_config_qm9();
+  if ((st = expect_string(c, "model", "egnn_dynamics", err))) return st;
+  if ((st = elign_checkpoint_get_int(c, "n_layers", &n_layers, err))) return st;
+  if ((st = elign_checkpoint_get_int(c, "nf", &nf, err))) return st;
+  if ((st = elign_checkpoint_get_int(c, "inv_sublayers", &inv, err))) return st;
+  if (inv != 1) return ELIGN_FAIL(err, ELIGN_ERR_UNSUPPORTED, "inv_sublayers = %lld (only 1 supported)", (long long)inv);
+  if ((st = get_flag(c, "attention", &cfg.attention, err))) return st;
+  if ((st = get_flag(c, "tanh", &cfg.tanh, err))) return st;
+  if ((st = get_flag(c, "condition_time", &cfg.include_time, err))) return st;
+  if ((st = elign_checkpoint_get_double(c, "coords_range", &cfg.coords_range, err))) return st;
+  if ((st = elign_checkpoint_get_double(c, "norm_constant", &cfg.norm_constant, err))) return st;
+  if ((st = elign_checkpoint_get_double(c, "normalization_factor", &cfg.normalization_factor, err))) return st;
+  if ((st = expect_string(c, "aggregation_method", "sum", err))) return st;
+  int charges;
+  if ((st = get_flag(c, "include_charges", &charges, err))) return st;
+  if ((st = elign_checkpoint_get_int(c, "diffusion_steps", &T0, err))) return st;
+  if ((st = elign_checkpoint_get_string(c, "diffusion_noise_schedule", &schedule, err))) return st;
+  if ((st = elign_checkpoint_get_double(c, "diffusion_noise_precision", &precision, err))) return st;
+  if ((st = elign_checkpoint_get_doubles(c, "normalize_factors", 3, nfac, err))) return st;
+  if (nfac[0] != 1 || nfac[1] != 4 || nfac[2] != 10)
+    return ELIGN_FAIL(err, ELIGN_ERR_UNSUPPORTED, "normalize_factors [%g, %g, %g] (only [1, 4, 10] supported)",
+                      nfac[0], nfac[1], nfac[2]);
+  if (elign_checkpoint_find_attr(c, "dataset") && (st = elign_checkpoint_get_string(c, "dataset", &dataset, err)))
+    return st;
+  const elign_ckpt_attr *za = elign_checkpoint_find_attr(c, "atomic_numbers");
+  if (!za || za->type != ELIGN_CKPT_DOUBLES || za->n < 1 || za->n > EDM_MAX_TYPES)
+    return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "attribute atomic_numbers missing or not a list of 1..%d numbers",
+                      EDM_MAX_TYPES);
+  int32_t Z[EDM_MAX_TYPES];
+  for (int k = 0; k < za->n; k++) Z[k] = (int32_t)za->v[k];
+  if (n_layers < 1 || nf < 1 || T0 < 1)
+    return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "n_layers %lld, nf %lld, diffusion_steps %lld must be positive",
+                      (long long)n_layers, (long long)nf, (long long)T0);
+  cfg.n_layers = (int)n_layers;
+  cfg.hidden = (int)nf;
+  cfg.in_node_nf = za->n + charges;
+  return model_setup(m, &cfg, dataset, za->n, Z, charges, (int)T0, schedule, precision, err);
+}
+
+/* Parameters by name, shapes checked; every tensor of the layout must exist. */
+static elign_status load_params(edm_model *m, const elign_checkpoint *c, elign_error *err) {
+  for (int k = 0; k < m->net.n_tensors; k++) {
+    const egnn_tensor *t = &m->net.tensors[k];
+    const elign_ckpt_view *v = elign_checkpoint_find_view(c, t->name);
+    if (!v) return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "parameter %s is missing", t->name);
+    int want_ndim = t->cols ? 2 : 1;
+    int ok = v->ndim == want_ndim && v->shape[0] == t->rows && (want_ndim == 1 || v->shape[1] == t->cols);
+    if (!ok)
+      return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "parameter %s has shape [%lld%s%lld], the architecture needs [%d%s%d]",
+                        t->name, (long long)v->shape[0], v->ndim > 1 ? ", " : "",
+                        v->ndim > 1 ? (long long)v->shape[1] : 0LL, t->rows, t->cols ? ", " : "", t->cols);
+    for (size_t q = 0; q < t->size; q++) m->params[t->offset + q] = (elign_real)c->params[v->offset + (int64_t)q];
+  }
+  return ELIGN_OK;
+}
+
+elign_status edm_model_load(edm_model *m, const char *path, elign_error *err) {
+  memset(m, 0, sizeof *m);
+  elign_checkpoint c;
+  elign_status st = elign_checkpoint_read(&c, path, err);
+  if (!st) st = load_arch(m, &c, err);
+  if (!st) st = load_params(m, &c, err);
+  if (!st) {
+    /* The stored γ table (if any) wins: it is what the source model used. */
+    const elign_ckpt_attr *g = elign_checkpoint_find_attr(&c, "gamma_table");
+    if (g && (g->type != ELIGN_CKPT_DOUBLES || g->n != m->T0 + 1)) {
+      st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "attribute gamma_table has %d entries, expected diffusion_steps + 1 = %d",
+                      g->n, m->T0 + 1);
+    } else if (g) {
+      for (int k = 0; k <= m->T0; k++) m->sched.gamma[k] = (float)g->v[k];
+    }
+  }
+  if (!st && c.n_hist > 0) {
+    int *sizes = elign_malloc((size_t)c.n_hist * sizeof(int), "edm:hist");
+    double *counts = elign_malloc((size_t)c.n_hist * sizeof(double), "edm:hist");
+    for (int64_t k = 0; k < c.n_hist; k++) sizes[k] = (int)c.hist_n_atoms[k], counts[k] = (double)c.hist_count[k];
+    st = diffusion_nodes_hist_init(&m->nodes, sizes, counts, (int)c.n_hist, err);
+    elign_free(sizes);
+    elign_free(counts);
+  }
+  elign_checkpoint_free(&c);
+  if (st) {
+    elign_error_prefix(err, "%s: ", path);
+    edm_model_free(m);
+  }
+  return st;
+}
+
+/* ---- save ---------------------------------------------------------------- */
+
+elign_status edm_model_save(const edm_model *m, const char *path, elign_error *err) {
+  elign_checkpoint c;
+  elign_checkpoint_init(&c);
+  const egnn_config *cfg = &m->net.cfg;
+  elign_checkpoint_set_string(&c, "model", "egnn_dynamics");
+  elign_checkpoint_set_int(&c, "n_layers", cfg->n_layers);
+  elign_checkpoint_set_int(&c, "inv_sublayers", 1);
+  elign_checkpoint_set_int(&c, "nf", cfg->hidden);
+  elign_checkpoint_set_int(&c, "attention", cfg->attention);
+  elign_checkpoint_set_int(&c, "tanh", cfg->tanh);
+  elign_checkpoint_set_double(&c, "coords_range", cfg->coords_range);
+  elign_checkpoint_set_double(&c, "norm_constant", cfg->norm_constant);
+  elign_checkpoint_set_double(&c, "normalization_factor", cfg->normalization_factor);
+  elign_checkpoint_set_string(&c, "aggregation_method", "sum");
+  elign_checkpoint_set_int(&c, "condition_time", cfg->include_time);
+  elign_checkpoint_set_int(&c, "include_charges", m->layout.include_charges);
+  elign_checkpoint_set_int(&c, "diffusion_steps", m->T0);
+  elign_checkpoint_set_string(&c, "diffusion_noise_schedule", m->schedule_name);
+  elign_checkpoint_set_double(&c, "diffusion_noise_precision", m->sched.precision);
+  elign_checkpoint_set_string(&c, "diffusion_loss_type", "l2");
+  elign_checkpoint_set_doubles(&c, "normalize_factors", 3, (const double[]){1, 4, 10});
+  elign_checkpoint_set_string(&c, "dataset", m->dataset);
+  double Z[EDM_MAX_TYPES];
+  for (int k = 0; k < m->n_types; k++) Z[k] = m->type_Z[k];
+  elign_checkpoint_set_doubles(&c, "atomic_numbers", m->n_types, Z);
+  double *g = elign_malloc((size_t)(m->T0 + 1) * sizeof(double), "edm:gamma");
+  for (int k = 0; k <= m->T0; k++) g[k] = m->sched.gamma[k];
+  elign_checkpoint_set_doubles(&c, "gamma_table", m->T0 + 1, g);
+  elign_free(g);
+
+  elign_checkpoint_set_params(&c, (int64_t)m->net.n_params, NULL);
+  for (size_t q = 0; q < m->net.n_params; q++) c.params[q] = (float)m->params[q];
+  elign_status st = ELIGN_OK;
+  for (int k = 0; k < m->net.n_tensors && !st; k++) {
+    const egnn_tensor *t = &m->net.tensors[k];
+    int64_t shape[2] = {t->rows, t->cols};
+    st = elign_checkpoint_add_view(&c, t->name, (int64_t)t->offset, t->cols ? 2 : 1, shape, err);
+  }
+  if (!st && m->nodes.n > 0) {
+    int64_t *n = elign_malloc((size_t)m->nodes.n * sizeof(int64_t), "edm:hist");
+    int64_t *cnt = elign_malloc((size_t)m->nodes.n * sizeof(int64_t), "edm:hist");
+    for (int k = 0; k < m->nodes.n; k++) n[k] = m->nodes.sizes[k], cnt[k] = (int64_t)llround(m->nodes.counts[k]);
+    elign_checkpoint_set_nodes_hist(&c, m->nodes.n, n, cnt);
+    elign_free(n);
+    elign_free(cnt);
+  }
+  if (!st) st = elign_checkpoint_write(&c, path, err);
+  elign_checkpoint_free(&c);
+  return st;
+}
+
+/* ---- one denoising call ---------------------------------------------------- */
+
+elign_status edm_model_denoise(const edm_model *m, egnn_workspace *ws, int64_t n_mol, const int64_t *offsets,
+                               const elign_real *z_t, const int *t, const int *s, int T, elign_real *eps_hat,
+                               elign_real *mu, elign_real *sigma, elign_real *zhat0, diffusion_step_coef *coef,
+                               elign_error *err) {
+  int D = m->layout.D;
+  for (int64_t b = 0; b < n_mol; b++) {
+    if (t[b] < 0 || t[b] > T || (t[b] > 0 && (s[b] < 0 || s[b] >= t[b])))
+      return ELIGN_FAIL(err, ELIGN_ERR_ARG, "molecule %lld: transition t=%d → s=%d outside 0 ≤ s < t ≤ T=%d",
+                        (long long)b, t[b], t[b] > 0 ? s[b] : -1, T);
+  }
+  diffusion_step_coef *c = coef ? coef : elign_malloc((size_t)(n_mol > 0 ? n_mol : 1) * sizeof *c, "edm:coef");
+  elign_real *tau = elign_malloc((size_t)(n_mol > 0 ? n_mol : 1) * sizeof *tau, "edm:tau");
+  diffusion_decode_coef dc;
+  diffusion_decode_coef_init(&dc, &m->sched);
+  for (int64_t b = 0; b < n_mol; b++) {
+    if (t[b] > 0) {
+      diffusion_step_coef_init(&c[b], &m->sched, t[b], s[b], T);
+      tau[b] = c[b].tau_t;
+    } else {
+      memset(&c[b], 0, sizeof c[b]);
+      c[b].sigma_step = dc.sigma_x;
+      tau[b] = 0;
+    }
+  }
+  elign_status st = egnn_dynamics_forward(&m->net, m->params, ws, n_mol, offsets, z_t, tau, eps_hat, err);
+  if (!st) {
+    for (int64_t b = 0; b < n_mol; b++) {
+      int64_t one[2] = {0, offsets[b + 1] - offsets[b]};
+      const elign_real *zb = z_t + offsets[b] * D;
+      elign_real *eb = eps_hat + offsets[b] * D;
+      if (t[b] > 0) {
+        diffusion_reverse_mean(mu ? mu + offsets[b] * D : NULL, zhat0 ? zhat0 + offsets[b] * D : NULL, zb, eb, &c[b],
+                               one, 1, D);
+      } else {
+        /* decode: μ_x = (1/α₀)(z₀ − σ₀ ε̂); ẑ₀ := μ_x */
+        elign_real ia = (elign_real)1 / dc.alpha0;
+        for (int64_t j = 0; j < one[1] * D; j++) {
+          elign_real v = ia * (zb[j] - dc.sigma0 * eb[j]);
+          if (mu) mu[offsets[b] * D + j] = v;
+          if (zhat0) zhat0[offsets[b] * D + j] = v;
+        }
+      }
+      if (sigma) sigma[b] = c[b].sigma_step;
+    }
+  }
+  if (!coef) elign_free(c);
+  elign_free(tau);
+  return st;
+}
