@@ -36,6 +36,11 @@ void elign_molset_element_hist(const elign_molset *s, elign_hist *h);
 /* Molecules per heavy-atom count (Z > 1). */
 void elign_molset_heavy_hist(const elign_molset *s, elign_hist *h);
 
+/* The stored /nodes_hist and /element_hist of an open dataset/samples/oracle
+ * file (label names it in messages). */
+elign_status elign_h5_read_hists(int64_t file_id, const char *label, elign_hist *nodes, elign_hist *elements,
+                                 elign_error *err);
+
 /* ---- datasets --------------------------------------------------------------- */
 /* One per-molecule scalar property stored as /properties/<name> (e.g. QM9's U0
  * in Hartree, or qm9like's mmff_energy in kcal/mol), kept in the source's unit. */
@@ -44,6 +49,7 @@ typedef struct {
   char unit[32];         /* as the source states it, "" if unknown */
   char description[160];
   double *values;        /* [n_mol]; NaN where a molecule lacks it */
+  int64_t n;             /* length of values (n_mol of the dataset) */
 } elign_mol_property;
 
 /* Named subset: molecule indices (0-based positions in the file, ascending). */
@@ -69,6 +75,11 @@ void elign_dataset_free(elign_dataset *ds);
  * n_mol molecules); returns it. */
 elign_mol_property *elign_dataset_add_property(elign_dataset *ds, const char *name, const char *unit,
                                                const char *description, const double *values);
+/* Fill values[0..n) of property `name` for molecules [first, first+n),
+ * creating it if needed; all properties are (re)sized to mols.n_mol, NaN where
+ * unknown. For importers that collect a column per input file. */
+void elign_dataset_put_property(elign_dataset *ds, const char *name, const char *unit, const char *description,
+                                int64_t first, int64_t n, const double *values);
 const elign_mol_property *elign_dataset_find_property(const elign_dataset *ds, const char *name);
 /* Add a split (index copied). */
 void elign_dataset_add_split(elign_dataset *ds, const char *name, int64_t n, const int64_t *index);
