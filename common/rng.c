@@ -2,10 +2,10 @@
  *
  * Philox4x32-10 (Salmon, Moraes, Dror, Shaw: "Parallel random numbers: as
  * easy as 1, 2, 3", SC'11) maps a 128-bit counter and a 64-bit key to 128
- * random bits with ten rounds of a multiply-based Feistel-like network. It is
- * a bijection of the counter for every key, so distinct (key, counter) inputs
- * never produce the same block from the same computation: streams are made
- * disjoint simply by giving them disjoint inputs.
+ * random bits with ten rounds of a multiply-based Feistel-like network. Each
+ * block depends on nothing but its (key, counter) input, so streams are made
+ * independent simply by giving them disjoint inputs, and any block can be
+ * computed without generating the ones before it.
  *
  * Packing of a stream key (seed, iteration, group, member, step, purpose) and
  * the block counter b into the 192 input bits:
@@ -17,9 +17,10 @@
  *
  * Every field has its own bits and b < 2^24, so two streams whose keys differ
  * in any field (within the ranges of rng.h) never share an input block, and
- * therefore never share output, however far each is drawn. The block counter sits in the low 24 bits of
- * ctr[0]; its last value is never used so that the counter can never carry
- * into the purpose: a stream holds 2^24 - 1 blocks and drawing more aborts.
+ * therefore never replay each other's numbers, however far each is drawn.
+ * The block counter sits in the low 24 bits of ctr[0]; its last value is
+ * never used so that the counter can never carry into the purpose: a stream
+ * holds 2^24 - 1 blocks (about 3.3e7 normals) and drawing more aborts.
  *
  * Words of a block are handed out in order 0..3; a stream's state is plain
  * data (rng.h), so a copy continues exactly where the original was.

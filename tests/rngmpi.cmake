@@ -14,3 +14,6 @@ add_test(NAME test_roles_fail_one COMMAND ${ELIGN_MPIRUN} -np 2 $<TARGET_FILE:te
          WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
 set_tests_properties(test_roles_fail_one PROPERTIES ENVIRONMENT "${ELIGN_TEST_ENV}" TIMEOUT 120 LABELS mpi
                      PASS_REGULAR_EXPRESSION "elign: error on rank 1: injected fault: NaN in oracle reply")
+
+# Log lines, progress lines (non-terminal mode) and metrics.jsonl read back by Python's json.
+elign_add_test(NAME test_metrics SOURCES test_metrics.c TIMEOUT 60)

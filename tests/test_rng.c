@@ -6,9 +6,12 @@
  * of about five standard errors from the exact moments of N(0,1) and U(0,1).
  */
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "common/rng.h"
 #include "tests/testutil.h"
@@ -129,6 +132,49 @@ static void test_stream_end_does_not_reach_next_purpose(void) {
   CHECK(matching_words(near_end, next_purpose, 8) == 0);
   for (int i = 0; i < 8; i++) elign_rng_u32(&near_end); /* blocks 2^24-3 and 2^24-2: allowed */
   CHECK((near_end.ctr[0] >> 24) == ELIGN_RNG_GENERIC);
+}
+
+/* Misuse must abort, not silently reuse numbers: run it in a child process. */
+static int aborts_in_child(void (*misuse)(void)) {
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    freopen("/dev/null", "w", stderr); /* the abort message is expected */
+    misuse();
+    _exit(0); /* reached only if nothing aborted */
+  }
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid) return 0;
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+}
+
+static void draw_past_stream_end(void) {
+  elign_rng rng = elign_rng_stream(9, 0, 0, 0, 0, ELIGN_RNG_GENERIC);
+  rng.ctr[0] += (1u << 24) - 2; /* two blocks left: indices 2^24-2 (allowed) and 2^24-1 (the end) */
+  for (int i = 0; i < 8; i++) elign_rng_u32(&rng);
+}
+static void member_out_of_range(void) { elign_rng_stream(1, 0, 0, 1u << 16, 0, ELIGN_RNG_GENERIC); }
+static void step_out_of_range(void) { elign_rng_stream(1, 0, 0, 0, 1u << 16, ELIGN_RNG_GENERIC); }
+static void iteration_out_of_range(void) { elign_rng_stream(1, UINT64_C(1) << 32, 0, 0, 0, ELIGN_RNG_GENERIC); }
+static void purpose_out_of_range(void) { elign_rng_stream(1, 0, 0, 0, 0, (elign_rng_purpose)256); }
+static void negative_weight(void) {
+  const double w[] = {1.0, -0.5};
+  elign_rng rng = elign_rng_stream(1, 0, 0, 0, 0, ELIGN_RNG_TEST);
+  elign_rng_categorical(&rng, w, 2);
+}
+static void stay_in_range(void) {
+  elign_rng rng = elign_rng_stream(~UINT64_C(0), 0xffffffffu, 0xffffffffu, 0xffffu, 0xffffu, ELIGN_RNG_TEST);
+  elign_rng_normal(&rng);
+}
+
+static void test_misuse_aborts(void) {
+  CHECK(aborts_in_child(draw_past_stream_end));
+  CHECK(aborts_in_child(member_out_of_range));
+  CHECK(aborts_in_child(step_out_of_range));
+  CHECK(aborts_in_child(iteration_out_of_range));
+  CHECK(aborts_in_child(purpose_out_of_range));
+  CHECK(aborts_in_child(negative_weight));
+  CHECK(!aborts_in_child(stay_in_range)); /* the largest valid key is fine */
 }
 
 static void test_resume_from_copy(void) {
@@ -280,6 +326,7 @@ int main(void) {
   test_packing_matches_documentation();
   test_stream_keys();
   test_stream_end_does_not_reach_next_purpose();
+  test_misuse_aborts();
   test_resume_from_copy();
   test_uniform_moments();
   test_normal_moments();
