@@ -52,7 +52,15 @@ typedef struct {
 elign_status edm_model_init_preset(edm_model *m, const char *dataset, int small, uint64_t seed, elign_error *err);
 void edm_model_free(edm_model *m);
 
-/* Load/save via common/checkpoint.h. Load validates every attribute and
+/* Everything but the parameter values (allocated, zero) from an architecture;
+ * type_Z: atomic number of each of the n_types one-hot channels. */
+elign_status edm_model_setup(edm_model *m, const egnn_config *cfg, const char *dataset, int n_types,
+                             const int32_t *type_Z, int include_charges, int T0, const char *schedule,
+                             double precision, elign_error *err);
+extern const int32_t EDM_QM9_Z[5];   /* H C N O F */
+extern const int32_t EDM_GEOM_Z[16]; /* H B C N O F Al Si P S Cl As Br I Hg Bi */
+
+/* Load/save via common/checkpoint.h (edm_model_io.c). Load validates every attribute and
  * that every parameter view exists with the shape the architecture needs;
  * messages name the file and the attribute or tensor. */
 elign_status edm_model_load(edm_model *m, const char *path, elign_error *err);
