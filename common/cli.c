@@ -15,11 +15,17 @@ static int version_main(int argc, char **argv) {
 
 int data_main(int argc, char **argv); /* common/cmd_data.c */
 int info_main(int argc, char **argv); /* common/cmd_data.c */
+int denoise_main(int argc, char **argv); /* actor/cmd_sample.c */
+int sample_main(int argc, char **argv);  /* actor/cmd_sample.c */
+int export_main(int argc, char **argv);  /* actor/cmd_sample.c */
 
 const elign_command elign_commands[] = {
     {"version", "print the version", version_main},
     {"data", "import molecules (extended XYZ, QM9 tarball) into a dataset file", data_main},
     {"info", "describe an Elign-C HDF5 file (dataset, model, samples, oracle results)", info_main},
+    {"denoise", "one network call on given latents: eps_hat, mu, sigma, zhat0 (parity checks)", denoise_main},
+    {"sample", "sample molecules from a model (MPI-parallel) into a samples file", sample_main},
+    {"export", "write a samples file as XYZ and/or SDF", export_main},
     {NULL, NULL, NULL},
 };
 

@@ -94,8 +94,12 @@ static elign_status load_params(edm_model *m, const elign_checkpoint *c, elign_e
 elign_status edm_model_load(edm_model *m, const char *path, elign_error *err) {
   memset(m, 0, sizeof *m);
   elign_checkpoint c;
-  elign_status st = elign_checkpoint_read(&c, path, err);
-  if (!st) st = load_arch(m, &c, err);
+  elign_status st = elign_checkpoint_read(&c, path, err); /* its messages name the file */
+  if (st) {
+    elign_checkpoint_free(&c);
+    return st;
+  }
+  st = load_arch(m, &c, err);
   if (!st) st = load_params(m, &c, err);
   if (!st) {
     /* The stored γ table (if any) wins: it is what the source model used. */

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# EDM checkpoint import (tools/edm_import.py), `elign denoise` parity with a
+# PyTorch reference written from the spec (tests/edm_parity.py), the import
+# round trip, and `elign sample` bitwise identical on 1, 2 and 4 MPI ranks.
+# $1 = the elign binary. Needs /usr/bin/python3 with torch + h5py.
+set -u
+ELIGN="$1"
+PY="${ELIGN_PYTHON:-/usr/bin/python3}"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+TOOL="$HERE/../tools/edm_import.py"
+PAR="$HERE/edm_parity.py"
+MPIRUN="${ELIGN_MPIRUN:-mpirun} --oversubscribe --bind-to none --allow-run-as-root -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1"
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+W="$(mktemp -d "${TMPDIR:-/tmp}/elign_edm_import.XXXXXX")"
+trap 'rm -rf "$W"' EXIT
+cd "$W"
+fails=0; passes=0
+ok()  { passes=$((passes+1)); }
+bad() { echo "FAIL: $*" >&2; fails=$((fails+1)); }
+expect_fail() { # expect_fail "what" "pattern" cmd...
+  local what="$1" pat="$2"; shift 2
+  "$@" > out.txt 2> err.txt; local rc=$?
+  if [ $rc -ne 0 ] && grep -q -- "$pat" err.txt && [ "$(wc -l < err.txt)" -le 2 ]; then ok
+  else bad "$what: rc=$rc, stderr: $(head -3 err.txt)"; fi
+}
+
+# ---- fixtures: random-weight EDM state dicts with EDM's names -------------------
+"$PY" "$PAR" fixture qm9 --dataset qm9 --nf 32 --layers 2 --also-geom geom && ok || bad "fixtures"
+
+# ---- import, round trip, Elign-style checkpoints --------------------------------
+"$PY" "$TOOL" --args qm9/args.pickle --weights qm9/generative_model_ema.npy --out a.h5 && ok || bad "import qm9"
+"$PY" "$TOOL" --export a.h5 --out-dir exported && ok || bad "export"
+"$PY" "$TOOL" --args exported/args.pickle --weights exported/generative_model_ema.npy --out b.h5 && ok || bad "re-import"
+"$PY" "$PAR" h5equal a.h5 b.h5 && ok || bad "import → export → import changed the file"
+"$PY" "$TOOL" --args qm9/args.pickle --weights qm9/elign_style.pth --out c.h5 && ok || bad "import Elign-style"
+"$PY" "$PAR" h5equal a.h5 c.h5 && ok || bad "module./model. prefixes not stripped to the same model"
+"$PY" "$TOOL" --args geom/args.pickle --weights geom/generative_model_ema.npy --out g.h5 && ok || bad "import geom"
+
+# ---- importer errors: one line naming the file and key ---------------------------
+expect_fail "missing weights" "nope.npy: no such file" "$PY" "$TOOL" --args qm9/args.pickle --weights nope.npy --out x.h5
+expect_fail "args not a pickle" "not a pickled argparse.Namespace" "$PY" "$TOOL" --args qm9/generative_model_ema.npy --weights qm9/generative_model_ema.npy --out x.h5
+expect_fail "shape mismatch" "embedding.weight has shape" "$PY" "$TOOL" --args geom/args.pickle --weights qm9/generative_model_ema.npy --out x.h5
+
+# ---- denoise parity against the PyTorch reference (T = 1000 and T = 50) -----------
+# (one Python process for all comparisons: importing torch takes seconds)
+for T in 1000 50; do
+  "$PY" "$PAR" states qm9 st$T.h5 --T $T && "$ELIGN" denoise --model a.h5 --in st$T.h5 --out dn$T.h5 && ok || bad "denoise T=$T"
+done
+"$PY" "$PAR" states geom gst.h5 && "$ELIGN" denoise --model g.h5 --in gst.h5 --out gdn.h5 && ok || bad "geom denoise"
+"$PY" "$PAR" compare qm9 st1000.h5 dn1000.h5 qm9 st50.h5 dn50.h5 geom gst.h5 gdn.h5 \
+    --sdequal qm9/generative_model_ema.npy exported/generative_model_ema.npy \
+  && ok || bad "denoise parity (qm9 T=1000, T=50, geom) or exported state_dict"
+expect_fail "states with the wrong width" "needs D = 19" "$ELIGN" denoise --model g.h5 --in st50.h5 --out x.h5
+expect_fail "model is not a model" "expected a model file" "$ELIGN" denoise --model st50.h5 --in st50.h5 --out x.h5
+expect_fail "missing states" "missing.h5" "$ELIGN" denoise --model a.h5 --in missing.h5 --out x.h5
+"$ELIGN" denoise --model a.h5 > /dev/null 2>&1; [ $? -eq 2 ] && ok || bad "denoise without --in should exit 2"
+
+# ---- sampling: bitwise identical on 1, 2 and 4 ranks ----------------------------------
+"$ELIGN" sample --model a.h5 -n 10 --T 20 --batch 3 --seed 9 --out s1.h5 --xyz s1.xyz --sdf s1.sdf 2> log1.txt && ok || bad "sample 1 rank: $(cat log1.txt)"
+for np in 2 4; do
+  $MPIRUN -np $np "$ELIGN" sample --model a.h5 -n 10 --T 20 --batch 3 --seed 9 --out s$np.h5 2> log$np.txt && ok || bad "sample $np ranks: $(tail -3 log$np.txt)"
+  "$PY" "$PAR" h5equal s1.h5 s$np.h5 && ok || bad "samples on $np ranks differ from 1 rank"
+done
+"$ELIGN" sample --model a.h5 -n 10 --T 20 --batch 3 --seed 10 --out s1b.h5 2> /dev/null
+"$PY" "$PAR" h5equal s1.h5 s1b.h5 > /dev/null && bad "another seed gave the same samples" || ok
+[ "$(grep -c '^molecule=' s1.xyz)" -eq 10 ] && ok || bad "xyz: expected 10 molecules"
+[ "$(grep -c '^\$\$\$\$' s1.sdf)" -eq 10 ] && ok || bad "sdf: expected 10 records"
+"$ELIGN" export s1.h5 --xyz e1.xyz && cmp -s e1.xyz s1.xyz && ok || bad "export differs from sample --xyz"
+expect_fail "steps not dividing T" "must divide" "$ELIGN" sample --model a.h5 -n 2 --T 20 --steps 3 --out x.h5
+expect_fail "export of a model file" "expected a samples file" "$ELIGN" export a.h5 --xyz x.xyz
+"$ELIGN" sample --model a.h5 --out x.h5 > /dev/null 2>&1; [ $? -eq 2 ] && ok || bad "sample without -n should exit 2"
+
+echo "test_edm_import: $passes passed, $fails failed"
+[ $fails -eq 0 ]
