@@ -294,15 +294,15 @@ int denoise_main(int argc, char **argv) {
 /* ---- sample -------------------------------------------------------------- */
 
 typedef struct {
-  const char *model, *out, *xyz, *sdf;
+  const char *model, *out, *xyz, *sdf, *nodes_from;
   int64_t n, seed, steps, batch, T;
 } sample_args;
 
 static void sample_usage(FILE *f) {
   fprintf(f, "usage: elign sample --model M.h5 -n N --out SAMPLES.h5 [--seed S] [--steps K]\n"
-             "                    [--T T] [--batch B] [--xyz OUT.xyz] [--sdf OUT.sdf]\n\n"
+             "                    [--T T] [--batch B] [--nodes-from DATASET.h5] [--xyz OUT.xyz] [--sdf OUT.sdf]\n\n"
              "Unguided ancestral sampling (EDM, DDPM updates). Atom counts are drawn from\n"
-             "the model's histogram. --T sets the chain length (default: the model's\n"
+             "the model's histogram, or from a dataset file's (--nodes-from). --T sets the chain length (default: the model's\n"
              "diffusion_steps); --steps K < T takes strides of T/K (K must divide T).\n"
              "Under mpirun the molecules are split over ranks in whole batches; the output\n"
              "is bitwise identical for any rank count (same threads per rank).\n"
@@ -320,6 +320,7 @@ static int parse_sample_args(int argc, char **argv, sample_args *a) {
                        : strcmp(o, "--out") == 0 ? &a->out
                        : strcmp(o, "--xyz") == 0 ? &a->xyz
                        : strcmp(o, "--sdf") == 0 ? &a->sdf
+                       : strcmp(o, "--nodes-from") == 0 ? &a->nodes_from
                                                  : NULL;
     int64_t *num = strcmp(o, "-n") == 0 ? &a->n
                    : strcmp(o, "--seed") == 0 ? &a->seed
@@ -340,6 +341,23 @@ static int parse_sample_args(int argc, char **argv, sample_args *a) {
     return 2;
   }
   return 0;
+}
+
+/* Replace the model's size histogram by a dataset file's (ascending sizes). */
+static elign_status use_dataset_hist(edm_model *m, const char *path, elign_error *err) {
+  elign_hist h;
+  elign_status st = elign_dataset_read_nodes_hist(path, &h, err);
+  if (st) return st;
+  int *sizes = elign_malloc((size_t)(h.n > 0 ? h.n : 1) * sizeof(int), "sample:hist");
+  double *counts = elign_malloc((size_t)(h.n > 0 ? h.n : 1) * sizeof(double), "sample:hist");
+  for (int64_t k = 0; k < h.n; k++) sizes[k] = (int)h.key[k], counts[k] = (double)h.count[k];
+  diffusion_nodes_hist_free(&m->nodes);
+  st = diffusion_nodes_hist_init(&m->nodes, sizes, counts, (int)h.n, err);
+  if (st) elign_error_prefix(err, "%s: ", path);
+  elign_free(sizes);
+  elign_free(counts);
+  elign_hist_free(&h);
+  return st;
 }
 
 int sample_main(int argc, char **argv) {
@@ -364,14 +382,22 @@ int sample_main(int argc, char **argv) {
     elign_mpi_finalize();
     return ELIGN_EXIT_FAIL;
   }
+  if (a.nodes_from) st = use_dataset_hist(&m, a.nodes_from, &err);
+  if (st) {
+    edm_model_free(&m);
+    elign_world_fail_all(NULL, &err);
+    elign_mpi_finalize();
+    return ELIGN_EXIT_FAIL;
+  }
   sampler_config cfg = {.model = &m, .T = (int)a.T, .steps = (int)a.steps, .seed = (uint64_t)a.seed, .batch = a.batch};
   int64_t first, count;
   sampler_rank_range(a.n, a.batch, rank, size, &first, &count);
   double t0 = elign_wtime();
   sampler_output out;
-  st = sampler_run(&cfg, first, count, NULL, &out, &err);
+  elign_status run_st = sampler_run(&cfg, first, count, NULL, &out, &err);
   double dt = elign_wtime() - t0;
   st = elign_mpi_agree(MPI_COMM_WORLD, &err);
+  if (st && !run_st) sampler_output_free(&out); /* another rank failed */
   if (!st) {
     elign_samples_meta meta;
     memset(&meta, 0, sizeof meta);

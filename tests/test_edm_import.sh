@@ -70,5 +70,22 @@ expect_fail "steps not dividing T" "must divide" "$ELIGN" sample --model a.h5 -n
 expect_fail "export of a model file" "expected a samples file" "$ELIGN" export a.h5 --xyz x.xyz
 "$ELIGN" sample --model a.h5 --out x.h5 > /dev/null 2>&1; [ $? -eq 2 ] && ok || bad "sample without -n should exit 2"
 
+# atom counts from a dataset's histogram (--nodes-from)
+TINY="${ELIGN_SHARED_DIR:-../shared}/data/qm9like/tiny.xyz"
+if [ -f "$TINY" ]; then
+  "$ELIGN" data import "$TINY" -o tiny.h5 > /dev/null 2>&1 && \
+  "$ELIGN" sample --model a.h5 -n 6 --T 10 --nodes-from tiny.h5 --out st.h5 2> /dev/null && \
+  "$PY" - <<'PY' && ok || bad "--nodes-from: sizes outside the dataset histogram"
+import h5py, numpy as np
+with h5py.File('tiny.h5') as d, h5py.File('st.h5') as s:
+    allowed = set(int(k) for k, c in zip(d['nodes_hist/n_atoms'][()], d['nodes_hist/count'][()]) if c > 0)
+    sizes = set(int(n) for n in np.diff(s['offsets'][()]))
+    assert sizes <= allowed, (sizes, allowed)
+PY
+  expect_fail "--nodes-from a model" "expected a dataset file" "$ELIGN" sample --model a.h5 -n 2 --T 10 --nodes-from a.h5 --out x.h5
+else
+  bad "missing $TINY"
+fi
+
 echo "test_edm_import: $passes passed, $fails failed"
 [ $fails -eq 0 ]
