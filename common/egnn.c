@@ -834,6 +834,16 @@ static block_acts ws_block(const egnn_workspace *ws, int l) {
   return a;
 }
 
+const elign_real *egnn_workspace_h(const egnn_workspace *ws, int l) {
+  if (l < 0 || l > ws->cfg.n_layers || (!ws->keep && l < ws->cfg.n_layers - 1)) return NULL;
+  return l == ws->cfg.n_layers ? ws_block(ws, l - 1).h_out : ws_block(ws, l).h_in;
+}
+
+const elign_real *egnn_workspace_x(const egnn_workspace *ws, int l) {
+  if (l < 0 || l > ws->cfg.n_layers || (!ws->keep && l < ws->cfg.n_layers - 1)) return NULL;
+  return l == ws->cfg.n_layers ? ws_block(ws, l - 1).x_out : ws_block(ws, l).x_in;
+}
+
 /* ======================================================================= */
 /* the equivariant block (§1.5) and the whole EGNN (§1.4)                    */
 /* ======================================================================= */
