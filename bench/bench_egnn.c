@@ -3,7 +3,10 @@
  * activation memory per molecule. Run manually (not in ctest):
  *
  *   OMP_NUM_THREADS=2 build/bench/bench_egnn [--mols 32] [--min 10] [--max 29]
- *        [--reps 5] [--threads 1,2] [--torch bench/egnn_torch.py | --no-torch] [--same-size]
+ *        [--reps 5] [--threads 1,2] [--torch bench/egnn_torch.py [--edm DIR] | --no-torch] [--same-size]
+ *
+ * --edm DIR times the ORIGINAL EDM EGNN_dynamics_QM9 from a local checkout of
+ * ehoogeboom/e3_diffusion_for_molecules instead of tools/egnn_reference.py.
  *
  * QM9 architecture (L=9, F=256, H=6). Molecule sizes uniform in [min, max]
  * from a fixed seed (--same-size: all of size (min+max)/2, no padding waste
@@ -59,10 +62,11 @@ typedef struct {
 } times;
 
 /* Run the PyTorch reference; returns 1 and fills t on success. */
-static int run_torch(const char *script, int threads, int reps, int n_mol, const int64_t *sizes, times *t) {
+static int run_torch(const char *script, const char *edm, int threads, int reps, int n_mol, const int64_t *sizes, times *t) {
   char cmd[8192];
   int len = snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=%d %s %s --threads %d --reps %d --sizes ", threads,
                      ELIGN_PYTHON_EXECUTABLE, script, threads, reps);
+  if (edm) len += snprintf(cmd + len, sizeof cmd - (size_t)len, "--edm %s ", edm);
   for (int b = 0; b < n_mol && len < (int)sizeof cmd - 16; b++)
     len += snprintf(cmd + len, sizeof cmd - (size_t)len, "%s%lld", b ? "," : "", (long long)sizes[b]);
   FILE *p = popen(cmd, "r");
@@ -78,7 +82,7 @@ static int run_torch(const char *script, int threads, int reps, int n_mol, const
 
 int main(int argc, char **argv) {
   int n_mol = 32, nmin = 10, nmax = 29, reps = 5, same = 0, use_torch = 1;
-  const char *script = "bench/egnn_torch.py";
+  const char *script = "bench/egnn_torch.py", *edm = NULL;
   char thread_list[64] = "1,2";
   for (int k = 1; k < argc; k++) {
     if (!strcmp(argv[k], "--mols") && k + 1 < argc) n_mol = atoi(argv[++k]);
@@ -87,14 +91,16 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[k], "--reps") && k + 1 < argc) reps = atoi(argv[++k]);
     else if (!strcmp(argv[k], "--threads") && k + 1 < argc) snprintf(thread_list, sizeof thread_list, "%s", argv[++k]);
     else if (!strcmp(argv[k], "--torch") && k + 1 < argc) script = argv[++k];
+    else if (!strcmp(argv[k], "--edm") && k + 1 < argc) edm = argv[++k];
     else if (!strcmp(argv[k], "--no-torch")) use_torch = 0;
     else if (!strcmp(argv[k], "--same-size")) same = 1;
     else {
       fprintf(stderr, "usage: bench_egnn [--mols B] [--min n] [--max n] [--reps r] [--threads 1,2] "
-                      "[--torch script.py | --no-torch] [--same-size]\n");
+                      "[--torch script.py [--edm EDM_CHECKOUT] | --no-torch] [--same-size]\n");
       return 2;
     }
   }
+  setvbuf(stdout, NULL, _IOLBF, 0);
   egnn_config c = egnn_config_qm9();
   egnn_model m;
   elign_error err;
@@ -155,7 +161,8 @@ int main(int argc, char **argv) {
     printf("  elign  forward+backward   %8.2f ms  %6.1f GFLOP/s (%4.1f%% of peak)\n", us.fwdbwd, gf_fb,
            100 * gf_fb / peak);
     times tt;
-    if (use_torch && run_torch(script, th, reps, n_mol, sizes, &tt)) {
+    if (use_torch && run_torch(script, edm, th, reps, n_mol, sizes, &tt)) {
+      printf("  torch (%s)\n", edm ? "original EDM EGNN_dynamics_QM9" : "tools/egnn_reference.py");
       printf("  torch  forward (no_grad)  %8.2f ms   -> elign %.2fx faster\n", tt.fwd_nograd, tt.fwd_nograd / us.fwd_nograd);
       printf("  torch  forward            %8.2f ms   -> elign %.2fx faster\n", tt.fwd, tt.fwd / us.fwd);
       printf("  torch  forward+backward   %8.2f ms   -> elign %.2fx faster\n", tt.fwdbwd, tt.fwdbwd / us.fwdbwd);
