@@ -64,9 +64,8 @@ typedef struct {
 /* Run the PyTorch reference; returns 1 and fills t on success. */
 static int run_torch(const char *script, const char *edm, int threads, int reps, int n_mol, const int64_t *sizes, times *t) {
   char cmd[8192];
-  int len = snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=%d %s %s --threads %d --reps %d --sizes ", threads,
-                     ELIGN_PYTHON_EXECUTABLE, script, threads, reps);
-  if (edm) len += snprintf(cmd + len, sizeof cmd - (size_t)len, "--edm %s ", edm);
+  int len = snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=%d %s %s --threads %d --reps %d %s%s --sizes ", threads,
+                     ELIGN_PYTHON_EXECUTABLE, script, threads, reps, edm ? "--edm " : "", edm ? edm : "");
   for (int b = 0; b < n_mol && len < (int)sizeof cmd - 16; b++)
     len += snprintf(cmd + len, sizeof cmd - (size_t)len, "%s%lld", b ? "," : "", (long long)sizes[b]);
   FILE *p = popen(cmd, "r");
