@@ -29,16 +29,54 @@ typedef elign_real real;
 /* ======================================================================= */
 
 #ifdef ELIGN_DOUBLE
-#define R_EXP exp
 #define R_TANH tanh
 #define R_SQRT sqrt
 #else
-#define R_EXP expf
 #define R_TANH tanhf
 #define R_SQRT sqrtf
 #endif
 
-static inline real sigmoid_r(real u) { return (real)1 / ((real)1 + R_EXP(-u)); }
+#ifdef ELIGN_DOUBLE
+static inline real exp_r(real u) { return exp(u); }
+#else
+/* expf without a libm call, so the elementwise loops vectorise (glibc's
+ * expf is not inlined without -ffast-math, and SiLU/σ over E×F values cost
+ * as much as a third of the GEMM time with it). Cephes-style: 2^k · p(r),
+ * r = u − k ln2 in two parts, degree-6 polynomial; ≤ 2 ulp on [−87, 88],
+ * clamped outside (σ and SiLU only need the saturated values there). */
+static inline float exp_r(float u) {
+  u = u < -87.0f ? -87.0f : u;
+  u = u > 88.0f ? 88.0f : u;
+  float k = (u * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
+  float r = u - k * 0.693359375f;
+  r = r + k * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  float y = p * r * r + r + 1.0f;
+  int32_t bits = ((int32_t)k + 127) << 23;
+  float scale;
+  memcpy(&scale, &bits, sizeof scale);
+  return y * scale;
+}
+#endif
+
+static inline real sigmoid_r(real u) { return (real)1 / ((real)1 + exp_r(-u)); }
+
+/* Σ_o a[o] b[o] with 8 partial sums (vectorisable without reassociation flags). */
+static inline real dot_r(const real *a, const real *b, int n) {
+  real acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int o = 0;
+  for (; o + 8 <= n; o += 8)
+    for (int q = 0; q < 8; q++) acc[q] += a[o + q] * b[o + q];
+  real s = 0;
+  for (; o < n; o++) s += a[o] * b[o];
+  for (int q = 0; q < 8; q++) s += acc[q];
+  return s;
+}
 
 /* C (M,Nc) = A (M,K) · Wᵀ + beta·C, W a PyTorch weight [Nc, K] (row stride ldw). */
 static void gemm_xwt(int M, int Nc, int K, const real *A, int lda, const real *W, int ldw, real beta, real *C,
@@ -221,14 +259,9 @@ static void edge_in_backward(real *dW1, real *db1, real *dh, real *dr, real *dd0
       for (int64_t k = 0; k < deg; k++) { /* rows: i receives */
         int64_t e = e0 + k;
         const real *z = dZ + (size_t)F * e;
-        real sr = 0, sd = 0;
-        for (int o = 0; o < F; o++) {
-          da[o] += z[o];
-          sr += z[o] * wr[o];
-          sd += z[o] * wd[o];
-        }
-        dr[e] += sr;
-        dd0[e] += sd;
+        for (int o = 0; o < F; o++) da[o] += z[o];
+        dr[e] += dot_r(z, wr, F);
+        dd0[e] += dot_r(z, wd, F);
       }
       for (int64_t jl = 0; jl <= deg; jl++) { /* columns: i as neighbour of j */
         int64_t j = o0 + jl;
@@ -291,12 +324,8 @@ static void attention_aggregate_forward(real *g_out, real *agg, const graph *g, 
       for (int o = 0; o < F; o++) a[o] = 0;
       for (int64_t k = 0; k < deg; k++) {
         const real *z = Z2 + (size_t)F * (e0 + k);
-        real logit = attention ? b[0] : 0;
-        for (int o = 0; o < F; o++) {
-          mu[o] = z[o] * sigmoid_r(z[o]);
-          if (attention) logit += w[o] * mu[o];
-        }
-        real ge = attention ? sigmoid_r(logit) : 1;
+        for (int o = 0; o < F; o++) mu[o] = z[o] * sigmoid_r(z[o]);
+        real ge = attention ? sigmoid_r(b[0] + dot_r(w, mu, F)) : 1;
         g_out[e0 + k] = ge;
         for (int o = 0; o < F; o++) a[o] += mu[o] * ge;
       }
@@ -323,20 +352,20 @@ static void attention_aggregate_backward(real *dZ2, real *dw, real *db, real *M,
       int64_t e = e0 + k;
       const real *z = Z2 + (size_t)F * e;
       real *mu = M + (size_t)F * e, *dz = dZ2 + (size_t)F * e;
-      real ge = g_e[e], dg = 0;
+      real ge = g_e[e];
       for (int o = 0; o < F; o++) {
         real s = sigmoid_r(z[o]);
         mu[o] = z[o] * s;
-        dg += dA[o] * mu[o];
         dz[o] = s * ((real)1 + z[o] * ((real)1 - s)); /* SiLU'(z), scaled below */
       }
-      dg *= inv_nf;
+      real dg = dot_r(dA, mu, F) * inv_nf;
       real dae = attention ? dg * ge * ((real)1 - ge) : 0;
       da[e] = dae;
-      for (int o = 0; o < F; o++) {
-        real dmu = dA[o] * inv_nf * ge + (attention ? dae * w[o] : 0);
-        dz[o] *= dmu;
-      }
+      real gs = inv_nf * ge;
+      if (attention)
+        for (int o = 0; o < F; o++) dz[o] *= dA[o] * gs + dae * w[o];
+      else
+        for (int o = 0; o < F; o++) dz[o] *= dA[o] * gs;
     }
   }
   if (attention) {
@@ -395,21 +424,26 @@ static void node_mlp_backward(real *dh, real *dagg, real *dW3, real *db3, real *
  * Out: c (E), x_out (N,3). */
 static void coord_update_forward(real *c, real *x_out, const graph *g, const real *Z6, const real *w7,
                                  const real *x, const real *r, int use_tanh, real coef, real kappa, int F) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel
+  {
+  real *s6 = (real *)malloc((size_t)F * sizeof(real));
+#pragma omp for schedule(static)
   for (int64_t i = 0; i < g->N; i++) {
     int64_t e0 = edge_first(g, i), deg = row_degree(g, i);
     real acc[3] = {0, 0, 0};
     for (int64_t k = 0; k < deg; k++) {
       int64_t e = e0 + k, j = edge_neighbour(g, i, k);
       const real *z = Z6 + (size_t)F * e;
-      real ce = 0;
-      for (int o = 0; o < F; o++) ce += w7[o] * (z[o] * sigmoid_r(z[o]));
+      for (int o = 0; o < F; o++) s6[o] = z[o] * sigmoid_r(z[o]);
+      real ce = dot_r(w7, s6, F);
       c[e] = ce;
       real f = use_tanh ? R_TANH(ce) : ce;
       real q = R_SQRT(r[e] + (real)1e-8) + kappa;
       for (int d = 0; d < 3; d++) acc[d] += (x[3 * i + d] - x[3 * j + d]) / q * f;
     }
     for (int d = 0; d < 3; d++) x_out[3 * i + d] = x[3 * i + d] + coef * acc[d];
+  }
+  free(s6);
   }
 }
 
@@ -832,6 +866,16 @@ static block_acts ws_block(const egnn_workspace *ws, int l) {
       .Z1 = ws->Z1 + bl * E * F, .Z2 = ws->Z2 + bl * E * F, .Z5 = ws->Z5 + bl * E * F, .Z6 = ws->Z6 + bl * E * F,
       .agg = ws->agg + bl * A * F, .Z3 = ws->Z3 + bl * A * F};
   return a;
+}
+
+const elign_real *egnn_workspace_h(const egnn_workspace *ws, int l) {
+  if (l < 0 || l > ws->cfg.n_layers || (!ws->keep && l < ws->cfg.n_layers - 1)) return NULL;
+  return l == ws->cfg.n_layers ? ws_block(ws, l - 1).h_out : ws_block(ws, l).h_in;
+}
+
+const elign_real *egnn_workspace_x(const egnn_workspace *ws, int l) {
+  if (l < 0 || l > ws->cfg.n_layers || (!ws->keep && l < ws->cfg.n_layers - 1)) return NULL;
+  return l == ws->cfg.n_layers ? ws_block(ws, l - 1).x_out : ws_block(ws, l).x_in;
 }
 
 /* ======================================================================= */

@@ -131,6 +131,12 @@ size_t egnn_workspace_bytes(const egnn_workspace *ws);
  * n_edges edges (the per-molecule memory: n_atoms = n, n_edges = n(n−1)). */
 size_t egnn_activation_bytes(const egnn_config *c, int64_t n_atoms, int64_t n_edges);
 
+/* Activations of the last forward, for tests and debugging: h (N,F) and
+ * x (N,3) entering block l (l = 0: after the embedding; l = L: after the last
+ * block). NULL when the workspace keeps no activations (l < L−1). */
+const elign_real *egnn_workspace_h(const egnn_workspace *ws, int l);
+const elign_real *egnn_workspace_x(const egnn_workspace *ws, int l);
+
 /* Edges of a packed batch: Σ_b n_b (n_b − 1). */
 int64_t egnn_batch_edges(int64_t n_mol, const int64_t *offsets);
 

@@ -21,3 +21,13 @@ egnn_add_dbl_test(test_egnn_grad_dbl test_egnn_grad.c)
 elign_add_test(NAME test_egnn_layout SOURCES test_egnn_layout.c)
 elign_add_test(NAME test_egnn_equiv SOURCES test_egnn_equiv.c)
 egnn_add_dbl_test(test_egnn_equiv_dbl test_egnn_equiv.c)
+
+# Against the PyTorch reference (tools/egnn_reference.py): the fixture is
+# written once per ctest run by the Debian interpreter (python3-torch).
+add_test(NAME egnn_torch_fixture
+         COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/egnn_torch_ref.py ${CMAKE_CURRENT_BINARY_DIR}/egnn_ref)
+set_tests_properties(egnn_torch_fixture PROPERTIES FIXTURES_SETUP egnn_ref ENVIRONMENT "${ELIGN_TEST_ENV}" TIMEOUT 120)
+elign_add_test(NAME test_egnn_torch SOURCES test_egnn_torch.c ARGS ${CMAKE_CURRENT_BINARY_DIR}/egnn_ref)
+set_tests_properties(test_egnn_torch PROPERTIES FIXTURES_REQUIRED egnn_ref)
+egnn_add_dbl_test(test_egnn_torch_dbl test_egnn_torch.c ${CMAKE_CURRENT_BINARY_DIR}/egnn_ref)
+set_tests_properties(test_egnn_torch_dbl PROPERTIES FIXTURES_REQUIRED egnn_ref)

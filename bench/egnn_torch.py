@@ -1,0 +1,75 @@
+"""egnn_torch.py — PyTorch timing of the EGNN dynamics for bench_egnn.c.
+
+Runs tools/egnn_reference.py's model (QM9 architecture, padded batch with
+masks as in EDM) on the given molecule sizes and prints one line:
+    TORCH fwd_nograd_ms X fwd_ms Y fwdbwd_ms Z      (best of --reps after a warm-up)
+usage: egnn_torch.py --sizes 12,17,... [--threads 1] [--reps 5] [--edm PATH]
+--edm PATH times the original EDM EGNN_dynamics_QM9 from a local checkout
+instead (never part of this repository).
+"""
+import argparse
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from egnn_reference import Dynamics, pad  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", required=True)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--edm", default=None)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    sizes = [int(s) for s in a.sizes.split(",")]
+    H, D = 6, 9
+    N = sum(sizes)
+    xh, mask = pad(torch.randn(N, D), sizes)
+    tau = torch.rand(len(sizes))
+    if a.edm:
+        sys.path.insert(0, a.edm)
+        from egnn.models import EGNN_dynamics_QM9
+        net = EGNN_dynamics_QM9(in_node_nf=H + 1, context_node_nf=0, n_dims=3, hidden_nf=256, n_layers=9,
+                                attention=True, condition_time=True, tanh=True, norm_constant=1, inv_sublayers=1,
+                                sin_embedding=False, normalization_factor=1, aggregation_method="sum")
+        B, n = mask.shape
+        nm = mask.unsqueeze(-1)
+        em = ((mask.unsqueeze(2) * mask.unsqueeze(1)) * (1 - torch.eye(n))).view(B, n * n, 1)
+        run = lambda x: net._forward(tau, x, nm, em, None)
+    else:
+        net = Dynamics(in_node_nf=H, hidden=256, n_layers=9)
+        run = lambda x: net(x, tau, mask)
+    W = torch.randn_like(xh)
+
+    def timed(fn):
+        fn()
+        best = 1e30
+        for _ in range(a.reps):
+            t0 = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - t0)
+        return 1e3 * best
+
+    def fwd_nograd():
+        with torch.no_grad():
+            run(xh)
+
+    def fwd():
+        run(xh.clone().requires_grad_(True))
+
+    def fwdbwd():
+        net.zero_grad()
+        x = xh.clone().requires_grad_(True)
+        (run(x) * W).sum().backward()
+
+    print(f"TORCH fwd_nograd_ms {timed(fwd_nograd):.3f} fwd_ms {timed(fwd):.3f} fwdbwd_ms {timed(fwdbwd):.3f}")
+
+
+if __name__ == "__main__":
+    main()
