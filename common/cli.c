@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/config.h"
 #include "common/log.h"
 
 static int version_main(int argc, char **argv) {
@@ -15,6 +16,7 @@ static int version_main(int argc, char **argv) {
 
 const elign_command elign_commands[] = {
     {"version", "print the version", version_main},
+    {"config", "show, check or list configuration keys", config_main},
     {NULL, NULL, NULL},
 };
 
