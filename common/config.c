@@ -102,7 +102,7 @@ static const char *config_suggest(const char *key) {
   for (int k = 0; k < elign_config_schema_len; k++) {
     const char *cand = elign_config_schema[k].key;
     int d_full = config_edit_distance(key, cand);
-    int d_last = config_edit_distance(last, config_last_component(cand)) + 1; /* prefer full matches on ties */
+    int d_last = config_edit_distance(last, config_last_component(cand)) + 2; /* full matches win close calls */
     int d = d_full < d_last ? d_full : d_last;
     if (d < best_d) best_d = d, best = cand;
   }
@@ -410,9 +410,12 @@ typedef struct {
 static elign_status config_syntax_error(config_reader *r) {
   yaml_parser_t *p = &r->parser;
   const yaml_mark_t *m = p->problem ? &p->problem_mark : &p->context_mark;
-  return ELIGN_FAIL(r->err, ELIGN_ERR_CONFIG, "%s:%zu:%zu: YAML syntax error: %s%s%s", r->path, m->line + 1,
-                    m->column + 1, p->problem ? p->problem : "malformed YAML", p->context ? " " : "",
-                    p->context ? p->context : "");
+  char context[256] = "";
+  if (p->context) /* e.g. "while scanning a simple key": say where that started */
+    snprintf(context, sizeof context, " (%s at line %zu, column %zu)", p->context, p->context_mark.line + 1,
+             p->context_mark.column + 1);
+  return ELIGN_FAIL(r->err, ELIGN_ERR_CONFIG, "%s:%zu:%zu: YAML syntax error: %s%s", r->path, m->line + 1,
+                    m->column + 1, p->problem ? p->problem : "malformed YAML", context);
 }
 
 static elign_status config_next(config_reader *r, yaml_event_t *ev) {
