@@ -110,7 +110,20 @@ static const char *config_suggest(const char *key) {
   return best_d <= limit ? best : NULL;
 }
 
+/* True if `key` is a section (the prefix of some dotted key), e.g. "train". */
+static const char *config_section_example(const char *key) {
+  size_t len = strlen(key);
+  for (int k = 0; k < elign_config_schema_len; k++)
+    if (strncmp(elign_config_schema[k].key, key, len) == 0 && elign_config_schema[k].key[len] == '.')
+      return elign_config_schema[k].key;
+  return NULL;
+}
+
 static elign_status config_fail_unknown(elign_error *err, const char *where, const char *key) {
+  const char *example = config_section_example(key);
+  if (example)
+    return ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "%s: '%s' is a section, not a value: set its keys (e.g. '%s')", where,
+                      key, example);
   const char *near = config_suggest(key);
   if (near)
     return ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "%s: unknown key '%s' (did you mean '%s'?)", where, key, near);

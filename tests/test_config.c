@@ -272,6 +272,8 @@ static void test_errors(void) {
                "did you mean 'train.kl_penalty_weight'?");
   expect_error("reward:\n  shaping:\n    sheduler:\n      mode: adaptive\n", NULL, "t.yaml:20",
                "did you mean 'reward.shaping.scheduler.mode'?");
+  expect_error("train:\n", NULL, "t.yaml:17: 'train' is a section, not a value", "'train.learning_rate'");
+  expect_error("", "reward.shaping=1", "--set reward.shaping=1: 'reward.shaping' is a section", NULL);
   expect_error("completely_unrelated_thing: 1\n", NULL, "unknown key 'completely_unrelated_thing'", NULL);
   /* wrong type */
   expect_error("train.kl_penalty_weight: abc\n", NULL, "t.yaml:17: key 'train.kl_penalty_weight' expects a float, got 'abc'",
