@@ -647,6 +647,26 @@ static elign_status config_apply_set(elign_config *cfg, const char *set, elign_e
   return ELIGN_OK;
 }
 
+/* ------------------------------------------------------------------ cross-key rules */
+
+/* Rules that involve two keys (each key alone was checked against its row). */
+static elign_status config_check_relations(const elign_config *cfg, elign_error *err) {
+  const config_value *mb = &cfg->values[config_index("dataloader.micro_batch_size")];
+  const config_value *p = &cfg->values[config_index("dataloader.sample_group_size")];
+  const config_value *k = &cfg->values[config_index("dataloader.each_prompt_sample")];
+  if (mb->is_set && !mb->is_null && p->is_set && k->is_set && (p->i * k->i) % mb->i != 0)
+    return ELIGN_FAIL(err, ELIGN_ERR_CONFIG,
+                      "%s: dataloader.micro_batch_size = %ld must divide the batch sample_group_size * "
+                      "each_prompt_sample = %ld (rollouts are generated in equal chunks)",
+                      mb->origin, mb->i, p->i * k->i);
+  const config_value *lo = &cfg->values[config_index("dataloader.nodes_dist_focus_min")];
+  const config_value *hi = &cfg->values[config_index("dataloader.nodes_dist_focus_max")];
+  if (!lo->is_null && !hi->is_null && lo->i > hi->i)
+    return ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "%s: dataloader.nodes_dist_focus_min = %ld exceeds nodes_dist_focus_max = %ld",
+                      lo->origin, lo->i, hi->i);
+  return ELIGN_OK;
+}
+
 /* ------------------------------------------------------------------ load / free */
 
 elign_status elign_config_load(const char *path, const char *const *sets, int n_sets, elign_config **out,
@@ -666,11 +686,14 @@ elign_status elign_config_load(const char *path, const char *const *sets, int n_
       break;
     }
   }
+  if (st == ELIGN_OK) {
+    config_resolve_derived(cfg);
+    st = config_check_relations(cfg, err);
+  }
   if (st != ELIGN_OK) {
     elign_config_free(&cfg);
     return st;
   }
-  config_resolve_derived(cfg);
   *out = cfg;
   return ELIGN_OK;
 }

@@ -291,6 +291,11 @@ static void test_errors(void) {
                NULL);
   expect_error("reward.valence_soft_temperature: 0\n", NULL, "out of range (0,inf)", NULL);
   expect_error("dataloader.micro_batch_size: 0\n", NULL, "key 'dataloader.micro_batch_size' = 0 is out of range", NULL);
+  /* cross-key rules */
+  expect_error("dataloader.micro_batch_size: 5\n", NULL, "t.yaml:17: dataloader.micro_batch_size = 5 must divide", "= 24");
+  expect_error("", "dataloader.micro_batch_size=7", "--set: dataloader.micro_batch_size = 7 must divide", NULL);
+  expect_error("dataloader.nodes_dist_focus_min: 9\ndataloader.nodes_dist_focus_max: 5\n", NULL,
+               "t.yaml:17: dataloader.nodes_dist_focus_min = 9 exceeds", NULL);
   /* enum */
   expect_error("reward.force_aggregation: mean\n", NULL,
                "t.yaml:17: key 'reward.force_aggregation' has no value 'mean' (allowed: rms, max)", NULL);
