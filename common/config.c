@@ -707,16 +707,27 @@ void elign_config_free(elign_config **cfg) {
 
 /* ------------------------------------------------------------------ getters */
 
-static const config_value *config_get(const elign_config *cfg, const char *key, elign_config_type t1,
-                                      elign_config_type t2) {
+/* A caller's mistake (not the user's): abort naming the key and the problem. */
+static _Noreturn void config_misuse(const char *key, const char *problem) {
+  char what[600];
+  snprintf(what, sizeof what, "config key '%s': %s", key, problem);
+  elign_abort(__FILE__, __LINE__, what);
+}
+
+static const config_value *config_lookup(const elign_config *cfg, const char *key) {
   ELIGN_ASSERT(cfg && key);
   int k = config_index(key);
-  if (k < 0) elign_abort(__FILE__, __LINE__, "config getter: key not in the schema (see config_schema.c)");
-  const elign_config_type t = elign_config_schema[k].type;
-  ELIGN_ASSERT(t == t1 || t == t2); /* getter type must match the schema row */
-  const config_value *v = &cfg->values[k];
-  ELIGN_ASSERT(v->is_set);   /* a required key of a defaults-only config */
-  ELIGN_ASSERT(!v->is_null); /* check elign_config_is_null first */
+  if (k < 0) config_misuse(key, "not in the schema (add a row to common/config_schema.c)");
+  return &cfg->values[k];
+}
+
+static const config_value *config_get(const elign_config *cfg, const char *key, elign_config_type t1,
+                                      elign_config_type t2) {
+  const config_value *v = config_lookup(cfg, key);
+  const elign_config_type t = elign_config_find_key(key)->type;
+  if (t != t1 && t != t2) config_misuse(key, "read with a getter of another type (see its schema row)");
+  if (!v->is_set) config_misuse(key, "required key read from a defaults-only config (load a file or --set it)");
+  if (v->is_null) config_misuse(key, "value is null (check elign_config_is_null first)");
   return v;
 }
 
@@ -736,13 +747,6 @@ const double *elign_config_get_list(const elign_config *cfg, const char *key, in
   const config_value *v = config_get(cfg, key, ELIGN_CFG_LIST, ELIGN_CFG_LIST);
   if (n) *n = v->n_list;
   return v->list;
-}
-
-static const config_value *config_lookup(const elign_config *cfg, const char *key) {
-  ELIGN_ASSERT(cfg && key);
-  int k = config_index(key);
-  if (k < 0) elign_abort(__FILE__, __LINE__, "config lookup: key not in the schema (see config_schema.c)");
-  return &cfg->values[k];
 }
 
 int elign_config_is_null(const elign_config *cfg, const char *key) {

@@ -9,7 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/config.h"
@@ -458,6 +462,41 @@ static void test_write_resolved(void) {
   elign_config_free(&b);
 }
 
+/* ---- getter misuse is a programming error: the process aborts */
+
+typedef enum { MISUSE_UNKNOWN, MISUSE_TYPE, MISUSE_NULL, MISUSE_UNSET_REQUIRED } misuse_kind;
+
+static int aborts(misuse_kind kind) {
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    struct rlimit no_core = {0, 0}; /* an expected abort leaves no core file */
+    setrlimit(RLIMIT_CORE, &no_core);
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 2);
+    elign_config *cfg = NULL;
+    elign_error err;
+    if (elign_config_load(NULL, NULL, 0, &cfg, &err)) _exit(3);
+    switch (kind) {
+      case MISUSE_UNKNOWN: elign_config_get_double(cfg, "train.lr"); break;
+      case MISUSE_TYPE: elign_config_get_int(cfg, "filters.penalty_scale"); break;
+      case MISUSE_NULL: elign_config_get_double(cfg, "reward.force_clip_threshold"); break;
+      case MISUSE_UNSET_REQUIRED: elign_config_get_double(cfg, "train.learning_rate"); break;
+    }
+    _exit(0); /* not reached if the getter aborts */
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+}
+
+static void test_getter_misuse(void) {
+  CHECK(aborts(MISUSE_UNKNOWN));
+  CHECK(aborts(MISUSE_TYPE));
+  CHECK(aborts(MISUSE_NULL));
+  CHECK(aborts(MISUSE_UNSET_REQUIRED));
+}
+
 int main(int argc, char **argv) {
   if (argc > 1) src_dir = argv[1];
   snprintf(tmp_dir, sizeof tmp_dir, "%s", "config_test_XXXXXX");
@@ -469,6 +508,7 @@ int main(int argc, char **argv) {
   test_values();
   test_errors();
   test_overrides();
+  test_getter_misuse();
   const char *sets[] = {"seed=123", "reward.energy_atom_ref_values=[-0.6, -38.1, 1e-300, 0.30000000000000004]",
                         "train.learning_rate=3.3333333333333333e-6"};
   test_round_trip("qm9.yaml", NULL, 0, 0);
