@@ -60,11 +60,12 @@ static const char *config_default_text(const elign_config_key *row, char *buf, s
 
 static void config_print_keys(FILE *out, int markdown) {
   char choices[256], def[256];
-  if (markdown) {
+  if (markdown)
     fprintf(out,
             "| key | type | default | range / values | description |\n"
             "|---|---|---|---|---|\n");
-  }
+  else
+    fprintf(out, "# key, type ('?' = nullable), default, range or allowed values; then the description\n");
   for (int k = 0; k < elign_config_schema_len; k++) {
     const elign_config_key *row = &elign_config_schema[k];
     config_choices_text(row, markdown ? " \\| " : "|", choices, sizeof choices);

@@ -110,7 +110,20 @@ static const char *config_suggest(const char *key) {
   return best_d <= limit ? best : NULL;
 }
 
+/* True if `key` is a section (the prefix of some dotted key), e.g. "train". */
+static const char *config_section_example(const char *key) {
+  size_t len = strlen(key);
+  for (int k = 0; k < elign_config_schema_len; k++)
+    if (strncmp(elign_config_schema[k].key, key, len) == 0 && elign_config_schema[k].key[len] == '.')
+      return elign_config_schema[k].key;
+  return NULL;
+}
+
 static elign_status config_fail_unknown(elign_error *err, const char *where, const char *key) {
+  const char *example = config_section_example(key);
+  if (example)
+    return ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "%s: '%s' is a section, not a value: set its keys (e.g. '%s')", where,
+                      key, example);
   const char *near = config_suggest(key);
   if (near)
     return ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "%s: unknown key '%s' (did you mean '%s'?)", where, key, near);
@@ -634,6 +647,26 @@ static elign_status config_apply_set(elign_config *cfg, const char *set, elign_e
   return ELIGN_OK;
 }
 
+/* ------------------------------------------------------------------ cross-key rules */
+
+/* Rules that involve two keys (each key alone was checked against its row). */
+static elign_status config_check_relations(const elign_config *cfg, elign_error *err) {
+  const config_value *mb = &cfg->values[config_index("dataloader.micro_batch_size")];
+  const config_value *p = &cfg->values[config_index("dataloader.sample_group_size")];
+  const config_value *k = &cfg->values[config_index("dataloader.each_prompt_sample")];
+  if (mb->is_set && !mb->is_null && p->is_set && k->is_set && (p->i * k->i) % mb->i != 0)
+    return ELIGN_FAIL(err, ELIGN_ERR_CONFIG,
+                      "%s: dataloader.micro_batch_size = %ld must divide the batch sample_group_size * "
+                      "each_prompt_sample = %ld (rollouts are generated in equal chunks)",
+                      mb->origin, mb->i, p->i * k->i);
+  const config_value *lo = &cfg->values[config_index("dataloader.nodes_dist_focus_min")];
+  const config_value *hi = &cfg->values[config_index("dataloader.nodes_dist_focus_max")];
+  if (!lo->is_null && !hi->is_null && lo->i > hi->i)
+    return ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "%s: dataloader.nodes_dist_focus_min = %ld exceeds nodes_dist_focus_max = %ld",
+                      lo->origin, lo->i, hi->i);
+  return ELIGN_OK;
+}
+
 /* ------------------------------------------------------------------ load / free */
 
 elign_status elign_config_load(const char *path, const char *const *sets, int n_sets, elign_config **out,
@@ -653,11 +686,14 @@ elign_status elign_config_load(const char *path, const char *const *sets, int n_
       break;
     }
   }
+  if (st == ELIGN_OK) {
+    config_resolve_derived(cfg);
+    st = config_check_relations(cfg, err);
+  }
   if (st != ELIGN_OK) {
     elign_config_free(&cfg);
     return st;
   }
-  config_resolve_derived(cfg);
   *out = cfg;
   return ELIGN_OK;
 }
@@ -671,16 +707,27 @@ void elign_config_free(elign_config **cfg) {
 
 /* ------------------------------------------------------------------ getters */
 
-static const config_value *config_get(const elign_config *cfg, const char *key, elign_config_type t1,
-                                      elign_config_type t2) {
+/* A caller's mistake (not the user's): abort naming the key and the problem. */
+static _Noreturn void config_misuse(const char *key, const char *problem) {
+  char what[600];
+  snprintf(what, sizeof what, "config key '%s': %s", key, problem);
+  elign_abort(__FILE__, __LINE__, what);
+}
+
+static const config_value *config_lookup(const elign_config *cfg, const char *key) {
   ELIGN_ASSERT(cfg && key);
   int k = config_index(key);
-  if (k < 0) elign_abort(__FILE__, __LINE__, "config getter: key not in the schema (see config_schema.c)");
-  const elign_config_type t = elign_config_schema[k].type;
-  ELIGN_ASSERT(t == t1 || t == t2); /* getter type must match the schema row */
-  const config_value *v = &cfg->values[k];
-  ELIGN_ASSERT(v->is_set);   /* a required key of a defaults-only config */
-  ELIGN_ASSERT(!v->is_null); /* check elign_config_is_null first */
+  if (k < 0) config_misuse(key, "not in the schema (add a row to common/config_schema.c)");
+  return &cfg->values[k];
+}
+
+static const config_value *config_get(const elign_config *cfg, const char *key, elign_config_type t1,
+                                      elign_config_type t2) {
+  const config_value *v = config_lookup(cfg, key);
+  const elign_config_type t = elign_config_find_key(key)->type;
+  if (t != t1 && t != t2) config_misuse(key, "read with a getter of another type (see its schema row)");
+  if (!v->is_set) config_misuse(key, "required key read from a defaults-only config (load a file or --set it)");
+  if (v->is_null) config_misuse(key, "value is null (check elign_config_is_null first)");
   return v;
 }
 
@@ -700,13 +747,6 @@ const double *elign_config_get_list(const elign_config *cfg, const char *key, in
   const config_value *v = config_get(cfg, key, ELIGN_CFG_LIST, ELIGN_CFG_LIST);
   if (n) *n = v->n_list;
   return v->list;
-}
-
-static const config_value *config_lookup(const elign_config *cfg, const char *key) {
-  ELIGN_ASSERT(cfg && key);
-  int k = config_index(key);
-  if (k < 0) elign_abort(__FILE__, __LINE__, "config lookup: key not in the schema (see config_schema.c)");
-  return &cfg->values[k];
 }
 
 int elign_config_is_null(const elign_config *cfg, const char *key) {

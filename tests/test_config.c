@@ -9,7 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/config.h"
@@ -96,12 +100,13 @@ static void test_schema_consistency(void) {
     }
     /* No key is a mapping prefix of another ("a" and "a.b" cannot both be leaves). */
     size_t len = strlen(r->key);
+    int clash = 0;
     for (int j = 0; j < elign_config_schema_len; j++) {
-      if (j == k) continue;
       const char *o = elign_config_schema[j].key;
-      CHECK(!(strncmp(o, r->key, len) == 0 && o[len] == '.'));
-      CHECK(strcmp(o, r->key) != 0);
+      if (j != k && (strcmp(o, r->key) == 0 || (strncmp(o, r->key, len) == 0 && o[len] == '.'))) clash = 1;
     }
+    if (clash) fprintf(stderr, "  schema key '%s' is duplicated or is the prefix of another key\n", r->key);
+    CHECK(!clash);
     /* Keys sharing a top-level section are contiguous (the writer nests them). */
     const char *dot = strchr(r->key, '.');
     if (dot && k > 0) {
@@ -272,6 +277,8 @@ static void test_errors(void) {
                "did you mean 'train.kl_penalty_weight'?");
   expect_error("reward:\n  shaping:\n    sheduler:\n      mode: adaptive\n", NULL, "t.yaml:20",
                "did you mean 'reward.shaping.scheduler.mode'?");
+  expect_error("train:\n", NULL, "t.yaml:17: 'train' is a section, not a value", "'train.learning_rate'");
+  expect_error("", "reward.shaping=1", "--set reward.shaping=1: 'reward.shaping' is a section", NULL);
   expect_error("completely_unrelated_thing: 1\n", NULL, "unknown key 'completely_unrelated_thing'", NULL);
   /* wrong type */
   expect_error("train.kl_penalty_weight: abc\n", NULL, "t.yaml:17: key 'train.kl_penalty_weight' expects a float, got 'abc'",
@@ -289,6 +296,11 @@ static void test_errors(void) {
                NULL);
   expect_error("reward.valence_soft_temperature: 0\n", NULL, "out of range (0,inf)", NULL);
   expect_error("dataloader.micro_batch_size: 0\n", NULL, "key 'dataloader.micro_batch_size' = 0 is out of range", NULL);
+  /* cross-key rules */
+  expect_error("dataloader.micro_batch_size: 5\n", NULL, "t.yaml:17: dataloader.micro_batch_size = 5 must divide", "= 24");
+  expect_error("", "dataloader.micro_batch_size=7", "--set: dataloader.micro_batch_size = 7 must divide", NULL);
+  expect_error("dataloader.nodes_dist_focus_min: 9\ndataloader.nodes_dist_focus_max: 5\n", NULL,
+               "t.yaml:17: dataloader.nodes_dist_focus_min = 9 exceeds", NULL);
   /* enum */
   expect_error("reward.force_aggregation: mean\n", NULL,
                "t.yaml:17: key 'reward.force_aggregation' has no value 'mean' (allowed: rms, max)", NULL);
@@ -451,6 +463,41 @@ static void test_write_resolved(void) {
   elign_config_free(&b);
 }
 
+/* ---- getter misuse is a programming error: the process aborts */
+
+typedef enum { MISUSE_UNKNOWN, MISUSE_TYPE, MISUSE_NULL, MISUSE_UNSET_REQUIRED } misuse_kind;
+
+static int aborts(misuse_kind kind) {
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    struct rlimit no_core = {0, 0}; /* an expected abort leaves no core file */
+    setrlimit(RLIMIT_CORE, &no_core);
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 2);
+    elign_config *cfg = NULL;
+    elign_error err;
+    if (elign_config_load(NULL, NULL, 0, &cfg, &err)) _exit(3);
+    switch (kind) {
+      case MISUSE_UNKNOWN: elign_config_get_double(cfg, "train.lr"); break;
+      case MISUSE_TYPE: elign_config_get_int(cfg, "filters.penalty_scale"); break;
+      case MISUSE_NULL: elign_config_get_double(cfg, "reward.force_clip_threshold"); break;
+      case MISUSE_UNSET_REQUIRED: elign_config_get_double(cfg, "train.learning_rate"); break;
+    }
+    _exit(0); /* not reached if the getter aborts */
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+}
+
+static void test_getter_misuse(void) {
+  CHECK(aborts(MISUSE_UNKNOWN));
+  CHECK(aborts(MISUSE_TYPE));
+  CHECK(aborts(MISUSE_NULL));
+  CHECK(aborts(MISUSE_UNSET_REQUIRED));
+}
+
 int main(int argc, char **argv) {
   if (argc > 1) src_dir = argv[1];
   snprintf(tmp_dir, sizeof tmp_dir, "%s", "config_test_XXXXXX");
@@ -462,6 +509,7 @@ int main(int argc, char **argv) {
   test_values();
   test_errors();
   test_overrides();
+  test_getter_misuse();
   const char *sets[] = {"seed=123", "reward.energy_atom_ref_values=[-0.6, -38.1, 1e-300, 0.30000000000000004]",
                         "train.learning_rate=3.3333333333333333e-6"};
   test_round_trip("qm9.yaml", NULL, 0, 0);
