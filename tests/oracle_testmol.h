@@ -17,7 +17,7 @@ typedef struct {
   char sym[TESTMOL_MAX_ATOMS][4];
 } testmol;
 
-static int testmol_symbol_Z(const char *s) {
+static inline int testmol_symbol_Z(const char *s) {
   static const char *const t[] = {"X", "H", "He", "Li", "Be", "B", "C", "N", "O", "F", "Ne", "Na", "Mg", "Al", "Si",
                                   "P", "S", "Cl", "Ar"};
   for (int z = 1; z < (int)(sizeof t / sizeof t[0]); z++)
@@ -27,7 +27,7 @@ static int testmol_symbol_Z(const char *s) {
 
 /* Read the molecules number first .. first+count-1 (0-based) of an XYZ file.
  * Returns how many were read. */
-static int testmol_read_xyz(const char *path, int first, int count, testmol *out) {
+static inline int testmol_read_xyz(const char *path, int first, int count, testmol *out) {
   FILE *f = fopen(path, "r");
   if (!f) return 0;
   char line[1024];
@@ -57,7 +57,7 @@ static int testmol_read_xyz(const char *path, int first, int count, testmol *out
   return got;
 }
 
-static void testmol_write_xyz(const testmol *m, const char *path) {
+static inline void testmol_write_xyz(const testmol *m, const char *path) {
   FILE *f = fopen(path, "w");
   if (!f) return;
   fprintf(f, "%d\n\n", m->n);
@@ -78,7 +78,7 @@ typedef struct {
   int status[64];
 } testbatch;
 
-static void testbatch_pack(testbatch *b, const testmol *mols, int count) {
+static inline void testbatch_pack(testbatch *b, const testmol *mols, int count) {
   memset(b, 0, sizeof *b);
   b->n_mol = count;
   for (int m = 0; m < count; m++) {
