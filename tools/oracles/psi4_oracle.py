@@ -85,9 +85,15 @@ def _compute(Z, R, charge, multiplicity, options):
     reference = ("uhf" if method in ("hf", "scf") else "uks") if open_shell else ("rhf" if method in ("hf", "scf") else "rks")
     psi4.set_options({"basis": basis, "reference": reference, "scf_type": options.get("scf_type", "df"),
                       "e_convergence": 1e-8, "d_convergence": 1e-8})
-    grad, wfn = psi4.gradient(method, molecule=mol, return_wfn=True)
-    energy = wfn.energy()
-    g = np.array(grad.to_array(), dtype=np.float64).reshape(len(Z), 3)
+    if len(Z) == 1:
+        # An isolated atom has no force. (psi4 1.3.2 also segfaults on a
+        # one-atom gradient after an earlier calculation in the process.)
+        energy = psi4.energy(method, molecule=mol)
+        g = np.zeros((1, 3))
+    else:
+        grad, wfn = psi4.gradient(method, molecule=mol, return_wfn=True)
+        energy = wfn.energy()
+        g = np.array(grad.to_array(), dtype=np.float64).reshape(len(Z), 3)
     psi4.core.clean()
     return energy, g
 
