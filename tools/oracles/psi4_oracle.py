@@ -19,8 +19,7 @@ adds that directory to sys.path; a standalone run here does the same).
 import os
 import sys
 
-HARTREE_EV = 27.211386024367243  # CODATA 2014, as oracle.h
-BOHR_ANGSTROM = 0.52917721067
+from oracle_common import BOHR_ANGSTROM, HARTREE_EV, run_with_time_limit
 
 _DEBIAN_PSI4_DIR = "/usr/lib/x86_64-linux-gnu"
 if _DEBIAN_PSI4_DIR not in sys.path and os.path.isdir(os.path.join(_DEBIAN_PSI4_DIR, "psi4")):
@@ -98,52 +97,14 @@ def _compute(Z, R, charge, multiplicity, options):
     return energy, g
 
 
-def _child(conn, Z, R, charge, multiplicity, options):
-    try:
-        conn.send(("ok", _compute(Z, R, charge, multiplicity, options)))
-    except BaseException as exc:  # report every failure to the parent
-        conn.send(("error", "%s: %s" % (type(exc).__name__, exc), type(exc).__name__))
-    finally:
-        conn.close()
-
-
-class ConvergenceFailure(RuntimeError):
-    """Raised (class name contains 'Convergence') when psi4's SCF did not converge in the child."""
-
-
-def _compute_limited(Z, R, charge, multiplicity, options, time_limit):
-    import multiprocessing as mp
-    ctx = mp.get_context("fork")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, Z, R, charge, multiplicity, options), daemon=True)
-    proc.start()
-    child.close()
-    try:
-        if not parent.poll(time_limit):
-            proc.kill()
-            proc.join()
-            raise TimeoutError("psi4_oracle: %d atoms exceeded the time limit of %g s" % (len(Z), time_limit))
-        msg = parent.recv()
-    finally:
-        parent.close()
-        if proc.is_alive():
-            proc.kill()
-        proc.join()
-    if msg[0] == "ok":
-        return msg[1]
-    if "Convergence" in msg[2]:
-        raise ConvergenceFailure(msg[1])
-    raise RuntimeError(msg[1])
-
-
 def evaluate(Z, R, charge, multiplicity, options):
     Z = np.asarray(Z, dtype=np.int32)
     R = np.asarray(R, dtype=np.float64).reshape(-1, 3)
     time_limit = float(options.get("time_limit") or 0.0)
-    if time_limit > 0:
-        energy, grad = _compute_limited(Z, R, int(charge), int(multiplicity), options, time_limit)
-    else:
-        energy, grad = _compute(Z, R, int(charge), int(multiplicity), options)
+    try:
+        energy, grad = run_with_time_limit(_compute, (Z, R, int(charge), int(multiplicity), options), time_limit)
+    except TimeoutError as exc:
+        raise TimeoutError("psi4_oracle: %d atoms %s" % (len(Z), exc))
     return energy * HARTREE_EV, -grad * (HARTREE_EV / BOHR_ANGSTROM)
 
 
