@@ -13,3 +13,8 @@ endif()
 if(ELIGN_WITH_XTB)
   elign_add_test(NAME test_oracle_failures SOURCES test_oracle_failures.c TIMEOUT 60)
 endif()
+# The ANI adapter, once the native engine is in the tree (oracle/CMakeLists.txt sets ELIGN_WITH_ANI).
+get_target_property(ELIGN_CORE_DEFS elign_core INTERFACE_COMPILE_DEFINITIONS)
+if("ELIGN_WITH_ANI=1" IN_LIST ELIGN_CORE_DEFS)
+  elign_add_test(NAME test_oracle_ani SOURCES test_oracle_ani.c TIMEOUT 60)
+endif()
