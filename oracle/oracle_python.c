@@ -15,7 +15,8 @@
  * an exception whose class name contains "Convergence" → NOT_CONVERGED,
  * anything else → BACKEND_ERROR); the first message of each instance is
  * logged. options = {"method", "basis", "time_limit", "threads",
- * "scratch_dir", "rank", "model", "model_dir"} (unset ones omitted).
+ * "scratch_dir", "rank", "model", "model_dir", "max_iterations"} (unset ones
+ * omitted).
  *
  * The interpreter is Debian's (ELIGN_PYTHON_EXECUTABLE, so dist-packages are
  * found), initialised once per process and never finalised (NumPy and psi4
@@ -254,6 +255,7 @@ static elign_status python_create(const elign_oracle_options *opt, void **state,
   python_dict_set_double(s->options, "time_limit", opt->time_limit);
   python_dict_set_int(s->options, "threads", opt->threads);
   python_dict_set_int(s->options, "rank", opt->rank);
+  if (opt->max_iterations > 0) python_dict_set_int(s->options, "max_iterations", opt->max_iterations);
   PyErr_Clear();
   PyGILState_Release(gil);
   *state = s;

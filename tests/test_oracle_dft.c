@@ -9,6 +9,7 @@
  *     second pool reuses it without recomputing.
  *  3. Time limit: an 18-atom molecule at B3LYP/6-31G(d) with a 6 s limit is
  *     flagged TIMEOUT and the pool goes on with the next molecule (H2).
+ *  Also: an SCF iteration limit of 2 → NOT_CONVERGED.
  *  Prints timings (B3LYP/STO-3G on H2O and CH4) for the report.
  * argv[1]: tools/oracles (psi4_oracle.py).
  */
@@ -103,6 +104,15 @@ int main(int argc, char **argv) {
     CHECK_CLOSE(F[coords[c]], fd, 2e-4, 1e-4);
   }
   elign_oracle_destroy(&o);
+  /* psi4's SCFConvergenceError (2 SCF iterations) flags NOT_CONVERGED. */
+  opt.max_iterations = 2;
+  CHECK(elign_oracle_create("python", &opt, &o, &err) == ELIGN_OK);
+  if (o) {
+    double e_nc = eval_one(o, 3, water_Z, water_R, Fd, &st);
+    CHECK(st == ELIGN_MOL_NOT_CONVERGED && e_nc == 0.0);
+    elign_oracle_destroy(&o);
+  }
+  opt.max_iterations = 0;
 
   /* 2. The pool at HF/STO-3G: atoms, formation energy, RMS, cache. */
   elign_dft_pool *pool = NULL;

@@ -4,7 +4,8 @@
  * parametrise (Fr, Z=87), two overlapping atoms (0.1 Å) and a NaN coordinate.
  * Expect exactly those three flags, zeros for them, and for every good
  * molecule the same energy and forces as when it is evaluated alone.
- * (ANI's version of this test lives with the ANI adapter once the engine lands.)
+ * Also: coincident atoms handed to libxtb directly, and an SCC iteration limit
+ * too small to converge (NOT_CONVERGED). ANI's version: test_oracle_ani.c.
  */
 #include <math.h>
 #include <stdio.h>
@@ -89,6 +90,26 @@ static void coincident_without_check(const char *backend, const testmol *good) {
   elign_oracle_destroy(&o);
 }
 
+/* GFN2-xTB limited to 2 SCC iterations cannot converge: NOT_CONVERGED, not an abort. */
+static void scc_not_converged(const testmol *good) {
+  elign_oracle_options opt;
+  elign_oracle_options_init(&opt);
+  opt.max_iterations = 2;
+  elign_oracle *o = NULL;
+  elign_error err;
+  CHECK(elign_oracle_create("gfn2-xtb", &opt, &o, &err) == ELIGN_OK);
+  if (!o) return;
+  static testbatch b;
+  elign_mol_status status[2];
+  testbatch_pack(&b, good, 2);
+  CHECK(eval(o, &b, status));
+  printf("gfn2-xtb with 2 SCC iterations: %s / %s\n", elign_mol_status_string(status[0]),
+         elign_mol_status_string(status[1]));
+  CHECK(status[0] == ELIGN_MOL_NOT_CONVERGED && status[1] == ELIGN_MOL_NOT_CONVERGED);
+  CHECK(b.energy[0] == 0.0 && b.forces[0] == 0.0);
+  elign_oracle_destroy(&o);
+}
+
 int main(void) {
   testmol good[3];
   CHECK(testmol_read_xyz(test_shared_path("data/qm9like/tiny.xyz"), 3, 3, good) == 3);
@@ -96,5 +117,6 @@ int main(void) {
   inject("gfn-ff", good);
   coincident_without_check("gfn2-xtb", good);
   coincident_without_check("gfn-ff", good);
+  scc_not_converged(good);
   return test_main_result("test_oracle_failures");
 }

@@ -5,7 +5,8 @@ Contract (oracle/oracle_python.c):
         -> (energy in eV, forces (n,3) in eV/Angstrom, F = -dE/dR)
 
 options (all optional): method (default "b3lyp"), basis ("6-31g(d)"),
-time_limit (s per molecule, 0 = none), threads, scratch_dir, memory ("1 GB").
+time_limit (s per molecule, 0 = none), threads, scratch_dir, memory ("1 GB"),
+max_iterations (SCF maxiter).
 
 With time_limit > 0 the calculation runs in a forked child process that is
 killed when the limit passes; the call then raises TimeoutError, which the C
@@ -82,8 +83,12 @@ def _compute(Z, R, charge, multiplicity, options):
     mol = psi4.geometry(_geometry(Z, R, charge, multiplicity))
     open_shell = multiplicity != 1
     reference = ("uhf" if method in ("hf", "scf") else "uks") if open_shell else ("rhf" if method in ("hf", "scf") else "rks")
-    psi4.set_options({"basis": basis, "reference": reference, "scf_type": options.get("scf_type", "df"),
-                      "e_convergence": 1e-8, "d_convergence": 1e-8})
+    settings = {"basis": basis, "reference": reference, "scf_type": options.get("scf_type", "df"),
+                "e_convergence": 1e-8, "d_convergence": 1e-8}
+    if options.get("max_iterations"):
+        settings["maxiter"] = int(options["max_iterations"])
+        settings["fail_on_maxiter"] = True
+    psi4.set_options(settings)
     if len(Z) == 1:
         # An isolated atom has no force. (psi4 1.3.2 also segfaults on a
         # one-atom gradient after an earlier calculation in the process.)

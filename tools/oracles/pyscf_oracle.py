@@ -35,6 +35,8 @@ def _compute(Z, R, charge, multiplicity, options):
         mf = dft.UKS(mol) if open_shell else dft.RKS(mol)
         mf.xc = method
     mf.conv_tol = 1e-9
+    if options.get("max_iterations"):
+        mf.max_cycle = int(options["max_iterations"])
     energy = mf.kernel()
     if not mf.converged:
         raise ConvergenceFailure("pyscf_oracle: SCF did not converge (%d atoms)" % len(Z))
