@@ -152,7 +152,11 @@ static void python_prepend_paths(const char *paths) {
   for (int k = n - 1; k >= 0; k--) {
     PyObject *dir = PyUnicode_FromString(parts[k]);
     if (dir) {
-      PyList_Insert(sys_path, 0, dir);
+      /* Front of the list, once: a second instance with the same path adds nothing. */
+      Py_ssize_t at = PySequence_Index(sys_path, dir);
+      if (at < 0) PyErr_Clear();
+      if (at > 0) PySequence_DelItem(sys_path, at);
+      if (at != 0) PyList_Insert(sys_path, 0, dir);
       Py_DECREF(dir);
     }
   }
