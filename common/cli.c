@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/config.h"
 #include "common/log.h"
 
 static int version_main(int argc, char **argv) {
@@ -23,6 +24,7 @@ const elign_command elign_commands[] = {
     {"version", "print the version", version_main},
     {"data", "import molecules (extended XYZ, QM9 tarball) into a dataset file", data_main},
     {"info", "describe an Elign-C HDF5 file (dataset, model, samples, oracle results)", info_main},
+    {"config", "show, check or list configuration keys", config_main},
     {"denoise", "one network call on given latents: eps_hat, mu, sigma, zhat0 (parity checks)", denoise_main},
     {"sample", "sample molecules from a model (MPI-parallel) into a samples file", sample_main},
     {"export", "write a samples file as XYZ and/or SDF", export_main},
