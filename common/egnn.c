@@ -803,9 +803,9 @@ size_t egnn_activation_bytes(const egnn_config *c, int64_t n_atoms, int64_t n_ed
   return (L * per_block + once) * sizeof(real) + N * sizeof(int32_t);
 }
 
-/* Check and record the batch; build the per-atom molecule index and edge offsets. */
-static elign_status ws_set_batch(egnn_workspace *ws, graph *g, int64_t n_mol, const int64_t *offsets,
-                                 elign_error *err) {
+/* Check a batch against the workspace capacity (no side effects). */
+static elign_status ws_check_batch(const egnn_workspace *ws, int64_t n_mol, const int64_t *offsets,
+                                   elign_error *err) {
   if (n_mol < 0 || !offsets || offsets[0] != 0)
     return ELIGN_FAIL(err, ELIGN_ERR_ARG, "egnn: bad batch (n_mol %lld, offsets[0] must be 0)", (long long)n_mol);
   for (int64_t b = 0; b < n_mol; b++)
@@ -820,6 +820,16 @@ static elign_status ws_set_batch(egnn_workspace *ws, graph *g, int64_t n_mol, co
     elign_error_hint(err, "size the workspace for the largest batch or call egnn_workspace_reserve");
     return ELIGN_ERR_ARG;
   }
+  return ELIGN_OK;
+}
+
+/* Check and record the batch; build the per-atom molecule index and edge offsets. */
+static elign_status ws_set_batch(egnn_workspace *ws, graph *g, int64_t n_mol, const int64_t *offsets,
+                                 elign_error *err) {
+  ws->have_egnn = ws->have_dyn = 0;
+  elign_status st = ws_check_batch(ws, n_mol, offsets, err);
+  if (st != ELIGN_OK) return st;
+  int64_t N = offsets[n_mol], E = egnn_batch_edges(n_mol, offsets);
   ws->n_mol = n_mol;
   ws->N = N;
   ws->E = E;
@@ -1033,8 +1043,8 @@ elign_status egnn_dynamics_forward(const egnn_model *m, const elign_real *params
   const egnn_config *c = &m->cfg;
   int H = c->in_node_nf, Hn = egnn_config_node_nf(c), D = 3 + H;
   if (c->include_time && !tau) return ELIGN_FAIL(err, ELIGN_ERR_ARG, "egnn: time-conditioned model needs tau");
-  if (n_mol < 0 || !offsets || offsets[0] != 0 || offsets[n_mol] > ws->cap_atoms || n_mol > ws->cap_mols)
-    return egnn_forward(m, params, ws, n_mol, offsets, NULL, NULL, NULL, NULL, err); /* reports the error */
+  elign_status st = ws_check_batch(ws, n_mol, offsets, err);
+  if (st != ELIGN_OK) return st;
   int64_t N = offsets[n_mol];
   /* 1–3: split xh into x and h, append τ_b as the last h channel */
   for (int64_t b = 0; b < n_mol; b++)
@@ -1044,7 +1054,7 @@ elign_status egnn_dynamics_forward(const egnn_model *m, const elign_real *params
       if (c->include_time) ws->dyn_hin[Hn * i + H] = tau[b];
     }
   /* 5: the EGNN */
-  elign_status st = egnn_forward(m, params, ws, n_mol, offsets, ws->dyn_hin, ws->dyn_x, ws->dyn_hout,
+  st = egnn_forward(m, params, ws, n_mol, offsets, ws->dyn_hin, ws->dyn_x, ws->dyn_hout,
                                  ws->dyn_xout, err);
   if (st != ELIGN_OK) return st;
   /* 6, 8, 9: v = x_out − x_in, non-finite → 0, minus the molecule's mean */
