@@ -17,6 +17,8 @@
  */
 #include "common/egnn.h"
 
+#include "common/rng.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -607,17 +609,10 @@ static void block_offsets(const egnn_model *m, int l, size_t off[B_COUNT]) {
   }
 }
 
-/* splitmix64: a tiny deterministic generator for initialisation (the
- * counter-based elign_rng serves the sampling streams). */
-static uint64_t splitmix64(uint64_t *s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 void egnn_params_init_random(const egnn_model *m, elign_real *params, uint64_t seed) {
-  uint64_t s = seed ^ 0x5EEDE6A11ull;
+  /* one counter-based stream, purpose INIT: the same seed gives the same
+   * parameters on every rank and platform */
+  elign_rng rng = elign_rng_stream(seed, 0, 0, 0, 0, ELIGN_RNG_INIT);
   for (int k = 0; k < m->n_tensors; k++) {
     const egnn_tensor *t = &m->tensors[k];
     /* fan_in of the Linear this tensor belongs to: a weight's cols; a bias
@@ -626,7 +621,7 @@ void egnn_params_init_random(const egnn_model *m, elign_real *params, uint64_t s
     double bound = 1.0 / sqrt((double)fan_in);
     if (strstr(t->name, "coord_mlp.4.weight")) bound *= 1e-3;
     for (size_t q = 0; q < t->size; q++) {
-      double u = (double)(splitmix64(&s) >> 11) * 0x1.0p-53;
+      double u = elign_rng_uniform(&rng);
       params[t->offset + q] = (real)((2 * u - 1) * bound);
     }
   }
