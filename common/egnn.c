@@ -428,22 +428,22 @@ static void coord_update_forward(real *c, real *x_out, const graph *g, const rea
                                  const real *x, const real *r, int use_tanh, real coef, real kappa, int F) {
 #pragma omp parallel
   {
-  real *s6 = (real *)malloc((size_t)F * sizeof(real));
+    real *s6 = (real *)malloc((size_t)F * sizeof(real));
 #pragma omp for schedule(static)
-  for (int64_t i = 0; i < g->N; i++) {
-    int64_t e0 = edge_first(g, i), deg = row_degree(g, i);
-    real acc[3] = {0, 0, 0};
-    for (int64_t k = 0; k < deg; k++) {
-      int64_t e = e0 + k, j = edge_neighbour(g, i, k);
-      const real *z = Z6 + (size_t)F * e;
-      for (int o = 0; o < F; o++) s6[o] = z[o] * sigmoid_r(z[o]);
-      real ce = dot_r(w7, s6, F);
-      c[e] = ce;
-      real f = use_tanh ? R_TANH(ce) : ce;
-      real q = R_SQRT(r[e] + (real)1e-8) + kappa;
-      for (int d = 0; d < 3; d++) acc[d] += (x[3 * i + d] - x[3 * j + d]) / q * f;
-    }
-    for (int d = 0; d < 3; d++) x_out[3 * i + d] = x[3 * i + d] + coef * acc[d];
+    for (int64_t i = 0; i < g->N; i++) {
+      int64_t e0 = edge_first(g, i), deg = row_degree(g, i);
+      real acc[3] = {0, 0, 0};
+      for (int64_t k = 0; k < deg; k++) {
+        int64_t e = e0 + k, j = edge_neighbour(g, i, k);
+        const real *z = Z6 + (size_t)F * e;
+        for (int o = 0; o < F; o++) s6[o] = z[o] * sigmoid_r(z[o]);
+        real ce = dot_r(w7, s6, F);
+        c[e] = ce;
+        real f = use_tanh ? R_TANH(ce) : ce;
+        real q = R_SQRT(r[e] + (real)1e-8) + kappa;
+        for (int d = 0; d < 3; d++) acc[d] += (x[3 * i + d] - x[3 * j + d]) / q * f;
+      }
+      for (int d = 0; d < 3; d++) x_out[3 * i + d] = x[3 * i + d] + coef * acc[d];
   }
   free(s6);
   }
