@@ -17,6 +17,8 @@
  */
 #include "common/egnn.h"
 
+#include "common/rng.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -426,22 +428,22 @@ static void coord_update_forward(real *c, real *x_out, const graph *g, const rea
                                  const real *x, const real *r, int use_tanh, real coef, real kappa, int F) {
 #pragma omp parallel
   {
-  real *s6 = (real *)malloc((size_t)F * sizeof(real));
+    real *s6 = (real *)malloc((size_t)F * sizeof(real));
 #pragma omp for schedule(static)
-  for (int64_t i = 0; i < g->N; i++) {
-    int64_t e0 = edge_first(g, i), deg = row_degree(g, i);
-    real acc[3] = {0, 0, 0};
-    for (int64_t k = 0; k < deg; k++) {
-      int64_t e = e0 + k, j = edge_neighbour(g, i, k);
-      const real *z = Z6 + (size_t)F * e;
-      for (int o = 0; o < F; o++) s6[o] = z[o] * sigmoid_r(z[o]);
-      real ce = dot_r(w7, s6, F);
-      c[e] = ce;
-      real f = use_tanh ? R_TANH(ce) : ce;
-      real q = R_SQRT(r[e] + (real)1e-8) + kappa;
-      for (int d = 0; d < 3; d++) acc[d] += (x[3 * i + d] - x[3 * j + d]) / q * f;
-    }
-    for (int d = 0; d < 3; d++) x_out[3 * i + d] = x[3 * i + d] + coef * acc[d];
+    for (int64_t i = 0; i < g->N; i++) {
+      int64_t e0 = edge_first(g, i), deg = row_degree(g, i);
+      real acc[3] = {0, 0, 0};
+      for (int64_t k = 0; k < deg; k++) {
+        int64_t e = e0 + k, j = edge_neighbour(g, i, k);
+        const real *z = Z6 + (size_t)F * e;
+        for (int o = 0; o < F; o++) s6[o] = z[o] * sigmoid_r(z[o]);
+        real ce = dot_r(w7, s6, F);
+        c[e] = ce;
+        real f = use_tanh ? R_TANH(ce) : ce;
+        real q = R_SQRT(r[e] + (real)1e-8) + kappa;
+        for (int d = 0; d < 3; d++) acc[d] += (x[3 * i + d] - x[3 * j + d]) / q * f;
+      }
+      for (int d = 0; d < 3; d++) x_out[3 * i + d] = x[3 * i + d] + coef * acc[d];
   }
   free(s6);
   }
@@ -607,17 +609,10 @@ static void block_offsets(const egnn_model *m, int l, size_t off[B_COUNT]) {
   }
 }
 
-/* splitmix64: a tiny deterministic generator for initialisation (the
- * counter-based elign_rng serves the sampling streams). */
-static uint64_t splitmix64(uint64_t *s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 void egnn_params_init_random(const egnn_model *m, elign_real *params, uint64_t seed) {
-  uint64_t s = seed ^ 0x5EEDE6A11ull;
+  /* one counter-based stream, purpose INIT: the same seed gives the same
+   * parameters on every rank and platform */
+  elign_rng rng = elign_rng_stream(seed, 0, 0, 0, 0, ELIGN_RNG_INIT);
   for (int k = 0; k < m->n_tensors; k++) {
     const egnn_tensor *t = &m->tensors[k];
     /* fan_in of the Linear this tensor belongs to: a weight's cols; a bias
@@ -626,7 +621,7 @@ void egnn_params_init_random(const egnn_model *m, elign_real *params, uint64_t s
     double bound = 1.0 / sqrt((double)fan_in);
     if (strstr(t->name, "coord_mlp.4.weight")) bound *= 1e-3;
     for (size_t q = 0; q < t->size; q++) {
-      double u = (double)(splitmix64(&s) >> 11) * 0x1.0p-53;
+      double u = elign_rng_uniform(&rng);
       params[t->offset + q] = (real)((2 * u - 1) * bound);
     }
   }
@@ -803,9 +798,9 @@ size_t egnn_activation_bytes(const egnn_config *c, int64_t n_atoms, int64_t n_ed
   return (L * per_block + once) * sizeof(real) + N * sizeof(int32_t);
 }
 
-/* Check and record the batch; build the per-atom molecule index and edge offsets. */
-static elign_status ws_set_batch(egnn_workspace *ws, graph *g, int64_t n_mol, const int64_t *offsets,
-                                 elign_error *err) {
+/* Check a batch against the workspace capacity (no side effects). */
+static elign_status ws_check_batch(const egnn_workspace *ws, int64_t n_mol, const int64_t *offsets,
+                                   elign_error *err) {
   if (n_mol < 0 || !offsets || offsets[0] != 0)
     return ELIGN_FAIL(err, ELIGN_ERR_ARG, "egnn: bad batch (n_mol %lld, offsets[0] must be 0)", (long long)n_mol);
   for (int64_t b = 0; b < n_mol; b++)
@@ -820,6 +815,16 @@ static elign_status ws_set_batch(egnn_workspace *ws, graph *g, int64_t n_mol, co
     elign_error_hint(err, "size the workspace for the largest batch or call egnn_workspace_reserve");
     return ELIGN_ERR_ARG;
   }
+  return ELIGN_OK;
+}
+
+/* Check and record the batch; build the per-atom molecule index and edge offsets. */
+static elign_status ws_set_batch(egnn_workspace *ws, graph *g, int64_t n_mol, const int64_t *offsets,
+                                 elign_error *err) {
+  ws->have_egnn = ws->have_dyn = 0;
+  elign_status st = ws_check_batch(ws, n_mol, offsets, err);
+  if (st != ELIGN_OK) return st;
+  int64_t N = offsets[n_mol], E = egnn_batch_edges(n_mol, offsets);
   ws->n_mol = n_mol;
   ws->N = N;
   ws->E = E;
@@ -1033,8 +1038,8 @@ elign_status egnn_dynamics_forward(const egnn_model *m, const elign_real *params
   const egnn_config *c = &m->cfg;
   int H = c->in_node_nf, Hn = egnn_config_node_nf(c), D = 3 + H;
   if (c->include_time && !tau) return ELIGN_FAIL(err, ELIGN_ERR_ARG, "egnn: time-conditioned model needs tau");
-  if (n_mol < 0 || !offsets || offsets[0] != 0 || offsets[n_mol] > ws->cap_atoms || n_mol > ws->cap_mols)
-    return egnn_forward(m, params, ws, n_mol, offsets, NULL, NULL, NULL, NULL, err); /* reports the error */
+  elign_status st = ws_check_batch(ws, n_mol, offsets, err);
+  if (st != ELIGN_OK) return st;
   int64_t N = offsets[n_mol];
   /* 1–3: split xh into x and h, append τ_b as the last h channel */
   for (int64_t b = 0; b < n_mol; b++)
@@ -1044,7 +1049,7 @@ elign_status egnn_dynamics_forward(const egnn_model *m, const elign_real *params
       if (c->include_time) ws->dyn_hin[Hn * i + H] = tau[b];
     }
   /* 5: the EGNN */
-  elign_status st = egnn_forward(m, params, ws, n_mol, offsets, ws->dyn_hin, ws->dyn_x, ws->dyn_hout,
+  st = egnn_forward(m, params, ws, n_mol, offsets, ws->dyn_hin, ws->dyn_x, ws->dyn_hout,
                                  ws->dyn_xout, err);
   if (st != ELIGN_OK) return st;
   /* 6, 8, 9: v = x_out − x_in, non-finite → 0, minus the molecule's mean */

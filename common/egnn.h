@@ -99,7 +99,8 @@ const egnn_tensor *egnn_model_find(const egnn_model *m, const char *name);
 /* Parameters per equivariant block (592,897 for F=256) and in total. */
 size_t egnn_block_param_count(const egnn_config *c);
 
-/* Deterministic initialisation from a seed: PyTorch-Linear-like uniform
+/* Deterministic initialisation from a seed (elign_rng stream, purpose
+ * ELIGN_RNG_INIT): PyTorch-Linear-like uniform
  * ±1/sqrt(fan_in) for weights and biases, coord_mlp.4 scaled by 1e-3 like
  * EDM's Xavier gain 0.001 (values differ from PyTorch's stream; for tests and
  * pretraining from scratch). */

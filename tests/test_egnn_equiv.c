@@ -193,6 +193,9 @@ int main(void) {
   real *xbig = calloc((size_t)((N + 1) * D), sizeof(real));
   CHECK(egnn_dynamics_forward(&M, P, WS, 1, big, xbig, tau, xbig, &err) == ELIGN_ERR_ARG);
   CHECK(strstr(err.msg, "exceeds the workspace") != NULL);
+  int64_t dec[4] = {0, 12, 5, 19}; /* decreasing offsets: an error, nothing written */
+  CHECK(egnn_dynamics_forward(&M, P, WS, 3, dec, xh, tau, eps2, &err) == ELIGN_ERR_ARG);
+  CHECK(strstr(err.msg, "offsets decrease at molecule 1") != NULL);
   egnn_workspace_reserve(WS, N + 1, NMOL, 0);
   real *ebig = malloc((size_t)((N + 1) * D) * sizeof(real));
   CHECK(egnn_dynamics_forward(&M, P, WS, 1, big, xbig, tau, ebig, &err) == ELIGN_OK);
