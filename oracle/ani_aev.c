@@ -73,6 +73,26 @@ typedef struct {
   double rbar_minus[ANI_MAX_SHELLS]; /* r̄ − R_p */
 } triple_terms;
 
+/* Per-triple values the backward needs, cached by the forward:
+ * A_q, dA_q/dθ', B_p, dB_p/dr (stride ani_aev_cache_stride). */
+int ani_aev_cache_stride(const ani_aev_params *p) { return 2 * (p->n_zeta + p->n_ang); }
+
+int64_t ani_aev_triple_count(const ani_aev_params *p, int n, const double *pos) {
+  const double rc2 = p->rc_ang * p->rc_ang;
+  int64_t total = 0;
+  for (int c = 0; c < n; c++) {
+    int64_t nn = 0;
+    for (int j = 0; j < n; j++) {
+      if (j == c) continue;
+      double dx = pos[3 * j] - pos[3 * c], dy = pos[3 * j + 1] - pos[3 * c + 1], dz = pos[3 * j + 2] - pos[3 * c + 2];
+      double r2 = dx * dx + dy * dy + dz * dz;
+      if (r2 <= rc2 && sqrt(r2) <= p->rc_ang) nn++;
+    }
+    total += nn * (nn - 1) / 2;
+  }
+  return total;
+}
+
 static void triple_compute(triple_terms *t, const ani_aev_params *p, const ang_neighbor *a, const ang_neighbor *b) {
   double dot = a->v[0] * b->v[0] + a->v[1] * b->v[1] + a->v[2] * b->v[2];
   double denom = a->r * b->r;
@@ -99,7 +119,8 @@ static void triple_compute(triple_terms *t, const ani_aev_params *p, const ang_n
 /* ------------------------------------------------------------------------ */
 /* forward                                                                   */
 
-void ani_aev_forward(double *aev, const ani_aev_params *p, int n, const int *species, const double *pos) {
+void ani_aev_forward(double *aev, double *cache, const ani_aev_params *p, int n, const int *species,
+                     const double *pos) {
   const int S = p->n_species, D = p->aev_length, nR = p->n_rad, nA = p->n_ang, nZ = p->n_zeta;
   const int blk = p->angular_block;
   memset(aev, 0, (size_t)n * D * sizeof *aev);
@@ -136,6 +157,17 @@ void ani_aev_forward(double *aev, const ani_aev_params *p, int n, const int *spe
       for (int ib = ia + 1; ib < nn; ib++) {
         const ang_neighbor *a = &nb[ia], *b = &nb[ib];
         triple_compute(&t, p, a, b);
+        if (cache) {
+          for (int q = 0; q < nZ; q++) {
+            cache[q] = t.A[q];
+            cache[nZ + q] = p->zeta * t.A[q] / t.base[q] * (-0.5 * t.sin_d[q]); /* dA_q/dθ' */
+          }
+          for (int k = 0; k < nA; k++) {
+            cache[2 * nZ + k] = t.B[k];
+            cache[2 * nZ + nA + k] = -p->eta_a * t.rbar_minus[k] * t.B[k]; /* dB_p/dr₁ = dB_p/dr₂ */
+          }
+          cache += 2 * (nZ + nA);
+        }
         double two_c = 2.0 * a->fc * b->fc;
         double *g = gc + species_pair(a->s, b->s, S) * blk;
         for (int k = 0; k < nA; k++) {
@@ -164,8 +196,8 @@ void ani_aev_forward(double *aev, const ani_aev_params *p, int n, const int *spe
  *   ∂E/∂r₁  = 2[(Σ W A dB/dr) C + (Σ W A B) ∂C/∂r₁],  dB_p/dr = −η_A (r̄−R_p) B_p
  *   g₁ = ∂E/∂cosθ (v₂/(r₁r₂) − cosθ v₁/r₁²) + ∂E/∂r₁ v₁/r₁   (and 1↔2)
  *   ∂E/∂x_a += g₁, ∂E/∂x_b += g₂, ∂E/∂x_c −= g₁ + g₂. */
-void ani_aev_backward(double *dpos, const double *daev, const ani_aev_params *p, int n, const int *species,
-                      const double *pos) {
+void ani_aev_backward(double *dpos, const double *daev, const double *cache, const ani_aev_params *p, int n,
+                      const int *species, const double *pos) {
   const int S = p->n_species, D = p->aev_length, nR = p->n_rad, nA = p->n_ang, nZ = p->n_zeta;
   const int blk = p->angular_block;
   const double rcr = p->rc_rad;
@@ -198,30 +230,49 @@ void ani_aev_backward(double *dpos, const double *daev, const ani_aev_params *p,
   ang_neighbor *nb = n <= 256 ? nb_stack : elign_malloc((size_t)n * sizeof *nb, "ani:aev_nb");
   triple_terms t;
   const double zeta = p->zeta, eta_a = p->eta_a;
+  double local[4 * ANI_MAX_SHELLS];
   for (int c = 0; c < n; c++) {
     int nn = angular_neighbors(nb, p, n, species, pos, c);
     const double *gc = daev + (size_t)c * D + p->radial_length;
     for (int ia = 0; ia < nn; ia++) {
       for (int ib = ia + 1; ib < nn; ib++) {
         const ang_neighbor *a = &nb[ia], *b = &nb[ib];
-        triple_compute(&t, p, a, b);
+        const double *tv; /* A[nZ], dA[nZ], B[nA], dB[nA] of this triple */
+        double cos_t;
+        if (cache) {
+          tv = cache;
+          cache += 2 * (nZ + nA);
+          double denom = a->r * b->r;
+          cos_t = (a->v[0] * b->v[0] + a->v[1] * b->v[1] + a->v[2] * b->v[2]) / (denom < 1e-10 ? 1e-10 : denom);
+        } else {
+          triple_compute(&t, p, a, b);
+          for (int q = 0; q < nZ; q++) {
+            local[q] = t.A[q];
+            local[nZ + q] = zeta * t.A[q] / t.base[q] * (-0.5 * t.sin_d[q]);
+          }
+          for (int k = 0; k < nA; k++) {
+            local[2 * nZ + k] = t.B[k];
+            local[2 * nZ + nA + k] = -eta_a * t.rbar_minus[k] * t.B[k];
+          }
+          tv = local;
+          cos_t = t.cos_t;
+        }
+        const double *A = tv, *dA = tv + nZ, *Bv = tv + 2 * nZ, *dB = tv + 2 * nZ + nA;
         const double *W = gc + species_pair(a->s, b->s, S) * blk;
         /* contractions over (p, q) */
         double s_dA = 0.0, s_dB = 0.0, s_0 = 0.0;
-        double dA[ANI_MAX_SHELLS];
-        for (int q = 0; q < nZ; q++) dA[q] = zeta * t.A[q] / t.base[q] * (-0.5 * t.sin_d[q]);
         for (int k = 0; k < nA; k++) {
           double wa = 0.0, wda = 0.0;
           for (int q = 0; q < nZ; q++) {
-            wa += W[k * nZ + q] * t.A[q];
+            wa += W[k * nZ + q] * A[q];
             wda += W[k * nZ + q] * dA[q];
           }
-          s_0 += wa * t.B[k];
-          s_dA += wda * t.B[k];
-          s_dB += wa * (-eta_a * t.rbar_minus[k] * t.B[k]);
+          s_0 += wa * Bv[k];
+          s_dA += wda * Bv[k];
+          s_dB += wa * dB[k];
         }
         double C = a->fc * b->fc;
-        double cp = 0.95 * t.cos_t;
+        double cp = 0.95 * cos_t;
         double dtheta_dcos = -0.95 / sqrt(1.0 - cp * cp);
         double dE_dcos = 2.0 * C * s_dA * dtheta_dcos;
         double dE_dr1 = 2.0 * (s_dB * C + s_0 * a->dfc * b->fc);
@@ -229,8 +280,8 @@ void ani_aev_backward(double *dpos, const double *daev, const ani_aev_params *p,
         double r1 = a->r, r2 = b->r, inv12 = 1.0 / (r1 * r2);
         double g1[3], g2[3];
         for (int x = 0; x < 3; x++) {
-          double dcos_dv1 = b->v[x] * inv12 - t.cos_t * a->v[x] / (r1 * r1);
-          double dcos_dv2 = a->v[x] * inv12 - t.cos_t * b->v[x] / (r2 * r2);
+          double dcos_dv1 = b->v[x] * inv12 - cos_t * a->v[x] / (r1 * r1);
+          double dcos_dv2 = a->v[x] * inv12 - cos_t * b->v[x] / (r2 * r2);
           g1[x] = dE_dcos * dcos_dv1 + dE_dr1 * a->v[x] / r1;
           g2[x] = dE_dcos * dcos_dv2 + dE_dr2 * b->v[x] / r2;
           dpos[3 * a->j + x] += g1[x];
