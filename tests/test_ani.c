@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <bzlib.h>
+#include <omp.h>
 
 #include "common/real.h"
 #include "oracle/ani.h"
@@ -531,6 +532,20 @@ static void section_batch(const char *ref_path) {
     for (int64_t i = 0; i < 3 * (off[k + 1] - off[k]); i++) same &= f2[3 * off2[j] + i] == f[3 * off[k] + i];
   }
   CHECK(same);
+
+  /* the thread count does not change a single bit (each work item and row
+   * block is computed by one thread in a fixed order) */
+  int threads_before = omp_get_max_threads();
+  omp_set_num_threads(threads_before == 1 ? 2 : 1);
+  double e3[9], *f3 = malloc(3 * sizeof(double) * na);
+  int st3[9];
+  CHECK(ani_compute(m, ws, n_keep, off2, Z2, pos2, e3, f3, NULL, st3, &err) == ELIGN_OK);
+  omp_set_num_threads(threads_before);
+  same = 1;
+  for (int j = 0; j < n_keep; j++) same &= e3[j] == e2[j];
+  for (int64_t i = 0; i < 3 * off2[n_keep]; i++) same &= f3[i] == f2[i];
+  CHECK(same);
+  free(f3);
   free(Z2);
   free(pos2);
   free(f2);
