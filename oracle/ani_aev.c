@@ -11,6 +11,7 @@
  * Callers guarantee that no two atoms coincide (r > 0) and that every
  * species index is valid. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,65 @@
 /* §6.1 cosine cutoff and its derivative (r ≤ rc assumed). */
 static inline double cutoff_value(double r, double rc) { return 0.5 * cos(M_PI * r / rc) + 0.5; }
 static inline double cutoff_deriv(double r, double rc) { return -(M_PI / (2.0 * rc)) * sin(M_PI * r / rc); }
+
+/* exp(x) for −700 ≤ x ≤ 0 (every AEV exponent is ≤ 0), branch-free so the
+ * loops over shells vectorise; glibc's scalar exp/pow were ~10 % of an
+ * energy+force call. x = k ln2 + r with |r| ≤ ln2/2 (Cody–Waite split),
+ * exp(r) by its degree-13 Taylor polynomial (truncation < 5e−18 relative),
+ * times 2^k built from its bits. Error a few ulp. */
+static inline double aev_exp(double x) {
+  x = x < -700.0 ? -700.0 : x;
+  const double magic = 6755399441055744.0; /* 1.5·2^52: adding it rounds to an integer */
+  double kf = (x * 1.4426950408889634 + magic) - magic;
+  double r = x - kf * 6.93147180369123816490e-01;
+  r = r - kf * 1.90821492927058770002e-10;
+  double p = 1.0 / 6227020800.0;
+  p = p * r + 1.0 / 479001600.0;
+  p = p * r + 1.0 / 39916800.0;
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r + 1.0;
+  int64_t bits = ((int64_t)kf + 1023) << 52;
+  double scale;
+  memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+/* ln(b) for b > 0 normal: b = m·2^e with m ∈ [√½, √2), ln m = 2 atanh(s),
+ * s = (m−1)/(m+1), |s| ≤ 0.172, series to s^23 (truncation < 1e−19). */
+static inline double aev_log(double b) {
+  uint64_t u;
+  memcpy(&u, &b, sizeof u);
+  int64_t e = (int64_t)((u >> 52) & 0x7ff) - 1023;
+  uint64_t mu = (u & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL; /* m ∈ [1, 2) */
+  double m;
+  memcpy(&m, &mu, sizeof m);
+  int64_t big = m > 1.4142135623730951;
+  m = big ? 0.5 * m : m;
+  e += big;
+  double s = (m - 1.0) / (m + 1.0), s2 = s * s;
+  double t = 1.0 / 23;
+  t = t * s2 + 1.0 / 21;
+  t = t * s2 + 1.0 / 19;
+  t = t * s2 + 1.0 / 17;
+  t = t * s2 + 1.0 / 15;
+  t = t * s2 + 1.0 / 13;
+  t = t * s2 + 1.0 / 11;
+  t = t * s2 + 1.0 / 9;
+  t = t * s2 + 1.0 / 7;
+  t = t * s2 + 1.0 / 5;
+  t = t * s2 + 1.0 / 3;
+  t = t * s2 + 1.0;
+  return 2.0 * s * t + (double)e * 0.69314718055994530942;
+}
 
 /* pair(a, b) of §6.4: row-major upper triangle including the diagonal. */
 static inline int species_pair(int a, int b, int S) {
@@ -106,13 +166,13 @@ static void triple_compute(triple_terms *t, const ani_aev_params *p, const ang_n
     double cos_d = cp * cq + sp * sq; /* cos(θ' − θ_q) */
     t->sin_d[q] = sp * cq - cp * sq;  /* sin(θ' − θ_q) */
     t->base[q] = 0.5 * (1.0 + cos_d);
-    t->A[q] = pow(t->base[q], p->zeta);
   }
+  for (int q = 0; q < p->n_zeta; q++) t->A[q] = aev_exp(p->zeta * aev_log(t->base[q])); /* base^ζ, base > 0.06 */
   double rbar = 0.5 * (a->r + b->r);
   for (int k = 0; k < p->n_ang; k++) {
     double d = rbar - p->shf_a[k];
     t->rbar_minus[k] = d;
-    t->B[k] = exp(-p->eta_a * d * d);
+    t->B[k] = aev_exp(-p->eta_a * d * d);
   }
 }
 
@@ -137,12 +197,13 @@ void ani_aev_forward(double *aev, double *cache, const ani_aev_params *p, int n,
       double fc = cutoff_value(r, rcr);
       double *gi = aev + (size_t)i * D + species[j] * nR;
       double *gj = aev + (size_t)j * D + species[i] * nR;
+      double t[ANI_MAX_SHELLS];
       for (int k = 0; k < nR; k++) {
         double d = r - p->shf_r[k];
-        double t = 0.25 * exp(-p->eta_r * d * d) * fc;
-        gi[k] += t;
-        gj[k] += t;
+        t[k] = 0.25 * aev_exp(-p->eta_r * d * d) * fc;
       }
+      for (int k = 0; k < nR; k++) gi[k] += t[k];
+      for (int k = 0; k < nR; k++) gj[k] += t[k];
     }
   }
 
@@ -215,7 +276,7 @@ void ani_aev_backward(double *dpos, const double *daev, const double *cache, con
       double w = 0.0;
       for (int k = 0; k < nR; k++) {
         double d = r - p->shf_r[k];
-        double dt = 0.25 * exp(-p->eta_r * d * d) * (-2.0 * p->eta_r * d * fc + dfc);
+        double dt = 0.25 * aev_exp(-p->eta_r * d * d) * (-2.0 * p->eta_r * d * fc + dfc);
         w += (gi[k] + gj[k]) * dt;
       }
       w /= r;

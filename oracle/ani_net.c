@@ -429,9 +429,11 @@ elign_status ani_compute_ex(ani_model *m, ani_workspace *ws, int64_t n_mol, cons
   /* 1. checks, species, species set */
   unsigned mask = 0;
   int64_t n_s[ANI_MAX_SPECIES] = {0};
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t k = 0; k < n_mol; k++)
+    status[k] = molecule_status(m, offsets[k + 1] - offsets[k], Z + offsets[k], pos + 3 * offsets[k]);
   for (int64_t k = 0; k < n_mol; k++) {
     int64_t a0 = offsets[k], n = offsets[k + 1] - a0;
-    status[k] = molecule_status(m, n, Z + a0, pos + 3 * a0);
     for (int64_t i = a0; i < a0 + n; i++) {
       int s = status[k] == ANI_MOL_OK ? m->z_to_species[Z[i]] : -1;
       ws->species[i] = s;
