@@ -273,12 +273,13 @@ void ani_aev_backward(double *dpos, const double *daev, const double *cache, con
       double fc = cutoff_value(r, rcr), dfc = cutoff_deriv(r, rcr);
       const double *gi = daev + (size_t)i * D + species[j] * nR;
       const double *gj = daev + (size_t)j * D + species[i] * nR;
-      double w = 0.0;
+      double dt[ANI_MAX_SHELLS]; /* dt_k/dr; separate loop so the exps vectorise */
       for (int k = 0; k < nR; k++) {
         double d = r - p->shf_r[k];
-        double dt = 0.25 * aev_exp(-p->eta_r * d * d) * (-2.0 * p->eta_r * d * fc + dfc);
-        w += (gi[k] + gj[k]) * dt;
+        dt[k] = 0.25 * aev_exp(-p->eta_r * d * d) * (-2.0 * p->eta_r * d * fc + dfc);
       }
+      double w = 0.0;
+      for (int k = 0; k < nR; k++) w += (gi[k] + gj[k]) * dt[k];
       w /= r;
       for (int x = 0; x < 3; x++) {
         dpos[3 * i + x] += w * u[x];
