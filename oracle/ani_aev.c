@@ -11,6 +11,7 @@
  * Callers guarantee that no two atoms coincide (r > 0) and that every
  * species index is valid. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,65 @@
 /* §6.1 cosine cutoff and its derivative (r ≤ rc assumed). */
 static inline double cutoff_value(double r, double rc) { return 0.5 * cos(M_PI * r / rc) + 0.5; }
 static inline double cutoff_deriv(double r, double rc) { return -(M_PI / (2.0 * rc)) * sin(M_PI * r / rc); }
+
+/* exp(x) for −700 ≤ x ≤ 0 (every AEV exponent is ≤ 0), branch-free so the
+ * loops over shells vectorise; glibc's scalar exp/pow were ~10 % of an
+ * energy+force call. x = k ln2 + r with |r| ≤ ln2/2 (Cody–Waite split),
+ * exp(r) by its degree-13 Taylor polynomial (truncation < 5e−18 relative),
+ * times 2^k built from its bits. Error a few ulp. */
+static inline double aev_exp(double x) {
+  x = x < -700.0 ? -700.0 : x;
+  const double magic = 6755399441055744.0; /* 1.5·2^52: adding it rounds to an integer */
+  double kf = (x * 1.4426950408889634 + magic) - magic;
+  double r = x - kf * 6.93147180369123816490e-01;
+  r = r - kf * 1.90821492927058770002e-10;
+  double p = 1.0 / 6227020800.0;
+  p = p * r + 1.0 / 479001600.0;
+  p = p * r + 1.0 / 39916800.0;
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r + 1.0;
+  int64_t bits = ((int64_t)kf + 1023) << 52;
+  double scale;
+  memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+/* ln(b) for b > 0 normal: b = m·2^e with m ∈ [√½, √2), ln m = 2 atanh(s),
+ * s = (m−1)/(m+1), |s| ≤ 0.172, series to s^23 (truncation < 1e−19). */
+static inline double aev_log(double b) {
+  uint64_t u;
+  memcpy(&u, &b, sizeof u);
+  int64_t e = (int64_t)((u >> 52) & 0x7ff) - 1023;
+  uint64_t mu = (u & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL; /* m ∈ [1, 2) */
+  double m;
+  memcpy(&m, &mu, sizeof m);
+  int64_t big = m > 1.4142135623730951;
+  m = big ? 0.5 * m : m;
+  e += big;
+  double s = (m - 1.0) / (m + 1.0), s2 = s * s;
+  double t = 1.0 / 23;
+  t = t * s2 + 1.0 / 21;
+  t = t * s2 + 1.0 / 19;
+  t = t * s2 + 1.0 / 17;
+  t = t * s2 + 1.0 / 15;
+  t = t * s2 + 1.0 / 13;
+  t = t * s2 + 1.0 / 11;
+  t = t * s2 + 1.0 / 9;
+  t = t * s2 + 1.0 / 7;
+  t = t * s2 + 1.0 / 5;
+  t = t * s2 + 1.0 / 3;
+  t = t * s2 + 1.0;
+  return 2.0 * s * t + (double)e * 0.69314718055994530942;
+}
 
 /* pair(a, b) of §6.4: row-major upper triangle including the diagonal. */
 static inline int species_pair(int a, int b, int S) {
@@ -73,6 +133,26 @@ typedef struct {
   double rbar_minus[ANI_MAX_SHELLS]; /* r̄ − R_p */
 } triple_terms;
 
+/* Per-triple values the backward needs, cached by the forward:
+ * A_q, dA_q/dθ', B_p, dB_p/dr (stride ani_aev_cache_stride). */
+int ani_aev_cache_stride(const ani_aev_params *p) { return 2 * (p->n_zeta + p->n_ang); }
+
+int64_t ani_aev_triple_count(const ani_aev_params *p, int n, const double *pos) {
+  const double rc2 = p->rc_ang * p->rc_ang;
+  int64_t total = 0;
+  for (int c = 0; c < n; c++) {
+    int64_t nn = 0;
+    for (int j = 0; j < n; j++) {
+      if (j == c) continue;
+      double dx = pos[3 * j] - pos[3 * c], dy = pos[3 * j + 1] - pos[3 * c + 1], dz = pos[3 * j + 2] - pos[3 * c + 2];
+      double r2 = dx * dx + dy * dy + dz * dz;
+      if (r2 <= rc2 && sqrt(r2) <= p->rc_ang) nn++;
+    }
+    total += nn * (nn - 1) / 2;
+  }
+  return total;
+}
+
 static void triple_compute(triple_terms *t, const ani_aev_params *p, const ang_neighbor *a, const ang_neighbor *b) {
   double dot = a->v[0] * b->v[0] + a->v[1] * b->v[1] + a->v[2] * b->v[2];
   double denom = a->r * b->r;
@@ -86,20 +166,21 @@ static void triple_compute(triple_terms *t, const ani_aev_params *p, const ang_n
     double cos_d = cp * cq + sp * sq; /* cos(θ' − θ_q) */
     t->sin_d[q] = sp * cq - cp * sq;  /* sin(θ' − θ_q) */
     t->base[q] = 0.5 * (1.0 + cos_d);
-    t->A[q] = pow(t->base[q], p->zeta);
   }
+  for (int q = 0; q < p->n_zeta; q++) t->A[q] = aev_exp(p->zeta * aev_log(t->base[q])); /* base^ζ, base > 0.06 */
   double rbar = 0.5 * (a->r + b->r);
   for (int k = 0; k < p->n_ang; k++) {
     double d = rbar - p->shf_a[k];
     t->rbar_minus[k] = d;
-    t->B[k] = exp(-p->eta_a * d * d);
+    t->B[k] = aev_exp(-p->eta_a * d * d);
   }
 }
 
 /* ------------------------------------------------------------------------ */
 /* forward                                                                   */
 
-void ani_aev_forward(double *aev, const ani_aev_params *p, int n, const int *species, const double *pos) {
+void ani_aev_forward(double *aev, double *cache, const ani_aev_params *p, int n, const int *species,
+                     const double *pos) {
   const int S = p->n_species, D = p->aev_length, nR = p->n_rad, nA = p->n_ang, nZ = p->n_zeta;
   const int blk = p->angular_block;
   memset(aev, 0, (size_t)n * D * sizeof *aev);
@@ -116,12 +197,13 @@ void ani_aev_forward(double *aev, const ani_aev_params *p, int n, const int *spe
       double fc = cutoff_value(r, rcr);
       double *gi = aev + (size_t)i * D + species[j] * nR;
       double *gj = aev + (size_t)j * D + species[i] * nR;
+      double t[ANI_MAX_SHELLS];
       for (int k = 0; k < nR; k++) {
         double d = r - p->shf_r[k];
-        double t = 0.25 * exp(-p->eta_r * d * d) * fc;
-        gi[k] += t;
-        gj[k] += t;
+        t[k] = 0.25 * aev_exp(-p->eta_r * d * d) * fc;
       }
+      for (int k = 0; k < nR; k++) gi[k] += t[k];
+      for (int k = 0; k < nR; k++) gj[k] += t[k];
     }
   }
 
@@ -136,6 +218,17 @@ void ani_aev_forward(double *aev, const ani_aev_params *p, int n, const int *spe
       for (int ib = ia + 1; ib < nn; ib++) {
         const ang_neighbor *a = &nb[ia], *b = &nb[ib];
         triple_compute(&t, p, a, b);
+        if (cache) {
+          for (int q = 0; q < nZ; q++) {
+            cache[q] = t.A[q];
+            cache[nZ + q] = p->zeta * t.A[q] / t.base[q] * (-0.5 * t.sin_d[q]); /* dA_q/dθ' */
+          }
+          for (int k = 0; k < nA; k++) {
+            cache[2 * nZ + k] = t.B[k];
+            cache[2 * nZ + nA + k] = -p->eta_a * t.rbar_minus[k] * t.B[k]; /* dB_p/dr₁ = dB_p/dr₂ */
+          }
+          cache += 2 * (nZ + nA);
+        }
         double two_c = 2.0 * a->fc * b->fc;
         double *g = gc + species_pair(a->s, b->s, S) * blk;
         for (int k = 0; k < nA; k++) {
@@ -164,8 +257,8 @@ void ani_aev_forward(double *aev, const ani_aev_params *p, int n, const int *spe
  *   ∂E/∂r₁  = 2[(Σ W A dB/dr) C + (Σ W A B) ∂C/∂r₁],  dB_p/dr = −η_A (r̄−R_p) B_p
  *   g₁ = ∂E/∂cosθ (v₂/(r₁r₂) − cosθ v₁/r₁²) + ∂E/∂r₁ v₁/r₁   (and 1↔2)
  *   ∂E/∂x_a += g₁, ∂E/∂x_b += g₂, ∂E/∂x_c −= g₁ + g₂. */
-void ani_aev_backward(double *dpos, const double *daev, const ani_aev_params *p, int n, const int *species,
-                      const double *pos) {
+void ani_aev_backward(double *dpos, const double *daev, const double *cache, const ani_aev_params *p, int n,
+                      const int *species, const double *pos) {
   const int S = p->n_species, D = p->aev_length, nR = p->n_rad, nA = p->n_ang, nZ = p->n_zeta;
   const int blk = p->angular_block;
   const double rcr = p->rc_rad;
@@ -180,12 +273,13 @@ void ani_aev_backward(double *dpos, const double *daev, const ani_aev_params *p,
       double fc = cutoff_value(r, rcr), dfc = cutoff_deriv(r, rcr);
       const double *gi = daev + (size_t)i * D + species[j] * nR;
       const double *gj = daev + (size_t)j * D + species[i] * nR;
-      double w = 0.0;
+      double dt[ANI_MAX_SHELLS]; /* dt_k/dr; separate loop so the exps vectorise */
       for (int k = 0; k < nR; k++) {
         double d = r - p->shf_r[k];
-        double dt = 0.25 * exp(-p->eta_r * d * d) * (-2.0 * p->eta_r * d * fc + dfc);
-        w += (gi[k] + gj[k]) * dt;
+        dt[k] = 0.25 * aev_exp(-p->eta_r * d * d) * (-2.0 * p->eta_r * d * fc + dfc);
       }
+      double w = 0.0;
+      for (int k = 0; k < nR; k++) w += (gi[k] + gj[k]) * dt[k];
       w /= r;
       for (int x = 0; x < 3; x++) {
         dpos[3 * i + x] += w * u[x];
@@ -198,30 +292,49 @@ void ani_aev_backward(double *dpos, const double *daev, const ani_aev_params *p,
   ang_neighbor *nb = n <= 256 ? nb_stack : elign_malloc((size_t)n * sizeof *nb, "ani:aev_nb");
   triple_terms t;
   const double zeta = p->zeta, eta_a = p->eta_a;
+  double local[4 * ANI_MAX_SHELLS];
   for (int c = 0; c < n; c++) {
     int nn = angular_neighbors(nb, p, n, species, pos, c);
     const double *gc = daev + (size_t)c * D + p->radial_length;
     for (int ia = 0; ia < nn; ia++) {
       for (int ib = ia + 1; ib < nn; ib++) {
         const ang_neighbor *a = &nb[ia], *b = &nb[ib];
-        triple_compute(&t, p, a, b);
+        const double *tv; /* A[nZ], dA[nZ], B[nA], dB[nA] of this triple */
+        double cos_t;
+        if (cache) {
+          tv = cache;
+          cache += 2 * (nZ + nA);
+          double denom = a->r * b->r;
+          cos_t = (a->v[0] * b->v[0] + a->v[1] * b->v[1] + a->v[2] * b->v[2]) / (denom < 1e-10 ? 1e-10 : denom);
+        } else {
+          triple_compute(&t, p, a, b);
+          for (int q = 0; q < nZ; q++) {
+            local[q] = t.A[q];
+            local[nZ + q] = zeta * t.A[q] / t.base[q] * (-0.5 * t.sin_d[q]);
+          }
+          for (int k = 0; k < nA; k++) {
+            local[2 * nZ + k] = t.B[k];
+            local[2 * nZ + nA + k] = -eta_a * t.rbar_minus[k] * t.B[k];
+          }
+          tv = local;
+          cos_t = t.cos_t;
+        }
+        const double *A = tv, *dA = tv + nZ, *Bv = tv + 2 * nZ, *dB = tv + 2 * nZ + nA;
         const double *W = gc + species_pair(a->s, b->s, S) * blk;
         /* contractions over (p, q) */
         double s_dA = 0.0, s_dB = 0.0, s_0 = 0.0;
-        double dA[ANI_MAX_SHELLS];
-        for (int q = 0; q < nZ; q++) dA[q] = zeta * t.A[q] / t.base[q] * (-0.5 * t.sin_d[q]);
         for (int k = 0; k < nA; k++) {
           double wa = 0.0, wda = 0.0;
           for (int q = 0; q < nZ; q++) {
-            wa += W[k * nZ + q] * t.A[q];
+            wa += W[k * nZ + q] * A[q];
             wda += W[k * nZ + q] * dA[q];
           }
-          s_0 += wa * t.B[k];
-          s_dA += wda * t.B[k];
-          s_dB += wa * (-eta_a * t.rbar_minus[k] * t.B[k]);
+          s_0 += wa * Bv[k];
+          s_dA += wda * Bv[k];
+          s_dB += wa * dB[k];
         }
         double C = a->fc * b->fc;
-        double cp = 0.95 * t.cos_t;
+        double cp = 0.95 * cos_t;
         double dtheta_dcos = -0.95 / sqrt(1.0 - cp * cp);
         double dE_dcos = 2.0 * C * s_dA * dtheta_dcos;
         double dE_dr1 = 2.0 * (s_dB * C + s_0 * a->dfc * b->fc);
@@ -229,8 +342,8 @@ void ani_aev_backward(double *dpos, const double *daev, const ani_aev_params *p,
         double r1 = a->r, r2 = b->r, inv12 = 1.0 / (r1 * r2);
         double g1[3], g2[3];
         for (int x = 0; x < 3; x++) {
-          double dcos_dv1 = b->v[x] * inv12 - t.cos_t * a->v[x] / (r1 * r1);
-          double dcos_dv2 = a->v[x] * inv12 - t.cos_t * b->v[x] / (r2 * r2);
+          double dcos_dv1 = b->v[x] * inv12 - cos_t * a->v[x] / (r1 * r1);
+          double dcos_dv2 = a->v[x] * inv12 - cos_t * b->v[x] / (r2 * r2);
           g1[x] = dE_dcos * dcos_dv1 + dE_dr1 * a->v[x] / r1;
           g2[x] = dE_dcos * dcos_dv2 + dE_dr2 * b->v[x] / r2;
           dpos[3 * a->j + x] += g1[x];

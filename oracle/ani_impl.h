@@ -71,14 +71,23 @@ struct ani_model {
 
 /* ---- ani_aev.c: descriptor of one molecule and its backward (double) ---- */
 
-/* aev (n, D): overwritten. species [n] in 0..S−1, pos (n, 3) Å. */
-void ani_aev_forward(double *aev, const ani_aev_params *p, int n, const int *species, const double *pos);
+/* aev (n, D): overwritten. species [n] in 0..S−1, pos (n, 3) Å.
+ * cache: NULL, or room for ani_aev_triple_count() × ani_aev_cache_stride()
+ * doubles, filled with per-triple values the backward then reuses (saves
+ * recomputing n_zeta pow + n_ang exp calls per triple). */
+void ani_aev_forward(double *aev, double *cache, const ani_aev_params *p, int n, const int *species,
+                     const double *pos);
 
 /* dpos (n, 3) += Σ_i Σ_f daev[i][f] · ∂aev[i][f]/∂pos — the gradient of a
  * scalar E w.r.t. positions given γ = ∂E/∂aev (n, D). Only entries of daev
- * whose species / species pair occurs in the molecule are read. */
-void ani_aev_backward(double *dpos, const double *daev, const ani_aev_params *p, int n, const int *species,
-                      const double *pos);
+ * whose species / species pair occurs in the molecule are read. cache: the
+ * one filled by ani_aev_forward for the same positions, or NULL. */
+void ani_aev_backward(double *dpos, const double *daev, const double *cache, const ani_aev_params *p, int n,
+                      const int *species, const double *pos);
+
+/* Number of angular triples (centre, unordered neighbour pair) of a molecule. */
+int64_t ani_aev_triple_count(const ani_aev_params *p, int n, const double *pos);
+int ani_aev_cache_stride(const ani_aev_params *p);
 
 /* ---- ani_files.c ---- */
 elign_status ani_model_read(const char *info_path, const char *name, ani_model **out, elign_error *err);

@@ -13,7 +13,8 @@ target_link_libraries(test_ani PRIVATE elign_core)
 
 # Double build: the same engine sources compiled again with ELIGN_DOUBLE into
 # a test-only library, so one ctest run also covers the tight checks (§10).
-file(GLOB ANI_ENGINE_SOURCES ${CMAKE_SOURCE_DIR}/oracle/ani_*.c)
+set(ANI_ENGINE_SOURCES ${CMAKE_SOURCE_DIR}/oracle/ani_files.c ${CMAKE_SOURCE_DIR}/oracle/ani_aev.c
+    ${CMAKE_SOURCE_DIR}/oracle/ani_net.c)
 add_library(ani_double STATIC ${ANI_ENGINE_SOURCES} ${CMAKE_SOURCE_DIR}/common/error.c)
 target_include_directories(ani_double PUBLIC ${CMAKE_SOURCE_DIR} ${OPENBLAS_INCLUDE})
 target_compile_definitions(ani_double PUBLIC ELIGN_DOUBLE=1)

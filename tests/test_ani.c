@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <bzlib.h>
+#include <omp.h>
 
 #include "common/real.h"
 #include "oracle/ani.h"
@@ -423,6 +424,29 @@ static void section_symmetry(const char *ref_path) {
   ani_workspace *ws = ani_workspace_create();
   for (int k = 0; k < db.n_mol; k++) check_symmetry(m, ws, db.name[k], db.n_atoms[k], db.Z[k], db.pos[k]);
   check_symmetry(m, ws, "S/F/Cl molecule", 9, SFCL_Z, SFCL_POS);
+  /* 16 copies of valine 12 Å apart (304 atoms, beyond both cutoffs): the
+   * energy is 16 × valine's and every copy has valine's forces. Exercises
+   * molecules larger than the 256-atom stack buffers of the AEV. */
+  {
+    int k = db.n_mol - 1, n = db.n_atoms[k], copies = 16, big = n * copies;
+    int32_t *Zb = malloc(sizeof(int32_t) * big);
+    double *pb = malloc(3 * sizeof(double) * big), *fb = malloc(3 * sizeof(double) * big);
+    double *f1 = malloc(3 * sizeof(double) * n);
+    for (int c = 0; c < copies; c++) {
+      memcpy(Zb + c * n, db.Z[k], sizeof(int32_t) * n);
+      for (int i = 0; i < n; i++)
+        for (int x = 0; x < 3; x++) pb[3 * (c * n + i) + x] = db.pos[k][3 * i + x] + 12.0 * (x == 0 ? c % 4 : x == 1 ? c / 4 : 0);
+    }
+    double e1 = energy_of(m, ws, n, db.Z[k], db.pos[k], f1);
+    double eb = energy_of(m, ws, big, Zb, pb, fb);
+    printf("symmetry: %d separated copies of %s: E %.10f vs %d × %.10f\n", copies, db.name[k], eb, copies, e1);
+    CHECK_CLOSE(eb, copies * e1, copies * TOL_SYM, 0);
+    for (int c = 0; c < copies; c++) CHECK_ARRAY(fb + 3 * c * n, f1, 3 * (size_t)n, 10 * TOL_SYM, 0);
+    free(Zb);
+    free(pb);
+    free(fb);
+    free(f1);
+  }
   /* a lone atom: no neighbours, still evaluated by its network (§6.4, pitfall 12) */
   const int32_t zc = 6;
   const double pc[3] = {0.1, 0.2, 0.3};
@@ -531,6 +555,20 @@ static void section_batch(const char *ref_path) {
     for (int64_t i = 0; i < 3 * (off[k + 1] - off[k]); i++) same &= f2[3 * off2[j] + i] == f[3 * off[k] + i];
   }
   CHECK(same);
+
+  /* the thread count does not change a single bit (each work item and row
+   * block is computed by one thread in a fixed order) */
+  int threads_before = omp_get_max_threads();
+  omp_set_num_threads(threads_before == 1 ? 2 : 1);
+  double e3[9], *f3 = malloc(3 * sizeof(double) * na);
+  int st3[9];
+  CHECK(ani_compute(m, ws, n_keep, off2, Z2, pos2, e3, f3, NULL, st3, &err) == ELIGN_OK);
+  omp_set_num_threads(threads_before);
+  same = 1;
+  for (int j = 0; j < n_keep; j++) same &= e3[j] == e2[j];
+  for (int64_t i = 0; i < 3 * off2[n_keep]; i++) same &= f3[i] == f2[i];
+  CHECK(same);
+  free(f3);
   free(Z2);
   free(pos2);
   free(f2);
