@@ -6,6 +6,8 @@
 
 #include "common/log.h"
 
+int oracle_main(int argc, char **argv); /* oracle/cmd_oracle.c */
+
 static int version_main(int argc, char **argv) {
   (void)argc;
   (void)argv;
@@ -15,6 +17,7 @@ static int version_main(int argc, char **argv) {
 
 const elign_command elign_commands[] = {
     {"version", "print the version", version_main},
+    {"oracle", "energies and forces of molecules with an oracle backend", oracle_main},
     {NULL, NULL, NULL},
 };
 

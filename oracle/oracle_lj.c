@@ -67,7 +67,8 @@ typedef struct {
 
 static elign_status lj_create(const elign_oracle_options *opt, void **state, elign_error *err) {
   lj_state *s = elign_calloc(1, sizeof *s, "oracle_lj:state");
-  s->min_distance = opt && opt->min_distance > 0 ? opt->min_distance : LJ_DEFAULT_MIN_DISTANCE;
+  /* oracle.h: min_distance 0 = the backend's default, < 0 = no overlap check */
+  s->min_distance = !opt || opt->min_distance == 0 ? LJ_DEFAULT_MIN_DISTANCE : opt->min_distance > 0 ? opt->min_distance : 0;
   for (int Z = 0; Z <= 118; Z++) elign_oracle_lj_params(Z, &s->r_cov[Z], &s->eps[Z]);
   *state = s;
   return ELIGN_OK;

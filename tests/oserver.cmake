@@ -7,6 +7,8 @@ elign_add_test(NAME test_oracle_lj SOURCES test_oracle_lj.c TIMEOUT 60)
 set(ELIGN_OSERVER_SHIM "")
 if(NOT EXISTS ${CMAKE_SOURCE_DIR}/oracle/oracle.c)
   set(ELIGN_OSERVER_SHIM oracle_registry_shim.c)
+  # the `elign` binary too (cli.c lists `oracle`); disappears with the merge
+  target_sources(elign PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/oracle_registry_shim.c)
 endif()
 
 # 1 oracle + 4 actors, small batches (requests split and merged); 2 oracles + 3 actors.
@@ -21,3 +23,6 @@ add_test(NAME test_oracle_server_np4
          COMMAND ${ELIGN_MPIRUN} -np 4 $<TARGET_FILE:test_oracle_server> 1 64)
 set_tests_properties(test_oracle_server_np5 test_oracle_server_np5_2oracles test_oracle_server_np4
                      PROPERTIES ENVIRONMENT "${ELIGN_TEST_ENV}" TIMEOUT 120 PROCESSORS 2)
+
+# `elign oracle` end to end (single process and mpirun -np 3), bad inputs.
+elign_add_script_test(oracle_cli oracle_cli.sh)
