@@ -62,7 +62,7 @@ typedef struct {
   const char *method;          /* DFT: e.g. "b3lyp"; python adapters may read it */
   const char *basis;           /* DFT: e.g. "6-31g(d)" */
   double time_limit;           /* seconds per molecule, 0 = none */
-  double min_distance;         /* Å: closer pairs are flagged ELIGN_MOL_OVERLAP (0 = backend default) */
+  double min_distance;         /* Å: closer pairs are flagged ELIGN_MOL_OVERLAP (0 = backend default, <0 = no check) */
   int threads;                 /* threads the backend may use (0 = OMP_NUM_THREADS) */
   int rank;                    /* MPI world rank (scratch naming) */
 } elign_oracle_options;
@@ -76,13 +76,23 @@ typedef struct {
   elign_status (*create)(const elign_oracle_options *opt, void **state, elign_error *err);
   /* (optional) 1 if the backend can evaluate element Z; NULL = every element */
   int (*supports)(const void *state, int Z);
+  /* Evaluate a batch. Called only with molecules that passed the common
+   * input checks (elign_oracle_evaluate hands the backend a batch of the
+   * surviving molecules; a backend called directly should still defend its
+   * inputs). Per-molecule failures go into result->status, never the return
+   * value, which is reserved for a failure of the whole backend. */
   elign_status (*evaluate)(void *state, const elign_oracle_batch *batch, elign_oracle_result *result,
                            elign_error *err);
-  void (*destroy)(void *state);
+  void (*destroy)(void *state); /* accepts NULL */
+  /* Å: overlap threshold used by the common checks when options.min_distance
+   * is 0. 0 = no overlap check by the registry (the backend does its own). */
+  double default_min_distance;
 } elign_oracle_backend;
 
 /* Registry. */
 const elign_oracle_backend *elign_oracle_backend_find(const char *name);
+/* The i-th registered backend (0-based), NULL past the end (for listings). */
+const elign_oracle_backend *elign_oracle_backend_at(int i);
 /* Comma-separated list of registered names (static buffer) for messages. */
 const char *elign_oracle_backend_names(void);
 
@@ -95,10 +105,28 @@ elign_status elign_oracle_create(const char *backend_name, const elign_oracle_op
 elign_status elign_oracle_evaluate(elign_oracle *oracle, const elign_oracle_batch *batch,
                                    elign_oracle_result *result, elign_error *err);
 const char *elign_oracle_name(const elign_oracle *oracle);
+/* Frees and clears *oracle. Accepts NULL and *oracle == NULL. */
 void elign_oracle_destroy(elign_oracle **oracle);
+
+/* All fields zero/NULL (= every default). */
+void elign_oracle_options_init(elign_oracle_options *opt);
+
+/* The common input checks for one molecule of n atoms, in this order:
+ * n == 0 → EMPTY; a NaN/Inf coordinate → NONFINITE_INPUT; supports(state, Z)
+ * false (skipped if supports is NULL) → UNSUPPORTED_ELEMENT; a pair closer
+ * than min_distance Å (skipped if min_distance <= 0) → OVERLAP; else OK.
+ * Z [n], pos [n][3] Å. Exposed so servers and backends can reuse it. */
+elign_mol_status elign_oracle_check_molecule(const elign_oracle_backend *backend, const void *state, int64_t n,
+                                             const int32_t *Z, const double *pos, double min_distance);
+
+/* 1 if every energy and force of a molecule is finite. forces may be NULL. */
+int elign_oracle_result_finite(double energy, const double *forces, int64_t n);
 
 /* Units: CODATA 2014 as ASE/TorchANI use them. */
 #define ELIGN_HARTREE_EV 27.211386024367243
 #define ELIGN_BOHR_ANGSTROM 0.52917721067
+
+/* Default overlap threshold (Å) for backends without their own. */
+#define ELIGN_ORACLE_DEFAULT_MIN_DISTANCE 0.5
 
 #endif

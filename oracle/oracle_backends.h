@@ -1,0 +1,22 @@
+/* oracle_backends.h — the backend tables the registry (oracle.c) lists.
+ * Each is defined in its own file (oracle_<name>.c). A backend this build
+ * lacks (no libxtb, no Python headers, no native ANI engine) still defines its
+ * table; its create() fails with "not built: ..." and how to get it. */
+#ifndef ELIGN_ORACLE_BACKENDS_H
+#define ELIGN_ORACLE_BACKENDS_H
+
+#include "oracle/oracle.h"
+
+extern const elign_oracle_backend elign_oracle_ani_backend;      /* oracle_ani.c */
+extern const elign_oracle_backend elign_oracle_gfn2_xtb_backend; /* oracle_xtb.c */
+extern const elign_oracle_backend elign_oracle_gfn_ff_backend;   /* oracle_xtb.c */
+extern const elign_oracle_backend elign_oracle_python_backend;   /* oracle_python.c */
+extern const elign_oracle_backend elign_oracle_dft_backend;      /* dft_pool.c */
+
+#if defined(__has_include)
+#if __has_include("oracle/oracle_lj.h")
+#include "oracle/oracle_lj.h" /* elign_oracle_lj_backend (branch oserver) */
+#endif
+#endif
+
+#endif

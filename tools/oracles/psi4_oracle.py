@@ -1,0 +1,150 @@
+"""psi4_oracle — DFT/HF energies and forces through psi4, for Elign-C's "python" oracle.
+
+Contract (oracle/oracle_python.c):
+    evaluate(Z int32 (n,), R float64 (n,3) Angstrom, charge, multiplicity, options)
+        -> (energy in eV, forces (n,3) in eV/Angstrom, F = -dE/dR)
+
+options (all optional): method (default "b3lyp"), basis ("6-31g(d)"),
+time_limit (s per molecule, 0 = none), threads, scratch_dir, memory ("1 GB").
+
+With time_limit > 0 the calculation runs in a forked child process that is
+killed when the limit passes; the call then raises TimeoutError, which the C
+side turns into ELIGN_MOL_TIMEOUT. psi4 is imported once in the parent, so the
+fork costs no re-import. SCF failures raise psi4's ConvergenceError
+(-> ELIGN_MOL_NOT_CONVERGED). Open shells use UHF/UKS.
+
+psi4 on Debian lives in /usr/lib/x86_64-linux-gnu (the embedded interpreter
+adds that directory to sys.path; a standalone run here does the same).
+"""
+import os
+import sys
+
+HARTREE_EV = 27.211386024367243  # CODATA 2014, as oracle.h
+BOHR_ANGSTROM = 0.52917721067
+
+_DEBIAN_PSI4_DIR = "/usr/lib/x86_64-linux-gnu"
+if _DEBIAN_PSI4_DIR not in sys.path and os.path.isdir(os.path.join(_DEBIAN_PSI4_DIR, "psi4")):
+    sys.path.append(_DEBIAN_PSI4_DIR)
+
+try:
+    import psi4
+except ImportError as exc:  # pragma: no cover - depends on the machine
+    raise ImportError("psi4_oracle needs psi4 (Debian: apt-get install psi4 python3-psi4; conda: psi4): %s" % exc)
+
+import numpy as np
+
+_SYMBOLS = ["X", "H", "He", "Li", "Be", "B", "C", "N", "O", "F", "Ne", "Na", "Mg", "Al", "Si", "P", "S", "Cl",
+            "Ar", "K", "Ca", "Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Ga", "Ge", "As", "Se",
+            "Br", "Kr", "Rb", "Sr", "Y", "Zr", "Nb", "Mo", "Tc", "Ru", "Rh", "Pd", "Ag", "Cd", "In", "Sn", "Sb",
+            "Te", "I", "Xe"]
+
+_configured = {}
+
+
+def _configure(options):
+    """Output, scratch, threads and memory: set once per process (and again if they change)."""
+    scratch = options.get("scratch_dir") or None
+    threads = int(options.get("threads") or 1)
+    memory = options.get("memory") or "1 GB"
+    key = (scratch, threads, memory)
+    if _configured.get("key") == key:
+        return
+    if scratch:
+        rank_dir = os.path.join(scratch, "psi4-rank%d-pid%d" % (int(options.get("rank") or 0), os.getpid()))
+        os.makedirs(rank_dir, exist_ok=True)
+        psi4.core.IOManager.shared_object().set_default_path(rank_dir)
+        psi4.core.set_output_file(os.path.join(rank_dir, "psi4.out"), False)
+    else:
+        psi4.core.be_quiet()
+    psi4.set_num_threads(threads)
+    psi4.set_memory(memory)
+    _configured["key"] = key
+
+
+def _geometry(Z, R, charge, multiplicity):
+    lines = ["%d %d" % (charge, multiplicity)]
+    for z, (x, y, w) in zip(Z, R):
+        z = int(z)
+        if z <= 0 or z >= len(_SYMBOLS):
+            raise ValueError("psi4_oracle: element Z=%d not in this adapter's table" % z)
+        lines.append("%s %.12f %.12f %.12f" % (_SYMBOLS[z], x, y, w))
+    # Our frame, our atom order: no reorientation, no centring, no symmetry.
+    lines += ["units angstrom", "no_reorient", "no_com", "symmetry c1"]
+    return "\n".join(lines)
+
+
+def _compute(Z, R, charge, multiplicity, options):
+    """(energy Hartree, gradient (n,3) Hartree/Bohr) in this process."""
+    _configure(options)
+    method = (options.get("method") or "b3lyp").lower()
+    basis = options.get("basis") or "6-31g(d)"
+    psi4.core.clean()
+    psi4.core.clean_options()
+    mol = psi4.geometry(_geometry(Z, R, charge, multiplicity))
+    open_shell = multiplicity != 1
+    reference = ("uhf" if method in ("hf", "scf") else "uks") if open_shell else ("rhf" if method in ("hf", "scf") else "rks")
+    psi4.set_options({"basis": basis, "reference": reference, "scf_type": options.get("scf_type", "df"),
+                      "e_convergence": 1e-8, "d_convergence": 1e-8})
+    grad, wfn = psi4.gradient(method, molecule=mol, return_wfn=True)
+    energy = wfn.energy()
+    g = np.array(grad.to_array(), dtype=np.float64).reshape(len(Z), 3)
+    psi4.core.clean()
+    return energy, g
+
+
+def _child(conn, Z, R, charge, multiplicity, options):
+    try:
+        conn.send(("ok", _compute(Z, R, charge, multiplicity, options)))
+    except BaseException as exc:  # report every failure to the parent
+        conn.send(("error", "%s: %s" % (type(exc).__name__, exc), type(exc).__name__))
+    finally:
+        conn.close()
+
+
+class ConvergenceFailure(RuntimeError):
+    """Raised (class name contains 'Convergence') when psi4's SCF did not converge in the child."""
+
+
+def _compute_limited(Z, R, charge, multiplicity, options, time_limit):
+    import multiprocessing as mp
+    ctx = mp.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(child, Z, R, charge, multiplicity, options), daemon=True)
+    proc.start()
+    child.close()
+    try:
+        if not parent.poll(time_limit):
+            proc.kill()
+            proc.join()
+            raise TimeoutError("psi4_oracle: %d atoms exceeded the time limit of %g s" % (len(Z), time_limit))
+        msg = parent.recv()
+    finally:
+        parent.close()
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
+    if msg[0] == "ok":
+        return msg[1]
+    if "Convergence" in msg[2]:
+        raise ConvergenceFailure(msg[1])
+    raise RuntimeError(msg[1])
+
+
+def evaluate(Z, R, charge, multiplicity, options):
+    Z = np.asarray(Z, dtype=np.int32)
+    R = np.asarray(R, dtype=np.float64).reshape(-1, 3)
+    time_limit = float(options.get("time_limit") or 0.0)
+    if time_limit > 0:
+        energy, grad = _compute_limited(Z, R, int(charge), int(multiplicity), options, time_limit)
+    else:
+        energy, grad = _compute(Z, R, int(charge), int(multiplicity), options)
+    return energy * HARTREE_EV, -grad * (HARTREE_EV / BOHR_ANGSTROM)
+
+
+if __name__ == "__main__":
+    # Stand-alone check: water, HF/STO-3G.
+    Z = np.array([8, 1, 1], dtype=np.int32)
+    R = np.array([[0.0, 0.0, 0.117], [0.0, 0.757, -0.467], [0.0, -0.757, -0.467]])
+    e, f = evaluate(Z, R, 0, 1, {"method": "hf", "basis": "sto-3g"})
+    print("E = %.10f eV" % e)
+    print(f)
