@@ -154,4 +154,5 @@ const elign_oracle_backend elign_oracle_lj_backend = {
     .supports = lj_supports,
     .evaluate = lj_evaluate,
     .destroy = lj_destroy,
+    .default_min_distance = LJ_DEFAULT_MIN_DISTANCE, /* the registry's overlap check uses it too */
 };

@@ -32,7 +32,7 @@ rc=$?
 [ $rc -eq 0 ] && ok || { bad "lj run exit $rc"; cat "$dir/log.txt" >&2; }
 grep -q "index.*formula.*energy/eV.*max|F|.*rms F.*status" "$dir/table.txt" && ok || bad "table header"
 [ "$(grep -c ' ok$' "$dir/table.txt")" = 3 ] && ok || bad "3 ok rows expected"
-grep -Eq '^ +3 +HO2 .*overlap$' "$dir/table.txt" && ok || bad "overlap row"
+grep -Eq '^ +3 +HO2 .*overlap' "$dir/table.txt" && ok || bad "overlap row"
 grep -Eq '^ +4 +H2 .*(nonfinite|non-finite)' "$dir/table.txt" && ok || bad "NaN row"
 
 # The file against the table and against an independent LJ in Python.
@@ -96,10 +96,12 @@ printf '2\nbroken\nC 0 0 0\nC 0 zero 1.5\n' > "$dir/broken.xyz"
 "$ELIGN" oracle --backend lj --in "$dir/mols.xyz" --out /nonexistent-dir/x.h5 > /dev/null 2> "$dir/err.txt"; rc=$?
 [ $rc -eq 1 ] && grep -q "nonexistent-dir" "$dir/err.txt" && ok || bad "unwritable --out exit=$rc"
 
-# ANI (once the `oracle` branch provides it): the model zoo in shared/.
-if "$ELIGN" oracle --backend nosuch --in "$dir/mols.xyz" 2>&1 | grep -q "ani"; then
-  "$ELIGN" oracle --backend ani --model-dir "$SHARED/models/ani-model-zoo" --in "$dir/mols.xyz" \
-    --out "$dir/ani.h5" > "$dir/ani.txt" 2> "$dir/ani_err.txt"; rc=$?
+# ANI with the model zoo in shared/ (skipped while this build lacks the native engine).
+"$ELIGN" oracle --backend ani --model-dir "$SHARED/models/ani-model-zoo" --in "$dir/mols.xyz" \
+  --out "$dir/ani.h5" > "$dir/ani.txt" 2> "$dir/ani_err.txt"; rc=$?
+if grep -q "not built" "$dir/ani_err.txt"; then
+  echo "oracle_cli: ani backend not built here, ani run skipped"
+else
   [ $rc -eq 0 ] && [ "$(grep -c ' ok$' "$dir/ani.txt")" = 3 ] && ok || bad "ani run exit=$rc: $(cat "$dir/ani_err.txt")"
 fi
 

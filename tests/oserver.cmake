@@ -2,18 +2,9 @@
 elign_add_test(NAME test_wire SOURCES test_wire.c TIMEOUT 60)
 elign_add_test(NAME test_oracle_lj SOURCES test_oracle_lj.c TIMEOUT 60)
 
-# Until oracle/oracle.c (branch `oracle`) is merged, the MPI tests link a
-# minimal registry that knows only "lj".
-set(ELIGN_OSERVER_SHIM "")
-if(NOT EXISTS ${CMAKE_SOURCE_DIR}/oracle/oracle.c)
-  set(ELIGN_OSERVER_SHIM oracle_registry_shim.c)
-  # the `elign` binary too (cli.c lists `oracle`); disappears with the merge
-  target_sources(elign PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/oracle_registry_shim.c)
-endif()
-
 # 1 oracle + 4 actors, small batches (requests split and merged); 2 oracles + 3 actors.
 # (built like elign_add_test's executables, but only ever run under mpirun)
-add_executable(test_oracle_server test_oracle_server.c ${ELIGN_OSERVER_SHIM} ${CMAKE_CURRENT_SOURCE_DIR}/testutil.c)
+add_executable(test_oracle_server test_oracle_server.c ${CMAKE_CURRENT_SOURCE_DIR}/testutil.c)
 target_link_libraries(test_oracle_server PRIVATE elign_core)
 add_test(NAME test_oracle_server_np5
          COMMAND ${ELIGN_MPIRUN} -np 5 $<TARGET_FILE:test_oracle_server> 1 8)
