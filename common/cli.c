@@ -15,8 +15,13 @@ static int version_main(int argc, char **argv) {
   return ELIGN_EXIT_OK;
 }
 
+int data_main(int argc, char **argv); /* common/cmd_data.c */
+int info_main(int argc, char **argv); /* common/cmd_data.c */
+
 const elign_command elign_commands[] = {
     {"version", "print the version", version_main},
+    {"data", "import molecules (extended XYZ, QM9 tarball) into a dataset file", data_main},
+    {"info", "describe an Elign-C HDF5 file (dataset, model, samples, oracle results)", info_main},
     {"oracle", "energies and forces of molecules with an oracle backend", oracle_main},
     {NULL, NULL, NULL},
 };

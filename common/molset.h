@@ -22,6 +22,9 @@ typedef struct {
   char **smiles;     /* [n_mol] or NULL; an entry may be NULL */
   double *energy;    /* [n_mol] eV, or NULL */
   double *forces;    /* [n_atoms][3] eV/Å, or NULL */
+  /* Allocated room (elign_molset_append grows geometrically); 0 for arrays
+   * that were allocated exactly by a reader. */
+  int64_t cap_mol, cap_atoms;
 } elign_molset;
 
 /* Atoms of molecule m. */
@@ -34,6 +37,8 @@ void elign_molset_init(elign_molset *s);
 /* Append one molecule (copies). smiles may be NULL; id < 0 means "none". */
 void elign_molset_append(elign_molset *s, int n, const int32_t *Z, const double *pos, int64_t id,
                          const char *smiles);
+/* Deep copy of molecules [m0, m1) of src into dst (dst initialised by the call). */
+void elign_molset_slice(elign_molset *dst, const elign_molset *src, int64_t m0, int64_t m1);
 /* Free everything and reset to empty. Accepts an already-empty set. */
 void elign_molset_free(elign_molset *s);
 /* The Hill-order formula of molecule m ("C7H10O2") into buf. */

@@ -13,7 +13,7 @@ bad() { echo "FAIL: $*" >&2; fails=$((fails+1)); }
 dir=$(mktemp -d oracle_cli.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 
-# first three molecules of the shared tiny file, plus an overlapping pair and a NaN
+# first three molecules of the shared tiny file, plus an overlapping pair and an unsupported element
 head -n 64 "$SHARED/data/qm9like/tiny.xyz" | "$PY" -c '
 import sys
 lines = sys.stdin.read().splitlines()
@@ -22,7 +22,7 @@ while i < len(lines) and len(out) < 3:
     n = int(lines[i]); out.append(lines[i:i + 2 + n]); i += 2 + n
 for m in out: print("\n".join(m))
 print("3\nwater with two oxygens on one spot\nO 0 0 0\nO 0.1 0 0\nH 0.9 0.3 0")
-print("2\nNaN coordinate\nH 0 0 0\nH nan 0 0.74")
+print("2\niron hydride: Fe is not in the lj table\nFe 0 0 0\nH 0 0 1.6")
 ' > "$dir/mols.xyz"
 
 "$ELIGN" oracle --help > "$dir/help.txt" && grep -q "usage: elign oracle" "$dir/help.txt" && ok || bad "--help"
@@ -33,17 +33,19 @@ rc=$?
 grep -q "index.*formula.*energy/eV.*max|F|.*rms F.*status" "$dir/table.txt" && ok || bad "table header"
 [ "$(grep -c ' ok$' "$dir/table.txt")" = 3 ] && ok || bad "3 ok rows expected"
 grep -Eq '^ +3 +HO2 .*overlap' "$dir/table.txt" && ok || bad "overlap row"
-grep -Eq '^ +4 +H2 .*(nonfinite|non-finite)' "$dir/table.txt" && ok || bad "NaN row"
+grep -Eq '^ +4 +FeH .*unsupported' "$dir/table.txt" && ok || bad "unsupported element row"
 
 # The file against the table and against an independent LJ in Python.
 "$PY" - "$dir/ef.h5" "$dir/table.txt" <<'EOF' && ok || bad "HDF5 content"
 import sys, math
 import h5py, numpy as np
 f = h5py.File(sys.argv[1], "r")
-assert f.attrs["format"] in (b"oracle_results", "oracle_results"), f.attrs["format"]
+fmt = f.attrs["elign_format"]
+assert fmt in (b"oracle_results", "oracle_results"), fmt
+assert f.attrs["oracle"] in (b"lj", "lj")
 off, Z, X = f["offsets"][:], f["atomic_numbers"][:], f["positions"][:]
 E, F, S = f["energy"][:], f["forces"][:], f["status"][:]
-assert len(E) == 5 and list(S[:3]) == [0, 0, 0] and S[3] == 2 and S[4] == 3, S
+assert len(E) == 5 and list(S[:3]) == [0, 0, 0] and S[3] == 2 and S[4] == 1, S
 # Cordero covalent radii (Å) and UFF well depths (kcal/mol) for H C N O F
 rcov = {1: 0.31, 6: 0.76, 7: 0.71, 8: 0.66, 9: 0.57}
 dkc = {1: 0.044, 6: 0.105, 7: 0.069, 8: 0.060, 9: 0.050}
@@ -80,6 +82,11 @@ a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
 for k in ("energy", "forces", "status", "positions", "offsets", "atomic_numbers"):
     assert np.array_equal(a[k][:], b[k][:], equal_nan=a[k].dtype.kind == "f"), k
 ' "$dir/ef.h5" "$dir/ef_mpi.h5" && ok || bad "mpirun file differs"
+
+# An Elign-C dataset file as input (elign data import): same numbers.
+"$ELIGN" data import "$dir/mols.xyz" -o "$dir/mols.h5" > /dev/null 2>&1 &&
+  "$ELIGN" oracle --backend lj --in "$dir/mols.h5" --out "$dir/ef_ds.h5" > "$dir/table_ds.txt" 2> /dev/null &&
+  cmp -s "$dir/table.txt" "$dir/table_ds.txt" && ok || bad "dataset (.h5) input"
 
 # Bad inputs: one clear message, exit 1 (2 for usage errors).
 "$ELIGN" oracle --backend lj --in "$dir/missing.xyz" --out "$dir/x.h5" > /dev/null 2> "$dir/err.txt"; rc=$?
