@@ -7,8 +7,12 @@
  * Streams with different keys (within the ranges below) never overlap.
  *
  * Key ranges: seed 64 bits; iteration < 2^32; group < 2^32; member < 2^16;
- * step < 2^16; purpose < 2^8 (elign_rng_purpose). Each stream holds 2^32
- * blocks of four 32-bit words. See rng.c for the packing.
+ * step < 2^16; purpose < 2^8 (elign_rng_purpose). Each stream holds 2^24 - 1
+ * blocks of four 32-bit words (about 2^25 uniforms or normals), because
+ * the five key fields plus the seed already take 168 of Philox's 192 input
+ * bits. A key outside these ranges, or a stream drawn past its end, is a bug
+ * and aborts (ELIGN_ASSERT) rather than silently reusing numbers. See rng.c
+ * for the packing.
  */
 #ifndef ELIGN_RNG_H
 #define ELIGN_RNG_H
@@ -61,14 +65,19 @@ elign_rng elign_rng_stream(uint64_t seed, uint64_t iteration, uint32_t group, ui
                            elign_rng_purpose purpose);
 
 uint32_t elign_rng_u32(elign_rng *rng);
-/* Uniform in (0, 1): never exactly 0 or 1 (53-bit resolution). */
+/* Uniform in (0, 1): k / 2^53 for a 53-bit k != 0, so never exactly 0 or 1.
+ * Takes two 32-bit words. */
 double elign_rng_uniform(elign_rng *rng);
-/* Standard normal N(0,1) (Box–Muller on two uniforms; deterministic). */
+/* Standard normal N(0,1) (Box–Muller on two uniforms; deterministic). Normals
+ * come in pairs: every second call returns the stored spare. Always finite
+ * (|z| < 8.6, as the uniforms are never 0). */
 double elign_rng_normal(elign_rng *rng);
 /* Fill n standard normals, in float and double. */
 void elign_rng_normal_fill_f(elign_rng *rng, float *out, size_t n);
 void elign_rng_normal_fill_d(elign_rng *rng, double *out, size_t n);
-/* Index k with probability weights[k]/sum(weights) (inverse CDF in double). */
+/* Index k with probability weights[k]/sum(weights) (inverse CDF in double;
+ * one uniform). Weights must be finite and >= 0 with a positive sum (a caller
+ * bug otherwise: ELIGN_ASSERT). A zero weight is never picked. */
 size_t elign_rng_categorical(elign_rng *rng, const double *weights, size_t n);
 
 #endif
