@@ -18,6 +18,7 @@
 #include "common/importers.h"
 #include "common/log.h"
 #include "common/molset.h"
+#include "common/roles.h"
 #include "oracle/client.h"
 #include "oracle/oracle.h"
 #include "oracle/server.h"
@@ -212,33 +213,39 @@ static int agree_or_print(MPI_Comm comm, int rank, elign_error *err) {
   return 1;
 }
 
-int oracle_main(int argc, char **argv) {
-  int started_mpi = 0, mpi_on = 0;
-  MPI_Initialized(&mpi_on);
-  if (!mpi_on) {
-    int provided;
-    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-    started_mpi = 1;
+/* Rank under an MPI launcher before MPI starts (so only rank 0 prints usage
+ * errors, and --help / bad usage never pay for MPI start-up); 0 otherwise. */
+static int launcher_rank(void) {
+  static const char *vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+    const char *v = getenv(vars[i]);
+    if (v && *v) return atoi(v);
   }
+  return 0;
+}
+
+int oracle_main(int argc, char **argv) {
+  oracle_args a;
+  int usage_rc = parse_args(argc, argv, &a, launcher_rank() == 0);
+  if (usage_rc == 1) return ELIGN_EXIT_OK;
+  if (usage_rc == 2) return ELIGN_EXIT_USAGE;
+
+  elign_error err;
+  elign_error_clear(&err);
+  if (elign_mpi_init(&argc, &argv, &err) != ELIGN_OK) return elign_cli_fail(&err);
   MPI_Comm comm;
-  MPI_Comm_dup(MPI_COMM_WORLD, &comm);
+  MPI_Comm_dup(MPI_COMM_WORLD, &comm); /* our tags never meet anyone else's */
   int rank, size;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
-  elign_log_set_rank(rank);
 
-  oracle_args a;
-  int rc = parse_args(argc, argv, &a, rank == 0);
-  rc = rc == 1 ? ELIGN_EXIT_OK : rc == 2 ? ELIGN_EXIT_USAGE : -1;
-  elign_error err;
-  elign_error_clear(&err);
+  int rc = ELIGN_EXIT_FAIL;
   elign_dataset ds;
   elign_dataset_init(&ds);
   elign_molset *mols = &ds.mols;
   int32_t *status = NULL;
   elign_oracle *oracle = NULL;
   elign_oracle_client *client = NULL;
-  if (rc >= 0) goto out;
 
   /* 1. rank 0 reads; everyone learns whether that worked */
   if (rank == 0) read_molecules(a.in, &ds, &err);
@@ -246,10 +253,10 @@ int oracle_main(int argc, char **argv) {
     rc = ELIGN_EXIT_FAIL;
     goto out;
   }
-  /* 2. the oracle: rank 0 always (validates the options, and evaluates when
-   * alone), ranks 1.. as servers */
+  /* 2. the oracle: in-process when alone, else on ranks 1.. only (rank 0
+   * never evaluates, so it does not load a model); failures agreed on */
   a.opt.rank = rank;
-  elign_oracle_create(a.backend, &a.opt, &oracle, &err);
+  if (size == 1 || rank > 0) elign_oracle_create(a.backend, &a.opt, &oracle, &err);
   if (agree_or_print(comm, rank, &err)) {
     rc = ELIGN_EXIT_FAIL;
     goto out;
@@ -292,7 +299,7 @@ int oracle_main(int argc, char **argv) {
              (long long)n_ok, (long long)(mols->n_mol - n_ok), a.backend, dt,
              size == 1 ? "this process" : "oracle ranks");
   if (a.out) {
-    if (elign_oracle_results_write(a.out, mols, status, elign_oracle_name(oracle), &err) != ELIGN_OK) {
+    if (elign_oracle_results_write(a.out, mols, status, a.backend, &err) != ELIGN_OK) {
       rc = elign_cli_fail(&err);
       goto out;
     }
@@ -306,6 +313,6 @@ out:
   elign_dataset_free(&ds);
   elign_free(status);
   MPI_Comm_free(&comm);
-  if (started_mpi) MPI_Finalize();
+  elign_mpi_finalize();
   return rc;
 }
