@@ -121,9 +121,8 @@ static int parse_args(int argc, char **argv, oracle_args *a, int verbose) {
 }
 
 /* Molecules from an extended XYZ (.xyz, .xyz.gz), a QM9 tarball, or an
- * Elign-C HDF5 dataset or samples file (.h5). */
+ * Elign-C HDF5 dataset or samples file (.h5). ds: initialised and empty. */
 static elign_status read_molecules(const char *path, elign_dataset *ds, elign_error *err) {
-  elign_dataset_init(ds);
   size_t n = strlen(path);
   elign_status st;
   if (n >= 3 && strcmp(path + n - 3, ".h5") == 0) {
