@@ -1,6 +1,7 @@
 /* client.c — actor side of the oracle service, MPI or embedded (see client.h). */
 #include "oracle/client.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,7 @@ struct elign_oracle_client {
   int *oracles;
   int n_oracles, next_oracle;
   int done_sent;
+  int poll_us;           /* see elign_oracle_mprobe */
   /* embedded */
   elign_oracle_evaluate_fn evaluate;
   void *ctx;
@@ -159,6 +161,11 @@ elign_status elign_oracle_client_submit(elign_oracle_client *c, const elign_orac
   elign_status st = elign_wire_pack_request(c->next_id, batch->n_mol, offsets, batch->Z, batch->pos, batch->charge,
                                             batch->multiplicity, want_forces, &buf, &len, err);
   if (st != ELIGN_OK) return st;
+  if (len > (size_t)INT_MAX) { /* MPI counts are int */
+    free(buf);
+    return ELIGN_FAIL(err, ELIGN_ERR_ARG, "oracle client: a batch of %lld molecules / %lld atoms is %zu bytes, over "
+                      "one MPI message's 2 GiB; submit it in parts", (long long)batch->n_mol, (long long)probe.n_atoms, len);
+  }
   client_entry *e = add_entry(c);
   e->n_mol = probe.n_mol;
   e->n_atoms = probe.n_atoms;
@@ -180,7 +187,7 @@ elign_status elign_oracle_client_submit(elign_oracle_client *c, const elign_orac
 static elign_status receive_reply(elign_oracle_client *c, elign_error *err) {
   MPI_Message msg;
   MPI_Status status;
-  if (MPI_Mprobe(MPI_ANY_SOURCE, ELIGN_ORACLE_TAG_REPLY, c->comm, &msg, &status) != MPI_SUCCESS)
+  if (elign_oracle_mprobe(MPI_ANY_SOURCE, ELIGN_ORACLE_TAG_REPLY, c->comm, c->poll_us, &msg, &status) != MPI_SUCCESS)
     return ELIGN_FAIL(err, ELIGN_ERR_MPI, "oracle client: MPI_Mprobe failed");
   int count = 0;
   MPI_Get_count(&status, MPI_BYTE, &count);
@@ -240,6 +247,10 @@ elign_status elign_oracle_client_wait(elign_oracle_client *c, uint64_t id, elign
   }
   drop_entry(c, e);
   return st;
+}
+
+void elign_oracle_client_set_poll(elign_oracle_client *c, int poll_us) {
+  if (c) c->poll_us = poll_us;
 }
 
 int elign_oracle_client_outstanding(const elign_oracle_client *c) { return c ? c->n_entries : 0; }

@@ -57,6 +57,10 @@ elign_status elign_oracle_client_submit(elign_oracle_client *c, const elign_orac
 elign_status elign_oracle_client_wait(elign_oracle_client *c, uint64_t id, elign_oracle_result *result,
                                       elign_error *err);
 
+/* How wait() waits for replies (MPI mode): see elign_oracle_mprobe in
+ * server.h; 0 = the default polite polling, < 0 = blocking MPI_Mprobe. */
+void elign_oracle_client_set_poll(elign_oracle_client *c, int poll_us);
+
 /* Requests submitted and not yet waited for. */
 int elign_oracle_client_outstanding(const elign_oracle_client *c);
 

@@ -35,7 +35,7 @@ static void usage(FILE *out) {
           "  --in PATH               molecules: extended XYZ (.xyz, .xyz.gz), QM9 tarball, or an\n"
           "                          Elign-C dataset / samples file (.h5)\n"
           "  --out PATH              write results here (HDF5); omitted: table only\n"
-          "  --batch N               molecules per oracle batch (oracle.batch_size; default 64)\n"
+          "  --batch N               molecules per oracle batch (as oracle.batch_size; default 32)\n"
           "  --model-dir DIR         ANI: the model-zoo directory (holds resources/...)\n"
           "  --model NAME            ANI: ani-2x (default), ani-1x, ani-1ccx\n"
           "  --scratch DIR           per-rank scratch directory (xtb, DFT)\n"
@@ -59,7 +59,7 @@ typedef struct {
 /* 0 ok, 1 help shown, 2 usage error (message printed on rank 0 only). */
 static int parse_args(int argc, char **argv, oracle_args *a, int verbose) {
   memset(a, 0, sizeof *a);
-  a->batch = 64;
+  a->batch = 32;
   a->table = 1;
   for (int i = 1; i < argc; i++) {
     const char *k = argv[i];

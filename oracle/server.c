@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "common/wire.h"
@@ -31,6 +32,21 @@ int elign_oracle_evaluate_or_flag(elign_oracle_evaluate_fn evaluate, void *ctx, 
   if (result->forces) memset(result->forces, 0, 3 * (size_t)n_atoms * sizeof(double));
   if (why) *why = err;
   return 1;
+}
+
+/* ------------------------------------------------------------------------
+ * Waiting for a message without spinning a core. */
+
+int elign_oracle_mprobe(int source, int tag, MPI_Comm comm, int poll_us, MPI_Message *msg, MPI_Status *status) {
+  if (poll_us < 0) return MPI_Mprobe(source, tag, comm, msg, status);
+  if (poll_us == 0) poll_us = ELIGN_ORACLE_POLL_US_DEFAULT;
+  struct timespec pause = {poll_us / 1000000, (long)(poll_us % 1000000) * 1000L};
+  for (;;) {
+    int flag = 0;
+    int rc = MPI_Improbe(source, tag, comm, &flag, msg, status);
+    if (rc != MPI_SUCCESS || flag) return rc;
+    nanosleep(&pause, NULL);
+  }
 }
 
 /* ------------------------------------------------------------------------
@@ -367,12 +383,13 @@ elign_status elign_oracle_server_run(elign_oracle *oracle, MPI_Comm comm, const 
       continue;
     }
     if (s.dones >= opt->n_clients && s.active_reqs == 0) break;
-    /* Nothing to do: block until the next message (MPI keeps progressing our
+    /* Nothing to do: wait for the next message (MPI keeps progressing our
      * reply sends meanwhile). This wait is the oracle's idle time. */
     MPI_Message msg;
     MPI_Status status;
     double t0 = elign_wtime();
-    if (MPI_Mprobe(MPI_ANY_SOURCE, ELIGN_ORACLE_TAG_REQUEST, comm, &msg, &status) != MPI_SUCCESS) {
+    if (elign_oracle_mprobe(MPI_ANY_SOURCE, ELIGN_ORACLE_TAG_REQUEST, comm, opt->poll_us, &msg, &status) !=
+        MPI_SUCCESS) {
       st = ELIGN_FAIL(err, ELIGN_ERR_MPI, "oracle server: MPI_Mprobe failed");
       break;
     }

@@ -46,8 +46,21 @@
 typedef elign_status (*elign_oracle_evaluate_fn)(void *ctx, const elign_oracle_batch *batch,
                                                  elign_oracle_result *result, elign_error *err);
 
+/* How a rank waits for its next message: blocking MPI_Mprobe (poll_us < 0)
+ * or MPI_Improbe + a sleep of poll_us µs between tries. MPI libraries spin
+ * inside blocking calls, so a waiting rank keeps its core busy; with more
+ * ranks than cores (a laptop run, an oracle rank sharing a node with actors)
+ * the spinning steals time from the ranks doing the work. The polite wait
+ * costs at most poll_us of latency per message. */
+#define ELIGN_ORACLE_POLL_US_DEFAULT 100
+
+/* Wait for a message matching (source, tag) on comm; poll_us as above
+ * (0 = ELIGN_ORACLE_POLL_US_DEFAULT). Returns the MPI error code. */
+int elign_oracle_mprobe(int source, int tag, MPI_Comm comm, int poll_us, MPI_Message *msg, MPI_Status *status);
+
 typedef struct {
   int batch_size;                    /* max molecules per evaluate call (config oracle.batch_size), >= 1 */
+  int poll_us;                       /* idle wait: 0 = default polite polling, < 0 = blocking MPI_Mprobe */
   int n_clients;                     /* actors that will each send one DONE, >= 1 */
   elign_oracle_evaluate_fn evaluate; /* (optional) NULL = elign_oracle_evaluate(oracle, ...) */
   void *evaluate_ctx;                /* (optional) first argument of `evaluate` */

@@ -2,7 +2,8 @@
 elign_add_test(NAME test_wire SOURCES test_wire.c TIMEOUT 60)
 elign_add_test(NAME test_oracle_lj SOURCES test_oracle_lj.c TIMEOUT 60)
 
-# 1 oracle + 4 actors, small batches (requests split and merged); 2 oracles + 3 actors.
+# 1 oracle + 4 actors, small batches (requests split and merged); 2 oracles + 3 actors;
+# 1 oracle + 3 actors waiting in blocking MPI_Mprobe instead of polling.
 # (built like elign_add_test's executables, but only ever run under mpirun)
 add_executable(test_oracle_server test_oracle_server.c ${CMAKE_CURRENT_SOURCE_DIR}/testutil.c)
 target_link_libraries(test_oracle_server PRIVATE elign_core)
@@ -11,7 +12,7 @@ add_test(NAME test_oracle_server_np5
 add_test(NAME test_oracle_server_np5_2oracles
          COMMAND ${ELIGN_MPIRUN} -np 5 $<TARGET_FILE:test_oracle_server> 2 5)
 add_test(NAME test_oracle_server_np4
-         COMMAND ${ELIGN_MPIRUN} -np 4 $<TARGET_FILE:test_oracle_server> 1 64)
+         COMMAND ${ELIGN_MPIRUN} -np 4 $<TARGET_FILE:test_oracle_server> 1 64 -1)
 set_tests_properties(test_oracle_server_np5 test_oracle_server_np5_2oracles test_oracle_server_np4
                      PROPERTIES ENVIRONMENT "${ELIGN_TEST_ENV}" TIMEOUT 120 PROCESSORS 2)
 

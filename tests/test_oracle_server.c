@@ -1,6 +1,6 @@
 /* test_oracle_server.c — oracle ranks under concurrent actors (run with mpirun).
  *
- * usage: test_oracle_server N_ORACLES BATCH_SIZE
+ * usage: test_oracle_server N_ORACLES BATCH_SIZE [POLL_US]
  * Ranks 0..N_ORACLES-1 serve the "lj" backend; every other rank is an actor
  * that sends a seeded, rank-dependent number of requests of random sizes
  * with random delays, keeps several outstanding and waits for them in
@@ -200,6 +200,8 @@ static void inject_bad_messages(MPI_Comm comm) {
   free(reply);
 }
 
+static int poll_us = 0; /* elign_oracle_mprobe: 0 default polling, < 0 blocking */
+
 static void run_actor(MPI_Comm comm, int rank, int n_oracles, int64_t counts[2]) {
   if (rank == n_oracles) inject_bad_messages(comm);
   int oracle_ranks[64];
@@ -209,6 +211,7 @@ static void run_actor(MPI_Comm comm, int rank, int n_oracles, int64_t counts[2])
   elign_oracle *local = NULL;
   elign_oracle_options opt = {0};
   CHECK(elign_oracle_client_create_mpi(comm, oracle_ranks, n_oracles, &client, &err) == ELIGN_OK);
+  elign_oracle_client_set_poll(client, poll_us);
   CHECK(elign_oracle_create("lj", &opt, &local, &err) == ELIGN_OK);
   CHECK(elign_oracle_client_create_embedded(local, 5, &reference, &err) == ELIGN_OK);
 
@@ -269,6 +272,7 @@ int main(int argc, char **argv) {
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   int n_oracles = argc > 1 ? atoi(argv[1]) : 1;
   int batch_size = argc > 2 ? atoi(argv[2]) : 8;
+  poll_us = argc > 3 ? atoi(argv[3]) : 0;
   if (n_oracles < 1 || n_oracles >= size) {
     if (rank == 0) fprintf(stderr, "need 1 <= N_ORACLES < ranks (got %d of %d)\n", n_oracles, size);
     MPI_Abort(MPI_COMM_WORLD, 2);
@@ -281,7 +285,7 @@ int main(int argc, char **argv) {
     elign_oracle *oracle = NULL;
     elign_oracle_options opt = {0};
     CHECK(elign_oracle_create("lj", &opt, &oracle, &err) == ELIGN_OK);
-    elign_oracle_server_options so = {.batch_size = batch_size, .n_clients = size - n_oracles,
+    elign_oracle_server_options so = {.batch_size = batch_size, .n_clients = size - n_oracles, .poll_us = poll_us,
                                       .evaluate = poisoned_evaluate, .evaluate_ctx = oracle};
     elign_oracle_server_stats stats;
     CHECK(elign_oracle_server_run(oracle, comm, &so, &stats, &err) == ELIGN_OK);
