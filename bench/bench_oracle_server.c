@@ -4,6 +4,7 @@
  *   mpirun --oversubscribe --allow-run-as-root -np 5 build/bench/bench_oracle_server \
  *       [--backend lj|ani] [--model-dir DIR] [--batch 64] [--requests 300] [--mols 16] [--window 4]
  *       [--poll-us US]   (0: polite polling every 100 µs, -1: blocking MPI_Mprobe)
+ *       [--merge 1|0]    (1: batches mix requests, the default here; 0: one request per batch)
  *
  * Rank 0 is the oracle; ranks 1..S-1 are actors. For each actor count k in
  * {1, 2, 4} (capped at S-1) the first k actors each send --requests requests
@@ -26,7 +27,7 @@
 
 typedef struct {
   const char *backend, *model_dir;
-  int batch, requests, mols, window, poll_us;
+  int batch, requests, mols, window, poll_us, merge;
 } bench_args;
 
 static uint64_t rng_s;
@@ -144,7 +145,7 @@ int main(int argc, char **argv) {
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   elign_log_set_rank(rank);
   elign_log_set_level(ELIGN_LOG_WARN);
-  bench_args a = {"lj", NULL, 64, 300, 16, 4, 0};
+  bench_args a = {"lj", NULL, 64, 300, 16, 4, 0, 1};
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--backend")) a.backend = argv[i + 1];
     else if (!strcmp(argv[i], "--model-dir")) a.model_dir = argv[i + 1];
@@ -153,6 +154,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--mols")) a.mols = atoi(argv[i + 1]);
     else if (!strcmp(argv[i], "--window")) a.window = atoi(argv[i + 1]);
     else if (!strcmp(argv[i], "--poll-us")) a.poll_us = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--merge")) a.merge = atoi(argv[i + 1]);
   }
   if (size < 2) {
     fprintf(stderr, "bench_oracle_server: run under mpirun with >= 2 ranks (1 oracle + actors)\n");
@@ -190,8 +192,8 @@ int main(int argc, char **argv) {
     ref = inprocess_rate(o, &a);
     for (int r = 1; r < size; r++) MPI_Send(NULL, 0, MPI_BYTE, r, go_tag, comm);
     printf("oracle server benchmark: backend %s, batch %d, %d requests x %d molecules per actor, window %d, %d ranks, "
-           "idle wait %s\n", a.backend, a.batch, a.requests, a.mols, a.window, size,
-           a.poll_us < 0 ? "blocking MPI_Mprobe" : "polling");
+           "idle wait %s, %s\n", a.backend, a.batch, a.requests, a.mols, a.window, size,
+           a.poll_us < 0 ? "blocking MPI_Mprobe" : "polling", a.merge ? "batches mix requests" : "one request per batch");
     printf("in-process reference: %.1f molecules/s\n\n", ref);
     printf("%6s %9s %10s %8s %12s %7s %10s %7s %12s\n", "actors", "requests", "molecules", "wall/s", "molecules/s",
            "ratio", "mean fill", "idle%", "latency/ms");
@@ -202,7 +204,8 @@ int main(int argc, char **argv) {
     if (c > 0 && k == (counts[c - 1] < size - 1 ? counts[c - 1] : size - 1)) break;
     polite_barrier(comm);
     if (rank == 0) {
-      elign_oracle_server_options so = {.batch_size = a.batch, .n_clients = size - 1, .poll_us = a.poll_us};
+      elign_oracle_server_options so = {.batch_size = a.batch, .n_clients = size - 1, .poll_us = a.poll_us,
+                                        .merge_requests = a.merge};
       elign_oracle_server_stats s;
       if (elign_oracle_server_run(o, comm, &so, &s, &err) != ELIGN_OK) elign_error_print(&err);
       double rate = s.molecules / s.wall_s;

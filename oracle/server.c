@@ -252,7 +252,7 @@ static elign_status run_batch(server *s, elign_error *err) {
   int64_t n = 0, n_atoms = 0;
   int any_charge = 0, any_mult = 0;
   s->b_off[0] = 0;
-  while (n < bs && s->fifo_len > 0) {
+  while (n < bs && s->fifo_len > 0 && (n == 0 || s->opt->merge_requests)) {
     int slot = s->fifo[s->fifo_head];
     server_request *r = &s->reqs[slot];
     while (n < bs && r->next_mol < r->req.n_mol) {

@@ -8,12 +8,21 @@
  *
  * Policy: molecules of all received requests join one FIFO queue. Whenever
  * the queue is non-empty and no message is waiting, the server evaluates the
- * first min(queue, batch_size) molecules as one batch, so a request may be
- * split over batches and several requests merged into one; under load the
- * batches fill up by themselves (requests pile up while a batch runs), when
- * idle a lone request is answered at once. Each request is answered exactly
- * once, when its last molecule is done, with its molecules in request order
- * (MPI_Isend; the buffer lives until the send completes).
+ * next batch of at most batch_size molecules, so under load batches fill up
+ * by themselves (requests pile up while a batch runs) and when idle a lone
+ * request is answered at once. A request larger than batch_size is split at
+ * fixed multiples of batch_size. Two batch modes:
+ *   merge_requests = 0 (default, deterministic): a batch holds molecules of
+ *     one request only. A backend whose per-molecule result depends on the
+ *     rest of its batch (float32 ANI: GEMM blocking changes the last bits)
+ *     then answers bit for bit as the embedded client does, whatever the
+ *     arrival order or the number of actors.
+ *   merge_requests = 1 (throughput): batches take molecules across requests
+ *     (fuller batches from small requests); results of batch-sensitive
+ *     backends then depend on arrival timing.
+ * Each request is answered exactly once, when its last molecule is done, with
+ * its molecules in request order (MPI_Isend; the buffer lives until the send
+ * completes).
  *
  * Failures: a molecule the backend flags keeps its status; a whole batch the
  * backend fails (error status) has every molecule flagged
@@ -61,6 +70,7 @@ int elign_oracle_mprobe(int source, int tag, MPI_Comm comm, int poll_us, MPI_Mes
 typedef struct {
   int batch_size;                    /* max molecules per evaluate call (config oracle.batch_size), >= 1 */
   int poll_us;                       /* idle wait: 0 = default polite polling, < 0 = blocking MPI_Mprobe */
+  int merge_requests;                /* 1: batches may mix requests (see above); 0: one request per batch */
   int n_clients;                     /* actors that will each send one DONE, >= 1 */
   elign_oracle_evaluate_fn evaluate; /* (optional) NULL = elign_oracle_evaluate(oracle, ...) */
   void *evaluate_ctx;                /* (optional) first argument of `evaluate` */

@@ -104,7 +104,7 @@ printf '2\nbroken\nC 0 0 0\nC 0 zero 1.5\n' > "$dir/broken.xyz"
 [ $rc -eq 1 ] && grep -q "nonexistent-dir" "$dir/err.txt" && ok || bad "unwritable --out exit=$rc"
 
 # ANI with the model zoo in shared/ (skipped while this build lacks the native engine).
-"$ELIGN" oracle --backend ani --model-dir "$SHARED/models/ani-model-zoo" --in "$dir/mols.xyz" \
+"$ELIGN" oracle --backend ani --model-dir "$SHARED/models/ani-model-zoo" --in "$dir/mols.xyz" --batch 2 \
   --out "$dir/ani.h5" > "$dir/ani.txt" 2> "$dir/ani_err.txt"; rc=$?
 if grep -q "not built" "$dir/ani_err.txt"; then
   echo "oracle_cli: ani backend not built here, ani run skipped"
@@ -118,6 +118,17 @@ import sys, h5py
 f = h5py.File(sys.argv[1]); E, S = f["energy"][:], f["status"][:]
 assert all(S[:3] == 0) and S[4] == 1 and all(-2e4 < E[:3]) and all(E[:3] < -5e3), (E, S)
 ' "$dir/ani.h5" && ok || bad "ani run exit=$rc: $(cat "$dir/ani_err.txt" "$dir/ani.txt")"
+  # float32 ANI depends on batch composition in the last bits; the oracle
+  # ranks batch per request, so mpirun gives the single-process bits.
+  "$MPIRUN" --oversubscribe --bind-to none --allow-run-as-root -x OMP_NUM_THREADS=1 -np 3 \
+    "$ELIGN" oracle --backend ani --model-dir "$SHARED/models/ani-model-zoo" --in "$dir/mols.xyz" --batch 2 \
+    --out "$dir/ani_mpi.h5" > /dev/null 2>&1 &&
+    "$PY" -c '
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
+for k in ("energy", "forces", "status"):
+    assert np.array_equal(a[k][:], b[k][:]), k
+' "$dir/ani.h5" "$dir/ani_mpi.h5" && ok || bad "ani under mpirun differs from one process"
 fi
 
 echo "oracle_cli: $passes passed, $fails failed"
