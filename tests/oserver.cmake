@@ -1,6 +1,7 @@
 # Oracle server area: wire format, lj backend, batching server under MPI, `elign oracle` CLI.
 elign_add_test(NAME test_wire SOURCES test_wire.c TIMEOUT 60)
 elign_add_test(NAME test_oracle_lj SOURCES test_oracle_lj.c TIMEOUT 60)
+elign_add_test(NAME test_oracle_server_embedded SOURCES test_oracle_server_embedded.c TIMEOUT 60)
 
 # lj, batches mixing requests: 1 oracle + 4 actors, small batches (requests split
 # and merged); 2 oracles + 3 actors; 1 oracle + 3 actors waiting in blocking
