@@ -65,7 +65,8 @@ void elign_oracle_client_set_poll(elign_oracle_client *c, int poll_us);
 int elign_oracle_client_outstanding(const elign_oracle_client *c);
 
 /* Tell every oracle rank this actor is finished (MPI mode; embedded: no-op).
- * Outstanding requests may still be waited for afterwards. */
+ * Outstanding requests may still be waited for afterwards — and must be: a
+ * server finishes only when its replies have been delivered. */
 elign_status elign_oracle_client_done(elign_oracle_client *c, elign_error *err);
 
 /* Frees the client (accepts NULL, clears the pointer). Outstanding sends are completed first. */

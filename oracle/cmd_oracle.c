@@ -255,7 +255,11 @@ int oracle_main(int argc, char **argv) {
   /* 2. the oracle: in-process when alone, else on ranks 1.. only (rank 0
    * never evaluates, so it does not load a model); failures agreed on */
   a.opt.rank = rank;
-  if (size == 1 || rank > 0) elign_oracle_create(a.backend, &a.opt, &oracle, &err);
+  if (size == 1 || rank > 0)
+    elign_oracle_create(a.backend, &a.opt, &oracle, &err);
+  else if (!elign_oracle_backend_find(a.backend)) /* say it once, from rank 0, without a rank prefix */
+    ELIGN_FAIL(&err, ELIGN_ERR_CONFIG, "unknown oracle backend '%s' (valid: %s)", a.backend,
+               elign_oracle_backend_names());
   if (agree_or_print(comm, rank, &err)) {
     rc = ELIGN_EXIT_FAIL;
     goto out;

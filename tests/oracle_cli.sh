@@ -93,6 +93,10 @@ for k in ("energy", "forces", "status", "positions", "offsets", "atomic_numbers"
 [ $rc -eq 1 ] && grep -q "missing.xyz: cannot open" "$dir/err.txt" && ok || bad "missing file exit=$rc: $(cat "$dir/err.txt")"
 "$ELIGN" oracle --backend nosuch --in "$dir/mols.xyz" > /dev/null 2> "$dir/err.txt"; rc=$?
 [ $rc -eq 1 ] && grep -q "nosuch" "$dir/err.txt" && grep -q "lj" "$dir/err.txt" && ok || bad "unknown backend exit=$rc: $(cat "$dir/err.txt")"
+"$MPIRUN" --oversubscribe --bind-to none --allow-run-as-root -np 3 "$ELIGN" oracle --backend nosuch --in "$dir/mols.xyz" \
+  > /dev/null 2> "$dir/err.txt"; rc=$?
+[ $rc -ne 0 ] && [ "$(grep -c "unknown oracle backend 'nosuch'" "$dir/err.txt")" = 1 ] && ! grep -q "rank" "$dir/err.txt" &&
+  ok || bad "unknown backend under mpirun exit=$rc: $(cat "$dir/err.txt")"
 printf '2\nbroken\nC 0 0 0\nC 0 zero 1.5\n' > "$dir/broken.xyz"
 "$ELIGN" oracle --backend lj --in "$dir/broken.xyz" > /dev/null 2> "$dir/err.txt"; rc=$?
 [ $rc -eq 1 ] && grep -q "broken.xyz" "$dir/err.txt" && grep -q "line 4" "$dir/err.txt" && ok || bad "malformed xyz exit=$rc: $(cat "$dir/err.txt")"
