@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/config.h"
 #include "common/log.h"
 
 int oracle_main(int argc, char **argv); /* oracle/cmd_oracle.c */
@@ -22,6 +23,7 @@ const elign_command elign_commands[] = {
     {"version", "print the version", version_main},
     {"data", "import molecules (extended XYZ, QM9 tarball) into a dataset file", data_main},
     {"info", "describe an Elign-C HDF5 file (dataset, model, samples, oracle results)", info_main},
+    {"config", "show, check or list configuration keys", config_main},
     {"oracle", "energies and forces of molecules with an oracle backend", oracle_main},
     {NULL, NULL, NULL},
 };

@@ -44,9 +44,10 @@ void elign_error_prefix(elign_error *err, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(prefix, sizeof prefix, fmt, ap);
   va_end(ap);
-  char joined[ELIGN_ERROR_MSG_LEN];
+  /* Keep as much of the prefix and the message as fits; truncation is fine here. */
+  char joined[2 * ELIGN_ERROR_MSG_LEN];
   snprintf(joined, sizeof joined, "%s%s", prefix, err->msg);
-  memcpy(err->msg, joined, sizeof joined);
+  snprintf(err->msg, sizeof err->msg, "%.*s", (int)sizeof err->msg - 1, joined);
 }
 
 const char *elign_status_string(elign_status status) {

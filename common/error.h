@@ -11,6 +11,7 @@
 #define ELIGN_ERROR_H
 
 #include <stddef.h>
+#include <stdlib.h> /* free, for elign_free */
 
 typedef enum {
   ELIGN_OK = 0,

@@ -14,7 +14,8 @@
  * Errors name the file, molecule and line:
  *   "a.xyz: molecule 17 (line 153): bad atom line 'C 0.1 x 0.3'"
  *   "qm9.tar.bz2:dsgdb9nsd_000017.xyz line 4: bad atom line '...'"
- * Molecules are appended to `ds` (so several inputs can be concatenated).
+ * Molecules are appended to `ds` (so several inputs can be concatenated). On
+ * failure ds may hold part of the input: free it, do not write it.
  */
 #ifndef ELIGN_IMPORTERS_H
 #define ELIGN_IMPORTERS_H

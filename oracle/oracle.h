@@ -65,6 +65,7 @@ typedef struct {
   double min_distance;         /* Å: closer pairs are flagged ELIGN_MOL_OVERLAP (0 = backend default, <0 = no check) */
   int threads;                 /* threads the backend may use (0 = OMP_NUM_THREADS) */
   int rank;                    /* MPI world rank (scratch naming) */
+  int max_iterations;          /* SCF iteration limit (xtb, DFT adapters); 0 = backend default */
 } elign_oracle_options;
 
 typedef struct elign_oracle elign_oracle;

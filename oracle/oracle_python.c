@@ -15,7 +15,8 @@
  * an exception whose class name contains "Convergence" → NOT_CONVERGED,
  * anything else → BACKEND_ERROR); the first message of each instance is
  * logged. options = {"method", "basis", "time_limit", "threads",
- * "scratch_dir", "rank", "model", "model_dir"} (unset ones omitted).
+ * "scratch_dir", "rank", "model", "model_dir", "max_iterations"} (unset ones
+ * omitted).
  *
  * The interpreter is Debian's (ELIGN_PYTHON_EXECUTABLE, so dist-packages are
  * found), initialised once per process and never finalised (NumPy and psi4
@@ -151,7 +152,11 @@ static void python_prepend_paths(const char *paths) {
   for (int k = n - 1; k >= 0; k--) {
     PyObject *dir = PyUnicode_FromString(parts[k]);
     if (dir) {
-      PyList_Insert(sys_path, 0, dir);
+      /* Front of the list, once: a second instance with the same path adds nothing. */
+      Py_ssize_t at = PySequence_Index(sys_path, dir);
+      if (at < 0) PyErr_Clear();
+      if (at > 0) PySequence_DelItem(sys_path, at);
+      if (at != 0) PyList_Insert(sys_path, 0, dir);
       Py_DECREF(dir);
     }
   }
@@ -254,6 +259,7 @@ static elign_status python_create(const elign_oracle_options *opt, void **state,
   python_dict_set_double(s->options, "time_limit", opt->time_limit);
   python_dict_set_int(s->options, "threads", opt->threads);
   python_dict_set_int(s->options, "rank", opt->rank);
+  if (opt->max_iterations > 0) python_dict_set_int(s->options, "max_iterations", opt->max_iterations);
   PyErr_Clear();
   PyGILState_Release(gil);
   *state = s;

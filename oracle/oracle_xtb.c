@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <omp.h>
 #include <xtb.h>
 
 #include "common/log.h"
@@ -44,6 +45,8 @@ typedef struct {
   int owns_workdir;       /* 1: a private mkdtemp directory we remove at destroy */
   int warned;             /* first xtb error message already logged */
   char outfile[PATH_MAX + 64]; /* xtb's output (GFN-FF prints even when muted); truncated per batch */
+  int max_iterations;     /* SCC iteration limit, 0 = libxtb's default */
+  int threads;            /* OpenMP threads inside libxtb, 0 = the caller's setting */
 } xtb_state;
 
 /* GFN2-xTB and GFN-FF are parametrised for H–Rn. */
@@ -98,6 +101,8 @@ static elign_status xtb_create_common(xtb_method method, const char *name, const
   xtb_state *s = elign_calloc(1, sizeof *s, "oracle_xtb:state");
   s->method = method;
   s->name = name;
+  s->max_iterations = opt->max_iterations > 0 ? opt->max_iterations : 0;
+  s->threads = opt->threads > 0 ? opt->threads : 0;
   elign_status st = xtb_prepare_workdir(s, opt, err);
   if (st != ELIGN_OK) {
     elign_free(s);
@@ -207,6 +212,7 @@ static elign_mol_status xtb_evaluate_one(xtb_state *s, int64_t mol, int n, const
   else
     xtb_loadGFNFF(s->env, xmol, calc, NULL);
   if ((flag = xtb_take_error(s, mol, "loading the parametrisation")) != ELIGN_MOL_OK) goto done;
+  if (s->max_iterations > 0 && s->method == XTB_METHOD_GFN2) xtb_setMaxIter(s->env, calc, s->max_iterations);
   xtb_singlepoint(s->env, xmol, calc, res);
   if ((flag = xtb_take_error(s, mol, "singlepoint")) != ELIGN_MOL_OK) goto done;
   xtb_getEnergy(s->env, res, &e_ha);
@@ -236,6 +242,9 @@ static elign_status xtb_evaluate(void *state, const elign_oracle_batch *batch, e
   if (chdir(s->workdir) != 0)
     return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot enter scratch directory %s: %s", s->name, s->workdir,
                       strerror(errno));
+  /* libxtb's OpenMP regions start from this thread: its setting applies. */
+  int threads_before = omp_get_max_threads();
+  if (s->threads > 0) omp_set_num_threads(s->threads);
   for (int64_t m = 0; m < batch->n_mol; m++) {
     int64_t a0 = batch->offsets[m], n = batch->offsets[m + 1] - a0;
     result->energy[m] = 0.0;
@@ -259,6 +268,7 @@ static elign_status xtb_evaluate(void *state, const elign_oracle_batch *batch, e
   unlink(s->outfile);
   xtb_setOutput(s->env, s->outfile);
   xtb_take_error(s, -1, "rebinding the output file");
+  if (s->threads > 0) omp_set_num_threads(threads_before);
   if (chdir(cwd) != 0)
     return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot return to %s: %s", s->name, cwd, strerror(errno));
   return ELIGN_OK;

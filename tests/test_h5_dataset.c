@@ -79,6 +79,7 @@ static void test_dataset_round_trip(void) {
   elign_dataset ds, back;
   elign_error err;
   elign_dataset_init(&ds);
+  elign_molset_free(&ds.mols);
   make_molset(&ds.mols);
   snprintf(ds.source, sizeof ds.source, "hand-made");
   double e[3] = {-1.5, NAN, 2.25};

@@ -5,7 +5,8 @@ Contract (oracle/oracle_python.c):
         -> (energy in eV, forces (n,3) in eV/Angstrom, F = -dE/dR)
 
 options (all optional): method (default "b3lyp"), basis ("6-31g(d)"),
-time_limit (s per molecule, 0 = none), threads, scratch_dir, memory ("1 GB").
+time_limit (s per molecule, 0 = none), threads, scratch_dir, memory ("1 GB"),
+max_iterations (SCF maxiter).
 
 With time_limit > 0 the calculation runs in a forked child process that is
 killed when the limit passes; the call then raises TimeoutError, which the C
@@ -19,8 +20,7 @@ adds that directory to sys.path; a standalone run here does the same).
 import os
 import sys
 
-HARTREE_EV = 27.211386024367243  # CODATA 2014, as oracle.h
-BOHR_ANGSTROM = 0.52917721067
+from oracle_common import BOHR_ANGSTROM, HARTREE_EV, run_with_time_limit
 
 _DEBIAN_PSI4_DIR = "/usr/lib/x86_64-linux-gnu"
 if _DEBIAN_PSI4_DIR not in sys.path and os.path.isdir(os.path.join(_DEBIAN_PSI4_DIR, "psi4")):
@@ -83,61 +83,33 @@ def _compute(Z, R, charge, multiplicity, options):
     mol = psi4.geometry(_geometry(Z, R, charge, multiplicity))
     open_shell = multiplicity != 1
     reference = ("uhf" if method in ("hf", "scf") else "uks") if open_shell else ("rhf" if method in ("hf", "scf") else "rks")
-    psi4.set_options({"basis": basis, "reference": reference, "scf_type": options.get("scf_type", "df"),
-                      "e_convergence": 1e-8, "d_convergence": 1e-8})
-    grad, wfn = psi4.gradient(method, molecule=mol, return_wfn=True)
-    energy = wfn.energy()
-    g = np.array(grad.to_array(), dtype=np.float64).reshape(len(Z), 3)
+    settings = {"basis": basis, "reference": reference, "scf_type": options.get("scf_type", "df"),
+                "e_convergence": 1e-8, "d_convergence": 1e-8}
+    if options.get("max_iterations"):
+        settings["maxiter"] = int(options["max_iterations"])
+        settings["fail_on_maxiter"] = True
+    psi4.set_options(settings)
+    if len(Z) == 1:
+        # An isolated atom has no force. (psi4 1.3.2 also segfaults on a
+        # one-atom gradient after an earlier calculation in the process.)
+        energy = psi4.energy(method, molecule=mol)
+        g = np.zeros((1, 3))
+    else:
+        grad, wfn = psi4.gradient(method, molecule=mol, return_wfn=True)
+        energy = wfn.energy()
+        g = np.array(grad.to_array(), dtype=np.float64).reshape(len(Z), 3)
     psi4.core.clean()
     return energy, g
-
-
-def _child(conn, Z, R, charge, multiplicity, options):
-    try:
-        conn.send(("ok", _compute(Z, R, charge, multiplicity, options)))
-    except BaseException as exc:  # report every failure to the parent
-        conn.send(("error", "%s: %s" % (type(exc).__name__, exc), type(exc).__name__))
-    finally:
-        conn.close()
-
-
-class ConvergenceFailure(RuntimeError):
-    """Raised (class name contains 'Convergence') when psi4's SCF did not converge in the child."""
-
-
-def _compute_limited(Z, R, charge, multiplicity, options, time_limit):
-    import multiprocessing as mp
-    ctx = mp.get_context("fork")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, Z, R, charge, multiplicity, options), daemon=True)
-    proc.start()
-    child.close()
-    try:
-        if not parent.poll(time_limit):
-            proc.kill()
-            proc.join()
-            raise TimeoutError("psi4_oracle: %d atoms exceeded the time limit of %g s" % (len(Z), time_limit))
-        msg = parent.recv()
-    finally:
-        parent.close()
-        if proc.is_alive():
-            proc.kill()
-        proc.join()
-    if msg[0] == "ok":
-        return msg[1]
-    if "Convergence" in msg[2]:
-        raise ConvergenceFailure(msg[1])
-    raise RuntimeError(msg[1])
 
 
 def evaluate(Z, R, charge, multiplicity, options):
     Z = np.asarray(Z, dtype=np.int32)
     R = np.asarray(R, dtype=np.float64).reshape(-1, 3)
     time_limit = float(options.get("time_limit") or 0.0)
-    if time_limit > 0:
-        energy, grad = _compute_limited(Z, R, int(charge), int(multiplicity), options, time_limit)
-    else:
-        energy, grad = _compute(Z, R, int(charge), int(multiplicity), options)
+    try:
+        energy, grad = run_with_time_limit(_compute, (Z, R, int(charge), int(multiplicity), options), time_limit)
+    except TimeoutError as exc:
+        raise TimeoutError("psi4_oracle: %d atoms %s" % (len(Z), exc))
     return energy * HARTREE_EV, -grad * (HARTREE_EV / BOHR_ANGSTROM)
 
 
