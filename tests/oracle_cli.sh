@@ -135,5 +135,23 @@ for k in ("energy", "forces", "status"):
 ' "$dir/ani.h5" "$dir/ani_mpi.h5" && ok || bad "ani under mpirun differs from one process"
 fi
 
+# Python backend options reach the backend: tests/oracle_toy.py's toy()
+# (E = 0.1 Σ Z_i Z_j / r_ij + 0.25 for a neutral singlet), recomputed here.
+"$ELIGN" oracle --backend python --python-module oracle_toy --python-function toy \
+  --python-path "$(cd "$(dirname "$0")" && pwd)" --in "$dir/mols.xyz" --out "$dir/py.h5" \
+  > "$dir/py.txt" 2> "$dir/py_err.txt"; rc=$?
+if grep -q "not built" "$dir/py_err.txt"; then
+  echo "oracle_cli: python backend not built here, python run skipped"
+else
+  [ $rc -eq 0 ] && "$PY" -c '
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1]); off, Z, X, E = f["offsets"][:], f["atomic_numbers"][:], f["positions"][:], f["energy"][:]
+for m in range(3):
+    z, x = Z[off[m]:off[m+1]], X[off[m]:off[m+1]]
+    e = 0.25 + sum(0.1 * z[i] * z[j] / np.linalg.norm(x[i] - x[j]) for i in range(len(z)) for j in range(i + 1, len(z)))
+    assert abs(E[m] - e) < 1e-9 * abs(e), (m, E[m], e)
+' "$dir/py.h5" && ok || bad "python backend exit=$rc: $(cat "$dir/py_err.txt")"
+fi
+
 echo "oracle_cli: $passes passed, $fails failed"
 [ $fails -eq 0 ] && [ $passes -gt 0 ]
