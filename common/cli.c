@@ -7,6 +7,8 @@
 #include "common/config.h"
 #include "common/log.h"
 
+int oracle_main(int argc, char **argv); /* oracle/cmd_oracle.c */
+
 static int version_main(int argc, char **argv) {
   (void)argc;
   (void)argv;
@@ -28,6 +30,7 @@ const elign_command elign_commands[] = {
     {"denoise", "one network call on given latents: eps_hat, mu, sigma, zhat0 (parity checks)", denoise_main},
     {"sample", "sample molecules from a model (MPI-parallel) into a samples file", sample_main},
     {"export", "write a samples file as XYZ and/or SDF", export_main},
+    {"oracle", "energies and forces of molecules with an oracle backend", oracle_main},
     {NULL, NULL, NULL},
 };
 

@@ -24,11 +24,7 @@ static const elign_oracle_backend *const oracle_registry[] = {
     &elign_oracle_gfn_ff_backend,
     &elign_oracle_python_backend,
     &elign_oracle_dft_backend,
-#if defined(__has_include)
-#if __has_include("oracle/oracle_lj.h")
-    &elign_oracle_lj_backend, /* branch oserver: Lennard-Jones toy backend */
-#endif
-#endif
+    &elign_oracle_lj_backend,
 };
 #define ORACLE_N_BACKENDS ((int)(sizeof oracle_registry / sizeof oracle_registry[0]))
 

@@ -8,14 +8,9 @@
  * its flag values equal elign_mol_status. The registry's overlap check is off
  * by default for ANI (its own coincident-atom check suffices; set
  * oracle.min_distance to flag close pairs as for the other backends).
- *
- * Built when the engine's sources are in the tree (oracle/CMakeLists.txt
- * defines ELIGN_WITH_ANI when it finds ani_compute); otherwise "ani" stays
- * listed and create() says it is missing.
  */
 #include "oracle/oracle_backends.h"
 
-#ifdef ELIGN_WITH_ANI
 
 #include <stdlib.h>
 
@@ -79,35 +74,12 @@ static void ani_oracle_destroy(void *state) {
   free(s);
 }
 
-#define ANI_CREATE ani_oracle_create
-#define ANI_SUPPORTS ani_oracle_supports
-#define ANI_EVALUATE ani_oracle_evaluate
-#define ANI_DESTROY ani_oracle_destroy
-
-#else /* the engine's sources are not in this tree */
-
-static elign_status ani_not_built(const elign_oracle_options *opt, void **state, elign_error *err) {
-  *state = NULL;
-  return ELIGN_FAIL(err, ELIGN_ERR_UNSUPPORTED,
-                    "ani oracle backend not built: the native ANI engine (oracle/ani*.c) is not in this source tree");
-}
-static elign_status ani_unavailable_evaluate(void *state, const elign_oracle_batch *batch,
-                                             elign_oracle_result *result, elign_error *err) {
-  return ELIGN_FAIL(err, ELIGN_ERR_UNSUPPORTED, "ani oracle backend not built");
-}
-#define ANI_CREATE ani_not_built
-#define ANI_SUPPORTS NULL
-#define ANI_EVALUATE ani_unavailable_evaluate
-#define ANI_DESTROY NULL
-
-#endif
-
 const elign_oracle_backend elign_oracle_ani_backend = {
     .name = "ani",
     .summary = "native ANI-2x/1x/1ccx neural network potential (energy eV, forces eV/A)",
-    .create = ANI_CREATE,
-    .supports = ANI_SUPPORTS, /* the model's element list (ANI-2x: H C N O F S Cl) */
-    .evaluate = ANI_EVALUATE,
-    .destroy = ANI_DESTROY,
+    .create = ani_oracle_create,
+    .supports = ani_oracle_supports, /* the model's element list (ANI-2x: H C N O F S Cl) */
+    .evaluate = ani_oracle_evaluate,
+    .destroy = ani_oracle_destroy,
     .default_min_distance = 0.0, /* the engine flags coincident atoms itself */
 };

@@ -13,10 +13,6 @@ extern const elign_oracle_backend elign_oracle_gfn_ff_backend;   /* oracle_xtb.c
 extern const elign_oracle_backend elign_oracle_python_backend;   /* oracle_python.c */
 extern const elign_oracle_backend elign_oracle_dft_backend;      /* dft_pool.c */
 
-#if defined(__has_include)
-#if __has_include("oracle/oracle_lj.h")
-#include "oracle/oracle_lj.h" /* elign_oracle_lj_backend (branch oserver) */
-#endif
-#endif
+#include "oracle/oracle_lj.h" /* elign_oracle_lj_backend */
 
 #endif

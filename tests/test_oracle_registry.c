@@ -33,11 +33,6 @@ int main(void) {
   CHECK(strstr(err.msg, "unknown oracle backend 'uma'") != NULL);
   CHECK(strstr(err.msg, "gfn2-xtb") != NULL && strstr(err.msg, "python") != NULL);
 
-#ifndef ELIGN_WITH_ANI
-  elign_error_clear(&err);
-  CHECK(elign_oracle_create("ani", NULL, &o, &err) == ELIGN_ERR_UNSUPPORTED);
-  CHECK(strstr(err.msg, "not built") != NULL);
-#endif
 #ifndef ELIGN_WITH_XTB
   elign_error_clear(&err);
   CHECK(elign_oracle_create("gfn2-xtb", NULL, &o, &err) == ELIGN_ERR_UNSUPPORTED);

@@ -1,0 +1,321 @@
+/* cmd_oracle.c — `elign oracle`: energies and forces of molecules from a file.
+ *
+ * One process: the oracle is embedded (evaluated in-process).
+ * Under mpirun with S ranks: rank 0 reads the input, sends chunks of
+ * --batch molecules round-robin to ranks 1..S-1, which run the batching
+ * server (oracle/server.h); rank 0 prints the table and writes the file.
+ * Both paths go through the same client API (oracle/client.h).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/cli.h"
+#include "common/dataset_io.h"
+#include "common/importers.h"
+#include "common/log.h"
+#include "common/molset.h"
+#include "common/roles.h"
+#include "oracle/client.h"
+#include "oracle/oracle.h"
+#include "oracle/server.h"
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: elign oracle --backend NAME --in MOLS [--out RESULTS.h5] [options]\n"
+          "\n"
+          "Evaluate energies (eV) and forces (eV/Å) of every molecule in MOLS with an\n"
+          "oracle backend; print a table (index, formula, energy, max |F|, RMS F, status)\n"
+          "and optionally write an HDF5 oracle_results file (energy, forces, status).\n"
+          "\n"
+          "  --backend NAME          oracle backend (e.g. lj, ani, gfn2-xtb, gfn-ff, python)\n"
+          "  --in PATH               molecules: extended XYZ (.xyz, .xyz.gz), QM9 tarball, or an\n"
+          "                          Elign-C dataset / samples file (.h5)\n"
+          "  --out PATH              write results here (HDF5); omitted: table only\n"
+          "  --batch N               molecules per oracle batch (as oracle.batch_size; default 32)\n"
+          "  --model-dir DIR         ANI: the model-zoo directory (holds resources/...)\n"
+          "  --model NAME            ANI: ani-2x (default), ani-1x, ani-1ccx\n"
+          "  --scratch DIR           per-rank scratch directory (xtb, DFT)\n"
+          "  --python-module M       python backend: module name\n"
+          "  --python-function F     python backend: function name\n"
+          "  --python-path DIR       python backend: extra sys.path entry\n"
+          "  --min-distance D        Å: closer atom pairs are flagged 'overlap' (0 = backend default)\n"
+          "  --no-table              do not print the per-molecule table\n"
+          "\n"
+          "Under mpirun -np S (S >= 2), rank 0 reads and distributes and ranks 1..S-1\n"
+          "serve as oracle ranks; with one process the oracle runs in-process.\n");
+}
+
+typedef struct {
+  const char *backend, *in, *out;
+  int batch;
+  int table;
+  elign_oracle_options opt;
+} oracle_args;
+
+/* 0 ok, 1 help shown, 2 usage error (message printed on rank 0 only). */
+static int parse_args(int argc, char **argv, oracle_args *a, int verbose) {
+  memset(a, 0, sizeof *a);
+  a->batch = 32;
+  a->table = 1;
+  for (int i = 1; i < argc; i++) {
+    const char *k = argv[i];
+    if (elign_cli_is_help(k)) {
+      if (verbose) usage(stdout);
+      return 1;
+    }
+    if (strcmp(k, "--no-table") == 0) {
+      a->table = 0;
+      continue;
+    }
+    const char **slot = strcmp(k, "--backend") == 0           ? &a->backend
+                        : strcmp(k, "--in") == 0              ? &a->in
+                        : strcmp(k, "--out") == 0             ? &a->out
+                        : strcmp(k, "--model-dir") == 0       ? &a->opt.model_dir
+                        : strcmp(k, "--model") == 0           ? &a->opt.model
+                        : strcmp(k, "--scratch") == 0         ? &a->opt.scratch_dir
+                        : strcmp(k, "--python-module") == 0   ? &a->opt.python_module
+                        : strcmp(k, "--python-function") == 0 ? &a->opt.python_function
+                        : strcmp(k, "--python-path") == 0     ? &a->opt.python_path
+                                                              : NULL;
+    int is_number = strcmp(k, "--batch") == 0 || strcmp(k, "--min-distance") == 0;
+    if (!slot && !is_number) {
+      if (verbose) fprintf(stderr, "elign oracle: unknown option '%s' (see `elign oracle --help`)\n", k);
+      return 2;
+    }
+    if (i + 1 >= argc) {
+      if (verbose) fprintf(stderr, "elign oracle: %s needs a value\n", k);
+      return 2;
+    }
+    const char *v = argv[++i];
+    if (slot) {
+      *slot = v;
+      continue;
+    }
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    int bad = *end != '\0' || end == v || errno != 0;
+    if (strcmp(k, "--batch") == 0) {
+      if (bad || d < 1 || d > 1e7 || d != floor(d)) {
+        if (verbose) fprintf(stderr, "elign oracle: --batch '%s': want a positive integer\n", v);
+        return 2;
+      }
+      a->batch = (int)d;
+    } else {
+      if (bad) {
+        if (verbose) fprintf(stderr, "elign oracle: --min-distance '%s': want a number (Å)\n", v);
+        return 2;
+      }
+      a->opt.min_distance = d;
+    }
+  }
+  if (!a->backend || !a->in) {
+    if (verbose) fprintf(stderr, "elign oracle: --backend and --in are required (see `elign oracle --help`)\n");
+    return 2;
+  }
+  return 0;
+}
+
+/* Molecules from an extended XYZ (.xyz, .xyz.gz), a QM9 tarball, or an
+ * Elign-C HDF5 dataset or samples file (.h5). ds: initialised and empty. */
+static elign_status read_molecules(const char *path, elign_dataset *ds, elign_error *err) {
+  size_t n = strlen(path);
+  elign_status st;
+  if (n >= 3 && strcmp(path + n - 3, ".h5") == 0) {
+    st = elign_dataset_read(path, ds, err);
+    if (st == ELIGN_ERR_FORMAT) { /* not a dataset: maybe generated samples */
+      elign_error err2;
+      elign_error_clear(&err2);
+      elign_molset_free(&ds->mols);
+      if (elign_samples_read(path, &ds->mols, NULL, NULL, &err2) == ELIGN_OK) st = ELIGN_OK;
+    }
+  } else {
+    st = elign_import_any(path, ds, err);
+  }
+  if (st == ELIGN_OK && ds->mols.n_mol == 0) st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: no molecules", path);
+  return st;
+}
+
+/* Send every molecule through the client in chunks of `batch`, keeping at
+ * most `window` requests in flight; results land in s->energy / s->forces. */
+static elign_status evaluate_all(elign_oracle_client *c, elign_molset *s, int32_t *status, int batch, int window,
+                                 elign_error *err) {
+  int64_t n_chunks = (s->n_mol + batch - 1) / batch;
+  uint64_t *ids = elign_malloc((size_t)n_chunks * sizeof *ids + 1, "cmd_oracle:ids");
+  int64_t *off = elign_malloc((size_t)(batch + 1) * sizeof *off, "cmd_oracle:chunk_off");
+  elign_mol_status *st = elign_malloc((size_t)batch * sizeof *st, "cmd_oracle:chunk_status");
+  elign_status rc = ELIGN_OK;
+  int64_t waited = 0;
+  for (int64_t k = 0; k <= n_chunks && rc == ELIGN_OK; k++) {
+    /* wait for the oldest chunk when the window is full or everything is sent */
+    while (rc == ELIGN_OK && waited < k && (k - waited >= window || k == n_chunks)) {
+      int64_t m0 = waited * batch, n = s->n_mol - m0 < batch ? s->n_mol - m0 : batch;
+      elign_oracle_result res = {.energy = s->energy + m0, .forces = s->forces + 3 * s->offsets[m0], .status = st};
+      rc = elign_oracle_client_wait(c, ids[waited], &res, err);
+      for (int64_t i = 0; i < n; i++) status[m0 + i] = (int32_t)st[i];
+      waited++;
+    }
+    if (k == n_chunks || rc != ELIGN_OK) break;
+    int64_t m0 = k * batch, n = s->n_mol - m0 < batch ? s->n_mol - m0 : batch, a0 = s->offsets[m0];
+    for (int64_t i = 0; i <= n; i++) off[i] = s->offsets[m0 + i] - a0;
+    elign_oracle_batch b = {.n_mol = n, .offsets = off, .Z = s->Z + a0, .pos = s->pos + 3 * a0};
+    rc = elign_oracle_client_submit(c, &b, 1, &ids[k], err);
+  }
+  free(ids);
+  free(off);
+  free(st);
+  return rc;
+}
+
+static void print_table(const elign_molset *s, const int32_t *status) {
+  printf("%6s  %-16s %16s %14s %14s  %s\n", "index", "formula", "energy/eV", "max|F|/eV/Å", "rms F/eV/Å", "status");
+  for (int64_t m = 0; m < s->n_mol; m++) {
+    char formula[64];
+    elign_molset_formula(s, m, formula, sizeof formula);
+    int64_t a0 = s->offsets[m], n = s->offsets[m + 1] - a0;
+    double fmax = 0, sum2 = 0;
+    for (int64_t i = 0; i < n; i++) {
+      const double *f = s->forces + 3 * (a0 + i);
+      double f2 = f[0] * f[0] + f[1] * f[1] + f[2] * f[2];
+      sum2 += f2;
+      if (sqrt(f2) > fmax) fmax = sqrt(f2);
+    }
+    double rms = n ? sqrt(sum2 / (3.0 * (double)n)) : 0.0; /* RMS over the 3N force components */
+    if (status[m] == ELIGN_MOL_OK)
+      printf("%6lld  %-16s %16.6f %14.6f %14.6f  %s\n", (long long)m, formula, s->energy[m], fmax, rms,
+             elign_mol_status_string((elign_mol_status)status[m]));
+    else
+      printf("%6lld  %-16s %16s %14s %14s  %s\n", (long long)m, formula, "-", "-", "-",
+             elign_mol_status_string((elign_mol_status)status[m]));
+  }
+}
+
+/* The lowest failing rank's message reaches rank 0, which prints it; every
+ * rank returns the same verdict. */
+static int agree_or_print(MPI_Comm comm, int rank, elign_error *err) {
+  int mine = err->status != ELIGN_OK ? rank : 1 << 30, first;
+  MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm);
+  if (first == 1 << 30) return 0;
+  if (first != 0) { /* ship the message to rank 0 */
+    if (rank == first) MPI_Send(err, (int)sizeof *err, MPI_BYTE, 0, 1, comm);
+    if (rank == 0) {
+      MPI_Recv(err, (int)sizeof *err, MPI_BYTE, first, 1, comm, MPI_STATUS_IGNORE);
+      err->src_file = NULL;
+      elign_error_prefix(err, "rank %d: ", first);
+    }
+  }
+  if (rank == 0) elign_error_print(err);
+  return 1;
+}
+
+/* Rank under an MPI launcher before MPI starts (so only rank 0 prints usage
+ * errors, and --help / bad usage never pay for MPI start-up); 0 otherwise. */
+static int launcher_rank(void) {
+  static const char *vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+    const char *v = getenv(vars[i]);
+    if (v && *v) return atoi(v);
+  }
+  return 0;
+}
+
+int oracle_main(int argc, char **argv) {
+  oracle_args a;
+  int usage_rc = parse_args(argc, argv, &a, launcher_rank() == 0);
+  if (usage_rc == 1) return ELIGN_EXIT_OK;
+  if (usage_rc == 2) return ELIGN_EXIT_USAGE;
+
+  elign_error err;
+  elign_error_clear(&err);
+  if (elign_mpi_init(&argc, &argv, &err) != ELIGN_OK) return elign_cli_fail(&err);
+  MPI_Comm comm;
+  MPI_Comm_dup(MPI_COMM_WORLD, &comm); /* our tags never meet anyone else's */
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+
+  int rc = ELIGN_EXIT_FAIL;
+  elign_dataset ds;
+  elign_dataset_init(&ds);
+  elign_molset *mols = &ds.mols;
+  int32_t *status = NULL;
+  elign_oracle *oracle = NULL;
+  elign_oracle_client *client = NULL;
+
+  /* 1. rank 0 reads; everyone learns whether that worked */
+  if (rank == 0) read_molecules(a.in, &ds, &err);
+  if (agree_or_print(comm, rank, &err)) {
+    rc = ELIGN_EXIT_FAIL;
+    goto out;
+  }
+  /* 2. the oracle: in-process when alone, else on ranks 1.. only (rank 0
+   * never evaluates, so it does not load a model); failures agreed on */
+  a.opt.rank = rank;
+  if (size == 1 || rank > 0)
+    elign_oracle_create(a.backend, &a.opt, &oracle, &err);
+  else if (!elign_oracle_backend_find(a.backend)) /* say it once, from rank 0, without a rank prefix */
+    ELIGN_FAIL(&err, ELIGN_ERR_CONFIG, "unknown oracle backend '%s' (valid: %s)", a.backend,
+               elign_oracle_backend_names());
+  if (agree_or_print(comm, rank, &err)) {
+    rc = ELIGN_EXIT_FAIL;
+    goto out;
+  }
+  if (rank > 0) {
+    elign_oracle_server_options so = {.batch_size = a.batch, .n_clients = 1};
+    elign_oracle_server_stats stats;
+    rc = elign_oracle_server_run(oracle, comm, &so, &stats, &err) == ELIGN_OK ? ELIGN_EXIT_OK : elign_cli_fail(&err);
+    if (rc == ELIGN_EXIT_OK) elign_oracle_server_stats_log(&stats, a.batch);
+    goto out;
+  }
+
+  /* 3. rank 0: evaluate through the client, print, write */
+  if (size == 1) {
+    elign_oracle_client_create_embedded(oracle, a.batch, &client, &err);
+  } else {
+    int *ranks = elign_malloc((size_t)(size - 1) * sizeof *ranks, "cmd_oracle:ranks");
+    for (int r = 1; r < size; r++) ranks[r - 1] = r;
+    elign_oracle_client_create_mpi(comm, ranks, size - 1, &client, &err);
+    free(ranks);
+  }
+  elign_free(mols->energy); /* a dataset's stored reference values are not ours */
+  elign_free(mols->forces);
+  mols->energy = elign_calloc((size_t)mols->n_mol, sizeof *mols->energy, "cmd_oracle:energy");
+  mols->forces = elign_calloc(3 * (size_t)mols->n_atoms, sizeof *mols->forces, "cmd_oracle:forces");
+  status = elign_calloc((size_t)mols->n_mol, sizeof *status, "cmd_oracle:status");
+  double t0 = elign_wtime();
+  elign_status st = evaluate_all(client, mols, status, a.batch, size == 1 ? 1 : 2 * (size - 1), &err);
+  double dt = elign_wtime() - t0;
+  elign_error done_err;
+  elign_oracle_client_done(client, &done_err); /* always: the servers wait for it */
+  if (st != ELIGN_OK) {
+    rc = elign_cli_fail(&err);
+    goto out;
+  }
+  if (a.table) print_table(mols, status);
+  int64_t n_ok = 0;
+  for (int64_t m = 0; m < mols->n_mol; m++) n_ok += status[m] == ELIGN_MOL_OK;
+  elign_info("%s: %lld molecules (%lld ok, %lld flagged) with '%s' in %.3f s on %s", a.in, (long long)mols->n_mol,
+             (long long)n_ok, (long long)(mols->n_mol - n_ok), a.backend, dt,
+             size == 1 ? "this process" : "oracle ranks");
+  if (a.out) {
+    if (elign_oracle_results_write(a.out, mols, status, a.backend, &err) != ELIGN_OK) {
+      rc = elign_cli_fail(&err);
+      goto out;
+    }
+    elign_info("wrote %s", a.out);
+  }
+  rc = ELIGN_EXIT_OK;
+
+out:
+  elign_oracle_client_destroy(&client);
+  elign_oracle_destroy(&oracle);
+  elign_dataset_free(&ds);
+  elign_free(status);
+  MPI_Comm_free(&comm);
+  elign_mpi_finalize();
+  return rc;
+}
