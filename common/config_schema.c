@@ -150,8 +150,8 @@ const elign_config_key elign_config_schema[] = {
     {"oracle.python_function", S, 1, "null", NULL, NULL, "[Elign-C] python backend: function (Z, R in Å) -> (E in eV, F in eV/Å)"},
     {"oracle.python_path", S, 1, "null", NULL, NULL, "[Elign-C] python backend: directory prepended to sys.path"},
     {"oracle.scratch_dir", S, 1, "null", NULL, NULL, "[Elign-C] scratch directory for backends that write files (null: $TMPDIR)"},
-    {"oracle.time_limit", F, 1, "null", "(0,inf)", NULL, "[Elign-C] per-batch time limit, s (null: none)"},
-    {"oracle.min_distance", F, 0, "0.0", "[0,inf)", NULL, "[Elign-C] molecules with two atoms closer than this get the failure fallback, Å; 0 = no check"},
+    {"oracle.time_limit", F, 1, "null", "(0,inf)", NULL, "[Elign-C] per-molecule time limit, s (null: none); a molecule over it is flagged"},
+    {"oracle.min_distance", F, 1, "null", "[0,inf)", NULL, "[Elign-C] molecules with two atoms closer than this are flagged (failure fallback), Å; null = the backend's default (0.5 Å; ANI: coincident atoms only), 0 = no check"},
 
     /* ---- [Elign-C] DFT validation pool ---- */
     {"dft.enabled", B, 0, "false", NULL, NULL, "[Elign-C] run DFT single points on sampled molecules for validation"},
