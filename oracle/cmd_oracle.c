@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "common/cli.h"
+#include "common/config.h"
 #include "common/dataset_io.h"
 #include "common/importers.h"
 #include "common/log.h"
@@ -31,7 +32,10 @@ static void usage(FILE *out) {
           "oracle backend; print a table (index, formula, energy, max |F|, RMS F, status)\n"
           "and optionally write an HDF5 oracle_results file (energy, forces, status).\n"
           "\n"
-          "  --backend NAME          oracle backend (e.g. lj, ani, gfn2-xtb, gfn-ff, python)\n"
+          "  --config FILE           take oracle.* / dft.* settings from a config (flags win)\n"
+          "  --set KEY=VALUE         override a config key (repeatable; needs --config)\n"
+          "  --backend NAME          oracle backend (e.g. lj, ani, gfn2-xtb, gfn-ff, python);\n"
+          "                          default: the config's oracle.backend\n"
           "  --in PATH               molecules: extended XYZ (.xyz, .xyz.gz), QM9 tarball, or an\n"
           "                          Elign-C dataset / samples file (.h5)\n"
           "  --out PATH              write results here (HDF5); omitted: table only\n"
@@ -49,11 +53,17 @@ static void usage(FILE *out) {
           "serve as oracle ranks; with one process the oracle runs in-process.\n");
 }
 
+#define ORACLE_MAX_SETS 64
+
 typedef struct {
   const char *backend, *in, *out;
   int batch;
   int table;
   elign_oracle_options opt;
+  const char *config;                  /* --config FILE, or NULL */
+  const char *sets[ORACLE_MAX_SETS];   /* --set KEY=VALUE */
+  int n_sets;
+  int batch_given, min_distance_given; /* flags beat the config */
 } oracle_args;
 
 /* 0 ok, 1 help shown, 2 usage error (message printed on rank 0 only). */
@@ -71,7 +81,13 @@ static int parse_args(int argc, char **argv, oracle_args *a, int verbose) {
       a->table = 0;
       continue;
     }
+    if (strcmp(k, "--set") == 0 && a->n_sets == ORACLE_MAX_SETS) {
+      if (verbose) fprintf(stderr, "elign oracle: more than %d --set options\n", ORACLE_MAX_SETS);
+      return 2;
+    }
     const char **slot = strcmp(k, "--backend") == 0           ? &a->backend
+                        : strcmp(k, "--config") == 0          ? &a->config
+                        : strcmp(k, "--set") == 0             ? &a->sets[a->n_sets++]
                         : strcmp(k, "--in") == 0              ? &a->in
                         : strcmp(k, "--out") == 0             ? &a->out
                         : strcmp(k, "--model-dir") == 0       ? &a->opt.model_dir
@@ -105,16 +121,23 @@ static int parse_args(int argc, char **argv, oracle_args *a, int verbose) {
         return 2;
       }
       a->batch = (int)d;
+      a->batch_given = 1;
     } else {
       if (bad) {
         if (verbose) fprintf(stderr, "elign oracle: --min-distance '%s': want a number (Å)\n", v);
         return 2;
       }
       a->opt.min_distance = d;
+      a->min_distance_given = 1;
     }
   }
-  if (!a->backend || !a->in) {
-    if (verbose) fprintf(stderr, "elign oracle: --backend and --in are required (see `elign oracle --help`)\n");
+  if (a->n_sets > 0 && !a->config) {
+    if (verbose) fprintf(stderr, "elign oracle: --set needs --config FILE\n");
+    return 2;
+  }
+  if ((!a->backend && !a->config) || !a->in) {
+    if (verbose)
+      fprintf(stderr, "elign oracle: --in and one of --backend or --config are required (see `elign oracle --help`)\n");
     return 2;
   }
   return 0;
@@ -223,6 +246,31 @@ static int launcher_rank(void) {
   return 0;
 }
 
+/* Settings from --config (+ --set) where no flag gave them. */
+static elign_status apply_config(oracle_args *a, elign_config **cfg, elign_error *err) {
+  elign_status st = elign_config_load(a->config, a->sets, a->n_sets, cfg, err);
+  if (st != ELIGN_OK) return st;
+  elign_oracle_options from_cfg;
+  elign_oracle_options_from_config(*cfg, &from_cfg);
+  elign_oracle_options *flags = &a->opt;
+  const char **override[][2] = {/* {config value, flag value} */
+                                {&from_cfg.model, &flags->model},
+                                {&from_cfg.model_dir, &flags->model_dir},
+                                {&from_cfg.scratch_dir, &flags->scratch_dir},
+                                {&from_cfg.python_module, &flags->python_module},
+                                {&from_cfg.python_function, &flags->python_function},
+                                {&from_cfg.python_path, &flags->python_path}};
+  for (size_t i = 0; i < sizeof override / sizeof override[0]; i++)
+    if (*override[i][1]) *override[i][0] = *override[i][1];
+  if (a->min_distance_given) from_cfg.min_distance = flags->min_distance;
+  a->opt = from_cfg;
+  if (!a->backend) a->backend = elign_config_get_string(*cfg, "oracle.backend");
+  if (!a->batch_given) a->batch = (int)elign_config_get_int(*cfg, "oracle.batch_size");
+  return ELIGN_OK;
+}
+
+static int oracle_run(oracle_args *args, int *argc, char ***argv);
+
 int oracle_main(int argc, char **argv) {
   oracle_args a;
   int usage_rc = parse_args(argc, argv, &a, launcher_rank() == 0);
@@ -231,7 +279,21 @@ int oracle_main(int argc, char **argv) {
 
   elign_error err;
   elign_error_clear(&err);
-  if (elign_mpi_init(&argc, &argv, &err) != ELIGN_OK) return elign_cli_fail(&err);
+  elign_config *cfg = NULL; /* owns the strings the options point to: freed at exit */
+  if (a.config && apply_config(&a, &cfg, &err) != ELIGN_OK) {
+    if (launcher_rank() == 0) elign_error_print(&err);
+    return ELIGN_EXIT_FAIL;
+  }
+  int rc = oracle_run(&a, &argc, &argv);
+  elign_config_free(&cfg);
+  return rc;
+}
+
+static int oracle_run(oracle_args *args, int *argc, char ***argv) {
+  oracle_args a = *args;
+  elign_error err;
+  elign_error_clear(&err);
+  if (elign_mpi_init(argc, argv, &err) != ELIGN_OK) return elign_cli_fail(&err);
   MPI_Comm comm;
   MPI_Comm_dup(MPI_COMM_WORLD, &comm); /* our tags never meet anyone else's */
   int rank, size;

@@ -112,6 +112,12 @@ void elign_oracle_destroy(elign_oracle **oracle);
 /* All fields zero/NULL (= every default). */
 void elign_oracle_options_init(elign_oracle_options *opt);
 
+/* Options from the config's oracle.*, dft.* and mpi.threads_per_rank keys
+ * (oracle_config.c); the backend name itself is oracle.backend. String fields
+ * point into cfg, which must outlive opt. */
+struct elign_config;
+void elign_oracle_options_from_config(const struct elign_config *cfg, elign_oracle_options *opt);
+
 /* The common input checks for one molecule of n atoms, in this order:
  * n == 0 → EMPTY; a NaN/Inf coordinate → NONFINITE_INPUT; supports(state, Z)
  * false (skipped if supports is NULL) → UNSUPPORTED_ELEMENT; a pair closer

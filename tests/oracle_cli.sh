@@ -107,33 +107,41 @@ printf '2\nbroken\nC 0 0 0\nC 0 zero 1.5\n' > "$dir/broken.xyz"
 "$ELIGN" oracle --backend lj --in "$dir/mols.xyz" --out /nonexistent-dir/x.h5 > /dev/null 2> "$dir/err.txt"; rc=$?
 [ $rc -eq 1 ] && grep -q "nonexistent-dir" "$dir/err.txt" && ok || bad "unwritable --out exit=$rc"
 
-# ANI with the model zoo in shared/ (skipped while this build lacks the native engine).
+# Backend and settings from a run config (oracle.*): the same table as the flags;
+# a flag beats the config; a misspelled --set key is named with a suggestion.
+CONFIG="$(dirname "$0")/../configs/demo.yaml"
+"$ELIGN" oracle --config "$CONFIG" --set oracle.backend=lj --in "$dir/mols.xyz" > "$dir/table_cfg.txt" 2> "$dir/err.txt"
+cmp -s "$dir/table.txt" "$dir/table_cfg.txt" && ok || bad "--config oracle.backend=lj differs from --backend lj: $(cat "$dir/err.txt")"
+"$ELIGN" oracle --config "$CONFIG" --set oracle.backend=nosuch --backend lj --in "$dir/mols.xyz" > "$dir/table_cfg2.txt" 2> "$dir/err.txt"
+cmp -s "$dir/table.txt" "$dir/table_cfg2.txt" && ok || bad "--backend should beat oracle.backend"
+"$ELIGN" oracle --config "$CONFIG" --set oracle.bakend=lj --in "$dir/mols.xyz" > /dev/null 2> "$dir/err.txt"; rc=$?
+[ $rc -eq 1 ] && grep -q "did you mean 'oracle.backend'" "$dir/err.txt" && ok || bad "misspelled --set exit=$rc: $(cat "$dir/err.txt")"
+"$ELIGN" oracle --set oracle.backend=lj --in "$dir/mols.xyz" > /dev/null 2> "$dir/err.txt"; rc=$?
+[ $rc -eq 2 ] && grep -q "needs --config" "$dir/err.txt" && ok || bad "--set without --config exit=$rc"
+
+# ANI with the model zoo in shared/.
 "$ELIGN" oracle --backend ani --model-dir "$SHARED/models/ani-model-zoo" --in "$dir/mols.xyz" --batch 2 \
   --out "$dir/ani.h5" > "$dir/ani.txt" 2> "$dir/ani_err.txt"; rc=$?
-if grep -q "not built" "$dir/ani_err.txt"; then
-  echo "oracle_cli: ani backend not built here, ani run skipped"
-else
-  # ANI flags only coincident atoms itself, so the 0.02 Å pair may pass; the
-  # QM9 molecules must be ok with ANI-2x-sized total energies, iron unsupported.
-  [ $rc -eq 0 ] && [ "$(grep -Ec '^ +[0-2] .* ok$' "$dir/ani.txt")" = 3 ] &&
-    grep -Eq '^ +4 +FeH .*unsupported' "$dir/ani.txt" &&
-    "$PY" -c '
+# ANI flags only coincident atoms itself, so the 0.02 Å pair may pass; the
+# QM9 molecules must be ok with ANI-2x-sized total energies, iron unsupported.
+[ $rc -eq 0 ] && [ "$(grep -Ec '^ +[0-2] .* ok$' "$dir/ani.txt")" = 3 ] &&
+  grep -Eq '^ +4 +FeH .*unsupported' "$dir/ani.txt" &&
+  "$PY" -c '
 import sys, h5py
 f = h5py.File(sys.argv[1]); E, S = f["energy"][:], f["status"][:]
 assert all(S[:3] == 0) and S[4] == 1 and all(-2e4 < E[:3]) and all(E[:3] < -5e3), (E, S)
 ' "$dir/ani.h5" && ok || bad "ani run exit=$rc: $(cat "$dir/ani_err.txt" "$dir/ani.txt")"
-  # float32 ANI depends on batch composition in the last bits; the oracle
-  # ranks batch per request, so mpirun gives the single-process bits.
-  "$MPIRUN" --oversubscribe --bind-to none --allow-run-as-root -x OMP_NUM_THREADS=1 -np 3 \
-    "$ELIGN" oracle --backend ani --model-dir "$SHARED/models/ani-model-zoo" --in "$dir/mols.xyz" --batch 2 \
-    --out "$dir/ani_mpi.h5" > /dev/null 2>&1 &&
-    "$PY" -c '
+# float32 ANI depends on batch composition in the last bits; the oracle
+# ranks batch per request, so mpirun gives the single-process bits.
+"$MPIRUN" --oversubscribe --bind-to none --allow-run-as-root -x OMP_NUM_THREADS=1 -np 3 \
+  "$ELIGN" oracle --backend ani --model-dir "$SHARED/models/ani-model-zoo" --in "$dir/mols.xyz" --batch 2 \
+  --out "$dir/ani_mpi.h5" > /dev/null 2>&1 &&
+  "$PY" -c '
 import sys, h5py, numpy as np
 a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
 for k in ("energy", "forces", "status"):
-    assert np.array_equal(a[k][:], b[k][:]), k
+  assert np.array_equal(a[k][:], b[k][:]), k
 ' "$dir/ani.h5" "$dir/ani_mpi.h5" && ok || bad "ani under mpirun differs from one process"
-fi
 
 # Python backend options reach the backend: tests/oracle_toy.py's toy()
 # (E = 0.1 Σ Z_i Z_j / r_ij + 0.25 for a neutral singlet), recomputed here.

@@ -1,0 +1,32 @@
+/* oracle_config.c — the oracle.* / dft.* config keys → elign_oracle_options.
+ *
+ * One mapping shared by `elign oracle --config` and the training roles, so a
+ * backend is chosen by name in the config (oracle.backend) the same way
+ * everywhere. Strings point into the config, which must outlive the options.
+ */
+#include "oracle/oracle.h"
+
+#include "common/config.h"
+
+static const char *string_or_null(const elign_config *cfg, const char *key) {
+  return elign_config_is_null(cfg, key) ? NULL : elign_config_get_string(cfg, key);
+}
+
+void elign_oracle_options_from_config(const elign_config *cfg, elign_oracle_options *opt) {
+  elign_oracle_options_init(opt);
+  opt->model = elign_config_get_string(cfg, "oracle.model");
+  opt->model_dir = string_or_null(cfg, "oracle.model_dir");
+  opt->scratch_dir = string_or_null(cfg, "oracle.scratch_dir");
+  opt->python_module = string_or_null(cfg, "oracle.python_module");
+  opt->python_function = string_or_null(cfg, "oracle.python_function");
+  opt->python_path = string_or_null(cfg, "oracle.python_path");
+  opt->method = elign_config_get_string(cfg, "dft.method");
+  opt->basis = elign_config_get_string(cfg, "dft.basis");
+  opt->time_limit = elign_config_is_null(cfg, "oracle.time_limit") ? 0.0 : elign_config_get_double(cfg, "oracle.time_limit");
+  /* config: null = backend default, 0 = no check; options: 0 = default, < 0 = no check */
+  if (!elign_config_is_null(cfg, "oracle.min_distance")) {
+    double d = elign_config_get_double(cfg, "oracle.min_distance");
+    opt->min_distance = d > 0 ? d : -1.0;
+  }
+  opt->threads = (int)elign_config_get_int(cfg, "mpi.threads_per_rank");
+}
