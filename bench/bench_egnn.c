@@ -60,6 +60,7 @@ static double sgemm_peak_gflops(void) {
 
 typedef struct {
   double fwd_nograd, fwd, fwdbwd; /* ms */
+  double peak;                    /* GFLOP/s of a large sgemm at that moment */
 } times;
 
 /* Run the PyTorch reference; returns 1 and fills t on success. */
@@ -74,7 +75,8 @@ static int run_torch(const char *script, const char *edm, int threads, int reps,
   char line[512];
   int ok = 0;
   while (fgets(line, sizeof line, p))
-    if (sscanf(line, "TORCH fwd_nograd_ms %lf fwd_ms %lf fwdbwd_ms %lf", &t->fwd_nograd, &t->fwd, &t->fwdbwd) == 3)
+    if (sscanf(line, "TORCH fwd_nograd_ms %lf fwd_ms %lf fwdbwd_ms %lf peak_gflops %lf", &t->fwd_nograd, &t->fwd,
+               &t->fwdbwd, &t->peak) == 4)
       ok = 1;
   pclose(p);
   return ok;
@@ -139,7 +141,7 @@ int main(int argc, char **argv) {
     omp_set_num_threads(th);
     openblas_set_num_threads(th);
     double peak = sgemm_peak_gflops();
-    times us = {1e30, 1e30, 1e30};
+    times us = {1e30, 1e30, 1e30, 0};
     int our_reps = reps < 5 ? 5 : reps; /* ours are cheap: more reps against a noisy shared machine */
     for (int r = 0; r < our_reps + 1; r++) { /* first rep = warm-up, then best of reps */
       double t0 = elign_wtime();
@@ -165,9 +167,16 @@ int main(int argc, char **argv) {
     times tt;
     if (use_torch && run_torch(script, edm, th, reps, n_mol, sizes, &tt)) {
       printf("  torch (%s)\n", edm ? "original EDM EGNN_dynamics_QM9" : "tools/egnn_reference.py");
-      printf("  torch  forward (no_grad)  %8.2f ms   -> elign %.2fx faster\n", tt.fwd_nograd, tt.fwd_nograd / us.fwd_nograd);
-      printf("  torch  forward            %8.2f ms   -> elign %.2fx faster\n", tt.fwd, tt.fwd / us.fwd);
-      printf("  torch  forward+backward   %8.2f ms   -> elign %.2fx faster\n", tt.fwdbwd, tt.fwdbwd / us.fwdbwd);
+      /* load-normalised ratio: each time scaled by the sgemm peak measured
+       * around it (the machine is shared; raw ratios swing with its load) */
+      double k = tt.peak / peak;
+      printf("  torch (its sgemm peak %.1f GFLOP/s)   raw ratio   load-normalised ratio\n", tt.peak);
+      printf("  torch  forward (no_grad)  %8.2f ms   elign %5.2fx   %5.2fx\n", tt.fwd_nograd,
+             tt.fwd_nograd / us.fwd_nograd, k * tt.fwd_nograd / us.fwd_nograd);
+      printf("  torch  forward            %8.2f ms   elign %5.2fx   %5.2fx\n", tt.fwd, tt.fwd / us.fwd,
+             k * tt.fwd / us.fwd);
+      printf("  torch  forward+backward   %8.2f ms   elign %5.2fx   %5.2fx\n", tt.fwdbwd, tt.fwdbwd / us.fwdbwd,
+             k * tt.fwdbwd / us.fwdbwd);
     } else if (use_torch) {
       printf("  torch: reference did not run (%s)\n", script);
     }
