@@ -35,3 +35,6 @@ set_tests_properties(test_egnn_torch_dbl PROPERTIES FIXTURES_REQUIRED egnn_ref)
 
 # Bitwise-identical results with 1 and 2 threads (sets its own thread counts).
 elign_add_test(NAME test_egnn_threads SOURCES test_egnn_threads.c)
+
+# Each layer alone against finite differences (double only; see the file).
+egnn_add_dbl_test(test_egnn_layers_dbl test_egnn_layers.c)
