@@ -2,7 +2,8 @@
 
 Runs tools/egnn_reference.py's model (QM9 architecture, padded batch with
 masks as in EDM) on the given molecule sizes and prints one line:
-    TORCH fwd_nograd_ms X fwd_ms Y fwdbwd_ms Z      (best of --reps after a warm-up)
+    TORCH fwd_nograd_ms X fwd_ms Y fwdbwd_ms Z peak_gflops P   (best of --reps after a warm-up;
+    P = torch.mm 1536³ GFLOP/s measured before/after, to normalise for machine load)
 usage: egnn_torch.py --sizes 12,17,... [--threads 1] [--reps 5] [--edm PATH]
 --edm PATH times the original EDM EGNN_dynamics_QM9 from a local checkout
 instead (never part of this repository).
@@ -68,7 +69,21 @@ def main():
         x = xh.clone().requires_grad_(True)
         (run(x) * W).sum().backward()
 
-    print(f"TORCH fwd_nograd_ms {timed(fwd_nograd):.3f} fwd_ms {timed(fwd):.3f} fwdbwd_ms {timed(fwdbwd):.3f}")
+    def peak_gflops():   # torch's own large matmul, same process and moment: normalises machine load
+        n = 1536
+        a, b = torch.rand(n, n), torch.rand(n, n)
+        torch.mm(a, b.t())
+        best = 1e30
+        for _ in range(5):
+            t0 = time.perf_counter()
+            torch.mm(a, b.t())
+            best = min(best, time.perf_counter() - t0)
+        return 2.0 * n ** 3 / best * 1e-9
+
+    p0 = peak_gflops()
+    t = (timed(fwd_nograd), timed(fwd), timed(fwdbwd))
+    peak = max(p0, peak_gflops())
+    print(f"TORCH fwd_nograd_ms {t[0]:.3f} fwd_ms {t[1]:.3f} fwdbwd_ms {t[2]:.3f} peak_gflops {peak:.2f}")
 
 
 if __name__ == "__main__":

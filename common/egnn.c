@@ -16,6 +16,7 @@
  * layers are ONE GEMM each over all E edges of the batch.
  */
 #include "common/egnn.h"
+#include "common/egnn_layers.h"
 
 #include "common/rng.h"
 
@@ -127,37 +128,44 @@ static void silu_bwd(real *dZ, const real *dS, const real *Z, int64_t n) {
 /* the packed graph                                                          */
 /* ======================================================================= */
 
-/* Edges of molecule b: row i (receiver) owns the n−1 consecutive edges
- * eoff[b] + (i−o)(n−1) + k, k enumerating j ≠ i in increasing order. */
-typedef struct {
-  int64_t n_mol, N, E;
-  const int64_t *off;  /* (n_mol+1) atom offsets */
-  const int64_t *eoff; /* (n_mol+1) edge offsets */
-  const int32_t *mol;  /* (N) molecule of each atom */
-} graph;
 
-static inline int64_t edge_first(const graph *g, int64_t i) {
+static inline int64_t edge_first(const egnn_graph *g, int64_t i) {
   int64_t b = g->mol[i], o = g->off[b], n = g->off[b + 1] - o;
   return g->eoff[b] + (i - o) * (n - 1);
 }
 /* Edge index of (i, j), i ≠ j, same molecule. */
-static inline int64_t edge_index(const graph *g, int64_t i, int64_t j) {
+static inline int64_t edge_index(const egnn_graph *g, int64_t i, int64_t j) {
   int64_t b = g->mol[i], o = g->off[b], n = g->off[b + 1] - o;
   int64_t jl = j - o, il = i - o;
   return g->eoff[b] + il * (n - 1) + (jl < il ? jl : jl - 1);
 }
 /* Neighbour j of the k-th edge of row i. */
-static inline int64_t edge_neighbour(const graph *g, int64_t i, int64_t k) {
+static inline int64_t edge_neighbour(const egnn_graph *g, int64_t i, int64_t k) {
   int64_t o = g->off[g->mol[i]];
   return o + (k < i - o ? k : k + 1);
 }
-static inline int64_t row_degree(const graph *g, int64_t i) {
+static inline int64_t row_degree(const egnn_graph *g, int64_t i) {
   int64_t b = g->mol[i];
   return g->off[b + 1] - g->off[b] - 1;
 }
 
+void egnn_graph_init(egnn_graph *g, int64_t n_mol, const int64_t *off, int64_t *eoff, int32_t *mol) {
+  eoff[0] = 0;
+  for (int64_t b = 0; b < n_mol; b++) {
+    int64_t n = off[b + 1] - off[b];
+    eoff[b + 1] = eoff[b] + (n > 1 ? n * (n - 1) : 0);
+    for (int64_t i = off[b]; i < off[b + 1]; i++) mol[i] = (int32_t)b;
+  }
+  g->n_mol = n_mol;
+  g->N = off[n_mol];
+  g->E = eoff[n_mol];
+  g->off = off;
+  g->eoff = eoff;
+  g->mol = mol;
+}
+
 /* r_e = ‖x_i − x_j‖² for every edge (squared, §7.2). */
-static void edge_sqdist(real *r, const graph *g, const real *x) {
+void egnn_edge_sqdist(real *r, const egnn_graph *g, const real *x) {
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < g->N; i++) {
     int64_t e0 = edge_first(g, i), deg = row_degree(g, i);
@@ -172,7 +180,7 @@ static void edge_sqdist(real *r, const graph *g, const real *x) {
 /* Scatter per-edge displacement gradients dd_e = dL/d(x_i − x_j), (E,3), to
  * the atoms: dx_i += Σ_j dd_ij, dx_j −= Σ_i dd_ij. Each node gathers its own
  * terms (no atomics; fixed order). */
-static void edge_diff_scatter(real *dx, const graph *g, const real *dd) {
+void egnn_edge_diff_scatter(real *dx, const egnn_graph *g, const real *dd) {
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < g->N; i++) {
     int64_t e0 = edge_first(g, i), deg = row_degree(g, i);
@@ -197,7 +205,7 @@ static void edge_diff_scatter(real *dx, const graph *g, const real *dd) {
 /* Forward. W1 [F, 2F+2] with input columns [h_i | h_j | r | d0], b1 [F].
  * h (N,F); r, d0 (E). Out: Z (E,F) pre-activation, S (E,F) = SiLU(Z).
  * P (N,2F) scratch: per-node projections [h Waᵀ | h Wbᵀ]. */
-static void edge_in_forward(real *Z, real *S, real *P, const graph *g, const real *h, const real *r,
+void egnn_edge_in_forward(real *Z, real *S, real *P, const egnn_graph *g, const real *h, const real *r,
                             const real *d0, const real *W1, const real *b1, int F) {
   int ldw = 2 * F + 2;
   gemm_xwt((int)g->N, F, F, h, F, W1, ldw, 0, P, 2 * F);     /* h_i · Waᵀ */
@@ -239,8 +247,8 @@ static void edge_in_forward(real *Z, real *S, real *P, const graph *g, const rea
  *   dh  += dA Wa + dB Wb                   (accumulated into dh)
  *   dr_e += dZ_e · wr,  dd0_e += dZ_e · wd
  * dAB (N,2F) scratch. */
-static void edge_in_backward(real *dW1, real *db1, real *dh, real *dr, real *dd0, real *dS, real *dAB,
-                             const graph *g, const real *Z, const real *h, const real *r, const real *d0,
+void egnn_edge_in_backward(real *dW1, real *db1, real *dh, real *dr, real *dd0, real *dS, real *dAB,
+                             const egnn_graph *g, const real *Z, const real *h, const real *r, const real *d0,
                              const real *W1, int F) {
   int ldw = 2 * F + 2;
   silu_bwd(dS, dS, Z, g->E * F);
@@ -291,7 +299,7 @@ static void edge_in_backward(real *dW1, real *db1, real *dh, real *dr, real *dd0
 /* ======================================================================= */
 
 /* Forward: Z (M,F) = X (M,F) · Wᵀ + b. */
-static void linear_forward(real *Z, const real *X, const real *W, const real *b, int64_t M, int F_in, int F_out) {
+void egnn_linear_forward(real *Z, const real *X, const real *W, const real *b, int64_t M, int F_in, int F_out) {
   fill_rows(Z, M, F_out, b);
   gemm_xwt((int)M, F_out, F_in, X, F_in, W, F_in, 1, Z, F_out);
 }
@@ -299,7 +307,7 @@ static void linear_forward(real *Z, const real *X, const real *W, const real *b,
  *   db += Σ_m dZ_m  (GEMV with a ones vector: fixed order)
  *   dW += dZᵀ X
  *   dX  = dZ W      (overwritten; skipped when dX is NULL) */
-static void linear_backward(real *dX, real *dW, real *db, const real *dZ, const real *X, const real *W,
+void egnn_linear_backward(real *dX, real *dW, real *db, const real *dZ, const real *X, const real *W,
                             const real *ones, int64_t M, int F_in, int F_out) {
   gemv_at((int)M, F_out, dZ, F_out, ones, db, 1);
   gemm_dw((int)M, F_out, F_in, dZ, F_out, X, F_in, dW, F_in);
@@ -314,7 +322,7 @@ static void linear_backward(real *dX, real *dW, real *db, const real *dZ, const 
  *   μ_e = SiLU(Z2_e), g_e = σ(w·μ_e + b) (1 without attention),
  *   agg_i = (1/nf) Σ_j μ_ij g_ij.
  * Out: g (E), agg (N,F). */
-static void attention_aggregate_forward(real *g_out, real *agg, const graph *g, const real *Z2, const real *w,
+void egnn_attention_aggregate_forward(real *g_out, real *agg, const egnn_graph *g, const real *Z2, const real *w,
                                         const real *b, int attention, real inv_nf, int F) {
 #pragma omp parallel
   {
@@ -343,8 +351,8 @@ static void attention_aggregate_forward(real *g_out, real *agg, const graph *g, 
  *   dμ_ij = m_ij g_ij + da_ij w
  *   dZ2   = dμ ⊙ SiLU'(Z2)
  * Out: dZ2 (E,F) overwritten. Scratch: M (E,F) holds μ, da (E). */
-static void attention_aggregate_backward(real *dZ2, real *dw, real *db, real *M, real *da, const real *dagg,
-                                         const graph *g, const real *Z2, const real *g_e, const real *w,
+void egnn_attention_aggregate_backward(real *dZ2, real *dw, real *db, real *M, real *da, const real *dagg,
+                                         const egnn_graph *g, const real *Z2, const real *g_e, const real *w,
                                          int attention, real inv_nf, int F) {
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < g->N; i++) {
@@ -384,7 +392,7 @@ static void attention_aggregate_backward(real *dZ2, real *dw, real *db, real *M,
 
 /* Forward: Z3 = W3 [h | agg] + b3, h_mid = h + W4 SiLU(Z3) + b4.
  * W3 [F, 2F], W4 [F, F]. S3 (N,F) scratch. */
-static void node_mlp_forward(real *Z3, real *h_mid, real *S3, const real *h, const real *agg, const real *W3,
+void egnn_node_mlp_forward(real *Z3, real *h_mid, real *S3, const real *h, const real *agg, const real *W3,
                              const real *b3, const real *W4, const real *b4, int64_t N, int F) {
   fill_rows(Z3, N, F, b3);
   gemm_xwt((int)N, F, F, h, F, W3, 2 * F, 1, Z3, F);
@@ -401,11 +409,11 @@ static void node_mlp_forward(real *Z3, real *h_mid, real *S3, const real *h, con
  *   dZ3 = dS3 ⊙ SiLU'(Z3);  db3 += Σ dZ3;  dW3 += dZ3ᵀ [h | agg]
  *   dh  = dh_mid + dZ3 W3[:, :F]   (overwritten),  dagg = dZ3 W3[:, F:] (overwritten)
  * S3, dZ3 (N,F) scratch. */
-static void node_mlp_backward(real *dh, real *dagg, real *dW3, real *db3, real *dW4, real *db4, real *S3, real *dZ3,
+void egnn_node_mlp_backward(real *dh, real *dagg, real *dW3, real *db3, real *dW4, real *db4, real *S3, real *dZ3,
                               const real *dh_mid, const real *h, const real *agg, const real *Z3, const real *W3,
                               const real *W4, const real *ones, int64_t N, int F) {
   silu_fwd(S3, Z3, N * F);
-  linear_backward(dZ3, dW4, db4, dh_mid, S3, W4, ones, N, F, F);
+  egnn_linear_backward(dZ3, dW4, db4, dh_mid, S3, W4, ones, N, F, F);
   silu_bwd(dZ3, dZ3, Z3, N * F);
   gemv_at((int)N, F, dZ3, F, ones, db3, 1);
   gemm_dw((int)N, F, F, dZ3, F, h, F, dW3, 2 * F);
@@ -424,7 +432,7 @@ static void node_mlp_backward(real *dh, real *dagg, real *dW3, real *db3, real *
  *   u_ij = (x_i − x_j) / (sqrt(r_ij + 1e-8) + κ)
  *   x_out_i = x_i + coef Σ_j u_ij f(c_ij),  f = tanh (coef = range/nf) or identity (coef = 1/nf)
  * Out: c (E), x_out (N,3). */
-static void coord_update_forward(real *c, real *x_out, const graph *g, const real *Z6, const real *w7,
+void egnn_coord_update_forward(real *c, real *x_out, const egnn_graph *g, const real *Z6, const real *w7,
                                  const real *x, const real *r, int use_tanh, real coef, real kappa, int F) {
 #pragma omp parallel
   {
@@ -456,8 +464,8 @@ static void coord_update_forward(real *c, real *x_out, const graph *g, const rea
  *   dD_ij = du/q − D (D·du) / (q² s)          → dd (E,3), overwritten
  *   dw7  += Σ_e dc_e SiLU(Z6_e),  dS6_e = dc_e w7,  dZ6 = dS6 ⊙ SiLU'(Z6)
  * Out: dZ6 (E,F) overwritten; dd (E,3) overwritten. M (E,F) scratch (SiLU(Z6)); dc (E). */
-static void coord_update_backward(real *dZ6, real *dd, real *dw7, real *M, real *dc, const real *dx_out,
-                                  const graph *g, const real *Z6, const real *w7, const real *c, const real *x,
+void egnn_coord_update_backward(real *dZ6, real *dd, real *dw7, real *M, real *dc, const real *dx_out,
+                                  const egnn_graph *g, const real *Z6, const real *w7, const real *c, const real *x,
                                   const real *r, int use_tanh, real coef, real kappa, int F) {
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < g->N; i++) {
@@ -819,32 +827,20 @@ static elign_status ws_check_batch(const egnn_workspace *ws, int64_t n_mol, cons
 }
 
 /* Check and record the batch; build the per-atom molecule index and edge offsets. */
-static elign_status ws_set_batch(egnn_workspace *ws, graph *g, int64_t n_mol, const int64_t *offsets,
+static elign_status ws_set_batch(egnn_workspace *ws, egnn_graph *g, int64_t n_mol, const int64_t *offsets,
                                  elign_error *err) {
   ws->have_egnn = ws->have_dyn = 0;
   elign_status st = ws_check_batch(ws, n_mol, offsets, err);
   if (st != ELIGN_OK) return st;
-  int64_t N = offsets[n_mol], E = egnn_batch_edges(n_mol, offsets);
-  ws->n_mol = n_mol;
-  ws->N = N;
-  ws->E = E;
-  ws->eoff[0] = 0;
   for (int64_t b = 0; b <= n_mol; b++) ws->off[b] = offsets[b];
-  for (int64_t b = 0; b < n_mol; b++) {
-    int64_t n = offsets[b + 1] - offsets[b];
-    ws->eoff[b + 1] = ws->eoff[b] + (n > 1 ? n * (n - 1) : 0);
-    for (int64_t i = offsets[b]; i < offsets[b + 1]; i++) ws->mol[i] = (int32_t)b;
-  }
-  g->n_mol = n_mol;
-  g->N = N;
-  g->E = E;
-  g->off = ws->off;
-  g->eoff = ws->eoff;
-  g->mol = ws->mol;
+  egnn_graph_init(g, n_mol, ws->off, ws->eoff, ws->mol);
+  ws->n_mol = n_mol;
+  ws->N = g->N;
+  ws->E = g->E;
   return ELIGN_OK;
 }
 
-static void ws_graph(const egnn_workspace *ws, graph *g) {
+static void ws_graph(const egnn_workspace *ws, egnn_graph *g) {
   g->n_mol = ws->n_mol;
   g->N = ws->N;
   g->E = ws->E;
@@ -888,7 +884,7 @@ const elign_real *egnn_workspace_x(const egnn_workspace *ws, int l) {
 /* ======================================================================= */
 
 /* Block l: (h_in, x_in) → (h_out, x_out) with the block's activations kept. */
-static void block_forward(const egnn_model *m, const real *params, egnn_workspace *ws, const graph *g, int l) {
+static void block_forward(const egnn_model *m, const real *params, egnn_workspace *ws, const egnn_graph *g, int l) {
   const egnn_config *c = &m->cfg;
   int F = c->hidden;
   size_t off[B_COUNT];
@@ -898,24 +894,24 @@ static void block_forward(const egnn_model *m, const real *params, egnn_workspac
   real inv_nf = (real)(1.0 / c->normalization_factor);
   real coef = (real)((c->tanh ? c->coords_range : 1.0) / c->normalization_factor);
 
-  edge_sqdist(a.r, g, a.x_in);
+  egnn_edge_sqdist(a.r, g, a.x_in);
   /* GCL (§1.6): edge MLP → attention → aggregation → node MLP */
-  edge_in_forward(a.Z1, ws->S, ws->P, g, a.h_in, a.r, ws->d0, p + off[B_EW1], p + off[B_EB1], F);
-  linear_forward(a.Z2, ws->S, p + off[B_EW2], p + off[B_EB2], g->E, F, F);
-  attention_aggregate_forward(a.g, a.agg, g, a.Z2, p + off[B_AW], p + off[B_AB], c->attention, inv_nf, F);
-  node_mlp_forward(a.Z3, a.h_out, ws->S3, a.h_in, a.agg, p + off[B_NW1], p + off[B_NB1], p + off[B_NW2],
+  egnn_edge_in_forward(a.Z1, ws->S, ws->P, g, a.h_in, a.r, ws->d0, p + off[B_EW1], p + off[B_EB1], F);
+  egnn_linear_forward(a.Z2, ws->S, p + off[B_EW2], p + off[B_EB2], g->E, F, F);
+  egnn_attention_aggregate_forward(a.g, a.agg, g, a.Z2, p + off[B_AW], p + off[B_AB], c->attention, inv_nf, F);
+  egnn_node_mlp_forward(a.Z3, a.h_out, ws->S3, a.h_in, a.agg, p + off[B_NW1], p + off[B_NB1], p + off[B_NW2],
                    p + off[B_NB2], g->N, F);
   /* coordinate update (§1.7) with the post-GCL h */
-  edge_in_forward(a.Z5, ws->S, ws->P, g, a.h_out, a.r, ws->d0, p + off[B_CW1], p + off[B_CB1], F);
-  linear_forward(a.Z6, ws->S, p + off[B_CW2], p + off[B_CB2], g->E, F, F);
-  coord_update_forward(a.c, a.x_out, g, a.Z6, p + off[B_CW3], a.x_in, a.r, c->tanh, coef,
+  egnn_edge_in_forward(a.Z5, ws->S, ws->P, g, a.h_out, a.r, ws->d0, p + off[B_CW1], p + off[B_CB1], F);
+  egnn_linear_forward(a.Z6, ws->S, p + off[B_CW2], p + off[B_CB2], g->E, F, F);
+  egnn_coord_update_forward(a.c, a.x_out, g, a.Z6, p + off[B_CW3], a.x_in, a.r, c->tanh, coef,
                        (real)c->norm_constant, F);
 }
 
 /* Backward of block l. In: ws->dh = dL/dh_out, ws->dx = dL/dx_out.
  * Out: ws->dh = dL/dh_in, ws->dx = dL/dx_in; ws->dd0 accumulates dL/dd0. */
 static void block_backward(const egnn_model *m, const real *params, real *grads, egnn_workspace *ws,
-                           const graph *g, int l) {
+                           const egnn_graph *g, int l) {
   const egnn_config *c = &m->cfg;
   int F = c->hidden;
   size_t off[B_COUNT];
@@ -929,26 +925,26 @@ static void block_backward(const egnn_model *m, const real *params, real *grads,
   real *dh_out = ws->dh, *dh_in = ws->dh2;
 
   /* coordinate update: x_out = x_in + coef Σ_j u f(c), c = w7·SiLU(Z6) */
-  coord_update_backward(ws->D1, ws->dd, gr + off[B_CW3], ws->S, ws->dc, ws->dx, g, a.Z6, p + off[B_CW3], a.c,
+  egnn_coord_update_backward(ws->D1, ws->dd, gr + off[B_CW3], ws->S, ws->dc, ws->dx, g, a.Z6, p + off[B_CW3], a.c,
                         a.x_in, a.r, c->tanh, coef, (real)c->norm_constant, F);
   /* Z6 = SiLU(Z5) W6ᵀ + b6 */
   silu_fwd(ws->S, a.Z5, E * F);
-  linear_backward(ws->D2, gr + off[B_CW2], gr + off[B_CB2], ws->D1, ws->S, p + off[B_CW2], ws->ones, E, F, F);
+  egnn_linear_backward(ws->D2, gr + off[B_CW2], gr + off[B_CB2], ws->D1, ws->S, p + off[B_CW2], ws->ones, E, F, F);
   /* Z5 = Wa h_out_i + Wb h_out_j + wr r + wd d0 + b5 */
   memset(ws->dr, 0, (size_t)E * sizeof(real));
-  edge_in_backward(gr + off[B_CW1], gr + off[B_CB1], dh_out, ws->dr, ws->dd0, ws->D2, ws->P, g, a.Z5, a.h_out,
+  egnn_edge_in_backward(gr + off[B_CW1], gr + off[B_CB1], dh_out, ws->dr, ws->dd0, ws->D2, ws->P, g, a.Z5, a.h_out,
                    a.r, ws->d0, p + off[B_CW1], F);
   /* node MLP: h_out = h_in + W4 SiLU(W3 [h_in | agg] + b3) + b4 */
-  node_mlp_backward(dh_in, ws->dagg, gr + off[B_NW1], gr + off[B_NB1], gr + off[B_NW2], gr + off[B_NB2], ws->S3,
+  egnn_node_mlp_backward(dh_in, ws->dagg, gr + off[B_NW1], gr + off[B_NB1], gr + off[B_NW2], gr + off[B_NB2], ws->S3,
                     ws->P, dh_out, a.h_in, a.agg, a.Z3, p + off[B_NW1], p + off[B_NW2], ws->ones, N, F);
   /* attention + aggregation: agg_i = Σ_j SiLU(Z2_ij) g_ij / nf */
-  attention_aggregate_backward(ws->D1, gr + off[B_AW], gr + off[B_AB], ws->S, ws->dc, ws->dagg, g, a.Z2, a.g,
+  egnn_attention_aggregate_backward(ws->D1, gr + off[B_AW], gr + off[B_AB], ws->S, ws->dc, ws->dagg, g, a.Z2, a.g,
                                p + off[B_AW], c->attention, inv_nf, F);
   /* Z2 = SiLU(Z1) W2ᵀ + b2 */
   silu_fwd(ws->S, a.Z1, E * F);
-  linear_backward(ws->D2, gr + off[B_EW2], gr + off[B_EB2], ws->D1, ws->S, p + off[B_EW2], ws->ones, E, F, F);
+  egnn_linear_backward(ws->D2, gr + off[B_EW2], gr + off[B_EB2], ws->D1, ws->S, p + off[B_EW2], ws->ones, E, F, F);
   /* Z1 = Wa h_in_i + Wb h_in_j + wr r + wd d0 + b1 */
-  edge_in_backward(gr + off[B_EW1], gr + off[B_EB1], dh_in, ws->dr, ws->dd0, ws->D2, ws->P, g, a.Z1, a.h_in,
+  egnn_edge_in_backward(gr + off[B_EW1], gr + off[B_EB1], dh_in, ws->dr, ws->dd0, ws->D2, ws->P, g, a.Z1, a.h_in,
                    a.r, ws->d0, p + off[B_EW1], F);
   /* geometry: dD_ij += 2 D_ij dr_ij (r = ‖D‖²), then scatter to atoms;
    * dx_in = dx_out (identity path) + Σ geometric terms */
@@ -960,7 +956,7 @@ static void block_backward(const egnn_model *m, const real *params, real *grads,
       for (int d = 0; d < 3; d++) ws->dd[3 * e + d] += 2 * (a.x_in[3 * i + d] - a.x_in[3 * j + d]) * ws->dr[e];
     }
   }
-  edge_diff_scatter(ws->dx, g, ws->dd);
+  egnn_edge_diff_scatter(ws->dx, g, ws->dd);
   /* block input gradient becomes the next (earlier) block's output gradient */
   ws->dh = dh_in;
   ws->dh2 = dh_out;
@@ -969,7 +965,7 @@ static void block_backward(const egnn_model *m, const real *params, real *grads,
 elign_status egnn_forward(const egnn_model *m, const elign_real *params, egnn_workspace *ws, int64_t n_mol,
                           const int64_t *offsets, const elign_real *h_in, const elign_real *x_in,
                           elign_real *h_out, elign_real *x_out, elign_error *err) {
-  graph g;
+  egnn_graph g;
   ws->have_egnn = ws->have_dyn = 0;
   elign_status st = ws_set_batch(ws, &g, n_mol, offsets, err);
   if (st != ELIGN_OK) return st;
@@ -980,13 +976,13 @@ elign_status egnn_forward(const egnn_model *m, const elign_real *params, egnn_wo
   memcpy(ws->h_raw, h_in, (size_t)N * Hn * sizeof(real));
   block_acts a0 = ws_block(ws, 0);
   memcpy(a0.x_in, x_in, (size_t)N * 3 * sizeof(real));
-  edge_sqdist(ws->d0, &g, x_in); /* d⁰ from the network input (§7.2) */
+  egnn_edge_sqdist(ws->d0, &g, x_in); /* d⁰ from the network input (§7.2) */
   /* embedding: h = W_emb h_in + b_emb (no activation) */
-  linear_forward(a0.h_in, h_in, params + t[0].offset, params + t[1].offset, N, Hn, F);
+  egnn_linear_forward(a0.h_in, h_in, params + t[0].offset, params + t[1].offset, N, Hn, F);
   for (int l = 0; l < L; l++) block_forward(m, params, ws, &g, l);
   block_acts aL = ws_block(ws, L - 1);
   /* output: h_out = W_out h + b_out */
-  linear_forward(h_out, aL.h_out, params + t[2].offset, params + t[3].offset, N, F, Hn);
+  egnn_linear_forward(h_out, aL.h_out, params + t[2].offset, params + t[3].offset, N, F, Hn);
   memcpy(x_out, aL.x_out, (size_t)N * 3 * sizeof(real));
   ws->have_egnn = 1;
   return ELIGN_OK;
@@ -996,7 +992,7 @@ void egnn_backward(const egnn_model *m, const elign_real *params, elign_real *gr
                    const elign_real *dh_out, const elign_real *dx_out, elign_real *dh_in, elign_real *dx_in) {
   ELIGN_ASSERT(ws->keep && "egnn_backward needs a workspace created with keep_activations = 1");
   ELIGN_ASSERT(ws->have_egnn);
-  graph g;
+  egnn_graph g;
   ws_graph(ws, &g);
   const egnn_config *c = &m->cfg;
   int F = c->hidden, Hn = egnn_config_node_nf(c), L = c->n_layers;
@@ -1004,13 +1000,13 @@ void egnn_backward(const egnn_model *m, const elign_real *params, elign_real *gr
   const egnn_tensor *t = m->tensors;
   block_acts aL = ws_block(ws, L - 1);
   /* output layer */
-  linear_backward(ws->dh, grads + t[2].offset, grads + t[3].offset, dh_out, aL.h_out, params + t[2].offset,
+  egnn_linear_backward(ws->dh, grads + t[2].offset, grads + t[3].offset, dh_out, aL.h_out, params + t[2].offset,
                   ws->ones, N, F, Hn);
   memcpy(ws->dx, dx_out, (size_t)N * 3 * sizeof(real));
   memset(ws->dd0, 0, (size_t)E * sizeof(real));
   for (int l = L - 1; l >= 0; l--) block_backward(m, params, grads, ws, &g, l);
   /* embedding */
-  linear_backward(dh_in, grads + t[0].offset, grads + t[1].offset, ws->dh, ws->h_raw, params + t[0].offset,
+  egnn_linear_backward(dh_in, grads + t[0].offset, grads + t[1].offset, ws->dh, ws->h_raw, params + t[0].offset,
                   ws->ones, N, Hn, F);
   /* d⁰_ij = ‖x⁰_i − x⁰_j‖²: dD⁰ = 2 D⁰ dd0 */
   if (dx_in) {
@@ -1023,7 +1019,7 @@ void egnn_backward(const egnn_model *m, const elign_real *params, elign_real *gr
         for (int d = 0; d < 3; d++) ws->dd[3 * e + d] = 2 * (x0[3 * i + d] - x0[3 * j + d]) * ws->dd0[e];
       }
     }
-    edge_diff_scatter(ws->dx, &g, ws->dd);
+    egnn_edge_diff_scatter(ws->dx, &g, ws->dd);
     memcpy(dx_in, ws->dx, (size_t)N * 3 * sizeof(real));
   }
 }

@@ -34,8 +34,10 @@
  *
  * Threading: per-edge / per-node elementwise loops use OpenMP; BLAS calls are
  * made OUTSIDE OpenMP regions and may use OpenBLAS's own threads (set with
- * OMP_NUM_THREADS / openblas_set_num_threads). Results do not depend on the
- * thread count except through BLAS's own blocking.
+ * OMP_NUM_THREADS / openblas_set_num_threads). Our loops give bitwise the
+ * same results for any OpenMP thread count; multi-threaded OpenBLAS GEMM
+ * rounds differently from single-threaded (~1e-7 relative), so bitwise
+ * reproducibility needs a fixed BLAS thread count (tests/test_egnn_threads.c).
  */
 #ifndef ELIGN_EGNN_H
 #define ELIGN_EGNN_H

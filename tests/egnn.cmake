@@ -32,3 +32,9 @@ elign_add_test(NAME test_egnn_torch SOURCES test_egnn_torch.c ARGS ${CMAKE_CURRE
 set_tests_properties(test_egnn_torch PROPERTIES FIXTURES_REQUIRED egnn_ref)
 egnn_add_dbl_test(test_egnn_torch_dbl test_egnn_torch.c ${CMAKE_CURRENT_BINARY_DIR}/egnn_ref)
 set_tests_properties(test_egnn_torch_dbl PROPERTIES FIXTURES_REQUIRED egnn_ref)
+
+# Bitwise-identical results with 1 and 2 threads (sets its own thread counts).
+elign_add_test(NAME test_egnn_threads SOURCES test_egnn_threads.c)
+
+# Each layer alone against finite differences (double only; see the file).
+egnn_add_dbl_test(test_egnn_layers_dbl test_egnn_layers.c)
