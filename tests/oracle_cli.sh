@@ -143,6 +143,19 @@ for k in ("energy", "forces", "status"):
   assert np.array_equal(a[k][:], b[k][:]), k
 ' "$dir/ani.h5" "$dir/ani_mpi.h5" && ok || bad "ani under mpirun differs from one process"
 
+# The DFT pool on a dedicated oracle rank (psi4 through the python adapter,
+# HF/STO-3G to stay quick): water's total energy must be the textbook
+# HF/STO-3G value at this geometry (-74.96 Ha = -2039.8 eV).
+printf '3\nwater\nO 0.0 0.0 0.117\nH 0.0 0.757 -0.467\nH 0.0 -0.757 -0.467\n' > "$dir/water.xyz"
+"$MPIRUN" --oversubscribe --bind-to none --allow-run-as-root -x OMP_NUM_THREADS=1 -np 2 \
+  "$ELIGN" oracle --config "$CONFIG" --set oracle.backend=dft --set dft.method=hf --set dft.basis=sto-3g \
+  --set oracle.scratch_dir="$PWD/$dir/dft" --in "$dir/water.xyz" --out "$dir/dft.h5" > "$dir/dft.txt" 2> "$dir/dft_err.txt"; rc=$?
+[ $rc -eq 0 ] && grep -q "on oracle ranks" "$dir/dft_err.txt" && "$PY" -c '
+import sys, h5py
+f = h5py.File(sys.argv[1]); E, S = f["energy"][0], f["status"][0]
+assert S == 0 and abs(E / 27.211386024367243 + 74.96) < 0.02, (E, S)
+' "$dir/dft.h5" && ok || bad "dft on an oracle rank exit=$rc: $(cat "$dir/dft_err.txt" "$dir/dft.txt")"
+
 # Python backend options reach the backend: tests/oracle_toy.py's toy()
 # (E = 0.1 Σ Z_i Z_j / r_ij + 0.25 for a neutral singlet), recomputed here.
 "$ELIGN" oracle --backend python --python-module oracle_toy --python-function toy \
