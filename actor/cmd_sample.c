@@ -389,7 +389,8 @@ int sample_main(int argc, char **argv) {
     elign_mpi_finalize();
     return ELIGN_EXIT_FAIL;
   }
-  sampler_config cfg = {.model = &m, .T = (int)a.T, .steps = (int)a.steps, .seed = (uint64_t)a.seed, .batch = a.batch};
+  sampler_config cfg = {.model = &m, .T = (int)a.T, .steps = (int)a.steps, .seed = (uint64_t)a.seed, .batch = a.batch,
+                        .progress_label = rank == 0 ? "sampling (rank 0's share, molecule-steps)" : NULL};
   int64_t first, count;
   sampler_rank_range(a.n, a.batch, rank, size, &first, &count);
   double t0 = elign_wtime();

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "common/rng.h"
 
 /* EDM re-centres decoded positions only if some |Σ_i x_i| exceeds this. */
@@ -46,7 +47,8 @@ static void draw_noise(const sampler_config *cfg, elign_real *z, const int64_t *
 
 /* One batch: molecules g0 .. g0 + n_mol − 1 with sizes sizes[]. Appends to out. */
 static elign_status sample_batch(const sampler_config *cfg, int T, int stride, egnn_workspace *ws, int64_t g0,
-                                 int64_t n_mol, const int *sizes, sampler_output *out, elign_error *err) {
+                                 int64_t n_mol, const int *sizes, sampler_output *out, elign_progress *progress,
+                                 long long *network_calls, elign_error *err) {
   const edm_model *m = cfg->model;
   int D = m->layout.D;
   int64_t *off = elign_malloc((size_t)(n_mol + 1) * sizeof(int64_t), "sampler:offsets");
@@ -68,6 +70,8 @@ static elign_status sample_batch(const sampler_config *cfg, int T, int stride, e
     if (st) break;
     draw_noise(cfg, noise, off, n_mol, g0, s, ELIGN_RNG_STEP_NOISE, D);
     diffusion_reverse_sample(z, mu, noise, coef, off, n_mol, D);
+    *network_calls += n_mol;
+    if (progress) elign_progress_update(progress, *network_calls);
   }
   if (!st) {
     /* decode p(x, h | z₀): ε̂ = φ(z₀, 0), xh = μ_x + σ_x ε */
@@ -144,10 +148,16 @@ elign_status sampler_run(const sampler_config *cfg, int64_t first, int64_t count
   egnn_workspace *ws = egnn_workspace_create_edges(&m->net, max_atoms > 0 ? max_atoms : 1, bsz,
                                                     max_edges > 0 ? max_edges : 1, 0);
   elign_status st = ELIGN_OK;
+  /* progress in molecule-steps: each molecule takes K reverse steps (+ the decode) */
+  elign_progress progress;
+  if (cfg->progress_label) elign_progress_start(&progress, cfg->progress_label, (long long)count * K, 10.0);
+  long long network_calls = 0;
   for (int64_t b0 = first - first % bsz; b0 < first + count && !st; b0 += bsz) {
     int64_t lo = b0 < first ? first : b0, hi = b0 + bsz < first + count ? b0 + bsz : first + count;
-    st = sample_batch(cfg, T, stride, ws, lo, hi - lo, sizes + (lo - first), out, err);
+    st = sample_batch(cfg, T, stride, ws, lo, hi - lo, sizes + (lo - first), out,
+                      cfg->progress_label ? &progress : NULL, &network_calls, err);
   }
+  if (cfg->progress_label) elign_progress_finish(&progress);
   egnn_workspace_free(&ws);
   elign_free(sizes);
   if (st) sampler_output_free(out);

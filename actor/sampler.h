@@ -29,6 +29,7 @@ typedef struct {
   uint64_t seed;
   uint64_t iteration; /* key field; 0 for plain sampling */
   int64_t batch;      /* molecules per network batch (≥ 1) */
+  const char *progress_label; /* non-NULL: progress lines (rate, ETA) under this label */
 } sampler_config;
 
 /* Output of sampler_run: the decoded molecules (positions Å, Z from the
