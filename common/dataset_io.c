@@ -306,12 +306,7 @@ elign_status elign_dataset_write(const char *path, const elign_dataset *ds, elig
     hsize_t d[1] = {(hsize_t)ds->splits[i].n};
     st = elign_h5_write_array(w.file, name, H5T_NATIVE_INT64, 1, d, ds->splits[i].index, err);
   }
-  if (st != ELIGN_OK) {
-    elign_h5_writer_abort(&w);
-    elign_error_prefix(err, "%s: ", path);
-    return st;
-  }
-  return elign_h5_writer_commit(&w, err);
+  return elign_h5_writer_finish(&w, st, err);
 }
 
 typedef struct {
@@ -468,12 +463,7 @@ elign_status elign_samples_write(const char *path, const elign_molset *mols, con
   if (st == ELIGN_OK) st = elign_h5_write_array(w.file, "/group", H5T_NATIVE_INT64, 1, d, g, err);
   free(g);
   if (st == ELIGN_OK) st = write_samples_meta(w.file, meta, err);
-  if (st != ELIGN_OK) {
-    elign_h5_writer_abort(&w);
-    elign_error_prefix(err, "%s: ", path);
-    return st;
-  }
-  return elign_h5_writer_commit(&w, err);
+  return elign_h5_writer_finish(&w, st, err);
 }
 
 /* Global histograms from every rank's molecules (dense bins reduced by sum). */
@@ -703,12 +693,7 @@ elign_status elign_oracle_results_write(const char *path, const elign_molset *mo
   if (st == ELIGN_OK) st = elign_h5_write_array(w.file, "/status", H5T_NATIVE_INT32, 1, d, s, err);
   free(s);
   if (st == ELIGN_OK) st = elign_h5_set_attr_str(w.file, "/", "oracle", oracle_name ? oracle_name : "", err);
-  if (st != ELIGN_OK) {
-    elign_h5_writer_abort(&w);
-    elign_error_prefix(err, "%s: ", path);
-    return st;
-  }
-  return elign_h5_writer_commit(&w, err);
+  return elign_h5_writer_finish(&w, st, err);
 }
 
 elign_status elign_oracle_results_read(const char *path, elign_molset *mols, int32_t **status, char *oracle_name,
