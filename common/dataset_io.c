@@ -215,11 +215,12 @@ static elign_status write_molset(hid_t f, const elign_molset *s, elign_error *er
 
 /* Read a 1-D array that holds one entry per molecule. *out receives the
  * array as soon as it is read, also when its length is wrong, so the caller
- * releases it the same way in both cases. */
+ * releases it the same way in both cases; NULL if the read itself failed. */
 static elign_status read_per_molecule(hid_t f, const char *name, hid_t memtype, int64_t n_mol, void **out,
                                       const char *label, elign_error *err) {
   hsize_t d[1];
   void *p; /* not *out directly: a failed read leaves its argument dangling */
+  *out = NULL;
   elign_status st = elign_h5_read_array(f, name, memtype, 1, d, &p, label, err);
   if (st != ELIGN_OK) return st;
   *out = p;
@@ -270,7 +271,6 @@ static elign_status read_molset(hid_t f, const char *label, elign_molset *s, eli
   st = read_atom_vectors(f, "/positions", s->n_atoms, &s->pos, label, err);
   if (st != ELIGN_OK) return st;
   if (elign_h5_exists(f, "/ids")) {
-    p = NULL;
     st = read_per_molecule(f, "/ids", H5T_NATIVE_INT64, s->n_mol, &p, label, err);
     s->ids = p;
     if (st != ELIGN_OK) return st;
@@ -287,7 +287,6 @@ static elign_status read_molset(hid_t f, const char *label, elign_molset *s, eli
     }
   }
   if (elign_h5_exists(f, "/energy")) {
-    p = NULL;
     st = read_per_molecule(f, "/energy", H5T_NATIVE_DOUBLE, s->n_mol, &p, label, err);
     s->energy = p;
     if (st != ELIGN_OK) return st;
@@ -363,7 +362,7 @@ static elign_status read_dataset_extras(hid_t f, const char *path, elign_dataset
   for (int i = 0; i < l.n; i++) {
     char name[128];
     snprintf(name, sizeof name, "/properties/%s", l.names[i]);
-    void *p = NULL;
+    void *p;
     elign_status st = read_per_molecule(f, name, H5T_NATIVE_DOUBLE, ds->mols.n_mol, &p, path, err);
     if (st != ELIGN_OK) {
       free(p);
@@ -671,7 +670,7 @@ elign_status elign_samples_read(const char *path, elign_molset *mols, int64_t **
   if (st != ELIGN_OK) return st;
   st = read_molset(f, path, mols, err);
   if (st == ELIGN_OK && group) {
-    void *p = NULL;
+    void *p;
     st = read_per_molecule(f, "/group", H5T_NATIVE_INT64, mols->n_mol, &p, path, err);
     *group = p;
   }
@@ -718,7 +717,7 @@ elign_status elign_oracle_results_read(const char *path, elign_molset *mols, int
   if (st == ELIGN_OK && (!mols->energy || !mols->forces))
     st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: oracle results without /energy or /forces", path);
   if (st == ELIGN_OK) {
-    void *p = NULL;
+    void *p;
     st = read_per_molecule(f, "/status", H5T_NATIVE_INT32, mols->n_mol, &p, path, err);
     *status = p;
   }
