@@ -335,12 +335,7 @@ elign_status elign_checkpoint_write(const elign_checkpoint *c, const char *path,
   elign_status st = elign_h5_writer_create(&w, path, "model", ELIGN_CHECKPOINT_VERSION, err);
   if (st != ELIGN_OK) return st;
   st = write_body(w.file, c, err);
-  if (st != ELIGN_OK) {
-    elign_h5_writer_abort(&w);
-    elign_error_prefix(err, "%s: ", path);
-    return st;
-  }
-  return elign_h5_writer_commit(&w, err);
+  return elign_h5_writer_finish(&w, st, err);
 }
 
 /* ---- read ------------------------------------------------------------------------------------ */

@@ -213,6 +213,37 @@ static elign_status write_molset(hid_t f, const elign_molset *s, elign_error *er
   return st;
 }
 
+/* Read a 1-D array that holds one entry per molecule. *out receives the
+ * array as soon as it is read, also when its length is wrong, so the caller
+ * releases it the same way in both cases; NULL if the read itself failed. */
+static elign_status read_per_molecule(hid_t f, const char *name, hid_t memtype, int64_t n_mol, void **out,
+                                      const char *label, elign_error *err) {
+  hsize_t d[1];
+  void *p; /* not *out directly: a failed read leaves its argument dangling */
+  *out = NULL;
+  elign_status st = elign_h5_read_array(f, name, memtype, 1, d, &p, label, err);
+  if (st != ELIGN_OK) return st;
+  *out = p;
+  if ((int64_t)d[0] != n_mol)
+    return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: %s has %llu entries for %lld molecules", label, name,
+                      (unsigned long long)d[0], (long long)n_mol);
+  return ELIGN_OK;
+}
+
+/* Read an (n_atoms,3) double array (positions, forces); *out as above. */
+static elign_status read_atom_vectors(hid_t f, const char *name, int64_t n_atoms, double **out, const char *label,
+                                      elign_error *err) {
+  hsize_t d[2];
+  void *p;
+  elign_status st = elign_h5_read_array(f, name, H5T_NATIVE_DOUBLE, 2, d, &p, label, err);
+  if (st != ELIGN_OK) return st;
+  *out = p;
+  if ((int64_t)d[0] != n_atoms || d[1] != 3)
+    return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: %s is [%llu,%llu], expected [%lld,3]", label, name,
+                      (unsigned long long)d[0], (unsigned long long)d[1], (long long)n_atoms);
+  return ELIGN_OK;
+}
+
 /* Read and validate the packed layout (sizes, offsets monotone, Z range). */
 static elign_status read_molset(hid_t f, const char *label, elign_molset *s, elign_error *err) {
   memset(s, 0, sizeof *s);
@@ -237,19 +268,12 @@ static elign_status read_molset(hid_t f, const char *label, elign_molset *s, eli
   for (int64_t a = 0; a < s->n_atoms; a++)
     if (s->Z[a] < 1 || s->Z[a] > 118)
       return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: atom %lld has atomic number %d", label, (long long)a, s->Z[a]);
-  st = elign_h5_read_array(f, "/positions", H5T_NATIVE_DOUBLE, 2, d, &p, label, err);
+  st = read_atom_vectors(f, "/positions", s->n_atoms, &s->pos, label, err);
   if (st != ELIGN_OK) return st;
-  s->pos = p;
-  if ((int64_t)d[0] != s->n_atoms || d[1] != 3)
-    return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /positions is [%llu,%llu], expected [%lld,3]", label,
-                      (unsigned long long)d[0], (unsigned long long)d[1], (long long)s->n_atoms);
   if (elign_h5_exists(f, "/ids")) {
-    st = elign_h5_read_array(f, "/ids", H5T_NATIVE_INT64, 1, d, &p, label, err);
-    if (st != ELIGN_OK) return st;
+    st = read_per_molecule(f, "/ids", H5T_NATIVE_INT64, s->n_mol, &p, label, err);
     s->ids = p;
-    if ((int64_t)d[0] != s->n_mol)
-      return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /ids has %llu entries for %lld molecules", label,
-                        (unsigned long long)d[0], (long long)s->n_mol);
+    if (st != ELIGN_OK) return st;
   }
   if (elign_h5_exists(f, "/smiles")) {
     int64_t n;
@@ -263,20 +287,13 @@ static elign_status read_molset(hid_t f, const char *label, elign_molset *s, eli
     }
   }
   if (elign_h5_exists(f, "/energy")) {
-    st = elign_h5_read_array(f, "/energy", H5T_NATIVE_DOUBLE, 1, d, &p, label, err);
-    if (st != ELIGN_OK) return st;
+    st = read_per_molecule(f, "/energy", H5T_NATIVE_DOUBLE, s->n_mol, &p, label, err);
     s->energy = p;
-    if ((int64_t)d[0] != s->n_mol)
-      return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /energy has %llu entries for %lld molecules", label,
-                        (unsigned long long)d[0], (long long)s->n_mol);
+    if (st != ELIGN_OK) return st;
   }
   if (elign_h5_exists(f, "/forces")) {
-    st = elign_h5_read_array(f, "/forces", H5T_NATIVE_DOUBLE, 2, d, &p, label, err);
+    st = read_atom_vectors(f, "/forces", s->n_atoms, &s->forces, label, err);
     if (st != ELIGN_OK) return st;
-    s->forces = p;
-    if ((int64_t)d[0] != s->n_atoms || d[1] != 3)
-      return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /forces is [%llu,%llu], expected [%lld,3]", label,
-                        (unsigned long long)d[0], (unsigned long long)d[1], (long long)s->n_atoms);
   }
   return ELIGN_OK;
 }
@@ -306,12 +323,7 @@ elign_status elign_dataset_write(const char *path, const elign_dataset *ds, elig
     hsize_t d[1] = {(hsize_t)ds->splits[i].n};
     st = elign_h5_write_array(w.file, name, H5T_NATIVE_INT64, 1, d, ds->splits[i].index, err);
   }
-  if (st != ELIGN_OK) {
-    elign_h5_writer_abort(&w);
-    elign_error_prefix(err, "%s: ", path);
-    return st;
-  }
-  return elign_h5_writer_commit(&w, err);
+  return elign_h5_writer_finish(&w, st, err);
 }
 
 typedef struct {
@@ -350,14 +362,11 @@ static elign_status read_dataset_extras(hid_t f, const char *path, elign_dataset
   for (int i = 0; i < l.n; i++) {
     char name[128];
     snprintf(name, sizeof name, "/properties/%s", l.names[i]);
-    hsize_t d[1];
     void *p;
-    elign_status st = elign_h5_read_array(f, name, H5T_NATIVE_DOUBLE, 1, d, &p, path, err);
-    if (st != ELIGN_OK) return st;
-    if ((int64_t)d[0] != ds->mols.n_mol) {
+    elign_status st = read_per_molecule(f, name, H5T_NATIVE_DOUBLE, ds->mols.n_mol, &p, path, err);
+    if (st != ELIGN_OK) {
       free(p);
-      return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: %s has %llu entries for %lld molecules", path, name,
-                        (unsigned long long)d[0], (long long)ds->mols.n_mol);
+      return st;
     }
     char unit[32] = "", desc[160] = "";
     if (elign_h5_has_attr(f, name, "unit")) elign_h5_get_attr_str(f, name, "unit", unit, sizeof unit, path, NULL);
@@ -468,12 +477,7 @@ elign_status elign_samples_write(const char *path, const elign_molset *mols, con
   if (st == ELIGN_OK) st = elign_h5_write_array(w.file, "/group", H5T_NATIVE_INT64, 1, d, g, err);
   free(g);
   if (st == ELIGN_OK) st = write_samples_meta(w.file, meta, err);
-  if (st != ELIGN_OK) {
-    elign_h5_writer_abort(&w);
-    elign_error_prefix(err, "%s: ", path);
-    return st;
-  }
-  return elign_h5_writer_commit(&w, err);
+  return elign_h5_writer_finish(&w, st, err);
 }
 
 /* Global histograms from every rank's molecules (dense bins reduced by sum). */
@@ -666,13 +670,9 @@ elign_status elign_samples_read(const char *path, elign_molset *mols, int64_t **
   if (st != ELIGN_OK) return st;
   st = read_molset(f, path, mols, err);
   if (st == ELIGN_OK && group) {
-    hsize_t d[1];
     void *p;
-    st = elign_h5_read_array(f, "/group", H5T_NATIVE_INT64, 1, d, &p, path, err);
-    if (st == ELIGN_OK) *group = p;
-    if (st == ELIGN_OK && (int64_t)d[0] != mols->n_mol)
-      st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /group has %llu entries for %lld molecules", path,
-                      (unsigned long long)d[0], (long long)mols->n_mol);
+    st = read_per_molecule(f, "/group", H5T_NATIVE_INT64, mols->n_mol, &p, path, err);
+    *group = p;
   }
   if (st == ELIGN_OK && meta) {
     memset(meta, 0, sizeof *meta);
@@ -703,12 +703,7 @@ elign_status elign_oracle_results_write(const char *path, const elign_molset *mo
   if (st == ELIGN_OK) st = elign_h5_write_array(w.file, "/status", H5T_NATIVE_INT32, 1, d, s, err);
   free(s);
   if (st == ELIGN_OK) st = elign_h5_set_attr_str(w.file, "/", "oracle", oracle_name ? oracle_name : "", err);
-  if (st != ELIGN_OK) {
-    elign_h5_writer_abort(&w);
-    elign_error_prefix(err, "%s: ", path);
-    return st;
-  }
-  return elign_h5_writer_commit(&w, err);
+  return elign_h5_writer_finish(&w, st, err);
 }
 
 elign_status elign_oracle_results_read(const char *path, elign_molset *mols, int32_t **status, char *oracle_name,
@@ -722,13 +717,9 @@ elign_status elign_oracle_results_read(const char *path, elign_molset *mols, int
   if (st == ELIGN_OK && (!mols->energy || !mols->forces))
     st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: oracle results without /energy or /forces", path);
   if (st == ELIGN_OK) {
-    hsize_t d[1];
     void *p;
-    st = elign_h5_read_array(f, "/status", H5T_NATIVE_INT32, 1, d, &p, path, err);
-    if (st == ELIGN_OK) *status = p;
-    if (st == ELIGN_OK && (int64_t)d[0] != mols->n_mol)
-      st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /status has %llu entries for %lld molecules", path,
-                      (unsigned long long)d[0], (long long)mols->n_mol);
+    st = read_per_molecule(f, "/status", H5T_NATIVE_INT32, mols->n_mol, &p, path, err);
+    *status = p;
   }
   if (st == ELIGN_OK && oracle_name) {
     oracle_name[0] = '\0';

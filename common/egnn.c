@@ -202,6 +202,19 @@ void egnn_edge_diff_scatter(real *dx, const egnn_graph *g, const real *dd) {
 /* layer: separable first linear of an edge MLP, followed by SiLU            */
 /* ======================================================================= */
 
+/* The r and d0 columns of W1 [F, 2F+2] copied to one contiguous (2,F) block
+ * [wr | wd], so the per-edge loops read them with stride 1. Plain malloc,
+ * one per OpenMP thread (free with free()). */
+static real *copy_geometry_columns(const real *W1, int F) {
+  int ldw = 2 * F + 2;
+  real *wr = (real *)malloc(2 * (size_t)F * sizeof(real));
+  for (int o = 0; o < F; o++) {
+    wr[o] = W1[(size_t)o * ldw + 2 * F];
+    wr[F + o] = W1[(size_t)o * ldw + 2 * F + 1];
+  }
+  return wr;
+}
+
 /* Forward. W1 [F, 2F+2] with input columns [h_i | h_j | r | d0], b1 [F].
  * h (N,F); r, d0 (E). Out: Z (E,F) pre-activation, S (E,F) = SiLU(Z).
  * P (N,2F) scratch: per-node projections [h Waᵀ | h Wbᵀ]. */
@@ -212,12 +225,8 @@ void egnn_edge_in_forward(real *Z, real *S, real *P, const egnn_graph *g, const 
   gemm_xwt((int)g->N, F, F, h, F, W1 + F, ldw, 0, P + F, 2 * F); /* h_j · Wbᵀ */
 #pragma omp parallel
   {
-    real *wr = (real *)malloc(2 * (size_t)F * sizeof(real)); /* contiguous copies of the r, d0 columns */
+    real *wr = copy_geometry_columns(W1, F);
     real *wd = wr + F;
-    for (int o = 0; o < F; o++) {
-      wr[o] = W1[(size_t)o * ldw + 2 * F];
-      wd[o] = W1[(size_t)o * ldw + 2 * F + 1];
-    }
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < g->N; i++) {
       int64_t e0 = edge_first(g, i), deg = row_degree(g, i);
@@ -255,12 +264,8 @@ void egnn_edge_in_backward(real *dW1, real *db1, real *dh, real *dr, real *dd0, 
   real *dZ = dS;
 #pragma omp parallel
   {
-    real *wr = (real *)malloc(2 * (size_t)F * sizeof(real));
+    real *wr = copy_geometry_columns(W1, F);
     real *wd = wr + F;
-    for (int o = 0; o < F; o++) {
-      wr[o] = W1[(size_t)o * ldw + 2 * F];
-      wd[o] = W1[(size_t)o * ldw + 2 * F + 1];
-    }
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < g->N; i++) {
       int64_t e0 = edge_first(g, i), deg = row_degree(g, i), o0 = g->off[g->mol[i]];

@@ -145,6 +145,13 @@ void elign_h5_writer_abort(elign_h5_writer *w) {
   w->tmp_path[0] = '\0';
 }
 
+elign_status elign_h5_writer_finish(elign_h5_writer *w, elign_status st, elign_error *err) {
+  if (st == ELIGN_OK) return elign_h5_writer_commit(w, err);
+  elign_h5_writer_abort(w);
+  elign_error_prefix(err, "%s: ", w->final_path);
+  return st;
+}
+
 elign_status elign_h5_writer_create_parallel(elign_h5_writer *w, MPI_Comm comm, const char *path,
                                              const char *format, int version, elign_error *err) {
   elign_h5_quiet();

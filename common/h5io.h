@@ -22,6 +22,7 @@
  *   elign_h5_writer_create(&w, path, "dataset", 1, err);
  *   elign_h5_write_array(w.file, "/offsets", H5T_NATIVE_INT64, 1, dims, data, err); ...
  *   elign_h5_writer_commit(&w, err);   // or elign_h5_writer_abort(&w) on error
+ *   (or both in one: elign_h5_writer_finish(&w, st, err))
  */
 #ifndef ELIGN_H5IO_H
 #define ELIGN_H5IO_H
@@ -64,6 +65,10 @@ elign_status elign_h5_writer_create(elign_h5_writer *w, const char *path, const 
 elign_status elign_h5_writer_commit(elign_h5_writer *w, elign_error *err);
 /* Close and remove the temporary file (after an error). Safe to call twice. */
 void elign_h5_writer_abort(elign_h5_writer *w);
+/* End of a serial write whose body returned st: commit if st is ELIGN_OK,
+ * otherwise abort and prefix err with the final path (the body's messages
+ * name datasets, not the file). Returns the status of the whole write. */
+elign_status elign_h5_writer_finish(elign_h5_writer *w, elign_status st, elign_error *err);
 
 /* Collective over comm: every rank calls with the same path/format/version.
  * The temporary name is chosen by rank 0 and broadcast. Attributes written

@@ -64,20 +64,6 @@ static int qm9_number(const char *s, double *v) {
   return end != buf && *end == '\0' && errno != ERANGE && isfinite(*v);
 }
 
-/* Split in place at spaces/tabs. */
-static int qm9_split(char *s, char **tok, int max) {
-  int n = 0;
-  while (*s) {
-    while (*s == ' ' || *s == '\t') s++;
-    if (!*s) break;
-    if (n == max) return max + 1;
-    tok[n++] = s;
-    while (*s && *s != ' ' && *s != '\t') s++;
-    if (*s) *s++ = '\0';
-  }
-  return n;
-}
-
 /* Growing columns of the 15 properties, for the molecules of one archive. */
 typedef struct {
   int64_t n, cap;
@@ -123,12 +109,12 @@ static elign_status qm9_parse(const char *text, size_t len, const char *label, e
     goto done;                                                  \
   } while (0)
 
-  if (!(line = qm9_next_line(&c)) || qm9_split(line, tok, 1) != 1 || sscanf(tok[0], "%ld", &n) != 1 || n < 1 ||
-      n > 100000)
+  if (!(line = qm9_next_line(&c)) || elign_import_split_ws(line, tok, 1) != 1 || sscanf(tok[0], "%ld", &n) != 1 ||
+      n < 1 || n > 100000)
     QM9_FAIL("expected the atom count");
   if (!(line = qm9_next_line(&c))) QM9_FAIL("missing the property line");
   snprintf(copy, sizeof copy, "%.200s", line);
-  if (qm9_split(line, tok, 2 + QM9_N_PROPS) != 2 + QM9_N_PROPS)
+  if (elign_import_split_ws(line, tok, 2 + QM9_N_PROPS) != 2 + QM9_N_PROPS)
     QM9_FAIL("property line needs a tag, an index and %d numbers: '%s'", QM9_N_PROPS, copy);
   {
     char *end;
@@ -142,7 +128,7 @@ static elign_status qm9_parse(const char *text, size_t len, const char *label, e
   for (int64_t a = 0; a < n; a++) {
     if (!(line = qm9_next_line(&c))) QM9_FAIL("file ends after %ld of %ld atoms", (long)a, (long)n);
     snprintf(copy, sizeof copy, "%.200s", line);
-    int nt = qm9_split(line, tok, 6);
+    int nt = elign_import_split_ws(line, tok, 6);
     int z = nt >= 1 ? elign_element_z(tok[0], (int)strlen(tok[0])) : 0;
     double q;
     if (nt != 5 || z == 0 || !qm9_number(tok[1], &pos[3 * a]) || !qm9_number(tok[2], &pos[3 * a + 1]) ||
@@ -152,7 +138,7 @@ static elign_status qm9_parse(const char *text, size_t len, const char *label, e
   }
   if (!(line = qm9_next_line(&c))) QM9_FAIL("missing the frequency line");
   if (!(line = qm9_next_line(&c))) QM9_FAIL("missing the SMILES line");
-  int nt = qm9_split(line, tok, 2);
+  int nt = elign_import_split_ws(line, tok, 2);
   if (nt < 1 || nt > 2) QM9_FAIL("SMILES line needs the GDB and the relaxed SMILES");
   const char *smiles = tok[nt - 1]; /* the relaxed geometry's SMILES */
   elign_molset_append(&ds->mols, (int)n, Z, pos, id, smiles);

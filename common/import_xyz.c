@@ -74,8 +74,9 @@ static int is_blank(const char *s) {
   return 1;
 }
 
-/* Split s in place at spaces/tabs; returns the token count (at most max). */
-static int split_ws(char *s, char **tok, int max) {
+/* Shared with import_qm9.c (declared in importers.h): both formats are
+ * whitespace-separated columns. */
+int elign_import_split_ws(char *s, char **tok, int max) {
   int n = 0;
   while (*s) {
     while (*s == ' ' || *s == '\t') s++;
@@ -190,7 +191,7 @@ static elign_status read_molecule(xyz_reader *r, elign_dataset *ds, int *done, e
   char copy[256];
   snprintf(copy, sizeof copy, "%.200s", r->line);
   int64_t n;
-  if (split_ws(r->line, tok, 1) != 1 || !parse_int64(tok[0], &n) || n < 1 || n > 1000000)
+  if (elign_import_split_ws(r->line, tok, 1) != 1 || !parse_int64(tok[0], &n) || n < 1 || n > 1000000)
     return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: molecule %lld (line %ld): expected the atom count, found '%s'",
                       r->path, (long long)m, count_line, copy);
   if (!xyz_next_line(r, err, &st))
@@ -219,7 +220,7 @@ static elign_status read_molecule(xyz_reader *r, elign_dataset *ds, int *done, e
                                          "%s: molecule %lld (line %ld): file ends after %lld of %lld atoms", r->path,
                                          (long long)m, r->lineno + 1, (long long)a, (long long)n);
     snprintf(copy, sizeof copy, "%.200s", r->line);
-    int nt = split_ws(r->line, tok, 7);
+    int nt = elign_import_split_ws(r->line, tok, 7);
     int z = nt >= 1 ? elign_element_z(tok[0], (int)strlen(tok[0])) : 0;
     int ok = (strict ? nt == 4 : nt >= 4) && z > 0 && parse_double(tok[1], &r->pos[3 * a]) &&
              parse_double(tok[2], &r->pos[3 * a + 1]) && parse_double(tok[3], &r->pos[3 * a + 2]);

@@ -105,6 +105,14 @@ static uint8_t *start_message(elign_wire_kind kind, uint32_t flags, uint64_t id,
   return buf;
 }
 
+/* Last step of every packer: checksum the finished bytes, then hand them over. */
+static elign_status finish_message(uint8_t *b, size_t total, uint8_t **buf, size_t *len) {
+  elign_wire_seal(b, total);
+  *buf = b;
+  *len = total;
+  return ELIGN_OK;
+}
+
 /* Offsets supplied by a caller (pack side): same rules as on unpack. */
 static elign_status check_offsets(int64_t n_mol, const int64_t *offsets, elign_error *err) {
   if (n_mol < 0 || n_mol > ELIGN_WIRE_MAX_MOL) return ELIGN_FAIL(err, ELIGN_ERR_ARG, "wire: n_mol %lld out of range", (long long)n_mol);
@@ -144,10 +152,7 @@ elign_status elign_wire_pack_request(uint64_t request_id, int64_t n_mol, const i
     memcpy(b + L.mult + 4 * m, &c, 4);
   }
   if (n_atoms) memcpy(b + L.pos, pos, 24 * (size_t)n_atoms);
-  elign_wire_seal(b, L.total);
-  *buf = b;
-  *len = L.total;
-  return ELIGN_OK;
+  return finish_message(b, L.total, buf, len);
 }
 
 elign_status elign_wire_pack_reply(uint64_t request_id, int64_t n_mol, const int64_t *offsets,
@@ -166,27 +171,18 @@ elign_status elign_wire_pack_reply(uint64_t request_id, int64_t n_mol, const int
     memcpy(b + L.energy, energy, 8 * (size_t)n_mol);
   }
   if (forces && n_atoms) memcpy(b + L.forces, forces, 24 * (size_t)n_atoms);
-  elign_wire_seal(b, L.total);
-  *buf = b;
-  *len = L.total;
-  return ELIGN_OK;
+  return finish_message(b, L.total, buf, len);
 }
 
 elign_status elign_wire_pack_rejected(uint64_t request_id, uint8_t **buf, size_t *len, elign_error *err) {
   reply_layout L = layout_reply(0, 0, ELIGN_WIRE_REJECTED);
   uint8_t *b = start_message(ELIGN_WIRE_REPLY, ELIGN_WIRE_REJECTED, request_id, 0, 0, L.total);
-  elign_wire_seal(b, L.total);
-  *buf = b;
-  *len = L.total;
-  return ELIGN_OK;
+  return finish_message(b, L.total, buf, len);
 }
 
 elign_status elign_wire_pack_done(uint8_t **buf, size_t *len, elign_error *err) {
   uint8_t *b = start_message(ELIGN_WIRE_DONE, 0, 0, 0, 0, ELIGN_WIRE_HEADER_BYTES);
-  elign_wire_seal(b, ELIGN_WIRE_HEADER_BYTES);
-  *buf = b;
-  *len = ELIGN_WIRE_HEADER_BYTES;
-  return ELIGN_OK;
+  return finish_message(b, ELIGN_WIRE_HEADER_BYTES, buf, len);
 }
 
 /* ------------------------------------------------------------------------ validate */
@@ -268,13 +264,23 @@ static double *read_f64(const uint8_t *b, size_t at, int64_t n, const char *labe
   return a;
 }
 
+/* Validate the message and insist on its kind: an unpacker handed the other
+ * kind would read its sections with the wrong layout. */
+static elign_status peek_expecting(const void *buf, size_t len, elign_wire_kind want, elign_wire_header *h,
+                                   elign_error *err) {
+  elign_status st = elign_wire_peek(buf, len, h, err);
+  if (st != ELIGN_OK) return st;
+  if (h->kind != want)
+    return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "wire: expected a %s, got a %s", elign_wire_kind_string(want),
+                      elign_wire_kind_string(h->kind));
+  return ELIGN_OK;
+}
+
 elign_status elign_wire_unpack_request(const void *buf, size_t len, elign_wire_request *req, elign_error *err) {
   memset(req, 0, sizeof *req);
   elign_wire_header h;
-  elign_status st = elign_wire_peek(buf, len, &h, err);
+  elign_status st = peek_expecting(buf, len, ELIGN_WIRE_REQUEST, &h, err);
   if (st != ELIGN_OK) return st;
-  if (h.kind != ELIGN_WIRE_REQUEST)
-    return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "wire: expected a request, got a %s", elign_wire_kind_string(h.kind));
   const uint8_t *b = buf;
   request_layout L = layout_request(h.n_mol, h.n_atoms, h.flags);
   req->request_id = h.request_id;
@@ -309,10 +315,8 @@ elign_status elign_wire_unpack_request(const void *buf, size_t len, elign_wire_r
 elign_status elign_wire_unpack_reply(const void *buf, size_t len, elign_wire_reply *rep, elign_error *err) {
   memset(rep, 0, sizeof *rep);
   elign_wire_header h;
-  elign_status st = elign_wire_peek(buf, len, &h, err);
+  elign_status st = peek_expecting(buf, len, ELIGN_WIRE_REPLY, &h, err);
   if (st != ELIGN_OK) return st;
-  if (h.kind != ELIGN_WIRE_REPLY)
-    return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "wire: expected a reply, got a %s", elign_wire_kind_string(h.kind));
   const uint8_t *b = buf;
   reply_layout L = layout_reply(h.n_mol, h.n_atoms, h.flags);
   rep->request_id = h.request_id;

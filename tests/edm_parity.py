@@ -28,6 +28,9 @@ import sys
 import h5py
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tools'))
+from edm_import import polynomial_gamma  # noqa: E402  (tools/ is not a package)
+
 torch = None  # imported lazily: it takes seconds, and h5equal/states do not need it
 
 
@@ -54,13 +57,8 @@ def block_shapes(F):
 
 
 def gamma_table(T0=1000, power=2.0, s=1e-5):
-    steps = T0 + 1
-    x = np.linspace(0, steps, steps)
-    a = (1 - np.power(x / steps, power)) ** 2
-    a = np.concatenate([np.ones(1), a])
-    a = np.cumprod(np.clip(a[1:] / a[:-1], 0.001, 1.0))
-    a = (1 - 2 * s) * a + s
-    return need_torch().from_numpy(-(np.log(a) - np.log(1 - a))).float()
+    # EDM's polynomial γ table, computed once in tools/edm_import.py
+    return need_torch().from_numpy(polynomial_gamma(T0, power, s))
 
 
 def make_fixture(out_dir, dataset, F, L, seed):
