@@ -1,5 +1,5 @@
 /* oracle_testmol.h — small helpers shared by the oracle tests: read molecules
- * from an extended-XYZ file, pack batches, run a shell command. Test-only. */
+ * from an extended-XYZ file, pack batches, evaluate them. Test-only. */
 #ifndef ELIGN_ORACLE_TESTMOL_H
 #define ELIGN_ORACLE_TESTMOL_H
 
@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/error.h"
+#include "oracle/oracle.h"
 
 #define TESTMOL_MAX_ATOMS 64
 
@@ -90,6 +93,21 @@ static inline void testbatch_pack(testbatch *b, const testmol *mols, int count) 
     b->mult[m] = 1;
   }
   b->n_atoms = b->offsets[count];
+}
+
+/* Evaluate a packed batch into its own energy/forces; 1 on success (the
+ * error is printed). Charge and multiplicity are always passed: packed ones
+ * are neutral singlets unless a test changes them, which is exactly what
+ * NULL arrays mean (oracle.h), so tests that never set them lose nothing. */
+static inline int testbatch_evaluate(elign_oracle *o, testbatch *b, elign_mol_status *status) {
+  elign_oracle_batch batch = {.n_mol = b->n_mol, .offsets = b->offsets, .Z = b->Z, .pos = b->pos, .charge = b->charge,
+                              .multiplicity = b->mult};
+  elign_oracle_result res = {.energy = b->energy, .forces = b->forces, .status = status};
+  elign_error err;
+  elign_error_clear(&err);
+  elign_status st = elign_oracle_evaluate(o, &batch, &res, &err);
+  if (st != ELIGN_OK) fprintf(stderr, "evaluate: %s\n", err.msg);
+  return st == ELIGN_OK;
 }
 
 #endif
