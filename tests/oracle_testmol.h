@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "oracle/oracle.h"
+#include "tests/testutil.h"
 
 #define TESTMOL_MAX_ATOMS 64
 
@@ -108,6 +109,23 @@ static inline int testbatch_evaluate(elign_oracle *o, testbatch *b, elign_mol_st
   elign_status st = elign_oracle_evaluate(o, &batch, &res, &err);
   if (st != ELIGN_OK) fprintf(stderr, "evaluate: %s\n", err.msg);
   return st == ELIGN_OK;
+}
+
+/* The failure-injection batch shape shared by the xtb and python tests:
+ * molecules 0 and 4 good, 1 an unsupported element, 2 an overlap, 3 a NaN
+ * coordinate. Checks those flags and that the flagged ones were zeroed. */
+static inline void testbatch_check_injected_flags(const testbatch *b, const elign_mol_status *status) {
+  CHECK(status[0] == ELIGN_MOL_OK);
+  CHECK(status[1] == ELIGN_MOL_UNSUPPORTED_ELEMENT);
+  CHECK(status[2] == ELIGN_MOL_OVERLAP);
+  CHECK(status[3] == ELIGN_MOL_NONFINITE_INPUT);
+  CHECK(status[4] == ELIGN_MOL_OK);
+  for (int m = 1; m <= 3; m++) {
+    CHECK(b->energy[m] == 0.0);
+    int zero = 1;
+    for (int64_t k = 3 * b->offsets[m]; k < 3 * b->offsets[m + 1]; k++) zero &= b->forces[k] == 0.0;
+    CHECK(zero);
+  }
 }
 
 #endif
