@@ -25,19 +25,15 @@
 
 #include "common/egnn.h"
 #include "common/log.h"
+#include "tests/testrng.h"
 
 typedef elign_real real;
 
 void openblas_set_num_threads(int);
 
 static uint64_t rs = 2024;
-static double urand(void) {
-  uint64_t z = (rs += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
-}
-static double nrand(void) { return sqrt(-2 * log(1 - urand())) * cos(6.283185307179586 * urand()); }
+static double urand(void) { return testrng_uniform(&rs); }
+static double nrand(void) { return testrng_normal(&rs); }
 
 /* Large SGEMM in the current thread setting: the machine's practical peak
  * (best of 5; the caller takes the best of a measurement before and after). */

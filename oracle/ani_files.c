@@ -140,9 +140,7 @@ static elign_status read_params(const char *path, ani_model *m, elign_error *err
   double one[ANI_MAX_SHELLS];
   p->n_rad = p->n_ang = p->n_zeta = -1;
   char *save = NULL;
-  int line_no = 0;
   for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-    line_no++;
     char *eq = strchr(line, '=');
     if (!eq) continue;
     *eq = '\0';
@@ -196,7 +194,6 @@ static elign_status read_params(const char *path, ani_model *m, elign_error *err
   }
   for (int z = 0; z < 128; z++) m->z_to_species[z] = -1;
   for (int s = 0; s < S; s++) m->z_to_species[m->species_z[s]] = s;
-  (void)line_no;
   return ELIGN_OK;
 }
 

@@ -70,6 +70,14 @@ void elign_oracle_options_init(elign_oracle_options *opt) {
   if (opt) memset(opt, 0, sizeof *opt);
 }
 
+elign_status elign_oracle_fail_not_built(void **state, const char *what, const char *package, const char *cmake_reports,
+                                         elign_error *err) {
+  *state = NULL;
+  ELIGN_FAIL(err, ELIGN_ERR_UNSUPPORTED, "%s not built: rebuild with %s installed", what, package);
+  elign_error_hint(err, "apt-get install %s, then re-run cmake (it reports '%s')", package, cmake_reports);
+  return ELIGN_ERR_UNSUPPORTED;
+}
+
 /* ------------------------------------------------------------- input checks */
 
 elign_mol_status elign_oracle_check_molecule(const elign_oracle_backend *backend, const void *state, int64_t n,

@@ -15,4 +15,12 @@ extern const elign_oracle_backend elign_oracle_dft_backend;      /* dft_pool.c *
 
 #include "oracle/oracle_lj.h" /* elign_oracle_lj_backend */
 
+/* The create() failure of a backend compiled out of this build: sets
+ * *state = NULL and an ELIGN_ERR_UNSUPPORTED error "<what> not built:
+ * rebuild with <package> installed", with a hint naming the apt package and
+ * the line cmake prints once it finds it (cmake_reports). One wording for
+ * every optional backend. */
+elign_status elign_oracle_fail_not_built(void **state, const char *what, const char *package, const char *cmake_reports,
+                                         elign_error *err);
+
 #endif

@@ -392,10 +392,7 @@ static elign_status python_evaluate(void *state, const elign_oracle_batch *batch
 #else /* !ELIGN_WITH_PYTHON */
 
 static elign_status python_not_built(const elign_oracle_options *opt, void **state, elign_error *err) {
-  *state = NULL;
-  ELIGN_FAIL(err, ELIGN_ERR_UNSUPPORTED, "python oracle backend not built: rebuild with python3-dev installed");
-  elign_error_hint(err, "apt-get install python3-dev, then re-run cmake (it reports 'embedded Python ... enabled')");
-  return ELIGN_ERR_UNSUPPORTED;
+  return elign_oracle_fail_not_built(state, "python oracle backend", "python3-dev", "embedded Python ... enabled", err);
 }
 static elign_status python_unavailable_evaluate(void *state, const elign_oracle_batch *batch,
                                                 elign_oracle_result *result, elign_error *err) {

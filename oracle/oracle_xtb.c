@@ -283,10 +283,7 @@ static elign_status xtb_evaluate(void *state, const elign_oracle_batch *batch, e
 #else /* !ELIGN_WITH_XTB: listed, but create() says how to get it */
 
 static elign_status xtb_not_built(const elign_oracle_options *opt, void **state, elign_error *err) {
-  *state = NULL;
-  ELIGN_FAIL(err, ELIGN_ERR_UNSUPPORTED, "xtb oracle backends not built: rebuild with libxtb-dev installed");
-  elign_error_hint(err, "apt-get install libxtb-dev, then re-run cmake (it reports 'libxtb ... found')");
-  return ELIGN_ERR_UNSUPPORTED;
+  return elign_oracle_fail_not_built(state, "xtb oracle backends", "libxtb-dev", "libxtb ... found", err);
 }
 static elign_status xtb_unavailable_evaluate(void *state, const elign_oracle_batch *batch,
                                              elign_oracle_result *result, elign_error *err) {

@@ -1,5 +1,5 @@
 /* oracle_testmol.h — small helpers shared by the oracle tests: read molecules
- * from an extended-XYZ file, pack batches, run a shell command. Test-only. */
+ * from an extended-XYZ file, pack batches, evaluate them. Test-only. */
 #ifndef ELIGN_ORACLE_TESTMOL_H
 #define ELIGN_ORACLE_TESTMOL_H
 
@@ -7,6 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/error.h"
+#include "oracle/oracle.h"
+#include "tests/testutil.h"
 
 #define TESTMOL_MAX_ATOMS 64
 
@@ -90,6 +94,38 @@ static inline void testbatch_pack(testbatch *b, const testmol *mols, int count) 
     b->mult[m] = 1;
   }
   b->n_atoms = b->offsets[count];
+}
+
+/* Evaluate a packed batch into its own energy/forces; 1 on success (the
+ * error is printed). Charge and multiplicity are always passed: packed ones
+ * are neutral singlets unless a test changes them, which is exactly what
+ * NULL arrays mean (oracle.h), so tests that never set them lose nothing. */
+static inline int testbatch_evaluate(elign_oracle *o, testbatch *b, elign_mol_status *status) {
+  elign_oracle_batch batch = {.n_mol = b->n_mol, .offsets = b->offsets, .Z = b->Z, .pos = b->pos, .charge = b->charge,
+                              .multiplicity = b->mult};
+  elign_oracle_result res = {.energy = b->energy, .forces = b->forces, .status = status};
+  elign_error err;
+  elign_error_clear(&err);
+  elign_status st = elign_oracle_evaluate(o, &batch, &res, &err);
+  if (st != ELIGN_OK) fprintf(stderr, "evaluate: %s\n", err.msg);
+  return st == ELIGN_OK;
+}
+
+/* The failure-injection batch shape shared by the xtb and python tests:
+ * molecules 0 and 4 good, 1 an unsupported element, 2 an overlap, 3 a NaN
+ * coordinate. Checks those flags and that the flagged ones were zeroed. */
+static inline void testbatch_check_injected_flags(const testbatch *b, const elign_mol_status *status) {
+  CHECK(status[0] == ELIGN_MOL_OK);
+  CHECK(status[1] == ELIGN_MOL_UNSUPPORTED_ELEMENT);
+  CHECK(status[2] == ELIGN_MOL_OVERLAP);
+  CHECK(status[3] == ELIGN_MOL_NONFINITE_INPUT);
+  CHECK(status[4] == ELIGN_MOL_OK);
+  for (int m = 1; m <= 3; m++) {
+    CHECK(b->energy[m] == 0.0);
+    int zero = 1;
+    for (int64_t k = 3 * b->offsets[m]; k < 3 * b->offsets[m + 1]; k++) zero &= b->forces[k] == 0.0;
+    CHECK(zero);
+  }
 }
 
 #endif

@@ -155,6 +155,29 @@ static ani_model *load_or_fail(const char *name) {
   return m;
 }
 
+/* The reference molecules, or a failed check when the file does not load. */
+static int ref_load_or_fail(ref_db *db, const char *ref_path) {
+  if (ref_load(db, ref_path)) return 1;
+  CHECK(!"reference file loads");
+  return 0;
+}
+
+/* The fixture of the fd, symmetry and batch sections: the reference
+ * molecules, ANI-2x and a workspace; 0 (after a failed check) if either
+ * file does not load. */
+static int ani2x_fixture_open(const char *ref_path, ref_db *db, ani_model **m, ani_workspace **ws) {
+  if (!ref_load_or_fail(db, ref_path)) return 0;
+  *m = load_or_fail("ani-2x");
+  if (!*m) return 0;
+  *ws = ani_workspace_create();
+  return 1;
+}
+
+static void ani2x_fixture_close(ani_model **m, ani_workspace **ws) {
+  ani_workspace_free(ws);
+  ani_model_free(m);
+}
+
 /* Energy (Ha) and optional forces of one molecule. */
 static double energy_of(ani_model *m, ani_workspace *ws, int n, const int32_t *Z, const double *pos, double *forces) {
   int64_t off[2] = {0, n};
@@ -278,10 +301,7 @@ static void check_model_against_reference(const ref_db *db, const char *model_na
 
 static void section_ref(const char *ref_path) {
   ref_db db;
-  if (!ref_load(&db, ref_path)) {
-    CHECK(!"reference file loads");
-    return;
-  }
+  if (!ref_load_or_fail(&db, ref_path)) return;
   check_model_against_reference(&db, "ani-2x", "ANI-2x");
   check_model_against_reference(&db, "ani-1ccx", "ANI-1ccx");
   /* ANI-1x: the reference has values, but the shared zoo copy lacks its weights. */
@@ -330,19 +350,22 @@ static const double SFCL_POS[27] = {0.000,  0.000,  0.000,  1.810,  0.000,  0.00
                                     2.280,  -0.620, 1.080,  -0.450, -1.900, 0.300,  -0.560, 0.850,  -1.480,
                                     -0.140, 1.930,  -1.400, -0.060, 0.480,  -2.380, -1.640, 0.700,  -1.560};
 
+typedef void (*molecule_check)(ani_model *m, ani_workspace *ws, const char *label, int n, const int32_t *Z,
+                               const double *pos);
+
+/* One per-molecule check over every reference molecule and the S/F/Cl one. */
+static void check_each_molecule(const ref_db *db, ani_model *m, ani_workspace *ws, molecule_check check) {
+  for (int k = 0; k < db->n_mol; k++) check(m, ws, db->name[k], db->n_atoms[k], db->Z[k], db->pos[k]);
+  check(m, ws, "S/F/Cl molecule", 9, SFCL_Z, SFCL_POS);
+}
+
 static void section_fd(const char *ref_path) {
   ref_db db;
-  if (!ref_load(&db, ref_path)) {
-    CHECK(!"reference file loads");
-    return;
-  }
-  ani_model *m = load_or_fail("ani-2x");
-  if (!m) return;
-  ani_workspace *ws = ani_workspace_create();
-  for (int k = 0; k < db.n_mol; k++) check_fd(m, ws, db.name[k], db.n_atoms[k], db.Z[k], db.pos[k]);
-  check_fd(m, ws, "S/F/Cl molecule", 9, SFCL_Z, SFCL_POS);
-  ani_workspace_free(&ws);
-  ani_model_free(&m);
+  ani_model *m;
+  ani_workspace *ws;
+  if (!ani2x_fixture_open(ref_path, &db, &m, &ws)) return;
+  check_each_molecule(&db, m, ws, check_fd);
+  ani2x_fixture_close(&m, &ws);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -415,15 +438,10 @@ static void check_symmetry(ani_model *m, ani_workspace *ws, const char *label, i
 
 static void section_symmetry(const char *ref_path) {
   ref_db db;
-  if (!ref_load(&db, ref_path)) {
-    CHECK(!"reference file loads");
-    return;
-  }
-  ani_model *m = load_or_fail("ani-2x");
-  if (!m) return;
-  ani_workspace *ws = ani_workspace_create();
-  for (int k = 0; k < db.n_mol; k++) check_symmetry(m, ws, db.name[k], db.n_atoms[k], db.Z[k], db.pos[k]);
-  check_symmetry(m, ws, "S/F/Cl molecule", 9, SFCL_Z, SFCL_POS);
+  ani_model *m;
+  ani_workspace *ws;
+  if (!ani2x_fixture_open(ref_path, &db, &m, &ws)) return;
+  check_each_molecule(&db, m, ws, check_symmetry);
   /* 16 copies of valine 12 Å apart (304 atoms, beyond both cutoffs): the
    * energy is 16 × valine's and every copy has valine's forces. Exercises
    * molecules larger than the 256-atom stack buffers of the AEV. */
@@ -452,8 +470,7 @@ static void section_symmetry(const char *ref_path) {
   const double pc[3] = {0.1, 0.2, 0.3};
   double e1 = energy_of(m, ws, 1, &zc, pc, NULL);
   CHECK(isfinite(e1) && e1 != ani_model_sae(m, ani_model_species_index(m, 6)));
-  ani_workspace_free(&ws);
-  ani_model_free(&m);
+  ani2x_fixture_close(&m, &ws);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -461,13 +478,9 @@ static void section_symmetry(const char *ref_path) {
 
 static void section_batch(const char *ref_path) {
   ref_db db;
-  if (!ref_load(&db, ref_path)) {
-    CHECK(!"reference file loads");
-    return;
-  }
-  ani_model *m = load_or_fail("ani-2x");
-  if (!m) return;
-  ani_workspace *ws = ani_workspace_create();
+  ani_model *m;
+  ani_workspace *ws;
+  if (!ani2x_fixture_open(ref_path, &db, &m, &ws)) return;
   CHECK(ani_model_supports(m, 1) && ani_model_supports(m, 16) && ani_model_supports(m, 9) &&
         ani_model_supports(m, 17) && !ani_model_supports(m, 11) && !ani_model_supports(m, 35) &&
         !ani_model_supports(m, 15) && !ani_model_supports(m, 0) && !ani_model_supports(m, 200));
@@ -572,8 +585,7 @@ static void section_batch(const char *ref_path) {
   free(Z2);
   free(pos2);
   free(f2);
-  ani_workspace_free(&ws);
-  ani_model_free(&m);
+  ani2x_fixture_close(&m, &ws);
   free(Z);
   free(pos);
   free(f);

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "common/egnn.h"
+#include "tests/testrng.h"
 #include "tests/testutil.h"
 
 typedef elign_real real;
@@ -30,13 +31,8 @@ static const double ATOL = 2e-5, RTOL = 2e-4;
 #endif
 
 static uint64_t rs = 99;
-static double urand(void) {
-  uint64_t z = (rs += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
-}
-static double nrand(void) { return sqrt(-2 * log(1 - urand())) * cos(6.283185307179586 * urand()); }
+static double urand(void) { return testrng_uniform(&rs); }
+static double nrand(void) { return testrng_normal(&rs); }
 
 /* Random rotation from a random unit quaternion; reflect = 1 flips the z axis after it (det −1). */
 static void random_orthogonal(double R[3][3], int reflect) {

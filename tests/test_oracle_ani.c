@@ -25,16 +25,6 @@
 #define ANI_BATCH_FTOL 1e-4
 #endif
 
-static int eval(elign_oracle *o, testbatch *b, elign_mol_status *status) {
-  elign_oracle_batch batch = {.n_mol = b->n_mol, .offsets = b->offsets, .Z = b->Z, .pos = b->pos};
-  elign_oracle_result res = {.energy = b->energy, .forces = b->forces, .status = status};
-  elign_error err;
-  elign_error_clear(&err);
-  elign_status st = elign_oracle_evaluate(o, &batch, &res, &err);
-  if (st != ELIGN_OK) fprintf(stderr, "evaluate: %s\n", err.msg);
-  return st == ELIGN_OK;
-}
-
 int main(void) {
   char zoo[2048];
   snprintf(zoo, sizeof zoo, "%s", test_shared_path("models/ani-model-zoo"));
@@ -58,7 +48,7 @@ int main(void) {
 
   /* 1. Units against the engine called directly. */
   testbatch_pack(&b, mols, 3);
-  CHECK(eval(o, &b, status));
+  CHECK(testbatch_evaluate(o, &b, status));
   ani_model *m = NULL;
   CHECK(ani_model_load(zoo, "ani-2x", &m, &err) == ELIGN_OK);
   ani_workspace *ws = ani_workspace_create();
@@ -81,7 +71,7 @@ int main(void) {
   memcpy(inj[2].pos[3], inj[2].pos[1], sizeof(double[3])); /* coincident atoms */
   inj[3].pos[2][0] = NAN;
   testbatch_pack(&b, inj, 5);
-  CHECK(eval(o, &b, status));
+  CHECK(testbatch_evaluate(o, &b, status));
   CHECK(status[0] == ELIGN_MOL_OK && status[4] == ELIGN_MOL_OK);
   CHECK(status[1] == ELIGN_MOL_UNSUPPORTED_ELEMENT);
   CHECK(status[2] == ELIGN_MOL_OVERLAP);
@@ -91,7 +81,7 @@ int main(void) {
   for (int g = 0; g < 2; g++) {
     elign_mol_status st1;
     testbatch_pack(&alone, &inj[good[g]], 1);
-    CHECK(eval(o, &alone, &st1) && st1 == ELIGN_MOL_OK);
+    CHECK(testbatch_evaluate(o, &alone, &st1) && st1 == ELIGN_MOL_OK);
     CHECK_CLOSE(b.energy[good[g]], alone.energy[0], ANI_BATCH_ETOL, 0);
     CHECK_ARRAY(b.forces + 3 * b.offsets[good[g]], alone.forces, (size_t)(3 * inj[good[g]].n), ANI_BATCH_FTOL, 0);
     printf("good molecule %d: |dE| batch vs alone = %.2e eV\n", good[g], fabs(b.energy[good[g]] - alone.energy[0]));
@@ -103,7 +93,7 @@ int main(void) {
   CHECK(elign_oracle_create("ani", &opt, &o, &err) == ELIGN_OK);
   inj[2].pos[3][2] += 0.1;
   testbatch_pack(&b, inj, 5);
-  CHECK(o && eval(o, &b, status));
+  CHECK(o && testbatch_evaluate(o, &b, status));
   CHECK(status[2] == ELIGN_MOL_OVERLAP && status[0] == ELIGN_MOL_OK);
   elign_oracle_destroy(&o);
 

@@ -50,17 +50,6 @@ static elign_oracle *make(const char *dir, const char *fn, double time_limit) {
   return o;
 }
 
-static int eval(elign_oracle *o, testbatch *b, elign_mol_status *status) {
-  elign_oracle_batch batch = {.n_mol = b->n_mol, .offsets = b->offsets, .Z = b->Z, .pos = b->pos, .charge = b->charge,
-                              .multiplicity = b->mult};
-  elign_oracle_result res = {.energy = b->energy, .forces = b->forces, .status = status};
-  elign_error err;
-  elign_error_clear(&err);
-  elign_status st = elign_oracle_evaluate(o, &batch, &res, &err);
-  if (st != ELIGN_OK) fprintf(stderr, "evaluate: %s\n", err.msg);
-  return st == ELIGN_OK;
-}
-
 /* Compare every OK molecule of b with the C toy. */
 static void check_against_toy(const testbatch *b, const elign_mol_status *status, double time_limit) {
   for (int64_t m = 0; m < b->n_mol; m++) {
@@ -90,7 +79,7 @@ int main(int argc, char **argv) {
     testbatch_pack(&b, mols, 3);
     b.charge[1] = -1;
     b.mult[2] = 3;
-    CHECK(eval(o, &b, status));
+    CHECK(testbatch_evaluate(o, &b, status));
     for (int m = 0; m < 3; m++) CHECK(status[m] == ELIGN_MOL_OK);
     check_against_toy(&b, status, 0.75);
 
@@ -101,7 +90,7 @@ int main(int argc, char **argv) {
     ex[2].Z[0] = 10;
     ex[3].Z[0] = 18;
     testbatch_pack(&b, ex, 6);
-    CHECK(eval(o, &b, status));
+    CHECK(testbatch_evaluate(o, &b, status));
     CHECK(status[0] == ELIGN_MOL_OK && status[4] == ELIGN_MOL_OK && status[5] == ELIGN_MOL_OK);
     CHECK(status[1] == ELIGN_MOL_BACKEND_ERROR);
     CHECK(status[2] == ELIGN_MOL_TIMEOUT);
@@ -121,24 +110,13 @@ int main(int argc, char **argv) {
     inj[2].pos[4][0] += 0.1;
     inj[3].pos[5][1] = NAN;
     testbatch_pack(&b, inj, 5);
-    CHECK(eval(o, &b, status));
-    CHECK(status[0] == ELIGN_MOL_OK);
-    CHECK(status[1] == ELIGN_MOL_UNSUPPORTED_ELEMENT);
-    CHECK(status[2] == ELIGN_MOL_OVERLAP);
-    CHECK(status[3] == ELIGN_MOL_NONFINITE_INPUT);
-    CHECK(status[4] == ELIGN_MOL_OK);
-    for (int m = 1; m <= 3; m++) {
-      CHECK(b.energy[m] == 0.0);
-      int64_t a0 = b.offsets[m], a1 = b.offsets[m + 1];
-      int zero = 1;
-      for (int64_t k = 3 * a0; k < 3 * a1; k++) zero &= b.forces[k] == 0.0;
-      CHECK(zero);
-    }
+    CHECK(testbatch_evaluate(o, &b, status));
+    testbatch_check_injected_flags(&b, status);
     int good[2] = {0, 4};
     for (int g = 0; g < 2; g++) {
       elign_mol_status st1[1];
       testbatch_pack(&alone, &inj[good[g]], 1);
-      CHECK(eval(o, &alone, st1) && st1[0] == ELIGN_MOL_OK);
+      CHECK(testbatch_evaluate(o, &alone, st1) && st1[0] == ELIGN_MOL_OK);
       CHECK(alone.energy[0] == b.energy[good[g]]);
       CHECK(memcmp(alone.forces, b.forces + 3 * b.offsets[good[g]], sizeof(double) * 3 * (size_t)inj[good[g]].n) == 0);
     }
@@ -162,10 +140,10 @@ int main(int argc, char **argv) {
   {
     elign_oracle *o = make(dir, "bad_shape", 0.0);
     testbatch_pack(&b, mols, 1);
-    CHECK(o && eval(o, &b, status) && status[0] == ELIGN_MOL_BACKEND_ERROR);
+    CHECK(o && testbatch_evaluate(o, &b, status) && status[0] == ELIGN_MOL_BACKEND_ERROR);
     elign_oracle_destroy(&o);
     o = make(dir, "returns_nan", 0.0);
-    CHECK(o && eval(o, &b, status) && status[0] == ELIGN_MOL_NONFINITE_OUTPUT && b.energy[0] == 0.0);
+    CHECK(o && testbatch_evaluate(o, &b, status) && status[0] == ELIGN_MOL_NONFINITE_OUTPUT && b.energy[0] == 0.0);
     elign_oracle_destroy(&o);
   }
 
