@@ -654,6 +654,19 @@ static void expect_load_error(const char *zoo, const char *name, const char *mus
   CHECK(strstr(err.msg, must_contain) != NULL);
 }
 
+/* Paths of one error case: base/name made by make_tree(…, override); info is
+ * its m.info and net the overridden file in train0/networks/ (if any). */
+typedef struct {
+  char dir[4200], info[4300], net[4400];
+} case_tree;
+
+static void make_case_tree(case_tree *c, const char *base, const char *name, const char *override) {
+  snprintf(c->dir, sizeof c->dir, "%s/%s", base, name);
+  make_tree(c->dir, override);
+  snprintf(c->info, sizeof c->info, "%s/m.info", c->dir);
+  snprintf(c->net, sizeof c->net, "%s/train0/networks/%s", c->dir, override ? override : "");
+}
+
 static void section_errors(void) {
   expect_load_error("/nonexistent/ani-zoo", "ani-2x", "/nonexistent/ani-zoo");
   expect_load_error(zoo_dir(), "ani-3y", "ani-3y");
@@ -663,35 +676,27 @@ static void section_errors(void) {
   char *base = mkdtemp(tmpl);
   CHECK(base != NULL);
   if (!base) return;
-  char dir[4200], info[4300], path[4400];
+  case_tree c;
 
   /* a working one-member tree first (the harness itself is right) */
-  snprintf(dir, sizeof dir, "%s/good", base);
-  make_tree(dir, NULL);
-  snprintf(info, sizeof info, "%s/m.info", dir);
+  make_case_tree(&c, base, "good", NULL);
   ani_model *m = NULL;
   elign_error err;
-  CHECK(ani_model_load(NULL, info, &m, &err) == ELIGN_OK && m && ani_model_n_members(m) == 1);
+  CHECK(ani_model_load(NULL, c.info, &m, &err) == ELIGN_OK && m && ani_model_n_members(m) == 1);
   ani_model_free(&m);
 
   /* truncated weight file */
-  snprintf(dir, sizeof dir, "%s/trunc", base);
-  make_tree(dir, "ANN-C.nnf-l2.wparam");
-  snprintf(path, sizeof path, "%s/train0/networks/ANN-C.nnf-l2.wparam", dir);
-  write_text(path, "0123456789ab");
-  snprintf(info, sizeof info, "%s/m.info", dir);
-  expect_load_error(NULL, info, "ANN-C.nnf-l2.wparam");
-  expect_load_error(NULL, info, "size");
+  make_case_tree(&c, base, "trunc", "ANN-C.nnf-l2.wparam");
+  write_text(c.net, "0123456789ab");
+  expect_load_error(NULL, c.info, "ANN-C.nnf-l2.wparam");
+  expect_load_error(NULL, c.info, "size");
 
   /* missing network file */
-  snprintf(dir, sizeof dir, "%s/missing", base);
-  make_tree(dir, "ANN-Cl.nnf");
-  snprintf(info, sizeof info, "%s/m.info", dir);
-  expect_load_error(NULL, info, "ANN-Cl.nnf");
+  make_case_tree(&c, base, "missing", "ANN-Cl.nnf");
+  expect_load_error(NULL, c.info, "ANN-Cl.nnf");
 
   /* unsupported activation (5 = Gaussian) in a crafted .nnf */
-  snprintf(dir, sizeof dir, "%s/act", base);
-  make_tree(dir, "ANN-N.nnf");
+  make_case_tree(&c, base, "act", "ANN-N.nnf");
   char text[4096] = "inputsize=1008;\natom_net N $\n";
   const int nodes[4] = {192, 160, 128, 1}, block[4] = {1008, 192, 160, 128}, act[4] = {9, 5, 9, 6};
   for (int l = 0; l < 4; l++) {
@@ -707,24 +712,19 @@ static void section_errors(void) {
   char comp[8192];
   unsigned int comp_len = sizeof comp;
   CHECK(BZ2_bzBuffToBuffCompress(comp, &comp_len, text, text_len, 9, 0, 0) == BZ_OK);
-  snprintf(path, sizeof path, "%s/train0/networks/ANN-N.nnf", dir);
-  FILE *fp = fopen(path, "wb");
+  FILE *fp = fopen(c.net, "wb");
   if (fp) {
     fprintf(fp, "%u=\n", text_len);
     fwrite(comp, 1, comp_len, fp);
     fclose(fp);
   }
-  snprintf(info, sizeof info, "%s/m.info", dir);
-  expect_load_error(NULL, info, "activation 5");
-  expect_load_error(NULL, info, "ANN-N.nnf");
+  expect_load_error(NULL, c.info, "activation 5");
+  expect_load_error(NULL, c.info, "ANN-N.nnf");
 
   /* a non-bzip2 .nnf */
-  snprintf(dir, sizeof dir, "%s/nnf", base);
-  make_tree(dir, "ANN-O.nnf");
-  snprintf(path, sizeof path, "%s/train0/networks/ANN-O.nnf", dir);
-  write_text(path, "layer [ nodes=1; ]\n");
-  snprintf(info, sizeof info, "%s/m.info", dir);
-  expect_load_error(NULL, info, "ANN-O.nnf");
+  make_case_tree(&c, base, "nnf", "ANN-O.nnf");
+  write_text(c.net, "layer [ nodes=1; ]\n");
+  expect_load_error(NULL, c.info, "ANN-O.nnf");
   remove_tree(base);
 
   /* API argument errors */
