@@ -619,19 +619,19 @@ elign_status elign_samples_write_parallel(MPI_Comm comm, const char *path, const
     if (st == ELIGN_OK && any[2]) st = elign_h5_set_attr_str(w.file, "/forces", "unit", "eV/angstrom", err);
     if (st == ELIGN_OK) st = write_samples_meta(w.file, meta, err);
     /* Small arrays: every rank passes the same data; collective write of the whole. */
-    hsize_t dn[1] = {(hsize_t)nodes.n}, de[1] = {(hsize_t)elements.n};
-    if (st == ELIGN_OK)
-      st = elign_h5_write_slab(w.file, "/nodes_hist/n_atoms", H5T_NATIVE_INT64, 1, dn, 0, rank == 0 ? dn[0] : 0,
-                               nodes.key, err);
-    if (st == ELIGN_OK)
-      st = elign_h5_write_slab(w.file, "/nodes_hist/count", H5T_NATIVE_INT64, 1, dn, 0, rank == 0 ? dn[0] : 0,
-                               nodes.count, err);
-    if (st == ELIGN_OK)
-      st = elign_h5_write_slab(w.file, "/element_hist/Z", H5T_NATIVE_INT64, 1, de, 0, rank == 0 ? de[0] : 0,
-                               elements.key, err);
-    if (st == ELIGN_OK)
-      st = elign_h5_write_slab(w.file, "/element_hist/count", H5T_NATIVE_INT64, 1, de, 0, rank == 0 ? de[0] : 0,
-                               elements.count, err);
+    const struct {
+      const char *name;
+      const elign_hist *hist;
+      const int64_t *values;
+    } small[] = {{"/nodes_hist/n_atoms", &nodes, nodes.key},
+                 {"/nodes_hist/count", &nodes, nodes.count},
+                 {"/element_hist/Z", &elements, elements.key},
+                 {"/element_hist/count", &elements, elements.count}};
+    for (size_t i = 0; i < sizeof small / sizeof small[0] && st == ELIGN_OK; i++) {
+      hsize_t dims[1] = {(hsize_t)small[i].hist->n};
+      st = elign_h5_write_slab(w.file, small[i].name, H5T_NATIVE_INT64, 1, dims, 0, rank == 0 ? dims[0] : 0,
+                               small[i].values, err);
+    }
     int ok = st == ELIGN_OK, all_ok;
     MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm);
     if (all_ok) {
