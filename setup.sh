@@ -14,7 +14,7 @@ PACKAGES=(
   libopenmpi-dev openmpi-bin
   libopenblas-openmp-dev
   libhdf5-openmpi-dev hdf5-tools
-  libyaml-dev libarchive-dev libbz2-dev zlib1g-dev
+  libyaml-dev libarchive-dev libbz2-dev zlib1g-dev libmsgpack-dev
   libxtb-dev xtb
   psi4
   python3-dev python3-numpy python3-h5py python3-torch python3-rdkit

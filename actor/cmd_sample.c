@@ -10,13 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actor/commands.h"
 #include "actor/sampler.h"
-#include "common/cli.h"
-#include "common/dataset_io.h"
-#include "common/edm_model.h"
-#include "common/h5io.h"
-#include "common/log.h"
-#include "common/roles.h"
+#include "common/base/cli.h"
+#include "common/io/dataset_io.h"
+#include "common/model/edm_model.h"
+#include "common/io/h5io.h"
+#include "common/base/log.h"
+#include "common/mpi/roles.h"
 
 #define DENOISE_STATES_FORMAT "denoise_states"
 #define DENOISE_OUTPUT_FORMAT "denoise_output"

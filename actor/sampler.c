@@ -5,8 +5,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "common/log.h"
-#include "common/rng.h"
+#include "common/base/log.h"
+#include "common/base/rng.h"
 
 /* EDM re-centres decoded positions only if some |Σ_i x_i| exceeds this. */
 #define SAMPLER_RECENTRE_THRESHOLD 0.05

@@ -18,9 +18,9 @@
 
 #include <stdint.h>
 
-#include "common/edm_model.h"
-#include "common/error.h"
-#include "common/molset.h"
+#include "common/model/edm_model.h"
+#include "common/base/error.h"
+#include "common/chem/molset.h"
 
 typedef struct {
   const edm_model *model;

@@ -13,8 +13,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/real.h"
-#include "oracle/ani.h"
+#include "common/base/real.h"
+#include "oracle/ani/ani.h"
 
 #ifndef ANI_TORCH_SCRIPT
 #define ANI_TORCH_SCRIPT "bench/ani_torch.py"

@@ -23,8 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/egnn.h"
-#include "common/log.h"
+#include "common/model/egnn.h"
+#include "common/base/log.h"
 #include "tests/testrng.h"
 
 typedef elign_real real;

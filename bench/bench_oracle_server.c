@@ -21,9 +21,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/log.h"
-#include "oracle/client.h"
-#include "oracle/server.h"
+#include "common/base/log.h"
+#include "oracle/service/client.h"
+#include "oracle/service/server.h"
 
 typedef struct {
   const char *backend, *model_dir;

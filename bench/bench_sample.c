@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include "actor/sampler.h"
-#include "common/log.h"
+#include "common/base/log.h"
 
 int main(int argc, char **argv) {
   if (argc < 3) {

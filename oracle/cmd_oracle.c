@@ -3,8 +3,8 @@
  * One process: the oracle is embedded (evaluated in-process).
  * Under mpirun with S ranks: rank 0 reads the input, sends chunks of
  * --batch molecules round-robin to ranks 1..S-1, which run the batching
- * server (oracle/server.h); rank 0 prints the table and writes the file.
- * Both paths go through the same client API (oracle/client.h).
+ * server (oracle/service/server.h); rank 0 prints the table and writes the file.
+ * Both paths go through the same client API (oracle/service/client.h).
  */
 #include <errno.h>
 #include <math.h>
@@ -13,16 +13,17 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "common/cli.h"
-#include "common/config.h"
-#include "common/dataset_io.h"
-#include "common/importers.h"
-#include "common/log.h"
-#include "common/molset.h"
-#include "common/roles.h"
-#include "oracle/client.h"
+#include "common/base/cli.h"
+#include "oracle/commands.h"
+#include "common/base/config.h"
+#include "common/io/dataset_io.h"
+#include "common/io/importers.h"
+#include "common/base/log.h"
+#include "common/chem/molset.h"
+#include "common/mpi/roles.h"
+#include "oracle/service/client.h"
 #include "oracle/oracle.h"
-#include "oracle/server.h"
+#include "oracle/service/server.h"
 
 static void usage(FILE *out) {
   fprintf(out,

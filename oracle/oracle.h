@@ -15,7 +15,7 @@
 
 #include <stdint.h>
 
-#include "common/error.h"
+#include "common/base/error.h"
 
 /* Per-molecule outcome. Append only (values go into files and messages). */
 typedef enum {

@@ -13,7 +13,7 @@ extern const elign_oracle_backend elign_oracle_gfn_ff_backend;   /* oracle_xtb.c
 extern const elign_oracle_backend elign_oracle_python_backend;   /* oracle_python.c */
 extern const elign_oracle_backend elign_oracle_dft_backend;      /* dft_pool.c */
 
-#include "oracle/oracle_lj.h" /* elign_oracle_lj_backend */
+#include "oracle/backends/oracle_lj.h" /* elign_oracle_lj_backend */
 
 /* The create() failure of a backend compiled out of this build: sets
  * *state = NULL and an ELIGN_ERR_UNSUPPORTED error "<what> not built:

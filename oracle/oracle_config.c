@@ -6,7 +6,7 @@
  */
 #include "oracle/oracle.h"
 
-#include "common/config.h"
+#include "common/base/config.h"
 
 static const char *string_or_null(const elign_config *cfg, const char *key) {
   return elign_config_is_null(cfg, key) ? NULL : elign_config_get_string(cfg, key);

@@ -13,9 +13,9 @@ target_link_libraries(test_ani PRIVATE elign_core)
 
 # Double build: the same engine sources compiled again with ELIGN_DOUBLE into
 # a test-only library, so one ctest run also covers the tight checks (§10).
-set(ANI_ENGINE_SOURCES ${CMAKE_SOURCE_DIR}/oracle/ani_files.c ${CMAKE_SOURCE_DIR}/oracle/ani_aev.c
-    ${CMAKE_SOURCE_DIR}/oracle/ani_net.c)
-add_library(ani_double STATIC ${ANI_ENGINE_SOURCES} ${CMAKE_SOURCE_DIR}/common/error.c)
+set(ANI_ENGINE_SOURCES ${CMAKE_SOURCE_DIR}/oracle/ani/ani_files.c ${CMAKE_SOURCE_DIR}/oracle/ani/ani_aev.c
+    ${CMAKE_SOURCE_DIR}/oracle/ani/ani_net.c)
+add_library(ani_double STATIC ${ANI_ENGINE_SOURCES} ${CMAKE_SOURCE_DIR}/common/base/error.c)
 target_include_directories(ani_double PUBLIC ${CMAKE_SOURCE_DIR} ${OPENBLAS_INCLUDE})
 target_compile_definitions(ani_double PUBLIC ELIGN_DOUBLE=1)
 target_link_libraries(ani_double PUBLIC OpenMP::OpenMP_C BZip2::BZip2 ${OPENBLAS_LIB} m)

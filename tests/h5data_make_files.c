@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/checkpoint.h"
-#include "common/dataset_io.h"
+#include "common/io/checkpoint.h"
+#include "common/io/dataset_io.h"
 
 #define N_PARAMS 1000
 

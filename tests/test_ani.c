@@ -21,8 +21,8 @@
 #include <bzlib.h>
 #include <omp.h>
 
-#include "common/real.h"
-#include "oracle/ani.h"
+#include "common/base/real.h"
+#include "oracle/ani/ani.h"
 #include "tests/testutil.h"
 
 #ifdef ELIGN_DOUBLE

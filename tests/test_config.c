@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "common/config.h"
+#include "common/base/config.h"
 #include "tests/testutil.h"
 
 static char tmp_dir[256];

@@ -1,4 +1,4 @@
-/* test_diffusion.c — the diffusion maths of common/diffusion.c against the
+/* test_diffusion.c — the diffusion maths of common/model/diffusion.c against the
  * check values of ALGORITHMS.md §2.11, independent closed forms (posterior
  * mean, naive double-precision transitions), finite differences (tight in
  * the double build) and the decode / CoM / histogram rules. */
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/diffusion.h"
+#include "common/model/diffusion.h"
 #include "tests/testutil.h"
 
 #ifdef ELIGN_DOUBLE

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/diffusion.h"
-#include "common/egnn.h"
+#include "common/model/diffusion.h"
+#include "common/model/egnn.h"
 #include "tests/testutil.h"
 
 #ifdef ELIGN_DOUBLE

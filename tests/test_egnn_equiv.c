@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/egnn.h"
+#include "common/model/egnn.h"
 #include "tests/testrng.h"
 #include "tests/testutil.h"
 

@@ -1,6 +1,6 @@
 /* test_egnn_grad.c — finite-difference checks of every EGNN backward.
  *
- * Built twice (tests/egnn.cmake): test_egnn_grad_dbl compiles common/egnn.c
+ * Built twice (tests/egnn.cmake): test_egnn_grad_dbl compiles common/model/egnn.c
  * with ELIGN_DOUBLE (tight: central differences, relative error < 1e-6), and
  * test_egnn_grad in the normal precision of the build (float: loose
  * tolerances, only a smoke check that gradients have the right size/sign).
@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/egnn.h"
+#include "common/model/egnn.h"
 #include "tests/testutil.h"
 
 typedef elign_real real;

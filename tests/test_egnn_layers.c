@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/egnn_layers.h"
+#include "common/model/egnn_layers.h"
 #include "tests/testutil.h"
 
 typedef elign_real real;

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "common/egnn.h"
+#include "common/model/egnn.h"
 #include "tests/testutil.h"
 
 static void check_shape(const egnn_model *m, const char *name, int rows, int cols) {

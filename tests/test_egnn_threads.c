@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/egnn.h"
+#include "common/model/egnn.h"
 #include "tests/testutil.h"
 
 typedef elign_real real;

@@ -1,7 +1,7 @@
 /* test_error.c — the error context: formatting, prefixes, hints, clearing. */
 #include <string.h>
 
-#include "common/error.h"
+#include "common/base/error.h"
 #include "tests/testutil.h"
 
 static elign_status open_missing(elign_error *err, const char *path) {

@@ -10,8 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/checkpoint.h"
-#include "common/h5io.h"
+#include "common/io/checkpoint.h"
+#include "common/io/h5io.h"
 #include "tests/testutil.h"
 
 /* A small EDM-like checkpoint: two views, optimizer, reference, RNG, config, histogram. */

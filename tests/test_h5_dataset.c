@@ -7,9 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/dataset_io.h"
-#include "common/importers.h"
-#include "common/json.h"
+#include "common/io/dataset_io.h"
+#include "common/io/importers.h"
+#include "common/base/json.h"
 #include "tests/testutil.h"
 
 static void write_text(const char *path, const char *text) {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/dataset_io.h"
+#include "common/io/dataset_io.h"
 #include "tests/testutil.h"
 
 #define N_MOL 37

@@ -15,8 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/log.h"
-#include "common/metrics.h"
+#include "common/base/log.h"
+#include "common/io/metrics.h"
 #include "tests/testutil.h"
 
 /* ---- stderr capture ------------------------------------------------------- */

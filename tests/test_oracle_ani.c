@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "common/error.h"
-#include "oracle/ani.h"
+#include "common/base/error.h"
+#include "oracle/ani/ani.h"
 #include "oracle/oracle.h"
 #include "tests/oracle_testmol.h"
 #include "tests/testutil.h"

@@ -20,9 +20,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/error.h"
-#include "common/log.h"
-#include "oracle/dft_pool.h"
+#include "common/base/error.h"
+#include "common/base/log.h"
+#include "oracle/backends/dft_pool.h"
 #include "oracle/oracle.h"
 #include "tests/oracle_testmol.h"
 #include "tests/testutil.h"

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "common/error.h"
+#include "common/base/error.h"
 #include "oracle/oracle.h"
 #include "tests/oracle_testmol.h"
 #include "tests/testutil.h"

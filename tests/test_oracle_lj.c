@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "oracle/oracle_lj.h"
+#include "oracle/backends/oracle_lj.h"
 #include "tests/testutil.h"
 
 static const elign_oracle_backend *B = &elign_oracle_lj_backend;

@@ -2,7 +2,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "common/error.h"
+#include "common/base/error.h"
 #include "oracle/oracle.h"
 #include "tests/testutil.h"
 

@@ -26,9 +26,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/wire.h"
-#include "oracle/client.h"
-#include "oracle/server.h"
+#include "oracle/service/wire.h"
+#include "oracle/service/client.h"
+#include "oracle/service/server.h"
 #include "tests/testutil.h"
 
 #define POISON_Z 2 /* helium: lj supports it; the injected evaluate refuses any batch containing it */

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "oracle/client.h"
-#include "oracle/server.h"
+#include "oracle/service/client.h"
+#include "oracle/service/server.h"
 #include "tests/testutil.h"
 
 enum { M = 13, BS = 5 };

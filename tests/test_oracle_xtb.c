@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/error.h"
+#include "common/base/error.h"
 #include "oracle/oracle.h"
 #include "tests/oracle_testmol.h"
 #include "tests/testutil.h"

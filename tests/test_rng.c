@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "common/rng.h"
+#include "common/base/rng.h"
 #include "tests/testutil.h"
 
 /* ---- known answers -------------------------------------------------------- */

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/roles.h"
+#include "common/mpi/roles.h"
 #include "tests/testutil.h"
 
 static int world_size = 1, world_rank = 0;

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/wire.h"
+#include "oracle/service/wire.h"
 #include "tests/testutil.h"
 
 /* A small deterministic generator (the test must not depend on rand()). */

@@ -15,9 +15,9 @@ dict whose tensors appear twice, bare and under 'model.') and DDP-saved ones
 ('module.' prefix) are accepted. args.pickle is read with a permissive
 unpickler that needs none of the EDM code.
 
-Output layout: the generic model checkpoint of common/checkpoint.h
+Output layout: the generic model checkpoint of common/io/checkpoint.h
 (docs/formats.md) with the architecture attributes listed in
-common/edm_model.h (docs/formats-diffusion.md); parameters keep the
+common/model/edm_model.h (docs/formats-diffusion.md); parameters keep the
 state_dict names as views; the γ table goes to /arch gamma_table; the
 dataset's atom-count histogram (ALGORITHMS.md §3.1 / Appendix A, in the
 dataset dict's insertion order) to /nodes_hist. The full argparse Namespace

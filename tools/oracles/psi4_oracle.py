@@ -1,6 +1,6 @@
 """psi4_oracle — DFT/HF energies and forces through psi4, for Elign-C's "python" oracle.
 
-Contract (oracle/oracle_python.c):
+Contract (oracle/backends/oracle_python.c):
     evaluate(Z int32 (n,), R float64 (n,3) Angstrom, charge, multiplicity, options)
         -> (energy in eV, forces (n,3) in eV/Angstrom, F = -dE/dR)
 

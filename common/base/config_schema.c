@@ -1,0 +1,180 @@
+/* config_schema.c — THE table of configuration keys (one row per key).
+ *
+ * Public Elign keys keep their names and the reference code defaults
+ * (spec/ALGORITHMS.md §4.14 "Code defaults"); keys marked "[Elign-C]" are ours.
+ * Rows sharing a dotted prefix must stay contiguous (the YAML writer nests
+ * them; tests/test_config.c checks this). After editing, regenerate the doc:
+ *   elign config keys --markdown > docs/config-keys.md   (see docs/config.md)
+ *
+ * Columns: key, type, nullable, default ("=k" copies key k, NULL = required),
+ * range, enum choices ("alias>value" = accepted alias), doc.
+ */
+#include "common/base/config.h"
+
+#define B ELIGN_CFG_BOOL
+#define I ELIGN_CFG_INT
+#define F ELIGN_CFG_FLOAT
+#define S ELIGN_CFG_STRING
+#define E ELIGN_CFG_ENUM
+#define L ELIGN_CFG_LIST
+#define REQUIRED NULL
+
+const elign_config_key elign_config_schema[] = {
+    /* ---- top level (public Elign) ---- */
+    {"seed", I, 0, "42", "[0,2147483647]", NULL, "base seed; iteration it on rank r of W reseeds with seed + it*W + r"},
+    {"name", S, 0, "elign", NULL, NULL, "run name (logs; default run directory runs/<name>)"},
+    {"save_path", S, 1, "null", NULL, NULL, "public Elign output directory; used as the run directory when run.dir is null"},
+    {"resume", B, 0, "false", NULL, NULL, "resume from checkpoint_path (optimizer and scheduler state restored)"},
+    {"checkpoint_path", S, 1, "null", NULL, NULL, "checkpoint to resume from (Elign-C: an HDF5 checkpoint written by `elign train`)"},
+    {"best_checkpoint_metric", S, 0, "reward", NULL, NULL, "metric whose improvement writes checkpoint_best (e.g. molecule_stability, validity_x_uniqueness)"},
+    {"best_checkpoint_mode", E, 0, "max", NULL, "max|min", "whether a larger or smaller best_checkpoint_metric is better"},
+    {"save_interval", I, 0, "10", "[1,inf)", NULL, "write latest + per-iteration checkpoints every this many iterations"},
+    {"queue_size", I, 0, "256", "[1,inf)", NULL, "reference: rollout chunks queued for the reward thread (Elign-C: batches in flight per actor)"},
+
+    /* ---- dataloader (public Elign) ---- */
+    {"dataloader.sample_group_size", I, 0, REQUIRED, "[1,inf)", NULL, "P: prompt groups (molecule sizes) per iteration and rank"},
+    {"dataloader.each_prompt_sample", I, 0, REQUIRED, "[1,inf)", NULL, "K: rollouts per prompt group (batch B = P*K)"},
+    {"dataloader.epoches", I, 0, REQUIRED, "[1,inf)", NULL, "number of rollout iterations (the public key keeps its spelling)"},
+    {"dataloader.micro_batch_size", I, 1, "null", "[1,inf)", NULL, "rollout chunk size in molecules; null = B (must divide B, whole groups with shared noise)"},
+    {"dataloader.smiles_path", S, 1, REQUIRED, NULL, NULL, "training-set SMILES for the novelty penalty (null: no novelty check, e.g. GEOM)"},
+    {"dataloader.geom_data_file", S, 1, "null", NULL, NULL, "GEOM-Drugs data file (public key; Elign-C reads data.path)"},
+    {"dataloader.nodes_dist_focus_min", I, 1, "null", "[1,inf)", NULL, "re-weight molecule sizes >= this (null: off)"},
+    {"dataloader.nodes_dist_focus_max", I, 1, "null", "[1,inf)", NULL, "re-weight molecule sizes <= this (null: off)"},
+    {"dataloader.nodes_dist_focus_multiplier", F, 0, "1.0", "[0,inf)", NULL, "probability multiplier for sizes in the focus window (1 = off)"},
+
+    /* ---- filters (public Elign, §4.7) ---- */
+    {"filters.condition", B, 0, "false", NULL, NULL, "conditional generation filter (unused for unconditional EDM)"},
+    {"filters.enable_filtering", B, 0, "false", NULL, NULL, "RDKit dedup: keep one molecule per distinct SMILES across the batch"},
+    {"filters.enable_penalty", B, 0, "false", NULL, NULL, "novelty penalty for invalid or training-set molecules"},
+    {"filters.penalty_scale", F, 0, "0.5", "[0,inf)", NULL, "novelty penalty added to non-novel molecules' rewards (times -1)"},
+    {"filters.invalid_penalty_scale", F, 0, "0.0", "[0,inf)", NULL, "invalid molecules get (min valid reward) - this; 0 = off"},
+    {"filters.duplicate_penalty_scale", F, 0, "0.0", "[0,inf)", NULL, "penalty per extra copy of a SMILES; 0 = off"},
+
+    /* ---- model ---- */
+    {"model.checkpoint", S, 1, "null", NULL, NULL, "[Elign-C] pretrained EDM model file (HDF5, from `elign model import`); required by train/sample"},
+    {"model.model_path", S, 1, "null", NULL, NULL, "public Elign name of the PyTorch weights (.npy); accepted, Elign-C reads model.checkpoint"},
+    {"model.config", S, 1, "null", NULL, NULL, "public Elign name of the PyTorch args.pickle; accepted, Elign-C reads model.checkpoint"},
+    {"model.time_step", I, 0, REQUIRED, "[1,100000]", NULL, "T: reverse diffusion steps per rollout (1000 = the pretrained schedule)"},
+    {"model.share_initial_noise", B, 0, "false", NULL, NULL, "all K members of a group start from the same z_T"},
+    {"model.skip_prefix", I, 1, "null", "[0,inf)", NULL, "shared-prefix length p (steps); null = reward.shaping.scheduler.skip_prefix"},
+    {"model.return_suffix_only", B, 0, "false", NULL, NULL, "store only the trajectory suffix from the branch point"},
+
+    /* ---- reward (public Elign, §4.5) ---- */
+    {"reward.type", E, 0, "uma", NULL, "uma|dummy", "force/energy reward of §4.5 (computed by oracle.backend), or dummy (zero) for smoke tests"},
+    {"reward.mlff_model", S, 0, "uma-s-1p1", NULL, NULL, "UMA model name (python backend only; uma-s-1p1 or uma-m-1p1)"},
+    {"reward.force_clip_threshold", F, 1, "null", "(0,inf)", NULL, "per-atom force clip before aggregation, eV/Å (null: no clip)"},
+    {"reward.force_aggregation", E, 0, "rms", NULL, "rms|max", "per-molecule force metric over atoms"},
+    {"reward.force_weight", F, 0, "1.0", "[0,inf)", NULL, "weight of the force channel in the logged scalar reward"},
+    {"reward.energy_weight", F, 0, "1.0", "[0,inf)", NULL, "weight of the energy channel in the logged scalar reward"},
+    {"reward.force_adv_weight", F, 0, "=reward.force_weight", "[0,inf)", NULL, "weight of the force advantage (default: reward.force_weight)"},
+    {"reward.energy_adv_weight", F, 0, "=reward.energy_weight", "[0,inf)", NULL, "weight of the energy advantage (default: reward.energy_weight)"},
+    {"reward.use_energy", B, 0, "false", NULL, NULL, "compute the energy reward channel (else it is 0)"},
+    {"reward.force_only_if_stable", B, 0, "false", NULL, NULL, "force reward multiplied by molecule stability (0/1)"},
+    {"reward.energy_only_if_stable", B, 0, "false", NULL, NULL, "energy reward multiplied by molecule stability (0/1)"},
+    {"reward.stability_weight", F, 0, "0.0", "[0,inf)", NULL, "bonus w*(2*stable - 1) added to the force reward"},
+    {"reward.atom_stability_weight", F, 0, "0.0", "[0,inf)", NULL, "penalty w*(1 - atom stability fraction) on the force reward"},
+    {"reward.valence_underbond_weight", F, 0, "0.0", "[0,inf)", NULL, "penalty per missing bond order (hard valence count)"},
+    {"reward.valence_overbond_weight", F, 0, "0.0", "[0,inf)", NULL, "penalty per excess bond order (hard valence count)"},
+    {"reward.valence_underbond_soft_weight", F, 0, "0.0", "[0,inf)", NULL, "penalty per missing soft (sigmoid) bond order, QM9 only"},
+    {"reward.valence_overbond_soft_weight", F, 0, "0.0", "[0,inf)", NULL, "penalty per excess soft (sigmoid) bond order, QM9 only"},
+    {"reward.valence_soft_temperature", F, 0, "0.02", "(0,inf)", NULL, "sigmoid width of the soft bond order, Å"},
+    {"reward.energy_transform_offset", F, 0, "10000.0", NULL, NULL, "energy transform E' = (E + offset)/scale; offset in eV"},
+    {"reward.energy_transform_scale", F, 0, "1000.0", "(0,inf)", NULL, "energy transform scale, eV"},
+    {"reward.energy_transform_clip", F, 1, "null", "(0,inf)", NULL, "clamp E' to [-c, c] (null: no clamp)"},
+    {"reward.energy_normalize_by_atoms", B, 0, "false", NULL, NULL, "divide the energy by the atom count before the transform"},
+    {"reward.energy_atom_refs", S, 1, "null", NULL, NULL, "subtract per-element atom energies: null (total energy), omol (UMA), oracle (the backend's own), custom"},
+    {"reward.energy_atom_ref_values", L, 1, "null", NULL, NULL, "[Elign-C] atom energies in eV indexed by Z-1 (H first) for energy_atom_refs = custom"},
+
+    /* ---- reward.shaping (public Elign, §4.6) ---- */
+    {"reward.shaping.enabled", B, 0, "false", NULL, NULL, "evaluate the oracle on z0 predictions along the trajectory (PBRS)"},
+    {"reward.shaping.mode", E, 0, "delta", NULL,
+     "delta|pbrs_return_to_go|pbrs>pbrs_return_to_go|return_to_go>pbrs_return_to_go|paper>pbrs_return_to_go",
+     "delta: per-step potential differences; pbrs_return_to_go: paper Eq. 4 return-to-go"},
+    {"reward.shaping.gamma", F, 0, "1.0", "[0,1]", NULL, "PBRS discount"},
+    {"reward.shaping.skip_prefix", I, 0, "0", "[0,inf)", NULL, "first shaped schedule index (default of scheduler.skip_prefix)"},
+    {"reward.shaping.only_energy_reshape", B, 0, "false", NULL, NULL, "shape only the energy channel (force stays terminal)"},
+    {"reward.shaping.mlff_batch_size", I, 0, "32", "[0,inf)", NULL, "molecules (or molecule-steps) per oracle call in the reward; 0 = 32"},
+    {"reward.shaping.terminal_weight", F, 0, "1.5", "[0,inf)", NULL, "weight of the terminal reward when shaping is enabled"},
+    {"reward.shaping.scheduler.mode", E, 0, "uniform", NULL, "uniform|adaptive", "which schedule indices are oracle-evaluated"},
+    {"reward.shaping.scheduler.skip_prefix", I, 1, "=reward.shaping.skip_prefix", "[0,inf)", NULL, "first evaluated schedule index; also the shared prefix when model.skip_prefix is null"},
+    {"reward.shaping.scheduler.uniform_stride", I, 0, "1", "[1,inf)", NULL, "uniform stride in steps (alias: stride)"},
+    {"reward.shaping.scheduler.include_terminal", B, 0, "true", NULL, NULL, "always evaluate the decode frame"},
+    {"reward.shaping.scheduler.adaptive.coarse_stride", I, 0, "10", "[1,inf)", NULL, "stride at timesteps above the threshold"},
+    {"reward.shaping.scheduler.adaptive.fine_stride", I, 0, "2", "[1,inf)", NULL, "stride at timesteps at or below the threshold"},
+    {"reward.shaping.scheduler.adaptive.threshold_fraction", F, 0, "0.25", "[0,1]", NULL, "threshold = (T-1) * this when threshold_timestep is null"},
+    {"reward.shaping.scheduler.adaptive.threshold_timestep", I, 1, "null", "[0,inf)", NULL, "explicit threshold timestep (null: use threshold_fraction)"},
+
+    /* ---- train (public Elign, §4.9-4.12) ---- */
+    {"train.learning_rate", F, 0, REQUIRED, "(0,1]", NULL, "AdamW base learning rate"},
+    {"train.adam_beta1", F, 0, REQUIRED, "[0,1)", NULL, "AdamW beta1 (0.9)"},
+    {"train.adam_beta2", F, 0, REQUIRED, "[0,1)", NULL, "AdamW beta2 (0.999)"},
+    {"train.adam_epsilon", F, 0, REQUIRED, "(0,1)", NULL, "AdamW epsilon (1e-8)"},
+    {"train.adam_weight_decay", F, 0, REQUIRED, "[0,inf)", NULL, "AdamW decoupled weight decay (1e-4)"},
+    {"train.train_micro_batch_size", I, 0, REQUIRED, "[1,inf)", NULL, "molecules per PPO micro-batch"},
+    {"train.max_grad_norm", F, 0, REQUIRED, "(0,inf)", NULL, "global gradient L2-norm clip"},
+    {"train.clip_range", F, 0, REQUIRED, "(0,1]", NULL, "PPO ratio clip epsilon: ratio clipped to [1-eps, 1+eps]"},
+    {"train.adv_clip_max", F, 1, "5.0", "[0,inf)", NULL, "advantages clamped to [-c, c]; 0 or null = 5 (reference behaviour)"},
+    {"train.clip_advantage_value", F, 1, "=train.adv_clip_max", "[0,inf)", NULL, "actor-side advantage clamp (default: train.adv_clip_max)"},
+    {"train.epoch_per_rollout", I, 0, "1", "[1,inf)", NULL, "PPO passes over each iteration's rollouts"},
+    {"train.kl_penalty_weight", F, 0, "0.0", "[0,inf)", NULL, "beta of the KL penalty to the frozen pretrained policy"},
+    {"train.gradient_accumulation_steps", I, 0, "1", "[1,inf)", NULL, "micro-batches per optimizer step"},
+    {"train.force_alignment_enabled", B, 1, "null", NULL, NULL, "force-alignment regularizer (§4.13); null = on iff force_alignment_weight > 0"},
+    {"train.force_alignment_weight", F, 0, "0.0", "[0,inf)", NULL, "weight of the force-alignment term"},
+    {"train.force_alignment_min_force", F, 0, "0.0001", "[0,inf)", NULL, "atoms with |F| below this are skipped, eV/Å"},
+    {"train.force_alignment_min_delta", F, 0, "0.0001", "[0,inf)", NULL, "atoms with |delta mu| below this are skipped (normalized units)"},
+    {"train.max_time_hours", F, 1, "null", "(0,inf)", NULL, "stop after this wall time, hours (null: no limit)"},
+    {"train.early_stop_metric", S, 1, "null", NULL, NULL, "metric for early stopping (null: off)"},
+    {"train.early_stop_mode", E, 0, "max", NULL, "max|min", "whether a larger or smaller early_stop_metric is better"},
+    {"train.early_stop_min_delta", F, 0, "0.0", "[0,inf)", NULL, "an improvement must exceed this"},
+    {"train.early_stop_patience_minutes", F, 1, "null", "(0,inf)", NULL, "stop after this many wall minutes without improvement (null: off)"},
+    {"train.scheduler.name", E, 1, "null", NULL, "cosine|constant|constant_warmup|linear_warmup|wsd|none",
+     "LR schedule stepped per optimizer step; null or none = constant lr"},
+    {"train.scheduler.warmup_steps", I, 0, "0", "[0,inf)", NULL, "linear warm-up length, optimizer steps (step 0 uses lr = 0)"},
+    {"train.scheduler.total_steps", I, 1, "null", "[1,inf)", NULL, "schedule length, optimizer steps (null: dataloader.epoches)"},
+    {"train.scheduler.min_lr_ratio", F, 0, "0.0", "[0,1]", NULL, "final lr as a fraction of the base lr"},
+    {"train.scheduler.num_cycles", F, 0, "0.5", "(0,inf)", NULL, "cosine cycles over the decay (0.5 = half cosine)"},
+    {"train.scheduler.stable_ratio", F, 0, "0.9", "[0,1]", NULL, "wsd: fraction of post-warm-up steps at constant lr"},
+
+    /* ---- [Elign-C] MPI layout ---- */
+    {"mpi.oracle_ranks", I, 0, "0", "[0,inf)", NULL, "[Elign-C] ranks serving the oracle; 0 = actors evaluate it in-process"},
+    {"mpi.dft_ranks", I, 0, "0", "[0,inf)", NULL, "[Elign-C] ranks running DFT validation; 0 = none"},
+    {"mpi.threads_per_rank", I, 0, "0", "[0,1024]", NULL, "[Elign-C] OpenMP threads per rank; 0 = leave OMP_NUM_THREADS"},
+    {"mpi.gradient_average", B, 0, "true", NULL, NULL, "[Elign-C] average gradients over learner ranks (the reference never does, §6.1)"},
+
+    /* ---- [Elign-C] reward oracle ---- */
+    {"oracle.backend", S, 0, "ani", NULL, NULL, "[Elign-C] energy/force backend: ani, gfn2-xtb, gfn-ff, python, ..."},
+    {"oracle.model", E, 0, "ani-2x", NULL, "ani-2x|ani-1x|ani-1ccx", "[Elign-C] ANI model (ani backend)"},
+    {"oracle.model_dir", S, 1, "null", NULL, NULL, "[Elign-C] ANI model zoo directory (holds resources/ani-2x_8x.info ...)"},
+    {"oracle.batch_size", I, 0, "32", "[1,inf)", NULL, "[Elign-C] molecules per oracle batch"},
+    {"oracle.python_module", S, 1, "null", NULL, NULL, "[Elign-C] python backend: module to import"},
+    {"oracle.python_function", S, 1, "null", NULL, NULL, "[Elign-C] python backend: function (Z, R in Å) -> (E in eV, F in eV/Å)"},
+    {"oracle.python_path", S, 1, "null", NULL, NULL, "[Elign-C] python backend: directory prepended to sys.path"},
+    {"oracle.scratch_dir", S, 1, "null", NULL, NULL, "[Elign-C] scratch directory for backends that write files (null: $TMPDIR)"},
+    {"oracle.time_limit", F, 1, "null", "(0,inf)", NULL, "[Elign-C] per-molecule time limit, s (null: none); a molecule over it is flagged"},
+    {"oracle.min_distance", F, 1, "null", "[0,inf)", NULL, "[Elign-C] molecules with two atoms closer than this are flagged (failure fallback), Å; null = the backend's default (0.5 Å; ANI: coincident atoms only), 0 = no check"},
+
+    /* ---- [Elign-C] DFT validation pool ---- */
+    {"dft.enabled", B, 0, "false", NULL, NULL, "[Elign-C] run DFT single points on sampled molecules for validation"},
+    {"dft.backend", E, 0, "psi4", NULL, "psi4|pyscf", "[Elign-C] DFT program"},
+    {"dft.method", S, 0, "b3lyp", NULL, NULL, "[Elign-C] DFT functional"},
+    {"dft.basis", S, 0, "6-31g(d)", NULL, NULL, "[Elign-C] basis set"},
+    {"dft.time_limit", F, 0, "600.0", "(0,inf)", NULL, "[Elign-C] per-molecule time limit, s"},
+    {"dft.max_molecules", I, 0, "16", "[0,inf)", NULL, "[Elign-C] molecules per DFT validation round"},
+    {"dft.every", I, 0, "10", "[1,inf)", NULL, "[Elign-C] run a DFT validation round every this many iterations"},
+
+    /* ---- [Elign-C] run directory, data, pretraining ---- */
+    {"run.dir", S, 1, "null", NULL, NULL, "[Elign-C] output run directory (null: save_path, else runs/<name>)"},
+    {"run.log_every", F, 0, "10.0", "[0,inf)", NULL, "[Elign-C] seconds between progress lines"},
+    {"data.path", S, 1, "null", NULL, NULL, "[Elign-C] HDF5 dataset (from `elign data import`) for pretraining and novelty"},
+    {"pretrain.lr", F, 0, "0.0001", "(0,1]", NULL, "[Elign-C] pretraining (EDM loss) AdamW learning rate"},
+    {"pretrain.batch_size", I, 0, "64", "[1,inf)", NULL, "[Elign-C] pretraining molecules per batch"},
+    {"pretrain.epochs", I, 0, "100", "[1,inf)", NULL, "[Elign-C] pretraining passes over data.path"},
+    {"pretrain.ema_decay", F, 0, "0.999", "[0,1)", NULL, "[Elign-C] EMA of the weights (0 = no EMA)"},
+    {"pretrain.weight_decay", F, 0, "1e-12", "[0,inf)", NULL, "[Elign-C] pretraining AdamW weight decay"},
+};
+const int elign_config_schema_len = (int)(sizeof elign_config_schema / sizeof elign_config_schema[0]);
+
+const elign_config_alias elign_config_key_aliases[] = {
+    {"reward.shaping.scheduler.stride", "reward.shaping.scheduler.uniform_stride"},
+    {NULL, NULL},
+};

@@ -1,0 +1,503 @@
+/* cmd_data.c — `elign data import …` and `elign info FILE`. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/io/checkpoint.h"
+#include "common/base/cli.h"
+#include "common/cmd/commands.h"
+#include "common/io/dataset_io.h"
+#include "common/io/h5io.h"
+#include "common/io/importers.h"
+#include "common/base/json.h"
+#include "common/base/log.h"
+
+/* ---- printing shared by the import report and `info` ----------------------------------------- */
+
+static void print_counts(const elign_molset *s) {
+  int64_t mn = s->n_mol ? INT64_MAX : 0, mx = 0;
+  for (int64_t m = 0; m < s->n_mol; m++) {
+    int64_t n = elign_molset_natoms(s, m);
+    if (n < mn) mn = n;
+    if (n > mx) mx = n;
+  }
+  printf("molecules: %lld\n", (long long)s->n_mol);
+  printf("atoms: %lld\n", (long long)s->n_atoms);
+  printf("atoms per molecule: mean %.2f, min %lld, max %lld\n", s->n_mol ? (double)s->n_atoms / (double)s->n_mol : 0.0,
+         (long long)mn, (long long)mx);
+}
+
+static void print_element_hist(const elign_hist *h, int64_t n_mol) {
+  int64_t total = 0;
+  for (int64_t i = 0; i < h->n; i++) total += h->count[i];
+  printf("\nelements:\n  %4s %-4s %10s %13s %8s\n", "Z", "sym", "atoms", "per_molecule", "share");
+  for (int64_t i = 0; i < h->n; i++)
+    printf("  %4lld %-4s %10lld %13.3f %7.2f%%\n", (long long)h->key[i], elign_element_symbol((int)h->key[i]),
+           (long long)h->count[i], n_mol ? (double)h->count[i] / (double)n_mol : 0.0,
+           total ? 100.0 * (double)h->count[i] / (double)total : 0.0);
+}
+
+static void print_count_hist(const char *title, const char *key_name, const elign_hist *h) {
+  int64_t total = 0;
+  for (int64_t i = 0; i < h->n; i++) total += h->count[i];
+  printf("\n%s:\n  %8s %10s %8s\n", title, key_name, "molecules", "share");
+  for (int64_t i = 0; i < h->n; i++)
+    printf("  %8lld %10lld %7.2f%%\n", (long long)h->key[i], (long long)h->count[i],
+           total ? 100.0 * (double)h->count[i] / (double)total : 0.0);
+}
+
+static void print_props_and_splits(const elign_dataset *ds) {
+  for (int i = 0; i < ds->n_props; i++) {
+    const elign_mol_property *p = &ds->props[i];
+    double mn = INFINITY, mx = -INFINITY, sum = 0;
+    int64_t n = 0;
+    for (int64_t m = 0; m < p->n; m++)
+      if (!isnan(p->values[m])) {
+        sum += p->values[m];
+        n++;
+        if (p->values[m] < mn) mn = p->values[m];
+        if (p->values[m] > mx) mx = p->values[m];
+      }
+    printf("property %s [%s]: %lld values, mean %.6g, min %.6g, max %.6g\n", p->name, p->unit[0] ? p->unit : "?",
+           (long long)n, n ? sum / (double)n : NAN, n ? mn : NAN, n ? mx : NAN);
+  }
+  for (int i = 0; i < ds->n_splits; i++)
+    printf("split %s: %lld molecules\n", ds->splits[i].name, (long long)ds->splits[i].n);
+}
+
+static void print_dataset_report(const elign_dataset *ds, const elign_hist *nodes, const elign_hist *elements) {
+  if (ds->source[0]) printf("source: %s\n", ds->source);
+  print_counts(&ds->mols);
+  printf("with SMILES: %s, with ids: %s, with energies: %s, with forces: %s\n", ds->mols.smiles ? "yes" : "no",
+         ds->mols.ids ? "yes" : "no", ds->mols.energy ? "yes" : "no", ds->mols.forces ? "yes" : "no");
+  print_props_and_splits(ds);
+  print_element_hist(elements, ds->mols.n_mol);
+  print_count_hist("molecules per atom count (nodes_hist)", "n_atoms", nodes);
+  elign_hist heavy;
+  elign_molset_heavy_hist(&ds->mols, &heavy);
+  print_count_hist("molecules per heavy-atom count", "heavy", &heavy);
+  elign_hist_free(&heavy);
+}
+
+/* ---- splits ----------------------------------------------------------------------------------- */
+
+typedef struct {
+  int64_t id, index;
+} id_index;
+
+static int cmp_id_index(const void *a, const void *b) {
+  const id_index *x = a, *y = b;
+  return x->id < y->id ? -1 : x->id > y->id ? 1 : (x->index > y->index) - (x->index < y->index);
+}
+
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* Every array-valued key of the JSON object is a split: a list of molecule
+ * ids, stored as the sorted indices of those molecules. */
+static elign_status apply_splits(elign_dataset *ds, const char *split_path, elign_error *err) {
+  if (!ds->mols.ids)
+    return ELIGN_FAIL(err, ELIGN_ERR_ARG, "%s: the imported molecules have no ids, so a split cannot refer to them",
+                      split_path);
+  elign_json root;
+  elign_status st = elign_json_parse_file(split_path, &root, err);
+  if (st != ELIGN_OK) return st;
+  if (root.type != ELIGN_JSON_OBJECT) {
+    elign_json_free(&root);
+    return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: expected a JSON object of split name → list of ids", split_path);
+  }
+  int64_t n = ds->mols.n_mol;
+  id_index *map = elign_malloc((size_t)(n ? n : 1) * sizeof *map, "split:map");
+  for (int64_t m = 0; m < n; m++) map[m] = (id_index){ds->mols.ids[m], m};
+  qsort(map, (size_t)n, sizeof *map, cmp_id_index);
+  for (int64_t m = 1; m < n && st == ELIGN_OK; m++)
+    if (map[m].id == map[m - 1].id && map[m].id >= 0)
+      st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: molecules %lld and %lld share id %lld, so split ids are ambiguous",
+                      split_path, (long long)map[m - 1].index, (long long)map[m].index, (long long)map[m].id);
+  for (int i = 0; i < root.n && st == ELIGN_OK; i++) {
+    const elign_json *list = &root.items[i];
+    if (list->type != ELIGN_JSON_ARRAY) continue; /* e.g. "seed": 12345 */
+    int64_t *idx = elign_malloc((size_t)(list->n ? list->n : 1) * sizeof *idx, "split:index");
+    for (int k = 0; k < list->n && st == ELIGN_OK; k++) {
+      const elign_json *v = &list->items[k];
+      if (v->type != ELIGN_JSON_NUMBER || v->number != floor(v->number) || fabs(v->number) > 9.0e15) {
+        st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s line %d: split '%s' item %d is not an integer id", split_path,
+                        v->line, root.keys[i], k);
+        break;
+      }
+      id_index key = {(int64_t)v->number, -1};
+      /* lower bound */
+      int64_t lo = 0, hi = n;
+      while (lo < hi) {
+        int64_t mid = (lo + hi) / 2;
+        if (map[mid].id < key.id) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo >= n || map[lo].id != key.id)
+        st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s line %d: split '%s' lists id %lld, which no imported molecule has",
+                        split_path, v->line, root.keys[i], (long long)key.id);
+      else
+        idx[k] = map[lo].index;
+    }
+    if (st == ELIGN_OK) {
+      qsort(idx, (size_t)list->n, sizeof *idx, cmp_i64);
+      for (int k = 1; k < list->n && st == ELIGN_OK; k++)
+        if (idx[k] == idx[k - 1])
+          st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: split '%s' lists id %lld twice", split_path, root.keys[i],
+                          (long long)ds->mols.ids[idx[k]]);
+    }
+    if (st == ELIGN_OK) {
+      if (strlen(root.keys[i]) >= 64 || strchr(root.keys[i], '/') || !root.keys[i][0])
+        st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: bad split name '%s'", split_path, root.keys[i]);
+      else
+        elign_dataset_add_split(ds, root.keys[i], list->n, idx);
+    }
+    free(idx);
+  }
+  free(map);
+  elign_json_free(&root);
+  return st;
+}
+
+/* Keep only the molecules of split `name` (in file order); other splits are dropped. */
+static elign_status select_subset(elign_dataset *ds, const char *name, elign_error *err) {
+  const elign_split *sp = elign_dataset_find_split(ds, name);
+  if (!sp) {
+    char names[512] = "";
+    for (int i = 0; i < ds->n_splits; i++)
+      snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", ds->splits[i].name);
+    return ELIGN_FAIL(err, ELIGN_ERR_ARG, "--subset %s: no such split (have: %s)", name, names[0] ? names : "none");
+  }
+  elign_dataset out;
+  elign_dataset_init(&out);
+  snprintf(out.source, sizeof out.source, "%.400s (subset %s)", ds->source, name);
+  const elign_molset *s = &ds->mols;
+  for (int64_t k = 0; k < sp->n; k++) {
+    int64_t m = sp->index[k];
+    elign_molset_append(&out.mols, (int)elign_molset_natoms(s, m), s->Z + s->offsets[m], s->pos + 3 * s->offsets[m],
+                        s->ids ? s->ids[m] : -1, s->smiles ? s->smiles[m] : NULL);
+  }
+  double *col = elign_malloc((size_t)(sp->n ? sp->n : 1) * sizeof *col, "subset:column");
+  for (int i = 0; i < ds->n_props; i++) {
+    for (int64_t k = 0; k < sp->n; k++) col[k] = ds->props[i].values[sp->index[k]];
+    elign_dataset_put_property(&out, ds->props[i].name, ds->props[i].unit, ds->props[i].description, 0, sp->n, col);
+  }
+  free(col);
+  elign_dataset_free(ds);
+  *ds = out;
+  return ELIGN_OK;
+}
+
+/* ---- elign data import ------------------------------------------------------------------------- */
+
+static void data_usage(FILE *out) {
+  fprintf(out,
+          "usage: elign data import INPUT [INPUT ...] -o OUT.h5 [--split SPLIT.json] [--subset NAME]\n"
+          "\n"
+          "Import molecules into an Elign-C dataset file (HDF5, docs/formats.md).\n"
+          "INPUT: extended XYZ (.xyz, .xyz.gz) or the QM9 archive (dsgdb9nsd.xyz.tar.bz2 or any\n"
+          "tar/compressed tar of QM9-format .xyz files). Several inputs are concatenated.\n"
+          "  -o, --output FILE   the dataset file to write (written atomically)\n"
+          "  --split FILE        JSON object: split name -> list of molecule ids; stored as /split/<name>\n"
+          "  --subset NAME       keep only the molecules of that split\n"
+          "Prints molecule and atom counts, the element and the size histograms.\n");
+}
+
+static int data_import_main(int argc, char **argv) {
+  const char *out = NULL, *split = NULL, *subset = NULL;
+  const char **inputs = elign_calloc((size_t)argc, sizeof *inputs, "cli:inputs");
+  int n_in = 0;
+  for (int i = 1; i < argc; i++) {
+    if (elign_cli_is_help(argv[i])) {
+      data_usage(stdout);
+      free(inputs);
+      return ELIGN_EXIT_OK;
+    }
+    int has_value = i + 1 < argc;
+    if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && has_value) out = argv[++i];
+    else if (!strcmp(argv[i], "--split") && has_value) split = argv[++i];
+    else if (!strcmp(argv[i], "--subset") && has_value) subset = argv[++i];
+    else if (argv[i][0] == '-' && argv[i][1]) {
+      fprintf(stderr, "elign data import: unknown option or missing value '%s'\n\n", argv[i]);
+      data_usage(stderr);
+      free(inputs);
+      return ELIGN_EXIT_USAGE;
+    } else inputs[n_in++] = argv[i];
+  }
+  if (!out || n_in == 0 || (subset && !split)) {
+    fprintf(stderr, "elign data import: %s\n\n",
+            !out ? "-o OUT.h5 is required" : n_in == 0 ? "no input file" : "--subset needs --split");
+    data_usage(stderr);
+    free(inputs);
+    return ELIGN_EXIT_USAGE;
+  }
+  elign_error err;
+  elign_error_clear(&err);
+  elign_dataset ds;
+  elign_dataset_init(&ds);
+  double t0 = elign_wtime();
+  elign_status st = ELIGN_OK;
+  for (int i = 0; i < n_in && st == ELIGN_OK; i++) {
+    st = elign_import_any(inputs[i], &ds, &err);
+    size_t l = strlen(ds.source);
+    snprintf(ds.source + l, sizeof ds.source - l, "%s%s", i ? " + " : "", inputs[i]);
+  }
+  double t_read = elign_wtime() - t0;
+  if (st == ELIGN_OK && split) st = apply_splits(&ds, split, &err);
+  if (st == ELIGN_OK && subset) st = select_subset(&ds, subset, &err);
+  if (st == ELIGN_OK) st = elign_dataset_write(out, &ds, &err);
+  if (st != ELIGN_OK) {
+    elign_dataset_free(&ds);
+    free(inputs);
+    return elign_cli_fail(&err);
+  }
+  elign_info("imported %lld molecules in %.2f s (reading %.2f s) -> %s", (long long)ds.mols.n_mol,
+             elign_wtime() - t0, t_read, out);
+  printf("%s: Elign-C dataset file written\n", out);
+  elign_hist nodes, elements;
+  elign_molset_size_hist(&ds.mols, &nodes);
+  elign_molset_element_hist(&ds.mols, &elements);
+  print_dataset_report(&ds, &nodes, &elements);
+  elign_hist_free(&nodes);
+  elign_hist_free(&elements);
+  elign_dataset_free(&ds);
+  free(inputs);
+  return ELIGN_EXIT_OK;
+}
+
+int data_main(int argc, char **argv) {
+  if (argc < 2 || elign_cli_is_help(argv[1])) {
+    data_usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? ELIGN_EXIT_USAGE : ELIGN_EXIT_OK;
+  }
+  if (strcmp(argv[1], "import") == 0) return data_import_main(argc - 1, argv + 1);
+  fprintf(stderr, "elign data: unknown subcommand '%s'\n\n", argv[1]);
+  data_usage(stderr);
+  return ELIGN_EXIT_USAGE;
+}
+
+/* ---- elign info ---------------------------------------------------------------------------------- */
+
+static int hist_equal(const elign_hist *a, const elign_hist *b) {
+  if (a->n != b->n) return 0;
+  for (int64_t i = 0; i < a->n; i++)
+    if (a->key[i] != b->key[i] || a->count[i] != b->count[i]) return 0;
+  return 1;
+}
+
+/* The stored histograms, checked against the molecules themselves. */
+static elign_status stored_hists(const char *path, const elign_molset *mols, elign_hist *nodes, elign_hist *elements,
+                                 elign_error *err) {
+  hid_t f;
+  elign_status st = elign_h5_open_read(path, NULL, 0, &f, NULL, NULL, err);
+  if (st != ELIGN_OK) return st;
+  st = elign_h5_read_hists(f, path, nodes, elements, err);
+  H5Fclose(f);
+  if (st != ELIGN_OK) return st;
+  elign_hist n2, e2;
+  elign_molset_size_hist(mols, &n2);
+  elign_molset_element_hist(mols, &e2);
+  if (!hist_equal(nodes, &n2) || !hist_equal(elements, &e2))
+    st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: stored /nodes_hist or /element_hist disagree with the molecules", path);
+  elign_hist_free(&n2);
+  elign_hist_free(&e2);
+  return st;
+}
+
+static elign_status info_dataset(const char *path, elign_error *err) {
+  elign_dataset ds;
+  elign_status st = elign_dataset_read(path, &ds, err);
+  elign_hist nodes = {0}, elements = {0};
+  if (st == ELIGN_OK) st = stored_hists(path, &ds.mols, &nodes, &elements, err);
+  if (st == ELIGN_OK) print_dataset_report(&ds, &nodes, &elements);
+  elign_hist_free(&nodes);
+  elign_hist_free(&elements);
+  elign_dataset_free(&ds);
+  return st;
+}
+
+static elign_status info_samples(const char *path, elign_error *err) {
+  elign_molset mols;
+  int64_t *group = NULL;
+  elign_samples_meta meta;
+  elign_status st = elign_samples_read(path, &mols, &group, &meta, err);
+  elign_hist nodes = {0}, elements = {0};
+  if (st == ELIGN_OK) st = stored_hists(path, &mols, &nodes, &elements, err);
+  if (st == ELIGN_OK) {
+    printf("model: %s\nseed: %llu\nsteps: %lld\niteration: %lld\n", meta.model[0] ? meta.model : "?",
+           (unsigned long long)meta.seed, (long long)meta.steps, (long long)meta.iteration);
+    int64_t *g = elign_malloc((size_t)(mols.n_mol ? mols.n_mol : 1) * sizeof *g, "info:groups");
+    memcpy(g, group, (size_t)mols.n_mol * sizeof *g);
+    qsort(g, (size_t)mols.n_mol, sizeof *g, cmp_i64);
+    int64_t n_groups = 0;
+    for (int64_t m = 0; m < mols.n_mol; m++) n_groups += g[m] >= 0 && (m == 0 || g[m] != g[m - 1]);
+    free(g);
+    print_counts(&mols);
+    printf("groups: %lld distinct rollout groups\n", (long long)n_groups);
+    print_element_hist(&elements, mols.n_mol);
+    print_count_hist("molecules per atom count (nodes_hist)", "n_atoms", &nodes);
+  }
+  elign_hist_free(&nodes);
+  elign_hist_free(&elements);
+  free(group);
+  elign_molset_free(&mols);
+  return st;
+}
+
+static elign_status info_oracle_results(const char *path, elign_error *err) {
+  elign_molset mols;
+  int32_t *status = NULL;
+  char oracle[128];
+  elign_status st = elign_oracle_results_read(path, &mols, &status, oracle, err);
+  if (st == ELIGN_OK) {
+    printf("oracle: %s\n", oracle[0] ? oracle : "?");
+    print_counts(&mols);
+    /* status histogram (codes are small integers) */
+    printf("\nstatus:\n  %8s %10s\n", "code", "molecules");
+    int32_t *codes = elign_malloc((size_t)(mols.n_mol ? mols.n_mol : 1) * sizeof *codes, "info:codes");
+    memcpy(codes, status, (size_t)mols.n_mol * sizeof *codes);
+    for (int64_t i = 1; i < mols.n_mol; i++)
+      for (int64_t j = i; j > 0 && codes[j - 1] > codes[j]; j--) {
+        int32_t t = codes[j];
+        codes[j] = codes[j - 1];
+        codes[j - 1] = t;
+      }
+    for (int64_t i = 0; i < mols.n_mol;) {
+      int64_t j = i;
+      while (j < mols.n_mol && codes[j] == codes[i]) j++;
+      printf("  %8d %10lld\n", codes[i], (long long)(j - i));
+      i = j;
+    }
+    free(codes);
+    double sum = 0, mn = INFINITY, mx = -INFINITY, fmax = 0;
+    int64_t n_ok = 0;
+    for (int64_t m = 0; m < mols.n_mol; m++) {
+      if (status[m] != 0) continue;
+      double e = mols.energy[m];
+      sum += e, n_ok++;
+      if (e < mn) mn = e;
+      if (e > mx) mx = e;
+      for (int64_t a = mols.offsets[m]; a < mols.offsets[m + 1]; a++) {
+        const double *fa = mols.forces + 3 * a;
+        double f = sqrt(fa[0] * fa[0] + fa[1] * fa[1] + fa[2] * fa[2]);
+        if (f > fmax) fmax = f;
+      }
+    }
+    printf("\nenergy (eV, status 0): n %lld, mean %.6f, min %.6f, max %.6f\n", (long long)n_ok,
+           n_ok ? sum / (double)n_ok : NAN, n_ok ? mn : NAN, n_ok ? mx : NAN);
+    printf("largest |force| (eV/angstrom, status 0): %.6f\n", fmax);
+  }
+  free(status);
+  elign_molset_free(&mols);
+  return st;
+}
+
+static void print_attr(const elign_ckpt_attr *a) {
+  printf("  %-24s ", a->name);
+  switch (a->type) {
+    case ELIGN_CKPT_INT: printf("%lld\n", (long long)a->i); break;
+    case ELIGN_CKPT_DOUBLE: printf("%.10g\n", a->d); break;
+    case ELIGN_CKPT_STRING: printf("\"%s\"\n", a->s); break;
+    case ELIGN_CKPT_DOUBLES:
+      for (int k = 0; k < a->n; k++) printf("%s%.10g", k ? ", " : "[", a->v[k]);
+      printf("]\n");
+      break;
+  }
+}
+
+static elign_status info_model(const char *path, int all_views, elign_error *err) {
+  elign_checkpoint c;
+  elign_status st = elign_checkpoint_read(&c, path, err);
+  if (st == ELIGN_OK) {
+    printf("architecture:\n");
+    for (int i = 0; i < c.n_attrs; i++) print_attr(&c.attrs[i]);
+    int64_t covered = 0;
+    for (int i = 0; i < c.n_views; i++) covered += c.views[i].size;
+    printf("parameters: %lld (float32), in %d named views covering %lld\n", (long long)c.n_params, c.n_views,
+           (long long)covered);
+    int show = all_views || c.n_views <= 12 ? c.n_views : 10;
+    for (int i = 0; i < show; i++) {
+      const elign_ckpt_view *v = &c.views[i];
+      printf("  %-60s offset %10lld  shape [", v->name, (long long)v->offset);
+      for (int d = 0; d < v->ndim; d++) printf("%s%lld", d ? ", " : "", (long long)v->shape[d]);
+      printf("]\n");
+    }
+    if (show < c.n_views) printf("  ... %d more (elign info --views FILE lists all)\n", c.n_views - show);
+    printf("iteration: %lld, optimizer_step: %lld, epoch: %lld\n", (long long)c.iteration, (long long)c.optimizer_step,
+           (long long)c.epoch);
+    if (c.opt_m) printf("optimizer: %s, step %lld (m and v stored)\n", c.opt_kind, (long long)c.opt_step);
+    else printf("optimizer: none stored\n");
+    printf("reference (frozen) parameters: %s\n", c.reference ? "stored" : "none");
+    printf("rng: seed %llu, %d stream counters\n", (unsigned long long)c.rng_seed, c.n_rng_counters);
+    if (c.config_text) {
+      int lines = 0;
+      for (const char *p = c.config_text; *p; p++) lines += *p == '\n';
+      printf("config: %d lines stored\n", lines);
+    } else {
+      printf("config: none stored\n");
+    }
+    if (c.n_hist > 0) {
+      elign_hist h = {c.n_hist, c.hist_n_atoms, c.hist_count};
+      print_count_hist("training molecules per atom count (nodes_hist)", "n_atoms", &h);
+    }
+  }
+  elign_checkpoint_free(&c);
+  return st;
+}
+
+static void info_usage(FILE *out) {
+  fprintf(out,
+          "usage: elign info [--views] FILE.h5\n"
+          "\n"
+          "Describe an Elign-C HDF5 file: datasets and sample files (counts, element and size\n"
+          "histograms, splits), model checkpoints (architecture, parameters, optimizer and\n"
+          "iteration state; --views lists every parameter view), oracle results (counts,\n"
+          "status histogram, energy statistics).\n");
+}
+
+int info_main(int argc, char **argv) {
+  const char *path = NULL;
+  int all_views = 0;
+  for (int i = 1; i < argc; i++) {
+    if (elign_cli_is_help(argv[i])) {
+      info_usage(stdout);
+      return ELIGN_EXIT_OK;
+    } else if (!strcmp(argv[i], "--views")) {
+      all_views = 1;
+    } else if (argv[i][0] == '-' || path) {
+      fprintf(stderr, "elign info: unexpected argument '%s'\n\n", argv[i]);
+      info_usage(stderr);
+      return ELIGN_EXIT_USAGE;
+    } else {
+      path = argv[i];
+    }
+  }
+  if (!path) {
+    info_usage(stderr);
+    return ELIGN_EXIT_USAGE;
+  }
+  elign_error err;
+  elign_error_clear(&err);
+  hid_t f;
+  char format[32];
+  int version;
+  elign_status st = elign_h5_open_read(path, NULL, 0, &f, format, &version, &err);
+  if (st != ELIGN_OK) return elign_cli_fail(&err);
+  H5Fclose(f);
+  if (!format[0]) {
+    ELIGN_FAIL(&err, ELIGN_ERR_FORMAT, "%s: not an Elign-C file (an HDF5 file without the elign_format attribute)",
+               path);
+    return elign_cli_fail(&err);
+  }
+  printf("%s: Elign-C %s file (format version %d)\n", path, format, version);
+  if (!strcmp(format, "dataset")) st = info_dataset(path, &err);
+  else if (!strcmp(format, "samples")) st = info_samples(path, &err);
+  else if (!strcmp(format, "oracle_results")) st = info_oracle_results(path, &err);
+  else if (!strcmp(format, "model")) st = info_model(path, all_views, &err);
+  else st = ELIGN_FAIL(&err, ELIGN_ERR_FORMAT, "%s: unknown Elign-C format '%s'", path, format);
+  fflush(stdout);
+  return st == ELIGN_OK ? ELIGN_EXIT_OK : elign_cli_fail(&err);
+}

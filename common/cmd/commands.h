@@ -1,0 +1,9 @@
+/* commands.h — the commands whose work is all in common/: data, info, config (main.c lists them). */
+#ifndef ELIGN_COMMON_COMMANDS_H
+#define ELIGN_COMMON_COMMANDS_H
+
+int data_main(int argc, char **argv);   /* cmd_data.c: elign data import */
+int info_main(int argc, char **argv);   /* cmd_data.c: elign info FILE */
+int config_main(int argc, char **argv); /* cmd_config.c: elign config show|check|keys */
+
+#endif

@@ -1,0 +1,126 @@
+/* h5io.h — small HDF5 helpers shared by every Elign-C file kind.
+ *
+ * Every file we write carries two root attributes: `elign_format` (one of
+ * "dataset", "model", "samples", "oracle_results") and `elign_format_version`
+ * (int). Readers open through elign_h5_open_read, which checks both and turns
+ * HDF5's own failures into one elign_error naming the file:
+ *   "X: not an HDF5 file or truncated"
+ *   "X: not an Elign-C dataset file (it has no elign_format attribute)"
+ *   "X: is an Elign-C model file, expected a dataset file"
+ * HDF5's automatic error-stack printing is switched off (elign_h5_quiet) so a
+ * bad file gives our message only, never a page of HDF5 internals.
+ *
+ * Writers go through elign_h5_writer: the file is created under a temporary
+ * name next to the final one ("<final>.tmp.<pid>"), flushed, fsync'ed and
+ * renamed on commit, unlinked on abort. The final name therefore never holds
+ * a partial file. The parallel variant opens the temporary file with the MPI-IO
+ * driver so several ranks write disjoint slabs of one dataset collectively
+ * (H5FD_MPIO_COLLECTIVE); rank 0 renames after everyone closed.
+ *
+ * Call sequence (serial):
+ *   elign_h5_writer w;
+ *   elign_h5_writer_create(&w, path, "dataset", 1, err);
+ *   elign_h5_write_array(w.file, "/offsets", H5T_NATIVE_INT64, 1, dims, data, err); ...
+ *   elign_h5_writer_commit(&w, err);   // or elign_h5_writer_abort(&w) on error
+ *   (or both in one: elign_h5_writer_finish(&w, st, err))
+ */
+#ifndef ELIGN_H5IO_H
+#define ELIGN_H5IO_H
+
+#include <hdf5.h>
+#include <mpi.h>
+#include <stdint.h>
+
+#include "common/base/error.h"
+
+#define ELIGN_H5_PATH_MAX 4096
+
+/* Switch off HDF5's automatic error printing (idempotent, cheap). */
+void elign_h5_quiet(void);
+
+/* Open `path` read-only. If expect_format is not NULL the root attribute
+ * elign_format must equal it and elign_format_version must be <= max_version.
+ * On success *file is an open file id (close with H5Fclose). format_out
+ * (may be NULL, >= 32 bytes) receives the format string found. */
+elign_status elign_h5_open_read(const char *path, const char *expect_format, int max_version, hid_t *file,
+                                char *format_out, int *version_out, elign_error *err);
+
+/* The format/version of an open file; "" and 0 for a foreign file. */
+void elign_h5_get_format(hid_t file, char *format, size_t format_len, int *version);
+
+/* ---- atomic writers ------------------------------------------------------ */
+typedef struct {
+  hid_t file;                             /* the open temporary file */
+  char final_path[ELIGN_H5_PATH_MAX];
+  char tmp_path[ELIGN_H5_PATH_MAX];
+  int parallel;                           /* 1: MPI-IO driver */
+  MPI_Comm comm;                          /* parallel only */
+  int rank;                               /* parallel only (0 otherwise) */
+} elign_h5_writer;
+
+/* Create the temporary file and write the format/version root attributes. */
+elign_status elign_h5_writer_create(elign_h5_writer *w, const char *path, const char *format, int version,
+                                    elign_error *err);
+/* Close, fsync, rename to the final name. Closes w->file in every case. */
+elign_status elign_h5_writer_commit(elign_h5_writer *w, elign_error *err);
+/* Close and remove the temporary file (after an error). Safe to call twice. */
+void elign_h5_writer_abort(elign_h5_writer *w);
+/* End of a serial write whose body returned st: commit if st is ELIGN_OK,
+ * otherwise abort and prefix err with the final path (the body's messages
+ * name datasets, not the file). Returns the status of the whole write. */
+elign_status elign_h5_writer_finish(elign_h5_writer *w, elign_status st, elign_error *err);
+
+/* Collective over comm: every rank calls with the same path/format/version.
+ * The temporary name is chosen by rank 0 and broadcast. Attributes written
+ * here are identical on all ranks (metadata writes are collective). */
+elign_status elign_h5_writer_create_parallel(elign_h5_writer *w, MPI_Comm comm, const char *path,
+                                             const char *format, int version, elign_error *err);
+/* Collective: close on all ranks; the status is agreed (any rank failing
+ * fails everyone). commit renames on rank 0 after a barrier. */
+elign_status elign_h5_writer_commit_parallel(elign_h5_writer *w, elign_error *err);
+void elign_h5_writer_abort_parallel(elign_h5_writer *w);
+
+/* ---- arrays ---------------------------------------------------------------
+ * `name` may contain '/' (intermediate groups are created). rank <= 4.
+ * Zero-sized dimensions are fine. */
+elign_status elign_h5_write_array(hid_t loc, const char *name, hid_t memtype, int rank, const hsize_t *dims,
+                                  const void *data, elign_error *err);
+
+/* Collective write of one slab along the first dimension: this rank's rows
+ * [row0, row0 + nrows) of a dataset with global_dims (identical on all
+ * ranks). A rank with nrows == 0 still takes part. */
+elign_status elign_h5_write_slab(hid_t file, const char *name, hid_t memtype, int rank, const hsize_t *global_dims,
+                                 hsize_t row0, hsize_t nrows, const void *data, elign_error *err);
+
+/* Variable-length UTF-8 strings; NULL entries are stored as "". */
+elign_status elign_h5_write_strings(hid_t loc, const char *name, int64_t n, char *const *strings, elign_error *err);
+
+/* True if `name` exists under loc (a group or dataset path). */
+int elign_h5_exists(hid_t loc, const char *name);
+
+/* Read a whole dataset converted to memtype. The rank must equal `rank`;
+ * dims (rank entries) are returned; *data is elign_malloc'ed (free with
+ * elign_free). `file_label` names the file in messages. */
+elign_status elign_h5_read_array(hid_t loc, const char *name, hid_t memtype, int rank, hsize_t *dims, void **data,
+                                 const char *file_label, elign_error *err);
+/* Read a 1-D string dataset (variable or fixed length); "" → NULL entries. */
+elign_status elign_h5_read_strings(hid_t loc, const char *name, int64_t *n, char ***strings, const char *file_label,
+                                   elign_error *err);
+
+/* ---- attributes (on a file, group or dataset; `obj` may be "/" or a path) */
+elign_status elign_h5_set_attr_str(hid_t loc, const char *obj, const char *name, const char *value, elign_error *err);
+elign_status elign_h5_set_attr_i64(hid_t loc, const char *obj, const char *name, int64_t value, elign_error *err);
+elign_status elign_h5_set_attr_f64(hid_t loc, const char *obj, const char *name, double value, elign_error *err);
+elign_status elign_h5_set_attr_f64v(hid_t loc, const char *obj, const char *name, int n, const double *values,
+                                    elign_error *err);
+/* Getters return ELIGN_ERR_FORMAT (message names file, object and attribute)
+ * if absent or of the wrong kind. get_attr_str: buf of buflen bytes. */
+elign_status elign_h5_get_attr_str(hid_t loc, const char *obj, const char *name, char *buf, size_t buflen,
+                                   const char *file_label, elign_error *err);
+elign_status elign_h5_get_attr_i64(hid_t loc, const char *obj, const char *name, int64_t *value,
+                                   const char *file_label, elign_error *err);
+elign_status elign_h5_get_attr_f64(hid_t loc, const char *obj, const char *name, double *value,
+                                   const char *file_label, elign_error *err);
+int elign_h5_has_attr(hid_t loc, const char *obj, const char *name);
+
+#endif

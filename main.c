@@ -1,0 +1,79 @@
+/* main.c — the `elign` program: the one table of subcommands and the
+ * dispatcher. It sits outside libelign so that no library file points up
+ * into the areas that implement the commands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "actor/commands.h"
+#include "common/base/cli.h"
+#include "common/base/log.h"
+#include "common/cmd/commands.h"
+#include "oracle/commands.h"
+
+typedef struct {
+  const char *name;
+  const char *summary; /* one line for `elign --help` */
+  int (*main)(int argc, char **argv);
+} elign_command;
+
+static int version_main(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  printf("elign %s\n", ELIGN_VERSION);
+  return ELIGN_EXIT_OK;
+}
+
+
+static const elign_command elign_commands[] = {
+    {"version", "print the version", version_main},
+    {"data", "import molecules (extended XYZ, QM9 tarball) into a dataset file", data_main},
+    {"info", "describe an Elign-C HDF5 file (dataset, model, samples, oracle results)", info_main},
+    {"config", "show, check or list configuration keys", config_main},
+    {"denoise", "one network call on given latents: eps_hat, mu, sigma, zhat0 (parity checks)", denoise_main},
+    {"sample", "sample molecules from a model (MPI-parallel) into a samples file", sample_main},
+    {"export", "write a samples file as XYZ and/or SDF", export_main},
+    {"oracle", "energies and forces of molecules with an oracle backend", oracle_main},
+    {NULL, NULL, NULL},
+};
+
+static void print_usage(FILE *out) {
+  fprintf(out,
+          "usage: elign <command> [options]\n"
+          "\n"
+          "Post-train E(3)-equivariant molecular diffusion models (EDM) against\n"
+          "force-field physics with FED-GRPO. Commands:\n\n");
+  for (const elign_command *c = elign_commands; c->name; c++) fprintf(out, "  %-10s %s\n", c->name, c->summary);
+  fprintf(out,
+          "\n`elign <command> --help` describes a command. Global options before the\n"
+          "command: --verbose (debug log), --quiet (warnings and errors only).\n");
+}
+
+static int elign_cli_dispatch(int argc, char **argv) {
+  int i = 1;
+  for (; i < argc && argv[i][0] == '-'; i++) {
+    if (elign_cli_is_help(argv[i])) {
+      print_usage(stdout);
+      return ELIGN_EXIT_OK;
+    } else if (strcmp(argv[i], "--verbose") == 0) {
+      elign_log_set_level(ELIGN_LOG_DEBUG);
+    } else if (strcmp(argv[i], "--quiet") == 0) {
+      elign_log_set_level(ELIGN_LOG_WARN);
+    } else if (strcmp(argv[i], "--version") == 0) {
+      return version_main(0, NULL);
+    } else {
+      fprintf(stderr, "elign: unknown option '%s'\n\n", argv[i]);
+      print_usage(stderr);
+      return ELIGN_EXIT_USAGE;
+    }
+  }
+  if (i >= argc) {
+    print_usage(stderr);
+    return ELIGN_EXIT_USAGE;
+  }
+  for (const elign_command *c = elign_commands; c->name; c++)
+    if (strcmp(c->name, argv[i]) == 0) return c->main(argc - i, argv + i);
+  fprintf(stderr, "elign: unknown command '%s' (see `elign --help`)\n", argv[i]);
+  return ELIGN_EXIT_USAGE;
+}
+
+int main(int argc, char **argv) { return elign_cli_dispatch(argc, argv); }

@@ -1,0 +1,95 @@
+/* ani_impl.h — private layout of the native ANI engine, shared by
+ * ani_files.c (loading), ani_aev.c (descriptor + backward), ani_net.c
+ * (networks, ensemble, batching). Not part of the public API (oracle/ani/ani.h). */
+#ifndef ELIGN_ANI_IMPL_H
+#define ELIGN_ANI_IMPL_H
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "common/base/error.h"
+#include "common/base/real.h"
+#include "oracle/ani/ani.h"
+
+#define ANI_MAX_SPECIES 16
+#define ANI_MAX_SHELLS 32  /* per list (ShfR, ShfA, ShfZ) */
+#define ANI_MAX_LAYERS 8
+#define ANI_MAX_MEMBERS 64
+
+/* NeuroChem activation codes (§7.2). */
+#define ANI_ACT_LINEAR 6
+#define ANI_ACT_CELU 9
+#define ANI_CELU_ALPHA 0.1
+
+/* AEV constants of one model (§3). The list constants (eta_r … shf_z) hold
+ * float32-rounded values widened back to double, as TorchANI uses them. */
+typedef struct {
+  int n_species;                 /* S */
+  double rc_rad, rc_ang;         /* Å: Rcr, Rca */
+  double eta_r;                  /* Å⁻² */
+  double eta_a;                  /* Å⁻² */
+  double zeta;                   /* angular sharpness ζ */
+  int n_rad, n_ang, n_zeta;      /* |ShfR|, |ShfA|, |ShfZ| */
+  double shf_r[ANI_MAX_SHELLS];  /* Å */
+  double shf_a[ANI_MAX_SHELLS];  /* Å */
+  double shf_z[ANI_MAX_SHELLS];  /* rad */
+  double cos_shf_z[ANI_MAX_SHELLS], sin_shf_z[ANI_MAX_SHELLS]; /* cos θ_q, sin θ_q */
+  int radial_length;             /* S·n_rad */
+  int angular_block;             /* n_ang·n_zeta: features per species pair */
+  int aev_length;                /* D = S·n_rad + S(S+1)/2·n_ang·n_zeta */
+} ani_aev_params;
+
+/* One dense layer z = W h + b: W (n_out, n_in) row-major as stored on disk. */
+typedef struct {
+  int n_in, n_out;
+  int activation;  /* ANI_ACT_CELU or ANI_ACT_LINEAR */
+  elign_real *w;   /* (n_out, n_in) */
+  elign_real *b;   /* (n_out) */
+} ani_layer;
+
+typedef struct {
+  int n_layers;
+  ani_layer layer[ANI_MAX_LAYERS];
+} ani_net;
+
+struct ani_model {
+  char *name;
+  ani_aev_params aev;
+  int n_species;
+  int species_z[ANI_MAX_SPECIES];  /* Atyp order → atomic number */
+  int z_to_species[128];           /* atomic number → species index, −1 if absent */
+  double sae[ANI_MAX_SPECIES];     /* Hartree */
+  int n_members;                   /* M */
+  ani_net *nets;                   /* [M][S]: member m, species s at m·S + s */
+  /* First-layer weights of every member of species s stacked as rows:
+   * (M·n1, D), member m's block at rows m·n1 … (m+1)·n1 − 1. nets[m·S+s]
+   * .layer[0].w points into it. Lets the first-layer input gradient of all
+   * members be one GEMM (§9.1 averaged backward). */
+  elign_real *w1_stack[ANI_MAX_SPECIES];
+  elign_real *b1_stack[ANI_MAX_SPECIES]; /* (M·n1) */
+};
+
+/* ---- ani_aev.c: descriptor of one molecule and its backward (double) ---- */
+
+/* aev (n, D): overwritten. species [n] in 0..S−1, pos (n, 3) Å.
+ * cache: NULL, or room for ani_aev_triple_count() × ani_aev_cache_stride()
+ * doubles, filled with per-triple values the backward then reuses (saves
+ * recomputing n_zeta pow + n_ang exp calls per triple). */
+void ani_aev_forward(double *aev, double *cache, const ani_aev_params *p, int n, const int *species,
+                     const double *pos);
+
+/* dpos (n, 3) += Σ_i Σ_f daev[i][f] · ∂aev[i][f]/∂pos — the gradient of a
+ * scalar E w.r.t. positions given γ = ∂E/∂aev (n, D). Only entries of daev
+ * whose species / species pair occurs in the molecule are read. cache: the
+ * one filled by ani_aev_forward for the same positions, or NULL. */
+void ani_aev_backward(double *dpos, const double *daev, const double *cache, const ani_aev_params *p, int n,
+                      const int *species, const double *pos);
+
+/* Number of angular triples (centre, unordered neighbour pair) of a molecule. */
+int64_t ani_aev_triple_count(const ani_aev_params *p, int n, const double *pos);
+int ani_aev_cache_stride(const ani_aev_params *p);
+
+/* ---- ani_files.c ---- */
+elign_status ani_model_read(const char *info_path, const char *name, ani_model **out, elign_error *err);
+
+#endif

@@ -1,0 +1,583 @@
+/* ani_net.c — per-element networks, the ensemble, and the batched
+ * evaluation of energies and analytic forces (ANI.md §7.4, §8, §9).
+ *
+ * Data flow of one ani_compute_ex call over a packed batch:
+ *   1. validate each molecule (element, finite, coincident) → status
+ *   2. AEV of every valid molecule (double, OpenMP over molecules)
+ *   3. per species s: gather the AEV rows of all its atoms across the batch
+ *      into H0_s (n_s, K) — only the K columns that can be non-zero for the
+ *      species present in the batch (see "column compaction" below)
+ *   4. work item (member m, species s): forward through the layers with
+ *      GEMMs, keep celu'(Z_l), then the input-gradient backward down to
+ *      Δ1 (§9.1); items run in parallel, one thread each, BLAS single-threaded
+ *   5. per species: Γ_s = Σ_m Δ1_m W1_m / M as ONE GEMM over the stacked
+ *      first layers (n_s, M·n1)·(M·n1, K) — the ensemble-averaged ∂E/∂AEV
+ *   6. AEV backward per molecule (one pass, §9.1) → forces
+ *
+ * Column compaction: AEV columns of species (radial) or species pairs
+ * (angular) absent from the batch are exactly zero for every atom, and their
+ * input gradient is never read by the AEV backward. Dropping them shrinks the
+ * first layer — the dominant GEMM — by 2.6× for an H/C/N/O batch under
+ * ANI-2x (K = 384 of D = 1008). Because the dropped terms are exact zeros the
+ * remaining sums are the same (a + 0·w = a exactly), so a molecule gets the
+ * same numbers whatever else is in its batch. The packed first-layer weights
+ * are cached in the workspace for the last species set.
+ *
+ * Results do not depend on the thread count: every work item and every row
+ * block is computed by one thread in a fixed order. */
+#include <math.h>
+#include <stdlib.h>
+#include <omp.h>
+#include <string.h>
+
+#include "oracle/ani/ani_impl.h"
+
+#define ANI_ROW_BLOCK 64 /* atoms per Γ GEMM task */
+
+struct ani_workspace {
+  /* per-atom, sized for the largest batch seen */
+  int64_t cap_atoms;
+  double *aev;     /* (n_atoms, D) */
+  double *gamma;   /* (n_atoms, D): ∂E/∂AEV, only compact columns written */
+  double *y;       /* (M, n_atoms): member network outputs (Hartree) */
+  int *species;    /* [n_atoms], −1 for atoms of flagged molecules */
+  int64_t *row_of; /* [n_atoms]: row of the atom in its species' matrices */
+  double *dpos;    /* (n_atoms, 3) */
+  int64_t *triple_off;   /* [n_mol + 1]: start of each molecule's triple cache */
+  int64_t cap_mol;
+  double *triple_cache;  /* per-triple AEV terms kept for the backward */
+  int64_t cap_cache;
+  /* per species, sized by n_s */
+  int64_t cap_rows[ANI_MAX_SPECIES];
+  int64_t *atoms_of[ANI_MAX_SPECIES]; /* [n_s] atom index of each row */
+  elign_real *h0[ANI_MAX_SPECIES];    /* (n_s, K) compact AEV rows */
+  elign_real *z1[ANI_MAX_SPECIES];    /* (n_s, M·n1): celu'(Z1) then Δ1/M */
+  elign_real *g0[ANI_MAX_SPECIES];    /* (n_s, K): Γ_s */
+  /* per thread scratch for layers ≥ 2 */
+  int cap_threads;
+  size_t cap_scratch;   /* elements per thread */
+  elign_real **scratch; /* [cap_threads] */
+  /* column compaction */
+  int *cols;                               /* [K] AEV column of each compact column */
+  int n_cols;
+  const ani_model *packed_model;           /* cache key: model … */
+  unsigned packed_mask;                    /* … and species set */
+  elign_real *w1_packed[ANI_MAX_SPECIES];  /* (M·n1, K), NULL when K == D */
+};
+
+ani_workspace *ani_workspace_create(void) { return elign_calloc(1, sizeof(ani_workspace), "ani:workspace"); }
+
+void ani_workspace_free(ani_workspace **wsp) {
+  if (!wsp || !*wsp) return;
+  ani_workspace *ws = *wsp;
+  elign_free(ws->aev);
+  elign_free(ws->gamma);
+  elign_free(ws->y);
+  elign_free(ws->species);
+  elign_free(ws->row_of);
+  elign_free(ws->dpos);
+  elign_free(ws->triple_off);
+  elign_free(ws->triple_cache);
+  for (int s = 0; s < ANI_MAX_SPECIES; s++) {
+    elign_free(ws->atoms_of[s]);
+    elign_free(ws->h0[s]);
+    elign_free(ws->z1[s]);
+    elign_free(ws->g0[s]);
+    elign_free(ws->w1_packed[s]);
+  }
+  for (int t = 0; t < ws->cap_threads; t++) elign_free(ws->scratch[t]);
+  elign_free(ws->scratch);
+  elign_free(ws->cols);
+  elign_free(ws);
+  *wsp = NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* activation, forward and backward side by side                             */
+
+#ifndef ELIGN_DOUBLE
+/* exp(x) − 1 and exp(x) for x ≤ 0 in float32, branch-free so the CELU loop
+ * vectorises (glibc's scalar expm1f was a quarter of the run time).
+ * x = k ln2 + r, |r| ≤ ln2/2 (Cody–Waite split of ln2), exp(r) − 1 by its
+ * degree-7 Taylor polynomial (truncation < 6e−9 relative), then
+ * e^x − 1 = q·2^k + (2^k − 1), which is exactly q when k = 0 (no
+ * cancellation near 0). Max error ~2 ulp — below the float32 GEMM rounding. */
+static inline void celu_exp_f32(float x, float *em1, float *e) {
+  x = x < -87.0f ? -87.0f : x; /* 2^k stays a normal float */
+  const float magic = 12582912.0f; /* 1.5·2^23: adding it rounds to an integer */
+  float kf = (x * 1.44269504088896341f + magic) - magic;
+  float r = x - kf * 0.693145751953125f;
+  r = r - kf * 1.42860682030941723e-6f;
+  float q = r * (1.0f + r * (0.5f + r * (1.66666667e-1f + r * (4.16666667e-2f +
+                r * (8.33333333e-3f + r * (1.38888889e-3f + r * 1.98412698e-4f))))));
+  int32_t bits = ((int32_t)kf + 127) << 23;
+  float s;
+  memcpy(&s, &bits, sizeof s);
+  *em1 = q * s + (s - 1.0f);
+  *e = q * s + s;
+}
+#endif
+
+/* h = act(z) and d = act'(z) for count values (h may alias z; d may alias z
+ * only if h does not need z afterwards — we write h first per element).
+ * CELU(α): z > 0 → z, else α(exp(z/α) − 1); derivative 1, or exp(z/α). */
+static void activation_forward(elign_real *h, elign_real *d, const elign_real *z, int64_t count, int activation) {
+  if (activation == ANI_ACT_LINEAR) {
+    if (h != z) memcpy(h, z, (size_t)count * sizeof *h);
+    for (int64_t i = 0; i < count; i++) d[i] = 1;
+    return;
+  }
+  const elign_real alpha = (elign_real)ANI_CELU_ALPHA, inv_alpha = (elign_real)(1.0 / ANI_CELU_ALPHA);
+  for (int64_t i = 0; i < count; i++) {
+    elign_real v = z[i];
+    elign_real x = v < 0 ? v * inv_alpha : 0;
+#ifdef ELIGN_DOUBLE
+    elign_real em1 = expm1(x), e = exp(x);
+#else
+    float em1, e;
+    celu_exp_f32(x, &em1, &e);
+#endif
+    h[i] = v > 0 ? v : alpha * em1;
+    d[i] = v > 0 ? 1 : e;
+  }
+}
+
+/* Z (n, out) = H (n, in) · Wᵀ + 1 bᵀ, W (out, in) row-major (§9.1 batched form). */
+static void dense_forward(elign_real *z, int64_t ldz, const elign_real *h, int64_t ldh, const elign_real *w,
+                          const elign_real *b, int n, int in, int out) {
+  ELIGN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1, h, (int)ldh, w, in, 0, z, (int)ldz);
+  for (int r = 0; r < n; r++) {
+    elign_real *zr = z + (int64_t)r * ldz;
+    for (int o = 0; o < out; o++) zr[o] += b[o];
+  }
+}
+
+/* Input gradient of z = W h + b: dH (n, in) = dZ (n, out) · W (out, in).
+ * (No weight gradient: only forces are wanted.) */
+static void dense_backward(elign_real *dh, int64_t lddh, const elign_real *dz, int64_t lddz, const elign_real *w,
+                           int n, int in, int out, elign_real alpha) {
+  ELIGN_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, alpha, dz, (int)lddz, w, in, 0, dh, (int)lddh);
+}
+
+/* ------------------------------------------------------------------------ */
+/* one (member, species) work item                                           */
+
+/* Scratch elements a work item needs per atom row for layers ≥ 2. */
+static size_t item_scratch_per_row(const ani_net *net) {
+  size_t total = (size_t)net->layer[0].n_out; /* H1 */
+  int widest = net->layer[0].n_out;
+  for (int l = 1; l < net->n_layers - 1; l++) {
+    total += 2 * (size_t)net->layer[l].n_out; /* H_l, D_l */
+    if (net->layer[l].n_out > widest) widest = net->layer[l].n_out;
+  }
+  return total + 2 * (size_t)widest + 1; /* two Δ buffers + y */
+}
+
+/* Forward of member m's network for species s on the n rows of H0 (n, K),
+ * writing y (n) and, for forces, Δ1/M into the member's block of z1
+ * (row stride ld1 = M·n1). w1 (n1, K) is the member's (possibly
+ * column-compacted) first layer.
+ *
+ * Backward (§9.1), the maths: y = w_L · h_{L−1} + b_L, h_l = act(z_l),
+ *   Δ_{L−1} = w_L ⊙ act'(z_{L−1}),  Δ_{l−1} = (Δ_l W_l) ⊙ act'(z_{l−1}),
+ * stopping at Δ1; Γ = Δ1 W1 is done later for all members at once. */
+static void member_item(double *y, elign_real *z1, int64_t ld1, const ani_net *net, const elign_real *w1,
+                        const elign_real *h0, int n, int K, int want_grad, elign_real inv_members,
+                        elign_real *scratch) {
+  const int L = net->n_layers;
+  const int n1 = net->layer[0].n_out;
+  int widest = n1;
+  for (int l = 1; l < L - 1; l++)
+    if (net->layer[l].n_out > widest) widest = net->layer[l].n_out;
+  elign_real *h_prev = scratch; /* H1 */
+  elign_real *cursor = scratch + (size_t)n * n1;
+  elign_real *H[ANI_MAX_LAYERS], *Dv[ANI_MAX_LAYERS];
+  H[0] = h_prev;
+  Dv[0] = z1; /* act'(Z1) kept in the member's block of z1 */
+
+  /* layer 1: Z1 into the z1 block, then H1 and act'(Z1) */
+  dense_forward(z1, ld1, h0, K, w1, net->layer[0].b, n, K, n1);
+  for (int r = 0; r < n; r++)
+    activation_forward(H[0] + (size_t)r * n1, z1 + r * ld1, z1 + r * ld1, n1, net->layer[0].activation);
+
+  /* hidden layers 2 … L−1 */
+  for (int l = 1; l < L - 1; l++) {
+    const ani_layer *Ly = &net->layer[l];
+    H[l] = cursor;
+    cursor += (size_t)n * Ly->n_out;
+    Dv[l] = cursor;
+    cursor += (size_t)n * Ly->n_out;
+    dense_forward(Dv[l], Ly->n_out, H[l - 1], Ly->n_in, Ly->w, Ly->b, n, Ly->n_in, Ly->n_out);
+    activation_forward(H[l], Dv[l], Dv[l], (int64_t)n * Ly->n_out, Ly->activation);
+  }
+
+  /* output layer (1 node): y = H_{L−1} w_Lᵀ + b_L, summed in double */
+  const ani_layer *Lo = &net->layer[L - 1];
+  const elign_real *hl = H[L - 2];
+  elign_real *yr = cursor;
+  cursor += n;
+  ELIGN_GEMV(CblasRowMajor, CblasNoTrans, n, Lo->n_in, 1, hl, Lo->n_in, Lo->w, 1, 0, yr, 1);
+  for (int r = 0; r < n; r++) y[r] = (double)yr[r] + (double)Lo->b[0];
+  if (!want_grad) return;
+
+  /* backward: Δ_{L−1} = w_L ⊙ act'(Z_{L−1}) */
+  elign_real *delta = cursor, *delta_next = cursor + (size_t)n * widest;
+  {
+    int w = Lo->n_in;
+    elign_real *dst = (L - 2 == 0) ? NULL : delta;
+    for (int r = 0; r < n; r++) {
+      if (dst) {
+        for (int k = 0; k < w; k++) dst[(size_t)r * w + k] = Lo->w[k] * Dv[L - 2][(size_t)r * w + k];
+      } else { /* L == 2: Δ1 directly into the z1 block, scaled by 1/M */
+        for (int k = 0; k < w; k++) z1[r * ld1 + k] *= Lo->w[k] * inv_members;
+      }
+    }
+  }
+  for (int l = L - 2; l >= 1; l--) {
+    const ani_layer *Ly = &net->layer[l];
+    if (l == 1) {
+      /* Δ1 = (Δ2 W2) ⊙ act'(Z1), scaled by 1/M, into the z1 block */
+      dense_backward(delta_next, Ly->n_in, delta, Ly->n_out, Ly->w, n, Ly->n_in, Ly->n_out, inv_members);
+      for (int r = 0; r < n; r++)
+        for (int k = 0; k < Ly->n_in; k++) z1[r * ld1 + k] *= delta_next[(size_t)r * Ly->n_in + k];
+    } else {
+      dense_backward(delta_next, Ly->n_in, delta, Ly->n_out, Ly->w, n, Ly->n_in, Ly->n_out, 1);
+      const elign_real *d = Dv[l - 1];
+      for (int64_t i = 0; i < (int64_t)n * Ly->n_in; i++) delta_next[i] *= d[i];
+      elign_real *t = delta;
+      delta = delta_next;
+      delta_next = t;
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* workspace sizing and column compaction                                     */
+
+static void grow(void **buf, size_t bytes, const char *label) {
+  elign_free(*buf);
+  *buf = elign_malloc(bytes ? bytes : 1, label);
+}
+
+static void ensure_atoms(ani_workspace *ws, const ani_model *m, int64_t n_atoms) {
+  if (n_atoms <= ws->cap_atoms) return;
+  int64_t cap = n_atoms + n_atoms / 4 + 16;
+  const size_t D = (size_t)m->aev.aev_length;
+  grow((void **)&ws->aev, (size_t)cap * D * sizeof(double), "ani:aev");
+  grow((void **)&ws->gamma, (size_t)cap * D * sizeof(double), "ani:gamma");
+  grow((void **)&ws->y, (size_t)cap * ANI_MAX_MEMBERS * sizeof(double), "ani:y");
+  grow((void **)&ws->species, (size_t)cap * sizeof(int), "ani:species");
+  grow((void **)&ws->row_of, (size_t)cap * sizeof(int64_t), "ani:row_of");
+  grow((void **)&ws->dpos, (size_t)cap * 3 * sizeof(double), "ani:dpos");
+  ws->cap_atoms = cap;
+}
+
+static void ensure_rows(ani_workspace *ws, const ani_model *m, int s, int64_t n_rows, int K) {
+  const int64_t D = m->aev.aev_length, n1 = m->nets[s].layer[0].n_out, M = m->n_members;
+  if (n_rows <= ws->cap_rows[s]) return;
+  int64_t cap = n_rows + n_rows / 4 + 8;
+  grow((void **)&ws->atoms_of[s], (size_t)cap * sizeof(int64_t), "ani:atoms_of");
+  grow((void **)&ws->h0[s], (size_t)cap * D * sizeof(elign_real), "ani:h0");
+  grow((void **)&ws->z1[s], (size_t)cap * M * n1 * sizeof(elign_real), "ani:z1");
+  grow((void **)&ws->g0[s], (size_t)cap * D * sizeof(elign_real), "ani:g0");
+  ws->cap_rows[s] = cap;
+  (void)K;
+}
+
+static void ensure_scratch(ani_workspace *ws, int threads, size_t per_thread) {
+  if (threads > ws->cap_threads) {
+    ws->scratch = elign_realloc(ws->scratch, (size_t)threads * sizeof *ws->scratch, "ani:scratch_list");
+    for (int t = ws->cap_threads; t < threads; t++) ws->scratch[t] = NULL;
+    ws->cap_threads = threads;
+    ws->cap_scratch = 0;
+  }
+  if (per_thread > ws->cap_scratch) {
+    size_t cap = per_thread + per_thread / 4 + 64;
+    for (int t = 0; t < ws->cap_threads; t++) grow((void **)&ws->scratch[t], cap * sizeof(elign_real), "ani:scratch");
+    ws->cap_scratch = cap;
+  }
+}
+
+/* Compact AEV columns for the species set `mask` and, when needed, the
+ * matching packed first-layer weights (cached). */
+static void prepare_columns(ani_workspace *ws, const ani_model *m, unsigned mask) {
+  if (ws->packed_model == m && ws->packed_mask == mask && ws->cols) return;
+  const ani_aev_params *p = &m->aev;
+  const int S = m->n_species, D = p->aev_length;
+  elign_free(ws->cols);
+  ws->cols = elign_malloc((size_t)D * sizeof(int), "ani:cols");
+  int K = 0;
+  for (int s = 0; s < S; s++)
+    if (mask >> s & 1u)
+      for (int k = 0; k < p->n_rad; k++) ws->cols[K++] = s * p->n_rad + k;
+  int pair = 0;
+  for (int a = 0; a < S; a++)
+    for (int b = a; b < S; b++, pair++)
+      if ((mask >> a & 1u) && (mask >> b & 1u))
+        for (int k = 0; k < p->angular_block; k++) ws->cols[K++] = p->radial_length + pair * p->angular_block + k;
+  ws->n_cols = K;
+  for (int s = 0; s < S; s++) {
+    elign_free(ws->w1_packed[s]);
+    if (K == D || !(mask >> s & 1u)) continue;
+    const int64_t rows = (int64_t)m->n_members * m->nets[s].layer[0].n_out;
+    elign_real *dst = elign_malloc((size_t)rows * K * sizeof(elign_real), "ani:w1_packed");
+    const elign_real *src = m->w1_stack[s];
+    for (int64_t r = 0; r < rows; r++)
+      for (int k = 0; k < K; k++) dst[r * K + k] = src[r * D + ws->cols[k]];
+    ws->w1_packed[s] = dst;
+  }
+  ws->packed_model = m;
+  ws->packed_mask = mask;
+}
+
+/* ------------------------------------------------------------------------ */
+/* molecule checks                                                           */
+
+static int molecule_status(const ani_model *m, int64_t n, const int32_t *Z, const double *pos) {
+  for (int64_t i = 0; i < n; i++)
+    if (ani_model_species_index(m, Z[i]) < 0) return ANI_MOL_UNSUPPORTED_ELEMENT;
+  for (int64_t i = 0; i < 3 * n; i++)
+    if (!isfinite(pos[i])) return ANI_MOL_NONFINITE;
+  const double lim2 = ANI_COINCIDENT_DISTANCE * ANI_COINCIDENT_DISTANCE;
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t j = i + 1; j < n; j++) {
+      double dx = pos[3 * i] - pos[3 * j], dy = pos[3 * i + 1] - pos[3 * j + 1], dz = pos[3 * i + 2] - pos[3 * j + 2];
+      if (dx * dx + dy * dy + dz * dz < lim2) return ANI_MOL_COINCIDENT;
+    }
+  return ANI_MOL_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* the batch                                                                 */
+
+typedef struct {
+  int member, species;
+  double cost;
+} work_item;
+
+static int cmp_cost_desc(const void *a, const void *b) {
+  double ca = ((const work_item *)a)->cost, cb = ((const work_item *)b)->cost;
+  return (ca < cb) - (ca > cb);
+}
+
+/* Γ for member `only` (or the ensemble mean when only < 0) into ws->gamma,
+ * then the AEV backward per molecule; forces_out (n_atoms, 3) = −∂E/∂x. */
+static void gradient_to_forces(double *forces_out, ani_workspace *ws, const ani_model *m, int64_t n_mol,
+                               const int64_t *offsets, const int *status, const double *pos, const int64_t *n_s,
+                               int only) {
+  const int S = m->n_species, D = m->aev.aev_length, K = ws->n_cols, M = m->n_members;
+  /* Γ_s = Z1cat_s (n_s, M·n1) · W1stack_s (M·n1, K) in row blocks */
+  int64_t n_tasks = 0, task_start[ANI_MAX_SPECIES + 1];
+  for (int s = 0; s < S; s++) {
+    task_start[s] = n_tasks;
+    n_tasks += (n_s[s] + ANI_ROW_BLOCK - 1) / ANI_ROW_BLOCK;
+  }
+  task_start[S] = n_tasks;
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t t = 0; t < n_tasks; t++) {
+    int s = 0;
+    while (t >= task_start[s + 1]) s++;
+    int64_t r0 = (t - task_start[s]) * ANI_ROW_BLOCK;
+    int rows = (int)(n_s[s] - r0 < ANI_ROW_BLOCK ? n_s[s] - r0 : ANI_ROW_BLOCK);
+    const int n1 = m->nets[s].layer[0].n_out;
+    const elign_real *w = ws->w1_packed[s] ? ws->w1_packed[s] : m->w1_stack[s];
+    const int64_t ld1 = (int64_t)M * n1;
+    if (only < 0) {
+      dense_backward(ws->g0[s] + r0 * K, K, ws->z1[s] + r0 * ld1, ld1, w, rows, K, M * n1, 1);
+    } else { /* one member: its block of Δ1/M times M */
+      dense_backward(ws->g0[s] + r0 * K, K, ws->z1[s] + r0 * ld1 + (int64_t)only * n1, ld1,
+                     w + (int64_t)only * n1 * K, rows, K, n1, (elign_real)M);
+    }
+    for (int r = 0; r < rows; r++) {
+      double *g = ws->gamma + ws->atoms_of[s][r0 + r] * D;
+      const elign_real *src = ws->g0[s] + (r0 + r) * K;
+      for (int k = 0; k < K; k++) g[ws->cols[k]] = (double)src[k];
+    }
+  }
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t k = 0; k < n_mol; k++) {
+    int64_t a0 = offsets[k], n = offsets[k + 1] - a0;
+    if (status[k] != ANI_MOL_OK || n == 0) {
+      for (int64_t i = 3 * a0; i < 3 * (a0 + n); i++) forces_out[i] = 0.0;
+      continue;
+    }
+    double *dpos = ws->dpos + 3 * a0;
+    memset(dpos, 0, (size_t)(3 * n) * sizeof(double));
+    const double *cache = ws->triple_cache + ws->triple_off[k] * ani_aev_cache_stride(&m->aev);
+    ani_aev_backward(dpos, ws->gamma + a0 * D, cache, &m->aev, (int)n, ws->species + a0, pos + 3 * a0);
+    for (int64_t i = 0; i < 3 * n; i++) forces_out[3 * a0 + i] = -dpos[i];
+  }
+}
+
+elign_status ani_compute_ex(ani_model *m, ani_workspace *ws, int64_t n_mol, const int64_t *offsets,
+                            const int32_t *Z, const double *pos, const ani_outputs *out, elign_error *err) {
+  if (!m || !ws || !out || !out->mol_status || n_mol < 0 || (n_mol > 0 && (!offsets || !Z || !pos)))
+    return ELIGN_FAIL(err, ELIGN_ERR_ARG, "ani_compute: NULL model, workspace, status array or batch arrays");
+  if (n_mol > 0 && offsets[0] != 0) return ELIGN_FAIL(err, ELIGN_ERR_ARG, "ani_compute: offsets[0] must be 0");
+  for (int64_t k = 0; k < n_mol; k++)
+    if (offsets[k + 1] < offsets[k])
+      return ELIGN_FAIL(err, ELIGN_ERR_ARG, "ani_compute: offsets decrease at molecule %lld", (long long)k);
+  if (n_mol == 0) return ELIGN_OK;
+  if (m->n_species > 32) return ELIGN_FAIL(err, ELIGN_ERR_UNSUPPORTED, "ani_compute: more than 32 species");
+
+  const int64_t n_atoms = offsets[n_mol];
+  const int S = m->n_species, D = m->aev.aev_length, M = m->n_members;
+  const int want_forces = out->forces || out->member_forces;
+  int *status = out->mol_status;
+  ensure_atoms(ws, m, n_atoms);
+
+  /* 1. checks, species, species set */
+  unsigned mask = 0;
+  int64_t n_s[ANI_MAX_SPECIES] = {0};
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t k = 0; k < n_mol; k++)
+    status[k] = molecule_status(m, offsets[k + 1] - offsets[k], Z + offsets[k], pos + 3 * offsets[k]);
+  for (int64_t k = 0; k < n_mol; k++) {
+    int64_t a0 = offsets[k], n = offsets[k + 1] - a0;
+    for (int64_t i = a0; i < a0 + n; i++) {
+      int s = status[k] == ANI_MOL_OK ? m->z_to_species[Z[i]] : -1;
+      ws->species[i] = s;
+      if (s >= 0) {
+        ws->row_of[i] = n_s[s]++;
+        mask |= 1u << s;
+      }
+    }
+  }
+  prepare_columns(ws, m, mask);
+  const int K = ws->n_cols;
+  for (int s = 0; s < S; s++)
+    if (n_s[s]) ensure_rows(ws, m, s, n_s[s], K);
+  for (int64_t i = 0; i < n_atoms; i++)
+    if (ws->species[i] >= 0) ws->atoms_of[ws->species[i]][ws->row_of[i]] = i;
+
+  /* 2. AEVs (keeping per-triple terms for the backward when forces are
+   * wanted), and 3. the compact per-species input rows */
+  const int stride = ani_aev_cache_stride(&m->aev);
+  if (want_forces) {
+    if (n_mol + 1 > ws->cap_mol) {
+      grow((void **)&ws->triple_off, (size_t)(n_mol + 1) * sizeof(int64_t), "ani:triple_off");
+      ws->cap_mol = n_mol + 1;
+    }
+    ws->triple_off[0] = 0;
+#pragma omp parallel for schedule(dynamic)
+    for (int64_t k = 0; k < n_mol; k++) {
+      int64_t a0 = offsets[k], n = offsets[k + 1] - a0;
+      ws->triple_off[k + 1] = status[k] == ANI_MOL_OK ? ani_aev_triple_count(&m->aev, (int)n, pos + 3 * a0) : 0;
+    }
+    for (int64_t k = 0; k < n_mol; k++) ws->triple_off[k + 1] += ws->triple_off[k];
+    int64_t need = ws->triple_off[n_mol] * stride;
+    if (need > ws->cap_cache) {
+      int64_t cap = need + need / 4 + 64;
+      grow((void **)&ws->triple_cache, (size_t)cap * sizeof(double), "ani:triple_cache");
+      ws->cap_cache = cap;
+    }
+  }
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t k = 0; k < n_mol; k++) {
+    int64_t a0 = offsets[k], n = offsets[k + 1] - a0;
+    if (status[k] != ANI_MOL_OK || n == 0) continue;
+    double *aev = ws->aev + a0 * D;
+    double *cache = want_forces ? ws->triple_cache + ws->triple_off[k] * stride : NULL;
+    ani_aev_forward(aev, cache, &m->aev, (int)n, ws->species + a0, pos + 3 * a0);
+    for (int64_t i = 0; i < n; i++) {
+      int s = ws->species[a0 + i];
+      elign_real *row = ws->h0[s] + ws->row_of[a0 + i] * K;
+      const double *g = aev + i * D;
+      for (int c = 0; c < K; c++) row[c] = (elign_real)g[ws->cols[c]];
+    }
+  }
+
+  /* 4. (member, species) work items, most expensive first */
+  work_item items[ANI_MAX_MEMBERS * ANI_MAX_SPECIES];
+  int n_items = 0;
+  size_t scratch_rows = 0;
+  for (int s = 0; s < S; s++) {
+    if (!n_s[s]) continue;
+    for (int mm = 0; mm < M; mm++) {
+      const ani_net *net = &m->nets[mm * S + s];
+      size_t need = item_scratch_per_row(net) * (size_t)n_s[s];
+      if (need > scratch_rows) scratch_rows = need;
+      items[n_items++] = (work_item){mm, s, (double)n_s[s] * net->layer[0].n_out * (K + 8.0 * net->layer[1].n_in)};
+    }
+  }
+  qsort(items, (size_t)n_items, sizeof *items, cmp_cost_desc);
+  int threads = omp_get_max_threads();
+  ensure_scratch(ws, threads, scratch_rows);
+  const elign_real inv_members = (elign_real)(1.0 / M);
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int it = 0; it < n_items; it++) {
+    const int mm = items[it].member, s = items[it].species;
+    const ani_net *net = &m->nets[mm * S + s];
+    const int n1 = net->layer[0].n_out;
+    const elign_real *w1 = ws->w1_packed[s] ? ws->w1_packed[s] + (int64_t)mm * n1 * K : net->layer[0].w;
+    /* member mm's outputs: row r of species s at y[mm·n_atoms + Σ_{s'<s} n_s' + r] */
+    int64_t off = 0;
+    for (int t = 0; t < s; t++) off += n_s[t];
+    member_item(ws->y + (int64_t)mm * n_atoms + off, ws->z1[s] + (int64_t)mm * n1, (int64_t)M * n1, net, w1, ws->h0[s], (int)n_s[s], K,
+                want_forces, inv_members, ws->scratch[omp_get_thread_num()]);
+  }
+
+  /* energies: per molecule, member sums and the ensemble mean, in double */
+  int64_t species_off[ANI_MAX_SPECIES + 1];
+  species_off[0] = 0;
+  for (int s = 0; s < S; s++) species_off[s + 1] = species_off[s] + n_s[s];
+  for (int64_t k = 0; k < n_mol; k++) {
+    int64_t a0 = offsets[k], a1 = offsets[k + 1];
+    double e_member[ANI_MAX_MEMBERS] = {0}, sae = 0.0;
+    int ok = status[k] == ANI_MOL_OK;
+    for (int64_t i = a0; i < a1; i++) {
+      if (!ok) {
+        if (out->atomic_energy) out->atomic_energy[i] = 0.0;
+        continue;
+      }
+      int s = ws->species[i];
+      int64_t row = species_off[s] + ws->row_of[i];
+      double mean_y = 0.0;
+      for (int mm = 0; mm < M; mm++) {
+        double yv = ws->y[(int64_t)mm * n_atoms + row];
+        e_member[mm] += yv;
+        mean_y += yv;
+      }
+      sae += m->sae[s];
+      if (out->atomic_energy) out->atomic_energy[i] = m->sae[s] + mean_y / M;
+    }
+    double e_sum = 0.0;
+    for (int mm = 0; mm < M; mm++) {
+      e_member[mm] = ok ? e_member[mm] + sae : 0.0;
+      e_sum += e_member[mm];
+      if (out->member_energy) out->member_energy[k * M + mm] = e_member[mm];
+    }
+    if (out->energy) out->energy[k] = ok ? e_sum / M : 0.0;
+  }
+  if (!want_forces) return ELIGN_OK;
+
+  /* 5.–6. ensemble-averaged input gradient, AEV backward → forces */
+  if (out->forces) gradient_to_forces(out->forces, ws, m, n_mol, offsets, status, pos, n_s, -1);
+  if (out->member_forces)
+    for (int mm = 0; mm < M; mm++)
+      gradient_to_forces(out->member_forces + (int64_t)mm * n_atoms * 3, ws, m, n_mol, offsets, status, pos, n_s, mm);
+  return ELIGN_OK;
+}
+
+elign_status ani_compute(ani_model *m, ani_workspace *ws, int64_t n_mol, const int64_t *offsets, const int32_t *Z,
+                         const double *pos, double *energy, double *forces, double *member_energy, int *mol_status,
+                         elign_error *err) {
+  ani_outputs out = {.energy = energy, .forces = forces, .member_energy = member_energy, .mol_status = mol_status};
+  return ani_compute_ex(m, ws, n_mol, offsets, Z, pos, &out, err);
+}
+
+elign_status ani_compute_aev(const ani_model *m, int64_t n_atoms, const int32_t *Z, const double *pos, double *aev,
+                             elign_error *err) {
+  int *species = elign_malloc((size_t)(n_atoms ? n_atoms : 1) * sizeof(int), "ani:aev_species");
+  for (int64_t i = 0; i < n_atoms; i++) {
+    species[i] = ani_model_species_index(m, Z[i]);
+    if (species[i] < 0) {
+      elign_free(species);
+      return ELIGN_FAIL(err, ELIGN_ERR_UNSUPPORTED, "ANI model %s: atom %lld has element Z=%d, not covered", m->name,
+                        (long long)i, (int)Z[i]);
+    }
+  }
+  ani_aev_forward(aev, NULL, &m->aev, (int)n_atoms, species, pos);
+  elign_free(species);
+  return ELIGN_OK;
+}
