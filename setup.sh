@@ -18,7 +18,7 @@ PACKAGES=(
   libxtb-dev xtb
   psi4
   python3-dev python3-numpy python3-h5py python3-torch python3-rdkit
-  librdkit-dev
+  librdkit-dev libboost-dev
 )
 
 install_packages() {
