@@ -5,11 +5,12 @@
 # re-implementation (tests/grpo_ref.py → test_grpo_ref{,_dbl}).
 elign_add_test(NAME test_grpo SOURCES test_grpo.c TIMEOUT 60)
 
-set(GRPO_SOURCES grpo_settings.c rewards.c shaping.c filter.c advantages.c ppo.c)
+set(GRPO_SOURCES grpo_settings.c grpo_chem.c rewards.c shaping.c filter.c advantages.c ppo.c)
 list(TRANSFORM GRPO_SOURCES PREPEND ${CMAKE_SOURCE_DIR}/learner/)
 add_library(grpo_dbl STATIC ${GRPO_SOURCES} ${CMAKE_SOURCE_DIR}/common/model/diffusion.c
             ${CMAKE_SOURCE_DIR}/common/base/rng.c ${CMAKE_SOURCE_DIR}/common/base/error.c
-            ${CMAKE_SOURCE_DIR}/common/base/json.c)
+            ${CMAKE_SOURCE_DIR}/common/base/json.c ${CMAKE_SOURCE_DIR}/common/chem/bonds.c
+            ${CMAKE_SOURCE_DIR}/common/chem/stability.c)
 target_include_directories(grpo_dbl PUBLIC ${CMAKE_SOURCE_DIR} ${OPENBLAS_INCLUDE})
 target_compile_definitions(grpo_dbl PUBLIC ELIGN_DOUBLE=1)
 target_link_libraries(grpo_dbl PUBLIC ${OPENBLAS_LIB} m)

@@ -941,6 +941,7 @@ def main():
         step=step_cases(rng),
         plan=plan_cases(rng),
         pipeline=[pipeline_case(rng) for _ in range(3)],
+        qm9_bonds=qm9_bond_table(),  # §3.2 as the spec prints it; the C side builds it from common/chem
     )
     with open(a.out, "w") as f:
         json.dump(fx, f)

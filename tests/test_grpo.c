@@ -3,7 +3,8 @@
  * gates, bonus, hard and soft valence), the reward scheduler (the spec's
  * worked examples), delta shaping, the filter (dedup keep-max, penalties,
  * no valid molecule), the three advantage paths, PPO-clip (zero drift →
- * ratio exactly 1), the micro-batch plan; and in the double build the whole
+ * ratio exactly 1), the micro-batch plan, the chemistry adapter to
+ * common/chem; and in the double build the whole
  * step gradient dL/dε̂ against central finite differences. The random-input
  * comparison with an independent PyTorch/NumPy version is test_grpo_ref.c. */
 #include <math.h>
@@ -11,7 +12,9 @@
 #include <string.h>
 
 #include "learner/advantages.h"
+#include "common/chem/stability.h"
 #include "learner/filter.h"
+#include "learner/grpo_chem.h"
 #include "learner/grpo_settings.h"
 #include "learner/ppo.h"
 #include "learner/rewards.h"
@@ -585,6 +588,68 @@ static void test_plan(void) {
   CHECK(grpo_trained_start(&s, 1000) == 1000);
 }
 
+/* ---- chemistry from common/chem --------------------------------------------------- */
+
+static void test_chem(void) {
+  const int32_t qm9_z[5] = {1, 6, 7, 8, 9};
+  grpo_valence_table vt;
+  grpo_bond_table bt;
+  elign_error err;
+  CHECK(grpo_valence_table_init(&vt, qm9_z, 5, &err) == ELIGN_OK);
+  int want_v[5] = {1, 4, 3, 2, 1}, ok = 1;
+  for (int t = 0; t < 5; t++) ok &= vt.n_allowed[t] == 1 && vt.allowed[t][0] == want_v[t];
+  CHECK(ok);
+  const int32_t p_z[1] = {15}; /* P: {3, 5} */
+  CHECK(grpo_valence_table_init(&vt, p_z, 1, &err) == ELIGN_OK);
+  CHECK(vt.n_allowed[0] == 2 && vt.allowed[0][0] == 3 && vt.allowed[0][1] == 5);
+  const int32_t bad_z[2] = {1, 2}; /* He is not in EDM's tables */
+  CHECK(grpo_valence_table_init(&vt, bad_z, 2, &err) == ELIGN_ERR_ARG && strstr(err.msg, "atomic number 2"));
+  CHECK(grpo_bond_table_init(&bt, qm9_z, 5, &err) == ELIGN_OK);
+  CHECK(bt.length_pm[0][1][1] == 154 && bt.length_pm[1][1][1] == 134 && bt.length_pm[2][1][1] == 120);
+  CHECK(bt.length_pm[0][0][4] == 92 && bt.length_pm[1][1][4] == 0 && bt.length_pm[2][2][2] == 110);
+  CHECK(bt.margin_pm[0] == 10 && bt.margin_pm[1] == 5 && bt.margin_pm[2] == 3);
+
+  /* methane (C–H 1.09 Å) and a stretched copy whose H's drift off */
+  double a = 1.09 / sqrt(3.0);
+  double pos[20 * 3] = {0, 0, 0, a, a, a, -a, -a, a, -a, a, -a, a, -a, -a};
+  int32_t ty[10] = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0};
+  for (int j = 0; j < 15; j++) pos[15 + j] = 1.3 * pos[j];
+  int64_t off[3] = {0, 5, 10};
+  uint8_t st[2];
+  int32_t nst[2], nb[10];
+  grpo_chem_stability(st, nst, nb, pos, ty, off, 2, qm9_z, ELIGN_BOND_RULE_QM9);
+  CHECK(st[0] == 1 && nst[0] == 5 && nb[0] == 4 && nb[1] == 1 && nb[4] == 1);
+  CHECK(st[1] == 0 && nst[1] == 0 && nb[5] == 0);
+
+  /* random molecules: the same verdicts as common/chem's own stability metric */
+  uint64_t rs = 5;
+  enum { NM = 40, MAXN = 9 };
+  double P[NM * MAXN * 3];
+  int32_t T[NM * MAXN], Z[NM * MAXN], NB[NM * MAXN], NS[NM];
+  int64_t O[NM + 1] = {0};
+  uint8_t S[NM];
+  for (int m = 0; m < NM; m++) {
+    int n = 1 + (int)(testrng_uniform(&rs) * MAXN);
+    O[m + 1] = O[m] + n;
+    for (int64_t i = O[m]; i < O[m + 1]; i++) {
+      T[i] = (int32_t)(testrng_uniform(&rs) * 5);
+      Z[i] = qm9_z[T[i]];
+      for (int k = 0; k < 3; k++) /* bonded-looking chains: each atom ~1.0–1.6 Å from the last */
+        P[3 * i + k] = (i > O[m] ? P[3 * (i - 1) + k] : 0.0) + 0.75 * testrng_normal(&rs);
+    }
+  }
+  grpo_chem_stability(S, NS, NB, P, T, O, NM, qm9_z, ELIGN_BOND_RULE_QM9);
+  int agree = 1, n_stable_atoms_total = 0;
+  for (int m = 0; m < NM; m++) {
+    int64_t ns;
+    int s = elign_molecule_stability(P + 3 * O[m], Z + O[m], O[m + 1] - O[m], 0, &ns);
+    agree &= s == S[m] && ns == NS[m];
+    n_stable_atoms_total += NS[m];
+  }
+  CHECK(agree);
+  CHECK(n_stable_atoms_total > 0); /* the sample is not trivially all-unstable */
+}
+
 /* ---- the whole step against finite differences (double build) ---------------------- */
 
 #ifdef ELIGN_DOUBLE
@@ -676,6 +741,7 @@ int main(void) {
   test_advantages_per_step();
   test_ppo_clip();
   test_plan();
+  test_chem();
 #ifdef ELIGN_DOUBLE
   test_step_fd();
 #endif

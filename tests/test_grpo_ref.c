@@ -4,7 +4,8 @@
  * failures, valence), schedules, the filter, the three advantage paths,
  * PPO-clip and KL gradients (autograd), the whole step's dL/dε̂, the
  * micro-batch plan, and an Appendix-B pipeline (rewards → filter →
- * advantages). usage: test_grpo_ref FIXTURE.json */
+ * advantages), and common/chem's QM9 bond tables against §3.2.
+ * usage: test_grpo_ref FIXTURE.json */
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "common/base/json.h"
 #include "learner/advantages.h"
 #include "learner/filter.h"
+#include "learner/grpo_chem.h"
 #include "learner/grpo_settings.h"
 #include "learner/ppo.h"
 #include "learner/rewards.h"
@@ -489,6 +491,19 @@ static void run_pipeline_case(const elign_json *c) {
   free(failed), free(terms), free(smiles), free(known);
 }
 
+/* common/chem's bond tables (through grpo_bond_table_init) equal §3.2's QM9 rows. */
+static void check_qm9_bonds(const elign_json *want) {
+  const int32_t qm9_z[5] = {1, 6, 7, 8, 9};
+  grpo_bond_table bt;
+  elign_error err;
+  CHECK(grpo_bond_table_init(&bt, qm9_z, 5, &err) == ELIGN_OK);
+  int ok = 1;
+  for (int o = 0; o < 3; o++)
+    for (int a = 0; a < 5; a++)
+      for (int b = 0; b < 5; b++) ok &= bt.length_pm[o][a][b] == want->items[o].items[a].items[b].number;
+  CHECK(ok);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: test_grpo_ref FIXTURE.json\n");
@@ -512,6 +527,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < a->n; i++) kinds[k].run(&a->items[i]);
     printf("%-10s %3d cases%s\n", kinds[k].key, a->n, test_checks_failed > before ? "  FAILED" : "");
   }
+  check_qm9_bonds(get(&fx, "qm9_bonds"));
   const elign_json *rw = get(&fx, "rewards"), *sh = get(&fx, "shaped");
   int before = test_checks_failed;
   for (int i = 0; i < rw->n; i++) run_reward_case(&rw->items[i], 0);
