@@ -6,8 +6,9 @@
  * (hard and soft valence), the weighted scalars, and the reward batch that
  * the filter (filter.h) and the advantages (advantages.h) work on. What it
  * is not: the oracle call, the stability rule itself (common/chem computes
- * stable flags and per-atom bond counts with EDM's rule; they come in as
- * inputs here), or PBRS (shaping.h).
+ * stable flags and per-atom bond counts with EDM's rule; grpo_chem.h makes
+ * them and the tables below, and they come in as inputs here), or PBRS
+ * (shaping.h).
  *
  * Units: forces eV/Å, energies eV, positions Å. Molecules are packed without
  * padding: molecule b owns atoms offsets[b] .. offsets[b+1]−1. Every reward
