@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/chem/elements.h"
 #include "oracle/oracle_backends.h"
 
 /* ------------------------------------------------------------------ registry */
@@ -86,7 +87,7 @@ elign_mol_status elign_oracle_check_molecule(const elign_oracle_backend *backend
   for (int64_t k = 0; k < 3 * n; k++)
     if (!isfinite(pos[k])) return ELIGN_MOL_NONFINITE_INPUT;
   for (int64_t i = 0; i < n; i++) {
-    if (Z[i] < 1 || Z[i] > 118) return ELIGN_MOL_UNSUPPORTED_ELEMENT;
+    if (!elign_element_valid(Z[i])) return ELIGN_MOL_UNSUPPORTED_ELEMENT;
     if (backend && backend->supports && !backend->supports(state, Z[i])) return ELIGN_MOL_UNSUPPORTED_ELEMENT;
   }
   if (min_distance > 0) {

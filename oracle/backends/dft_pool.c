@@ -13,22 +13,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/base/atomic_file.h"
 #include "common/base/log.h"
+#include "common/chem/elements.h"
 #include "oracle/oracle_backends.h"
 
 #ifndef ELIGN_ORACLE_TOOLS_DIR
 #define ELIGN_ORACLE_TOOLS_DIR "tools/oracles"
 #endif
 
-#define DFT_MAX_Z 118
 #define DFT_CACHE_FILE "dft_atom_energies.json"
 
 struct elign_dft_pool {
   elign_oracle *oracle;      /* "python" backend running the DFT adapter */
   char method[64], basis[64];
   char cache_path[1024];     /* "" = memory only */
-  double atom_energy[DFT_MAX_Z + 1]; /* eV; valid where have_atom[Z] */
-  int have_atom[DFT_MAX_Z + 1];
+  double atom_energy[ELIGN_MAX_Z + 1]; /* eV; valid where have_atom[Z] */
+  int have_atom[ELIGN_MAX_Z + 1];
 };
 
 /* ---------------------------------------------------- atomic ground states */
@@ -73,7 +74,7 @@ static void dft_cache_load(elign_dft_pool *p) {
     if (!q || strncmp(q + 1, prefix, plen) != 0) continue;
     char *end = NULL;
     long Z = strtol(q + 1 + plen, &end, 10);
-    if (!end || *end != '"' || Z < 1 || Z > DFT_MAX_Z) continue;
+    if (!end || *end != '"' || !elign_element_valid(Z)) continue;
     char *colon = strchr(end, ':');
     if (!colon) continue;
     double e = strtod(colon + 1, &end);
@@ -89,12 +90,14 @@ static void dft_cache_load(elign_dft_pool *p) {
  * reader (another rank) never sees half a file. */
 static void dft_cache_store(const elign_dft_pool *p) {
   if (!p->cache_path[0]) return;
-  char tmp[1100], line[512], prefix[160];
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", p->cache_path, (long)getpid());
+  char line[512], prefix[160];
   snprintf(prefix, sizeof prefix, "%s/%s/Z=", p->method, p->basis);
-  FILE *out = fopen(tmp, "w");
-  if (!out) {
-    elign_warn("dft pool: cannot write atom-energy cache %s: %s", tmp, strerror(errno));
+  elign_atomic_file a;
+  FILE *out;
+  elign_error err;
+  elign_error_clear(&err);
+  if (elign_atomic_fopen(&a, p->cache_path, &out, &err) != ELIGN_OK) {
+    elign_warn("dft pool: cannot write atom-energy cache: %s", err.msg);
     return;
   }
   fprintf(out, "{\n");
@@ -113,7 +116,7 @@ static void dft_cache_store(const elign_dft_pool *p) {
     }
     fclose(in);
   }
-  for (int Z = 1; Z <= DFT_MAX_Z; Z++) {
+  for (int Z = 1; Z <= ELIGN_MAX_Z; Z++) {
     if (!p->have_atom[Z]) continue;
     char key[200];
     dft_cache_key(p, Z, key, sizeof key);
@@ -121,10 +124,8 @@ static void dft_cache_store(const elign_dft_pool *p) {
     first = 0;
   }
   fprintf(out, "\n}\n");
-  if (fclose(out) != 0 || rename(tmp, p->cache_path) != 0) {
-    elign_warn("dft pool: cannot write atom-energy cache %s: %s", p->cache_path, strerror(errno));
-    unlink(tmp);
-  }
+  if (elign_atomic_fclose(&a, out, &err) != ELIGN_OK)
+    elign_warn("dft pool: cannot write atom-energy cache: %s", err.msg);
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -176,7 +177,7 @@ const char *elign_dft_pool_cache_path(const elign_dft_pool *pool) { return pool 
 /* ----------------------------------------------------------- evaluation */
 
 elign_status elign_dft_pool_atom_energy(elign_dft_pool *p, int Z, double *energy_ev, elign_error *err) {
-  if (Z < 1 || Z > DFT_MAX_Z) return ELIGN_FAIL(err, ELIGN_ERR_ARG, "dft pool: atomic number %d out of range", Z);
+  if (!elign_element_valid(Z)) return ELIGN_FAIL(err, ELIGN_ERR_ARG, "dft pool: atomic number %d out of range", Z);
   if (p->have_atom[Z]) {
     *energy_ev = p->atom_energy[Z];
     return ELIGN_OK;
