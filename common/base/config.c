@@ -54,6 +54,12 @@ const elign_config_key *elign_config_find_key(const char *key) {
   return k < 0 ? NULL : &elign_config_schema[k];
 }
 
+long elign_config_default_int(const char *key) {
+  const elign_config_key *k = elign_config_find_key(key);
+  ELIGN_ASSERT(k && k->type == ELIGN_CFG_INT && k->def && k->def[0] != '=' && strcmp(k->def, "null") != 0);
+  return strtol(k->def, NULL, 10);
+}
+
 static const char *config_type_name(elign_config_type t) {
   switch (t) {
     case ELIGN_CFG_BOOL: return "a bool (true/false)";

@@ -743,6 +743,14 @@ void egnn_workspace_reserve(egnn_workspace *ws, int64_t max_atoms, int64_t max_m
   ws_allocate(ws);
 }
 
+void egnn_workspace_fit(egnn_workspace *ws, int64_t n_mol, const int64_t *offsets) {
+  if (n_mol < 0 || !offsets || offsets[0] != 0) return;
+  for (int64_t b = 0; b < n_mol; b++)
+    if (offsets[b + 1] < offsets[b]) return;
+  int64_t E = egnn_batch_edges(n_mol, offsets);
+  egnn_workspace_reserve(ws, offsets[n_mol], n_mol, E > 0 ? E : 1);
+}
+
 void egnn_workspace_free(egnn_workspace **ws) {
   if (!ws || !*ws) return;
   ws_release(*ws);
