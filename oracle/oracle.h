@@ -7,7 +7,7 @@
  * of the batch is unaffected; only a failure of the whole backend (cannot
  * load the model, Python module missing) returns an error status.
  *
- * Backends are chosen by name from one registry table (oracle.c); an unknown
+ * Backends are chosen by name from one registry table (oracle_backends.c); an unknown
  * name lists the valid ones. Adding a backend = one file + one table line.
  */
 #ifndef ELIGN_ORACLE_H

@@ -31,3 +31,8 @@ int elign_element_z(const char *symbol, int len) {
     if (strcmp(norm, element_symbols[z]) == 0) return z;
   return 0;
 }
+
+void elign_count_elements(const int32_t *Z, int64_t n, int64_t counts[ELIGN_MAX_Z + 1]) {
+  for (int64_t a = 0; a < n; a++)
+    if (elign_element_valid(Z[a])) counts[Z[a]]++;
+}

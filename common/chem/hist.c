@@ -20,11 +20,6 @@ void elign_hist_from_dense(elign_hist *h, const int64_t *dense, int64_t n) {
     if (dense[k] > 0) h->key[j] = k, h->count[j++] = dense[k];
 }
 
-void elign_count_elements(const int32_t *Z, int64_t n, int64_t counts[ELIGN_MAX_Z + 1]) {
-  for (int64_t a = 0; a < n; a++)
-    if (elign_element_valid(Z[a])) counts[Z[a]]++;
-}
-
 int64_t elign_molset_max_natoms(const elign_molset *s) {
   int64_t maxn = 0;
   for (int64_t m = 0; m < s->n_mol; m++)

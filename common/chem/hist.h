@@ -20,9 +20,6 @@ void elign_hist_free(elign_hist *h);
 /* The non-empty bins of dense[0..n) (dense[k] = count of key k). */
 void elign_hist_from_dense(elign_hist *h, const int64_t *dense, int64_t n);
 
-/* Adds the atoms Z[0..n) to counts[Z] (counts: ELIGN_MAX_Z + 1 entries);
- * atoms with an invalid Z are not counted. */
-void elign_count_elements(const int32_t *Z, int64_t n, int64_t counts[ELIGN_MAX_Z + 1]);
 /* Largest molecule of s (atoms; 0 for an empty set). */
 int64_t elign_molset_max_natoms(const elign_molset *s);
 /* Adds one to counts[natoms(m)] for every molecule (counts: max_natoms + 1 entries). */

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "common/chem/elements.h"
-#include "common/chem/hist.h"
 
 void elign_molset_init(elign_molset *s) {
   memset(s, 0, sizeof *s);

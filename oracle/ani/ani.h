@@ -1,6 +1,6 @@
 /* ani.h — native ANI-2x / ANI-1x / ANI-1ccx inference with analytic forces.
  *
- * Implements /work/shared/spec/ANI.md (the numbers of that spec: AEV, the
+ * Implements the project's ANI specification, spec/ANI.md (its numbers: AEV, the
  * NeuroChem model-zoo file formats, per-element networks, ensemble of 8).
  * This module is pure maths + file reading: it knows nothing of MPI, config,
  * logging or the oracle interface (oracle/oracle.h); an adapter wraps it and

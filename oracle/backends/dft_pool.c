@@ -18,9 +18,6 @@
 #include "common/chem/elements.h"
 #include "oracle/oracle_backends.h"
 
-#ifndef ELIGN_ORACLE_TOOLS_DIR
-#define ELIGN_ORACLE_TOOLS_DIR "tools/oracles"
-#endif
 
 #define DFT_CACHE_FILE "dft_atom_energies.json"
 
@@ -130,6 +127,27 @@ static void dft_cache_store(const elign_dft_pool *p) {
 
 /* ------------------------------------------------------------ lifecycle */
 
+/* Where the adapters are when oracle.python_path is not set: the configure-time
+ * ELIGN_ORACLE_TOOLS_DIR if one was given, else "oracles" beside the running
+ * binary (the build copies the adapters of tools/oracles there). */
+static const char *default_tools_dir(char *buf, size_t len) {
+#ifdef ELIGN_ORACLE_TOOLS_DIR
+  snprintf(buf, len, "%s", ELIGN_ORACLE_TOOLS_DIR);
+#else
+  char exe[1024];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) {
+    snprintf(buf, len, "oracles");
+    return buf;
+  }
+  exe[n] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (slash) *slash = '\0';
+  snprintf(buf, len, "%s/oracles", exe);
+#endif
+  return buf;
+}
+
 elign_status elign_dft_pool_create(const elign_oracle_options *opt_in, elign_dft_pool **out, elign_error *err) {
   if (!out) return ELIGN_FAIL(err, ELIGN_ERR_ARG, "dft pool: out is NULL");
   *out = NULL;
@@ -142,7 +160,8 @@ elign_status elign_dft_pool_create(const elign_oracle_options *opt_in, elign_dft
   if (!opt.basis || !opt.basis[0]) opt.basis = "6-31g(d)";
   if (!opt.python_module || !opt.python_module[0]) opt.python_module = "psi4_oracle";
   if (!opt.python_function || !opt.python_function[0]) opt.python_function = "evaluate";
-  if (!opt.python_path || !opt.python_path[0]) opt.python_path = ELIGN_ORACLE_TOOLS_DIR;
+  char tools[1100];
+  if (!opt.python_path || !opt.python_path[0]) opt.python_path = default_tools_dir(tools, sizeof tools);
 
   elign_dft_pool *p = elign_calloc(1, sizeof *p, "dft_pool:pool");
   snprintf(p->method, sizeof p->method, "%s", opt.method);

@@ -25,7 +25,8 @@
  *   elign_dft_pool_destroy(&p);
  * Defaults for unset options: method "b3lyp", basis "6-31g(d)",
  * python_module "psi4_oracle", python_function "evaluate", python_path the
- * source tree's tools/oracles.
+ * adapters the build copies beside the binary (<bindir>/oracles; CMake
+ * -DELIGN_ORACLE_TOOLS_DIR=DIR names another default).
  */
 #ifndef ELIGN_DFT_POOL_H
 #define ELIGN_DFT_POOL_H
