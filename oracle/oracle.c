@@ -96,8 +96,6 @@ elign_status elign_oracle_create(const char *backend_name, const elign_oracle_op
   return ELIGN_OK;
 }
 
-const char *elign_oracle_name(const elign_oracle *oracle) { return oracle ? oracle->backend->name : "(none)"; }
-
 void elign_oracle_destroy(elign_oracle **oracle) {
   if (!oracle || !*oracle) return;
   if ((*oracle)->backend->destroy) (*oracle)->backend->destroy((*oracle)->state);

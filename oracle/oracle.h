@@ -105,7 +105,6 @@ elign_status elign_oracle_create(const char *backend_name, const elign_oracle_op
  * never reach the backend. */
 elign_status elign_oracle_evaluate(elign_oracle *oracle, const elign_oracle_batch *batch,
                                    elign_oracle_result *result, elign_error *err);
-const char *elign_oracle_name(const elign_oracle *oracle);
 /* Frees and clears *oracle. Accepts NULL and *oracle == NULL. */
 void elign_oracle_destroy(elign_oracle **oracle);
 

@@ -3,8 +3,8 @@
  * One call brings MPI up and splits the world into roles (roles.h: learner,
  * actors, oracle ranks, DFT ranks); one call makes an outcome collective and
  * prints it once; one call takes it all down. `elign sample` and
- * `elign oracle` start here today; `elign pretrain`, `elign train` and
- * `elign eval` are meant to start here too.
+ * `elign oracle` start here; so do the pretraining, training and evaluation
+ * commands of the next issues.
  *
  * Build the options
  *   from a config:    elign_runctx_options o;

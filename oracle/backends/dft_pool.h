@@ -1,7 +1,8 @@
 /* dft_pool.h — DFT validation of generated molecules (B3LYP/6-31G(d) by default).
  *
- * The computation behind the dedicated DFT ranks of `elign eval` (the MPI
- * loop that feeds them is the generic oracle server, oracle/server.*): per
+ * The computation behind the dedicated DFT ranks of a run (mpi.dft_ranks,
+ * common/mpi/roles.h; the MPI loop that feeds them is the generic oracle
+ * server, oracle/service/server.h): per
  * molecule the total energy and forces through the "python" oracle backend
  * and a DFT adapter (tools/oracles/psi4_oracle.py by default, or
  * pyscf_oracle.py), and from them
