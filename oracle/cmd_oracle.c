@@ -6,7 +6,9 @@
  * (oracle/service/server.h), fed chunks of --batch molecules round-robin;
  * with one process the oracle is embedded. Both paths go through the same
  * client API (oracle/service/client.h); rank 0 prints the table and writes
- * the file.
+ * the file. The world is always this one (ELIGN_RANKS_REST, no DFT ranks):
+ * a config's mpi.oracle_ranks / mpi.dft_ranks describe a training run's
+ * world and are not used here.
  */
 #include <errno.h>
 #include <math.h>
