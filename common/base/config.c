@@ -8,6 +8,8 @@
  */
 #include "common/base/config.h"
 
+#include "common/base/atomic_file.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -50,6 +52,12 @@ static int config_index(const char *key) {
 const elign_config_key *elign_config_find_key(const char *key) {
   int k = config_index(key);
   return k < 0 ? NULL : &elign_config_schema[k];
+}
+
+long elign_config_default_int(const char *key) {
+  const elign_config_key *k = elign_config_find_key(key);
+  ELIGN_ASSERT(k && k->type == ELIGN_CFG_INT && k->def && k->def[0] != '=' && strcmp(k->def, "null") != 0);
+  return strtol(k->def, NULL, 10);
 }
 
 static const char *config_type_name(elign_config_type t) {
@@ -861,28 +869,16 @@ void elign_config_write_yaml(const elign_config *cfg, FILE *out, int flags) {
 }
 
 elign_status elign_config_write_resolved(const elign_config *cfg, const char *run_dir, elign_error *err) {
-  char path[4096], tmp[4200];
+  char path[4096];
   snprintf(path, sizeof path, "%s/config.yaml", run_dir);
-  snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
-  int fd = mkstemp(tmp);
-  if (fd < 0) return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-  FILE *f = fdopen(fd, "w");
-  if (!f) {
-    close(fd);
-    unlink(tmp);
-    return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot open: %s", tmp, strerror(errno));
-  }
+  elign_atomic_file a;
+  FILE *f;
+  elign_status st = elign_atomic_fopen(&a, path, &f, err);
+  if (st != ELIGN_OK) return st;
   fprintf(f,
           "# Resolved Elign-C configuration (every key, defaults included), written by elign %s.\n"
           "# `elign config check` accepts it as is; '# from' comments say where each non-default came from.\n\n",
           ELIGN_VERSION);
   elign_config_write_yaml(cfg, f, ELIGN_CONFIG_WRITE_ORIGIN);
-  int bad = fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0;
-  bad |= fclose(f) != 0;
-  if (bad || rename(tmp, path) != 0) {
-    int e = errno;
-    unlink(tmp);
-    return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot write: %s", path, strerror(e));
-  }
-  return ELIGN_OK;
+  return elign_atomic_fclose(&a, f, err);
 }

@@ -90,6 +90,9 @@ int elign_config_n_explicit(const elign_config *cfg);
 
 /* Schema lookup (NULL if unknown; aliases are resolved). */
 const elign_config_key *elign_config_find_key(const char *key);
+/* The schema default of an INT key with a literal default (commands whose
+ * flags stand for a key take their defaults from here, never a copy). */
+long elign_config_default_int(const char *key);
 
 /* Write the resolved config as YAML that loads back to the same config.
  * flags: ELIGN_CONFIG_WRITE_COMMENTS adds each key's doc line,

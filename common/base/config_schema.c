@@ -3,8 +3,9 @@
  * Public Elign keys keep their names and the reference code defaults
  * (spec/ALGORITHMS.md §4.14 "Code defaults"); keys marked "[Elign-C]" are ours.
  * Rows sharing a dotted prefix must stay contiguous (the YAML writer nests
- * them; tests/test_config.c checks this). After editing, regenerate the doc:
- *   elign config keys --markdown > docs/config-keys.md   (see docs/config.md)
+ * them; tests/test_config.c checks this). After editing, regenerate the key
+ * table of docs/config.md (ctest's config_cli checks that it is current):
+ *   bash tests/config_cli.sh build/elign --regen-doc
  *
  * Columns: key, type, nullable, default ("=k" copies key k, NULL = required),
  * range, enum choices ("alias>value" = accepted alias), doc.
@@ -21,7 +22,7 @@
 
 const elign_config_key elign_config_schema[] = {
     /* ---- top level (public Elign) ---- */
-    {"seed", I, 0, "42", "[0,2147483647]", NULL, "base seed; iteration it on rank r of W reseeds with seed + it*W + r"},
+    {"seed", I, 0, "42", "[0,2147483647]", NULL, "base seed of every random stream; each draw is keyed by (seed, iteration, group, member, step, purpose) (common/base/rng.h), so results do not depend on the rank count"},
     {"name", S, 0, "elign", NULL, NULL, "run name (logs; default run directory runs/<name>)"},
     {"save_path", S, 1, "null", NULL, NULL, "public Elign output directory; used as the run directory when run.dir is null"},
     {"resume", B, 0, "false", NULL, NULL, "resume from checkpoint_path (optimizer and scheduler state restored)"},
@@ -51,7 +52,7 @@ const elign_config_key elign_config_schema[] = {
     {"filters.duplicate_penalty_scale", F, 0, "0.0", "[0,inf)", NULL, "penalty per extra copy of a SMILES; 0 = off"},
 
     /* ---- model ---- */
-    {"model.checkpoint", S, 1, "null", NULL, NULL, "[Elign-C] pretrained EDM model file (HDF5, from `elign model import`); required by train/sample"},
+    {"model.checkpoint", S, 1, "null", NULL, NULL, "[Elign-C] pretrained EDM model file (HDF5, from tools/edm_import.py); required by train/sample"},
     {"model.model_path", S, 1, "null", NULL, NULL, "public Elign name of the PyTorch weights (.npy); accepted, Elign-C reads model.checkpoint"},
     {"model.config", S, 1, "null", NULL, NULL, "public Elign name of the PyTorch args.pickle; accepted, Elign-C reads model.checkpoint"},
     {"model.time_step", I, 0, REQUIRED, "[1,100000]", NULL, "T: reverse diffusion steps per rollout (1000 = the pretrained schedule)"},

@@ -8,87 +8,6 @@
 
 #include "common/io/h5io.h"
 
-/* ---- elements ---------------------------------------------------------------------- */
-
-static const char *const element_symbols[119] = {
-    "?",  "H",  "He", "Li", "Be", "B",  "C",  "N",  "O",  "F",  "Ne", "Na", "Mg", "Al", "Si", "P",  "S",
-    "Cl", "Ar", "K",  "Ca", "Sc", "Ti", "V",  "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Ga", "Ge", "As",
-    "Se", "Br", "Kr", "Rb", "Sr", "Y",  "Zr", "Nb", "Mo", "Tc", "Ru", "Rh", "Pd", "Ag", "Cd", "In", "Sn",
-    "Sb", "Te", "I",  "Xe", "Cs", "Ba", "La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho",
-    "Er", "Tm", "Yb", "Lu", "Hf", "Ta", "W",  "Re", "Os", "Ir", "Pt", "Au", "Hg", "Tl", "Pb", "Bi", "Po",
-    "At", "Rn", "Fr", "Ra", "Ac", "Th", "Pa", "U",  "Np", "Pu", "Am", "Cm", "Bk", "Cf", "Es", "Fm", "Md",
-    "No", "Lr", "Rf", "Db", "Sg", "Bh", "Hs", "Mt", "Ds", "Rg", "Cn", "Nh", "Fl", "Mc", "Lv", "Ts", "Og"};
-
-const char *elign_element_symbol(int z) { return z >= 1 && z <= 118 ? element_symbols[z] : "?"; }
-
-int elign_element_z(const char *symbol, int len) {
-  if (len < 1 || len > 2) return 0;
-  /* Fast path for the organic elements of QM9-like data. */
-  if (len == 1) switch (symbol[0]) {
-      case 'H': return 1;
-      case 'C': return 6;
-      case 'N': return 7;
-      case 'O': return 8;
-      case 'F': return 9;
-      default: break;
-    }
-  char norm[3] = {(char)(symbol[0] >= 'a' && symbol[0] <= 'z' ? symbol[0] - 32 : symbol[0]), 0, 0};
-  if (len == 2) norm[1] = (char)(symbol[1] >= 'A' && symbol[1] <= 'Z' ? symbol[1] + 32 : symbol[1]);
-  for (int z = 1; z <= 118; z++)
-    if (strcmp(norm, element_symbols[z]) == 0) return z;
-  return 0;
-}
-
-/* ---- histograms ---------------------------------------------------------------------- */
-
-void elign_hist_free(elign_hist *h) {
-  free(h->key);
-  free(h->count);
-  memset(h, 0, sizeof *h);
-}
-
-/* Turn a dense count array [0..n) into the non-empty bins. */
-static void hist_from_dense(elign_hist *h, const int64_t *dense, int64_t n) {
-  h->n = 0;
-  for (int64_t k = 0; k < n; k++) h->n += dense[k] > 0;
-  h->key = elign_malloc((size_t)(h->n ? h->n : 1) * sizeof *h->key, "hist:key");
-  h->count = elign_malloc((size_t)(h->n ? h->n : 1) * sizeof *h->count, "hist:count");
-  int64_t j = 0;
-  for (int64_t k = 0; k < n; k++)
-    if (dense[k] > 0) h->key[j] = k, h->count[j++] = dense[k];
-}
-
-void elign_molset_size_hist(const elign_molset *s, elign_hist *h) {
-  int64_t maxn = 0;
-  for (int64_t m = 0; m < s->n_mol; m++)
-    if (elign_molset_natoms(s, m) > maxn) maxn = elign_molset_natoms(s, m);
-  int64_t *dense = elign_calloc((size_t)maxn + 1, sizeof *dense, "hist:dense");
-  for (int64_t m = 0; m < s->n_mol; m++) dense[elign_molset_natoms(s, m)]++;
-  hist_from_dense(h, dense, maxn + 1);
-  free(dense);
-}
-
-void elign_molset_element_hist(const elign_molset *s, elign_hist *h) {
-  int64_t dense[119] = {0};
-  for (int64_t a = 0; a < s->n_atoms; a++)
-    if (s->Z[a] >= 1 && s->Z[a] <= 118) dense[s->Z[a]]++;
-  hist_from_dense(h, dense, 119);
-}
-
-void elign_molset_heavy_hist(const elign_molset *s, elign_hist *h) {
-  int64_t maxn = 0;
-  for (int64_t m = 0; m < s->n_mol; m++)
-    if (elign_molset_natoms(s, m) > maxn) maxn = elign_molset_natoms(s, m);
-  int64_t *dense = elign_calloc((size_t)maxn + 1, sizeof *dense, "hist:dense");
-  for (int64_t m = 0; m < s->n_mol; m++) {
-    int64_t heavy = 0;
-    for (int64_t a = s->offsets[m]; a < s->offsets[m + 1]; a++) heavy += s->Z[a] > 1;
-    dense[heavy]++;
-  }
-  hist_from_dense(h, dense, maxn + 1);
-  free(dense);
-}
-
 /* ---- dataset object ------------------------------------------------------------------- */
 
 void elign_dataset_init(elign_dataset *ds) {
@@ -266,7 +185,7 @@ static elign_status read_molset(hid_t f, const char *label, elign_molset *s, eli
     return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /atomic_numbers has %llu entries, /offsets says %lld atoms", label,
                       (unsigned long long)d[0], (long long)s->n_atoms);
   for (int64_t a = 0; a < s->n_atoms; a++)
-    if (s->Z[a] < 1 || s->Z[a] > 118)
+    if (!elign_element_valid(s->Z[a]))
       return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: atom %lld has atomic number %d", label, (long long)a, s->Z[a]);
   st = read_atom_vectors(f, "/positions", s->n_atoms, &s->pos, label, err);
   if (st != ELIGN_OK) return st;
@@ -482,22 +401,19 @@ elign_status elign_samples_write(const char *path, const elign_molset *mols, con
 
 /* Global histograms from every rank's molecules (dense bins reduced by sum). */
 static void parallel_histograms(MPI_Comm comm, const elign_molset *local, elign_hist *nodes, elign_hist *elements) {
-  int64_t maxn = 0, gmax = 0;
-  for (int64_t m = 0; m < local->n_mol; m++)
-    if (elign_molset_natoms(local, m) > maxn) maxn = elign_molset_natoms(local, m);
+  int64_t maxn = elign_molset_max_natoms(local), gmax = 0;
   MPI_Allreduce(&maxn, &gmax, 1, MPI_INT64_T, MPI_MAX, comm);
   int64_t *dense = elign_calloc((size_t)gmax + 1, sizeof *dense, "hist:dense");
   int64_t *sum = elign_calloc((size_t)gmax + 1, sizeof *sum, "hist:sum");
-  for (int64_t m = 0; m < local->n_mol; m++) dense[elign_molset_natoms(local, m)]++;
+  elign_count_sizes(local, dense);
   MPI_Allreduce(dense, sum, (int)gmax + 1, MPI_INT64_T, MPI_SUM, comm);
-  hist_from_dense(nodes, sum, gmax + 1);
+  elign_hist_from_dense(nodes, sum, gmax + 1);
   free(dense);
   free(sum);
-  int64_t ed[119] = {0}, es[119];
-  for (int64_t a = 0; a < local->n_atoms; a++)
-    if (local->Z[a] >= 1 && local->Z[a] <= 118) ed[local->Z[a]]++;
-  MPI_Allreduce(ed, es, 119, MPI_INT64_T, MPI_SUM, comm);
-  hist_from_dense(elements, es, 119);
+  int64_t ed[ELIGN_MAX_Z + 1] = {0}, es[ELIGN_MAX_Z + 1];
+  elign_count_elements(local->Z, local->n_atoms, ed);
+  MPI_Allreduce(ed, es, ELIGN_MAX_Z + 1, MPI_INT64_T, MPI_SUM, comm);
+  elign_hist_from_dense(elements, es, ELIGN_MAX_Z + 1);
 }
 
 /* SMILES of all ranks gathered on rank 0 in rank order (NULL → ""); *out is

@@ -14,28 +14,15 @@
 #include <stdint.h>
 
 #include "common/base/error.h"
+#include "common/chem/elements.h"
+#include "common/chem/hist.h"
 #include "common/chem/molset.h"
 
 #define ELIGN_DATASET_VERSION 1
 #define ELIGN_SAMPLES_VERSION 1
 #define ELIGN_ORACLE_RESULTS_VERSION 1
 
-/* ---- histograms ------------------------------------------------------------ */
-/* Only non-empty bins, keys ascending. */
-typedef struct {
-  int64_t n;       /* number of bins */
-  int64_t *key;    /* [n] atom count (nodes_hist) or Z (element_hist) */
-  int64_t *count;  /* [n] molecules (nodes_hist) or atoms (element_hist) */
-} elign_hist;
-
-void elign_hist_free(elign_hist *h);
-/* Molecules per atom count. */
-void elign_molset_size_hist(const elign_molset *s, elign_hist *h);
-/* Atoms per element (Z). */
-void elign_molset_element_hist(const elign_molset *s, elign_hist *h);
-/* Molecules per heavy-atom count (Z > 1). */
-void elign_molset_heavy_hist(const elign_molset *s, elign_hist *h);
-
+/* ---- histograms (computed by common/chem/hist.h) ------------------------ */
 /* The stored /nodes_hist and /element_hist of an open dataset/samples/oracle
  * file (label names it in messages). */
 elign_status elign_h5_read_hists(int64_t file_id, const char *label, elign_hist *nodes, elign_hist *elements,
@@ -126,12 +113,5 @@ elign_status elign_oracle_results_write(const char *path, const elign_molset *mo
 /* *status elign_malloc'ed [n_mol]; oracle_name (>= 128 bytes) may be NULL. */
 elign_status elign_oracle_results_read(const char *path, elign_molset *mols, int32_t **status, char *oracle_name,
                                        elign_error *err);
-
-/* ---- element symbols -------------------------------------------------------------- */
-/* "H" → 1 ... "Og" → 118 (case-sensitive as written in XYZ files, but a
- * lower-case or upper-case whole symbol is accepted too); 0 if unknown. */
-int elign_element_z(const char *symbol, int len);
-/* Symbol of Z (1..118), "?" otherwise. */
-const char *elign_element_symbol(int z);
 
 #endif

@@ -31,6 +31,7 @@
 #include <mpi.h>
 #include <stdint.h>
 
+#include "common/base/atomic_file.h"
 #include "common/base/error.h"
 
 #define ELIGN_H5_PATH_MAX 4096
@@ -51,8 +52,7 @@ void elign_h5_get_format(hid_t file, char *format, size_t format_len, int *versi
 /* ---- atomic writers ------------------------------------------------------ */
 typedef struct {
   hid_t file;                             /* the open temporary file */
-  char final_path[ELIGN_H5_PATH_MAX];
-  char tmp_path[ELIGN_H5_PATH_MAX];
+  elign_atomic_file out;                  /* final and temporary names */
   int parallel;                           /* 1: MPI-IO driver */
   MPI_Comm comm;                          /* parallel only */
   int rank;                               /* parallel only (0 otherwise) */

@@ -74,21 +74,6 @@ static int is_blank(const char *s) {
   return 1;
 }
 
-/* Shared with import_qm9.c (declared in importers.h): both formats are
- * whitespace-separated columns. */
-int elign_import_split_ws(char *s, char **tok, int max) {
-  int n = 0;
-  while (*s) {
-    while (*s == ' ' || *s == '\t') s++;
-    if (!*s) break;
-    if (n == max) return max + 1;
-    tok[n++] = s;
-    while (*s && *s != ' ' && *s != '\t') s++;
-    if (*s) *s++ = '\0';
-  }
-  return n;
-}
-
 static int parse_double(const char *s, double *v) {
   char *end;
   errno = 0;

@@ -33,7 +33,7 @@ elign_status elign_import_any(const char *path, elign_dataset *ds, elign_error *
 elign_status elign_import_qm9_text(const char *text, size_t len, const char *label, elign_dataset *ds,
                                    elign_error *err);
 
-/* Internal to the importers: split s in place at spaces/tabs into tok[];
+/* Internal to the importers (import_text.c): split s in place at spaces/tabs into tok[];
  * returns the token count, or max + 1 as soon as there are more than max. */
 int elign_import_split_ws(char *s, char **tok, int max);
 

@@ -67,13 +67,6 @@ elign_status diffusion_schedule_init(diffusion_schedule *s, const char *name, in
   return ELIGN_OK;
 }
 
-void diffusion_schedule_from_table(diffusion_schedule *s, const float *gamma, int T0) {
-  memset(s, 0, sizeof *s);
-  s->T0 = T0;
-  s->gamma = elign_malloc((size_t)(T0 + 1) * sizeof(float), "diffusion:gamma");
-  memcpy(s->gamma, gamma, (size_t)(T0 + 1) * sizeof(float));
-}
-
 void diffusion_schedule_free(diffusion_schedule *s) {
   if (!s) return;
   elign_free(s->gamma);

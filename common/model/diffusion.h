@@ -50,8 +50,6 @@ typedef struct {
  * float32 (§2.1). Unknown names fail with ELIGN_ERR_UNSUPPORTED. */
 elign_status diffusion_schedule_init(diffusion_schedule *s, const char *name, int T0, double precision,
                                      elign_error *err);
-/* Adopt an existing float32 table (e.g. read from a checkpoint). Copies. */
-void diffusion_schedule_from_table(diffusion_schedule *s, const float *gamma, int T0);
 void diffusion_schedule_free(diffusion_schedule *s);
 
 /* γ at integer step k of a T-step chain: τ = k/T in float32, index =

@@ -16,8 +16,8 @@
  *
  * Call sequence:
  *   edm_model m; edm_model_load(&m, "model.h5", &err);
- *   egnn_workspace *ws = egnn_workspace_create(&m.net, max_atoms, max_mols, 0);
- *   edm_model_denoise(&m, ws, ...);        // ε̂, μ, σ, ẑ₀ of one transition
+ *   egnn_workspace *ws = edm_model_workspace_create(&m);
+ *   edm_model_denoise(&m, ws, ...);        // ε̂, μ, σ, ẑ₀ of one transition (ws grows to fit)
  *   egnn_workspace_free(&ws); edm_model_free(&m);
  */
 #ifndef ELIGN_EDM_MODEL_H
@@ -69,13 +69,18 @@ elign_status edm_model_save(const edm_model *m, const char *path, elign_error *e
 /* Index of atomic number Z among the one-hot channels, or −1. */
 int edm_model_type_index(const edm_model *m, int Z);
 
+/* A forward-only workspace for edm_model_denoise, which grows it to each
+ * batch it is given (callers never size it). Free with egnn_workspace_free. */
+egnn_workspace *edm_model_workspace_create(const edm_model *m);
+
 /* One network call and the reverse-step quantities for a packed batch of
  * latents (normalized units), per molecule transition t[m] → s[m] of a
  * T-step chain (0 ≤ s < t ≤ T), or the decode when t[m] = 0 (then s is
  * ignored, ε̂ = φ(z₀, 0), μ = μ_x, σ = σ_x, ẑ₀ = μ_x):
  *   eps_hat (N,D) = φ(z_t, t/T);  mu (N,D);  sigma [n_mol];  zhat0 (N,D).
  * Any of mu / sigma / zhat0 may be NULL. coef (optional, [n_mol]) receives the
- * step coefficients (decode rows: zeros except sigma_step = σ_x). */
+ * step coefficients (decode rows: zeros except sigma_step = σ_x). ws grows
+ * to hold the batch if it is too small (egnn_workspace_fit). */
 elign_status edm_model_denoise(const edm_model *m, egnn_workspace *ws, int64_t n_mol, const int64_t *offsets,
                                const elign_real *z_t, const int *t, const int *s, int T, elign_real *eps_hat,
                                elign_real *mu, elign_real *sigma, elign_real *zhat0, diffusion_step_coef *coef,
