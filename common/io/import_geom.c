@@ -242,12 +242,16 @@ enum { SPLIT_TRAIN, SPLIT_VALID, SPLIT_TEST, N_SPLITS };
 static const char *const geom_split_names[N_SPLITS] = {"train", "valid", "test"};
 
 typedef struct {
+  double energy; /* totalenergy, Hartree */
+  int64_t index; /* position in the molecule's conformer list */
+} ranked_conformer;
+
+typedef struct {
   const elign_geom_options *opt;
   elign_dataset_stream *out;
   elign_geom_report rep;
   /* per-molecule scratch, grown as needed */
-  double *energy;
-  int64_t *order;
+  ranked_conformer *rank; /* the molecule's conformers, lowest totalenergy first */
   int64_t cap_conf;
   int32_t *Z;
   double *pos;
@@ -257,16 +261,13 @@ typedef struct {
   int64_t cap_mols;
 } geom_import;
 
-static const double *sort_energy; /* qsort has no context argument */
-
 /* Ascending energy, NaN last, ties in file order: a stable argsort. */
-static int cmp_energy_index(const void *a, const void *b) {
-  int64_t i = *(const int64_t *)a, j = *(const int64_t *)b;
-  double x = sort_energy[i], y = sort_energy[j];
-  int xn = isnan(x), yn = isnan(y);
-  if (xn != yn) return xn - yn;
-  if (!xn && x != y) return x < y ? -1 : 1;
-  return (i > j) - (i < j);
+static int cmp_ranked(const void *a, const void *b) {
+  const ranked_conformer *p = a, *q = b;
+  int pn = isnan(p->energy), qn = isnan(q->energy);
+  if (pn != qn) return pn - qn;
+  if (!pn && p->energy != q->energy) return p->energy < q->energy ? -1 : 1;
+  return (p->index > q->index) - (p->index < q->index);
 }
 
 static int is_geom_type(int z) {
@@ -312,21 +313,19 @@ static elign_status rank_conformers(geom_import *g, const msgpack_object *confs,
   int64_t n = confs->via.array.size;
   if (n > g->cap_conf) {
     g->cap_conf = n;
-    g->energy = elign_realloc(g->energy, (size_t)n * sizeof *g->energy, "geom:energy");
-    g->order = elign_realloc(g->order, (size_t)n * sizeof *g->order, "geom:order");
+    g->rank = elign_realloc(g->rank, (size_t)n * sizeof *g->rank, "geom:rank");
   }
   for (int64_t c = 0; c < n; c++) {
     const msgpack_object *conf = &confs->via.array.ptr[c];
-    const msgpack_object *e = conf->type == MSGPACK_OBJECT_MAP ? map_get(conf, "totalenergy") : NULL;
     if (conf->type != MSGPACK_OBJECT_MAP)
       return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: conformer %lld is not a map", what, (long long)c);
-    if (!e || !obj_number(e, &g->energy[c]))
+    const msgpack_object *e = map_get(conf, "totalenergy");
+    if (!e || !obj_number(e, &g->rank[c].energy))
       return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: conformer %lld has no numeric 'totalenergy' (EDM sorts by it)", what,
                         (long long)c);
-    g->order[c] = c;
+    g->rank[c].index = c;
   }
-  sort_energy = g->energy;
-  qsort(g->order, (size_t)n, sizeof *g->order, cmp_energy_index);
+  qsort(g->rank, (size_t)n, sizeof *g->rank, cmp_ranked);
   return ELIGN_OK;
 }
 
@@ -354,7 +353,7 @@ static elign_status import_molecule(geom_import *g, const msgpack_object *mol, i
   props[PROP_CHARGE] = map_number_or_nan(mol, "charge");
   int32_t kept = 0;
   for (int64_t k = 0; k < keep; k++) {
-    int64_t c = g->order[k];
+    int64_t c = g->rank[k].index;
     const msgpack_object *conf = &confs->via.array.ptr[c];
     int n = 0;
     st = read_xyz(g, conf, c, what, &n, err);
@@ -367,7 +366,7 @@ static elign_status import_molecule(geom_import *g, const msgpack_object *mol, i
     for (int a = 0; a < n && !unknown; a++) unknown = !is_geom_type(g->Z[a]);
     rep->conformers_unknown_elements += unknown;
     if (unknown && o->drop_unknown_elements) continue;
-    props[PROP_TOTALENERGY] = g->energy[c];
+    props[PROP_TOTALENERGY] = g->rank[k].energy;
     props[PROP_RELATIVEENERGY] = map_number_or_nan(conf, "relativeenergy");
     props[PROP_BOLTZMANNWEIGHT] = map_number_or_nan(conf, "boltzmannweight");
     props[PROP_GEOM_ID] = map_number_or_nan(conf, "geom_id");
@@ -507,8 +506,7 @@ elign_status elign_import_geom_msgpack(const char *path, const char *out_path, c
   }
   msgpack_unpacker_destroy(&r.up);
   fclose(r.fp);
-  free(g.energy);
-  free(g.order);
+  free(g.rank);
   free(g.Z);
   free(g.pos);
   free(g.kept_per_mol);
