@@ -15,7 +15,8 @@
  *     includes the parameters, gradients and the input/output arrays.
  * Then a batch of typical GEOM size (--mean-*: B molecules of the mean atom
  * count and mean n(n−1) of EDM's geom_with_h histogram, ALGORITHMS.md App. A).
- * Per-rank model state (parameters, gradients, AdamW m and v, EMA copy) is
+ * Per-rank model state (parameters, gradients, AdamW m and v, the AMSGrad
+ * maximum, the EMA copy) is
  * printed once: it does not depend on B.
  */
 #include <stdint.h>
@@ -97,10 +98,10 @@ int main(int argc, char **argv) {
   }
   real *params = malloc(m.n_params * sizeof *params), *grads = calloc(m.n_params, sizeof *grads);
   egnn_params_init_random(&m, params, 1);
-  double state = 5.0 * (double)m.n_params * sizeof(real); /* params, grads, AdamW m, v, EMA */
+  double state = 6.0 * (double)m.n_params * sizeof(real); /* params, grads, AdamW m, v, AMSGrad max, EMA */
   printf("GEOM architecture: L=%d F=%d H=%d, %zu parameters (%s)\n", cfg.n_layers, cfg.hidden, cfg.in_node_nf,
          m.n_params, sizeof(real) == 4 ? "float32" : "float64");
-  printf("model state per rank (params, grads, AdamW m and v, EMA): %.1f MiB\n", mib(state));
+  printf("model state per rank (params, grads, AdamW m and v, AMSGrad max, EMA): %.1f MiB\n", mib(state));
   printf("peak RSS before any batch: %.1f MiB\n\n", peak_rss_mib());
   printf("%6s %6s %10s %14s %14s %10s %12s\n", "B", "atoms", "edges", "activ. MiB", "workspace MiB", "fwd+bwd s",
          "peak RSS MiB");
