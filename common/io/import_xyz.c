@@ -253,6 +253,8 @@ elign_status elign_import_xyz(const char *path, elign_dataset *ds, elign_error *
 elign_status elign_import_any(const char *path, elign_dataset *ds, elign_error *err) {
   static const char *archive_suffixes[] = {".tar", ".tar.bz2", ".tbz2", ".tbz", ".tar.gz", ".tgz", ".tar.xz"};
   size_t len = strlen(path);
+  if (elign_import_is_geom(path))
+    return ELIGN_FAIL(err, ELIGN_ERR_ARG, "%s: a GEOM msgpack file is imported alone, straight into its dataset file", path);
   for (size_t i = 0; i < sizeof archive_suffixes / sizeof archive_suffixes[0]; i++) {
     size_t l = strlen(archive_suffixes[i]);
     if (len >= l && strcmp(path + len - l, archive_suffixes[i]) == 0) return elign_import_qm9_archive(path, ds, err);
