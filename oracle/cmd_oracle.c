@@ -23,6 +23,9 @@
 #include "common/io/dataset_io.h"
 #include "common/io/importers.h"
 #include "common/base/log.h"
+#include "common/base/outputs.h"
+#include "common/base/parse.h"
+#include "common/io/h5io.h"
 #include "common/chem/molset.h"
 #include "common/mpi/runctx.h"
 #include "oracle/service/client.h"
@@ -44,6 +47,7 @@ static void usage(FILE *out) {
           "  --in PATH               molecules: extended XYZ (.xyz, .xyz.gz), QM9 tarball, or an\n"
           "                          Elign-C dataset / samples file (.h5)\n"
           "  --out PATH              write results here (HDF5); omitted: table only\n"
+          "  --force                 replace an existing --out file (never an input)\n"
           "  --batch N               molecules per oracle batch (as oracle.batch_size; default %ld)\n"
           "  --model-dir DIR         ANI: the model-zoo directory (holds resources/...)\n"
           "  --model NAME            ANI: ani-2x (default), ani-1x, ani-1ccx\n"
@@ -70,6 +74,7 @@ typedef struct {
   const char *sets[ORACLE_MAX_SETS];   /* --set KEY=VALUE */
   int n_sets;
   int batch_given, min_distance_given; /* flags beat the config */
+  int force;                           /* --force: replace an existing --out */
 } oracle_args;
 
 /* 0 ok, 1 help shown, 2 usage error (message printed on rank 0 only). */
@@ -85,6 +90,10 @@ static int parse_args(int argc, char **argv, oracle_args *a, int verbose) {
     }
     if (strcmp(k, "--no-table") == 0) {
       a->table = 0;
+      continue;
+    }
+    if (strcmp(k, "--force") == 0) {
+      a->force = 1;
       continue;
     }
     if (strcmp(k, "--set") == 0 && a->n_sets == ORACLE_MAX_SETS) {
@@ -117,25 +126,15 @@ static int parse_args(int argc, char **argv, oracle_args *a, int verbose) {
       *slot = v;
       continue;
     }
-    char *end;
-    errno = 0;
-    double d = strtod(v, &end);
-    int bad = *end != '\0' || end == v || errno != 0;
-    if (strcmp(k, "--batch") == 0) {
-      if (bad || d < 1 || d > 1e7 || d != floor(d)) {
-        if (verbose) fprintf(stderr, "elign oracle: --batch '%s': want a positive integer\n", v);
-        return 2;
-      }
-      a->batch = (int)d;
-      a->batch_given = 1;
-    } else {
-      if (bad) {
-        if (verbose) fprintf(stderr, "elign oracle: --min-distance '%s': want a number (Å)\n", v);
-        return 2;
-      }
-      a->opt.min_distance = d;
-      a->min_distance_given = 1;
+    elign_error perr;
+    elign_error_clear(&perr);
+    if (strcmp(k, "--batch") == 0 ? elign_parse_int(v, 1, 10000000, k, &a->batch, &perr)
+                                  : elign_parse_real(v, -1e6, 1e6, k, &a->opt.min_distance, &perr)) {
+      if (verbose) fprintf(stderr, "elign oracle: %s\n", perr.msg);
+      return 2;
     }
+    if (strcmp(k, "--batch") == 0) a->batch_given = 1;
+    else a->min_distance_given = 1;
   }
   if (a->n_sets > 0 && !a->config) {
     if (verbose) fprintf(stderr, "elign oracle: --set needs --config FILE\n");
@@ -150,17 +149,27 @@ static int parse_args(int argc, char **argv, oracle_args *a, int verbose) {
 }
 
 /* Molecules from an extended XYZ (.xyz, .xyz.gz), a QM9 tarball, or an
- * Elign-C HDF5 dataset or samples file (.h5). ds: initialised and empty. */
+ * Elign-C HDF5 file holding molecules: a dataset or a samples file (its
+ * elign_format attribute decides). ds: initialised and empty. */
 static elign_status read_molecules(const char *path, elign_dataset *ds, elign_error *err) {
   size_t n = strlen(path);
   elign_status st;
   if (n >= 3 && strcmp(path + n - 3, ".h5") == 0) {
-    st = elign_dataset_read(path, ds, err);
-    if (st == ELIGN_ERR_FORMAT) { /* not a dataset: maybe generated samples */
-      elign_error err2;
-      elign_error_clear(&err2);
+    hid_t f;
+    char format[32];
+    int version;
+    st = elign_h5_open_read(path, NULL, 0, &f, format, &version, err);
+    if (st != ELIGN_OK) return st;
+    H5Fclose(f);
+    if (strcmp(format, "dataset") == 0) {
+      st = elign_dataset_read(path, ds, err);
+    } else if (strcmp(format, "samples") == 0) {
       elign_molset_free(&ds->mols);
-      if (elign_samples_read(path, &ds->mols, NULL, NULL, &err2) == ELIGN_OK) st = ELIGN_OK;
+      st = elign_samples_read(path, &ds->mols, NULL, NULL, err);
+    } else {
+      st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: %s%s%s: --in takes molecules: extended XYZ, a QM9 archive, or an "
+                      "Elign-C dataset or samples file", path, format[0] ? "an Elign-C " : "not an Elign-C file",
+                      format, format[0] ? " file" : "");
     }
   } else {
     st = elign_import_any(path, ds, err);
@@ -326,7 +335,10 @@ static int oracle_run(oracle_args *args, int *argc, char ***argv) {
   const elign_world *w = &ctx.world;
 
   /* 1. the world; rank 0 reads; everyone learns whether that worked */
-  if (elign_runctx_init(&ctx, argc, argv, &ro, &err) == ELIGN_OK && w->is_learner) read_molecules(a.in, &ds, &err);
+  if (elign_runctx_init(&ctx, argc, argv, &ro, &err) == ELIGN_OK && w->is_learner) {
+    elign_file_arg outs[] = {{a.out, "--out"}}, ins[] = {{a.in, "--in"}, {a.config, "--config"}};
+    if (elign_outputs_check(outs, 1, ins, 2, a.force, &err) == ELIGN_OK) read_molecules(a.in, &ds, &err);
+  }
   if (elign_runctx_agree(&ctx, &err)) goto out;
   /* 2. the oracle, failures agreed on */
   create_oracle(w, &a, &oracle, &err);

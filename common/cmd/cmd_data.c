@@ -14,6 +14,8 @@
 #include "common/io/importers.h"
 #include "common/base/json.h"
 #include "common/base/log.h"
+#include "common/base/outputs.h"
+#include "common/base/parse.h"
 #include "common/chem/stability.h"
 
 /* ---- printing shared by the import report and `info` ----------------------------------------- */
@@ -204,6 +206,7 @@ static void data_usage(FILE *out) {
           "INPUT: extended XYZ (.xyz, .xyz.gz) or the QM9 archive (dsgdb9nsd.xyz.tar.bz2 or any\n"
           "tar/compressed tar of QM9-format .xyz files). Several inputs are concatenated.\n"
           "  -o, --output FILE   the dataset file to write (written atomically)\n"
+          "  --force             replace an existing output file (never an input)\n"
           "  --split FILE        JSON object: split name -> list of molecule ids; stored as /split/<name>\n"
           "  --subset NAME       keep only the molecules of that split\n"
           "Prints molecule and atom counts, the element and the size histograms.\n"
@@ -223,17 +226,13 @@ static void data_usage(FILE *out) {
 /* ---- GEOM-Drugs msgpack ------------------------------------------------------------------------ */
 
 static int parse_long(const char *s, long long lo, long long hi, long long *v) {
-  char *end;
-  errno = 0;
-  *v = strtoll(s, &end, 10);
-  return errno == 0 && end != s && *end == '\0' && *v >= lo && *v <= hi;
+  int64_t x;
+  if (elign_scan_i64(s, lo, hi, &x) != ELIGN_SCAN_OK) return 0;
+  *v = x;
+  return 1;
 }
 
-static int parse_fraction(const char *s, double *v) {
-  char *end;
-  *v = strtod(s, &end);
-  return end != s && *end == '\0' && *v >= 0 && *v <= 1;
-}
+static int parse_fraction(const char *s, double *v) { return elign_scan_real(s, 0, 1, v) == ELIGN_SCAN_OK; }
 
 /* One GEOM option at argv[*i] (value at argv[*i + 1]); 1 if taken, 0 if not a
  * GEOM option, -1 on a bad value (message printed). */
@@ -313,10 +312,23 @@ static int geom_import_main(const char *in, const char *out, const elign_geom_op
   return st == ELIGN_OK ? ELIGN_EXIT_OK : elign_cli_fail(&err);
 }
 
+/* The output is none of the inputs (nor the split file), and replaces an
+ * existing file only with --force. */
+static elign_status check_import_files(const char *out, const char **inputs, int n_in, const char *split, int force,
+                                       elign_error *err) {
+  elign_file_arg *ins = elign_calloc((size_t)n_in + 1, sizeof *ins, "cli:input_args");
+  for (int i = 0; i < n_in; i++) ins[i] = (elign_file_arg){inputs[i], "INPUT"};
+  ins[n_in] = (elign_file_arg){split, "--split"};
+  elign_file_arg outs[] = {{out, "-o"}};
+  elign_status st = elign_outputs_check(outs, 1, ins, n_in + 1, force, err);
+  free(ins);
+  return st;
+}
+
 static int data_import_main(int argc, char **argv) {
   const char *out = NULL, *split = NULL, *subset = NULL;
   const char **inputs = elign_calloc((size_t)argc, sizeof *inputs, "cli:inputs");
-  int n_in = 0, geom_opts_seen = 0, n_geom = 0;
+  int n_in = 0, geom_opts_seen = 0, n_geom = 0, force = 0;
   elign_geom_options geom;
   elign_geom_options_default(&geom);
   geom.progress = 1;
@@ -333,7 +345,8 @@ static int data_import_main(int argc, char **argv) {
       return ELIGN_EXIT_USAGE;
     }
     if (g > 0) continue;
-    if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && has_value) out = argv[++i];
+    if (!strcmp(argv[i], "--force")) force = 1;
+    else if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && has_value) out = argv[++i];
     else if (!strcmp(argv[i], "--split") && has_value) split = argv[++i];
     else if (!strcmp(argv[i], "--subset") && has_value) subset = argv[++i];
     else if (argv[i][0] == '-' && argv[i][1]) {
@@ -359,13 +372,17 @@ static int data_import_main(int argc, char **argv) {
     free(inputs);
     return ELIGN_EXIT_USAGE;
   }
+  elign_error err;
+  elign_error_clear(&err);
+  if (check_import_files(out, inputs, n_in, split, force, &err) != ELIGN_OK) {
+    free(inputs);
+    return elign_cli_fail(&err);
+  }
   if (n_geom) {
     int rc = geom_import_main(inputs[0], out, &geom);
     free(inputs);
     return rc;
   }
-  elign_error err;
-  elign_error_clear(&err);
   elign_dataset ds;
   elign_dataset_init(&ds);
   double t0 = elign_wtime();
