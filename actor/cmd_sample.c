@@ -5,6 +5,7 @@
  *   sample:  unguided ancestral sampling, MPI-parallel, one samples file
  *   export:  samples file → XYZ and/or SDF (SDF atoms only, no bond block)
  */
+#include <math.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +135,38 @@ static elign_status read_states(const char *path, denoise_states *d, elign_error
   return st;
 }
 
+/* Is every row of molecule m finite in each array given (NULL: skipped)?
+ * z: float (N, D); a, b, c: elign_real (N, D); per_mol: elign_real [n_mol]. */
+typedef struct {
+  const float *z;
+  const elign_real *a, *b, *c, *per_mol;
+} denoise_arrays;
+
+static int molecule_finite(const denoise_arrays *x, const int64_t *off, int64_t m, int64_t D) {
+  if (x->per_mol && !isfinite(x->per_mol[m])) return 0;
+  for (int64_t j = off[m] * D; j < off[m + 1] * D; j++)
+    if ((x->z && !isfinite(x->z[j])) || (x->a && !isfinite(x->a[j])) || (x->b && !isfinite(x->b[j])) ||
+        (x->c && !isfinite(x->c[j])))
+      return 0;
+  return 1;
+}
+
+/* How many molecules hold a NaN or Inf; `list` gets the first few ("1, 4, ..."). */
+static int64_t nonfinite_molecules(const denoise_arrays *x, const int64_t *off, int64_t n_mol, int64_t D, char *list,
+                                   size_t cap) {
+  int64_t bad = 0;
+  size_t used = 0;
+  list[0] = '\0';
+  for (int64_t m = 0; m < n_mol; m++) {
+    if (molecule_finite(x, off, m, D)) continue;
+    if (used < cap) used += (size_t)snprintf(list + used, cap - used, bad < 8 ? "%s%lld" : "%s...", bad ? ", " : "",
+                                             (long long)m);
+    if (bad == 8) used = cap; /* the list is complete */
+    bad++;
+  }
+  return bad;
+}
+
 static elign_status write_real_2d(hid_t f, const char *name, const elign_real *a, int64_t n, int64_t D,
                                   elign_error *err) {
   float *buf = elign_malloc((size_t)(n * D > 0 ? n * D : 1) * sizeof(float), "denoise:out");
@@ -160,6 +193,14 @@ static elign_status run_denoise(const char *model_path, const char *in, const ch
                     model_path, D);
   if (!st && (d.T < 1 || d.T > 65535))
     st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: attribute T = %lld out of range 1..65535", in, (long long)d.T);
+  char list[128];
+  denoise_arrays inputs = {.z = d.z};
+  int64_t n_bad = st ? 0 : nonfinite_molecules(&inputs, d.offsets, d.n_mol, D, list, sizeof list);
+  if (n_bad) {
+    st = ELIGN_FAIL(err, ELIGN_ERR_NUMERIC, "%s: /z_t of %lld of %lld molecules is not finite (molecules %s); nothing "
+                    "written", in, (long long)n_bad, (long long)d.n_mol, list);
+    elign_error_hint(err, "drop or fix those molecules' latents");
+  }
   if (st) {
     denoise_states_free(&d);
     edm_model_free(&m);
@@ -176,6 +217,11 @@ static elign_status run_denoise(const char *model_path, const char *in, const ch
   st = edm_model_denoise(&m, ws, d.n_mol, d.offsets, z, t, s, (int)d.T, eps, mu, sigma, x0, NULL, err);
   if (st) elign_error_prefix(err, "%s: ", in);
   egnn_workspace_free(&ws);
+  /* finite inputs and a finite model can still overflow: never write those results */
+  denoise_arrays results = {.a = eps, .b = mu, .c = x0, .per_mol = sigma};
+  if (!st && (n_bad = nonfinite_molecules(&results, d.offsets, d.n_mol, D, list, sizeof list)) > 0)
+    st = ELIGN_FAIL(err, ELIGN_ERR_NUMERIC, "%s: the network's results for %lld of %lld molecules are not finite "
+                    "(molecules %s); nothing written", in, (long long)n_bad, (long long)d.n_mol, list);
   if (!st) {
     elign_h5_writer w;
     st = elign_h5_writer_create(&w, out, DENOISE_OUTPUT_FORMAT, DENOISE_VERSION, err);
@@ -333,6 +379,28 @@ static int parse_sample_args(int argc, char **argv, sample_args *a, int verbose)
   return 0;
 }
 
+/* Molecules with a non-finite position (the decode marks atoms whose latent
+ * went NaN/Inf, diffusion.h) are named by global index; nothing is written. */
+static elign_status check_finite_samples(const elign_molset *s, elign_error *err) {
+  int64_t bad = 0;
+  char list[160] = "";
+  size_t used = 0;
+  for (int64_t m = 0; m < s->n_mol; m++) {
+    int finite = 1;
+    for (int64_t k = 3 * s->offsets[m]; k < 3 * s->offsets[m + 1] && finite; k++) finite = isfinite(s->pos[k]);
+    if (finite) continue;
+    if (bad < 8 && used < sizeof list)
+      used += (size_t)snprintf(list + used, sizeof list - used, "%s%lld", bad ? ", " : "",
+                               (long long)(s->ids ? s->ids[m] : m));
+    bad++;
+  }
+  if (!bad) return ELIGN_OK;
+  ELIGN_FAIL(err, ELIGN_ERR_NUMERIC, "%lld of %lld molecules sampled here have non-finite latents (molecules %s%s); "
+             "nothing written", (long long)bad, (long long)s->n_mol, list, bad > 8 ? ", ..." : "");
+  elign_error_hint(err, "the model's activations overflow: check the model (elign info) or use an earlier checkpoint");
+  return ELIGN_ERR_NUMERIC;
+}
+
 /* Bytes one molecule of the model's size histogram holds while this command
  * runs: positions (double), types and charges (int32) as sampled, once more
  * while the file is written, plus offsets and ids. */
@@ -413,6 +481,7 @@ int sample_main(int argc, char **argv) {
   double t0 = elign_wtime();
   sampler_output out;
   st = sampler_run(&cfg, first, count, NULL, &out, &err);
+  if (!st && (st = check_finite_samples(&out.mols, &err))) sampler_output_free(&out);
   double dt = elign_wtime() - t0;
   if (elign_runctx_agree(&ctx, &err)) {
     if (!st) sampler_output_free(&out); /* another rank failed */

@@ -1,10 +1,12 @@
 /* harden_make_files.c — small input files for the hardening tests
  * (tests/harden_*.sh), written in C so that no test pays for importing torch.
  *
- *   harden_make_files model OUT.h5 [nan|inf]   small QM9-architecture EDM model
- *                                              (2 layers, nf 32, fixed random
- *                                              init); nan/inf: one weight made
- *                                              non-finite
+ *   harden_make_files model OUT.h5 [nan|inf|huge]  small QM9-architecture EDM
+ *                                              model (2 layers, nf 32, fixed
+ *                                              random init); nan/inf: one weight
+ *                                              made non-finite; huge: every weight
+ *                                              × 1e30 (finite, but the network
+ *                                              overflows)
  *   harden_make_files states OUT.h5 [nan]      denoise states for that model:
  *                                              3 molecules of 3, 4, 5 atoms;
  *                                              nan: molecule 1 gets a NaN latent
@@ -29,7 +31,10 @@ static int make_model(const char *out, const char *mode) {
   elign_error_clear(&err);
   edm_model m;
   if (edm_model_init_preset(&m, "qm9", 1, 7, &err)) return fail(&err);
-  if (mode) m.params[m.net.n_params / 2] = strcmp(mode, "inf") == 0 ? INFINITY : NAN;
+  if (mode && strcmp(mode, "huge") == 0) /* finite weights whose activations overflow */
+    for (size_t q = 0; q < m.net.n_params; q++) m.params[q] *= 1e30f;
+  else if (mode)
+    m.params[m.net.n_params / 2] = strcmp(mode, "inf") == 0 ? INFINITY : NAN;
   elign_status st = edm_model_save(&m, out, &err);
   edm_model_free(&m);
   return st ? fail(&err) : 0;
@@ -74,7 +79,7 @@ static int make_dataset(const char *out, const char *mode) {
 
 int main(int argc, char **argv) {
   if (argc < 3 || argc > 4) {
-    fprintf(stderr, "usage: harden_make_files model|states|dataset OUT.h5 [nan|inf]\n");
+    fprintf(stderr, "usage: harden_make_files model|states|dataset OUT.h5 [nan|inf|huge]\n");
     return 2;
   }
   const char *mode = argc == 4 ? argv[3] : NULL;

@@ -609,6 +609,41 @@ static elign_status info_model(const char *path, int all_views, elign_error *err
   return st;
 }
 
+/* Files of `elign denoise` (docs/formats-diffusion.md): denoise_states (the
+ * latents given) and denoise_output (the network's results). */
+static elign_status info_denoise(const char *path, const char *format, elign_error *err) {
+  hid_t f;
+  elign_status st = elign_h5_open_read(path, format, 1, &f, NULL, NULL, err);
+  if (st != ELIGN_OK) return st;
+  int64_t T = 0, *offsets = NULL;
+  int32_t *t = NULL;
+  float *z = NULL;
+  hsize_t d_off[1] = {0}, d_t[1] = {0}, d_z[2] = {0, 0};
+  const char *latent = strcmp(format, "denoise_states") == 0 ? "z_t" : "zhat0";
+  st = elign_h5_get_attr_i64(f, "/", "T", &T, path, err);
+  if (st == ELIGN_OK) st = elign_h5_read_array(f, "offsets", H5T_NATIVE_INT64, 1, d_off, (void **)&offsets, path, err);
+  if (st == ELIGN_OK) st = elign_h5_read_array(f, "t", H5T_NATIVE_INT32, 1, d_t, (void **)&t, path, err);
+  if (st == ELIGN_OK) st = elign_h5_read_array(f, latent, H5T_NATIVE_FLOAT, 2, d_z, (void **)&z, path, err);
+  H5Fclose(f);
+  int64_t n_mol = d_off[0] > 0 ? (int64_t)d_off[0] - 1 : 0;
+  if (st == ELIGN_OK && (d_off[0] < 1 || (int64_t)d_t[0] != n_mol || offsets[n_mol] != (int64_t)d_z[0]))
+    st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /offsets, /t and /%s disagree on the molecule and atom counts", path,
+                    latent);
+  if (st == ELIGN_OK) {
+    int32_t t_min = n_mol ? t[0] : 0, t_max = t_min;
+    for (int64_t m = 0; m < n_mol; m++) t_min = t[m] < t_min ? t[m] : t_min, t_max = t[m] > t_max ? t[m] : t_max;
+    int64_t nonfinite = 0;
+    for (size_t k = 0; k < (size_t)(d_z[0] * d_z[1]); k++) nonfinite += !isfinite(z[k]);
+    printf("chain length T: %lld\nmolecules: %lld\natoms: %lld\nchannels D: %lld\nt: %d..%d\n", (long long)T,
+           (long long)n_mol, (long long)d_z[0], (long long)d_z[1], t_min, t_max);
+    printf("non-finite values in /%s: %lld\n", latent, (long long)nonfinite);
+  }
+  free(offsets);
+  free(t);
+  free(z);
+  return st;
+}
+
 static void info_usage(FILE *out) {
   fprintf(out,
           "usage: elign info [--views] FILE.h5\n"
@@ -616,7 +651,7 @@ static void info_usage(FILE *out) {
           "Describe an Elign-C HDF5 file: datasets and sample files (counts, element and size\n"
           "histograms, splits), model checkpoints (architecture, parameters, optimizer and\n"
           "iteration state; --views lists every parameter view), oracle results (counts,\n"
-          "status histogram, energy statistics).\n");
+          "status histogram, energy statistics), denoise states and outputs (counts, t range).\n");
 }
 
 int info_main(int argc, char **argv) {
@@ -653,12 +688,20 @@ int info_main(int argc, char **argv) {
                path);
     return elign_cli_fail(&err);
   }
+  static const char *known[] = {"dataset", "samples", "oracle_results", "model", "denoise_states", "denoise_output"};
+  size_t kind = 0;
+  while (kind < sizeof known / sizeof known[0] && strcmp(format, known[kind]) != 0) kind++;
+  if (kind == sizeof known / sizeof known[0]) { /* before the header: one message, nothing half printed */
+    ELIGN_FAIL(&err, ELIGN_ERR_FORMAT, "%s: Elign-C format '%s' is not one this build describes", path, format);
+    elign_error_hint(&err, "this build knows: dataset, samples, oracle_results, model, denoise_states, denoise_output");
+    return elign_cli_fail(&err);
+  }
   printf("%s: Elign-C %s file (format version %d)\n", path, format, version);
   if (!strcmp(format, "dataset")) st = info_dataset(path, &err);
   else if (!strcmp(format, "samples")) st = info_samples(path, &err);
   else if (!strcmp(format, "oracle_results")) st = info_oracle_results(path, &err);
   else if (!strcmp(format, "model")) st = info_model(path, all_views, &err);
-  else st = ELIGN_FAIL(&err, ELIGN_ERR_FORMAT, "%s: unknown Elign-C format '%s'", path, format);
+  else st = info_denoise(path, format, &err);
   fflush(stdout);
   return st == ELIGN_OK ? ELIGN_EXIT_OK : elign_cli_fail(&err);
 }
