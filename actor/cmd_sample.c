@@ -19,6 +19,7 @@
 #include "common/io/export.h"
 #include "common/model/edm_model.h"
 #include "common/io/h5io.h"
+#include "common/base/interrupt.h"
 #include "common/base/log.h"
 #include "common/base/memory.h"
 #include "common/base/outputs.h"
@@ -72,6 +73,8 @@ int export_main(int argc, char **argv) {
   elign_error_clear(&err);
   elign_file_arg outs[] = {{xyz, "--xyz"}, {sdf, "--sdf"}}, ins[] = {{in, "SAMPLES"}};
   if (elign_outputs_check(outs, 2, ins, 1, force, &err)) return elign_cli_fail(&err);
+  elign_interrupt_install("export");
+  elign_interrupt_doing("exporting", "outputs not finished are not written (temporaries removed); the input untouched");
   if (elign_export_samples(in, xyz, sdf, &err)) return elign_cli_fail(&err);
   return ELIGN_EXIT_OK;
 }
@@ -290,6 +293,8 @@ int denoise_main(int argc, char **argv) {
   elign_error_clear(&err);
   elign_file_arg outs[] = {{out, "--out"}}, ins[] = {{model, "--model"}, {in, "--in"}};
   if (elign_outputs_check(outs, 1, ins, 2, force, &err)) return elign_cli_fail(&err);
+  elign_interrupt_install("denoise");
+  elign_interrupt_doing("denoising", "the output not written (any temporary removed); inputs untouched");
   if (run_denoise(model, in, out, &err)) return elign_cli_fail(&err);
   return ELIGN_EXIT_OK;
 }
@@ -459,6 +464,8 @@ int sample_main(int argc, char **argv) {
   memset(&m, 0, sizeof m);
   const elign_world *w = &ctx.world;
   elign_status st = elign_runctx_init(&ctx, &argc, &argv, &ro, &err);
+  elign_interrupt_install("sample");
+  elign_interrupt_doing("loading the model", "nothing written; inputs untouched");
   if (!st && w->is_learner) { /* rank 0 publishes every output: it alone checks them */
     elign_file_arg outs[] = {{a.out, "--out"}, {a.xyz, "--xyz"}, {a.sdf, "--sdf"}};
     elign_file_arg ins[] = {{a.model, "--model"}, {a.nodes_from, "--nodes-from"}};
@@ -478,6 +485,9 @@ int sample_main(int argc, char **argv) {
   }
   sampler_config cfg = {.model = &m, .T = (int)a.T, .steps = (int)a.steps, .seed = a.seed, .batch = a.batch,
                         .progress_label = w->is_learner ? "sampling (rank 0's share, molecule-steps)" : NULL};
+  char doing[300], kept[300];
+  snprintf(doing, sizeof doing, "sampling %lld molecules", (long long)a.n);
+  elign_interrupt_doing(doing, "nothing written; inputs untouched");
   double t0 = elign_wtime();
   sampler_output out;
   st = sampler_run(&cfg, first, count, NULL, &out, &err);
@@ -495,6 +505,9 @@ int sample_main(int argc, char **argv) {
   meta.seed = a.seed;
   meta.steps = a.steps > 0 ? a.steps : (a.T > 0 ? a.T : m.T0);
   meta.iteration = -1;
+  snprintf(doing, sizeof doing, "writing %s", a.out);
+  snprintf(kept, sizeof kept, "%s not written (its temporary removed); inputs untouched", a.out);
+  elign_interrupt_doing(doing, kept);
   st = elign_samples_write_parallel(w->actors, a.out, &out.mols, NULL, &meta, &err);
   double max_com = out.max_com, all_com = 0, all_dt = 0;
   MPI_Reduce(&max_com, &all_com, 1, MPI_DOUBLE, MPI_MAX, 0, w->actors);
@@ -503,7 +516,12 @@ int sample_main(int argc, char **argv) {
     elign_info("sampled %lld molecules on %d rank(s) in %.2f s (%.2f mol/s); max |CoM| %.3g; wrote %s",
                (long long)a.n, w->n_actors, all_dt, (double)a.n / (all_dt > 0 ? all_dt : 1), all_com, a.out);
   sampler_output_free(&out);
-  if (!st && w->is_learner && (a.xyz || a.sdf)) st = elign_export_samples(a.out, a.xyz, a.sdf, &err);
+  if (!st && w->is_learner && (a.xyz || a.sdf)) {
+    snprintf(doing, sizeof doing, "exporting %s", a.out);
+    snprintf(kept, sizeof kept, "%s written and kept; the XYZ/SDF export not written", a.out);
+    elign_interrupt_doing(doing, kept);
+    st = elign_export_samples(a.out, a.xyz, a.sdf, &err);
+  }
   st = elign_runctx_agree(&ctx, &err);
   edm_model_free(&m);
   elign_runctx_free(&ctx);

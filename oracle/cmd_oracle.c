@@ -22,6 +22,7 @@
 #include "common/base/config.h"
 #include "common/io/dataset_io.h"
 #include "common/io/importers.h"
+#include "common/base/interrupt.h"
 #include "common/base/log.h"
 #include "common/base/outputs.h"
 #include "common/base/parse.h"
@@ -300,6 +301,9 @@ static elign_status run_client(const elign_world *w, const oracle_args *a, elign
   mols->energy = elign_calloc((size_t)mols->n_mol, sizeof *mols->energy, "cmd_oracle:energy");
   mols->forces = elign_calloc(3 * (size_t)mols->n_atoms, sizeof *mols->forces, "cmd_oracle:forces");
   int32_t *status = elign_calloc((size_t)mols->n_mol, sizeof *status, "cmd_oracle:status");
+  char doing[300], kept[300];
+  snprintf(doing, sizeof doing, "evaluating %lld molecules with '%s'", (long long)mols->n_mol, a->backend);
+  elign_interrupt_doing(doing, "no results written; inputs untouched");
   double t0 = elign_wtime();
   elign_status st = evaluate_all(client, mols, status, a->batch, w->embedded_oracle ? 1 : 2 * w->n_oracles, err);
   double dt = elign_wtime() - t0;
@@ -315,6 +319,9 @@ static elign_status run_client(const elign_world *w, const oracle_args *a, elign
                w->embedded_oracle ? "this process" : "oracle ranks");
   }
   if (st == ELIGN_OK && a->out) {
+    snprintf(doing, sizeof doing, "writing %s", a->out);
+    snprintf(kept, sizeof kept, "%s not written (its temporary removed); inputs untouched", a->out);
+    elign_interrupt_doing(doing, kept);
     st = elign_oracle_results_write(a->out, mols, status, a->backend, err);
     if (st == ELIGN_OK) elign_info("wrote %s", a->out);
   }
@@ -335,7 +342,10 @@ static int oracle_run(oracle_args *args, int *argc, char ***argv) {
   const elign_world *w = &ctx.world;
 
   /* 1. the world; rank 0 reads; everyone learns whether that worked */
-  if (elign_runctx_init(&ctx, argc, argv, &ro, &err) == ELIGN_OK && w->is_learner) {
+  elign_status init = elign_runctx_init(&ctx, argc, argv, &ro, &err);
+  elign_interrupt_install("oracle");
+  elign_interrupt_doing("reading the molecules", "nothing written; inputs untouched");
+  if (init == ELIGN_OK && w->is_learner) {
     elign_file_arg outs[] = {{a.out, "--out"}}, ins[] = {{a.in, "--in"}, {a.config, "--config"}};
     if (elign_outputs_check(outs, 1, ins, 2, a.force, &err) == ELIGN_OK) read_molecules(a.in, &ds, &err);
   }

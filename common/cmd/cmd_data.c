@@ -13,6 +13,7 @@
 #include "common/io/h5io.h"
 #include "common/io/importers.h"
 #include "common/base/json.h"
+#include "common/base/interrupt.h"
 #include "common/base/log.h"
 #include "common/base/outputs.h"
 #include "common/base/parse.h"
@@ -378,6 +379,10 @@ static int data_import_main(int argc, char **argv) {
     free(inputs);
     return elign_cli_fail(&err);
   }
+  char kept[300];
+  snprintf(kept, sizeof kept, "%s not written (its temporary removed); inputs untouched", out);
+  elign_interrupt_install("data import");
+  elign_interrupt_doing("importing molecules", kept);
   if (n_geom) {
     int rc = geom_import_main(inputs[0], out, &geom);
     free(inputs);

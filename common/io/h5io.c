@@ -115,7 +115,7 @@ elign_status elign_h5_writer_create(elign_h5_writer *w, const char *path, const 
   if (st != ELIGN_OK) return st;
   int e = check_free_space(w->out.tmp_path);
   if (e) {
-    w->out.tmp_path[0] = '\0';
+    elign_atomic_forget(&w->out); /* nothing was created */
     return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot write: %s (nothing written)", path, strerror(e));
   }
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
@@ -212,7 +212,7 @@ elign_status elign_h5_writer_create_parallel(elign_h5_writer *w, MPI_Comm comm, 
   int e = w->rank == 0 ? check_free_space(w->out.tmp_path) : 0;
   MPI_Bcast(&e, 1, MPI_INT, 0, comm);
   if (e) {
-    w->out.tmp_path[0] = '\0';
+    elign_atomic_forget(&w->out); /* nothing was created */
     return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot write: %s (nothing written)", path, strerror(e));
   }
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
@@ -282,7 +282,7 @@ elign_status elign_h5_writer_commit_parallel(elign_h5_writer *w, elign_error *er
   MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, w->comm);
   if (!all_ok) {
     if (w->rank == 0) elign_atomic_discard(&w->out);
-    w->out.tmp_path[0] = '\0';
+    elign_atomic_forget(&w->out);
     return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: closing the parallel HDF5 file failed: %s (nothing written)",
                       w->out.final_path, ok ? "on another rank" : write_failure_reason(e));
   }
@@ -292,6 +292,7 @@ elign_status elign_h5_writer_commit_parallel(elign_h5_writer *w, elign_error *er
     st = elign_atomic_publish(&w->out, err);
     published = st == ELIGN_OK;
   }
+  elign_atomic_forget(&w->out); /* rank 0 published or removed it */
   MPI_Bcast(&published, 1, MPI_INT, 0, w->comm);
   if (!published && w->rank != 0)
     st = ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: rank 0 could not publish the file", w->out.final_path);
@@ -307,7 +308,7 @@ void elign_h5_writer_abort_parallel(elign_h5_writer *w) {
   w->file = H5I_INVALID_HID;
   MPI_Barrier(w->comm);
   if (w->rank == 0) elign_atomic_discard(&w->out);
-  w->out.tmp_path[0] = '\0';
+  elign_atomic_forget(&w->out);
 }
 
 /* ---- arrays -------------------------------------------------------------------- */

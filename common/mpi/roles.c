@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/base/atomic_file.h"
 #include "common/base/log.h"
 
 /* ---- MPI lifetime -------------------------------------------------------- */
@@ -301,6 +302,7 @@ _Noreturn void elign_world_fail_one(const elign_error *err) {
   fprintf(stderr, "elign: error on rank %d: %s\n", rank, msg);
   if (err && err->hint[0]) fprintf(stderr, "HINT: %s\n", err->hint);
   fflush(stderr);
+  elign_atomic_discard_all(); /* no half-written output survives the abort */
   if (running) MPI_Abort(MPI_COMM_WORLD, 1);
   exit(1);
 }
