@@ -20,6 +20,7 @@
 #include "common/model/edm_model.h"
 #include "common/io/h5io.h"
 #include "common/base/interrupt.h"
+#include "common/base/watchdog.h"
 #include "common/base/log.h"
 #include "common/base/memory.h"
 #include "common/base/outputs.h"
@@ -311,13 +312,14 @@ typedef struct {
   const char *model, *out, *xyz, *sdf, *nodes_from;
   int64_t n, steps, batch, T;
   uint64_t seed;
+  double timeout; /* mpi.timeout, s; 0 = the default */
   int force;
 } sample_args;
 
 static void sample_usage(FILE *f) {
   fprintf(f, "usage: elign sample --model M.h5 -n N --out SAMPLES.h5 [--seed S] [--steps K]\n"
              "                    [--T T] [--batch B] [--nodes-from DATASET.h5] [--xyz OUT.xyz] [--sdf OUT.sdf]\n"
-             "                    [--force]\n\n"
+             "                    [--timeout S] [--force]\n\n"
              "Unguided ancestral sampling (EDM, DDPM updates). Atom counts are drawn from\n"
              "the model's histogram, or from a dataset file's (--nodes-from). --T sets the chain length (default: the model's\n"
              "diffusion_steps); --steps K < T takes strides of T/K (K must divide T).\n"
@@ -326,9 +328,11 @@ static void sample_usage(FILE *f) {
              "  -n N        1..%lld molecules (checked against the memory available)\n"
              "  --seed S    0..18446744073709551615: the RNG key, stored as is (default %ld, the config key seed)\n"
              "  --batch B   molecules per network batch, 1..%d (default 64)\n"
+             "  --timeout S mpi.timeout: seconds a rank waits for the others before ending the job\n"
+             "              naming the silent rank (default %g)\n"
              "  --force     replace existing output files (never an input)\n"
              "A molecule whose latents become non-finite is named and nothing is written.\n",
-          SAMPLE_MAX_MOLECULES, elign_config_default_int("seed"), SAMPLE_MAX_BATCH);
+          SAMPLE_MAX_MOLECULES, elign_config_default_int("seed"), SAMPLE_MAX_BATCH, ELIGN_MPI_TIMEOUT_DEFAULT);
 }
 
 /* One numeric option's value into a; 0 ok, else the message is in err. */
@@ -337,6 +341,7 @@ static elign_status sample_number(sample_args *a, const char *o, const char *v, 
   if (strcmp(o, "--seed") == 0) return elign_parse_u64(v, 0, UINT64_MAX, o, &a->seed, err);
   if (strcmp(o, "--steps") == 0) return elign_parse_i64(v, 0, SAMPLE_MAX_T, o, &a->steps, err);
   if (strcmp(o, "--batch") == 0) return elign_parse_i64(v, 1, SAMPLE_MAX_BATCH, o, &a->batch, err);
+  if (strcmp(o, "--timeout") == 0) return elign_parse_real(v, 1e-3, 1e9, o, &a->timeout, err);
   return elign_parse_i64(v, 0, SAMPLE_MAX_T, o, &a->T, err); /* --T */
 }
 
@@ -359,7 +364,7 @@ static int parse_sample_args(int argc, char **argv, sample_args *a, int verbose)
                        : strcmp(o, "--nodes-from") == 0 ? &a->nodes_from
                                                  : NULL;
     int num = !strcmp(o, "-n") || !strcmp(o, "--seed") || !strcmp(o, "--steps") || !strcmp(o, "--batch") ||
-              !strcmp(o, "--T");
+              !strcmp(o, "--T") || !strcmp(o, "--timeout");
     if (!str && !num) {
       if (verbose) fprintf(stderr, "elign sample: unknown option '%s' (see --help)\n", o);
       return 2;
@@ -458,7 +463,7 @@ int sample_main(int argc, char **argv) {
   elign_error err;
   elign_error_clear(&err);
   /* Every rank is an actor: no oracle or DFT ranks for plain sampling. */
-  elign_runctx_options ro = {.oracle_ranks = 0, .dft_ranks = 0};
+  elign_runctx_options ro = {.oracle_ranks = 0, .dft_ranks = 0, .timeout_s = a.timeout};
   elign_runctx ctx;
   edm_model m;
   memset(&m, 0, sizeof m);
@@ -508,10 +513,14 @@ int sample_main(int argc, char **argv) {
   snprintf(doing, sizeof doing, "writing %s", a.out);
   snprintf(kept, sizeof kept, "%s not written (its temporary removed); inputs untouched", a.out);
   elign_interrupt_doing(doing, kept);
+  /* collective MPI-IO: bounded by the watchdog, not by our own waits */
+  snprintf(doing, sizeof doing, "writing %s with every rank", a.out);
+  elign_watchdog_arm(ctx.timeout_s, doing, kept);
   st = elign_samples_write_parallel(w->actors, a.out, &out.mols, NULL, &meta, &err);
   double max_com = out.max_com, all_com = 0, all_dt = 0;
   MPI_Reduce(&max_com, &all_com, 1, MPI_DOUBLE, MPI_MAX, 0, w->actors);
   MPI_Reduce(&dt, &all_dt, 1, MPI_DOUBLE, MPI_MAX, 0, w->actors);
+  elign_watchdog_disarm();
   if (!st && w->is_learner)
     elign_info("sampled %lld molecules on %d rank(s) in %.2f s (%.2f mol/s); max |CoM| %.3g; wrote %s",
                (long long)a.n, w->n_actors, all_dt, (double)a.n / (all_dt > 0 ? all_dt : 1), all_com, a.out);

@@ -58,10 +58,12 @@ static void usage(FILE *out) {
           "  --python-path DIR       python backend: extra sys.path entry\n"
           "  --min-distance D        Å: closer atom pairs are flagged 'overlap' (0 = backend default)\n"
           "  --no-table              do not print the per-molecule table\n"
+          "  --timeout S             mpi.timeout: seconds to wait for another rank (a reply, a\n"
+          "                          request) before ending the job naming it (default %g)\n"
           "\n"
           "Under mpirun -np S (S >= 2), rank 0 reads and distributes and ranks 1..S-1\n"
           "serve as oracle ranks; with one process the oracle runs in-process.\n",
-          elign_config_default_int("oracle.batch_size"));
+          elign_config_default_int("oracle.batch_size"), ELIGN_MPI_TIMEOUT_DEFAULT);
 }
 
 #define ORACLE_MAX_SETS 64
@@ -76,6 +78,7 @@ typedef struct {
   int n_sets;
   int batch_given, min_distance_given; /* flags beat the config */
   int force;                           /* --force: replace an existing --out */
+  double timeout;                      /* --timeout / mpi.timeout, s; 0 = default */
 } oracle_args;
 
 /* 0 ok, 1 help shown, 2 usage error (message printed on rank 0 only). */
@@ -113,7 +116,7 @@ static int parse_args(int argc, char **argv, oracle_args *a, int verbose) {
                         : strcmp(k, "--python-function") == 0 ? &a->opt.python_function
                         : strcmp(k, "--python-path") == 0     ? &a->opt.python_path
                                                               : NULL;
-    int is_number = strcmp(k, "--batch") == 0 || strcmp(k, "--min-distance") == 0;
+    int is_number = strcmp(k, "--batch") == 0 || strcmp(k, "--min-distance") == 0 || strcmp(k, "--timeout") == 0;
     if (!slot && !is_number) {
       if (verbose) fprintf(stderr, "elign oracle: unknown option '%s' (see `elign oracle --help`)\n", k);
       return 2;
@@ -129,13 +132,14 @@ static int parse_args(int argc, char **argv, oracle_args *a, int verbose) {
     }
     elign_error perr;
     elign_error_clear(&perr);
-    if (strcmp(k, "--batch") == 0 ? elign_parse_int(v, 1, 10000000, k, &a->batch, &perr)
-                                  : elign_parse_real(v, -1e6, 1e6, k, &a->opt.min_distance, &perr)) {
+    if (strcmp(k, "--batch") == 0     ? elign_parse_int(v, 1, 10000000, k, &a->batch, &perr)
+        : strcmp(k, "--timeout") == 0 ? elign_parse_real(v, 1e-3, 1e9, k, &a->timeout, &perr)
+                                      : elign_parse_real(v, -1e6, 1e6, k, &a->opt.min_distance, &perr)) {
       if (verbose) fprintf(stderr, "elign oracle: %s\n", perr.msg);
       return 2;
     }
     if (strcmp(k, "--batch") == 0) a->batch_given = 1;
-    else a->min_distance_given = 1;
+    else if (strcmp(k, "--min-distance") == 0) a->min_distance_given = 1;
   }
   if (a->n_sets > 0 && !a->config) {
     if (verbose) fprintf(stderr, "elign oracle: --set needs --config FILE\n");
@@ -253,6 +257,7 @@ static elign_status apply_config(oracle_args *a, elign_config **cfg, elign_error
   a->opt = from_cfg;
   if (!a->backend) a->backend = elign_config_get_string(*cfg, "oracle.backend");
   if (!a->batch_given) a->batch = (int)elign_config_get_int(*cfg, "oracle.batch_size");
+  if (a->timeout <= 0) a->timeout = elign_config_get_double(*cfg, "mpi.timeout");
   return ELIGN_OK;
 }
 
@@ -289,13 +294,15 @@ static void create_oracle(const elign_world *w, oracle_args *a, elign_oracle **o
 }
 
 /* Rank 0: evaluate through the client, print, write. */
-static elign_status run_client(const elign_world *w, const oracle_args *a, elign_oracle *oracle, elign_molset *mols,
-                               elign_error *err) {
+static elign_status run_client(const elign_runctx *ctx, const oracle_args *a, elign_oracle *oracle,
+                               elign_molset *mols, elign_error *err) {
+  const elign_world *w = &ctx->world;
   elign_oracle_client *client = NULL;
   if (w->embedded_oracle)
     elign_oracle_client_create_embedded(oracle, a->batch, &client, err);
   else /* the one actor feeds every oracle rank */
     elign_oracle_client_create_mpi(w->comm, w->oracle_ranks, w->n_oracles, &client, err);
+  elign_oracle_client_set_timeout(client, ctx->timeout_s);
   elign_free(mols->energy); /* a dataset's stored reference values are not ours */
   elign_free(mols->forces);
   mols->energy = elign_calloc((size_t)mols->n_mol, sizeof *mols->energy, "cmd_oracle:energy");
@@ -307,6 +314,7 @@ static elign_status run_client(const elign_world *w, const oracle_args *a, elign
   double t0 = elign_wtime();
   elign_status st = evaluate_all(client, mols, status, a->batch, w->embedded_oracle ? 1 : 2 * w->n_oracles, err);
   double dt = elign_wtime() - t0;
+  if (st == ELIGN_ERR_TIMEOUT) elign_world_fail_one(err); /* an oracle rank is silent: nobody can end cleanly */
   elign_error done_err;
   elign_oracle_client_done(client, &done_err); /* always: the servers wait for it */
   elign_oracle_client_destroy(&client);
@@ -333,7 +341,7 @@ static int oracle_run(oracle_args *args, int *argc, char ***argv) {
   oracle_args a = *args;
   elign_error err;
   elign_error_clear(&err);
-  elign_runctx_options ro = {.oracle_ranks = ELIGN_RANKS_REST, .dft_ranks = 0};
+  elign_runctx_options ro = {.oracle_ranks = ELIGN_RANKS_REST, .dft_ranks = 0, .timeout_s = a.timeout};
   elign_runctx ctx;
   elign_dataset ds;
   elign_dataset_init(&ds);
@@ -355,13 +363,17 @@ static int oracle_run(oracle_args *args, int *argc, char ***argv) {
   if (elign_runctx_agree(&ctx, &err)) goto out;
   /* 3. oracle ranks serve until rank 0 is done; rank 0 evaluates */
   if (w->is_oracle) {
-    elign_oracle_server_options so = {.batch_size = a.batch, .n_clients = 1};
+    static const int client_rank[1] = {0}; /* rank 0 is the one actor */
+    elign_oracle_server_options so = {
+        .batch_size = a.batch, .n_clients = 1, .timeout_s = ctx.timeout_s, .clients = client_rank};
     elign_oracle_server_stats stats;
-    rc = elign_oracle_server_run(oracle, w->comm, &so, &stats, &err) == ELIGN_OK ? ELIGN_EXIT_OK : elign_cli_fail(&err);
+    elign_status st = elign_oracle_server_run(oracle, w->comm, &so, &stats, &err);
+    if (st == ELIGN_ERR_TIMEOUT) elign_world_fail_one(&err); /* rank 0 is silent: end the job from here */
+    rc = st == ELIGN_OK ? ELIGN_EXIT_OK : elign_cli_fail(&err);
     if (rc == ELIGN_EXIT_OK) elign_oracle_server_stats_log(&stats, a.batch);
     goto out;
   }
-  rc = run_client(w, &a, oracle, &ds.mols, &err) == ELIGN_OK ? ELIGN_EXIT_OK : elign_cli_fail(&err);
+  rc = run_client(&ctx, &a, oracle, &ds.mols, &err) == ELIGN_OK ? ELIGN_EXIT_OK : elign_cli_fail(&err);
 
 out:
   elign_oracle_destroy(&oracle);

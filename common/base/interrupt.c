@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/base/atomic_file.h"
+#include "common/base/watchdog.h"
 
 #define INTERRUPT_TEXT 256
 
@@ -18,17 +19,7 @@ static struct {
 } slots[2];
 static volatile sig_atomic_t current = 0;
 static char command_name[32] = "elign";
-static int quiet_rank = 0; /* a rank other than 0 of an MPI job: no line */
-
-/* The launcher's rank, from its environment (known before MPI starts). */
-static int launcher_rank(void) {
-  static const char *vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
-  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
-    const char *v = getenv(vars[i]);
-    if (v && *v) return atoi(v);
-  }
-  return 0;
-}
+static volatile sig_atomic_t quiet_rank = 0; /* a rank other than 0 of an MPI job, or silenced: no line */
 
 static void put(const char *s) {
   size_t n = strlen(s);
@@ -61,7 +52,7 @@ static void on_signal(int sig) {
 
 void elign_interrupt_install(const char *command) {
   snprintf(command_name, sizeof command_name, "elign %s", command ? command : "");
-  quiet_rank = launcher_rank() != 0;
+  quiet_rank = elign_env_rank() != 0;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
@@ -78,3 +69,5 @@ void elign_interrupt_doing(const char *doing, const char *kept) {
   snprintf(slots[idle].kept, INTERRUPT_TEXT, "%s", kept ? kept : "");
   current = idle;
 }
+
+void elign_interrupt_silence(void) { quiet_rank = 1; }

@@ -29,4 +29,8 @@ void elign_interrupt_install(const char *command);
  * copied, truncated to 255 characters). */
 void elign_interrupt_doing(const char *doing, const char *kept);
 
+/* No line from here on (this process is ending the job itself and has
+ * said why; the signal that MPI_Abort brings back must not add another). */
+void elign_interrupt_silence(void);
+
 #endif

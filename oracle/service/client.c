@@ -2,6 +2,7 @@
 #include "oracle/service/client.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,7 @@ struct elign_oracle_client {
   int n_oracles, next_oracle;
   int done_sent;
   int poll_us;           /* see elign_oracle_mprobe */
+  double timeout_s;      /* mpi.timeout for a reply; <= 0: none */
   /* embedded */
   elign_oracle_evaluate_fn evaluate;
   void *ctx;
@@ -183,12 +185,34 @@ elign_status elign_oracle_client_submit(elign_oracle_client *c, const elign_orac
   return ELIGN_OK;
 }
 
-/* Receive one reply (blocking) and file it under its request. */
+/* No reply within the timeout: name the oracle ranks that owe one. */
+static elign_status silent_oracles(const elign_oracle_client *c, elign_error *err) {
+  char who[256] = "";
+  size_t used = 0;
+  int n = 0;
+  for (int k = 0; k < c->n_oracles; k++) {
+    int owes = 0;
+    for (int i = 0; i < c->n_entries && !owes; i++)
+      owes = !c->entries[i].answered && c->entries[i].oracle == c->oracles[k];
+    if (!owes) continue;
+    if (used < sizeof who) used += (size_t)snprintf(who + used, sizeof who - used, "%s%d", n ? ", " : "", c->oracles[k]);
+    n++;
+  }
+  ELIGN_FAIL(err, ELIGN_ERR_TIMEOUT, "oracle client: no reply from oracle rank%s %s within %g s (mpi.timeout): "
+             "stopped, hung or too slow; ending the job", n > 1 ? "s" : "", who, c->timeout_s);
+  elign_error_hint(err, "if a batch legitimately takes longer (DFT, large molecules), raise mpi.timeout (--timeout)");
+  return ELIGN_ERR_TIMEOUT;
+}
+
+/* Receive one reply (blocking, up to the timeout) and file it under its request. */
 static elign_status receive_reply(elign_oracle_client *c, elign_error *err) {
   MPI_Message msg;
   MPI_Status status;
-  if (elign_oracle_mprobe(MPI_ANY_SOURCE, ELIGN_ORACLE_TAG_REPLY, c->comm, c->poll_us, &msg, &status) != MPI_SUCCESS)
+  int timed_out = 0;
+  if (elign_oracle_mprobe_within(MPI_ANY_SOURCE, ELIGN_ORACLE_TAG_REPLY, c->comm, c->poll_us, c->timeout_s, &msg,
+                                 &status, &timed_out) != MPI_SUCCESS)
     return ELIGN_FAIL(err, ELIGN_ERR_MPI, "oracle client: MPI_Mprobe failed");
+  if (timed_out) return silent_oracles(c, err);
   int count = 0;
   MPI_Get_count(&status, MPI_BYTE, &count);
   uint8_t *buf = elign_malloc((size_t)count + 1, "oracle_client:recv");
@@ -251,6 +275,10 @@ elign_status elign_oracle_client_wait(elign_oracle_client *c, uint64_t id, elign
 
 void elign_oracle_client_set_poll(elign_oracle_client *c, int poll_us) {
   if (c) c->poll_us = poll_us;
+}
+
+void elign_oracle_client_set_timeout(elign_oracle_client *c, double timeout_s) {
+  if (c) c->timeout_s = timeout_s;
 }
 
 int elign_oracle_client_outstanding(const elign_oracle_client *c) { return c ? c->n_entries : 0; }
