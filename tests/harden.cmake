@@ -6,3 +6,9 @@ target_link_libraries(harden_make_files PRIVATE elign_core)
 elign_add_test(NAME test_parse SOURCES test_parse.c TIMEOUT 30)
 elign_add_test(NAME test_outputs SOURCES test_outputs.c TIMEOUT 30)
 elign_add_test(NAME test_nonfinite SOURCES test_nonfinite.c TIMEOUT 30)
+# One process: outputs vs inputs, numbers, non-finite values, oracle/info
+# file kinds, stdout on a full disk, SIGTERM (tests/harden_cli.sh).
+add_test(NAME harden_cli
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/harden_cli.sh $<TARGET_FILE:elign> $<TARGET_FILE:harden_make_files>
+         WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+set_tests_properties(harden_cli PROPERTIES ENVIRONMENT "${ELIGN_TEST_ENV};ELIGN_PYTHON=${Python3_EXECUTABLE}" TIMEOUT 120)
