@@ -12,3 +12,9 @@ add_test(NAME harden_cli
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/harden_cli.sh $<TARGET_FILE:elign> $<TARGET_FILE:harden_make_files>
          WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
 set_tests_properties(harden_cli PROPERTIES ENVIRONMENT "${ELIGN_TEST_ENV};ELIGN_PYTHON=${Python3_EXECUTABLE}" TIMEOUT 120)
+# Full disks: every writer, 1-3 ranks, on a small tmpfs (skipped where no tmpfs can be mounted).
+add_test(NAME harden_disk
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/harden_disk.sh $<TARGET_FILE:elign> $<TARGET_FILE:harden_make_files>
+                 ${MPIEXEC_EXECUTABLE}
+         WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+set_tests_properties(harden_disk PROPERTIES ENVIRONMENT "${ELIGN_TEST_ENV}" TIMEOUT 300 PROCESSORS 2)
