@@ -18,3 +18,12 @@ add_test(NAME harden_disk
                  ${MPIEXEC_EXECUTABLE}
          WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
 set_tests_properties(harden_disk PROPERTIES ENVIRONMENT "${ELIGN_TEST_ENV}" TIMEOUT 300 PROCESSORS 2)
+# Unresponsive ranks: SIGSTOP / kill -9 of a rank, SIGTERM to mpirun, for
+# sample (2 ranks) and oracle (3 ranks), with --timeout 2.
+foreach(cmd sample oracle)
+  add_test(NAME harden_ranks_${cmd}
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/harden_ranks.sh $<TARGET_FILE:elign>
+                   $<TARGET_FILE:harden_make_files> ${MPIEXEC_EXECUTABLE} ${cmd}
+           WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+  set_tests_properties(harden_ranks_${cmd} PROPERTIES ENVIRONMENT "${ELIGN_TEST_ENV}" TIMEOUT 300 PROCESSORS 2)
+endforeach()

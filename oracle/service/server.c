@@ -9,6 +9,7 @@
 
 #include "common/base/log.h"
 #include "common/base/watchdog.h"
+#include "common/mpi/roles.h"
 #include "oracle/service/wire.h"
 
 /* ------------------------------------------------------------------------
@@ -362,7 +363,10 @@ static elign_status silent_clients(const server *s, double waited, elign_error *
   return ELIGN_ERR_TIMEOUT;
 }
 
-static void server_free(server *s) {
+/* wait_s: bound on waiting for the last reply sends (0 = none). A send
+ * that does not complete in time (its actor is stopped) is left behind with
+ * its buffer: the job is ending. */
+static void server_free(server *s, double wait_s) {
   for (int i = 0; i < s->n_reqs; i++)
     if (s->reqs[i].active) {
       elign_wire_request_free(&s->reqs[i].req);
@@ -370,10 +374,8 @@ static void server_free(server *s) {
       elign_free(s->reqs[i].energy);
       elign_free(s->reqs[i].forces);
     }
-  for (int i = 0; i < s->n_sends; i++) {
-    MPI_Wait(&s->sends[i].req, MPI_STATUS_IGNORE);
-    free(s->sends[i].buf);
-  }
+  for (int i = 0; i < s->n_sends; i++)
+    if (elign_mpi_wait_within(&s->sends[i].req, wait_s)) free(s->sends[i].buf);
   elign_free(s->reqs);
   elign_free(s->fifo);
   elign_free(s->sends);
@@ -452,7 +454,7 @@ elign_status elign_oracle_server_run(elign_oracle *oracle, MPI_Comm comm, const 
     stats->idle_s += elign_wtime() - t0;
     if ((st = receive_one(&s, &msg, &status, err)) != ELIGN_OK) break;
   }
-  server_free(&s); /* waits for the last replies to leave */
+  server_free(&s, idle_limit); /* waits for the last replies to leave */
   stats->wall_s = elign_wtime() - t_start;
   return st;
 }
