@@ -468,8 +468,9 @@ int sample_main(int argc, char **argv) {
   edm_model m;
   memset(&m, 0, sizeof m);
   const elign_world *w = &ctx.world;
+  elign_interrupt_install("sample"); /* before MPI starts: a signal then already says what it stopped */
+  elign_interrupt_doing("starting", "nothing written; inputs untouched");
   elign_status st = elign_runctx_init(&ctx, &argc, &argv, &ro, &err);
-  elign_interrupt_install("sample");
   elign_interrupt_doing("loading the model", "nothing written; inputs untouched");
   if (!st && w->is_learner) { /* rank 0 publishes every output: it alone checks them */
     elign_file_arg outs[] = {{a.out, "--out"}, {a.xyz, "--xyz"}, {a.sdf, "--sdf"}};

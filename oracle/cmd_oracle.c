@@ -350,8 +350,9 @@ static int oracle_run(oracle_args *args, int *argc, char ***argv) {
   const elign_world *w = &ctx.world;
 
   /* 1. the world; rank 0 reads; everyone learns whether that worked */
+  elign_interrupt_install("oracle"); /* before MPI starts: a signal then already says what it stopped */
+  elign_interrupt_doing("starting", "nothing written; inputs untouched");
   elign_status init = elign_runctx_init(&ctx, argc, argv, &ro, &err);
-  elign_interrupt_install("oracle");
   elign_interrupt_doing("reading the molecules", "nothing written; inputs untouched");
   if (init == ELIGN_OK && w->is_learner) {
     elign_file_arg outs[] = {{a.out, "--out"}}, ins[] = {{a.in, "--in"}, {a.config, "--config"}};

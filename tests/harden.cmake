@@ -17,13 +17,14 @@ add_test(NAME harden_disk
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/harden_disk.sh $<TARGET_FILE:elign> $<TARGET_FILE:harden_make_files>
                  ${MPIEXEC_EXECUTABLE}
          WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
-set_tests_properties(harden_disk PROPERTIES ENVIRONMENT "${ELIGN_TEST_ENV}" TIMEOUT 300 PROCESSORS 2)
+set_tests_properties(harden_disk PROPERTIES ENVIRONMENT "${ELIGN_TEST_ENV}" TIMEOUT 300)
 # Unresponsive ranks: SIGSTOP / kill -9 of a rank, SIGTERM to mpirun, for
-# sample (2 ranks) and oracle (3 ranks), with --timeout 2.
+# sample (2 ranks) and oracle (3 ranks), with --timeout 2. These tests (and
+# harden_disk) mostly wait for a timeout or a launcher: one ctest slot each.
 foreach(cmd sample oracle)
   add_test(NAME harden_ranks_${cmd}
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/harden_ranks.sh $<TARGET_FILE:elign>
                    $<TARGET_FILE:harden_make_files> ${MPIEXEC_EXECUTABLE} ${cmd}
            WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
-  set_tests_properties(harden_ranks_${cmd} PROPERTIES ENVIRONMENT "${ELIGN_TEST_ENV}" TIMEOUT 300 PROCESSORS 2)
+  set_tests_properties(harden_ranks_${cmd} PROPERTIES ENVIRONMENT "${ELIGN_TEST_ENV}" TIMEOUT 300)
 endforeach()
