@@ -124,7 +124,7 @@ int pretrain_main(int argc, char **argv) {
   if (!st) have_world = 1;
   if (!st) st = pretrain_run(w.actors, o, cfg, &a.start, &err);
   if (st) elign_world_fail_all(have_world ? &w : NULL, &err);
-  elign_world_free(&w);
+  if (have_world) elign_world_free(&w);
   elign_config_free(&cfg);
   free(o);
   free(a.sets);

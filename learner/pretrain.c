@@ -677,8 +677,8 @@ static elign_status nan_error(trainer *tr, const double *all, double loss, doubl
   char first[96] = "";
   if (bad >= 0) snprintf(first, sizeof first, "; the network output is first non-finite for molecule id %.0f", bad);
   ELIGN_FAIL(err, ELIGN_ERR_NUMERIC,
-             "%s is %g at step %lld (epoch %lld)%s; the batch's molecules (dataset ids): %s",
-             isfinite(loss) ? "the gradient norm" : "the loss", isfinite(loss) ? grad_norm : loss, (long long)tr->step,
+             "%s is %g in optimizer step %lld (epoch %lld)%s; the batch's molecules (dataset ids): %s",
+             isfinite(loss) ? "the gradient norm" : "the loss", isfinite(loss) ? grad_norm : loss, (long long)tr->step + 1,
              (long long)(tr->step / tr->plan.steps_per_epoch), first, ids);
   elign_error_hint(err, "the run stopped without writing a checkpoint; the last one in %s/checkpoints is intact "
                         "(check those molecules, lower pretrain.lr, or keep pretrain.clip_grad on)",

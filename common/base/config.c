@@ -709,7 +709,9 @@ elign_status elign_config_load_for(const char *command, const char *path, const 
       if (!config_command_reads(sections, elign_config_schema[k].key)) continue;
       st = ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "%s: missing required key '%s' (%s)", path, elign_config_schema[k].key,
                       elign_config_schema[k].doc);
-      elign_error_hint(err, "add it to the file or pass --set %s=VALUE", elign_config_schema[k].key);
+      elign_error_hint(err, "add it to the file or pass --set %s=VALUE (a config for `elign pretrain` needs no "
+                            "FED-GRPO keys: check it with --for pretrain)",
+                       elign_config_schema[k].key);
       break;
     }
   }
