@@ -152,7 +152,8 @@ typedef struct {
 
   edm_model model;             /* architecture, schedule, types, histogram; params = NULL (ts owns them) */
   train_state ts;              /* rank 0: everything; others: params and grads */
-  elign_real *chunk_grads;     /* [(k1 − k0) · n]: this rank's chunk gradients */
+  elign_real *chunk_grads;     /* rank 0: [n], one chunk at a time (it folds as it goes);
+                                  others: [(k1 − k0) · n], kept until sent */
   elign_real *eval_params;     /* ranks ≠ 0: the weights evaluations use */
 
   pretrain_plan plan;
@@ -297,7 +298,7 @@ static elign_status setup_state(trainer *tr) {
   unsigned flags = 0;
   if (tr->rank == 0) flags = (o->hp.amsgrad ? TRAIN_STATE_AMSGRAD : TRAIN_STATE_ADAM) | (o->ema_decay > 0 ? TRAIN_STATE_EMA : 0);
   train_state_init(&tr->ts, &tr->model.net, flags);
-  size_t n = tr->ts.n, nk = (size_t)(tr->k1 - tr->k0);
+  size_t n = tr->ts.n, nk = tr->rank == 0 ? 1 : (size_t)(tr->k1 - tr->k0);
   tr->chunk_grads = elign_calloc((nk ? nk : 1) * n, sizeof *tr->chunk_grads, "pretrain:chunk_grads");
   if (tr->rank != 0) tr->eval_params = elign_calloc(n, sizeof *tr->eval_params, "pretrain:eval_params");
   /* Every rank draws the same initial weights from the seed; rank 0's EMA starts there (EDM deep-copies). */
@@ -602,7 +603,7 @@ static elign_status compute_chunks(trainer *tr, int64_t N_batch, double *stats, 
     pretrain_plan_chunk(&tr->plan, tr->step, k, pos);
     for (int64_t j = 0; j < tr->plan.chunk; j++) local[j] = pos[j] - tr->shard.pos0;
     pretrain_chunk_pack(&tr->chunk, &tr->shard, local, tr->plan.chunk, &tr->model, &keys);
-    elign_real *g = tr->chunk_grads + (size_t)(k - tr->k0) * n;
+    elign_real *g = tr->chunk_grads + (tr->rank == 0 ? 0 : (size_t)(k - tr->k0) * n);
     memset(g, 0, n * sizeof *g);
     diffusion_loss_terms L;
     memset(&L, 0, sizeof L);
