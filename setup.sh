@@ -18,6 +18,7 @@ PACKAGES=(
   libxtb-dev xtb
   psi4
   python3-dev python3-numpy python3-h5py python3-torch python3-rdkit
+  librdkit-dev libboost-dev
 )
 
 install_packages() {

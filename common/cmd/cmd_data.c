@@ -12,6 +12,7 @@
 #include "common/io/importers.h"
 #include "common/base/json.h"
 #include "common/base/log.h"
+#include "common/chem/stability.h"
 
 /* ---- printing shared by the import report and `info` ----------------------------------------- */
 
@@ -319,6 +320,19 @@ static elign_status info_dataset(const char *path, elign_error *err) {
   return st;
 }
 
+/* EDM's stability metric (ALGORITHMS.md §3.4) with the rule the elements call for. */
+static void print_stability(const elign_molset *mols) {
+  elign_stability_stats st;
+  elign_stability_stats_init(&st);
+  int geom = elign_stability_rule_for(mols->Z, mols->n_atoms);
+  elign_molset_stability(mols, geom, &st, NULL, NULL);
+  printf("\nstability (EDM, %s rule): atoms %lld/%lld = %.2f%% (pooled), molecules %lld/%lld = %.2f%%; "
+         "per-molecule mean atom stability (Elign) %.2f%%\n",
+         geom ? "GEOM" : "QM9", (long long)st.n_stable_atoms, (long long)st.n_atoms,
+         100 * elign_stability_atom_pooled(&st), (long long)st.n_stable_molecules, (long long)st.n_molecules,
+         100 * elign_stability_molecule(&st), 100 * elign_stability_atom_mean(&st));
+}
+
 static elign_status info_samples(const char *path, elign_error *err) {
   elign_molset mols;
   int64_t *group = NULL;
@@ -339,6 +353,7 @@ static elign_status info_samples(const char *path, elign_error *err) {
     printf("groups: %lld distinct rollout groups\n", (long long)n_groups);
     print_element_hist(&elements, mols.n_mol);
     print_count_hist("molecules per atom count (nodes_hist)", "n_atoms", &nodes);
+    print_stability(&mols);
   }
   elign_hist_free(&nodes);
   elign_hist_free(&elements);
