@@ -13,7 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "actor/sampler.h"
 #include "common/base/log.h"
+#include "common/chem/stability.h"
 #include "common/io/checkpoint.h"
 #include "common/io/dataset_io.h"
 #include "common/io/metrics.h"
@@ -85,6 +87,9 @@ elign_status pretrain_options_from_config(const elign_config *cfg, pretrain_opti
   o->eval_every = elign_config_get_int(cfg, "pretrain.eval_every");
   o->eval_molecules =
       elign_config_is_null(cfg, "pretrain.eval_molecules") ? 0 : elign_config_get_int(cfg, "pretrain.eval_molecules");
+  o->eval_samples = elign_config_get_int(cfg, "pretrain.eval_samples");
+  o->eval_sample_steps =
+      elign_config_is_null(cfg, "pretrain.eval_sample_steps") ? 0 : elign_config_get_int(cfg, "pretrain.eval_sample_steps");
   o->progress_seconds = elign_config_get_double(cfg, "run.log_every");
   o->threads = (int)elign_config_get_int(cfg, "mpi.threads_per_rank");
 
@@ -743,14 +748,11 @@ static elign_status train_step(trainer *tr, elign_error *err) {
 
 /* ---- evaluation ------------------------------------------------------------- */
 
-/* Validation loss of the EMA weights (every rank; the result on rank 0):
+/* Validation loss of the weights w (every rank; the result on rank 0):
  * the validation split's first n_val molecules in order, batches of B in
  * chunks of c, fixed noise (member 1, iteration 0). Returns the mean nll per
  * molecule; *l2 the mean l2 part. */
-static elign_status validation_loss(trainer *tr, double *nll, double *l2, elign_error *err) {
-  const elign_real *w = tr->rank == 0 ? (tr->ts.ema ? tr->ts.ema : tr->ts.params) : tr->eval_params;
-  if (tr->rank != 0) MPI_Bcast(tr->eval_params, (int)tr->ts.n, MPI_ELIGN_REAL, 0, tr->comm);
-  else MPI_Bcast((void *)w, (int)tr->ts.n, MPI_ELIGN_REAL, 0, tr->comm);
+static elign_status validation_loss(trainer *tr, const elign_real *w, double *nll, double *l2, elign_error *err) {
   const pretrain_options *o = tr->o;
   int64_t c = o->chunk, per_batch = o->batch / c, n_q = (tr->n_val + c - 1) / c, nq = tr->q1 - tr->q0;
   double *mine = elign_calloc((size_t)(nq ? nq : 1) * ST_COUNT, sizeof(double), "val:stats");
@@ -785,14 +787,51 @@ static elign_status validation_loss(trainer *tr, double *nll, double *l2, elign_
   return st;
 }
 
+/* EDM's atom and molecule stability of o->eval_samples molecules sampled
+ * from the weights w (every rank samples its share of the global index space,
+ * keyed by index: the result does not depend on the rank count; the counts
+ * are merged on rank 0 in rank order = index order). */
+static elign_status sample_stability(trainer *tr, elign_real *w, elign_stability_stats *stats, elign_error *err) {
+  const pretrain_options *o = tr->o;
+  elign_stability_stats_init(stats);
+  tr->model.params = w; /* borrowed for the sampler; the training state owns it */
+  sampler_config sc = {.model = &tr->model, .T = 0, .steps = (int)o->eval_sample_steps, .seed = o->seed,
+                       .iteration = 0, .batch = o->batch, .progress_label = NULL};
+  int64_t first, count;
+  sampler_rank_range(o->eval_samples, o->batch, tr->rank, tr->size, &first, &count);
+  sampler_output out;
+  memset(&out, 0, sizeof out);
+  elign_status st = sampler_run(&sc, first, count, NULL, &out, err);
+  tr->model.params = NULL;
+  elign_stability_stats mine;
+  elign_stability_stats_init(&mine);
+  if (!st) elign_molset_stability(&out.mols, strcmp(o->atom_types, "geom") == 0, &mine, NULL, NULL);
+  if (!st) sampler_output_free(&out);
+  st = elign_mpi_agree(tr->comm, err);
+  if (st) return st;
+  double packed[5] = {(double)mine.n_molecules, (double)mine.n_stable_molecules, (double)mine.n_atoms,
+                      (double)mine.n_stable_atoms, mine.sum_atom_fraction};
+  double *all = tr->rank == 0 ? elign_malloc((size_t)tr->size * sizeof packed, "eval:stab") : NULL;
+  MPI_Gather(packed, 5, MPI_DOUBLE, all, 5, MPI_DOUBLE, 0, tr->comm);
+  for (int r = 0; tr->rank == 0 && r < tr->size; r++) {
+    const double *p = all + 5 * r;
+    elign_stability_stats s = {(int64_t)p[0], (int64_t)p[1], (int64_t)p[2], (int64_t)p[3], p[4]};
+    elign_stability_stats_merge(stats, &s);
+  }
+  free(all);
+  return ELIGN_OK;
+}
+
 static elign_status evaluate(trainer *tr, elign_error *err) {
   double t0 = elign_wtime(), nll = NAN, l2 = NAN;
-  elign_status st = tr->val ? validation_loss(tr, &nll, &l2, err) : ELIGN_OK;
-  /* STABILITY CALL SITE (issue 9 item 4): when common/chem/stability.h lands,
-   * sample pretrain.eval_samples molecules from the EMA weights here (each
-   * rank its share, actor/sampler.h keyed by global molecule index) and report
-   * elign_molecule_stability's atom and molecule stability next to the
-   * validation loss. Until then evaluations report the validation loss only. */
+  /* the weights evaluated: rank 0's EMA (or raw weights without EMA), on every rank */
+  elign_real *w = tr->rank == 0 ? (tr->ts.ema ? tr->ts.ema : tr->ts.params) : tr->eval_params;
+  MPI_Bcast(w, (int)tr->ts.n, MPI_ELIGN_REAL, 0, tr->comm);
+  elign_status st = tr->val ? validation_loss(tr, w, &nll, &l2, err) : ELIGN_OK;
+  double t1 = elign_wtime();
+  elign_stability_stats stab;
+  elign_stability_stats_init(&stab);
+  if (!st && tr->o->eval_samples > 0) st = sample_stability(tr, w, &stab, err);
   if (!st && tr->rank == 0) {
     elign_metrics_begin(tr->metrics);
     elign_metrics_string(tr->metrics, "phase", "eval");
@@ -801,12 +840,24 @@ static elign_status evaluate(trainer *tr, elign_error *err) {
     elign_metrics_string(tr->metrics, "weights", tr->ts.ema ? "ema" : "raw");
     elign_metrics_double(tr->metrics, "val_loss", nll);
     elign_metrics_double(tr->metrics, "val_l2", l2);
-    elign_metrics_int(tr->metrics, "val_molecules", tr->n_val);
+    elign_metrics_int(tr->metrics, "val_molecules", tr->val ? tr->n_val : 0);
+    if (tr->o->eval_samples > 0) {
+      elign_metrics_int(tr->metrics, "samples", stab.n_molecules);
+      elign_metrics_int(tr->metrics, "sample_steps", tr->o->eval_sample_steps > 0 ? tr->o->eval_sample_steps : tr->model.T0);
+      elign_metrics_double(tr->metrics, "atom_stability", elign_stability_atom_pooled(&stab));
+      elign_metrics_double(tr->metrics, "molecule_stability", elign_stability_molecule(&stab));
+      elign_metrics_double(tr->metrics, "sampling_seconds", elign_wtime() - t1);
+    }
     elign_metrics_double(tr->metrics, "seconds", elign_wtime() - t0);
     st = elign_metrics_end(tr->metrics, err);
     if (tr->val)
       elign_info("eval: step %lld, validation loss %.5f (l2 part %.5f) of the %s weights on %lld molecules",
                  (long long)tr->step, nll, l2, tr->ts.ema ? "EMA" : "raw", (long long)tr->n_val);
+    if (tr->o->eval_samples > 0)
+      elign_info("eval: step %lld, %lld samples (%lld steps): atom stability %.2f%%, molecule stability %.2f%% (%.0f s)",
+                 (long long)tr->step, (long long)stab.n_molecules,
+                 (long long)(tr->o->eval_sample_steps > 0 ? tr->o->eval_sample_steps : tr->model.T0),
+                 100 * elign_stability_atom_pooled(&stab), 100 * elign_stability_molecule(&stab), elign_wtime() - t1);
   }
   return st;
 }

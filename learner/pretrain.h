@@ -50,6 +50,7 @@ typedef struct {
   int clip_grad, augment;
   lr_schedule sched;          /* total_steps 0 = the run's total */
   int64_t log_every, checkpoint_every, keep_checkpoints, eval_every, eval_molecules; /* eval_molecules 0 = all */
+  int64_t eval_samples, eval_sample_steps; /* stability samples (0 = none); reverse steps (0 = T0) */
   double progress_seconds;    /* run.log_every */
   int threads;                /* mpi.threads_per_rank (0 = leave as is) */
   /* architecture */

@@ -74,6 +74,8 @@ pretrain:
   log_every: 1
   checkpoint_every: 2
   eval_every: 2
+  eval_samples: 6
+  eval_sample_steps: 10
   ema_decay: 0.9
   data_augmentation: true
   model:
@@ -113,6 +115,21 @@ EOF
 lines=$(grep -c '"phase": "train"' np1/metrics.jsonl); evals=$(grep -c '"phase": "eval"' np1/metrics.jsonl)
 [ "$lines" = 4 ] && [ "$evals" = 2 ] && ok || bad "metrics: $lines train lines, $evals eval lines (want 4, 2)"
 grep -q '"molecules_per_s"' np1/metrics.jsonl && grep -q '"val_loss"' np1/metrics.jsonl && ok || bad "metrics fields"
+# evaluations (validation loss, stability of 6 samples) agree across rank counts
+for np in 2 4; do
+  "$PY" - np1/metrics.jsonl np$np/metrics.jsonl <<'EOF' && ok || bad "eval lines of np1 and np$np differ"
+import json, sys
+def evals(path):
+    out = []
+    for l in open(path):
+        d = json.loads(l)
+        if d["phase"] == "eval":
+            out.append((d["step"], d["val_loss"], d["val_l2"], d["samples"], d["atom_stability"], d["molecule_stability"]))
+    return out
+a, b = evals(sys.argv[1]), evals(sys.argv[2])
+assert len(a) == 2 and a == b and a[0][3] == 6, (a, b)
+EOF
+done
 
 # ---- stop + resume (on 2 ranks), --force, refusing a non-empty directory
 "$ELIGN" --quiet pretrain base.yaml --set run.dir=rs --stop-after 1 && ok || bad "--stop-after"
@@ -127,7 +144,7 @@ ls rs/checkpoints | grep -q step_000000001 && bad "--force left an old checkpoin
 
 # ---- kill -9 mid-run, then --resume: the same bits as a straight run of 40 steps
 "$ELIGN" --quiet pretrain base.yaml --set run.dir=straight --set pretrain.max_steps=40 --set pretrain.checkpoint_every=1 \
-  --set pretrain.eval_every=0 || bad "straight 40"
+  --set pretrain.eval_every=0 --set pretrain.eval_samples=0 || bad "straight 40"
 "$ELIGN" --quiet pretrain base.yaml --set run.dir=killed --set pretrain.max_steps=40 --set pretrain.checkpoint_every=1 \
   --set pretrain.eval_every=0 &
 pid=$!

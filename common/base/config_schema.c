@@ -193,6 +193,8 @@ const elign_config_key elign_config_schema[] = {
     {"pretrain.keep_checkpoints", I, 0, "3", "[1,inf)", NULL, "[Elign-C] checkpoints kept in RUN/checkpoints (older ones are deleted)"},
     {"pretrain.eval_every", I, 0, "2000", "[0,inf)", NULL, "[Elign-C] optimizer steps between evaluations of the EMA weights (0: only at the end)"},
     {"pretrain.eval_molecules", I, 1, "null", "[1,inf)", NULL, "[Elign-C] validation molecules per evaluation, the first of data.val_split (null: all)"},
+    {"pretrain.eval_samples", I, 0, "0", "[0,inf)", NULL, "[Elign-C] molecules sampled from the EMA weights per evaluation for EDM's atom / molecule stability (0: none); the same seed each time"},
+    {"pretrain.eval_sample_steps", I, 1, "null", "[1,100000]", NULL, "[Elign-C] reverse steps of those samples (null: the full chain; fewer must divide diffusion_steps and give lower stability)"},
     {"pretrain.model.n_layers", I, 0, "9", "[1,64]", NULL, "[Elign-C] EGNN equivariant blocks (EDM QM9: 9)"},
     {"pretrain.model.nf", I, 0, "256", "[1,4096]", NULL, "[Elign-C] EGNN hidden width (EDM QM9: 256)"},
     {"pretrain.model.attention", B, 0, "true", NULL, NULL, "[Elign-C] sigmoid attention on messages"},
