@@ -531,6 +531,62 @@ static elign_status check_architecture(const trainer *tr, const elign_checkpoint
   return st;
 }
 
+/* The "dotted.key: value" lines of a YAML dump written by
+ * elign_config_write_yaml (two spaces per level, one key per line). */
+static int flatten_config(const char *text, char ***lines) {
+  int n = 0, cap = 0;
+  char stack[8][64] = {{0}};
+  *lines = NULL;
+  for (const char *p = text; p && *p;) {
+    const char *eol = strchr(p, '\n');
+    size_t len = eol ? (size_t)(eol - p) : strlen(p);
+    char line[1024];
+    snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line ? len : sizeof line - 1), p);
+    p = eol ? eol + 1 : NULL;
+    int indent = 0;
+    while (line[indent] == ' ') indent++;
+    char *colon = strchr(line + indent, ':');
+    if (!line[indent] || line[indent] == '#' || !colon) continue;
+    int depth = indent / 2;
+    if (depth >= 8) continue;
+    *colon = '\0';
+    const char *value = colon + 1;
+    while (*value == ' ') value++;
+    if (!*value) { /* a section header */
+      snprintf(stack[depth], sizeof stack[depth], "%s", line + indent);
+      continue;
+    }
+    char key[600] = "";
+    for (int d = 0; d < depth; d++) snprintf(key + strlen(key), sizeof key - strlen(key), "%s.", stack[d]);
+    if (n == cap) *lines = elign_realloc(*lines, (size_t)(cap = cap ? 2 * cap : 64) * sizeof **lines, "cfg:lines");
+    size_t sz = strlen(key) + strlen(line + indent) + strlen(value) + 4;
+    (*lines)[n] = elign_malloc(sz, "cfg:line");
+    snprintf((*lines)[n++], sz, "%s%s: %s", key, line + indent, value);
+  }
+  return n;
+}
+
+/* Warn about every key whose value differs from the checkpoint's config: the
+ * continued run is bitwise the uninterrupted one only if the training keys
+ * agree (changing epochs or max_steps to train longer is the usual change). */
+static void warn_config_changes(const char *before, const char *now) {
+  char **a, **b;
+  int na = flatten_config(before, &a), nb = flatten_config(now, &b), shown = 0;
+  for (int i = 0; i < nb; i++) {
+    const char *colon = strstr(b[i], ": ");
+    size_t klen = colon ? (size_t)(colon - b[i]) : strlen(b[i]);
+    const char *old = NULL;
+    for (int j = 0; j < na && !old; j++)
+      if (strncmp(a[j], b[i], klen) == 0 && a[j][klen] == ':') old = a[j] + klen + 2;
+    if (old && strcmp(old, b[i] + klen + 2) != 0 && strncmp(b[i], "run.dir", 7) != 0 && shown++ < 20)
+      elign_warn("--resume: %.*s is %s now, %s in the checkpoint's config", (int)klen, b[i], b[i] + klen + 2, old);
+  }
+  for (int i = 0; i < na; i++) free(a[i]);
+  for (int i = 0; i < nb; i++) free(b[i]);
+  free(a);
+  free(b);
+}
+
 /* Rank 0: the newest checkpoint of --resume's directory into the state. */
 static elign_status read_resume_checkpoint(trainer *tr, elign_error *err) {
   int64_t *steps;
@@ -556,6 +612,7 @@ static elign_status read_resume_checkpoint(trainer *tr, elign_error *err) {
     st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: optimizer step %lld but iteration %lld", path, (long long)tr->ts.step,
                     (long long)c.iteration);
   if (!st) elign_info("resuming from %s (step %lld, epoch %lld)", path, (long long)c.iteration, (long long)c.epoch);
+  if (!st && c.config_text) warn_config_changes(c.config_text, tr->config_text);
   elign_checkpoint_free(&c);
   return st;
 }

@@ -142,6 +142,14 @@ same "--force run = a fresh run" np1/checkpoints/step_000000004.h5 rs/checkpoint
 [ "$(grep -c '"phase": "train"' rs/metrics.jsonl)" = 4 ] && ok || bad "--force keeps no old metrics lines"
 ls rs/checkpoints | grep -q step_000000001 && bad "--force left an old checkpoint" || ok
 
+# training longer with a changed config: allowed, each changed key named in a warning
+cp -r np4 longer
+"$ELIGN" pretrain base.yaml --resume longer --set pretrain.max_steps=5 --set pretrain.lr=0.0002 > out.txt 2> warn.txt \
+  && ok || bad "resume to train longer"
+grep -q "WARN\] --resume: pretrain.lr is 0.0002 now, 0.0001 in the checkpoint's config" warn.txt && \
+  grep -q "pretrain.max_steps is 5 now, 4" warn.txt && [ -f longer/checkpoints/step_000000005.h5 ] && ok \
+  || bad "config-change warnings: $(grep WARN warn.txt)"
+
 # ---- kill -9 mid-run, then --resume: the same bits as a straight run of 40 steps
 "$ELIGN" --quiet pretrain base.yaml --set run.dir=straight --set pretrain.max_steps=40 --set pretrain.checkpoint_every=1 \
   --set pretrain.eval_every=0 --set pretrain.eval_samples=0 || bad "straight 40"
