@@ -7,7 +7,7 @@
  *     value −0.46658185 Eh; formation energy per atom and force RMS
  *     recomputed from the parts; the JSON atom-energy cache is written and a
  *     second pool reuses it without recomputing.
- *  3. Time limit: an 18-atom molecule at B3LYP/6-31G(d) with a 6 s limit is
+ *  3. Time limit: an 18-atom molecule at B3LYP/6-31G(d) with a 15 s limit is
  *     flagged TIMEOUT and the pool goes on with the next molecule (H2).
  *  Also: an SCF iteration limit of 2 → NOT_CONVERGED.
  *  Prints timings (B3LYP/STO-3G on H2O and CH4) for the report.
