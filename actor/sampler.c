@@ -51,7 +51,15 @@ static elign_status edm_transition(void *ctx, int64_t n_mol, const int64_t *off,
                                    elign_error *err) {
   sampler_edm_ctx *c = ctx;
   elign_real *eps = edm_eps_scratch(c, off[n_mol] > 0 ? off[n_mol] : 1);
-  return edm_model_denoise(c->model, c->ws, n_mol, off, z_t, t, s, T, eps, mu, sigma, zhat0, NULL, err);
+  if (!zhat0) return edm_model_denoise(c->model, c->ws, n_mol, off, z_t, t, s, T, eps, mu, sigma, NULL, NULL, err);
+  /* μ exactly as without ẑ₀: asking diffusion_reverse_mean for both at once
+   * compiles to another loop whose μ rounds differently (-O3, FMA), which
+   * would make a sampler with a step callback drift from one without. */
+  diffusion_step_coef *coef = elign_malloc((size_t)(n_mol > 0 ? n_mol : 1) * sizeof *coef, "sampler:coef");
+  elign_status st = edm_model_denoise(c->model, c->ws, n_mol, off, z_t, t, s, T, eps, mu, sigma, NULL, coef, err);
+  if (!st) diffusion_reverse_mean(NULL, zhat0, z_t, eps, coef, off, n_mol, c->model->layout.D);
+  elign_free(coef);
+  return st;
 }
 
 static elign_status edm_decode(void *ctx, int64_t n_mol, const int64_t *off, const elign_real *z0,
@@ -68,7 +76,12 @@ static elign_status edm_decode(void *ctx, int64_t n_mol, const int64_t *off, con
   if (st) return st;
   diffusion_decode_coef dc;
   diffusion_decode_coef_init(&dc, &m->sched);
-  diffusion_decode_sample(xh, mu_x, z0, eps, noise, &dc, N, m->layout.D);
+  diffusion_decode_sample(xh, NULL, z0, eps, noise, &dc, N, m->layout.D);
+  if (mu_x) { /* again in a call of its own, so xh rounds as without μ_x (see edm_transition) */
+    elign_real *scratch = elign_malloc((size_t)(N > 0 ? N : 1) * m->layout.D * sizeof(elign_real), "sampler:xh");
+    diffusion_decode_sample(scratch, mu_x, z0, eps, noise, &dc, N, m->layout.D);
+    elign_free(scratch);
+  }
   return ELIGN_OK;
 }
 
