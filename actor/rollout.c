@@ -124,6 +124,14 @@ static elign_status check_config(const rollout_config *c, int D, int64_t group_f
   if (group_first < 0 || n_groups < 0 || group_first + n_groups > ((int64_t)1 << 32))
     return ELIGN_FAIL(err, ELIGN_ERR_ARG, "rollout: groups [%lld, %lld) outside the key range",
                       (long long)group_first, (long long)(group_first + n_groups));
+  if (group_first % c->groups_per_batch != 0)
+    return ELIGN_FAIL(err, ELIGN_ERR_ARG,
+                      "rollout: first group %lld is not a multiple of groups_per_batch %d (give each caller whole "
+                      "blocks, or the batches — and the bits — depend on the split)",
+                      (long long)group_first, c->groups_per_batch);
+  if (c->iteration >= ((uint64_t)1 << 32))
+    return ELIGN_FAIL(err, ELIGN_ERR_ARG, "rollout: iteration %llu outside the key range (< 2^32)",
+                      (unsigned long long)c->iteration);
   if (!group_sizes && c->model->nodes.n == 0)
     return ELIGN_FAIL(err, ELIGN_ERR_ARG, "rollout: the model has no atom-count histogram; give the sizes");
   if (D < DIFFUSION_NDIM + 1) return ELIGN_FAIL(err, ELIGN_ERR_ARG, "rollout: policy with D = %d channels", D);

@@ -498,6 +498,9 @@ int main(void) {
   CHECK(rollout_run(&ce, 0, P, sizes, &re, &err) == ELIGN_ERR_ARG);
   ce = base_config(1, p, k0, K, 0);
   CHECK(rollout_run(&ce, 0, P, sizes, &re, &err) == ELIGN_ERR_ARG);
+  ce = base_config(1, p, k0, K, G);
+  CHECK(rollout_run(&ce, 1, 2, sizes, &re, &err) == ELIGN_ERR_ARG); /* cuts block 0 */
+  CHECK(strstr(err.msg, "groups_per_batch") != NULL);
   /* a callback failure stops the rollout with its error */
   frame_log Lf = {.zhat0_matches = 1, .fail_at = 2};
   ce = c;
