@@ -208,7 +208,7 @@ static elign_status record_step(const sampler_step *st, void *user, elign_error 
   if (r->mu) copy_rows(v, rollout_frame_mu(r, slot), st->mu, st->offsets, st->n_mol);
   if (!rs->cfg->on_frame) return ELIGN_OK;
   rollout_frame f = {.kind = ROLLOUT_FRAME_ZHAT0, .frame = k, .slot = slot, .mol_first = v->m0, .n_mol = v->nm,
-                     .offsets = v->rel_off, .D = D,
+                     .copies = v->rep, .offsets = v->rel_off, .D = D,
                      .zhat0 = rollout_frame_zhat0(r, slot) + r->offsets[v->m0] * D};
   return rs->cfg->on_frame(&f, rs->cfg->user, err);
 }
@@ -284,7 +284,7 @@ static elign_status run_block(rollout_run_state *rs, int64_t b0, int64_t b1, eli
     memcpy(r->charges + atom0, so.charges, (size_t)N * sizeof(int32_t));
     if (c->on_frame) {
       rollout_frame f = {.kind = ROLLOUT_FRAME_FINAL, .frame = T, .slot = -1, .mol_first = m0, .n_mol = nm,
-                         .offsets = rel, .D = D, .zhat0 = r->xh + atom0 * D, .pos = r->pos + 3 * atom0,
+                         .copies = 1, .offsets = rel, .D = D, .zhat0 = r->xh + atom0 * D, .pos = r->pos + 3 * atom0,
                          .Z = r->Z + atom0, .charges = r->charges + atom0};
       st = c->on_frame(&f, c->user, err);
     }

@@ -83,6 +83,8 @@ typedef struct {
   int frame;                  /* ZHAT0: frame index k (0..T; k < T: ẑ₀ of transition k, from z_{T−k}); FINAL: T */
   int slot;                   /* ZHAT0: index j in cfg->frames; FINAL: −1 */
   int64_t mol_first, n_mol;   /* record molecules [mol_first, mol_first + n_mol): whole groups */
+  int copies;                 /* K for a frame inside a case-C prefix (each group's K members hold the same
+                                 rows: evaluate one per group), else 1 */
   const int64_t *offsets;     /* [n_mol + 1] atoms, relative (offsets[0] = 0) */
   int D;
   const elign_real *zhat0;    /* ZHAT0: (N, D) ẑ₀ rows; FINAL: (N, D) xh */
