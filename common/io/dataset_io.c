@@ -62,13 +62,17 @@ const elign_mol_property *elign_dataset_find_property(const elign_dataset *ds, c
   return NULL;
 }
 
-void elign_dataset_add_split(elign_dataset *ds, const char *name, int64_t n, const int64_t *index) {
-  ds->splits = elign_realloc(ds->splits, (size_t)(ds->n_splits + 1) * sizeof *ds->splits, "dataset:splits");
-  elign_split *s = &ds->splits[ds->n_splits++];
+static void split_list_add(int *n_splits, elign_split **splits, const char *name, int64_t n, const int64_t *index) {
+  *splits = elign_realloc(*splits, (size_t)(*n_splits + 1) * sizeof **splits, "dataset:splits");
+  elign_split *s = &(*splits)[(*n_splits)++];
   snprintf(s->name, sizeof s->name, "%s", name);
   s->n = n;
   s->index = elign_malloc((size_t)(n ? n : 1) * sizeof *s->index, "dataset:split");
   memcpy(s->index, index, (size_t)n * sizeof *s->index);
+}
+
+void elign_dataset_add_split(elign_dataset *ds, const char *name, int64_t n, const int64_t *index) {
+  split_list_add(&ds->n_splits, &ds->splits, name, n, index);
 }
 
 const elign_split *elign_dataset_find_split(const elign_dataset *ds, const char *name) {
@@ -270,6 +274,31 @@ static void list_group(hid_t f, const char *group, name_list *l) {
   H5Gclose(g);
 }
 
+/* Every /split/<name> (indices checked against n_mol), appended to *splits. */
+static elign_status read_splits(hid_t f, const char *path, int64_t n_mol, int *n_splits, elign_split **splits,
+                                elign_error *err) {
+  name_list l;
+  list_group(f, "/split", &l);
+  for (int i = 0; i < l.n; i++) {
+    char name[128];
+    snprintf(name, sizeof name, "/split/%s", l.names[i]);
+    hsize_t d[1];
+    void *p;
+    elign_status st = elign_h5_read_array(f, name, H5T_NATIVE_INT64, 1, d, &p, path, err);
+    if (st != ELIGN_OK) return st;
+    int64_t *idx = p;
+    for (hsize_t k = 0; k < d[0]; k++)
+      if (idx[k] < 0 || idx[k] >= n_mol) {
+        free(p);
+        return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: %s holds molecule index %lld outside 0..%lld", path, name,
+                          (long long)idx[k], (long long)n_mol - 1);
+      }
+    split_list_add(n_splits, splits, l.names[i], (int64_t)d[0], idx);
+    free(p);
+  }
+  return ELIGN_OK;
+}
+
 static elign_status read_dataset_extras(hid_t f, const char *path, elign_dataset *ds, elign_error *err) {
   if (elign_h5_has_attr(f, "/", "source"))
     elign_h5_get_attr_str(f, "/", "source", ds->source, sizeof ds->source, path, NULL);
@@ -294,25 +323,7 @@ static elign_status read_dataset_extras(hid_t f, const char *path, elign_dataset
     elign_dataset_add_property(ds, l.names[i], unit, desc, p);
     free(p);
   }
-  list_group(f, "/split", &l);
-  for (int i = 0; i < l.n; i++) {
-    char name[128];
-    snprintf(name, sizeof name, "/split/%s", l.names[i]);
-    hsize_t d[1];
-    void *p;
-    elign_status st = elign_h5_read_array(f, name, H5T_NATIVE_INT64, 1, d, &p, path, err);
-    if (st != ELIGN_OK) return st;
-    int64_t *idx = p;
-    for (hsize_t k = 0; k < d[0]; k++)
-      if (idx[k] < 0 || idx[k] >= ds->mols.n_mol) {
-        free(p);
-        return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: %s holds molecule index %lld outside 0..%lld", path, name,
-                          (long long)idx[k], (long long)ds->mols.n_mol - 1);
-      }
-    elign_dataset_add_split(ds, l.names[i], (int64_t)d[0], idx);
-    free(p);
-  }
-  return ELIGN_OK;
+  return read_splits(f, path, ds->mols.n_mol, &ds->n_splits, &ds->splits, err);
 }
 
 elign_status elign_dataset_read(const char *path, elign_dataset *ds, elign_error *err) {
@@ -368,6 +379,104 @@ elign_status elign_dataset_read_nodes_hist(const char *path, elign_hist *h, elig
   if (st != ELIGN_OK) return st;
   st = read_hist(f, path, "/nodes_hist", "n_atoms", h, err);
   H5Fclose(f);
+  return st;
+}
+
+/* ---- partial reads ---------------------------------------------------------------------------- */
+
+void elign_dataset_index_free(elign_dataset_index *idx) {
+  free(idx->offsets);
+  free(idx->ids);
+  for (int i = 0; i < idx->n_splits; i++) free(idx->splits[i].index);
+  free(idx->splits);
+  memset(idx, 0, sizeof *idx);
+}
+
+const elign_split *elign_dataset_index_find_split(const elign_dataset_index *idx, const char *name) {
+  for (int i = 0; i < idx->n_splits; i++)
+    if (strcmp(idx->splits[i].name, name) == 0) return &idx->splits[i];
+  return NULL;
+}
+
+/* /offsets checked: starts at 0, never decreases. */
+static elign_status check_offsets(const int64_t *off, int64_t n_mol, int64_t base, const char *path,
+                                  elign_error *err) {
+  if (off[0] != base)
+    return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /offsets[0] is %lld, expected %lld", path, (long long)off[0],
+                      (long long)base);
+  for (int64_t m = 0; m < n_mol; m++)
+    if (off[m + 1] < off[m])
+      return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /offsets decreases at molecule %lld", path, (long long)m);
+  return ELIGN_OK;
+}
+
+elign_status elign_dataset_read_index(const char *path, elign_dataset_index *idx, elign_error *err) {
+  memset(idx, 0, sizeof *idx);
+  hid_t f;
+  elign_status st = elign_h5_open_read(path, "dataset", ELIGN_DATASET_VERSION, &f, NULL, NULL, err);
+  if (st != ELIGN_OK) return st;
+  hsize_t d[1];
+  void *p;
+  st = elign_h5_read_array(f, "/offsets", H5T_NATIVE_INT64, 1, d, &p, path, err);
+  if (st == ELIGN_OK) {
+    idx->offsets = p;
+    if (d[0] < 1) st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /offsets is empty (needs n_mol+1 entries)", path);
+  }
+  if (st == ELIGN_OK) {
+    idx->n_mol = (int64_t)d[0] - 1;
+    st = check_offsets(idx->offsets, idx->n_mol, 0, path, err);
+  }
+  if (st == ELIGN_OK && elign_h5_exists(f, "/ids")) {
+    st = read_per_molecule(f, "/ids", H5T_NATIVE_INT64, idx->n_mol, &p, path, err);
+    idx->ids = p;
+  }
+  if (st == ELIGN_OK) st = read_splits(f, path, idx->n_mol, &idx->n_splits, &idx->splits, err);
+  H5Fclose(f);
+  if (st != ELIGN_OK) elign_dataset_index_free(idx);
+  return st;
+}
+
+elign_status elign_dataset_read_range(const char *path, int64_t m0, int64_t m1, elign_molset *out,
+                                      elign_error *err) {
+  elign_molset_init(out);
+  ELIGN_ASSERT(0 <= m0 && m0 <= m1);
+  hid_t f;
+  elign_status st = elign_h5_open_read(path, "dataset", ELIGN_DATASET_VERSION, &f, NULL, NULL, err);
+  if (st != ELIGN_OK) return st;
+  hsize_t d[2];
+  void *p = NULL;
+  int64_t n = m1 - m0;
+  st = elign_h5_read_rows(f, "/offsets", H5T_NATIVE_INT64, 1, (hsize_t)m0, (hsize_t)n + 1, d, &p, path, err);
+  int64_t *off = p;
+  if (st == ELIGN_OK) st = check_offsets(off, n, off[0], path, err);
+  int64_t a0 = st == ELIGN_OK ? off[0] : 0, na = st == ELIGN_OK ? off[n] - off[0] : 0;
+  if (st == ELIGN_OK) {
+    out->n_mol = n;
+    out->n_atoms = na;
+    free(out->offsets);
+    out->offsets = off;
+    for (int64_t m = 0; m <= n; m++) off[m] -= a0;
+    off = NULL;
+    st = elign_h5_read_rows(f, "/atomic_numbers", H5T_NATIVE_INT32, 1, (hsize_t)a0, (hsize_t)na, d, &p, path, err);
+    out->Z = p;
+  }
+  for (int64_t a = 0; st == ELIGN_OK && a < na; a++)
+    if (out->Z[a] < 1 || out->Z[a] > 118)
+      st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: atom %lld has atomic number %d", path, (long long)(a0 + a), out->Z[a]);
+  if (st == ELIGN_OK) {
+    st = elign_h5_read_rows(f, "/positions", H5T_NATIVE_DOUBLE, 2, (hsize_t)a0, (hsize_t)na, d, &p, path, err);
+    out->pos = p;
+    if (st == ELIGN_OK && d[1] != 3)
+      st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /positions is [%llu,%llu], expected [n_atoms,3]", path,
+                      (unsigned long long)d[0], (unsigned long long)d[1]);
+  }
+  if (st == ELIGN_OK && elign_h5_exists(f, "/ids")) {
+    st = elign_h5_read_rows(f, "/ids", H5T_NATIVE_INT64, 1, (hsize_t)m0, (hsize_t)n, d, &p, path, err);
+    out->ids = p;
+  }
+  free(off);
+  H5Fclose(f);
+  if (st != ELIGN_OK) elign_molset_free(out);
   return st;
 }
 

@@ -462,6 +462,47 @@ elign_status elign_h5_read_array(hid_t loc, const char *name, hid_t memtype, int
   return ELIGN_OK;
 }
 
+elign_status elign_h5_read_rows(hid_t loc, const char *name, hid_t memtype, int rank, hsize_t row0, hsize_t nrows,
+                                hsize_t *dims, void **data, const char *file_label, elign_error *err) {
+  ELIGN_ASSERT(rank >= 1 && rank <= 4);
+  *data = NULL;
+  if (!elign_h5_exists(loc, name))
+    return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: missing dataset %s", file_label, name);
+  hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
+  if (ds < 0) return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: cannot open dataset %s", file_label, name);
+  hid_t fspace = H5Dget_space(ds);
+  int nd = H5Sget_simple_extent_ndims(fspace);
+  elign_status st = ELIGN_OK;
+  if (nd != rank) {
+    st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: dataset %s has %d dimensions, expected %d", file_label, name, nd, rank);
+  } else {
+    H5Sget_simple_extent_dims(fspace, dims, NULL);
+    if (row0 + nrows > dims[0])
+      st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: dataset %s has %llu rows, rows %llu..%llu requested", file_label, name,
+                      (unsigned long long)dims[0], (unsigned long long)row0, (unsigned long long)(row0 + nrows));
+  }
+  if (st == ELIGN_OK) {
+    hsize_t start[4] = {row0, 0, 0, 0}, count[4] = {nrows, 0, 0, 0}, row_elems = 1;
+    for (int d = 1; d < rank; d++) count[d] = dims[d], row_elems *= dims[d];
+    size_t bytes = (size_t)(nrows * row_elems) * H5Tget_size(memtype);
+    *data = elign_malloc(bytes ? bytes : 1, "h5:rows");
+    if (nrows * row_elems > 0) {
+      hid_t mspace = H5Screate_simple(rank, count, NULL);
+      herr_t rc = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
+      if (rc >= 0) rc = H5Dread(ds, memtype, mspace, fspace, H5P_DEFAULT, *data);
+      H5Sclose(mspace);
+      if (rc < 0) {
+        elign_free(*data);
+        st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: cannot read rows of dataset %s (damaged file or wrong type)",
+                        file_label, name);
+      }
+    }
+  }
+  H5Sclose(fspace);
+  H5Dclose(ds);
+  return st;
+}
+
 elign_status elign_h5_read_strings(hid_t loc, const char *name, int64_t *n, char ***strings, const char *file_label,
                                    elign_error *err) {
   *strings = NULL;

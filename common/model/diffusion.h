@@ -198,6 +198,18 @@ int diffusion_nodes_max(const diffusion_nodes_hist *h);
 
 /* ---- EDM training loss (§2.10, l2, t0_always = False) -------------------- */
 
+/* Optional replacement of the position channels' ε-MSE by the pairwise-
+ * distance energy loss of Kaba et al. (common/model/energy_loss.h; spec
+ * SEEDS_NOTES §3): per molecule  w · (α_t²/σ_t²) · E(x̂, x)  with
+ * x̂ = (z_t − σ_t ε̂)/α_t on the 3 position channels; the SNR factor puts the
+ * x-space energy in ε-space units. One-hot and charge channels keep the
+ * ε-MSE. At t = 0 it replaces the ½·error_x of −log p(x | z₀) the same way. */
+typedef struct {
+  int coeff;     /* energy_coeff_kind: ENERGY_COEFF_EXP_DIST was best for EDM */
+  double k0;     /* coefficient scale (1) */
+  double weight; /* w: the paper's best for EDM is 0.05 */
+} diffusion_energy_loss;
+
 /* Per-batch inputs of the loss, once ε̂ = φ(z_t, t/T) is known.
  * Contract: z_t = α_t xh + σ_t ε was built with diffusion_forward_noise from
  * the normalized data xh (diffusion_encode) and the combined noise ε. */
@@ -213,25 +225,39 @@ typedef struct {
   const diffusion_layout *layout;
   const diffusion_schedule *sched;
   const diffusion_nodes_hist *nodes; /* for −log p(N); NULL: term omitted */
+  /* A chunk of a larger batch (data-parallel training): the batch's molecule
+   * count B and largest molecule N_batch, so that chunk losses and gradients
+   * add up to the batch's. 0 = this call's own n_mol / largest molecule. */
+  int64_t batch_n_mol;
+  int64_t batch_max_atoms;
+  const diffusion_energy_loss *energy; /* NULL: EDM's l2 on every channel */
 } diffusion_loss_input;
 
-/* Per-molecule terms (double) of nll = loss_t + KL prior − log p(N). */
+/* Per-molecule terms (double) of nll = loss_t + KL prior − log p(N), each a
+ * sum over this call's molecules divided by B (batch_n_mol, or n_mol): the
+ * batch mean, or a chunk's share of it. */
 typedef struct {
   double loss;        /* mean over molecules of nll_m: what is optimised */
   double l2_term;     /* mean over molecules of ½·error (t > 0) / −log p(x,h|z₀) (t = 0) */
   double kl_prior;    /* mean KL(q(z_T|x) ‖ N(0, I)) */
   double neg_log_pn;  /* mean −log p(N) */
+  /* l2_term split by the time drawn, as plain sums over the molecules (not
+   * divided by B) with their counts, for logging the t = 0 and t > 0 parts. */
+  double l2_sum_t0, l2_sum_t;
+  int64_t n_t0, n_t;
 } diffusion_loss_terms;
 
 /* The EDM loss: error_m = Σ_{i,d}(ε − ε̂)²/(D·N_batch), N_batch = largest
- * molecule of the batch (EDM's padded size). t_m > 0: ½·error_m; t_m = 0:
+ * molecule of the batch (EDM's padded size; batch_max_atoms when given). t_m > 0: ½·error_m; t_m = 0:
  * ½·error_x,m − log p(h | z₀) with EDM's discretized Gaussian likelihoods
  * (σ₀·4 for categories, σ₀·10 for charges). Plus KL prior and −log p(N);
  * averaged over the batch. */
 void diffusion_train_loss(diffusion_loss_terms *out, const diffusion_loss_input *in);
 
-/* d loss / d ε̂, overwritten into d_eps_hat (N, D), scaled by dloss:
- *   t > 0:  ∂/∂ε̂_id = (ε̂_id − ε_id)/(B·D·N_batch)    (all channels)
+/* d loss / d ε̂, overwritten into d_eps_hat (N, D), scaled by dloss (with
+ * `energy`, the position channels get −w·(α_t/σ_t)·∂E/∂x̂ / B instead):
+ *   t > 0:  ∂/∂ε̂_id = (ε̂_id − ε_id)/(B·D·N_batch)    (all channels;
+ *           B and N_batch of the whole batch when batch_* are given)
  *   t = 0:  the same on the 3 position channels, 0 on h channels (the
  *           discretized likelihood reads z₀, not ε̂). */
 void diffusion_train_loss_backward(elign_real *d_eps_hat, double dloss, const diffusion_loss_input *in);
