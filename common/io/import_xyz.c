@@ -167,8 +167,8 @@ static elign_status read_molecule(xyz_reader *r, elign_dataset *ds, int *done, e
   int64_t n;
   if (elign_import_split_ws(r->line, tok, 1) != 1 || elign_scan_i64(tok[0], 1, XYZ_MAX_ATOMS, &n) != ELIGN_SCAN_OK)
     return ELIGN_FAIL(err, ELIGN_ERR_FORMAT,
-                      "%s: molecule %lld (line %ld): expected the atom count (an integer 1..%d), found '%s'", r->path,
-                      (long long)m, count_line, XYZ_MAX_ATOMS, copy);
+                      "%s: molecule %lld (line %ld): expected the atom count, found '%s' (an integer 1..%d)", r->path,
+                      (long long)m, count_line, copy, XYZ_MAX_ATOMS);
   if (!xyz_next_line(r, err, &st))
     return st != ELIGN_OK ? st
                           : ELIGN_FAIL(err, ELIGN_ERR_FORMAT,
