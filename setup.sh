@@ -17,7 +17,7 @@ PACKAGES=(
   libyaml-dev libarchive-dev libbz2-dev zlib1g-dev libmsgpack-dev
   libxtb-dev xtb
   psi4
-  python3-dev python3-numpy python3-h5py python3-torch python3-rdkit
+  python3-dev python3-numpy python3-h5py python3-msgpack python3-torch python3-rdkit
   librdkit-dev libboost-dev
 )
 

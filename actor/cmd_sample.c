@@ -13,11 +13,13 @@
 #include "actor/commands.h"
 #include "actor/sampler.h"
 #include "common/base/cli.h"
+#include "common/base/config.h"
 #include "common/io/dataset_io.h"
+#include "common/io/export.h"
 #include "common/model/edm_model.h"
 #include "common/io/h5io.h"
 #include "common/base/log.h"
-#include "common/mpi/roles.h"
+#include "common/mpi/runctx.h"
 
 #define DENOISE_STATES_FORMAT "denoise_states"
 #define DENOISE_OUTPUT_FORMAT "denoise_output"
@@ -46,53 +48,6 @@ static int parse_i64(const char *s, int64_t *out, const char *cmd, const char *o
 
 /* ---- export -------------------------------------------------------------- */
 
-static elign_status write_xyz(const char *path, const elign_molset *s, elign_error *err) {
-  FILE *f = fopen(path, "w");
-  if (!f) return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot open for writing", path);
-  for (int64_t m = 0; m < s->n_mol; m++) {
-    char formula[128];
-    elign_molset_formula(s, m, formula, sizeof formula);
-    fprintf(f, "%lld\nmolecule=%lld formula=%s\n", (long long)elign_molset_natoms(s, m), (long long)m, formula);
-    for (int64_t i = s->offsets[m]; i < s->offsets[m + 1]; i++)
-      fprintf(f, "%-2s %14.8f %14.8f %14.8f\n", elign_element_symbol(s->Z[i]), s->pos[3 * i], s->pos[3 * i + 1],
-              s->pos[3 * i + 2]);
-  }
-  if (fclose(f) != 0) return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: write failed", path);
-  return ELIGN_OK;
-}
-
-/* MDL V2000 records without a bond block (bonds are a chemistry decision
- * left to the metrics code; tools that need them can perceive them). */
-static elign_status write_sdf(const char *path, const elign_molset *s, elign_error *err) {
-  FILE *f = fopen(path, "w");
-  if (!f) return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot open for writing", path);
-  for (int64_t m = 0; m < s->n_mol; m++) {
-    int64_t n = elign_molset_natoms(s, m);
-    if (n > 999) {
-      fclose(f);
-      return ELIGN_FAIL(err, ELIGN_ERR_UNSUPPORTED, "%s: molecule %lld has %lld atoms (V2000 allows 999)", path,
-                        (long long)m, (long long)n);
-    }
-    fprintf(f, "molecule_%lld\n  elign\n\n%3lld  0  0  0  0  0  0  0  0  0999 V2000\n", (long long)m, (long long)n);
-    for (int64_t i = s->offsets[m]; i < s->offsets[m + 1]; i++)
-      fprintf(f, "%10.4f%10.4f%10.4f %-3s 0  0  0  0  0  0  0  0  0  0  0  0\n", s->pos[3 * i], s->pos[3 * i + 1],
-              s->pos[3 * i + 2], elign_element_symbol(s->Z[i]));
-    fprintf(f, "M  END\n$$$$\n");
-  }
-  if (fclose(f) != 0) return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: write failed", path);
-  return ELIGN_OK;
-}
-
-static elign_status export_samples(const char *samples, const char *xyz, const char *sdf, elign_error *err) {
-  elign_molset s;
-  elign_molset_init(&s);
-  elign_status st = elign_samples_read(samples, &s, NULL, NULL, err);
-  if (!st && xyz) st = write_xyz(xyz, &s, err);
-  if (!st && sdf) st = write_sdf(sdf, &s, err);
-  elign_molset_free(&s);
-  return st;
-}
-
 int export_main(int argc, char **argv) {
   const char *in = NULL, *xyz = NULL, *sdf = NULL;
   for (int i = 1; i < argc; i++) {
@@ -118,7 +73,7 @@ int export_main(int argc, char **argv) {
   }
   elign_error err;
   elign_error_clear(&err);
-  if (export_samples(in, xyz, sdf, &err)) return elign_cli_fail(&err);
+  if (elign_export_samples(in, xyz, sdf, &err)) return elign_cli_fail(&err);
   return ELIGN_EXIT_OK;
 }
 
@@ -202,33 +157,27 @@ static elign_status run_denoise(const char *model_path, const char *in, const ch
     return st;
   }
   int D = m.layout.D;
-  if (d.D != D)
+  if (d.D != D) /* before anything reads d.z with the model's row width */
     st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /z_t has %lld channels, the model %s needs D = %d", in, (long long)d.D,
                     model_path, D);
   if (!st && (d.T < 1 || d.T > 65535))
     st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: attribute T = %lld out of range 1..65535", in, (long long)d.T);
-  size_t nz = (size_t)(d.n_atoms * D > 0 ? d.n_atoms * D : 1);
+  if (st) {
+    denoise_states_free(&d);
+    edm_model_free(&m);
+    return st;
+  }
+  size_t nz = (size_t)(d.n_atoms * D > 0 ? d.n_atoms * D : 1), nm = (size_t)(d.n_mol > 0 ? d.n_mol : 1);
   elign_real *z = elign_malloc(nz * sizeof(elign_real), "denoise:z"), *eps = elign_malloc(nz * sizeof(elign_real), "denoise:eps");
   elign_real *mu = elign_malloc(nz * sizeof(elign_real), "denoise:mu"), *x0 = elign_malloc(nz * sizeof(elign_real), "denoise:x0");
-  elign_real *sigma = elign_malloc((size_t)(d.n_mol > 0 ? d.n_mol : 1) * sizeof(elign_real), "denoise:sigma");
-  int *t = elign_malloc((size_t)(d.n_mol > 0 ? d.n_mol : 1) * sizeof(int), "denoise:t");
-  int *s = elign_malloc((size_t)(d.n_mol > 0 ? d.n_mol : 1) * sizeof(int), "denoise:s");
+  elign_real *sigma = elign_malloc(nm * sizeof(elign_real), "denoise:sigma");
+  int *t = elign_malloc(nm * sizeof(int), "denoise:t"), *s = elign_malloc(nm * sizeof(int), "denoise:s");
   for (size_t j = 0; j < (size_t)(d.n_atoms * D); j++) z[j] = (elign_real)d.z[j];
-  int64_t max_n = 1, edges = 0;
-  for (int64_t b = 0; b < d.n_mol; b++) {
-    int64_t n = d.offsets[b + 1] - d.offsets[b];
-    if (n > max_n) max_n = n;
-    edges += n * (n - 1);
-    t[b] = d.t[b];
-    s[b] = d.s[b];
-  }
-  if (!st) {
-    egnn_workspace *ws = egnn_workspace_create_edges(&m.net, d.n_atoms > 0 ? d.n_atoms : 1, d.n_mol > 0 ? d.n_mol : 1,
-                                                     edges > 0 ? edges : 1, 0);
-    st = edm_model_denoise(&m, ws, d.n_mol, d.offsets, z, t, s, (int)d.T, eps, mu, sigma, x0, NULL, err);
-    if (st) elign_error_prefix(err, "%s: ", in);
-    egnn_workspace_free(&ws);
-  }
+  for (int64_t b = 0; b < d.n_mol; b++) t[b] = d.t[b], s[b] = d.s[b];
+  egnn_workspace *ws = edm_model_workspace_create(&m);
+  st = edm_model_denoise(&m, ws, d.n_mol, d.offsets, z, t, s, (int)d.T, eps, mu, sigma, x0, NULL, err);
+  if (st) elign_error_prefix(err, "%s: ", in);
+  egnn_workspace_free(&ws);
   if (!st) {
     elign_h5_writer w;
     st = elign_h5_writer_create(&w, out, DENOISE_OUTPUT_FORMAT, DENOISE_VERSION, err);
@@ -307,12 +256,13 @@ static void sample_usage(FILE *f) {
              "diffusion_steps); --steps K < T takes strides of T/K (K must divide T).\n"
              "Under mpirun the molecules are split over ranks in whole batches; the output\n"
              "is bitwise identical for any rank count (same threads per rank).\n"
-             "Defaults: --seed 42, --batch 64.\n");
+             "Defaults: --seed %ld (the config key seed), --batch 64.\n",
+          elign_config_default_int("seed"));
 }
 
 static int parse_sample_args(int argc, char **argv, sample_args *a) {
   memset(a, 0, sizeof *a);
-  a->seed = 42;
+  a->seed = elign_config_default_int("seed");
   a->batch = 64;
   for (int i = 1; i < argc; i++) {
     const char *o = argv[i];
@@ -371,55 +321,51 @@ int sample_main(int argc, char **argv) {
   if (rc) return ELIGN_EXIT_USAGE;
   elign_error err;
   elign_error_clear(&err);
-  if (elign_mpi_init(&argc, &argv, &err)) return elign_cli_fail(&err);
-  int rank, size;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-
+  /* Every rank is an actor: no oracle or DFT ranks for plain sampling. */
+  elign_runctx_options ro = {.oracle_ranks = 0, .dft_ranks = 0};
+  elign_runctx ctx;
   edm_model m;
-  elign_status st = edm_model_load(&m, a.model, &err); /* same outcome on every rank */
-  if (st) {
-    elign_world_fail_all(NULL, &err);
-    elign_mpi_finalize();
-    return ELIGN_EXIT_FAIL;
-  }
-  if (a.nodes_from) st = use_dataset_hist(&m, a.nodes_from, &err);
-  if (st) {
+  memset(&m, 0, sizeof m);
+  elign_status st = elign_runctx_init(&ctx, &argc, &argv, &ro, &err);
+  if (!st) st = edm_model_load(&m, a.model, &err); /* same outcome on every rank */
+  if (!st && a.nodes_from) st = use_dataset_hist(&m, a.nodes_from, &err);
+  if (elign_runctx_agree(&ctx, &err)) {
     edm_model_free(&m);
-    elign_world_fail_all(NULL, &err);
-    elign_mpi_finalize();
+    elign_runctx_free(&ctx);
     return ELIGN_EXIT_FAIL;
   }
+  const elign_world *w = &ctx.world;
   sampler_config cfg = {.model = &m, .T = (int)a.T, .steps = (int)a.steps, .seed = (uint64_t)a.seed, .batch = a.batch,
-                        .progress_label = rank == 0 ? "sampling (rank 0's share, molecule-steps)" : NULL};
+                        .progress_label = w->is_learner ? "sampling (rank 0's share, molecule-steps)" : NULL};
   int64_t first, count;
-  sampler_rank_range(a.n, a.batch, rank, size, &first, &count);
+  sampler_rank_range(a.n, a.batch, w->actor_index, w->n_actors, &first, &count);
   double t0 = elign_wtime();
   sampler_output out;
-  elign_status run_st = sampler_run(&cfg, first, count, NULL, &out, &err);
+  st = sampler_run(&cfg, first, count, NULL, &out, &err);
   double dt = elign_wtime() - t0;
-  st = elign_mpi_agree(MPI_COMM_WORLD, &err);
-  if (st && !run_st) sampler_output_free(&out); /* another rank failed */
-  if (!st) {
-    elign_samples_meta meta;
-    memset(&meta, 0, sizeof meta);
-    snprintf(meta.model, sizeof meta.model, "%s", a.model);
-    meta.seed = (uint64_t)a.seed;
-    meta.steps = a.steps > 0 ? a.steps : (a.T > 0 ? a.T : m.T0);
-    meta.iteration = -1;
-    st = elign_samples_write_parallel(MPI_COMM_WORLD, a.out, &out.mols, NULL, &meta, &err);
-    double max_com = out.max_com, all_com = 0, all_dt = 0;
-    MPI_Reduce(&max_com, &all_com, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
-    MPI_Reduce(&dt, &all_dt, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
-    if (!st && rank == 0)
-      elign_info("sampled %lld molecules on %d rank(s) in %.2f s (%.2f mol/s); max |CoM| %.3g; wrote %s",
-                 (long long)a.n, size, all_dt, (double)a.n / (all_dt > 0 ? all_dt : 1), all_com, a.out);
-    sampler_output_free(&out);
+  if (elign_runctx_agree(&ctx, &err)) {
+    if (!st) sampler_output_free(&out); /* another rank failed */
+    edm_model_free(&m);
+    elign_runctx_free(&ctx);
+    return ELIGN_EXIT_FAIL;
   }
-  if (!st && rank == 0 && (a.xyz || a.sdf)) st = export_samples(a.out, a.xyz, a.sdf, &err);
-  if (size > 1) st = elign_mpi_agree(MPI_COMM_WORLD, &err);
+  elign_samples_meta meta;
+  memset(&meta, 0, sizeof meta);
+  snprintf(meta.model, sizeof meta.model, "%s", a.model);
+  meta.seed = (uint64_t)a.seed;
+  meta.steps = a.steps > 0 ? a.steps : (a.T > 0 ? a.T : m.T0);
+  meta.iteration = -1;
+  st = elign_samples_write_parallel(w->actors, a.out, &out.mols, NULL, &meta, &err);
+  double max_com = out.max_com, all_com = 0, all_dt = 0;
+  MPI_Reduce(&max_com, &all_com, 1, MPI_DOUBLE, MPI_MAX, 0, w->actors);
+  MPI_Reduce(&dt, &all_dt, 1, MPI_DOUBLE, MPI_MAX, 0, w->actors);
+  if (!st && w->is_learner)
+    elign_info("sampled %lld molecules on %d rank(s) in %.2f s (%.2f mol/s); max |CoM| %.3g; wrote %s",
+               (long long)a.n, w->n_actors, all_dt, (double)a.n / (all_dt > 0 ? all_dt : 1), all_com, a.out);
+  sampler_output_free(&out);
+  if (!st && w->is_learner && (a.xyz || a.sdf)) st = elign_export_samples(a.out, a.xyz, a.sdf, &err);
+  st = elign_runctx_agree(&ctx, &err);
   edm_model_free(&m);
-  if (st) elign_world_fail_all(NULL, &err);
-  elign_mpi_finalize();
+  elign_runctx_free(&ctx);
   return st ? ELIGN_EXIT_FAIL : ELIGN_EXIT_OK;
 }

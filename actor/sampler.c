@@ -304,27 +304,17 @@ elign_status sampler_run(const sampler_config *cfg, int64_t first, int64_t count
     return ELIGN_FAIL(err, ELIGN_ERR_ARG, "the model has no atom-count histogram; give the sizes explicitly");
   int stride = T / K;
   int *sizes = elign_malloc((size_t)(count > 0 ? count : 1) * sizeof(int), "sampler:sizes");
-  int max_n = 1;
   for (int64_t b = 0; b < count; b++) {
     sizes[b] = n_atoms ? n_atoms[b] : sampler_draw_n_atoms(cfg, first + b);
     if (sizes[b] < 1) {
       elign_free(sizes);
       return ELIGN_FAIL(err, ELIGN_ERR_ARG, "molecule %lld: %d atoms", (long long)(first + b), sizes[b]);
     }
-    if (sizes[b] > max_n) max_n = sizes[b];
   }
   /* Batches are aligned to multiples of cfg->batch in the global index, so a
    * rank's share never changes a batch's composition. */
   int64_t bsz = cfg->batch;
-  int64_t max_atoms = 0, max_edges = 0;
-  for (int64_t b0 = first - first % bsz; b0 < first + count; b0 += bsz) {
-    int64_t lo = b0 < first ? first : b0, hi = b0 + bsz < first + count ? b0 + bsz : first + count, na = 0, ne = 0;
-    for (int64_t g = lo; g < hi; g++) na += sizes[g - first], ne += (int64_t)sizes[g - first] * (sizes[g - first] - 1);
-    if (na > max_atoms) max_atoms = na;
-    if (ne > max_edges) max_edges = ne;
-  }
-  egnn_workspace *ws = egnn_workspace_create_edges(&m->net, max_atoms > 0 ? max_atoms : 1, bsz,
-                                                    max_edges > 0 ? max_edges : 1, 0);
+  egnn_workspace *ws = edm_model_workspace_create(m); /* edm_model_denoise sizes it */
   elign_status st = ELIGN_OK;
   /* progress in molecule-steps: each molecule takes K reverse steps (+ the decode) */
   elign_progress progress;

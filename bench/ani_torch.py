@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """ani_torch.py — an ANI ensemble in plain PyTorch, written from
-/work/shared/spec/ANI.md, as the in-run reference for bench_ani (TorchANI
+the project's ANI specification (spec/ANI.md), as the in-run reference for bench_ani (TorchANI
 itself is not installable here). Same maths as the C engine, TorchANI-style
 execution: AEV with autograd, per-species networks per member, forces by
 autograd.grad of the summed energy.

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "common/model/egnn.h"
+#include "common/nn/blas.h"
 #include "common/base/log.h"
 #include "tests/testrng.h"
 

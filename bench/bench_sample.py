@@ -27,8 +27,10 @@ def torch_sampler(sizes, steps, threads):
     import edm_parity as ep
     torch.set_num_threads(threads)
     ep.need_torch()
-    ep.make_fixture('/tmp/elign_bench_fixture', 'qm9', 256, 9, 0)
-    sd, args = ep.load_fixture('/tmp/elign_bench_fixture')
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix='elign_bench_fixture') as fixture:
+        ep.make_fixture(fixture, 'qm9', 256, 9, 0)
+        sd, args = ep.load_fixture(fixture)
     B, N, D = len(sizes), max(sizes), 9
     node_mask = torch.zeros(B, N, 1)
     for b, n in enumerate(sizes):

@@ -1,10 +1,14 @@
 /* cmd_oracle.c — `elign oracle`: energies and forces of molecules from a file.
  *
- * One process: the oracle is embedded (evaluated in-process).
- * Under mpirun with S ranks: rank 0 reads the input, sends chunks of
- * --batch molecules round-robin to ranks 1..S-1, which run the batching
- * server (oracle/service/server.h); rank 0 prints the table and writes the file.
- * Both paths go through the same client API (oracle/service/client.h).
+ * The run context (common/mpi/runctx.h) with one actor: rank 0 (the learner)
+ * reads the input and is the only client; under mpirun with S ranks the
+ * other S-1 are oracle ranks running the batching server
+ * (oracle/service/server.h), fed chunks of --batch molecules round-robin;
+ * with one process the oracle is embedded. Both paths go through the same
+ * client API (oracle/service/client.h); rank 0 prints the table and writes
+ * the file. The world is always this one (ELIGN_RANKS_REST, no DFT ranks):
+ * a config's mpi.oracle_ranks / mpi.dft_ranks describe a training run's
+ * world and are not used here.
  */
 #include <errno.h>
 #include <math.h>
@@ -20,7 +24,7 @@
 #include "common/io/importers.h"
 #include "common/base/log.h"
 #include "common/chem/molset.h"
-#include "common/mpi/roles.h"
+#include "common/mpi/runctx.h"
 #include "oracle/service/client.h"
 #include "oracle/oracle.h"
 #include "oracle/service/server.h"
@@ -40,7 +44,7 @@ static void usage(FILE *out) {
           "  --in PATH               molecules: extended XYZ (.xyz, .xyz.gz), QM9 tarball, or an\n"
           "                          Elign-C dataset / samples file (.h5)\n"
           "  --out PATH              write results here (HDF5); omitted: table only\n"
-          "  --batch N               molecules per oracle batch (as oracle.batch_size; default 32)\n"
+          "  --batch N               molecules per oracle batch (as oracle.batch_size; default %ld)\n"
           "  --model-dir DIR         ANI: the model-zoo directory (holds resources/...)\n"
           "  --model NAME            ANI: ani-2x (default), ani-1x, ani-1ccx\n"
           "  --scratch DIR           per-rank scratch directory (xtb, DFT)\n"
@@ -51,7 +55,8 @@ static void usage(FILE *out) {
           "  --no-table              do not print the per-molecule table\n"
           "\n"
           "Under mpirun -np S (S >= 2), rank 0 reads and distributes and ranks 1..S-1\n"
-          "serve as oracle ranks; with one process the oracle runs in-process.\n");
+          "serve as oracle ranks; with one process the oracle runs in-process.\n",
+          elign_config_default_int("oracle.batch_size"));
 }
 
 #define ORACLE_MAX_SETS 64
@@ -70,7 +75,7 @@ typedef struct {
 /* 0 ok, 1 help shown, 2 usage error (message printed on rank 0 only). */
 static int parse_args(int argc, char **argv, oracle_args *a, int verbose) {
   memset(a, 0, sizeof *a);
-  a->batch = 32;
+  a->batch = (int)elign_config_default_int("oracle.batch_size");
   a->table = 1;
   for (int i = 1; i < argc; i++) {
     const char *k = argv[i];
@@ -218,35 +223,6 @@ static void print_table(const elign_molset *s, const int32_t *status) {
   }
 }
 
-/* The lowest failing rank's message reaches rank 0, which prints it; every
- * rank returns the same verdict. */
-static int agree_or_print(MPI_Comm comm, int rank, elign_error *err) {
-  int mine = err->status != ELIGN_OK ? rank : 1 << 30, first;
-  MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm);
-  if (first == 1 << 30) return 0;
-  if (first != 0) { /* ship the message to rank 0 */
-    if (rank == first) MPI_Send(err, (int)sizeof *err, MPI_BYTE, 0, 1, comm);
-    if (rank == 0) {
-      MPI_Recv(err, (int)sizeof *err, MPI_BYTE, first, 1, comm, MPI_STATUS_IGNORE);
-      err->src_file = NULL;
-      elign_error_prefix(err, "rank %d: ", first);
-    }
-  }
-  if (rank == 0) elign_error_print(err);
-  return 1;
-}
-
-/* Rank under an MPI launcher before MPI starts (so only rank 0 prints usage
- * errors, and --help / bad usage never pay for MPI start-up); 0 otherwise. */
-static int launcher_rank(void) {
-  static const char *vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
-  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
-    const char *v = getenv(vars[i]);
-    if (v && *v) return atoi(v);
-  }
-  return 0;
-}
-
 /* Settings from --config (+ --set) where no flag gave them. */
 static elign_status apply_config(oracle_args *a, elign_config **cfg, elign_error *err) {
   elign_status st = elign_config_load(a->config, a->sets, a->n_sets, cfg, err);
@@ -274,7 +250,7 @@ static int oracle_run(oracle_args *args, int *argc, char ***argv);
 
 int oracle_main(int argc, char **argv) {
   oracle_args a;
-  int usage_rc = parse_args(argc, argv, &a, launcher_rank() == 0);
+  int usage_rc = parse_args(argc, argv, &a, elign_launcher_rank() == 0);
   if (usage_rc == 1) return ELIGN_EXIT_OK;
   if (usage_rc == 2) return ELIGN_EXIT_USAGE;
 
@@ -282,7 +258,7 @@ int oracle_main(int argc, char **argv) {
   elign_error_clear(&err);
   elign_config *cfg = NULL; /* owns the strings the options point to: freed at exit */
   if (a.config && apply_config(&a, &cfg, &err) != ELIGN_OK) {
-    if (launcher_rank() == 0) elign_error_print(&err);
+    if (elign_launcher_rank() == 0) elign_error_print(&err);
     return ELIGN_EXIT_FAIL;
   }
   int rc = oracle_run(&a, &argc, &argv);
@@ -290,95 +266,84 @@ int oracle_main(int argc, char **argv) {
   return rc;
 }
 
-static int oracle_run(oracle_args *args, int *argc, char ***argv) {
-  oracle_args a = *args;
-  elign_error err;
-  elign_error_clear(&err);
-  if (elign_mpi_init(argc, argv, &err) != ELIGN_OK) return elign_cli_fail(&err);
-  MPI_Comm comm;
-  MPI_Comm_dup(MPI_COMM_WORLD, &comm); /* our tags never meet anyone else's */
-  int rank, size;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &size);
-
-  int rc = ELIGN_EXIT_FAIL;
-  elign_dataset ds;
-  elign_dataset_init(&ds);
-  elign_molset *mols = &ds.mols;
-  int32_t *status = NULL;
-  elign_oracle *oracle = NULL;
-  elign_oracle_client *client = NULL;
-
-  /* 1. rank 0 reads; everyone learns whether that worked */
-  if (rank == 0) read_molecules(a.in, &ds, &err);
-  if (agree_or_print(comm, rank, &err)) {
-    rc = ELIGN_EXIT_FAIL;
-    goto out;
-  }
-  /* 2. the oracle: in-process when alone, else on ranks 1.. only (rank 0
-   * never evaluates, so it does not load a model); failures agreed on */
-  a.opt.rank = rank;
-  if (size == 1 || rank > 0)
-    elign_oracle_create(a.backend, &a.opt, &oracle, &err);
-  else if (!elign_oracle_backend_find(a.backend)) /* say it once, from rank 0, without a rank prefix */
-    ELIGN_FAIL(&err, ELIGN_ERR_CONFIG, "unknown oracle backend '%s' (valid: %s)", a.backend,
+/* In-process when alone, else on the oracle ranks only (rank 0 never
+ * evaluates, so it does not load a model, but it names an unknown backend
+ * once, without a rank prefix). */
+static void create_oracle(const elign_world *w, oracle_args *a, elign_oracle **oracle, elign_error *err) {
+  a->opt.rank = w->rank;
+  if (w->embedded_oracle || w->is_oracle)
+    elign_oracle_create(a->backend, &a->opt, oracle, err);
+  else if (!elign_oracle_backend_find(a->backend))
+    ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "unknown oracle backend '%s' (valid: %s)", a->backend,
                elign_oracle_backend_names());
-  if (agree_or_print(comm, rank, &err)) {
-    rc = ELIGN_EXIT_FAIL;
-    goto out;
-  }
-  if (rank > 0) {
-    elign_oracle_server_options so = {.batch_size = a.batch, .n_clients = 1};
-    elign_oracle_server_stats stats;
-    rc = elign_oracle_server_run(oracle, comm, &so, &stats, &err) == ELIGN_OK ? ELIGN_EXIT_OK : elign_cli_fail(&err);
-    if (rc == ELIGN_EXIT_OK) elign_oracle_server_stats_log(&stats, a.batch);
-    goto out;
-  }
+}
 
-  /* 3. rank 0: evaluate through the client, print, write */
-  if (size == 1) {
-    elign_oracle_client_create_embedded(oracle, a.batch, &client, &err);
-  } else {
-    int *ranks = elign_malloc((size_t)(size - 1) * sizeof *ranks, "cmd_oracle:ranks");
-    for (int r = 1; r < size; r++) ranks[r - 1] = r;
-    elign_oracle_client_create_mpi(comm, ranks, size - 1, &client, &err);
-    free(ranks);
-  }
+/* Rank 0: evaluate through the client, print, write. */
+static elign_status run_client(const elign_world *w, const oracle_args *a, elign_oracle *oracle, elign_molset *mols,
+                               elign_error *err) {
+  elign_oracle_client *client = NULL;
+  if (w->embedded_oracle)
+    elign_oracle_client_create_embedded(oracle, a->batch, &client, err);
+  else /* the one actor feeds every oracle rank */
+    elign_oracle_client_create_mpi(w->comm, w->oracle_ranks, w->n_oracles, &client, err);
   elign_free(mols->energy); /* a dataset's stored reference values are not ours */
   elign_free(mols->forces);
   mols->energy = elign_calloc((size_t)mols->n_mol, sizeof *mols->energy, "cmd_oracle:energy");
   mols->forces = elign_calloc(3 * (size_t)mols->n_atoms, sizeof *mols->forces, "cmd_oracle:forces");
-  status = elign_calloc((size_t)mols->n_mol, sizeof *status, "cmd_oracle:status");
+  int32_t *status = elign_calloc((size_t)mols->n_mol, sizeof *status, "cmd_oracle:status");
   double t0 = elign_wtime();
-  elign_status st = evaluate_all(client, mols, status, a.batch, size == 1 ? 1 : 2 * (size - 1), &err);
+  elign_status st = evaluate_all(client, mols, status, a->batch, w->embedded_oracle ? 1 : 2 * w->n_oracles, err);
   double dt = elign_wtime() - t0;
   elign_error done_err;
   elign_oracle_client_done(client, &done_err); /* always: the servers wait for it */
-  if (st != ELIGN_OK) {
-    rc = elign_cli_fail(&err);
+  elign_oracle_client_destroy(&client);
+  if (st == ELIGN_OK) {
+    if (a->table) print_table(mols, status);
+    int64_t n_ok = 0;
+    for (int64_t m = 0; m < mols->n_mol; m++) n_ok += status[m] == ELIGN_MOL_OK;
+    elign_info("%s: %lld molecules (%lld ok, %lld flagged) with '%s' in %.3f s on %s", a->in, (long long)mols->n_mol,
+               (long long)n_ok, (long long)(mols->n_mol - n_ok), a->backend, dt,
+               w->embedded_oracle ? "this process" : "oracle ranks");
+  }
+  if (st == ELIGN_OK && a->out) {
+    st = elign_oracle_results_write(a->out, mols, status, a->backend, err);
+    if (st == ELIGN_OK) elign_info("wrote %s", a->out);
+  }
+  elign_free(status);
+  return st;
+}
+
+static int oracle_run(oracle_args *args, int *argc, char ***argv) {
+  oracle_args a = *args;
+  elign_error err;
+  elign_error_clear(&err);
+  elign_runctx_options ro = {.oracle_ranks = ELIGN_RANKS_REST, .dft_ranks = 0};
+  elign_runctx ctx;
+  elign_dataset ds;
+  elign_dataset_init(&ds);
+  elign_oracle *oracle = NULL;
+  int rc = ELIGN_EXIT_FAIL;
+  const elign_world *w = &ctx.world;
+
+  /* 1. the world; rank 0 reads; everyone learns whether that worked */
+  if (elign_runctx_init(&ctx, argc, argv, &ro, &err) == ELIGN_OK && w->is_learner) read_molecules(a.in, &ds, &err);
+  if (elign_runctx_agree(&ctx, &err)) goto out;
+  /* 2. the oracle, failures agreed on */
+  create_oracle(w, &a, &oracle, &err);
+  if (elign_runctx_agree(&ctx, &err)) goto out;
+  /* 3. oracle ranks serve until rank 0 is done; rank 0 evaluates */
+  if (w->is_oracle) {
+    elign_oracle_server_options so = {.batch_size = a.batch, .n_clients = 1};
+    elign_oracle_server_stats stats;
+    rc = elign_oracle_server_run(oracle, w->comm, &so, &stats, &err) == ELIGN_OK ? ELIGN_EXIT_OK : elign_cli_fail(&err);
+    if (rc == ELIGN_EXIT_OK) elign_oracle_server_stats_log(&stats, a.batch);
     goto out;
   }
-  if (a.table) print_table(mols, status);
-  int64_t n_ok = 0;
-  for (int64_t m = 0; m < mols->n_mol; m++) n_ok += status[m] == ELIGN_MOL_OK;
-  elign_info("%s: %lld molecules (%lld ok, %lld flagged) with '%s' in %.3f s on %s", a.in, (long long)mols->n_mol,
-             (long long)n_ok, (long long)(mols->n_mol - n_ok), a.backend, dt,
-             size == 1 ? "this process" : "oracle ranks");
-  if (a.out) {
-    if (elign_oracle_results_write(a.out, mols, status, a.backend, &err) != ELIGN_OK) {
-      rc = elign_cli_fail(&err);
-      goto out;
-    }
-    elign_info("wrote %s", a.out);
-  }
-  rc = ELIGN_EXIT_OK;
+  rc = run_client(w, &a, oracle, &ds.mols, &err) == ELIGN_OK ? ELIGN_EXIT_OK : elign_cli_fail(&err);
 
 out:
-  elign_oracle_client_destroy(&client);
   elign_oracle_destroy(&oracle);
   elign_dataset_free(&ds);
-  elign_free(status);
-  MPI_Comm_free(&comm);
-  elign_mpi_finalize();
+  elign_runctx_free(&ctx);
   return rc;
 }

@@ -1,11 +1,8 @@
-/* oracle.c — the oracle registry, the common input checks and the lifecycle.
- *
- * One table lists every backend (LAMMPS "styles", ggml backend tables): adding
- * a backend is one file that defines an elign_oracle_backend and one line
- * below. Backends that this build lacks stay listed; their create() explains
- * how to get them. Every batch passes the same checks here before a backend
- * sees it, so a NaN coordinate or two atoms on top of each other is a flagged
- * molecule, never a crash inside a Fortran SCF or a Python traceback.
+/* oracle.c — the common input checks and the lifecycle of an oracle (the
+ * registry of backends is oracle_backends.c). Every batch passes the same
+ * checks here before a backend sees it, so a NaN coordinate or two atoms on
+ * top of each other is a flagged molecule, never a crash inside a Fortran SCF
+ * or a Python traceback.
  */
 #include "oracle/oracle.h"
 
@@ -14,42 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "oracle/oracle_backends.h"
-
-/* ------------------------------------------------------------------ registry */
-
-static const elign_oracle_backend *const oracle_registry[] = {
-    &elign_oracle_ani_backend,
-    &elign_oracle_gfn2_xtb_backend,
-    &elign_oracle_gfn_ff_backend,
-    &elign_oracle_python_backend,
-    &elign_oracle_dft_backend,
-    &elign_oracle_lj_backend,
-};
-#define ORACLE_N_BACKENDS ((int)(sizeof oracle_registry / sizeof oracle_registry[0]))
-
-const elign_oracle_backend *elign_oracle_backend_at(int i) {
-  return i >= 0 && i < ORACLE_N_BACKENDS ? oracle_registry[i] : NULL;
-}
-
-const elign_oracle_backend *elign_oracle_backend_find(const char *name) {
-  if (!name) return NULL;
-  for (int i = 0; i < ORACLE_N_BACKENDS; i++)
-    if (strcmp(oracle_registry[i]->name, name) == 0) return oracle_registry[i];
-  return NULL;
-}
-
-const char *elign_oracle_backend_names(void) {
-  static char names[512];
-  size_t used = 0;
-  names[0] = '\0';
-  for (int i = 0; i < ORACLE_N_BACKENDS; i++) {
-    int w = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", oracle_registry[i]->name);
-    if (w < 0 || (size_t)w >= sizeof names - used) break;
-    used += (size_t)w;
-  }
-  return names;
-}
+#include "common/chem/elements.h"
 
 const char *elign_mol_status_string(elign_mol_status status) {
   switch (status) {
@@ -70,14 +32,6 @@ void elign_oracle_options_init(elign_oracle_options *opt) {
   if (opt) memset(opt, 0, sizeof *opt);
 }
 
-elign_status elign_oracle_fail_not_built(void **state, const char *what, const char *package, const char *cmake_reports,
-                                         elign_error *err) {
-  *state = NULL;
-  ELIGN_FAIL(err, ELIGN_ERR_UNSUPPORTED, "%s not built: rebuild with %s installed", what, package);
-  elign_error_hint(err, "apt-get install %s, then re-run cmake (it reports '%s')", package, cmake_reports);
-  return ELIGN_ERR_UNSUPPORTED;
-}
-
 /* ------------------------------------------------------------- input checks */
 
 elign_mol_status elign_oracle_check_molecule(const elign_oracle_backend *backend, const void *state, int64_t n,
@@ -86,7 +40,7 @@ elign_mol_status elign_oracle_check_molecule(const elign_oracle_backend *backend
   for (int64_t k = 0; k < 3 * n; k++)
     if (!isfinite(pos[k])) return ELIGN_MOL_NONFINITE_INPUT;
   for (int64_t i = 0; i < n; i++) {
-    if (Z[i] < 1 || Z[i] > 118) return ELIGN_MOL_UNSUPPORTED_ELEMENT;
+    if (!elign_element_valid(Z[i])) return ELIGN_MOL_UNSUPPORTED_ELEMENT;
     if (backend && backend->supports && !backend->supports(state, Z[i])) return ELIGN_MOL_UNSUPPORTED_ELEMENT;
   }
   if (min_distance > 0) {
@@ -141,8 +95,6 @@ elign_status elign_oracle_create(const char *backend_name, const elign_oracle_op
   *out = o;
   return ELIGN_OK;
 }
-
-const char *elign_oracle_name(const elign_oracle *oracle) { return oracle ? oracle->backend->name : "(none)"; }
 
 void elign_oracle_destroy(elign_oracle **oracle) {
   if (!oracle || !*oracle) return;

@@ -7,7 +7,7 @@
  * of the batch is unaffected; only a failure of the whole backend (cannot
  * load the model, Python module missing) returns an error status.
  *
- * Backends are chosen by name from one registry table (oracle.c); an unknown
+ * Backends are chosen by name from one registry table (oracle_backends.c); an unknown
  * name lists the valid ones. Adding a backend = one file + one table line.
  */
 #ifndef ELIGN_ORACLE_H
@@ -105,7 +105,6 @@ elign_status elign_oracle_create(const char *backend_name, const elign_oracle_op
  * never reach the backend. */
 elign_status elign_oracle_evaluate(elign_oracle *oracle, const elign_oracle_batch *batch,
                                    elign_oracle_result *result, elign_error *err);
-const char *elign_oracle_name(const elign_oracle *oracle);
 /* Frees and clears *oracle. Accepts NULL and *oracle == NULL. */
 void elign_oracle_destroy(elign_oracle **oracle);
 

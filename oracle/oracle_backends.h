@@ -1,4 +1,5 @@
-/* oracle_backends.h — the backend tables the registry (oracle.c) lists.
+/* oracle_backends.h — INTERNAL to oracle/: the backend tables the registry
+ * (oracle_backends.c) lists.
  * Each is defined in its own file (oracle_<name>.c). A backend this build
  * lacks (no libxtb, no Python headers, no native ANI engine) still defines its
  * table; its create() fails with "not built: ..." and how to get it. */

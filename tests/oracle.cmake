@@ -6,9 +6,11 @@ endif()
 if(ELIGN_WITH_PYTHON)
   elign_add_test(NAME test_oracle_python SOURCES test_oracle_python.c ARGS ${CMAKE_CURRENT_SOURCE_DIR} TIMEOUT 60)
 endif()
-# psi4 (Debian) through the python backend; skipped where psi4 is absent.
-if(ELIGN_WITH_PYTHON AND EXISTS /usr/lib/x86_64-linux-gnu/psi4/__init__.py)
+# psi4 through the python backend; skipped where configure found no psi4.
+if(ELIGN_WITH_PYTHON AND ELIGN_PSI4_PYTHONPATH)
   elign_add_test(NAME test_oracle_dft SOURCES test_oracle_dft.c ARGS ${CMAKE_SOURCE_DIR}/tools/oracles TIMEOUT 180)
+  target_compile_definitions(test_oracle_dft PRIVATE ELIGN_PSI4_PYTHONPATH="${ELIGN_PSI4_PYTHONPATH}"
+                             ELIGN_PYTHON="${Python3_EXECUTABLE}")
 endif()
 if(ELIGN_WITH_XTB)
   elign_add_test(NAME test_oracle_failures SOURCES test_oracle_failures.c TIMEOUT 60)

@@ -51,6 +51,21 @@ done
     --sdequal qm9/generative_model_ema.npy exported/generative_model_ema.npy \
   && ok || bad "denoise parity (qm9 T=1000, T=50, geom) or exported state_dict"
 expect_fail "states with the wrong width" "needs D = 19" "$ELIGN" denoise --model g.h5 --in st50.h5 --out x.h5
+# /z_t narrower than the model's D: a clean error before anything is sized or
+# read at the model's width. 4M rows read at D = 9 would run 128 MB past the
+# 16 MB buffer and need 4 x 144 MB of model-width buffers; under a 300 MB
+# address-space limit a late check therefore aborts ("out of memory") or
+# crashes instead of printing the error.
+"$PY" - <<'PY' && ok || bad "narrow states fixture"
+import h5py, numpy as np
+n = 4000000
+with h5py.File('narrow.h5', 'w') as f:
+    f.attrs['elign_format'] = 'denoise_states'; f.attrs['elign_format_version'] = 1; f.attrs['T'] = 50
+    f['offsets'] = np.array([0, n], dtype=np.int64); f['t'] = np.array([10], dtype=np.int32)
+    f.create_dataset('z_t', data=np.zeros((n, 1), dtype=np.float32), compression='gzip', chunks=(65536, 1))
+PY
+expect_fail "states narrower than the model" "/z_t has 1 channels" \
+  bash -c 'ulimit -v 300000 && exec "$0" denoise --model a.h5 --in narrow.h5 --out x.h5' "$ELIGN"
 expect_fail "model is not a model" "expected a model file" "$ELIGN" denoise --model st50.h5 --in st50.h5 --out x.h5
 expect_fail "missing states" "missing.h5" "$ELIGN" denoise --model a.h5 --in missing.h5 --out x.h5
 "$ELIGN" denoise --model a.h5 > /dev/null 2>&1; [ $? -eq 2 ] && ok || bad "denoise without --in should exit 2"

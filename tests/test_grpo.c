@@ -8,6 +8,7 @@
  * step gradient dL/dε̂ against central finite differences. The random-input
  * comparison with an independent PyTorch/NumPy version is test_grpo_ref.c. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

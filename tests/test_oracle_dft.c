@@ -1,7 +1,7 @@
 /* test_oracle_dft.c — psi4 through the python backend, and the DFT validation pool.
  *
  *  1. psi4_oracle HF/STO-3G on water: energy against psi4.energy() run in a
- *     separate /usr/bin/python3 (independent of our embedding and units);
+ *     separate interpreter (independent of our embedding and units);
  *     forces against central finite differences of our own energies.
  *  2. Pool: the isolated H atom (doublet, UHF/STO-3G) against the textbook
  *     value −0.46658185 Eh; formation energy per atom and force RMS
@@ -44,7 +44,7 @@ static double eval_one(elign_oracle *o, int n, const int32_t *Z, const double *R
 /* psi4.energy in a separate interpreter, same settings as the adapter. */
 static double psi4_reference_energy(void) {
   const char *script =
-      "/usr/bin/python3 -c \"import sys; sys.path.append('/usr/lib/x86_64-linux-gnu'); import psi4; "
+      ELIGN_PYTHON " -c \"import sys; sys.path.append('" ELIGN_PSI4_PYTHONPATH "'); import psi4; "
       "psi4.core.be_quiet(); psi4.geometry('''0 1\\nO 0 0 0.117\\nH 0 0.757 -0.467\\nH 0 -0.757 -0.467\\n"
       "units angstrom\\nno_reorient\\nno_com\\nsymmetry c1'''); "
       "psi4.set_options({'basis': 'sto-3g', 'reference': 'rhf', 'scf_type': 'df', 'e_convergence': 1e-10, "

@@ -6,7 +6,7 @@ RUNNING EDM's own metric code (github ehoogeboom/e3_diffusion_for_molecules).
 
 EDM_CHECKOUT is a local copy of the public EDM repository (its Python files
 suffice; nothing of it is committed here). QM9LIKE_DIR holds
-qm9like_mmff.xyz.gz and split.json (../shared/data/qm9like). Writes:
+qm9like_mmff.xyz.gz and split.json (the qm9like data set). Writes:
 
   stability_qm9like.txt.gz   one line per molecule of qm9like_mmff.xyz.gz, in
       file order: "id stable n_stable_atoms n_atoms", from

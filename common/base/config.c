@@ -8,6 +8,8 @@
  */
 #include "common/base/config.h"
 
+#include "common/base/atomic_file.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -50,6 +52,12 @@ static int config_index(const char *key) {
 const elign_config_key *elign_config_find_key(const char *key) {
   int k = config_index(key);
   return k < 0 ? NULL : &elign_config_schema[k];
+}
+
+long elign_config_default_int(const char *key) {
+  const elign_config_key *k = elign_config_find_key(key);
+  ELIGN_ASSERT(k && k->type == ELIGN_CFG_INT && k->def && k->def[0] != '=' && strcmp(k->def, "null") != 0);
+  return strtol(k->def, NULL, 10);
 }
 
 static const char *config_type_name(elign_config_type t) {
@@ -669,10 +677,36 @@ static elign_status config_check_relations(const elign_config *cfg, elign_error 
 
 /* ------------------------------------------------------------------ load / free */
 
+/* Sections a command reads besides the top-level keys; NULL = every key. */
+static elign_status config_command_sections(const char *command, const char *const **sections, elign_error *err) {
+  static const char *const pretrain[] = {"run.", "data.", "mpi.", "pretrain.", NULL};
+  *sections = NULL;
+  if (!command || strcmp(command, "train") == 0) return ELIGN_OK;
+  if (strcmp(command, "pretrain") == 0) {
+    *sections = pretrain;
+    return ELIGN_OK;
+  }
+  return ELIGN_FAIL(err, ELIGN_ERR_ARG, "unknown command '%s' for a config (train, pretrain)", command);
+}
+
+static int config_command_reads(const char *const *sections, const char *key) {
+  if (!sections || !strchr(key, '.')) return 1;
+  for (int i = 0; sections[i]; i++)
+    if (strncmp(key, sections[i], strlen(sections[i])) == 0) return 1;
+  return 0;
+}
+
 elign_status elign_config_load(const char *path, const char *const *sets, int n_sets, elign_config **out,
                                elign_error *err) {
+  return elign_config_load_for(NULL, path, sets, n_sets, out, err);
+}
+
+elign_status elign_config_load_for(const char *command, const char *path, const char *const *sets, int n_sets,
+                                   elign_config **out, elign_error *err) {
   ELIGN_ASSERT(out);
   *out = NULL;
+  const char *const *sections;
+  if (config_command_sections(command, &sections, err)) return ELIGN_ERR_ARG;
   elign_config *cfg = config_new_defaults();
   elign_status st = ELIGN_OK;
   if (path) st = config_read_file(cfg, path, err);
@@ -680,9 +714,12 @@ elign_status elign_config_load(const char *path, const char *const *sets, int n_
   if (st == ELIGN_OK && path) {
     for (int k = 0; k < elign_config_schema_len; k++) {
       if (elign_config_schema[k].def || cfg->values[k].explicit_) continue;
+      if (!config_command_reads(sections, elign_config_schema[k].key)) continue;
       st = ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "%s: missing required key '%s' (%s)", path, elign_config_schema[k].key,
                       elign_config_schema[k].doc);
-      elign_error_hint(err, "add it to the file or pass --set %s=VALUE", elign_config_schema[k].key);
+      elign_error_hint(err, "add it to the file or pass --set %s=VALUE (a config for `elign pretrain` needs no "
+                            "FED-GRPO keys: check it with --for pretrain)",
+                       elign_config_schema[k].key);
       break;
     }
   }
@@ -844,6 +881,7 @@ void elign_config_write_yaml(const elign_config *cfg, FILE *out, int flags) {
   for (int k = 0; k < elign_config_schema_len; k++) {
     const elign_config_key *row = &elign_config_schema[k];
     const config_value *v = &cfg->values[k];
+    if (!v->is_set) continue; /* a required key this config's command does not read */
     /* Open the mappings this key needs beyond what it shares with the previous key. */
     int depth = config_common_depth(prev, row->key);
     const char *p = row->key;
@@ -861,28 +899,16 @@ void elign_config_write_yaml(const elign_config *cfg, FILE *out, int flags) {
 }
 
 elign_status elign_config_write_resolved(const elign_config *cfg, const char *run_dir, elign_error *err) {
-  char path[4096], tmp[4200];
+  char path[4096];
   snprintf(path, sizeof path, "%s/config.yaml", run_dir);
-  snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
-  int fd = mkstemp(tmp);
-  if (fd < 0) return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-  FILE *f = fdopen(fd, "w");
-  if (!f) {
-    close(fd);
-    unlink(tmp);
-    return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot open: %s", tmp, strerror(errno));
-  }
+  elign_atomic_file a;
+  FILE *f;
+  elign_status st = elign_atomic_fopen(&a, path, &f, err);
+  if (st != ELIGN_OK) return st;
   fprintf(f,
           "# Resolved Elign-C configuration (every key, defaults included), written by elign %s.\n"
           "# `elign config check` accepts it as is; '# from' comments say where each non-default came from.\n\n",
           ELIGN_VERSION);
   elign_config_write_yaml(cfg, f, ELIGN_CONFIG_WRITE_ORIGIN);
-  int bad = fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0;
-  bad |= fclose(f) != 0;
-  if (bad || rename(tmp, path) != 0) {
-    int e = errno;
-    unlink(tmp);
-    return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot write: %s", path, strerror(e));
-  }
-  return ELIGN_OK;
+  return elign_atomic_fclose(&a, f, err);
 }

@@ -3,8 +3,9 @@
  * Public Elign keys keep their names and the reference code defaults
  * (spec/ALGORITHMS.md §4.14 "Code defaults"); keys marked "[Elign-C]" are ours.
  * Rows sharing a dotted prefix must stay contiguous (the YAML writer nests
- * them; tests/test_config.c checks this). After editing, regenerate the doc:
- *   elign config keys --markdown > docs/config-keys.md   (see docs/config.md)
+ * them; tests/test_config.c checks this). After editing, regenerate the key
+ * table of docs/config.md (ctest's config_cli checks that it is current):
+ *   bash tests/config_cli.sh build/elign --regen-doc
  *
  * Columns: key, type, nullable, default ("=k" copies key k, NULL = required),
  * range, enum choices ("alias>value" = accepted alias), doc.
@@ -21,7 +22,7 @@
 
 const elign_config_key elign_config_schema[] = {
     /* ---- top level (public Elign) ---- */
-    {"seed", I, 0, "42", "[0,2147483647]", NULL, "base seed; iteration it on rank r of W reseeds with seed + it*W + r"},
+    {"seed", I, 0, "42", "[0,2147483647]", NULL, "base seed of every random stream; each draw is keyed by (seed, iteration, group, member, step, purpose) (common/base/rng.h), so results do not depend on the rank count"},
     {"name", S, 0, "elign", NULL, NULL, "run name (logs; default run directory runs/<name>)"},
     {"save_path", S, 1, "null", NULL, NULL, "public Elign output directory; used as the run directory when run.dir is null"},
     {"resume", B, 0, "false", NULL, NULL, "resume from checkpoint_path (optimizer and scheduler state restored)"},
@@ -51,7 +52,7 @@ const elign_config_key elign_config_schema[] = {
     {"filters.duplicate_penalty_scale", F, 0, "0.0", "[0,inf)", NULL, "penalty per extra copy of a SMILES; 0 = off"},
 
     /* ---- model ---- */
-    {"model.checkpoint", S, 1, "null", NULL, NULL, "[Elign-C] pretrained EDM model file (HDF5, from `elign model import`); required by train/sample"},
+    {"model.checkpoint", S, 1, "null", NULL, NULL, "[Elign-C] pretrained EDM model file (HDF5, from tools/edm_import.py); required by train/sample"},
     {"model.model_path", S, 1, "null", NULL, NULL, "public Elign name of the PyTorch weights (.npy); accepted, Elign-C reads model.checkpoint"},
     {"model.config", S, 1, "null", NULL, NULL, "public Elign name of the PyTorch args.pickle; accepted, Elign-C reads model.checkpoint"},
     {"model.time_step", I, 0, REQUIRED, "[1,100000]", NULL, "T: reverse diffusion steps per rollout (1000 = the pretrained schedule)"},
@@ -166,11 +167,46 @@ const elign_config_key elign_config_schema[] = {
     {"run.dir", S, 1, "null", NULL, NULL, "[Elign-C] output run directory (null: save_path, else runs/<name>)"},
     {"run.log_every", F, 0, "10.0", "[0,inf)", NULL, "[Elign-C] seconds between progress lines"},
     {"data.path", S, 1, "null", NULL, NULL, "[Elign-C] HDF5 dataset (from `elign data import`) for pretraining and novelty"},
-    {"pretrain.lr", F, 0, "0.0001", "(0,1]", NULL, "[Elign-C] pretraining (EDM loss) AdamW learning rate"},
-    {"pretrain.batch_size", I, 0, "64", "[1,inf)", NULL, "[Elign-C] pretraining molecules per batch"},
-    {"pretrain.epochs", I, 0, "100", "[1,inf)", NULL, "[Elign-C] pretraining passes over data.path"},
-    {"pretrain.ema_decay", F, 0, "0.999", "[0,1)", NULL, "[Elign-C] EMA of the weights (0 = no EMA)"},
+    {"data.train_split", S, 0, "train", NULL, NULL, "[Elign-C] split of data.path that pretraining trains on (`elign data import --split`)"},
+    {"data.val_split", S, 1, "valid", NULL, NULL, "[Elign-C] split of data.path for the validation loss (null: no validation)"},
+    {"pretrain.lr", F, 0, "0.0001", "(0,1]", NULL, "[Elign-C] pretraining (EDM loss) AdamW learning rate (EDM QM9: 1e-4)"},
+    {"pretrain.batch_size", I, 0, "64", "[1,inf)", NULL, "[Elign-C] pretraining molecules per batch (one optimizer step)"},
+    {"pretrain.chunk_size", I, 0, "8", "[1,inf)", NULL, "[Elign-C] molecules per gradient chunk, the unit of work of a rank; must divide batch_size; chunk gradients are summed in chunk order, so any rank count up to batch_size/chunk_size gives the same bits"},
+    {"pretrain.epochs", I, 0, "100", "[1,inf)", NULL, "[Elign-C] pretraining passes over the train split (used when max_steps is null)"},
+    {"pretrain.max_steps", I, 1, "null", "[1,inf)", NULL, "[Elign-C] optimizer steps to train (null: epochs x steps per epoch)"},
+    {"pretrain.ema_decay", F, 0, "0.999", "[0,1)", NULL, "[Elign-C] EMA of the weights (0 = no EMA; EDM QM9: 0.9999); evaluation and model.h5 use the EMA"},
     {"pretrain.weight_decay", F, 0, "1e-12", "[0,inf)", NULL, "[Elign-C] pretraining AdamW weight decay"},
+    {"pretrain.beta1", F, 0, "0.9", "[0,1)", NULL, "[Elign-C] pretraining AdamW beta1"},
+    {"pretrain.beta2", F, 0, "0.999", "[0,1)", NULL, "[Elign-C] pretraining AdamW beta2"},
+    {"pretrain.adam_epsilon", F, 0, "1e-8", "(0,1)", NULL, "[Elign-C] pretraining AdamW epsilon"},
+    {"pretrain.amsgrad", B, 0, "true", NULL, NULL, "[Elign-C] AdamW with AMSGrad (EDM: true)"},
+    {"pretrain.clip_grad", B, 0, "true", NULL, NULL, "[Elign-C] EDM's adaptive gradient clipping: 1.5 mean + 2 std of the last 50 gradient norms"},
+    {"pretrain.data_augmentation", B, 0, "false", NULL, NULL, "[Elign-C] rotate every training molecule at random each time it is seen (EDM's data_augmentation)"},
+    {"pretrain.scheduler.name", E, 1, "null", NULL, "cosine|constant|constant_warmup|linear_warmup|wsd|none",
+     "[Elign-C] pretraining LR schedule per optimizer step (null or none: constant lr, as EDM)"},
+    {"pretrain.scheduler.warmup_steps", I, 0, "0", "[0,inf)", NULL, "[Elign-C] linear warm-up length, optimizer steps"},
+    {"pretrain.scheduler.total_steps", I, 1, "null", "[1,inf)", NULL, "[Elign-C] schedule length, optimizer steps (null: the run's total steps)"},
+    {"pretrain.scheduler.min_lr_ratio", F, 0, "0.0", "[0,1]", NULL, "[Elign-C] final lr as a fraction of pretrain.lr"},
+    {"pretrain.scheduler.num_cycles", F, 0, "0.5", "(0,inf)", NULL, "[Elign-C] cosine cycles over the decay (0.5 = half cosine)"},
+    {"pretrain.scheduler.stable_ratio", F, 0, "0.9", "[0,1]", NULL, "[Elign-C] wsd: fraction of post-warm-up steps at constant lr"},
+    {"pretrain.log_every", I, 0, "50", "[1,inf)", NULL, "[Elign-C] optimizer steps per metrics line (values averaged over them)"},
+    {"pretrain.checkpoint_every", I, 0, "1000", "[1,inf)", NULL, "[Elign-C] optimizer steps between checkpoints (also written at the end and on SIGTERM / SIGUSR1)"},
+    {"pretrain.keep_checkpoints", I, 0, "3", "[1,inf)", NULL, "[Elign-C] checkpoints kept in RUN/checkpoints (older ones are deleted)"},
+    {"pretrain.eval_every", I, 0, "2000", "[0,inf)", NULL, "[Elign-C] optimizer steps between evaluations of the EMA weights (0: only at the end)"},
+    {"pretrain.eval_molecules", I, 1, "null", "[1,inf)", NULL, "[Elign-C] validation molecules per evaluation, the first of data.val_split (null: all)"},
+    {"pretrain.eval_samples", I, 0, "0", "[0,inf)", NULL, "[Elign-C] molecules sampled from the EMA weights per evaluation for EDM's atom / molecule stability (0: none); the same seed each time"},
+    {"pretrain.eval_sample_steps", I, 1, "null", "[1,100000]", NULL, "[Elign-C] reverse steps of those samples (null: the full chain; fewer must divide diffusion_steps and give lower stability)"},
+    {"pretrain.model.n_layers", I, 0, "9", "[1,64]", NULL, "[Elign-C] EGNN equivariant blocks (EDM QM9: 9)"},
+    {"pretrain.model.nf", I, 0, "256", "[1,4096]", NULL, "[Elign-C] EGNN hidden width (EDM QM9: 256)"},
+    {"pretrain.model.attention", B, 0, "true", NULL, NULL, "[Elign-C] sigmoid attention on messages"},
+    {"pretrain.model.tanh", B, 0, "true", NULL, NULL, "[Elign-C] tanh-bounded coordinate updates"},
+    {"pretrain.model.coords_range", F, 0, "15.0", "(0,inf)", NULL, "[Elign-C] coordinate update range"},
+    {"pretrain.model.norm_constant", F, 0, "1.0", "[0,inf)", NULL, "[Elign-C] coordinate difference normalisation constant"},
+    {"pretrain.model.normalization_factor", F, 0, "1.0", "(0,inf)", NULL, "[Elign-C] message aggregation divisor"},
+    {"pretrain.model.atom_types", E, 0, "qm9", NULL, "qm9|geom", "[Elign-C] one-hot channels: qm9 = H C N O F + charge channel, geom = EDM's 16 GEOM types"},
+    {"pretrain.model.diffusion_steps", I, 0, "1000", "[1,100000]", NULL, "[Elign-C] T0 of the noise schedule"},
+    {"pretrain.model.noise_schedule", S, 0, "polynomial_2", NULL, NULL, "[Elign-C] noise schedule (polynomial_<p>)"},
+    {"pretrain.model.noise_precision", F, 0, "1e-5", "(0,1)", NULL, "[Elign-C] noise schedule precision"},
 };
 const int elign_config_schema_len = (int)(sizeof elign_config_schema / sizeof elign_config_schema[0]);
 

@@ -283,7 +283,3 @@ const elign_json *elign_json_get(const elign_json *obj, const char *key) {
   return NULL;
 }
 
-const char *elign_json_type_name(elign_json_type t) {
-  static const char *names[] = {"null", "boolean", "number", "string", "array", "object"};
-  return names[t];
-}

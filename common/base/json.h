@@ -37,6 +37,5 @@ elign_status elign_json_parse_file(const char *path, elign_json *out, elign_erro
 void elign_json_free(elign_json *v);
 /* Object member or NULL. */
 const elign_json *elign_json_get(const elign_json *obj, const char *key);
-const char *elign_json_type_name(elign_json_type t);
 
 #endif

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/io/dataset_io.h"
+#include "common/chem/elements.h"
 
 void elign_molset_init(elign_molset *s) {
   memset(s, 0, sizeof *s);
@@ -122,11 +122,10 @@ void elign_molset_free(elign_molset *s) {
 /* Hill order: C, then H, then the rest alphabetically; without carbon all
  * elements (H included) alphabetically. */
 void elign_molset_formula(const elign_molset *s, int64_t m, char *buf, int buflen) {
-  int count[119] = {0};
-  for (int64_t a = s->offsets[m]; a < s->offsets[m + 1]; a++)
-    if (s->Z[a] >= 1 && s->Z[a] <= 118) count[s->Z[a]]++;
-  int order[118], n = 0;
-  for (int z = 1; z <= 118; z++)
+  int64_t count[ELIGN_MAX_Z + 1] = {0};
+  elign_count_elements(s->Z + s->offsets[m], elign_molset_natoms(s, m), count);
+  int order[ELIGN_MAX_Z], n = 0;
+  for (int z = 1; z <= ELIGN_MAX_Z; z++)
     if (count[z] && !(count[6] && (z == 6 || z == 1))) order[n++] = z;
   /* insertion sort by symbol */
   for (int i = 1; i < n; i++)
@@ -140,9 +139,9 @@ void elign_molset_formula(const elign_molset *s, int64_t m, char *buf, int bufle
   int first[2] = {6, 1};
   for (int k = 0; k < 2 && count[6]; k++)
     if (count[first[k]] && len < buflen)
-      len += snprintf(buf + len, (size_t)(buflen - len), count[first[k]] > 1 ? "%s%d" : "%s",
-                      elign_element_symbol(first[k]), count[first[k]]);
+      len += snprintf(buf + len, (size_t)(buflen - len), count[first[k]] > 1 ? "%s%lld" : "%s",
+                      elign_element_symbol(first[k]), (long long)count[first[k]]);
   for (int i = 0; i < n && len < buflen; i++)
-    len += snprintf(buf + len, (size_t)(buflen - len), count[order[i]] > 1 ? "%s%d" : "%s",
-                    elign_element_symbol(order[i]), count[order[i]]);
+    len += snprintf(buf + len, (size_t)(buflen - len), count[order[i]] > 1 ? "%s%lld" : "%s",
+                    elign_element_symbol(order[i]), (long long)count[order[i]]);
 }

@@ -1,5 +1,7 @@
 /* cmd_data.c — `elign data import …` and `elign info FILE`. */
+#include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,13 +206,120 @@ static void data_usage(FILE *out) {
           "  -o, --output FILE   the dataset file to write (written atomically)\n"
           "  --split FILE        JSON object: split name -> list of molecule ids; stored as /split/<name>\n"
           "  --subset NAME       keep only the molecules of that split\n"
-          "Prints molecule and atom counts, the element and the size histograms.\n");
+          "Prints molecule and atom counts, the element and the size histograms.\n"
+          "\n"
+          "GEOM-Drugs: INPUT.msgpack (drugs_crude.msgpack), the only input, streamed: each of the\n"
+          "lowest-energy conformers of a molecule becomes one entry, as EDM's build_geom_dataset.py;\n"
+          "writes /split/train, /split/valid, /split/test (docs/formats.md, GEOM-Drugs).\n"
+          "  --conformers N      conformers kept per molecule, lowest totalenergy first (default 30)\n"
+          "  --max-atoms N       drop conformers with more atoms (default 181; 0 = no limit)\n"
+          "  --drop-unknown-elements  drop conformers with elements outside EDM's 16 GEOM types\n"
+          "                      (default: keep them, as EDM does)\n"
+          "  --valid-fraction F  --test-fraction F   split sizes int(F*N) (default 0.1 each, as EDM)\n"
+          "  --split-seed S      seed of the split permutation (default 0)\n"
+          "  --split-by conformer|molecule  permute conformers (EDM, default) or whole molecules\n");
+}
+
+/* ---- GEOM-Drugs msgpack ------------------------------------------------------------------------ */
+
+static int parse_long(const char *s, long long lo, long long hi, long long *v) {
+  char *end;
+  errno = 0;
+  *v = strtoll(s, &end, 10);
+  return errno == 0 && end != s && *end == '\0' && *v >= lo && *v <= hi;
+}
+
+static int parse_fraction(const char *s, double *v) {
+  char *end;
+  *v = strtod(s, &end);
+  return end != s && *end == '\0' && *v >= 0 && *v <= 1;
+}
+
+/* One GEOM option at argv[*i] (value at argv[*i + 1]); 1 if taken, 0 if not a
+ * GEOM option, -1 on a bad value (message printed). */
+static int geom_option(int argc, char **argv, int *i, elign_geom_options *o, int *seen) {
+  const char *opt = argv[*i], *val = *i + 1 < argc ? argv[*i + 1] : NULL;
+  long long v;
+  double f;
+  int ok = 1;
+  if (!strcmp(opt, "--drop-unknown-elements")) {
+    o->drop_unknown_elements = 1;
+    *seen = 1;
+    return 1;
+  }
+  if (!strcmp(opt, "--conformers")) ok = val && parse_long(val, 1, 1000000, &v) && (o->max_conformers = (int)v, 1);
+  else if (!strcmp(opt, "--max-atoms")) ok = val && parse_long(val, 0, 1000000, &v) && (o->max_atoms = (int)v, 1);
+  else if (!strcmp(opt, "--valid-fraction")) ok = val && parse_fraction(val, &f) && (o->valid_fraction = f, 1);
+  else if (!strcmp(opt, "--test-fraction")) ok = val && parse_fraction(val, &f) && (o->test_fraction = f, 1);
+  else if (!strcmp(opt, "--split-seed")) ok = val && parse_long(val, 0, INT64_MAX, &v) && (o->split_seed = (uint64_t)v, 1);
+  else if (!strcmp(opt, "--split-by")) {
+    ok = val && (!strcmp(val, "conformer") || !strcmp(val, "molecule"));
+    if (ok) o->split_by_molecule = !strcmp(val, "molecule");
+  } else return 0;
+  if (!ok) {
+    fprintf(stderr, "elign data import: bad or missing value for %s%s%s\n", opt, val ? ": " : "", val ? val : "");
+    return -1;
+  }
+  *seen = 1;
+  (*i)++;
+  return 1;
+}
+
+static void print_geom_report(const elign_geom_report *r, const elign_geom_options *o, const elign_hist *nodes,
+                              const elign_hist *elements) {
+  printf("GEOM molecules read: %lld (%lld conformers; %lld molecules without conformers)\n",
+         (long long)r->molecules_read, (long long)r->conformers_read, (long long)r->molecules_without_conformers);
+  printf("conformers beyond the %d lowest-energy ones of their molecule: %lld\n", o->max_conformers,
+         (long long)r->conformers_over_limit);
+  if (o->max_atoms > 0)
+    printf("conformers dropped for more than %d atoms: %lld\n", o->max_atoms, (long long)r->conformers_too_large);
+  printf("conformers with elements outside the 16 GEOM types: %lld (%s)\n", (long long)r->conformers_unknown_elements,
+         o->drop_unknown_elements ? "dropped" : "kept, as EDM keeps them");
+  printf("molecules: %lld (conformers kept, of %lld GEOM molecules)\n", (long long)r->conformers_kept,
+         (long long)r->molecules_kept);
+  printf("atoms: %lld\n", (long long)r->atoms_kept);
+  printf("atoms per molecule: mean %.2f, min %lld, max %lld\n",
+         r->conformers_kept ? (double)r->atoms_kept / (double)r->conformers_kept : 0.0, (long long)r->min_atoms,
+         (long long)r->max_atoms);
+  printf("split train: %lld molecules\nsplit valid: %lld molecules\nsplit test: %lld molecules\n",
+         (long long)r->split_size[0], (long long)r->split_size[1], (long long)r->split_size[2]);
+  printf("split by %s, seed %llu\n", o->split_by_molecule ? "molecule" : "conformer", (unsigned long long)o->split_seed);
+  printf("largest molecule in the file: %lld bytes of msgpack\n", (long long)r->largest_molecule_bytes);
+  print_element_hist(elements, r->conformers_kept);
+  print_count_hist("molecules per atom count (nodes_hist)", "n_atoms", nodes);
+}
+
+static int geom_import_main(const char *in, const char *out, const elign_geom_options *o) {
+  elign_error err;
+  elign_error_clear(&err);
+  elign_geom_report rep;
+  double t0 = elign_wtime();
+  elign_status st = elign_import_geom_msgpack(in, out, o, &rep, &err);
+  if (st != ELIGN_OK) return elign_cli_fail(&err);
+  elign_info("imported %lld conformers of %lld GEOM molecules in %.2f s -> %s", (long long)rep.conformers_kept,
+             (long long)rep.molecules_kept, elign_wtime() - t0, out);
+  printf("%s: Elign-C dataset file written\n", out);
+  /* The histograms as stored, read back (the molecules themselves may not fit in memory). */
+  elign_hist nodes = {0}, elements = {0};
+  hid_t f;
+  st = elign_h5_open_read(out, "dataset", ELIGN_DATASET_VERSION, &f, NULL, NULL, &err);
+  if (st == ELIGN_OK) {
+    st = elign_h5_read_hists(f, out, &nodes, &elements, &err);
+    H5Fclose(f);
+  }
+  if (st == ELIGN_OK) print_geom_report(&rep, o, &nodes, &elements);
+  elign_hist_free(&nodes);
+  elign_hist_free(&elements);
+  return st == ELIGN_OK ? ELIGN_EXIT_OK : elign_cli_fail(&err);
 }
 
 static int data_import_main(int argc, char **argv) {
   const char *out = NULL, *split = NULL, *subset = NULL;
   const char **inputs = elign_calloc((size_t)argc, sizeof *inputs, "cli:inputs");
-  int n_in = 0;
+  int n_in = 0, geom_opts_seen = 0, n_geom = 0;
+  elign_geom_options geom;
+  elign_geom_options_default(&geom);
+  geom.progress = 1;
   for (int i = 1; i < argc; i++) {
     if (elign_cli_is_help(argv[i])) {
       data_usage(stdout);
@@ -218,6 +327,12 @@ static int data_import_main(int argc, char **argv) {
       return ELIGN_EXIT_OK;
     }
     int has_value = i + 1 < argc;
+    int g = geom_option(argc, argv, &i, &geom, &geom_opts_seen);
+    if (g < 0) {
+      free(inputs);
+      return ELIGN_EXIT_USAGE;
+    }
+    if (g > 0) continue;
     if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && has_value) out = argv[++i];
     else if (!strcmp(argv[i], "--split") && has_value) split = argv[++i];
     else if (!strcmp(argv[i], "--subset") && has_value) subset = argv[++i];
@@ -226,14 +341,28 @@ static int data_import_main(int argc, char **argv) {
       data_usage(stderr);
       free(inputs);
       return ELIGN_EXIT_USAGE;
-    } else inputs[n_in++] = argv[i];
+    } else {
+      n_geom += elign_import_is_geom(argv[i]);
+      inputs[n_in++] = argv[i];
+    }
   }
-  if (!out || n_in == 0 || (subset && !split)) {
-    fprintf(stderr, "elign data import: %s\n\n",
-            !out ? "-o OUT.h5 is required" : n_in == 0 ? "no input file" : "--subset needs --split");
+  const char *problem = !out                                  ? "-o OUT.h5 is required"
+                        : n_in == 0                           ? "no input file"
+                        : subset && !split                    ? "--subset needs --split"
+                        : n_geom && n_in > 1                  ? "a GEOM .msgpack input must be the only input"
+                        : n_geom && (split || subset)         ? "--split/--subset do not apply to GEOM input (it writes its own split)"
+                        : !n_geom && geom_opts_seen           ? "the GEOM options need a .msgpack input"
+                                                              : NULL;
+  if (problem) {
+    fprintf(stderr, "elign data import: %s\n\n", problem);
     data_usage(stderr);
     free(inputs);
     return ELIGN_EXIT_USAGE;
+  }
+  if (n_geom) {
+    int rc = geom_import_main(inputs[0], out, &geom);
+    free(inputs);
+    return rc;
   }
   elign_error err;
   elign_error_clear(&err);
@@ -443,8 +572,11 @@ static elign_status info_model(const char *path, int all_views, elign_error *err
     if (show < c.n_views) printf("  ... %d more (elign info --views FILE lists all)\n", c.n_views - show);
     printf("iteration: %lld, optimizer_step: %lld, epoch: %lld\n", (long long)c.iteration, (long long)c.optimizer_step,
            (long long)c.epoch);
-    if (c.opt_m) printf("optimizer: %s, step %lld (m and v stored)\n", c.opt_kind, (long long)c.opt_step);
+    if (c.opt_m)
+      printf("optimizer: %s, step %lld (m, v%s stored; clipping queue of %d norms)\n", c.opt_kind,
+             (long long)c.opt_step, c.opt_vmax ? ", amsgrad max" : "", c.n_clip);
     else printf("optimizer: none stored\n");
+    if (c.ema) printf("ema of the parameters: stored (decay %g)\n", c.ema_decay);
     printf("reference (frozen) parameters: %s\n", c.reference ? "stored" : "none");
     printf("rng: seed %llu, %d stream counters\n", (unsigned long long)c.rng_seed, c.n_rng_counters);
     if (c.config_text) {

@@ -8,87 +8,6 @@
 
 #include "common/io/h5io.h"
 
-/* ---- elements ---------------------------------------------------------------------- */
-
-static const char *const element_symbols[119] = {
-    "?",  "H",  "He", "Li", "Be", "B",  "C",  "N",  "O",  "F",  "Ne", "Na", "Mg", "Al", "Si", "P",  "S",
-    "Cl", "Ar", "K",  "Ca", "Sc", "Ti", "V",  "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Ga", "Ge", "As",
-    "Se", "Br", "Kr", "Rb", "Sr", "Y",  "Zr", "Nb", "Mo", "Tc", "Ru", "Rh", "Pd", "Ag", "Cd", "In", "Sn",
-    "Sb", "Te", "I",  "Xe", "Cs", "Ba", "La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho",
-    "Er", "Tm", "Yb", "Lu", "Hf", "Ta", "W",  "Re", "Os", "Ir", "Pt", "Au", "Hg", "Tl", "Pb", "Bi", "Po",
-    "At", "Rn", "Fr", "Ra", "Ac", "Th", "Pa", "U",  "Np", "Pu", "Am", "Cm", "Bk", "Cf", "Es", "Fm", "Md",
-    "No", "Lr", "Rf", "Db", "Sg", "Bh", "Hs", "Mt", "Ds", "Rg", "Cn", "Nh", "Fl", "Mc", "Lv", "Ts", "Og"};
-
-const char *elign_element_symbol(int z) { return z >= 1 && z <= 118 ? element_symbols[z] : "?"; }
-
-int elign_element_z(const char *symbol, int len) {
-  if (len < 1 || len > 2) return 0;
-  /* Fast path for the organic elements of QM9-like data. */
-  if (len == 1) switch (symbol[0]) {
-      case 'H': return 1;
-      case 'C': return 6;
-      case 'N': return 7;
-      case 'O': return 8;
-      case 'F': return 9;
-      default: break;
-    }
-  char norm[3] = {(char)(symbol[0] >= 'a' && symbol[0] <= 'z' ? symbol[0] - 32 : symbol[0]), 0, 0};
-  if (len == 2) norm[1] = (char)(symbol[1] >= 'A' && symbol[1] <= 'Z' ? symbol[1] + 32 : symbol[1]);
-  for (int z = 1; z <= 118; z++)
-    if (strcmp(norm, element_symbols[z]) == 0) return z;
-  return 0;
-}
-
-/* ---- histograms ---------------------------------------------------------------------- */
-
-void elign_hist_free(elign_hist *h) {
-  free(h->key);
-  free(h->count);
-  memset(h, 0, sizeof *h);
-}
-
-/* Turn a dense count array [0..n) into the non-empty bins. */
-static void hist_from_dense(elign_hist *h, const int64_t *dense, int64_t n) {
-  h->n = 0;
-  for (int64_t k = 0; k < n; k++) h->n += dense[k] > 0;
-  h->key = elign_malloc((size_t)(h->n ? h->n : 1) * sizeof *h->key, "hist:key");
-  h->count = elign_malloc((size_t)(h->n ? h->n : 1) * sizeof *h->count, "hist:count");
-  int64_t j = 0;
-  for (int64_t k = 0; k < n; k++)
-    if (dense[k] > 0) h->key[j] = k, h->count[j++] = dense[k];
-}
-
-void elign_molset_size_hist(const elign_molset *s, elign_hist *h) {
-  int64_t maxn = 0;
-  for (int64_t m = 0; m < s->n_mol; m++)
-    if (elign_molset_natoms(s, m) > maxn) maxn = elign_molset_natoms(s, m);
-  int64_t *dense = elign_calloc((size_t)maxn + 1, sizeof *dense, "hist:dense");
-  for (int64_t m = 0; m < s->n_mol; m++) dense[elign_molset_natoms(s, m)]++;
-  hist_from_dense(h, dense, maxn + 1);
-  free(dense);
-}
-
-void elign_molset_element_hist(const elign_molset *s, elign_hist *h) {
-  int64_t dense[119] = {0};
-  for (int64_t a = 0; a < s->n_atoms; a++)
-    if (s->Z[a] >= 1 && s->Z[a] <= 118) dense[s->Z[a]]++;
-  hist_from_dense(h, dense, 119);
-}
-
-void elign_molset_heavy_hist(const elign_molset *s, elign_hist *h) {
-  int64_t maxn = 0;
-  for (int64_t m = 0; m < s->n_mol; m++)
-    if (elign_molset_natoms(s, m) > maxn) maxn = elign_molset_natoms(s, m);
-  int64_t *dense = elign_calloc((size_t)maxn + 1, sizeof *dense, "hist:dense");
-  for (int64_t m = 0; m < s->n_mol; m++) {
-    int64_t heavy = 0;
-    for (int64_t a = s->offsets[m]; a < s->offsets[m + 1]; a++) heavy += s->Z[a] > 1;
-    dense[heavy]++;
-  }
-  hist_from_dense(h, dense, maxn + 1);
-  free(dense);
-}
-
 /* ---- dataset object ------------------------------------------------------------------- */
 
 void elign_dataset_init(elign_dataset *ds) {
@@ -143,13 +62,17 @@ const elign_mol_property *elign_dataset_find_property(const elign_dataset *ds, c
   return NULL;
 }
 
-void elign_dataset_add_split(elign_dataset *ds, const char *name, int64_t n, const int64_t *index) {
-  ds->splits = elign_realloc(ds->splits, (size_t)(ds->n_splits + 1) * sizeof *ds->splits, "dataset:splits");
-  elign_split *s = &ds->splits[ds->n_splits++];
+static void split_list_add(int *n_splits, elign_split **splits, const char *name, int64_t n, const int64_t *index) {
+  *splits = elign_realloc(*splits, (size_t)(*n_splits + 1) * sizeof **splits, "dataset:splits");
+  elign_split *s = &(*splits)[(*n_splits)++];
   snprintf(s->name, sizeof s->name, "%s", name);
   s->n = n;
   s->index = elign_malloc((size_t)(n ? n : 1) * sizeof *s->index, "dataset:split");
   memcpy(s->index, index, (size_t)n * sizeof *s->index);
+}
+
+void elign_dataset_add_split(elign_dataset *ds, const char *name, int64_t n, const int64_t *index) {
+  split_list_add(&ds->n_splits, &ds->splits, name, n, index);
 }
 
 const elign_split *elign_dataset_find_split(const elign_dataset *ds, const char *name) {
@@ -266,7 +189,7 @@ static elign_status read_molset(hid_t f, const char *label, elign_molset *s, eli
     return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /atomic_numbers has %llu entries, /offsets says %lld atoms", label,
                       (unsigned long long)d[0], (long long)s->n_atoms);
   for (int64_t a = 0; a < s->n_atoms; a++)
-    if (s->Z[a] < 1 || s->Z[a] > 118)
+    if (!elign_element_valid(s->Z[a]))
       return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: atom %lld has atomic number %d", label, (long long)a, s->Z[a]);
   st = read_atom_vectors(f, "/positions", s->n_atoms, &s->pos, label, err);
   if (st != ELIGN_OK) return st;
@@ -351,6 +274,31 @@ static void list_group(hid_t f, const char *group, name_list *l) {
   H5Gclose(g);
 }
 
+/* Every /split/<name> (indices checked against n_mol), appended to *splits. */
+static elign_status read_splits(hid_t f, const char *path, int64_t n_mol, int *n_splits, elign_split **splits,
+                                elign_error *err) {
+  name_list l;
+  list_group(f, "/split", &l);
+  for (int i = 0; i < l.n; i++) {
+    char name[128];
+    snprintf(name, sizeof name, "/split/%s", l.names[i]);
+    hsize_t d[1];
+    void *p;
+    elign_status st = elign_h5_read_array(f, name, H5T_NATIVE_INT64, 1, d, &p, path, err);
+    if (st != ELIGN_OK) return st;
+    int64_t *idx = p;
+    for (hsize_t k = 0; k < d[0]; k++)
+      if (idx[k] < 0 || idx[k] >= n_mol) {
+        free(p);
+        return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: %s holds molecule index %lld outside 0..%lld", path, name,
+                          (long long)idx[k], (long long)n_mol - 1);
+      }
+    split_list_add(n_splits, splits, l.names[i], (int64_t)d[0], idx);
+    free(p);
+  }
+  return ELIGN_OK;
+}
+
 static elign_status read_dataset_extras(hid_t f, const char *path, elign_dataset *ds, elign_error *err) {
   if (elign_h5_has_attr(f, "/", "source"))
     elign_h5_get_attr_str(f, "/", "source", ds->source, sizeof ds->source, path, NULL);
@@ -375,25 +323,7 @@ static elign_status read_dataset_extras(hid_t f, const char *path, elign_dataset
     elign_dataset_add_property(ds, l.names[i], unit, desc, p);
     free(p);
   }
-  list_group(f, "/split", &l);
-  for (int i = 0; i < l.n; i++) {
-    char name[128];
-    snprintf(name, sizeof name, "/split/%s", l.names[i]);
-    hsize_t d[1];
-    void *p;
-    elign_status st = elign_h5_read_array(f, name, H5T_NATIVE_INT64, 1, d, &p, path, err);
-    if (st != ELIGN_OK) return st;
-    int64_t *idx = p;
-    for (hsize_t k = 0; k < d[0]; k++)
-      if (idx[k] < 0 || idx[k] >= ds->mols.n_mol) {
-        free(p);
-        return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: %s holds molecule index %lld outside 0..%lld", path, name,
-                          (long long)idx[k], (long long)ds->mols.n_mol - 1);
-      }
-    elign_dataset_add_split(ds, l.names[i], (int64_t)d[0], idx);
-    free(p);
-  }
-  return ELIGN_OK;
+  return read_splits(f, path, ds->mols.n_mol, &ds->n_splits, &ds->splits, err);
 }
 
 elign_status elign_dataset_read(const char *path, elign_dataset *ds, elign_error *err) {
@@ -452,6 +382,104 @@ elign_status elign_dataset_read_nodes_hist(const char *path, elign_hist *h, elig
   return st;
 }
 
+/* ---- partial reads ---------------------------------------------------------------------------- */
+
+void elign_dataset_index_free(elign_dataset_index *idx) {
+  free(idx->offsets);
+  free(idx->ids);
+  for (int i = 0; i < idx->n_splits; i++) free(idx->splits[i].index);
+  free(idx->splits);
+  memset(idx, 0, sizeof *idx);
+}
+
+const elign_split *elign_dataset_index_find_split(const elign_dataset_index *idx, const char *name) {
+  for (int i = 0; i < idx->n_splits; i++)
+    if (strcmp(idx->splits[i].name, name) == 0) return &idx->splits[i];
+  return NULL;
+}
+
+/* /offsets checked: starts at 0, never decreases. */
+static elign_status check_offsets(const int64_t *off, int64_t n_mol, int64_t base, const char *path,
+                                  elign_error *err) {
+  if (off[0] != base)
+    return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /offsets[0] is %lld, expected %lld", path, (long long)off[0],
+                      (long long)base);
+  for (int64_t m = 0; m < n_mol; m++)
+    if (off[m + 1] < off[m])
+      return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /offsets decreases at molecule %lld", path, (long long)m);
+  return ELIGN_OK;
+}
+
+elign_status elign_dataset_read_index(const char *path, elign_dataset_index *idx, elign_error *err) {
+  memset(idx, 0, sizeof *idx);
+  hid_t f;
+  elign_status st = elign_h5_open_read(path, "dataset", ELIGN_DATASET_VERSION, &f, NULL, NULL, err);
+  if (st != ELIGN_OK) return st;
+  hsize_t d[1];
+  void *p;
+  st = elign_h5_read_array(f, "/offsets", H5T_NATIVE_INT64, 1, d, &p, path, err);
+  if (st == ELIGN_OK) {
+    idx->offsets = p;
+    if (d[0] < 1) st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /offsets is empty (needs n_mol+1 entries)", path);
+  }
+  if (st == ELIGN_OK) {
+    idx->n_mol = (int64_t)d[0] - 1;
+    st = check_offsets(idx->offsets, idx->n_mol, 0, path, err);
+  }
+  if (st == ELIGN_OK && elign_h5_exists(f, "/ids")) {
+    st = read_per_molecule(f, "/ids", H5T_NATIVE_INT64, idx->n_mol, &p, path, err);
+    idx->ids = p;
+  }
+  if (st == ELIGN_OK) st = read_splits(f, path, idx->n_mol, &idx->n_splits, &idx->splits, err);
+  H5Fclose(f);
+  if (st != ELIGN_OK) elign_dataset_index_free(idx);
+  return st;
+}
+
+elign_status elign_dataset_read_range(const char *path, int64_t m0, int64_t m1, elign_molset *out,
+                                      elign_error *err) {
+  elign_molset_init(out);
+  ELIGN_ASSERT(0 <= m0 && m0 <= m1);
+  hid_t f;
+  elign_status st = elign_h5_open_read(path, "dataset", ELIGN_DATASET_VERSION, &f, NULL, NULL, err);
+  if (st != ELIGN_OK) return st;
+  hsize_t d[2];
+  void *p = NULL;
+  int64_t n = m1 - m0;
+  st = elign_h5_read_rows(f, "/offsets", H5T_NATIVE_INT64, 1, (hsize_t)m0, (hsize_t)n + 1, d, &p, path, err);
+  int64_t *off = p;
+  if (st == ELIGN_OK) st = check_offsets(off, n, off[0], path, err);
+  int64_t a0 = st == ELIGN_OK ? off[0] : 0, na = st == ELIGN_OK ? off[n] - off[0] : 0;
+  if (st == ELIGN_OK) {
+    out->n_mol = n;
+    out->n_atoms = na;
+    free(out->offsets);
+    out->offsets = off;
+    for (int64_t m = 0; m <= n; m++) off[m] -= a0;
+    off = NULL;
+    st = elign_h5_read_rows(f, "/atomic_numbers", H5T_NATIVE_INT32, 1, (hsize_t)a0, (hsize_t)na, d, &p, path, err);
+    out->Z = p;
+  }
+  for (int64_t a = 0; st == ELIGN_OK && a < na; a++)
+    if (out->Z[a] < 1 || out->Z[a] > 118)
+      st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: atom %lld has atomic number %d", path, (long long)(a0 + a), out->Z[a]);
+  if (st == ELIGN_OK) {
+    st = elign_h5_read_rows(f, "/positions", H5T_NATIVE_DOUBLE, 2, (hsize_t)a0, (hsize_t)na, d, &p, path, err);
+    out->pos = p;
+    if (st == ELIGN_OK && d[1] != 3)
+      st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /positions is [%llu,%llu], expected [n_atoms,3]", path,
+                      (unsigned long long)d[0], (unsigned long long)d[1]);
+  }
+  if (st == ELIGN_OK && elign_h5_exists(f, "/ids")) {
+    st = elign_h5_read_rows(f, "/ids", H5T_NATIVE_INT64, 1, (hsize_t)m0, (hsize_t)n, d, &p, path, err);
+    out->ids = p;
+  }
+  free(off);
+  H5Fclose(f);
+  if (st != ELIGN_OK) elign_molset_free(out);
+  return st;
+}
+
 /* ---- sample files ------------------------------------------------------------------------------ */
 
 static elign_status write_samples_meta(hid_t f, const elign_samples_meta *meta, elign_error *err) {
@@ -482,22 +510,19 @@ elign_status elign_samples_write(const char *path, const elign_molset *mols, con
 
 /* Global histograms from every rank's molecules (dense bins reduced by sum). */
 static void parallel_histograms(MPI_Comm comm, const elign_molset *local, elign_hist *nodes, elign_hist *elements) {
-  int64_t maxn = 0, gmax = 0;
-  for (int64_t m = 0; m < local->n_mol; m++)
-    if (elign_molset_natoms(local, m) > maxn) maxn = elign_molset_natoms(local, m);
+  int64_t maxn = elign_molset_max_natoms(local), gmax = 0;
   MPI_Allreduce(&maxn, &gmax, 1, MPI_INT64_T, MPI_MAX, comm);
   int64_t *dense = elign_calloc((size_t)gmax + 1, sizeof *dense, "hist:dense");
   int64_t *sum = elign_calloc((size_t)gmax + 1, sizeof *sum, "hist:sum");
-  for (int64_t m = 0; m < local->n_mol; m++) dense[elign_molset_natoms(local, m)]++;
+  elign_count_sizes(local, dense);
   MPI_Allreduce(dense, sum, (int)gmax + 1, MPI_INT64_T, MPI_SUM, comm);
-  hist_from_dense(nodes, sum, gmax + 1);
+  elign_hist_from_dense(nodes, sum, gmax + 1);
   free(dense);
   free(sum);
-  int64_t ed[119] = {0}, es[119];
-  for (int64_t a = 0; a < local->n_atoms; a++)
-    if (local->Z[a] >= 1 && local->Z[a] <= 118) ed[local->Z[a]]++;
-  MPI_Allreduce(ed, es, 119, MPI_INT64_T, MPI_SUM, comm);
-  hist_from_dense(elements, es, 119);
+  int64_t ed[ELIGN_MAX_Z + 1] = {0}, es[ELIGN_MAX_Z + 1];
+  elign_count_elements(local->Z, local->n_atoms, ed);
+  MPI_Allreduce(ed, es, ELIGN_MAX_Z + 1, MPI_INT64_T, MPI_SUM, comm);
+  elign_hist_from_dense(elements, es, ELIGN_MAX_Z + 1);
 }
 
 /* SMILES of all ranks gathered on rank 0 in rank order (NULL → ""); *out is

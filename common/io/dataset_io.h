@@ -14,28 +14,15 @@
 #include <stdint.h>
 
 #include "common/base/error.h"
+#include "common/chem/elements.h"
+#include "common/chem/hist.h"
 #include "common/chem/molset.h"
 
 #define ELIGN_DATASET_VERSION 1
 #define ELIGN_SAMPLES_VERSION 1
 #define ELIGN_ORACLE_RESULTS_VERSION 1
 
-/* ---- histograms ------------------------------------------------------------ */
-/* Only non-empty bins, keys ascending. */
-typedef struct {
-  int64_t n;       /* number of bins */
-  int64_t *key;    /* [n] atom count (nodes_hist) or Z (element_hist) */
-  int64_t *count;  /* [n] molecules (nodes_hist) or atoms (element_hist) */
-} elign_hist;
-
-void elign_hist_free(elign_hist *h);
-/* Molecules per atom count. */
-void elign_molset_size_hist(const elign_molset *s, elign_hist *h);
-/* Atoms per element (Z). */
-void elign_molset_element_hist(const elign_molset *s, elign_hist *h);
-/* Molecules per heavy-atom count (Z > 1). */
-void elign_molset_heavy_hist(const elign_molset *s, elign_hist *h);
-
+/* ---- histograms (computed by common/chem/hist.h) ------------------------ */
 /* The stored /nodes_hist and /element_hist of an open dataset/samples/oracle
  * file (label names it in messages). */
 elign_status elign_h5_read_hists(int64_t file_id, const char *label, elign_hist *nodes, elign_hist *elements,
@@ -92,6 +79,27 @@ elign_status elign_dataset_read(const char *path, elign_dataset *ds, elign_error
 /* Read only the stored atom-count histogram (cheap; for the sampler's n_atoms draw). */
 elign_status elign_dataset_read_nodes_hist(const char *path, elign_hist *h, elign_error *err);
 
+/* ---- partial reads (data-parallel training: each rank reads its share) ------------ */
+
+/* A dataset's index without its atoms: molecule count, offsets, ids, splits. */
+typedef struct {
+  int64_t n_mol;
+  int64_t *offsets;    /* [n_mol + 1]: molecule m has offsets[m+1] − offsets[m] atoms */
+  int64_t *ids;        /* [n_mol] source ids (/ids), or NULL */
+  int n_splits;
+  elign_split *splits;
+} elign_dataset_index;
+
+elign_status elign_dataset_read_index(const char *path, elign_dataset_index *idx, elign_error *err);
+void elign_dataset_index_free(elign_dataset_index *idx);
+const elign_split *elign_dataset_index_find_split(const elign_dataset_index *idx, const char *name);
+
+/* Molecules [m0, m1) of a dataset file — offsets (rebased to 0), atomic
+ * numbers, positions and ids (if stored) — read as HDF5 hyperslabs, so only
+ * those molecules' bytes are read. out is initialised by the call. */
+elign_status elign_dataset_read_range(const char *path, int64_t m0, int64_t m1, elign_molset *out,
+                                      elign_error *err);
+
 /* ---- sample files --------------------------------------------------------------
  * Generated molecules, their rollout group (or -1) and where they came from. */
 typedef struct {
@@ -126,12 +134,5 @@ elign_status elign_oracle_results_write(const char *path, const elign_molset *mo
 /* *status elign_malloc'ed [n_mol]; oracle_name (>= 128 bytes) may be NULL. */
 elign_status elign_oracle_results_read(const char *path, elign_molset *mols, int32_t **status, char *oracle_name,
                                        elign_error *err);
-
-/* ---- element symbols -------------------------------------------------------------- */
-/* "H" → 1 ... "Og" → 118 (case-sensitive as written in XYZ files, but a
- * lower-case or upper-case whole symbol is accepted too); 0 if unknown. */
-int elign_element_z(const char *symbol, int len);
-/* Symbol of Z (1..118), "?" otherwise. */
-const char *elign_element_symbol(int z);
 
 #endif

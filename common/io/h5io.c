@@ -69,13 +69,6 @@ elign_status elign_h5_open_read(const char *path, const char *expect_format, int
 
 /* ---- atomic writers ----------------------------------------------------------- */
 
-static elign_status writer_names(elign_h5_writer *w, const char *path, long tag, elign_error *err) {
-  if (strlen(path) + 32 >= ELIGN_H5_PATH_MAX) return ELIGN_FAIL(err, ELIGN_ERR_ARG, "%s: path too long", path);
-  snprintf(w->final_path, sizeof w->final_path, "%s", path);
-  snprintf(w->tmp_path, sizeof w->tmp_path, "%s.tmp.%ld", path, tag);
-  return ELIGN_OK;
-}
-
 static elign_status writer_stamp(elign_h5_writer *w, const char *format, int version, elign_error *err) {
   elign_status st = elign_h5_set_attr_str(w->file, "/", "elign_format", format, err);
   if (st == ELIGN_OK) st = elign_h5_set_attr_i64(w->file, "/", "elign_format_version", version, err);
@@ -88,67 +81,40 @@ elign_status elign_h5_writer_create(elign_h5_writer *w, const char *path, const 
   memset(w, 0, sizeof *w);
   w->file = H5I_INVALID_HID;
   w->comm = MPI_COMM_NULL;
-  elign_status st = writer_names(w, path, (long)getpid(), err);
+  elign_status st = elign_atomic_begin(&w->out, path, (long)getpid(), err);
   if (st != ELIGN_OK) return st;
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
   H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG); /* closing the file closes every object in it */
-  w->file = H5Fcreate(w->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  w->file = H5Fcreate(w->out.tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
   H5Pclose(fapl);
   if (w->file < 0)
-    return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot create (temporary %s): %s", path, w->tmp_path,
+    return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot create (temporary %s): %s", path, w->out.tmp_path,
                       errno ? strerror(errno) : "HDF5 create failed");
   st = writer_stamp(w, format, version, err);
   if (st != ELIGN_OK) elign_h5_writer_abort(w);
   return st;
 }
 
-/* fsync the file, rename it over the final name, fsync the directory so the
- * rename itself is durable. */
-static elign_status writer_publish(elign_h5_writer *w, elign_error *err) {
-  int fd = open(w->tmp_path, O_RDONLY);
-  if (fd < 0 || fsync(fd) != 0) {
-    int e = errno;
-    if (fd >= 0) close(fd);
-    unlink(w->tmp_path);
-    return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot sync %s: %s", w->final_path, w->tmp_path, strerror(e));
-  }
-  close(fd);
-  if (rename(w->tmp_path, w->final_path) != 0) {
-    int e = errno;
-    unlink(w->tmp_path);
-    return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot rename from %s: %s", w->final_path, w->tmp_path, strerror(e));
-  }
-  char dir[ELIGN_H5_PATH_MAX];
-  snprintf(dir, sizeof dir, "%s", w->final_path);
-  int dfd = open(dirname(dir), O_RDONLY);
-  if (dfd >= 0) {
-    fsync(dfd); /* best effort: some file systems refuse fsync on directories */
-    close(dfd);
-  }
-  return ELIGN_OK;
-}
-
 elign_status elign_h5_writer_commit(elign_h5_writer *w, elign_error *err) {
   herr_t rc = H5Fclose(w->file);
   w->file = H5I_INVALID_HID;
   if (rc < 0) {
-    unlink(w->tmp_path);
-    return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: closing the HDF5 file failed (disk full?)", w->final_path);
+    elign_atomic_discard(&w->out);
+    return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: closing the HDF5 file failed (disk full?)", w->out.final_path);
   }
-  return writer_publish(w, err);
+  return elign_atomic_publish(&w->out, err);
 }
 
 void elign_h5_writer_abort(elign_h5_writer *w) {
   if (w->file >= 0) H5Fclose(w->file);
   w->file = H5I_INVALID_HID;
-  if (w->tmp_path[0]) unlink(w->tmp_path);
-  w->tmp_path[0] = '\0';
+  elign_atomic_discard(&w->out);
 }
 
 elign_status elign_h5_writer_finish(elign_h5_writer *w, elign_status st, elign_error *err) {
   if (st == ELIGN_OK) return elign_h5_writer_commit(w, err);
   elign_h5_writer_abort(w);
-  elign_error_prefix(err, "%s: ", w->final_path);
+  elign_error_prefix(err, "%s: ", w->out.final_path);
   return st;
 }
 
@@ -162,18 +128,18 @@ elign_status elign_h5_writer_create_parallel(elign_h5_writer *w, MPI_Comm comm, 
   MPI_Comm_rank(comm, &w->rank);
   long tag = (long)getpid();
   MPI_Bcast(&tag, 1, MPI_LONG, 0, comm); /* one temporary name for everyone */
-  elign_status st = writer_names(w, path, tag, err);
+  elign_status st = elign_atomic_begin(&w->out, path, tag, err);
   if (st != ELIGN_OK) return st;
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
   H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL);
   H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
-  w->file = H5Fcreate(w->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  w->file = H5Fcreate(w->out.tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
   H5Pclose(fapl);
   int ok = w->file >= 0, all_ok = 0;
   MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm);
   if (!all_ok) {
     elign_h5_writer_abort_parallel(w);
-    return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot create (temporary %s) with MPI-IO", path, w->tmp_path);
+    return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot create (temporary %s) with MPI-IO", path, w->out.tmp_path);
   }
   st = writer_stamp(w, format, version, err);
   if (st != ELIGN_OK) elign_h5_writer_abort_parallel(w);
@@ -185,18 +151,18 @@ elign_status elign_h5_writer_commit_parallel(elign_h5_writer *w, elign_error *er
   w->file = H5I_INVALID_HID;
   MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, w->comm);
   if (!all_ok) {
-    if (w->rank == 0) unlink(w->tmp_path);
-    return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: closing the parallel HDF5 file failed", w->final_path);
+    if (w->rank == 0) elign_atomic_discard(&w->out);
+    return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: closing the parallel HDF5 file failed", w->out.final_path);
   }
   elign_status st = ELIGN_OK;
   int published = 1;
   if (w->rank == 0) {
-    st = writer_publish(w, err);
+    st = elign_atomic_publish(&w->out, err);
     published = st == ELIGN_OK;
   }
   MPI_Bcast(&published, 1, MPI_INT, 0, w->comm);
   if (!published && w->rank != 0)
-    st = ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: rank 0 could not publish the file", w->final_path);
+    st = ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: rank 0 could not publish the file", w->out.final_path);
   return st;
 }
 
@@ -204,8 +170,8 @@ void elign_h5_writer_abort_parallel(elign_h5_writer *w) {
   if (w->file >= 0) H5Fclose(w->file);
   w->file = H5I_INVALID_HID;
   MPI_Barrier(w->comm);
-  if (w->rank == 0 && w->tmp_path[0]) unlink(w->tmp_path);
-  w->tmp_path[0] = '\0';
+  if (w->rank == 0) elign_atomic_discard(&w->out);
+  w->out.tmp_path[0] = '\0';
 }
 
 /* ---- arrays -------------------------------------------------------------------- */
@@ -348,6 +314,47 @@ elign_status elign_h5_read_array(hid_t loc, const char *name, hid_t memtype, int
                       name);
   }
   return ELIGN_OK;
+}
+
+elign_status elign_h5_read_rows(hid_t loc, const char *name, hid_t memtype, int rank, hsize_t row0, hsize_t nrows,
+                                hsize_t *dims, void **data, const char *file_label, elign_error *err) {
+  ELIGN_ASSERT(rank >= 1 && rank <= 4);
+  *data = NULL;
+  if (!elign_h5_exists(loc, name))
+    return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: missing dataset %s", file_label, name);
+  hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
+  if (ds < 0) return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: cannot open dataset %s", file_label, name);
+  hid_t fspace = H5Dget_space(ds);
+  int nd = H5Sget_simple_extent_ndims(fspace);
+  elign_status st = ELIGN_OK;
+  if (nd != rank) {
+    st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: dataset %s has %d dimensions, expected %d", file_label, name, nd, rank);
+  } else {
+    H5Sget_simple_extent_dims(fspace, dims, NULL);
+    if (row0 + nrows > dims[0])
+      st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: dataset %s has %llu rows, rows %llu..%llu requested", file_label, name,
+                      (unsigned long long)dims[0], (unsigned long long)row0, (unsigned long long)(row0 + nrows));
+  }
+  if (st == ELIGN_OK) {
+    hsize_t start[4] = {row0, 0, 0, 0}, count[4] = {nrows, 0, 0, 0}, row_elems = 1;
+    for (int d = 1; d < rank; d++) count[d] = dims[d], row_elems *= dims[d];
+    size_t bytes = (size_t)(nrows * row_elems) * H5Tget_size(memtype);
+    *data = elign_malloc(bytes ? bytes : 1, "h5:rows");
+    if (nrows * row_elems > 0) {
+      hid_t mspace = H5Screate_simple(rank, count, NULL);
+      herr_t rc = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
+      if (rc >= 0) rc = H5Dread(ds, memtype, mspace, fspace, H5P_DEFAULT, *data);
+      H5Sclose(mspace);
+      if (rc < 0) {
+        elign_free(*data);
+        st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: cannot read rows of dataset %s (damaged file or wrong type)",
+                        file_label, name);
+      }
+    }
+  }
+  H5Sclose(fspace);
+  H5Dclose(ds);
+  return st;
 }
 
 elign_status elign_h5_read_strings(hid_t loc, const char *name, int64_t *n, char ***strings, const char *file_label,

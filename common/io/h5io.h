@@ -31,6 +31,7 @@
 #include <mpi.h>
 #include <stdint.h>
 
+#include "common/base/atomic_file.h"
 #include "common/base/error.h"
 
 #define ELIGN_H5_PATH_MAX 4096
@@ -51,8 +52,7 @@ void elign_h5_get_format(hid_t file, char *format, size_t format_len, int *versi
 /* ---- atomic writers ------------------------------------------------------ */
 typedef struct {
   hid_t file;                             /* the open temporary file */
-  char final_path[ELIGN_H5_PATH_MAX];
-  char tmp_path[ELIGN_H5_PATH_MAX];
+  elign_atomic_file out;                  /* final and temporary names */
   int parallel;                           /* 1: MPI-IO driver */
   MPI_Comm comm;                          /* parallel only */
   int rank;                               /* parallel only (0 otherwise) */
@@ -103,6 +103,13 @@ int elign_h5_exists(hid_t loc, const char *name);
  * elign_free). `file_label` names the file in messages. */
 elign_status elign_h5_read_array(hid_t loc, const char *name, hid_t memtype, int rank, hsize_t *dims, void **data,
                                  const char *file_label, elign_error *err);
+/* Read rows [row0, row0 + nrows) along the first dimension of a dataset
+ * (a hyperslab: only those bytes come off the disk). The rank must equal
+ * `rank`; dims receives the WHOLE dataset's dims; the rows must lie inside
+ * it (ELIGN_ERR_FORMAT naming the file and dataset otherwise). *data is
+ * elign_malloc'ed: nrows × (product of the other dims) elements. */
+elign_status elign_h5_read_rows(hid_t loc, const char *name, hid_t memtype, int rank, hsize_t row0, hsize_t nrows,
+                                hsize_t *dims, void **data, const char *file_label, elign_error *err);
 /* Read a 1-D string dataset (variable or fixed length); "" → NULL entries. */
 elign_status elign_h5_read_strings(hid_t loc, const char *name, int64_t *n, char ***strings, const char *file_label,
                                    elign_error *err);

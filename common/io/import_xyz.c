@@ -74,21 +74,6 @@ static int is_blank(const char *s) {
   return 1;
 }
 
-/* Shared with import_qm9.c (declared in importers.h): both formats are
- * whitespace-separated columns. */
-int elign_import_split_ws(char *s, char **tok, int max) {
-  int n = 0;
-  while (*s) {
-    while (*s == ' ' || *s == '\t') s++;
-    if (!*s) break;
-    if (n == max) return max + 1;
-    tok[n++] = s;
-    while (*s && *s != ' ' && *s != '\t') s++;
-    if (*s) *s++ = '\0';
-  }
-  return n;
-}
-
 static int parse_double(const char *s, double *v) {
   char *end;
   errno = 0;
@@ -268,6 +253,8 @@ elign_status elign_import_xyz(const char *path, elign_dataset *ds, elign_error *
 elign_status elign_import_any(const char *path, elign_dataset *ds, elign_error *err) {
   static const char *archive_suffixes[] = {".tar", ".tar.bz2", ".tbz2", ".tbz", ".tar.gz", ".tgz", ".tar.xz"};
   size_t len = strlen(path);
+  if (elign_import_is_geom(path))
+    return ELIGN_FAIL(err, ELIGN_ERR_ARG, "%s: a GEOM msgpack file is imported alone, straight into its dataset file", path);
   for (size_t i = 0; i < sizeof archive_suffixes / sizeof archive_suffixes[0]; i++) {
     size_t l = strlen(archive_suffixes[i]);
     if (len >= l && strcmp(path + len - l, archive_suffixes[i]) == 0) return elign_import_qm9_archive(path, ds, err);

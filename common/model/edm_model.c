@@ -70,6 +70,8 @@ int edm_model_type_index(const edm_model *m, int Z) {
 
 /* ---- one denoising call ---------------------------------------------------- */
 
+egnn_workspace *edm_model_workspace_create(const edm_model *m) { return egnn_workspace_create(&m->net, 1, 1, 0); }
+
 elign_status edm_model_denoise(const edm_model *m, egnn_workspace *ws, int64_t n_mol, const int64_t *offsets,
                                const elign_real *z_t, const int *t, const int *s, int T, elign_real *eps_hat,
                                elign_real *mu, elign_real *sigma, elign_real *zhat0, diffusion_step_coef *coef,
@@ -94,6 +96,7 @@ elign_status edm_model_denoise(const edm_model *m, egnn_workspace *ws, int64_t n
       tau[b] = 0;
     }
   }
+  egnn_workspace_fit(ws, n_mol, offsets);
   elign_status st = egnn_dynamics_forward(&m->net, m->params, ws, n_mol, offsets, z_t, tau, eps_hat, err);
   if (!st) {
     for (int64_t b = 0; b < n_mol; b++) {

@@ -16,8 +16,8 @@
  *
  * Call sequence:
  *   edm_model m; edm_model_load(&m, "model.h5", &err);
- *   egnn_workspace *ws = egnn_workspace_create(&m.net, max_atoms, max_mols, 0);
- *   edm_model_denoise(&m, ws, ...);        // ε̂, μ, σ, ẑ₀ of one transition
+ *   egnn_workspace *ws = edm_model_workspace_create(&m);
+ *   edm_model_denoise(&m, ws, ...);        // ε̂, μ, σ, ẑ₀ of one transition (ws grows to fit)
  *   egnn_workspace_free(&ws); edm_model_free(&m);
  */
 #ifndef ELIGN_EDM_MODEL_H
@@ -25,6 +25,7 @@
 
 #include <stdint.h>
 
+#include "common/io/checkpoint.h"
 #include "common/model/diffusion.h"
 #include "common/model/egnn.h"
 #include "common/base/error.h"
@@ -66,8 +67,27 @@ extern const int32_t EDM_GEOM_Z[16]; /* H B C N O F Al Si P S Cl As Br I Hg Bi *
 elign_status edm_model_load(edm_model *m, const char *path, elign_error *err);
 elign_status edm_model_save(const edm_model *m, const char *path, elign_error *err);
 
+/* The same, to and from an elign_checkpoint in memory (a trainer adds its
+ * optimizer state before writing; common/model/train_state.h). to_checkpoint
+ * fills an initialised, empty c with the architecture, the parameters taken
+ * from `params` (NULL: m->params) and the histogram. from_checkpoint sets m
+ * up from c (m needs no init; freed again on failure). */
+elign_status edm_model_to_checkpoint(const edm_model *m, const elign_real *params, elign_checkpoint *c,
+                                     elign_error *err);
+elign_status edm_model_from_checkpoint(edm_model *m, const elign_checkpoint *c, elign_error *err);
+/* dst (laid out as net) ← the checkpoint buffer src (laid out as c's views),
+ * tensor by tensor by state-dict name; every tensor must exist in c with its
+ * shape (the message names the first that does not). src is c->params or
+ * one of c's buffers of the same length (moments, EMA, reference). */
+elign_status edm_model_copy_by_name(const egnn_model *net, elign_real *dst, const elign_checkpoint *c,
+                                    const float *src, elign_error *err);
+
 /* Index of atomic number Z among the one-hot channels, or −1. */
 int edm_model_type_index(const edm_model *m, int Z);
+
+/* A forward-only workspace for edm_model_denoise, which grows it to each
+ * batch it is given (callers never size it). Free with egnn_workspace_free. */
+egnn_workspace *edm_model_workspace_create(const edm_model *m);
 
 /* One network call and the reverse-step quantities for a packed batch of
  * latents (normalized units), per molecule transition t[m] → s[m] of a
@@ -75,7 +95,8 @@ int edm_model_type_index(const edm_model *m, int Z);
  * ignored, ε̂ = φ(z₀, 0), μ = μ_x, σ = σ_x, ẑ₀ = μ_x):
  *   eps_hat (N,D) = φ(z_t, t/T);  mu (N,D);  sigma [n_mol];  zhat0 (N,D).
  * Any of mu / sigma / zhat0 may be NULL. coef (optional, [n_mol]) receives the
- * step coefficients (decode rows: zeros except sigma_step = σ_x). */
+ * step coefficients (decode rows: zeros except sigma_step = σ_x). ws grows
+ * to hold the batch if it is too small (egnn_workspace_fit). */
 elign_status edm_model_denoise(const edm_model *m, egnn_workspace *ws, int64_t n_mol, const int64_t *offsets,
                                const elign_real *z_t, const int *t, const int *s, int T, elign_real *eps_hat,
                                elign_real *mu, elign_real *sigma, elign_real *zhat0, diffusion_step_coef *coef,

@@ -19,6 +19,8 @@
 #include "common/model/egnn_layers.h"
 
 #include "common/base/rng.h"
+#include "common/nn/blas.h"
+#include "common/nn/fastmath.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -39,35 +41,6 @@ typedef elign_real real;
 #define R_SQRT sqrtf
 #endif
 
-#ifdef ELIGN_DOUBLE
-static inline real exp_r(real u) { return exp(u); }
-#else
-/* expf without a libm call, so the elementwise loops vectorise (glibc's
- * expf is not inlined without -ffast-math, and SiLU/σ over E×F values cost
- * as much as a third of the GEMM time with it). Cephes-style: 2^k · p(r),
- * r = u − k ln2 in two parts, degree-6 polynomial; ≤ 2 ulp on [−87, 88],
- * clamped outside (σ and SiLU only need the saturated values there). */
-static inline float exp_r(float u) {
-  u = u < -87.0f ? -87.0f : u;
-  u = u > 88.0f ? 88.0f : u;
-  float k = (u * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
-  float r = u - k * 0.693359375f;
-  r = r + k * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  float y = p * r * r + r + 1.0f;
-  int32_t bits = ((int32_t)k + 127) << 23;
-  float scale;
-  memcpy(&scale, &bits, sizeof scale);
-  return y * scale;
-}
-#endif
-
-static inline real sigmoid_r(real u) { return (real)1 / ((real)1 + exp_r(-u)); }
 
 /* Σ_o a[o] b[o] with 8 partial sums (vectorisable without reassociation flags). */
 static inline real dot_r(const real *a, const real *b, int n) {
@@ -81,29 +54,6 @@ static inline real dot_r(const real *a, const real *b, int n) {
   return s;
 }
 
-/* C (M,Nc) = A (M,K) · Wᵀ + beta·C, W a PyTorch weight [Nc, K] (row stride ldw). */
-static void gemm_xwt(int M, int Nc, int K, const real *A, int lda, const real *W, int ldw, real beta, real *C,
-                     int ldc) {
-  if (M == 0) return;
-  ELIGN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, M, Nc, K, 1, A, lda, W, ldw, beta, C, ldc);
-}
-/* dX (M,K) = dY (M,Nc) · W (Nc,K) + beta·dX  — the input gradient of y = x Wᵀ. */
-static void gemm_dyw(int M, int Nc, int K, const real *dY, int ldy, const real *W, int ldw, real beta, real *dX,
-                     int ldx) {
-  if (M == 0) return;
-  ELIGN_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, Nc, 1, dY, ldy, W, ldw, beta, dX, ldx);
-}
-/* dW (Nc,K) += dYᵀ (Nc×M) · X (M,K) — the weight gradient of y = x Wᵀ. */
-static void gemm_dw(int M, int Nc, int K, const real *dY, int ldy, const real *X, int ldx, real *dW, int ldw) {
-  if (M == 0) return;
-  ELIGN_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, Nc, K, M, 1, dY, ldy, X, ldx, 1, dW, ldw);
-}
-/* y[k·incy] += Σ_m A[m][k] v[m]  (A (M,K)): column sums weighted by v. */
-static void gemv_at(int M, int K, const real *A, int lda, const real *v, real *y, int incy) {
-  if (M == 0) return;
-  ELIGN_GEMV(CblasRowMajor, CblasTrans, M, K, 1, A, lda, v, 1, 1, y, incy);
-}
-
 /* Y[m][:] = b for every row m. */
 static void fill_rows(real *Y, int64_t M, int K, const real *b) {
 #pragma omp parallel for schedule(static)
@@ -113,13 +63,13 @@ static void fill_rows(real *Y, int64_t M, int K, const real *b) {
 /* S = SiLU(Z) elementwise over n values. */
 static void silu_fwd(real *S, const real *Z, int64_t n) {
 #pragma omp parallel for schedule(static)
-  for (int64_t k = 0; k < n; k++) S[k] = Z[k] * sigmoid_r(Z[k]);
+  for (int64_t k = 0; k < n; k++) S[k] = Z[k] * elign_sigmoid_real(Z[k]);
 }
 /* dZ = dS ⊙ SiLU'(Z), SiLU'(z) = σ(z)(1 + z(1 − σ(z))); dZ may alias dS. */
 static void silu_bwd(real *dZ, const real *dS, const real *Z, int64_t n) {
 #pragma omp parallel for schedule(static)
   for (int64_t k = 0; k < n; k++) {
-    real s = sigmoid_r(Z[k]);
+    real s = elign_sigmoid_real(Z[k]);
     dZ[k] = dS[k] * s * ((real)1 + Z[k] * ((real)1 - s));
   }
 }
@@ -221,8 +171,8 @@ static real *copy_geometry_columns(const real *W1, int F) {
 void egnn_edge_in_forward(real *Z, real *S, real *P, const egnn_graph *g, const real *h, const real *r,
                             const real *d0, const real *W1, const real *b1, int F) {
   int ldw = 2 * F + 2;
-  gemm_xwt((int)g->N, F, F, h, F, W1, ldw, 0, P, 2 * F);     /* h_i · Waᵀ */
-  gemm_xwt((int)g->N, F, F, h, F, W1 + F, ldw, 0, P + F, 2 * F); /* h_j · Wbᵀ */
+  elign_gemm_xwt((int)g->N, F, F, 1, h, F, W1, ldw, 0, P, 2 * F);     /* h_i · Waᵀ */
+  elign_gemm_xwt((int)g->N, F, F, 1, h, F, W1 + F, ldw, 0, P + F, 2 * F); /* h_j · Wbᵀ */
 #pragma omp parallel
   {
     real *wr = copy_geometry_columns(W1, F);
@@ -239,7 +189,7 @@ void egnn_edge_in_forward(real *Z, real *S, real *P, const egnn_graph *g, const 
         for (int o = 0; o < F; o++) {
           real v = pa[o] + pb[o] + wr[o] * re + wd[o] * de + b1[o];
           z[o] = v;
-          s[o] = v * sigmoid_r(v);
+          s[o] = v * elign_sigmoid_real(v);
         }
       }
     }
@@ -288,15 +238,15 @@ void egnn_edge_in_backward(real *dW1, real *db1, real *dh, real *dr, real *dd0, 
     free(wr);
   }
   /* edge-attribute columns: Σ_e dZ_e r_e and Σ_e dZ_e d0_e */
-  gemv_at((int)g->E, F, dZ, F, r, dW1 + 2 * F, ldw);
-  gemv_at((int)g->E, F, dZ, F, d0, dW1 + 2 * F + 1, ldw);
+  elign_gemv_xtv((int)g->E, F, 1, dZ, F, r, 1, dW1 + 2 * F, ldw);
+  elign_gemv_xtv((int)g->E, F, 1, dZ, F, d0, 1, dW1 + 2 * F + 1, ldw);
   /* bias: Σ_e dZ_e = Σ_i dA_i (fixed order) */
   for (int64_t i = 0; i < g->N; i++)
     for (int o = 0; o < F; o++) db1[o] += dAB[2 * F * i + o];
-  gemm_dw((int)g->N, F, F, dAB, 2 * F, h, F, dW1, ldw);          /* dWa += dAᵀ h */
-  gemm_dw((int)g->N, F, F, dAB + F, 2 * F, h, F, dW1 + F, ldw);  /* dWb += dBᵀ h */
-  gemm_dyw((int)g->N, F, F, dAB, 2 * F, W1, ldw, 1, dh, F);      /* dh += dA Wa */
-  gemm_dyw((int)g->N, F, F, dAB + F, 2 * F, W1 + F, ldw, 1, dh, F); /* dh += dB Wb */
+  elign_gemm_dw((int)g->N, F, F, dAB, 2 * F, h, F, dW1, ldw);          /* dWa += dAᵀ h */
+  elign_gemm_dw((int)g->N, F, F, dAB + F, 2 * F, h, F, dW1 + F, ldw);  /* dWb += dBᵀ h */
+  elign_gemm_xw((int)g->N, F, F, 1, dAB, 2 * F, W1, ldw, 1, dh, F);      /* dh += dA Wa */
+  elign_gemm_xw((int)g->N, F, F, 1, dAB + F, 2 * F, W1 + F, ldw, 1, dh, F); /* dh += dB Wb */
 }
 
 /* ======================================================================= */
@@ -306,7 +256,7 @@ void egnn_edge_in_backward(real *dW1, real *db1, real *dh, real *dr, real *dd0, 
 /* Forward: Z (M,F) = X (M,F) · Wᵀ + b. */
 void egnn_linear_forward(real *Z, const real *X, const real *W, const real *b, int64_t M, int F_in, int F_out) {
   fill_rows(Z, M, F_out, b);
-  gemm_xwt((int)M, F_out, F_in, X, F_in, W, F_in, 1, Z, F_out);
+  elign_gemm_xwt((int)M, F_out, F_in, 1, X, F_in, W, F_in, 1, Z, F_out);
 }
 /* Backward of Z = X Wᵀ + b given dZ (M,F_out):
  *   db += Σ_m dZ_m  (GEMV with a ones vector: fixed order)
@@ -314,9 +264,9 @@ void egnn_linear_forward(real *Z, const real *X, const real *W, const real *b, i
  *   dX  = dZ W      (overwritten; skipped when dX is NULL) */
 void egnn_linear_backward(real *dX, real *dW, real *db, const real *dZ, const real *X, const real *W,
                             const real *ones, int64_t M, int F_in, int F_out) {
-  gemv_at((int)M, F_out, dZ, F_out, ones, db, 1);
-  gemm_dw((int)M, F_out, F_in, dZ, F_out, X, F_in, dW, F_in);
-  if (dX) gemm_dyw((int)M, F_out, F_in, dZ, F_out, W, F_in, 0, dX, F_in);
+  elign_gemv_xtv((int)M, F_out, 1, dZ, F_out, ones, 1, db, 1);
+  elign_gemm_dw((int)M, F_out, F_in, dZ, F_out, X, F_in, dW, F_in);
+  if (dX) elign_gemm_xw((int)M, F_out, F_in, 1, dZ, F_out, W, F_in, 0, dX, F_in);
 }
 
 /* ======================================================================= */
@@ -339,8 +289,8 @@ void egnn_attention_aggregate_forward(real *g_out, real *agg, const egnn_graph *
       for (int o = 0; o < F; o++) a[o] = 0;
       for (int64_t k = 0; k < deg; k++) {
         const real *z = Z2 + (size_t)F * (e0 + k);
-        for (int o = 0; o < F; o++) mu[o] = z[o] * sigmoid_r(z[o]);
-        real ge = attention ? sigmoid_r(b[0] + dot_r(w, mu, F)) : 1;
+        for (int o = 0; o < F; o++) mu[o] = z[o] * elign_sigmoid_real(z[o]);
+        real ge = attention ? elign_sigmoid_real(b[0] + dot_r(w, mu, F)) : 1;
         g_out[e0 + k] = ge;
         for (int o = 0; o < F; o++) a[o] += mu[o] * ge;
       }
@@ -369,7 +319,7 @@ void egnn_attention_aggregate_backward(real *dZ2, real *dw, real *db, real *M, r
       real *mu = M + (size_t)F * e, *dz = dZ2 + (size_t)F * e;
       real ge = g_e[e];
       for (int o = 0; o < F; o++) {
-        real s = sigmoid_r(z[o]);
+        real s = elign_sigmoid_real(z[o]);
         mu[o] = z[o] * s;
         dz[o] = s * ((real)1 + z[o] * ((real)1 - s)); /* SiLU'(z), scaled below */
       }
@@ -384,7 +334,7 @@ void egnn_attention_aggregate_backward(real *dZ2, real *dw, real *db, real *M, r
     }
   }
   if (attention) {
-    gemv_at((int)g->E, F, M, F, da, dw, 1);
+    elign_gemv_xtv((int)g->E, F, 1, M, F, da, 1, dw, 1);
     double s = 0;
     for (int64_t e = 0; e < g->E; e++) s += da[e];
     db[0] += (real)s;
@@ -400,13 +350,13 @@ void egnn_attention_aggregate_backward(real *dZ2, real *dw, real *db, real *M, r
 void egnn_node_mlp_forward(real *Z3, real *h_mid, real *S3, const real *h, const real *agg, const real *W3,
                              const real *b3, const real *W4, const real *b4, int64_t N, int F) {
   fill_rows(Z3, N, F, b3);
-  gemm_xwt((int)N, F, F, h, F, W3, 2 * F, 1, Z3, F);
-  gemm_xwt((int)N, F, F, agg, F, W3 + F, 2 * F, 1, Z3, F);
+  elign_gemm_xwt((int)N, F, F, 1, h, F, W3, 2 * F, 1, Z3, F);
+  elign_gemm_xwt((int)N, F, F, 1, agg, F, W3 + F, 2 * F, 1, Z3, F);
   silu_fwd(S3, Z3, N * F);
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < N; i++)
     for (int o = 0; o < F; o++) h_mid[(size_t)F * i + o] = h[(size_t)F * i + o] + b4[o];
-  gemm_xwt((int)N, F, F, S3, F, W4, F, 1, h_mid, F);
+  elign_gemm_xwt((int)N, F, F, 1, S3, F, W4, F, 1, h_mid, F);
 }
 
 /* Backward given dh_mid (N,F):
@@ -420,12 +370,12 @@ void egnn_node_mlp_backward(real *dh, real *dagg, real *dW3, real *db3, real *dW
   silu_fwd(S3, Z3, N * F);
   egnn_linear_backward(dZ3, dW4, db4, dh_mid, S3, W4, ones, N, F, F);
   silu_bwd(dZ3, dZ3, Z3, N * F);
-  gemv_at((int)N, F, dZ3, F, ones, db3, 1);
-  gemm_dw((int)N, F, F, dZ3, F, h, F, dW3, 2 * F);
-  gemm_dw((int)N, F, F, dZ3, F, agg, F, dW3 + F, 2 * F);
+  elign_gemv_xtv((int)N, F, 1, dZ3, F, ones, 1, db3, 1);
+  elign_gemm_dw((int)N, F, F, dZ3, F, h, F, dW3, 2 * F);
+  elign_gemm_dw((int)N, F, F, dZ3, F, agg, F, dW3 + F, 2 * F);
   memcpy(dh, dh_mid, (size_t)N * F * sizeof(real));
-  gemm_dyw((int)N, F, F, dZ3, F, W3, 2 * F, 1, dh, F);
-  gemm_dyw((int)N, F, F, dZ3, F, W3 + F, 2 * F, 0, dagg, F);
+  elign_gemm_xw((int)N, F, F, 1, dZ3, F, W3, 2 * F, 1, dh, F);
+  elign_gemm_xw((int)N, F, F, 1, dZ3, F, W3 + F, 2 * F, 0, dagg, F);
 }
 
 /* ======================================================================= */
@@ -449,7 +399,7 @@ void egnn_coord_update_forward(real *c, real *x_out, const egnn_graph *g, const 
       for (int64_t k = 0; k < deg; k++) {
         int64_t e = e0 + k, j = edge_neighbour(g, i, k);
         const real *z = Z6 + (size_t)F * e;
-        for (int o = 0; o < F; o++) s6[o] = z[o] * sigmoid_r(z[o]);
+        for (int o = 0; o < F; o++) s6[o] = z[o] * elign_sigmoid_real(z[o]);
         real ce = dot_r(w7, s6, F);
         c[e] = ce;
         real f = use_tanh ? R_TANH(ce) : ce;
@@ -495,13 +445,13 @@ void egnn_coord_update_backward(real *dZ6, real *dd, real *dw7, real *M, real *d
       const real *z = Z6 + (size_t)F * e;
       real *m = M + (size_t)F * e, *dz = dZ6 + (size_t)F * e;
       for (int o = 0; o < F; o++) {
-        real sg = sigmoid_r(z[o]);
+        real sg = elign_sigmoid_real(z[o]);
         m[o] = z[o] * sg;
         dz[o] = dce * w7[o] * sg * ((real)1 + z[o] * ((real)1 - sg));
       }
     }
   }
-  gemv_at((int)g->E, F, M, F, dc, dw7, 1);
+  elign_gemv_xtv((int)g->E, F, 1, M, F, dc, 1, dw7, 1);
 }
 
 /* ======================================================================= */
@@ -791,6 +741,14 @@ void egnn_workspace_reserve(egnn_workspace *ws, int64_t max_atoms, int64_t max_m
   if (max_edges > ws->cap_edges) ws->cap_edges = max_edges;
   ws_release(ws);
   ws_allocate(ws);
+}
+
+void egnn_workspace_fit(egnn_workspace *ws, int64_t n_mol, const int64_t *offsets) {
+  if (n_mol < 0 || !offsets || offsets[0] != 0) return;
+  for (int64_t b = 0; b < n_mol; b++)
+    if (offsets[b + 1] < offsets[b]) return;
+  int64_t E = egnn_batch_edges(n_mol, offsets);
+  egnn_workspace_reserve(ws, offsets[n_mol], n_mol, E > 0 ? E : 1);
 }
 
 void egnn_workspace_free(egnn_workspace **ws) {

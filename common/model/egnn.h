@@ -127,6 +127,11 @@ egnn_workspace *egnn_workspace_create_edges(const egnn_model *m, int64_t max_ato
                                             int64_t max_edges, int keep_activations);
 /* Grow (never shrink) the capacity explicitly; contents are lost. */
 void egnn_workspace_reserve(egnn_workspace *ws, int64_t max_atoms, int64_t max_mols, int64_t max_edges);
+/* Grow (never shrink) the capacity to hold one batch of n_mol molecules
+ * packed by offsets (atoms, molecules, edges); contents are lost when it
+ * grows. Call it before a forward, never between a forward and its backward.
+ * Malformed offsets are left for egnn_forward to report. */
+void egnn_workspace_fit(egnn_workspace *ws, int64_t n_mol, const int64_t *offsets);
 void egnn_workspace_free(egnn_workspace **ws); /* accepts NULL / *ws == NULL; clears *ws */
 /* Bytes held by the workspace. */
 size_t egnn_workspace_bytes(const egnn_workspace *ws);

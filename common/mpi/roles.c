@@ -272,7 +272,10 @@ elign_status elign_mpi_agree(MPI_Comm comm, elign_error *err) {
   MPI_Bcast(hint, (int)sizeof hint, MPI_CHAR, lowest, comm);
   msg[sizeof msg - 1] = hint[sizeof hint - 1] = '\0';
   if (!err) return (elign_status)status;
-  ELIGN_FAIL(err, (elign_status)status, "rank %d: %s", lowest, msg);
+  if (lowest == 0) /* rank 0's own words: what a single process would have said */
+    ELIGN_FAIL(err, (elign_status)status, "%s", msg);
+  else
+    ELIGN_FAIL(err, (elign_status)status, "rank %d: %s", lowest, msg);
   if (hint[0]) elign_error_hint(err, "%s", hint);
   return (elign_status)status;
 }

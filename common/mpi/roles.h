@@ -16,6 +16,9 @@
  * every role: oracle and DFT are embedded whatever O and D say, and `note`
  * tells the caller that requested ranks were folded in.
  *
+ * Commands do not call this directly: common/mpi/runctx.h builds the world
+ * from the config's mpi.* keys (or flags) and holds the one error agreement.
+ *
  * Call sequence (every rank):
  *   elign_mpi_init(&argc, &argv, &err);           once per process, idempotent
  *   elign_world_init(&w, MPI_COMM_WORLD, O, D, &err);   collective
@@ -105,9 +108,10 @@ const char *elign_world_summary(const elign_world *w, char *buf, size_t len);
 
 /* Make a local outcome collective over comm: if any rank's err holds an
  * error, every rank's err receives the error of the lowest failing rank,
- * prefixed "rank N: " when other ranks did not fail alike, and every rank
- * returns its status. Returns ELIGN_OK everywhere if no rank failed. err may
- * be NULL (then this rank counts as OK). Collective. */
+ * prefixed "rank N: " when N is not rank 0 and other ranks did not fail
+ * alike, and every rank returns its status. Returns ELIGN_OK everywhere if no
+ * rank failed. err may be NULL (then this rank counts as OK). Collective.
+ * Commands call elign_runctx_agree (runctx.h), which also prints once. */
 elign_status elign_mpi_agree(MPI_Comm comm, elign_error *err);
 
 /* An error found alike on every rank (Error::all): rank 0 of w->comm prints

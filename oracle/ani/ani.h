@@ -1,6 +1,6 @@
 /* ani.h — native ANI-2x / ANI-1x / ANI-1ccx inference with analytic forces.
  *
- * Implements /work/shared/spec/ANI.md (the numbers of that spec: AEV, the
+ * Implements the project's ANI specification, spec/ANI.md (its numbers: AEV, the
  * NeuroChem model-zoo file formats, per-element networks, ensemble of 8).
  * This module is pure maths + file reading: it knows nothing of MPI, config,
  * logging or the oracle interface (oracle/oracle.h); an adapter wraps it and
@@ -65,15 +65,10 @@ int ani_model_supports(const ani_model *m, int Z);
 
 /* Model index of atomic number Z in the model's Atyp order (§5), or −1. */
 int ani_model_species_index(const ani_model *m, int Z);
-int ani_model_n_species(const ani_model *m);
-/* Atomic number of species s (0 ≤ s < n_species). */
-int ani_model_species_Z(const ani_model *m, int s);
 int ani_model_n_members(const ani_model *m);  /* ensemble size M (8) */
 int ani_model_aev_length(const ani_model *m); /* D: 1008 for ANI-2x, 384 for ANI-1x/1ccx */
 /* Self atomic energy of species s, Hartree. */
 double ani_model_sae(const ani_model *m, int s);
-/* The name given to ani_model_load ("ani-2x", or the .info path). */
-const char *ani_model_name(const ani_model *m);
 
 ani_workspace *ani_workspace_create(void);
 /* Frees and clears *ws. Accepts NULL and *ws == NULL. */

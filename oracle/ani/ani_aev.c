@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/nn/fastmath.h"
 #include "oracle/ani/ani_impl.h"
 
 #ifndef M_PI
@@ -24,37 +25,6 @@
 /* §6.1 cosine cutoff and its derivative (r ≤ rc assumed). */
 static inline double cutoff_value(double r, double rc) { return 0.5 * cos(M_PI * r / rc) + 0.5; }
 static inline double cutoff_deriv(double r, double rc) { return -(M_PI / (2.0 * rc)) * sin(M_PI * r / rc); }
-
-/* exp(x) for −700 ≤ x ≤ 0 (every AEV exponent is ≤ 0), branch-free so the
- * loops over shells vectorise; glibc's scalar exp/pow were ~10 % of an
- * energy+force call. x = k ln2 + r with |r| ≤ ln2/2 (Cody–Waite split),
- * exp(r) by its degree-13 Taylor polynomial (truncation < 5e−18 relative),
- * times 2^k built from its bits. Error a few ulp. */
-static inline double aev_exp(double x) {
-  x = x < -700.0 ? -700.0 : x;
-  const double magic = 6755399441055744.0; /* 1.5·2^52: adding it rounds to an integer */
-  double kf = (x * 1.4426950408889634 + magic) - magic;
-  double r = x - kf * 6.93147180369123816490e-01;
-  r = r - kf * 1.90821492927058770002e-10;
-  double p = 1.0 / 6227020800.0;
-  p = p * r + 1.0 / 479001600.0;
-  p = p * r + 1.0 / 39916800.0;
-  p = p * r + 1.0 / 3628800.0;
-  p = p * r + 1.0 / 362880.0;
-  p = p * r + 1.0 / 40320.0;
-  p = p * r + 1.0 / 5040.0;
-  p = p * r + 1.0 / 720.0;
-  p = p * r + 1.0 / 120.0;
-  p = p * r + 1.0 / 24.0;
-  p = p * r + 1.0 / 6.0;
-  p = p * r + 0.5;
-  p = p * r + 1.0;
-  p = p * r + 1.0;
-  int64_t bits = ((int64_t)kf + 1023) << 52;
-  double scale;
-  memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
-}
 
 /* ln(b) for b > 0 normal: b = m·2^e with m ∈ [√½, √2), ln m = 2 atanh(s),
  * s = (m−1)/(m+1), |s| ≤ 0.172, series to s^23 (truncation < 1e−19). */
@@ -167,12 +137,12 @@ static void triple_compute(triple_terms *t, const ani_aev_params *p, const ang_n
     t->sin_d[q] = sp * cq - cp * sq;  /* sin(θ' − θ_q) */
     t->base[q] = 0.5 * (1.0 + cos_d);
   }
-  for (int q = 0; q < p->n_zeta; q++) t->A[q] = aev_exp(p->zeta * aev_log(t->base[q])); /* base^ζ, base > 0.06 */
+  for (int q = 0; q < p->n_zeta; q++) t->A[q] = elign_fast_exp(p->zeta * aev_log(t->base[q])); /* base^ζ, base > 0.06 */
   double rbar = 0.5 * (a->r + b->r);
   for (int k = 0; k < p->n_ang; k++) {
     double d = rbar - p->shf_a[k];
     t->rbar_minus[k] = d;
-    t->B[k] = aev_exp(-p->eta_a * d * d);
+    t->B[k] = elign_fast_exp(-p->eta_a * d * d);
   }
 }
 
@@ -200,7 +170,7 @@ void ani_aev_forward(double *aev, double *cache, const ani_aev_params *p, int n,
       double t[ANI_MAX_SHELLS];
       for (int k = 0; k < nR; k++) {
         double d = r - p->shf_r[k];
-        t[k] = 0.25 * aev_exp(-p->eta_r * d * d) * fc;
+        t[k] = 0.25 * elign_fast_exp(-p->eta_r * d * d) * fc;
       }
       for (int k = 0; k < nR; k++) gi[k] += t[k];
       for (int k = 0; k < nR; k++) gj[k] += t[k];
@@ -276,7 +246,7 @@ void ani_aev_backward(double *dpos, const double *daev, const double *cache, con
       double dt[ANI_MAX_SHELLS]; /* dt_k/dr; separate loop so the exps vectorise */
       for (int k = 0; k < nR; k++) {
         double d = r - p->shf_r[k];
-        dt[k] = 0.25 * aev_exp(-p->eta_r * d * d) * (-2.0 * p->eta_r * d * fc + dfc);
+        dt[k] = 0.25 * elign_fast_exp(-p->eta_r * d * d) * (-2.0 * p->eta_r * d * fc + dfc);
       }
       double w = 0.0;
       for (int k = 0; k < nR; k++) w += (gi[k] + gj[k]) * dt[k];

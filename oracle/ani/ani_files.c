@@ -562,9 +562,6 @@ int ani_model_supports(const ani_model *m, int Z) { return ani_model_species_ind
 int ani_model_species_index(const ani_model *m, int Z) {
   return (m && Z >= 0 && Z < 128) ? m->z_to_species[Z] : -1;
 }
-int ani_model_n_species(const ani_model *m) { return m->n_species; }
-int ani_model_species_Z(const ani_model *m, int s) { return (s >= 0 && s < m->n_species) ? m->species_z[s] : -1; }
 int ani_model_n_members(const ani_model *m) { return m->n_members; }
 int ani_model_aev_length(const ani_model *m) { return m->aev.aev_length; }
 double ani_model_sae(const ani_model *m, int s) { return (s >= 0 && s < m->n_species) ? m->sae[s] : NAN; }
-const char *ani_model_name(const ani_model *m) { return m->name; }

@@ -30,6 +30,8 @@
 #include <omp.h>
 #include <string.h>
 
+#include "common/nn/blas.h"
+#include "common/nn/fastmath.h"
 #include "oracle/ani/ani_impl.h"
 
 #define ANI_ROW_BLOCK 64 /* atoms per Γ GEMM task */
@@ -95,28 +97,6 @@ void ani_workspace_free(ani_workspace **wsp) {
 /* ------------------------------------------------------------------------ */
 /* activation, forward and backward side by side                             */
 
-#ifndef ELIGN_DOUBLE
-/* exp(x) − 1 and exp(x) for x ≤ 0 in float32, branch-free so the CELU loop
- * vectorises (glibc's scalar expm1f was a quarter of the run time).
- * x = k ln2 + r, |r| ≤ ln2/2 (Cody–Waite split of ln2), exp(r) − 1 by its
- * degree-7 Taylor polynomial (truncation < 6e−9 relative), then
- * e^x − 1 = q·2^k + (2^k − 1), which is exactly q when k = 0 (no
- * cancellation near 0). Max error ~2 ulp — below the float32 GEMM rounding. */
-static inline void celu_exp_f32(float x, float *em1, float *e) {
-  x = x < -87.0f ? -87.0f : x; /* 2^k stays a normal float */
-  const float magic = 12582912.0f; /* 1.5·2^23: adding it rounds to an integer */
-  float kf = (x * 1.44269504088896341f + magic) - magic;
-  float r = x - kf * 0.693145751953125f;
-  r = r - kf * 1.42860682030941723e-6f;
-  float q = r * (1.0f + r * (0.5f + r * (1.66666667e-1f + r * (4.16666667e-2f +
-                r * (8.33333333e-3f + r * (1.38888889e-3f + r * 1.98412698e-4f))))));
-  int32_t bits = ((int32_t)kf + 127) << 23;
-  float s;
-  memcpy(&s, &bits, sizeof s);
-  *em1 = q * s + (s - 1.0f);
-  *e = q * s + s;
-}
-#endif
 
 /* h = act(z) and d = act'(z) for count values (h may alias z; d may alias z
  * only if h does not need z afterwards — we write h first per element).
@@ -131,12 +111,8 @@ static void activation_forward(elign_real *h, elign_real *d, const elign_real *z
   for (int64_t i = 0; i < count; i++) {
     elign_real v = z[i];
     elign_real x = v < 0 ? v * inv_alpha : 0;
-#ifdef ELIGN_DOUBLE
-    elign_real em1 = expm1(x), e = exp(x);
-#else
-    float em1, e;
-    celu_exp_f32(x, &em1, &e);
-#endif
+    elign_real em1, e;
+    elign_expm1_exp_real(x, &em1, &e); /* e^x − 1 without cancellation near 0 */
     h[i] = v > 0 ? v : alpha * em1;
     d[i] = v > 0 ? 1 : e;
   }
@@ -145,7 +121,7 @@ static void activation_forward(elign_real *h, elign_real *d, const elign_real *z
 /* Z (n, out) = H (n, in) · Wᵀ + 1 bᵀ, W (out, in) row-major (§9.1 batched form). */
 static void dense_forward(elign_real *z, int64_t ldz, const elign_real *h, int64_t ldh, const elign_real *w,
                           const elign_real *b, int n, int in, int out) {
-  ELIGN_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1, h, (int)ldh, w, in, 0, z, (int)ldz);
+  elign_gemm_xwt(n, out, in, 1, h, (int)ldh, w, in, 0, z, (int)ldz);
   for (int r = 0; r < n; r++) {
     elign_real *zr = z + (int64_t)r * ldz;
     for (int o = 0; o < out; o++) zr[o] += b[o];
@@ -156,7 +132,7 @@ static void dense_forward(elign_real *z, int64_t ldz, const elign_real *h, int64
  * (No weight gradient: only forces are wanted.) */
 static void dense_backward(elign_real *dh, int64_t lddh, const elign_real *dz, int64_t lddz, const elign_real *w,
                            int n, int in, int out, elign_real alpha) {
-  ELIGN_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, alpha, dz, (int)lddz, w, in, 0, dh, (int)lddh);
+  elign_gemm_xw(n, out, in, alpha, dz, (int)lddz, w, in, 0, dh, (int)lddh);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -216,7 +192,7 @@ static void member_item(double *y, elign_real *z1, int64_t ld1, const ani_net *n
   const elign_real *hl = H[L - 2];
   elign_real *yr = cursor;
   cursor += n;
-  ELIGN_GEMV(CblasRowMajor, CblasNoTrans, n, Lo->n_in, 1, hl, Lo->n_in, Lo->w, 1, 0, yr, 1);
+  elign_gemv_xv(n, Lo->n_in, 1, hl, Lo->n_in, Lo->w, 0, yr);
   for (int r = 0; r < n; r++) y[r] = (double)yr[r] + (double)Lo->b[0];
   if (!want_grad) return;
 

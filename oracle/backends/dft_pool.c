@@ -13,22 +13,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/base/atomic_file.h"
 #include "common/base/log.h"
+#include "common/chem/elements.h"
 #include "oracle/oracle_backends.h"
 
-#ifndef ELIGN_ORACLE_TOOLS_DIR
-#define ELIGN_ORACLE_TOOLS_DIR "tools/oracles"
-#endif
 
-#define DFT_MAX_Z 118
 #define DFT_CACHE_FILE "dft_atom_energies.json"
 
 struct elign_dft_pool {
   elign_oracle *oracle;      /* "python" backend running the DFT adapter */
   char method[64], basis[64];
   char cache_path[1024];     /* "" = memory only */
-  double atom_energy[DFT_MAX_Z + 1]; /* eV; valid where have_atom[Z] */
-  int have_atom[DFT_MAX_Z + 1];
+  double atom_energy[ELIGN_MAX_Z + 1]; /* eV; valid where have_atom[Z] */
+  int have_atom[ELIGN_MAX_Z + 1];
 };
 
 /* ---------------------------------------------------- atomic ground states */
@@ -73,7 +71,7 @@ static void dft_cache_load(elign_dft_pool *p) {
     if (!q || strncmp(q + 1, prefix, plen) != 0) continue;
     char *end = NULL;
     long Z = strtol(q + 1 + plen, &end, 10);
-    if (!end || *end != '"' || Z < 1 || Z > DFT_MAX_Z) continue;
+    if (!end || *end != '"' || !elign_element_valid(Z)) continue;
     char *colon = strchr(end, ':');
     if (!colon) continue;
     double e = strtod(colon + 1, &end);
@@ -89,12 +87,14 @@ static void dft_cache_load(elign_dft_pool *p) {
  * reader (another rank) never sees half a file. */
 static void dft_cache_store(const elign_dft_pool *p) {
   if (!p->cache_path[0]) return;
-  char tmp[1100], line[512], prefix[160];
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", p->cache_path, (long)getpid());
+  char line[512], prefix[160];
   snprintf(prefix, sizeof prefix, "%s/%s/Z=", p->method, p->basis);
-  FILE *out = fopen(tmp, "w");
-  if (!out) {
-    elign_warn("dft pool: cannot write atom-energy cache %s: %s", tmp, strerror(errno));
+  elign_atomic_file a;
+  FILE *out;
+  elign_error err;
+  elign_error_clear(&err);
+  if (elign_atomic_fopen(&a, p->cache_path, &out, &err) != ELIGN_OK) {
+    elign_warn("dft pool: cannot write atom-energy cache: %s", err.msg);
     return;
   }
   fprintf(out, "{\n");
@@ -113,7 +113,7 @@ static void dft_cache_store(const elign_dft_pool *p) {
     }
     fclose(in);
   }
-  for (int Z = 1; Z <= DFT_MAX_Z; Z++) {
+  for (int Z = 1; Z <= ELIGN_MAX_Z; Z++) {
     if (!p->have_atom[Z]) continue;
     char key[200];
     dft_cache_key(p, Z, key, sizeof key);
@@ -121,13 +121,32 @@ static void dft_cache_store(const elign_dft_pool *p) {
     first = 0;
   }
   fprintf(out, "\n}\n");
-  if (fclose(out) != 0 || rename(tmp, p->cache_path) != 0) {
-    elign_warn("dft pool: cannot write atom-energy cache %s: %s", p->cache_path, strerror(errno));
-    unlink(tmp);
-  }
+  if (elign_atomic_fclose(&a, out, &err) != ELIGN_OK)
+    elign_warn("dft pool: cannot write atom-energy cache: %s", err.msg);
 }
 
 /* ------------------------------------------------------------ lifecycle */
+
+/* Where the adapters are when oracle.python_path is not set: the configure-time
+ * ELIGN_ORACLE_TOOLS_DIR if one was given, else "oracles" beside the running
+ * binary (the build copies the adapters of tools/oracles there). */
+static const char *default_tools_dir(char *buf, size_t len) {
+#ifdef ELIGN_ORACLE_TOOLS_DIR
+  snprintf(buf, len, "%s", ELIGN_ORACLE_TOOLS_DIR);
+#else
+  char exe[1024];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) {
+    snprintf(buf, len, "oracles");
+    return buf;
+  }
+  exe[n] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (slash) *slash = '\0';
+  snprintf(buf, len, "%s/oracles", exe);
+#endif
+  return buf;
+}
 
 elign_status elign_dft_pool_create(const elign_oracle_options *opt_in, elign_dft_pool **out, elign_error *err) {
   if (!out) return ELIGN_FAIL(err, ELIGN_ERR_ARG, "dft pool: out is NULL");
@@ -141,7 +160,8 @@ elign_status elign_dft_pool_create(const elign_oracle_options *opt_in, elign_dft
   if (!opt.basis || !opt.basis[0]) opt.basis = "6-31g(d)";
   if (!opt.python_module || !opt.python_module[0]) opt.python_module = "psi4_oracle";
   if (!opt.python_function || !opt.python_function[0]) opt.python_function = "evaluate";
-  if (!opt.python_path || !opt.python_path[0]) opt.python_path = ELIGN_ORACLE_TOOLS_DIR;
+  char tools[1100];
+  if (!opt.python_path || !opt.python_path[0]) opt.python_path = default_tools_dir(tools, sizeof tools);
 
   elign_dft_pool *p = elign_calloc(1, sizeof *p, "dft_pool:pool");
   snprintf(p->method, sizeof p->method, "%s", opt.method);
@@ -176,7 +196,7 @@ const char *elign_dft_pool_cache_path(const elign_dft_pool *pool) { return pool 
 /* ----------------------------------------------------------- evaluation */
 
 elign_status elign_dft_pool_atom_energy(elign_dft_pool *p, int Z, double *energy_ev, elign_error *err) {
-  if (Z < 1 || Z > DFT_MAX_Z) return ELIGN_FAIL(err, ELIGN_ERR_ARG, "dft pool: atomic number %d out of range", Z);
+  if (!elign_element_valid(Z)) return ELIGN_FAIL(err, ELIGN_ERR_ARG, "dft pool: atomic number %d out of range", Z);
   if (p->have_atom[Z]) {
     *energy_ev = p->atom_energy[Z];
     return ELIGN_OK;

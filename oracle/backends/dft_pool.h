@@ -1,7 +1,8 @@
 /* dft_pool.h — DFT validation of generated molecules (B3LYP/6-31G(d) by default).
  *
- * The computation behind the dedicated DFT ranks of `elign eval` (the MPI
- * loop that feeds them is the generic oracle server, oracle/server.*): per
+ * The computation behind the dedicated DFT ranks of a run (mpi.dft_ranks,
+ * common/mpi/roles.h; the MPI loop that feeds them is the generic oracle
+ * server, oracle/service/server.h): per
  * molecule the total energy and forces through the "python" oracle backend
  * and a DFT adapter (tools/oracles/psi4_oracle.py by default, or
  * pyscf_oracle.py), and from them
@@ -25,7 +26,8 @@
  *   elign_dft_pool_destroy(&p);
  * Defaults for unset options: method "b3lyp", basis "6-31g(d)",
  * python_module "psi4_oracle", python_function "evaluate", python_path the
- * source tree's tools/oracles.
+ * adapters the build copies beside the binary (<bindir>/oracles; CMake
+ * -DELIGN_ORACLE_TOOLS_DIR=DIR names another default).
  */
 #ifndef ELIGN_DFT_POOL_H
 #define ELIGN_DFT_POOL_H

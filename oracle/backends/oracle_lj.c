@@ -26,6 +26,7 @@
  * NaN/Inf coordinate → NONFINITE_INPUT, unknown element → UNSUPPORTED_ELEMENT,
  * a pair closer than min_distance (default 0.5 Å) → OVERLAP.
  */
+#include "common/chem/elements.h"
 #include "oracle/backends/oracle_lj.h"
 
 #include <math.h>
@@ -61,22 +62,22 @@ int elign_oracle_lj_params(int Z, double *r_cov, double *eps) {
 
 typedef struct {
   double min_distance; /* Å */
-  double r_cov[119];   /* by Z; 0 = unsupported */
-  double eps[119];     /* eV */
+  double r_cov[ELIGN_MAX_Z + 1];   /* by Z; 0 = unsupported */
+  double eps[ELIGN_MAX_Z + 1];    /* eV */
 } lj_state;
 
 static elign_status lj_create(const elign_oracle_options *opt, void **state, elign_error *err) {
   lj_state *s = elign_calloc(1, sizeof *s, "oracle_lj:state");
   /* oracle.h: min_distance 0 = the backend's default, < 0 = no overlap check */
   s->min_distance = !opt || opt->min_distance == 0 ? LJ_DEFAULT_MIN_DISTANCE : opt->min_distance > 0 ? opt->min_distance : 0;
-  for (int Z = 0; Z <= 118; Z++) elign_oracle_lj_params(Z, &s->r_cov[Z], &s->eps[Z]);
+  for (int Z = 0; Z <= ELIGN_MAX_Z; Z++) elign_oracle_lj_params(Z, &s->r_cov[Z], &s->eps[Z]);
   *state = s;
   return ELIGN_OK;
 }
 
 static int lj_supports(const void *state, int Z) {
   const lj_state *s = state;
-  return Z >= 1 && Z <= 118 && s->r_cov[Z] > 0;
+  return elign_element_valid(Z) && s->r_cov[Z] > 0;
 }
 
 static void lj_destroy(void *state) { elign_free(state); }

@@ -1,4 +1,4 @@
-/* oracle_lj.h — the "lj" oracle backend table (registered in oracle.c). */
+/* oracle_lj.h — the "lj" oracle backend table (registered in oracle_backends.c). */
 #ifndef ELIGN_ORACLE_LJ_H
 #define ELIGN_ORACLE_LJ_H
 

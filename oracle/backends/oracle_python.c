@@ -37,11 +37,12 @@
 
 #include "common/base/log.h"
 
+/* ELIGN_PYTHON_EXECUTABLE: the interpreter CMake pinned (Python3_EXECUTABLE);
+ * ELIGN_PYTHON_EXTRA_PATH: a directory CMake probed (psi4's package on
+ * Debian, ELIGN_PSI4_PYTHONPATH), appended to sys.path. */
 #ifndef ELIGN_PYTHON_EXECUTABLE
-#define ELIGN_PYTHON_EXECUTABLE "/usr/bin/python3"
+#define ELIGN_PYTHON_EXECUTABLE "python3"
 #endif
-/* Debian installs compiled extension packages such as psi4 here. */
-#define PYTHON_DEBIAN_ARCH_LIBDIR "/usr/lib/x86_64-linux-gnu"
 
 /* Glue run once in a private namespace. _call returns (energy, forces bytes);
  * _call_batch returns a list of per-molecule (energy, bytes) or exception. */
@@ -89,14 +90,12 @@ typedef struct {
 
 /* ------------------------------------------------------- interpreter setup */
 
-static int python_started_here = 0;
-
 static elign_status python_start(elign_error *err) {
   if (Py_IsInitialized()) return ELIGN_OK; /* a host that already runs Python (or a previous create) */
   PyConfig config;
   PyConfig_InitPythonConfig(&config);
   /* Pretend to be Debian's interpreter so prefix, stdlib and dist-packages
-   * resolve as they do for /usr/bin/python3 (not our binary's directory). */
+   * resolve as they do for that interpreter (not our binary's directory). */
   PyStatus ps = PyConfig_SetBytesString(&config, &config.program_name, ELIGN_PYTHON_EXECUTABLE);
   if (!PyStatus_Exception(ps)) ps = PyConfig_SetBytesString(&config, &config.executable, ELIGN_PYTHON_EXECUTABLE);
   config.install_signal_handlers = 0; /* SIGINT etc. stay with the host */
@@ -107,16 +106,17 @@ static elign_status python_start(elign_error *err) {
   if (PyStatus_Exception(ps))
     return ELIGN_FAIL(err, ELIGN_ERR_BACKEND, "python backend: cannot initialise Python (%s): %s",
                       ELIGN_PYTHON_EXECUTABLE, ps.err_msg ? ps.err_msg : "unknown error");
-  python_started_here = 1;
+#ifdef ELIGN_PYTHON_EXTRA_PATH
   PyObject *sys_path = PySys_GetObject("path"); /* borrowed */
   if (sys_path) {
-    PyObject *dir = PyUnicode_FromString(PYTHON_DEBIAN_ARCH_LIBDIR);
+    PyObject *dir = PyUnicode_FromString(ELIGN_PYTHON_EXTRA_PATH);
     if (dir) {
       if (!PySequence_Contains(sys_path, dir)) PyList_Append(sys_path, dir);
       Py_DECREF(dir);
     }
   }
   PyErr_Clear();
+#endif
   /* Release the GIL: every later entry takes it with PyGILState_Ensure. */
   PyEval_SaveThread();
   return ELIGN_OK;

@@ -1,4 +1,5 @@
 /* wire.c — pack / validate / unpack actor↔oracle messages (format in wire.h). */
+#include "common/chem/elements.h"
 #include "oracle/service/wire.h"
 
 #include <stdlib.h>
@@ -6,7 +7,6 @@
 
 _Static_assert(sizeof(elign_wire_header) == ELIGN_WIRE_HEADER_BYTES, "wire header must be 56 bytes, no padding");
 
-#define WIRE_MAX_Z 118
 #define WIRE_MAX_STATUS 1023
 
 /* ------------------------------------------------------------------------
@@ -291,7 +291,7 @@ elign_status elign_wire_unpack_request(const void *buf, size_t len, elign_wire_r
   if (st != ELIGN_OK) return st;
   req->Z = read_i32(b, L.Z, h.n_atoms, "wire:Z");
   for (int64_t i = 0; i < h.n_atoms; i++)
-    if (req->Z[i] < 0 || req->Z[i] > WIRE_MAX_Z) {
+    if (req->Z[i] < 0 || req->Z[i] > ELIGN_MAX_Z) {
       st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "wire: request %llu: atomic number %d at atom %lld",
                       (unsigned long long)h.request_id, req->Z[i], (long long)i);
       elign_wire_request_free(req);

@@ -14,17 +14,29 @@ side turns into ELIGN_MOL_TIMEOUT. psi4 is imported once in the parent, so the
 fork costs no re-import. SCF failures raise psi4's ConvergenceError
 (-> ELIGN_MOL_NOT_CONVERGED). Open shells use UHF/UKS.
 
-psi4 on Debian lives in /usr/lib/x86_64-linux-gnu (the embedded interpreter
-adds that directory to sys.path; a standalone run here does the same).
+psi4 on Debian lives in the interpreter's multiarch library directory, outside
+its sys.path. The embedded interpreter gets that directory from the build
+(CMake's ELIGN_PSI4_PYTHONPATH); a standalone run takes $ELIGN_PSI4_PYTHONPATH,
+else asks the interpreter where its multiarch directory is.
 """
 import os
 import sys
+import sysconfig
 
 from oracle_common import BOHR_ANGSTROM, HARTREE_EV, run_with_time_limit
 
-_DEBIAN_PSI4_DIR = "/usr/lib/x86_64-linux-gnu"
-if _DEBIAN_PSI4_DIR not in sys.path and os.path.isdir(os.path.join(_DEBIAN_PSI4_DIR, "psi4")):
-    sys.path.append(_DEBIAN_PSI4_DIR)
+
+def _psi4_dirs():
+    env = os.environ.get("ELIGN_PSI4_PYTHONPATH")
+    if env:
+        return [d for d in env.split(os.pathsep) if d]
+    multiarch = sysconfig.get_config_var("MULTIARCH")
+    return [os.path.join(sys.base_prefix, "lib", multiarch)] if multiarch else []
+
+
+for _dir in _psi4_dirs():
+    if _dir not in sys.path and os.path.isdir(os.path.join(_dir, "psi4")):
+        sys.path.append(_dir)
 
 try:
     import psi4

@@ -1,6 +1,6 @@
 """uma_oracle — FAIRChem UMA (task "omol") as Elign-C's MLFF reward oracle.
 
-Follows /work/shared/spec/ALGORITHMS.md §5: positions in Angstrom, cell
+Follows the project's algorithm specification (spec/ALGORITHMS.md §5): positions in Angstrom, cell
 50 Angstrom * I, pbc False, charge 0 and spin multiplicity 1 (the batch's
 values, which default to exactly these), energy in eV (total), forces in
 eV/Angstrom. options: model ("uma-s-1p1" default; "uma-s-1" maps to it;

@@ -1,0 +1,67 @@
+/* runctx.c — the run context of every MPI command (runctx.h). */
+#include "common/mpi/runctx.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/base/log.h"
+
+void elign_runctx_options_from_config(const elign_config *cfg, elign_runctx_options *o) {
+  memset(o, 0, sizeof *o);
+  o->oracle_ranks = (int)elign_config_get_int(cfg, "mpi.oracle_ranks");
+  o->dft_ranks = (int)elign_config_get_int(cfg, "mpi.dft_ranks");
+  o->threads_per_rank = (int)elign_config_get_int(cfg, "mpi.threads_per_rank");
+}
+
+/* ELIGN_RANKS_REST: every rank that is not the one actor or a DFT rank. */
+static int resolve_oracle_ranks(int requested, int dft_ranks) {
+  if (requested != ELIGN_RANKS_REST) return requested;
+  int size = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  int rest = size - 1 - (dft_ranks > 0 ? dft_ranks : 0);
+  return size > 1 && rest > 0 ? rest : 0;
+}
+
+elign_status elign_runctx_init(elign_runctx *ctx, int *argc, char ***argv, const elign_runctx_options *o,
+                               elign_error *err) {
+  memset(ctx, 0, sizeof *ctx);
+  ctx->world.comm = ctx->world.actors = ctx->world.oracles = ctx->world.dft = MPI_COMM_NULL;
+  elign_status st = elign_mpi_init(argc, argv, err);
+  if (st != ELIGN_OK) return st;
+  ctx->mpi_up = 1;
+  if (o->threads_per_rank > 0) omp_set_num_threads(o->threads_per_rank);
+  int oracle_ranks = resolve_oracle_ranks(o->oracle_ranks, o->dft_ranks);
+  st = elign_world_init(&ctx->world, MPI_COMM_WORLD, oracle_ranks, o->dft_ranks, err);
+  if (st == ELIGN_OK && ctx->world.note[0]) elign_info("%s", ctx->world.note);
+  return st;
+}
+
+elign_status elign_runctx_agree(const elign_runctx *ctx, elign_error *err) {
+  if (!ctx->mpi_up) { /* MPI never started: this process is the whole run */
+    if (err && err->status != ELIGN_OK) elign_error_print(err);
+    return err ? err->status : ELIGN_OK;
+  }
+  MPI_Comm comm = ctx->world.comm != MPI_COMM_NULL ? ctx->world.comm : MPI_COMM_WORLD;
+  elign_status st = elign_mpi_agree(comm, err);
+  if (st == ELIGN_OK) return ELIGN_OK;
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  if (rank == 0) elign_error_print(err);
+  return st;
+}
+
+void elign_runctx_free(elign_runctx *ctx) {
+  elign_world_free(&ctx->world);
+  if (ctx->mpi_up) elign_mpi_finalize();
+  ctx->mpi_up = 0;
+}
+
+int elign_launcher_rank(void) {
+  static const char *vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+    const char *v = getenv(vars[i]);
+    if (v && *v) return atoi(v);
+  }
+  return 0;
+}
