@@ -2,9 +2,11 @@
 #include "oracle/service/client.h"
 
 #include <limits.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/base/log.h"
 #include "oracle/service/wire.h"
 
 typedef struct {
@@ -26,6 +28,7 @@ struct elign_oracle_client {
   int n_oracles, next_oracle;
   int done_sent;
   int poll_us;           /* see elign_oracle_mprobe */
+  double timeout_s;      /* wait: give up after this long without a reply (0 = never) */
   /* embedded */
   elign_oracle_evaluate_fn evaluate;
   void *ctx;
@@ -183,12 +186,58 @@ elign_status elign_oracle_client_submit(elign_oracle_client *c, const elign_orac
   return ELIGN_OK;
 }
 
+static elign_status handle_reply(elign_oracle_client *c, MPI_Message *msgp, MPI_Status *statusp, elign_error *err);
+
+/* The oracle rank of the oldest unanswered request (for messages), or -1. */
+static int oldest_waiting_oracle(const elign_oracle_client *c, uint64_t *id) {
+  for (int i = 0; i < c->n_entries; i++)
+    if (!c->entries[i].answered) {
+      *id = c->entries[i].id;
+      return c->entries[i].oracle;
+    }
+  return -1;
+}
+
+/* Probe for the next reply: blocking, or polling until the timeout. */
+static elign_status probe_reply(elign_oracle_client *c, MPI_Message *msg, MPI_Status *status, elign_error *err) {
+  if (c->timeout_s <= 0 || c->poll_us < 0) {
+    if (elign_oracle_mprobe(MPI_ANY_SOURCE, ELIGN_ORACLE_TAG_REPLY, c->comm, c->poll_us, msg, status) != MPI_SUCCESS)
+      return ELIGN_FAIL(err, ELIGN_ERR_MPI, "oracle client: MPI_Mprobe failed");
+    return ELIGN_OK;
+  }
+  int poll_us = c->poll_us ? c->poll_us : ELIGN_ORACLE_POLL_US_DEFAULT;
+  struct timespec pause = {poll_us / 1000000, (long)(poll_us % 1000000) * 1000L};
+  double t0 = elign_wtime();
+  for (;;) {
+    int flag = 0;
+    if (MPI_Improbe(MPI_ANY_SOURCE, ELIGN_ORACLE_TAG_REPLY, c->comm, &flag, msg, status) != MPI_SUCCESS)
+      return ELIGN_FAIL(err, ELIGN_ERR_MPI, "oracle client: MPI_Improbe failed");
+    if (flag) return ELIGN_OK;
+    if (elign_wtime() - t0 > c->timeout_s) {
+      uint64_t id = 0;
+      int rank = oldest_waiting_oracle(c, &id);
+      ELIGN_FAIL(err, ELIGN_ERR_MPI, "oracle client: no reply from oracle rank %d for %.0f s (request %llu is one of %d "
+                 "waiting); the oracle rank died or hangs", rank, c->timeout_s, (unsigned long long)id, c->n_entries);
+      elign_error_hint(err, "look for that rank's messages above; oracle.reply_timeout sets this limit");
+      return ELIGN_ERR_MPI;
+    }
+    nanosleep(&pause, NULL);
+  }
+}
+
 /* Receive one reply (blocking) and file it under its request. */
 static elign_status receive_reply(elign_oracle_client *c, elign_error *err) {
   MPI_Message msg;
   MPI_Status status;
-  if (elign_oracle_mprobe(MPI_ANY_SOURCE, ELIGN_ORACLE_TAG_REPLY, c->comm, c->poll_us, &msg, &status) != MPI_SUCCESS)
-    return ELIGN_FAIL(err, ELIGN_ERR_MPI, "oracle client: MPI_Mprobe failed");
+  elign_status pst = probe_reply(c, &msg, &status, err);
+  if (pst != ELIGN_OK) return pst;
+  return handle_reply(c, &msg, &status, err);
+}
+
+/* Receive the probed reply and file it under its request. */
+static elign_status handle_reply(elign_oracle_client *c, MPI_Message *msgp, MPI_Status *statusp, elign_error *err) {
+  MPI_Message msg = *msgp;
+  MPI_Status status = *statusp;
   int count = 0;
   MPI_Get_count(&status, MPI_BYTE, &count);
   uint8_t *buf = elign_malloc((size_t)count + 1, "oracle_client:recv");
@@ -253,7 +302,31 @@ void elign_oracle_client_set_poll(elign_oracle_client *c, int poll_us) {
   if (c) c->poll_us = poll_us;
 }
 
+void elign_oracle_client_set_timeout(elign_oracle_client *c, double seconds) {
+  if (c) c->timeout_s = seconds > 0 ? seconds : 0;
+}
+
 int elign_oracle_client_outstanding(const elign_oracle_client *c) { return c ? c->n_entries : 0; }
+
+elign_status elign_oracle_client_poll(elign_oracle_client *c, int64_t *pending_molecules, elign_error *err) {
+  if (!c->embedded) {
+    for (;;) {
+      int flag = 0;
+      MPI_Message msg;
+      MPI_Status status;
+      if (MPI_Improbe(MPI_ANY_SOURCE, ELIGN_ORACLE_TAG_REPLY, c->comm, &flag, &msg, &status) != MPI_SUCCESS)
+        return ELIGN_FAIL(err, ELIGN_ERR_MPI, "oracle client: MPI_Improbe failed");
+      if (!flag) break;
+      elign_status st = handle_reply(c, &msg, &status, err);
+      if (st != ELIGN_OK) return st;
+    }
+  }
+  int64_t n = 0;
+  for (int i = 0; i < c->n_entries; i++)
+    if (!c->entries[i].answered) n += c->entries[i].n_mol;
+  if (pending_molecules) *pending_molecules = n;
+  return ELIGN_OK;
+}
 
 elign_status elign_oracle_client_done(elign_oracle_client *c, elign_error *err) {
   if (!c || c->embedded || c->done_sent) return ELIGN_OK;

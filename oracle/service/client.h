@@ -61,8 +61,18 @@ elign_status elign_oracle_client_wait(elign_oracle_client *c, uint64_t id, elign
  * server.h; 0 = the default polite polling, < 0 = blocking MPI_Mprobe. */
 void elign_oracle_client_set_poll(elign_oracle_client *c, int poll_us);
 
+/* MPI mode: wait() gives up after `seconds` without any reply while its
+ * request is unanswered (ELIGN_ERR_MPI naming the oracle rank: it died or
+ * hangs); 0 = wait forever (the default). Needs the polling wait (poll_us ≥ 0). */
+void elign_oracle_client_set_timeout(elign_oracle_client *c, double seconds);
+
 /* Requests submitted and not yet waited for. */
 int elign_oracle_client_outstanding(const elign_oracle_client *c);
+
+/* Take in every reply that has already arrived (never blocks) and report
+ * the molecules of submitted requests still unanswered (*pending_molecules,
+ * may be NULL): the actor's view of the oracle queue. Embedded: 0. */
+elign_status elign_oracle_client_poll(elign_oracle_client *c, int64_t *pending_molecules, elign_error *err);
 
 /* Tell every oracle rank this actor is finished (MPI mode; embedded: no-op).
  * Outstanding requests may still be waited for afterwards — and must be: a

@@ -1,0 +1,144 @@
+/* train_impl.h — the pieces of `elign train` shared by its files (internal).
+ *
+ *   train_run.c      setup, the iteration loop, checkpoints, resume, metrics
+ *   train_rollout.c  the actor's rollout with the oracle fed from its frame
+ *                    callback, and the gather of the reward inputs to rank 0
+ *   train_reward.c   rank 0: rewards, filter, advantages; the broadcast of
+ *                    the kept molecules and their advantages
+ *   train_update.c   the PPO update: units of gradient work, their fixed-
+ *                    order reduction on rank 0, clipping, AdamW, broadcast
+ */
+#ifndef ELIGN_TRAIN_IMPL_H
+#define ELIGN_TRAIN_IMPL_H
+
+#include <stdint.h>
+
+#include "actor/rollout.h"
+#include "common/chem/bonds.h"
+#include "common/chem/smiles_set.h"
+#include "common/io/metrics.h"
+#include "common/model/edm_model.h"
+#include "common/model/train_state.h"
+#include "learner/advantages.h"
+#include "learner/filter.h"
+#include "learner/ppo.h"
+#include "learner/rewards.h"
+#include "learner/shaping.h"
+#include "learner/train.h"
+#include "oracle/service/client.h"
+
+#ifdef ELIGN_DOUBLE
+#define MPI_ELIGN_REAL MPI_DOUBLE
+#else
+#define MPI_ELIGN_REAL MPI_FLOAT
+#endif
+
+/* Named numbers of one iteration's metrics line, in the order written. */
+#define TRAIN_MAX_METRICS 96
+typedef struct {
+  int n;
+  const char *name[TRAIN_MAX_METRICS];
+  double value[TRAIN_MAX_METRICS];
+} train_metrics;
+void train_metric(train_metrics *m, const char *name, double value);
+/* NAN if absent. */
+double train_metric_get(const train_metrics *m, const char *name);
+
+/* Seconds one actor spent per role in an iteration (gathered to rank 0). */
+enum { TM_SAMPLE, TM_ORACLE_SUBMIT, TM_ORACLE_WAIT, TM_UPDATE, TM_REDUCE_WAIT, TM_COUNT };
+
+/* The per-molecule numbers an oracle frame leaves (actor → rank 0). */
+enum { FV_METRIC, FV_ENERGY, FV_OK, FV_COUNT };
+
+/* One unit of gradient work: the kept molecules [k0, k1) of micro-batch mb
+ * that belong to rollout block `block`. */
+typedef struct {
+  int mb;
+  int64_t block;
+  int64_t k0, k1;
+  int owner; /* actor rank holding the block */
+} train_unit;
+
+/* Per-unit statistics (sums over its trained steps; doubles). */
+enum {
+  US_MOLSTEPS, US_RATIO_SUM, US_RATIO_MIN, US_RATIO_MAX, US_CLIPPED, US_KL_SUM, US_PG_SUM, US_LOSS_SUM,
+  US_WLOSS_SUM, US_ADV_CLIPPED, US_COUNT
+};
+
+typedef struct {
+  /* world */
+  const elign_world *w;
+  MPI_Comm comm; /* the learner group (actors) */
+  int rank, size;
+  const train_options *o;
+  const elign_config *cfg;
+  char *config_text;
+
+  /* model and state */
+  edm_model model;   /* architecture, schedule, histogram; params point into ts */
+  train_state ts;    /* rank 0: params, grads, m, v, reference; others: params, grads, reference */
+  int D;
+
+  /* the iteration's layout (the same every iteration) */
+  int S;             /* T + 1 frames */
+  int *timesteps;    /* [S] */
+  grpo_schedule sched; /* reward frames (shaping) */
+  int shaped;        /* the oracle sees scheduled ẑ₀ frames */
+  int n_oracle_frames; /* J (shaped), 1 (terminal), 0 (dummy reward) */
+  int train_start;   /* k0 of §4.9 */
+  int T_act;
+  int64_t n_blocks;
+  int64_t *block_first; /* [size + 1] actor r holds blocks [block_first[r], block_first[r+1]) */
+
+  /* rank 0 */
+  elign_smiles_set *train_smiles; /* dataloader.smiles_path, or NULL */
+  grpo_valence_table valence;
+  grpo_bond_table bonds;
+  int have_bonds;
+  elign_bond_rule rule;
+  elign_metrics *metrics;
+
+  /* oracle */
+  elign_oracle_client *client;
+
+  /* learner work */
+  egnn_workspace *ws_train, *ws_ref;
+
+  /* progress */
+  int64_t iteration;       /* iterations done (the next one to run) */
+  int64_t policy_version;  /* version of the weights in ts.params */
+  double t_run_start;
+  double best_metric;      /* best_checkpoint_metric so far (NAN = none) */
+} trainer;
+
+/* This iteration's data on one actor. */
+typedef struct {
+  int64_t it;
+  int64_t g0, ng;          /* my groups */
+  rollout_batch rec;       /* my rollouts */
+  double *frame_vals;      /* [J][rec.h.n_mol][FV_COUNT] */
+  int64_t oracle_pending_max; /* molecules still unanswered when sampling ended */
+  double t[TM_COUNT];
+  /* rank 0 after the reward stage; every actor after the broadcast */
+  int64_t n_total;         /* B */
+  int64_t *group_sizes;    /* [P] */
+  int64_t n_kept;
+  int64_t *kept;           /* [n_kept] global molecule index of each kept molecule */
+  int adv_cols;
+  double *adv;             /* [n_kept][adv_cols] */
+} train_iter;
+
+void train_iter_free(train_iter *it);
+
+/* Group sizes of an iteration (every rank draws the same). */
+void train_group_sizes(const trainer *tr, int64_t it, int64_t *sizes);
+
+/* train_rollout.c: sample my groups, feed the oracle, reduce its answers. */
+elign_status train_rollout(trainer *tr, train_iter *it, elign_error *err);
+/* train_reward.c: gather to rank 0, rewards/filter/advantages there (metrics
+ * into m), broadcast the kept molecules and advantages. Collective. */
+elign_status train_reward(trainer *tr, train_iter *it, train_metrics *m, elign_error *err);
+/* train_update.c: the PPO epochs over the kept molecules. Collective. */
+elign_status train_update(trainer *tr, train_iter *it, train_metrics *m, elign_error *err);
+
+#endif

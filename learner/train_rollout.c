@@ -1,0 +1,146 @@
+/* train_rollout.c — one actor's part of an iteration: its blocks of prompt
+ * groups through the rollout sampler, each oracle frame submitted from the
+ * frame callback as soon as a block produces it (so the oracle ranks work
+ * while the sampler runs), then the answers reduced to three numbers per
+ * molecule and frame (force metric, energy, ok) for rank 0's rewards. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/base/log.h"
+#include "learner/train_impl.h"
+
+/* ---- the oracle requests of one rollout -------------------------------------- */
+
+typedef struct {
+  uint64_t id;
+  int slot;                 /* oracle frame slot j */
+  int64_t mol_first, n_mol; /* record molecules */
+} oracle_request;
+
+typedef struct {
+  trainer *tr;
+  oracle_request *req;
+  int n_req, cap_req;
+  double t_submit;
+} frame_sink;
+
+/* The frame callback: scheduled ẑ₀ frames (shaping) or the final molecules
+ * (terminal reward) go to the oracle now; everything else is ignored. */
+static elign_status submit_frame(const rollout_frame *f, void *user, elign_error *err) {
+  frame_sink *fs = user;
+  trainer *tr = fs->tr;
+  if (tr->n_oracle_frames == 0) return ELIGN_OK;
+  if ((f->kind == ROLLOUT_FRAME_FINAL) == tr->shaped) return ELIGN_OK;
+  int slot = f->kind == ROLLOUT_FRAME_FINAL ? 0 : f->slot;
+  int64_t N = f->offsets[f->n_mol];
+  double *pos = elign_malloc((size_t)(N > 0 ? N : 1) * 3 * sizeof(double), "train:frame_pos");
+  int32_t *Z = elign_malloc((size_t)(N > 0 ? N : 1) * sizeof(int32_t), "train:frame_Z");
+  rollout_frame_molecules(&tr->model, f, pos, Z);
+  elign_oracle_batch b = {.n_mol = f->n_mol, .offsets = f->offsets, .Z = Z, .pos = pos};
+  uint64_t id = 0;
+  double t0 = elign_wtime();
+  elign_status st = elign_oracle_client_submit(tr->client, &b, 1, &id, err);
+  fs->t_submit += elign_wtime() - t0;
+  free(pos);
+  free(Z);
+  if (st) return st;
+  if (fs->n_req == fs->cap_req)
+    fs->req = elign_realloc(fs->req, (size_t)(fs->cap_req = fs->cap_req ? 2 * fs->cap_req : 64) * sizeof *fs->req,
+                            "train:requests");
+  fs->req[fs->n_req++] = (oracle_request){.id = id, .slot = slot, .mol_first = f->mol_first, .n_mol = f->n_mol};
+  return ELIGN_OK;
+}
+
+/* Wait for one request and reduce each molecule to (metric, energy, ok). */
+static elign_status collect_request(trainer *tr, train_iter *it, const oracle_request *q, elign_error *err) {
+  const rollout_batch *r = &it->rec;
+  const int64_t *roff = r->offsets + q->mol_first;
+  int64_t n = q->n_mol, N = roff[n] - roff[0];
+  int64_t *off = elign_malloc((size_t)(n + 1) * sizeof *off, "train:req_off");
+  for (int64_t b = 0; b <= n; b++) off[b] = roff[b] - roff[0];
+  double *energy = elign_malloc((size_t)(n > 0 ? n : 1) * sizeof *energy, "train:req_energy");
+  double *forces = elign_calloc((size_t)(N > 0 ? N : 1) * 3, sizeof *forces, "train:req_forces");
+  elign_mol_status *status = elign_malloc((size_t)(n > 0 ? n : 1) * sizeof *status, "train:req_status");
+  uint8_t *answered = elign_malloc((size_t)(n > 0 ? n : 1), "train:req_ok");
+  elign_oracle_result res = {.energy = energy, .forces = forces, .status = status};
+  elign_status st = elign_oracle_client_wait(tr->client, q->id, &res, err);
+  if (!st) {
+    for (int64_t b = 0; b < n; b++) answered[b] = status[b] == ELIGN_MOL_OK;
+    grpo_oracle_frame f = {.forces = forces, .energy = energy, .ok = answered};
+    for (int64_t b = 0; b < n; b++) {
+      double *v = it->frame_vals + ((int64_t)q->slot * r->h.n_mol + q->mol_first + b) * FV_COUNT;
+      int ok = grpo_frame_molecule_ok(&f, b, off, &tr->o->s);
+      v[FV_OK] = ok;
+      v[FV_METRIC] = ok ? grpo_force_metric(forces + 3 * off[b], off[b + 1] - off[b], &tr->o->s) : 0.0;
+      v[FV_ENERGY] = ok ? energy[b] : 0.0;
+    }
+  }
+  free(off);
+  free(energy);
+  free(forces);
+  free(status);
+  free(answered);
+  return st;
+}
+
+/* A fault-injection hook for the tests (docs/train.md): ELIGN_TEST_NAN_ITERATION=N
+ * poisons one weight of the actor that samples group 0 in iteration N, so
+ * that iteration's rollout meets a NaN. */
+static void test_poison(trainer *tr, const train_iter *it) {
+  const char *v = getenv("ELIGN_TEST_NAN_ITERATION");
+  if (v && *v && atoll(v) == it->it && it->g0 == 0 && it->ng > 0) {
+    elign_warn("ELIGN_TEST_NAN_ITERATION=%s: poisoning a weight of this actor for the test", v);
+    tr->ts.params[0] = NAN;
+  }
+}
+
+elign_status train_rollout(trainer *tr, train_iter *it, elign_error *err) {
+  const train_options *o = tr->o;
+  int64_t G = o->groups_per_block;
+  int64_t g0 = tr->block_first[tr->rank] * G, g1 = tr->block_first[tr->rank + 1] * G;
+  if (g1 > o->P) g1 = o->P;
+  if (g0 > g1) g0 = g1;
+  it->g0 = g0;
+  it->ng = g1 - g0;
+  test_poison(tr, it);
+
+  frame_sink fs = {.tr = tr};
+  rollout_config rc = {.model = &tr->model, .T = o->T, .K = o->K, .share_initial_noise = o->s.model.share_initial_noise,
+                       .skip_prefix = grpo_rollout_skip_prefix(&o->s), .train_start = tr->train_start,
+                       .frames = tr->shaped ? tr->sched.indices : NULL, .n_frames = tr->shaped ? tr->sched.n : 0,
+                       .keep_mu = 0, .groups_per_batch = (int)G, .seed = o->seed, .iteration = (uint64_t)it->it,
+                       .policy_version = tr->policy_version, .on_frame = submit_frame, .user = &fs};
+  double t0 = elign_wtime();
+  elign_status st = rollout_run(&rc, g0, g1 - g0, NULL, &it->rec, err);
+  double t1 = elign_wtime();
+  it->t[TM_ORACLE_SUBMIT] = fs.t_submit;
+  it->t[TM_SAMPLE] = t1 - t0 - fs.t_submit;
+  int64_t J = tr->n_oracle_frames, nm = it->rec.h.n_mol;
+  it->frame_vals = elign_calloc((size_t)(J * nm > 0 ? J * nm : 1) * FV_COUNT, sizeof(double), "train:frame_vals");
+  if (tr->client) {
+    elign_error perr;
+    elign_error_clear(&perr);
+    if (elign_oracle_client_poll(tr->client, &it->oracle_pending_max, &perr) && !st) {
+      *err = perr;
+      st = perr.status;
+    }
+  }
+  /* every submitted request is waited for, also after a failure: a server
+   * finishes only when its replies are delivered */
+  for (int q = 0; q < fs.n_req; q++) {
+    elign_error qerr;
+    elign_error_clear(&qerr);
+    elign_status qs = collect_request(tr, it, &fs.req[q], &qerr);
+    if (qs && !st) {
+      *err = qerr;
+      st = qs;
+    }
+  }
+  it->t[TM_ORACLE_WAIT] = elign_wtime() - t1;
+  free(fs.req);
+  if (!st && it->rec.h.policy_version != tr->policy_version)
+    st = ELIGN_FAIL(err, ELIGN_ERR_ARG, "rollout of iteration %lld carries policy version %lld, the learner holds %lld",
+                    (long long)it->it, (long long)it->rec.h.policy_version, (long long)tr->policy_version);
+  return st;
+}
