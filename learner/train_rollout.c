@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/base/log.h"
+#include "common/mpi/roles.h"
 #include "learner/train_impl.h"
 
 /* ---- the oracle requests of one rollout -------------------------------------- */
@@ -132,6 +133,8 @@ elign_status train_rollout(trainer *tr, train_iter *it, elign_error *err) {
     elign_error qerr;
     elign_error_clear(&qerr);
     elign_status qs = collect_request(tr, it, &fs.req[q], &qerr);
+    if (qs == ELIGN_ERR_MPI) /* the oracle rank is gone or stuck: nothing collective can follow */
+      elign_world_fail_one(&qerr);
     if (qs && !st) {
       *err = qerr;
       st = qs;

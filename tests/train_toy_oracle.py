@@ -58,3 +58,21 @@ def dies(Z, R, charge, multiplicity, options):
     if _answered[0] > int(os.environ.get("ELIGN_TOY_DIE_AFTER", "20")):
         os._exit(3)
     return harmonic(Z, R, charge, multiplicity, options)
+
+
+def stretch(Z, R, charge, multiplicity, options):
+    """The harmonic energy with the opposite sign (forces too): an energy
+    reward on it pays for spreading the atoms out — the smoke test checks
+    that training follows the reward in either direction."""
+    E, F = harmonic(Z, R, charge, multiplicity, options)
+    return -E, -F
+
+
+def hangs(Z, R, charge, multiplicity, options):
+    """harmonic until ELIGN_TOY_DIE_AFTER molecules, then never answers (an
+    oracle rank that hangs): the actor's oracle.reply_timeout must end the job."""
+    _answered[0] += 1
+    if _answered[0] > int(os.environ.get("ELIGN_TOY_DIE_AFTER", "20")):
+        import time
+        time.sleep(3600)
+    return harmonic(Z, R, charge, multiplicity, options)
