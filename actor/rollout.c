@@ -124,6 +124,14 @@ static elign_status check_config(const rollout_config *c, int D, int64_t group_f
   if (group_first < 0 || n_groups < 0 || group_first + n_groups > ((int64_t)1 << 32))
     return ELIGN_FAIL(err, ELIGN_ERR_ARG, "rollout: groups [%lld, %lld) outside the key range",
                       (long long)group_first, (long long)(group_first + n_groups));
+  if (group_first % c->groups_per_batch != 0)
+    return ELIGN_FAIL(err, ELIGN_ERR_ARG,
+                      "rollout: first group %lld is not a multiple of groups_per_batch %d (give each caller whole "
+                      "blocks, or the batches — and the bits — depend on the split)",
+                      (long long)group_first, c->groups_per_batch);
+  if (c->iteration >= ((uint64_t)1 << 32))
+    return ELIGN_FAIL(err, ELIGN_ERR_ARG, "rollout: iteration %llu outside the key range (< 2^32)",
+                      (unsigned long long)c->iteration);
   if (!group_sizes && c->model->nodes.n == 0)
     return ELIGN_FAIL(err, ELIGN_ERR_ARG, "rollout: the model has no atom-count histogram; give the sizes");
   if (D < DIFFUSION_NDIM + 1) return ELIGN_FAIL(err, ELIGN_ERR_ARG, "rollout: policy with D = %d channels", D);
@@ -200,7 +208,7 @@ static elign_status record_step(const sampler_step *st, void *user, elign_error 
   if (r->mu) copy_rows(v, rollout_frame_mu(r, slot), st->mu, st->offsets, st->n_mol);
   if (!rs->cfg->on_frame) return ELIGN_OK;
   rollout_frame f = {.kind = ROLLOUT_FRAME_ZHAT0, .frame = k, .slot = slot, .mol_first = v->m0, .n_mol = v->nm,
-                     .offsets = v->rel_off, .D = D,
+                     .copies = v->rep, .offsets = v->rel_off, .D = D,
                      .zhat0 = rollout_frame_zhat0(r, slot) + r->offsets[v->m0] * D};
   return rs->cfg->on_frame(&f, rs->cfg->user, err);
 }
@@ -276,7 +284,7 @@ static elign_status run_block(rollout_run_state *rs, int64_t b0, int64_t b1, eli
     memcpy(r->charges + atom0, so.charges, (size_t)N * sizeof(int32_t));
     if (c->on_frame) {
       rollout_frame f = {.kind = ROLLOUT_FRAME_FINAL, .frame = T, .slot = -1, .mol_first = m0, .n_mol = nm,
-                         .offsets = rel, .D = D, .zhat0 = r->xh + atom0 * D, .pos = r->pos + 3 * atom0,
+                         .copies = 1, .offsets = rel, .D = D, .zhat0 = r->xh + atom0 * D, .pos = r->pos + 3 * atom0,
                          .Z = r->Z + atom0, .charges = r->charges + atom0};
       st = c->on_frame(&f, c->user, err);
     }

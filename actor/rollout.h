@@ -74,13 +74,17 @@ typedef enum {
   ROLLOUT_FRAME_FINAL = 1  /* the decoded molecules */
 } rollout_frame_kind;
 
-/* One block's molecules at one frame; pointers into the record being built
- * (valid after the call too, until rollout_batch_free). */
+/* One block's molecules at one frame. zhat0 / pos / Z / charges point into
+ * the record being built (valid until rollout_batch_free); offsets only
+ * during the call. Scheduled frames inside a case-C prefix come once per
+ * block with the reference's rows copied to every member. */
 typedef struct {
   rollout_frame_kind kind;
   int frame;                  /* ZHAT0: frame index k (0..T; k < T: ẑ₀ of transition k, from z_{T−k}); FINAL: T */
   int slot;                   /* ZHAT0: index j in cfg->frames; FINAL: −1 */
   int64_t mol_first, n_mol;   /* record molecules [mol_first, mol_first + n_mol): whole groups */
+  int copies;                 /* K for a frame inside a case-C prefix (each group's K members hold the same
+                                 rows: evaluate one per group), else 1 */
   const int64_t *offsets;     /* [n_mol + 1] atoms, relative (offsets[0] = 0) */
   int D;
   const elign_real *zhat0;    /* ZHAT0: (N, D) ẑ₀ rows; FINAL: (N, D) xh */
@@ -206,7 +210,8 @@ static inline rollout_step rollout_step_view(const rollout_batch *r, int64_t m, 
 }
 
 /* Sample global groups [group_first, group_first + n_groups) of the
- * iteration. group_sizes ([n_groups] atom counts) fixes the sizes, NULL
+ * iteration; group_first must be a multiple of groups_per_batch (whole
+ * blocks per caller: sampler_rank_range(P, groups_per_batch, rank, size, …)). group_sizes ([n_groups] atom counts) fixes the sizes, NULL
  * draws them (rollout_draw_group_size). out is initialised by the call
  * (free with rollout_batch_free, also after an error). Errors: bad settings
  * (ELIGN_ERR_ARG), the policy's or on_frame's error, a non-finite latent

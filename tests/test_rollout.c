@@ -156,7 +156,7 @@ static void rederive(const rollout_batch *r, int G, rederive_stats *st) {
 
 typedef struct {
   int n_calls;
-  int kinds[256], frames[256];
+  int kinds[256], frames[256], copies[256];
   int64_t first[256], count[256];
   int zhat0_matches; /* the handed rows equal the record's at that point */
   const rollout_batch *r;
@@ -168,6 +168,7 @@ static elign_status log_frame(const rollout_frame *f, void *user, elign_error *e
   if (L->n_calls < 256) {
     L->kinds[L->n_calls] = f->kind;
     L->frames[L->n_calls] = f->frame;
+    L->copies[L->n_calls] = f->copies;
     L->first[L->n_calls] = f->mol_first;
     L->count[L->n_calls] = f->n_mol;
   }
@@ -381,7 +382,7 @@ int main(void) {
   for (int b = 0; b < P / G && order_ok; b++)
     for (int j = 0; j <= sch.n; j++) {
       int q = b * (sch.n + 1) + j;
-      order_ok &= L.first[q] == (int64_t)b * G * K && L.count[q] == (int64_t)G * K;
+      order_ok &= L.first[q] == (int64_t)b * G * K && L.count[q] == (int64_t)G * K && L.copies[q] == 1;
       order_ok &= j < sch.n ? (L.kinds[q] == ROLLOUT_FRAME_ZHAT0 && L.frames[q] == sch.indices[j])
                             : (L.kinds[q] == ROLLOUT_FRAME_FINAL && L.frames[q] == T);
     }
@@ -393,6 +394,8 @@ int main(void) {
   int pf[3] = {5, 12, T};
   rollout_config c0 = base_config(1, p, 0, K, G);
   c0.frames = pf, c0.n_frames = 3;
+  frame_log L0 = {.zhat0_matches = 1, .fail_at = -1};
+  c0.on_frame = log_frame, c0.user = &L0;
   rollout_batch r0;
   CHECK(rollout_run(&c0, 0, P, sizes, &r0, &err) == ELIGN_OK);
   int shared_prefix = 1, branched = 1;
@@ -404,6 +407,7 @@ int main(void) {
   for (int64_t g = 0; g < P; g++)
     for (int j = 1; j < K; j++) prefix_frame_copied &= same_rows(&r0, rollout_frame_zhat0(&r0, 0), g * K, g * K + j);
   CHECK(prefix_frame_copied);
+  CHECK(L0.n_calls == 2 * 4 && L0.frames[0] == 5 && L0.copies[0] == K && L0.frames[1] == 12 && L0.copies[1] == 1);
   CHECK(!same_rows(&r0, rollout_frame_zhat0(&r0, 2), 0, 1)); /* frame T differs */
   rederive(&r0, G, &rs);
   CHECK(rs.steps_checked == (int64_t)p * P + (int64_t)(T - p) * P * K);
@@ -498,6 +502,9 @@ int main(void) {
   CHECK(rollout_run(&ce, 0, P, sizes, &re, &err) == ELIGN_ERR_ARG);
   ce = base_config(1, p, k0, K, 0);
   CHECK(rollout_run(&ce, 0, P, sizes, &re, &err) == ELIGN_ERR_ARG);
+  ce = base_config(1, p, k0, K, G);
+  CHECK(rollout_run(&ce, 1, 2, sizes, &re, &err) == ELIGN_ERR_ARG); /* cuts block 0 */
+  CHECK(strstr(err.msg, "groups_per_batch") != NULL);
   /* a callback failure stops the rollout with its error */
   frame_log Lf = {.zhat0_matches = 1, .fail_at = 2};
   ce = c;
