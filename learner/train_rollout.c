@@ -17,6 +17,8 @@ typedef struct {
   uint64_t id;
   int slot;                 /* oracle frame slot j */
   int64_t mol_first, n_mol; /* record molecules */
+  int copies;               /* > 1: the request holds each group's first member only; its answer
+                               stands for all `copies` members (a frame inside a case-C prefix) */
 } oracle_request;
 
 typedef struct {
@@ -34,32 +36,48 @@ static elign_status submit_frame(const rollout_frame *f, void *user, elign_error
   if (tr->n_oracle_frames == 0) return ELIGN_OK;
   if ((f->kind == ROLLOUT_FRAME_FINAL) == tr->shaped) return ELIGN_OK;
   int slot = f->kind == ROLLOUT_FRAME_FINAL ? 0 : f->slot;
+  int copies = f->copies > 1 ? f->copies : 1;
   int64_t N = f->offsets[f->n_mol];
   double *pos = elign_malloc((size_t)(N > 0 ? N : 1) * 3 * sizeof(double), "train:frame_pos");
   int32_t *Z = elign_malloc((size_t)(N > 0 ? N : 1) * sizeof(int32_t), "train:frame_Z");
   rollout_frame_molecules(&tr->model, f, pos, Z);
-  elign_oracle_batch b = {.n_mol = f->n_mol, .offsets = f->offsets, .Z = Z, .pos = pos};
+  /* identical members: send each group's first one, packed */
+  int64_t n_send = f->n_mol / copies;
+  int64_t *off = elign_malloc((size_t)(n_send + 1) * sizeof *off, "train:frame_off");
+  off[0] = 0;
+  for (int64_t q = 0; q < n_send; q++) {
+    int64_t m = q * copies, n = f->offsets[m + 1] - f->offsets[m];
+    if (copies > 1) {
+      memmove(pos + 3 * off[q], pos + 3 * f->offsets[m], (size_t)(3 * n) * sizeof(double));
+      memmove(Z + off[q], Z + f->offsets[m], (size_t)n * sizeof(int32_t));
+    }
+    off[q + 1] = off[q] + n;
+  }
+  elign_oracle_batch b = {.n_mol = n_send, .offsets = off, .Z = Z, .pos = pos};
   uint64_t id = 0;
   double t0 = elign_wtime();
   elign_status st = elign_oracle_client_submit(tr->client, &b, 1, &id, err);
   fs->t_submit += elign_wtime() - t0;
   free(pos);
   free(Z);
+  free(off);
   if (st) return st;
   if (fs->n_req == fs->cap_req)
     fs->req = elign_realloc(fs->req, (size_t)(fs->cap_req = fs->cap_req ? 2 * fs->cap_req : 64) * sizeof *fs->req,
                             "train:requests");
-  fs->req[fs->n_req++] = (oracle_request){.id = id, .slot = slot, .mol_first = f->mol_first, .n_mol = f->n_mol};
+  fs->req[fs->n_req++] =
+      (oracle_request){.id = id, .slot = slot, .mol_first = f->mol_first, .n_mol = f->n_mol, .copies = copies};
   return ELIGN_OK;
 }
 
 /* Wait for one request and reduce each molecule to (metric, energy, ok). */
 static elign_status collect_request(trainer *tr, train_iter *it, const oracle_request *q, elign_error *err) {
   const rollout_batch *r = &it->rec;
-  const int64_t *roff = r->offsets + q->mol_first;
-  int64_t n = q->n_mol, N = roff[n] - roff[0];
+  int64_t n = q->n_mol / q->copies;
   int64_t *off = elign_malloc((size_t)(n + 1) * sizeof *off, "train:req_off");
-  for (int64_t b = 0; b <= n; b++) off[b] = roff[b] - roff[0];
+  off[0] = 0;
+  for (int64_t b = 0; b < n; b++) off[b + 1] = off[b] + rollout_natoms(r, q->mol_first + b * q->copies);
+  int64_t N = off[n];
   double *energy = elign_malloc((size_t)(n > 0 ? n : 1) * sizeof *energy, "train:req_energy");
   double *forces = elign_calloc((size_t)(N > 0 ? N : 1) * 3, sizeof *forces, "train:req_forces");
   elign_mol_status *status = elign_malloc((size_t)(n > 0 ? n : 1) * sizeof *status, "train:req_status");
@@ -70,11 +88,14 @@ static elign_status collect_request(trainer *tr, train_iter *it, const oracle_re
     for (int64_t b = 0; b < n; b++) answered[b] = status[b] == ELIGN_MOL_OK;
     grpo_oracle_frame f = {.forces = forces, .energy = energy, .ok = answered};
     for (int64_t b = 0; b < n; b++) {
-      double *v = it->frame_vals + ((int64_t)q->slot * r->h.n_mol + q->mol_first + b) * FV_COUNT;
       int ok = grpo_frame_molecule_ok(&f, b, off, &tr->o->s);
-      v[FV_OK] = ok;
-      v[FV_METRIC] = ok ? grpo_force_metric(forces + 3 * off[b], off[b + 1] - off[b], &tr->o->s) : 0.0;
-      v[FV_ENERGY] = ok ? energy[b] : 0.0;
+      double metric = ok ? grpo_force_metric(forces + 3 * off[b], off[b + 1] - off[b], &tr->o->s) : 0.0;
+      for (int c = 0; c < q->copies; c++) {
+        double *v = it->frame_vals + ((int64_t)q->slot * r->h.n_mol + q->mol_first + b * q->copies + c) * FV_COUNT;
+        v[FV_OK] = ok;
+        v[FV_METRIC] = metric;
+        v[FV_ENERGY] = ok ? energy[b] : 0.0;
+      }
     }
   }
   free(off);

@@ -254,10 +254,10 @@ static void gather_times(trainer *tr, const train_iter *it, train_metrics *m) {
 }
 
 static void log_iteration(const trainer *tr, const train_iter *it, const train_metrics *m) {
-  elign_info("iteration %lld/%lld: reward %.4g (max %.4g), force %.4g, energy %.4g; stable %.0f%%, valid %.0f%%, kept "
+  elign_info("iteration %lld (%lld/%lld): reward %.4g (max %.4g), force %.4g, energy %.4g; stable %.0f%%, valid %.0f%%, kept "
              "%.0f/%.0f, zero-signal groups %.0f/%.0f; ratio [%.6g, %.6g] clip %.3f kl %.3g; lr %.3g grad %.3g; "
              "oracle failures %.0f; %.1f s",
-             (long long)it->it + 1, (long long)tr->o->iterations, train_metric_get(m, "reward_mean"),
+             (long long)it->it, (long long)it->it + 1, (long long)tr->o->iterations, train_metric_get(m, "reward_mean"),
              train_metric_get(m, "reward_max"), train_metric_get(m, "force_reward_mean"),
              train_metric_get(m, "energy_reward_mean"), 100 * train_metric_get(m, "molecule_stability"),
              100 * train_metric_get(m, "rdkit_validity"), train_metric_get(m, "kept"), train_metric_get(m, "molecules"),
@@ -355,7 +355,9 @@ static void end_of_iteration_flags(trainer *tr, const train_start *start, int64_
   int over_time = tr->rank == 0 && tr->o->max_time_hours > 0 &&
                   elign_wtime() - tr->t_run_start > 3600.0 * tr->o->max_time_hours;
   if (over_time) elign_info("train.max_time_hours (%g h) reached: stopping", tr->o->max_time_hours);
-  int local[2] = {sig_stop || over_time || (start->stop_after > 0 && done_this_run >= start->stop_after), sig_ckpt};
+  int local[2] = {sig_stop || over_time || tr->early_stop ||
+                      (start->stop_after > 0 && done_this_run >= start->stop_after),
+                  sig_ckpt};
   int any[2];
   MPI_Allreduce(local, any, 2, MPI_INT, MPI_MAX, tr->comm);
   *stop = any[0];
@@ -371,6 +373,32 @@ static elign_status track_best(trainer *tr, const train_metrics *m, elign_error 
   if (!isnan(tr->best_metric) && (maximize ? v <= tr->best_metric : v >= tr->best_metric)) return ELIGN_OK;
   tr->best_metric = v;
   return write_best(tr, name, v, err);
+}
+
+/* Rank 0: early stopping (§4.12) — stop when train.early_stop_metric has not
+ * improved by more than early_stop_min_delta for early_stop_patience_minutes
+ * of wall time. */
+static void track_early_stop(trainer *tr, const train_metrics *m) {
+  const elign_config *cfg = tr->cfg;
+  if (elign_config_is_null(cfg, "train.early_stop_metric") ||
+      elign_config_is_null(cfg, "train.early_stop_patience_minutes"))
+    return;
+  const char *name = elign_config_get_string(cfg, "train.early_stop_metric");
+  double v = train_metric_get(m, name), now = elign_wtime();
+  double delta = elign_config_get_double(cfg, "train.early_stop_min_delta");
+  int maximize = strcmp(elign_config_get_string(cfg, "train.early_stop_mode"), "max") == 0;
+  if (isfinite(v) && (isnan(tr->early_best) || (maximize ? v > tr->early_best + delta : v < tr->early_best - delta))) {
+    tr->early_best = v;
+    tr->early_t = now;
+    return;
+  }
+  double patience = 60.0 * elign_config_get_double(cfg, "train.early_stop_patience_minutes");
+  if (isnan(tr->early_t)) tr->early_t = now;
+  if (now - tr->early_t > patience) {
+    elign_info("early stop: %s has not improved by more than %g for %g minutes (best %g)", name, delta,
+               patience / 60.0, tr->early_best);
+    tr->early_stop = 1;
+  }
 }
 
 static elign_status train_loop(trainer *tr, const train_start *start, elign_error *err) {
@@ -396,6 +424,7 @@ static elign_status train_loop(trainer *tr, const train_start *start, elign_erro
         log_iteration(tr, &it, &m);
         elign_progress_update(&progress, tr->iteration);
         if (!st) st = track_best(tr, &m, err);
+        track_early_stop(tr, &m);
       }
     }
     train_iter_free(&it);
@@ -439,6 +468,7 @@ elign_status train_run(const elign_world *world, const train_options *o, const e
   tr.o = o;
   tr.cfg = cfg;
   tr.best_metric = NAN;
+  tr.early_best = tr.early_t = NAN;
   MPI_Comm_rank(tr.comm, &tr.rank);
   MPI_Comm_size(tr.comm, &tr.size);
   if (o->threads > 0) {
