@@ -9,8 +9,8 @@
 #     and the KL to the (identical) reference exactly 0; the first optimizer
 #     step's ratios are exactly 1 with units that cut the rollout blocks, too;
 #   - determinism: 1 process, mpirun -np 3 and -np 4 with one oracle rank give
-#     bitwise identical final checkpoints; --stop-after + --resume and kill -9
-#     during the second iteration + --resume end bitwise equal as well;
+#     bitwise identical final checkpoints; kill -9 during the second iteration
+#     + --resume on 2 ranks ends bitwise equal as well;
 #   - faults: 10 % of the oracle answers NaN -> the run goes on and counts them;
 #     a NaN in a rollout names iteration, group and step, exits 1 and leaves the
 #     last checkpoint intact; an oracle rank that dies or hangs ends the job in
@@ -130,8 +130,8 @@ EOF
 done
 
 # ---- zero drift: one optimizer step per iteration -> every ratio is exactly 1 -----
-T --set run.dir=drift --set train.train_micro_batch_size=16 --set dataloader.epoches=2 > /dev/null 2>&1 || bad "drift run"
-for i in 0 1; do
+T --set run.dir=drift --set train.train_micro_batch_size=16 --set dataloader.epoches=1 > /dev/null 2>&1 || bad "drift run"
+for i in 0; do
   mtrue drift/metrics.jsonl $i "ratio_min == 1 and ratio_max == 1 and kl == 0 and clipfrac == 0 and optimizer_steps == 1" && ok ||
     bad "zero drift iteration $i: ratio [$(metric drift/metrics.jsonl $i ratio_min), $(metric drift/metrics.jsonl $i ratio_max)] kl $(metric drift/metrics.jsonl $i kl)"
 done
@@ -144,28 +144,26 @@ mtrue r1/metrics.jsonl 1 "ratio_first_step_min == 1 and ratio_first_step_max == 
 $MPIRUN -np 3 "$ELIGN" --quiet train base.yaml --set run.dir=r3 > /dev/null 2>&1 || bad "-np 3 run"
 $MPIRUN -np 4 "$ELIGN" --quiet train base.yaml --set run.dir=r4 --set mpi.oracle_ranks=1 > /dev/null 2>&1 || bad "-np 4 run"
 same "1 process vs -np 3 vs -np 4 (one oracle rank)" r1/checkpoint.h5 r3/checkpoint.h5 r4/checkpoint.h5
-T --set run.dir=rs --stop-after 1 > /dev/null 2>&1 || bad "stop-after"
-[ -f rs/checkpoints/iter_000000001.h5 ] && [ ! -f rs/checkpoints/iter_000000002.h5 ] && ok || bad "stop-after 1 checkpoint"
-$MPIRUN -np 2 "$ELIGN" --quiet train base.yaml --resume rs > /dev/null 2>&1 || bad "resume on 2 ranks"
-same "--stop-after 1 + --resume (2 ranks)" r1/checkpoint.h5 rs/checkpoint.h5
-[ "$(wc -l < rs/metrics.jsonl)" = "3" ] && ok || bad "resumed metrics lines"
-# kill -9 while the second iteration runs (its first checkpoint is there, the second not yet)
+# kill -9 while the second iteration runs (its first checkpoint is there, the second not yet),
+# then --resume on 2 ranks
 "$ELIGN" --quiet train base.yaml --set run.dir=rk > /dev/null 2>&1 &
 pid=$!
 for _ in $(seq 1 600); do [ -f rk/checkpoints/iter_000000001.h5 ] && break; sleep 0.02; done
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 [ ! -f rk/checkpoints/iter_000000003.h5 ] && ok || bad "kill -9 came too late"
-T --resume rk > /dev/null 2>&1 || bad "resume after kill -9"
-same "kill -9 + --resume" r1/checkpoint.h5 rk/checkpoint.h5
+$MPIRUN -np 2 "$ELIGN" --quiet train base.yaml --resume rk > /dev/null 2>&1 || bad "resume after kill -9 (2 ranks)"
+same "kill -9 + --resume (2 ranks)" r1/checkpoint.h5 rk/checkpoint.h5
+[ "$(wc -l < rk/metrics.jsonl)" -ge 3 ] && ok || bad "resumed metrics lines"
 
 # ---- faults ---------------------------------------------------------------------------
-T --set run.dir=flaky --set oracle.python_function=flaky > flaky.txt 2>&1 || bad "flaky oracle run: $(cat flaky.txt)"
+T --set run.dir=flaky --set oracle.python_function=flaky --set dataloader.epoches=2 > flaky.txt 2>&1 ||
+  bad "flaky oracle run: $(cat flaky.txt)"
 "$PY" - flaky/metrics.jsonl <<'EOF' && ok || bad "oracle failures not counted"
 import json, sys
 m = [json.loads(l) for l in open(sys.argv[1])]
 f, n = sum(x["oracle_failures"] for x in m), sum(x["oracle_evaluations"] for x in m)
 print(f"flaky oracle: {f:.0f} of {n:.0f} evaluations failed over {len(m)} iterations")
-sys.exit(0 if len(m) == 3 and 0 < f < n / 2 else 1)
+sys.exit(0 if len(m) == 2 and 0 < f < n / 2 else 1)
 EOF
 ELIGN_TEST_NAN_ITERATION=1 expect_fail "NaN in a rollout" "non-finite latent at iteration 1, group 0" T --set run.dir=nan
 grep -qF "checkpoint (iteration 1)" err.txt && [ -f nan/checkpoints/iter_000000001.h5 ] && [ ! -f nan/checkpoints/iter_000000002.h5 ] &&
