@@ -149,7 +149,7 @@ const elign_config_key elign_config_schema[] = {
 
     /* ---- [Elign-C] reward oracle ---- */
     {"oracle.backend", S, 0, "ani", NULL, NULL, "[Elign-C] energy/force backend: ani, gfn2-xtb, gfn-ff, python, ..."},
-    {"oracle.model", E, 0, "ani-2x", NULL, "ani-2x|ani-1x|ani-1ccx", "[Elign-C] ANI model (ani backend)"},
+    {"oracle.model", E, 0, "ani-2x", NULL, "ani-2x|ani-1x|ani-1ccx|uma-s-1p1|uma-m-1p1", "[Elign-C] model of the backend: ANI (ani) or UMA (python with tools/oracles/uma_oracle.py)"},
     {"oracle.model_dir", S, 1, "null", NULL, NULL, "[Elign-C] ANI model zoo directory (holds resources/ani-2x_8x.info ...)"},
     {"oracle.batch_size", I, 0, "32", "[1,inf)", NULL, "[Elign-C] molecules per oracle batch"},
     {"oracle.python_module", S, 1, "null", NULL, NULL, "[Elign-C] python backend: module to import"},
