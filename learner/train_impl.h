@@ -87,8 +87,7 @@ typedef struct {
   int n_oracle_frames; /* J (shaped), 1 (terminal), 0 (dummy reward) */
   int train_start;   /* k0 of §4.9 */
   int T_act;
-  int64_t n_blocks;
-  int64_t *block_first; /* [size + 1] actor r holds blocks [block_first[r], block_first[r+1]) */
+  int64_t n_blocks;  /* rollout blocks of an iteration; block b belongs to actor b mod size */
 
   /* rank 0 */
   elign_smiles_set *train_smiles; /* dataloader.smiles_path, or NULL */
@@ -113,13 +112,28 @@ typedef struct {
   int early_stop;          /* rank 0: patience exhausted */
 } trainer;
 
+/* Rollout blocks: block b holds groups [b·G, min((b+1)·G, P)) and belongs
+ * to actor b mod size (round robin, so that the consecutive molecules of a
+ * PPO micro-batch spread over the actors). */
+static inline int train_block_owner(const trainer *tr, int64_t b) { return (int)(b % tr->size); }
+static inline int64_t train_block_group0(const trainer *tr, int64_t b) { return b * tr->o->groups_per_block; }
+static inline int64_t train_block_groups(const trainer *tr, int64_t b) {
+  int64_t g0 = train_block_group0(tr, b), g1 = g0 + tr->o->groups_per_block;
+  return (g1 < tr->o->P ? g1 : tr->o->P) - g0;
+}
+/* Actor r's blocks are r, r + size, r + 2·size, ...: how many. */
+static inline int64_t train_rank_blocks(const trainer *tr, int r) {
+  return r < tr->n_blocks ? (tr->n_blocks - r + tr->size - 1) / tr->size : 0;
+}
+
 /* This iteration's data on one actor. */
 typedef struct {
   int64_t it;
-  int64_t g0, ng;          /* my groups */
-  rollout_batch rec;       /* my rollouts */
-  double *frame_vals;      /* [J][rec.h.n_mol][FV_COUNT] */
+  int64_t n_mine;          /* my blocks: b = rank + j·size, j < n_mine */
+  rollout_batch *rec;      /* [n_mine] the rollouts of each */
+  double **frame_vals;     /* [n_mine] → [J][rec[j].h.n_mol][FV_COUNT] */
   int64_t oracle_pending_max; /* molecules still unanswered when sampling ended */
+  int64_t policy_version;  /* of the weights the rollouts were sampled with */
   double t[TM_COUNT];
   /* rank 0 after the reward stage; every actor after the broadcast */
   int64_t n_total;         /* B */

@@ -31,41 +31,29 @@ static void batch_inputs_free(batch_inputs *b) {
   memset(b, 0, sizeof *b);
 }
 
-/* Molecules and atoms of actor r's groups. */
-static void rank_share(const trainer *tr, const train_iter *it, int r, int64_t *mol0, int64_t *n_mol, int64_t *atom0,
-                       int64_t *n_atoms) {
-  const train_options *o = tr->o;
-  int64_t G = o->groups_per_block, g0 = tr->block_first[r] * G, g1 = tr->block_first[r + 1] * G;
-  if (g1 > o->P) g1 = o->P;
-  if (g0 > g1) g0 = g1;
-  int64_t a0 = 0, na = 0;
-  for (int64_t g = 0; g < g1; g++) {
-    if (g < g0)
-      a0 += it->group_sizes[g] * o->K;
-    else
-      na += it->group_sizes[g] * o->K;
-  }
-  *mol0 = g0 * o->K;
-  *n_mol = (g1 - g0) * o->K;
-  *atom0 = a0;
-  *n_atoms = na;
-}
-
-/* Every actor's numbers to rank 0: [J][n_mol][FV] frame values, then pos
- * (n_atoms, 3), then Z as doubles (exact). */
+/* Every actor's numbers to rank 0, block by block in its block order: for
+ * each block [J][n_mol][FV] frame values, then pos (n_atoms, 3), then Z as
+ * doubles (exact). Rank 0 puts each block at its place in the global order. */
 static void gather_inputs(trainer *tr, const train_iter *it, batch_inputs *bi) {
   const train_options *o = tr->o;
   int J = tr->n_oracle_frames;
-  const rollout_batch *r = &it->rec;
-  int64_t nm = r->h.n_mol, na = r->h.n_atoms;
-  size_t mine_n = (size_t)(J * nm * FV_COUNT + 4 * na);
-  double *mine = elign_malloc((mine_n ? mine_n : 1) * sizeof(double), "train:gather_mine");
-  memcpy(mine, it->frame_vals, (size_t)(J * nm * FV_COUNT) * sizeof(double));
-  memcpy(mine + J * nm * FV_COUNT, r->pos, (size_t)(3 * na) * sizeof(double));
-  for (int64_t i = 0; i < na; i++) mine[J * nm * FV_COUNT + 3 * na + i] = (double)r->Z[i];
+  size_t mine_n = 0;
+  for (int64_t j = 0; j < it->n_mine; j++)
+    mine_n += (size_t)(J * it->rec[j].h.n_mol * FV_COUNT + 4 * it->rec[j].h.n_atoms);
+  double *mine = elign_malloc((mine_n ? mine_n : 1) * sizeof(double), "train:gather_mine"), *w = mine;
+  for (int64_t j = 0; j < it->n_mine; j++) {
+    const rollout_batch *r = &it->rec[j];
+    int64_t nm = r->h.n_mol, na = r->h.n_atoms;
+    memcpy(w, it->frame_vals[j], (size_t)(J * nm * FV_COUNT) * sizeof(double));
+    w += J * nm * FV_COUNT;
+    memcpy(w, r->pos, (size_t)(3 * na) * sizeof(double));
+    w += 3 * na;
+    for (int64_t i = 0; i < na; i++) *w++ = (double)r->Z[i];
+  }
 
   int *counts = NULL, *displs = NULL;
   double *all = NULL;
+  int64_t *block_atoms = NULL; /* rank 0: first atom of each block, then the total */
   if (tr->rank == 0) {
     memset(bi, 0, sizeof *bi);
     bi->B = (int64_t)o->P * o->K;
@@ -73,13 +61,17 @@ static void gather_inputs(trainer *tr, const train_iter *it, batch_inputs *bi) {
     bi->offsets[0] = 0;
     for (int64_t m = 0; m < bi->B; m++) bi->offsets[m + 1] = bi->offsets[m] + it->group_sizes[m / o->K];
     bi->N = bi->offsets[bi->B];
-    counts = elign_malloc((size_t)tr->size * sizeof *counts, "train:counts");
+    block_atoms = elign_malloc((size_t)(tr->n_blocks + 1) * sizeof *block_atoms, "train:block_atoms");
+    for (int64_t b = 0; b <= tr->n_blocks; b++)
+      block_atoms[b] = bi->offsets[(b < tr->n_blocks ? train_block_group0(tr, b) : o->P) * o->K];
+    counts = elign_calloc((size_t)tr->size, sizeof *counts, "train:counts");
     displs = elign_malloc((size_t)tr->size * sizeof *displs, "train:displs");
     int64_t total = 0;
     for (int q = 0; q < tr->size; q++) {
-      int64_t m0, n, a0, a;
-      rank_share(tr, it, q, &m0, &n, &a0, &a);
-      counts[q] = (int)(J * n * FV_COUNT + 4 * a);
+      for (int64_t b = q; b < tr->n_blocks; b += tr->size) {
+        int64_t n = train_block_groups(tr, b) * o->K, a = block_atoms[b + 1] - block_atoms[b];
+        counts[q] += (int)(J * n * FV_COUNT + 4 * a);
+      }
       displs[q] = (int)total;
       total += counts[q];
     }
@@ -92,18 +84,24 @@ static void gather_inputs(trainer *tr, const train_iter *it, batch_inputs *bi) {
   bi->pos = elign_malloc((size_t)(bi->N > 0 ? bi->N : 1) * 3 * sizeof(double), "train:pos");
   bi->Z = elign_malloc((size_t)(bi->N > 0 ? bi->N : 1) * sizeof(int32_t), "train:Z");
   for (int q = 0; q < tr->size; q++) {
-    int64_t m0, n, a0, a;
-    rank_share(tr, it, q, &m0, &n, &a0, &a);
     const double *src = all + displs[q];
-    for (int j = 0; j < J; j++)
-      memcpy(bi->fv + ((int64_t)j * bi->B + m0) * FV_COUNT, src + (int64_t)j * n * FV_COUNT,
-             (size_t)(n * FV_COUNT) * sizeof(double));
-    memcpy(bi->pos + 3 * a0, src + J * n * FV_COUNT, (size_t)(3 * a) * sizeof(double));
-    for (int64_t i = 0; i < a; i++) bi->Z[a0 + i] = (int32_t)src[J * n * FV_COUNT + 3 * a + i];
+    for (int64_t b = q; b < tr->n_blocks; b += tr->size) {
+      int64_t m0 = train_block_group0(tr, b) * o->K, n = train_block_groups(tr, b) * o->K;
+      int64_t a0 = block_atoms[b], a = block_atoms[b + 1] - a0;
+      for (int j = 0; j < J; j++)
+        memcpy(bi->fv + ((int64_t)j * bi->B + m0) * FV_COUNT, src + (int64_t)j * n * FV_COUNT,
+               (size_t)(n * FV_COUNT) * sizeof(double));
+      src += J * n * FV_COUNT;
+      memcpy(bi->pos + 3 * a0, src, (size_t)(3 * a) * sizeof(double));
+      src += 3 * a;
+      for (int64_t i = 0; i < a; i++) bi->Z[a0 + i] = (int32_t)src[i];
+      src += a;
+    }
   }
   free(all);
   free(counts);
   free(displs);
+  free(block_atoms);
 }
 
 /* ---- rank 0: rewards → filter → advantages --------------------------------------- */

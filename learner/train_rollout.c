@@ -15,6 +15,7 @@
 
 typedef struct {
   uint64_t id;
+  int64_t blk;              /* which of my blocks (index into it->rec) */
   int slot;                 /* oracle frame slot j */
   int64_t mol_first, n_mol; /* record molecules */
   int copies;               /* > 1: the request holds each group's first member only; its answer
@@ -23,6 +24,7 @@ typedef struct {
 
 typedef struct {
   trainer *tr;
+  int64_t blk;              /* the block being sampled */
   oracle_request *req;
   int n_req, cap_req;
   double t_submit;
@@ -66,13 +68,14 @@ static elign_status submit_frame(const rollout_frame *f, void *user, elign_error
     fs->req = elign_realloc(fs->req, (size_t)(fs->cap_req = fs->cap_req ? 2 * fs->cap_req : 64) * sizeof *fs->req,
                             "train:requests");
   fs->req[fs->n_req++] =
-      (oracle_request){.id = id, .slot = slot, .mol_first = f->mol_first, .n_mol = f->n_mol, .copies = copies};
+      (oracle_request){.id = id, .blk = fs->blk, .slot = slot, .mol_first = f->mol_first, .n_mol = f->n_mol,
+                       .copies = copies};
   return ELIGN_OK;
 }
 
 /* Wait for one request and reduce each molecule to (metric, energy, ok). */
 static elign_status collect_request(trainer *tr, train_iter *it, const oracle_request *q, elign_error *err) {
-  const rollout_batch *r = &it->rec;
+  const rollout_batch *r = &it->rec[q->blk];
   int64_t n = q->n_mol / q->copies;
   int64_t *off = elign_malloc((size_t)(n + 1) * sizeof *off, "train:req_off");
   off[0] = 0;
@@ -91,7 +94,8 @@ static elign_status collect_request(trainer *tr, train_iter *it, const oracle_re
       int ok = grpo_frame_molecule_ok(&f, b, off, &tr->o->s);
       double metric = ok ? grpo_force_metric(forces + 3 * off[b], off[b + 1] - off[b], &tr->o->s) : 0.0;
       for (int c = 0; c < q->copies; c++) {
-        double *v = it->frame_vals + ((int64_t)q->slot * r->h.n_mol + q->mol_first + b * q->copies + c) * FV_COUNT;
+        double *v =
+            it->frame_vals[q->blk] + ((int64_t)q->slot * r->h.n_mol + q->mol_first + b * q->copies + c) * FV_COUNT;
         v[FV_OK] = ok;
         v[FV_METRIC] = metric;
         v[FV_ENERGY] = ok ? energy[b] : 0.0;
@@ -107,11 +111,11 @@ static elign_status collect_request(trainer *tr, train_iter *it, const oracle_re
 }
 
 /* A fault-injection hook for the tests (docs/train.md): ELIGN_TEST_NAN_ITERATION=N
- * poisons one weight of the actor that samples group 0 in iteration N, so
- * that iteration's rollout meets a NaN. */
+ * poisons one weight of the actor that samples group 0 (block 0: rank 0) in
+ * iteration N, so that iteration's rollout meets a NaN. */
 static void test_poison(trainer *tr, const train_iter *it) {
   const char *v = getenv("ELIGN_TEST_NAN_ITERATION");
-  if (v && *v && atoll(v) == it->it && it->g0 == 0 && it->ng > 0) {
+  if (v && *v && atoll(v) == it->it && tr->rank == train_block_owner(tr, 0)) {
     elign_warn("ELIGN_TEST_NAN_ITERATION=%s: poisoning a weight of this actor for the test", v);
     tr->ts.params[0] = NAN;
   }
@@ -119,27 +123,33 @@ static void test_poison(trainer *tr, const train_iter *it) {
 
 elign_status train_rollout(trainer *tr, train_iter *it, elign_error *err) {
   const train_options *o = tr->o;
-  int64_t G = o->groups_per_block;
-  int64_t g0 = tr->block_first[tr->rank] * G, g1 = tr->block_first[tr->rank + 1] * G;
-  if (g1 > o->P) g1 = o->P;
-  if (g0 > g1) g0 = g1;
-  it->g0 = g0;
-  it->ng = g1 - g0;
+  it->n_mine = train_rank_blocks(tr, tr->rank);
+  it->policy_version = tr->policy_version;
+  size_t nb = (size_t)(it->n_mine > 0 ? it->n_mine : 1);
+  it->rec = elign_calloc(nb, sizeof *it->rec, "train:records");
+  it->frame_vals = elign_calloc(nb, sizeof *it->frame_vals, "train:frame_vals");
   test_poison(tr, it);
 
   frame_sink fs = {.tr = tr};
   rollout_config rc = {.model = &tr->model, .T = o->T, .K = o->K, .share_initial_noise = o->s.model.share_initial_noise,
                        .skip_prefix = grpo_rollout_skip_prefix(&o->s), .train_start = tr->train_start,
                        .frames = tr->shaped ? tr->sched.indices : NULL, .n_frames = tr->shaped ? tr->sched.n : 0,
-                       .keep_mu = 0, .groups_per_batch = (int)G, .seed = o->seed, .iteration = (uint64_t)it->it,
-                       .policy_version = tr->policy_version, .on_frame = submit_frame, .user = &fs};
+                       .keep_mu = 0, .groups_per_batch = o->groups_per_block, .seed = o->seed,
+                       .iteration = (uint64_t)it->it, .policy_version = tr->policy_version, .on_frame = submit_frame,
+                       .user = &fs};
   double t0 = elign_wtime();
-  elign_status st = rollout_run(&rc, g0, g1 - g0, NULL, &it->rec, err);
+  elign_status st = ELIGN_OK;
+  /* every block first (its oracle requests go out as it is sampled), then the answers */
+  for (int64_t j = 0; j < it->n_mine && !st; j++) {
+    int64_t b = tr->rank + j * tr->size;
+    fs.blk = j;
+    st = rollout_run(&rc, train_block_group0(tr, b), train_block_groups(tr, b), NULL, &it->rec[j], err);
+    int64_t J = tr->n_oracle_frames, nm = it->rec[j].h.n_mol;
+    it->frame_vals[j] = elign_calloc((size_t)(J * nm > 0 ? J * nm : 1) * FV_COUNT, sizeof(double), "train:frame_vals");
+  }
   double t1 = elign_wtime();
   it->t[TM_ORACLE_SUBMIT] = fs.t_submit;
   it->t[TM_SAMPLE] = t1 - t0 - fs.t_submit;
-  int64_t J = tr->n_oracle_frames, nm = it->rec.h.n_mol;
-  it->frame_vals = elign_calloc((size_t)(J * nm > 0 ? J * nm : 1) * FV_COUNT, sizeof(double), "train:frame_vals");
   if (tr->client) {
     elign_error perr;
     elign_error_clear(&perr);
@@ -163,8 +173,10 @@ elign_status train_rollout(trainer *tr, train_iter *it, elign_error *err) {
   }
   it->t[TM_ORACLE_WAIT] = elign_wtime() - t1;
   free(fs.req);
-  if (!st && it->rec.h.policy_version != tr->policy_version)
-    st = ELIGN_FAIL(err, ELIGN_ERR_ARG, "rollout of iteration %lld carries policy version %lld, the learner holds %lld",
-                    (long long)it->it, (long long)it->rec.h.policy_version, (long long)tr->policy_version);
+  for (int64_t j = 0; j < it->n_mine && !st; j++)
+    if (it->rec[j].h.policy_version != tr->policy_version)
+      st = ELIGN_FAIL(err, ELIGN_ERR_ARG,
+                      "rollout of iteration %lld carries policy version %lld, the learner holds %lld",
+                      (long long)it->it, (long long)it->rec[j].h.policy_version, (long long)tr->policy_version);
   return st;
 }

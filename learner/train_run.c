@@ -36,7 +36,11 @@ double train_metric_get(const train_metrics *m, const char *name) {
 }
 
 void train_iter_free(train_iter *it) {
-  rollout_batch_free(&it->rec);
+  for (int64_t j = 0; j < it->n_mine; j++) {
+    if (it->rec) rollout_batch_free(&it->rec[j]);
+    if (it->frame_vals) free(it->frame_vals[j]);
+  }
+  free(it->rec);
   free(it->frame_vals);
   free(it->group_sizes);
   free(it->kept);
@@ -51,12 +55,10 @@ void train_group_sizes(const trainer *tr, int64_t it, int64_t *sizes) {
 
 /* ==== setup =================================================================== */
 
-/* Blocks of groups_per_block groups, split into contiguous ranges over the actors. */
+/* Blocks of groups_per_block groups (owned round robin, train_impl.h). */
 static void setup_blocks(trainer *tr) {
   int64_t G = tr->o->groups_per_block;
   tr->n_blocks = (tr->o->P + G - 1) / G;
-  tr->block_first = elign_malloc((size_t)(tr->size + 1) * sizeof *tr->block_first, "train:blocks");
-  for (int r = 0; r <= tr->size; r++) tr->block_first[r] = tr->n_blocks * r / tr->size;
 }
 
 static elign_status setup_model(trainer *tr, elign_error *err) {
@@ -232,7 +234,7 @@ static elign_status read_resume_checkpoint(trainer *tr, elign_error *err) {
 static elign_status write_metrics(trainer *tr, const train_iter *it, const train_metrics *m, elign_error *err) {
   elign_metrics_begin(tr->metrics);
   elign_metrics_int(tr->metrics, "iteration", it->it);
-  elign_metrics_int(tr->metrics, "policy_version", it->rec.h.policy_version);
+  elign_metrics_int(tr->metrics, "policy_version", it->policy_version);
   for (int i = 0; i < m->n; i++) elign_metrics_double(tr->metrics, m->name[i], m->value[i]);
   return elign_metrics_end(tr->metrics, err);
 }
@@ -279,7 +281,7 @@ static elign_status run_iteration(trainer *tr, train_iter *it, train_metrics *m,
   if (!st) st = train_update(tr, it, m, err);
   if (st) return st;
   if (tr->rank == 0) {
-    train_metric(m, "staleness_max", (double)(it->it - it->rec.h.policy_version));
+    train_metric(m, "staleness_max", (double)(it->it - it->policy_version));
     train_metric(m, "time_iteration_s", elign_wtime() - t0);
     train_metric(m, "wall_s", elign_wtime() - tr->t_run_start);
   }
@@ -297,7 +299,6 @@ static void trainer_free(trainer *tr) {
   elign_smiles_set_free(&tr->train_smiles);
   grpo_schedule_free(&tr->sched);
   free(tr->timesteps);
-  free(tr->block_first);
   tr->model.params = NULL; /* the training state's */
   edm_model_free(&tr->model);
   train_state_free(&tr->ts);

@@ -14,11 +14,12 @@
  * block the sampler ran: a whole block is the very batch of the rollout, so
  * without drift its ratios are exactly 1.
  *
- * Units are ordered block-major (block, then micro-batch): since every actor
- * holds a contiguous range of blocks, rank 0's units come first and the
- * others' follow in rank order. Rank 0 adds the unit gradients of an
- * optimizer step in that order — its own as it computes them, the others' as
- * they arrive — so the float sums are the same for any rank count. Then the
+ * Blocks belong to the actors round robin (train_impl.h), so the units of one
+ * micro-batch — consecutive molecules, consecutive blocks — run on different
+ * actors at once. Units are ordered by micro-batch, then block; rank 0 adds
+ * the unit gradients of an optimizer step in that order — its own from the
+ * buffers it computed them into, the others' as they arrive — so the float
+ * sums are the same for any rank count. Then the
  * global-norm clip to train.max_grad_norm (torch's clip_grad_norm_ rule),
  * AdamW (amsgrad off) at lr·λ(step), and the weights go out to every actor.
  */
@@ -32,23 +33,12 @@
 
 /* ---- units --------------------------------------------------------------------- */
 
-static int block_owner(const trainer *tr, int64_t block) {
-  for (int r = 0; r < tr->size; r++)
-    if (block < tr->block_first[r + 1]) return r;
-  return tr->size - 1;
-}
-
 static int64_t block_of(const trainer *tr, int64_t mol) {
   return mol / tr->o->K / tr->o->groups_per_block;
 }
 
-static int unit_order(const void *a, const void *b) {
-  const train_unit *x = a, *y = b;
-  if (x->block != y->block) return x->block < y->block ? -1 : 1;
-  return (x->mb > y->mb) - (x->mb < y->mb);
-}
-
-/* The units of the plan, block-major. */
+/* The units of the plan in reduction order: by micro-batch, then block
+ * (the order they are built in). */
 static train_unit *build_units(const trainer *tr, const train_iter *it, const grpo_microbatch_plan *plan, int *n_out) {
   int n = 0, cap = 16;
   train_unit *u = elign_malloc((size_t)cap * sizeof *u, "train:units");
@@ -58,11 +48,10 @@ static train_unit *build_units(const trainer *tr, const train_iter *it, const gr
       int64_t blk = block_of(tr, it->kept[k]), k1 = k + 1;
       while (k1 < end && block_of(tr, it->kept[k1]) == blk) k1++;
       if (n == cap) u = elign_realloc(u, (size_t)(cap *= 2) * sizeof *u, "train:units");
-      u[n++] = (train_unit){.mb = mb, .block = blk, .k0 = k, .k1 = k1, .owner = block_owner(tr, blk)};
+      u[n++] = (train_unit){.mb = mb, .block = blk, .k0 = k, .k1 = k1, .owner = train_block_owner(tr, blk)};
       k = k1;
     }
   }
-  qsort(u, (size_t)n, sizeof *u, unit_order);
   *n_out = n;
   return u;
 }
@@ -88,9 +77,16 @@ static void scratch_free(unit_scratch *sc) {
   memset(sc, 0, sizeof *sc);
 }
 
+/* My record of the unit's block. */
+static const rollout_batch *unit_record(const trainer *tr, const train_iter *it, const train_unit *u) {
+  int64_t j = (u->block - tr->rank) / tr->size;
+  ELIGN_ASSERT(u->owner == tr->rank && j >= 0 && j < it->n_mine);
+  return &it->rec[j];
+}
+
 static void scratch_init(unit_scratch *sc, const trainer *tr, const train_iter *it, const train_unit *u) {
-  const rollout_batch *r = &it->rec;
-  int64_t mol0 = it->g0 * tr->o->K;
+  const rollout_batch *r = unit_record(tr, it, u);
+  int64_t mol0 = train_block_group0(tr, u->block) * tr->o->K;
   memset(sc, 0, sizeof *sc);
   sc->n = u->k1 - u->k0;
   size_t n = (size_t)(sc->n > 0 ? sc->n : 1);
@@ -149,7 +145,7 @@ static void stats_add_step(double *us, const grpo_ppo_stats *st) {
 static elign_status compute_unit(trainer *tr, const train_iter *it, const train_unit *u, const grpo_microbatch *mb,
                                  elign_real *g, double *us, elign_error *err) {
   const train_options *o = tr->o;
-  const rollout_batch *r = &it->rec;
+  const rollout_batch *r = unit_record(tr, it, u);
   int D = tr->D, T = o->T;
   memset(g, 0, tr->ts.n * sizeof *g);
   for (int q = 0; q < US_COUNT; q++) us[q] = 0;
@@ -255,9 +251,10 @@ static elign_status update_step(trainer *tr, train_iter *it, const grpo_microbat
   size_t n = tr->ts.n;
   int n_mine = 0;
   for (int u = 0; u < n_units; u++) n_mine += units[u].owner == tr->rank && plan->mb[units[u].mb].optimizer_step == step;
-  /* rank 0 folds one buffer at a time; the others keep theirs until sent */
-  int n_buf = tr->rank == 0 ? (n_mine > 0) : n_mine;
-  elign_real *buf = elign_malloc((size_t)(n_buf > 0 ? n_buf : 1) * n * sizeof *buf, "train:unit_grads");
+  /* every actor keeps its units' gradients until they are added (rank 0) or sent;
+   * rank 0 has one more buffer to receive into */
+  int n_buf = n_mine + (tr->rank == 0);
+  elign_real *buf = elign_malloc((size_t)n_buf * n * sizeof *buf, "train:unit_grads");
   double *stats = elign_malloc((size_t)(n_mine > 0 ? n_mine : 1) * US_COUNT * sizeof(double), "train:unit_stats");
   double t0 = elign_wtime();
   elign_status st = ELIGN_OK;
@@ -265,12 +262,7 @@ static elign_status update_step(trainer *tr, train_iter *it, const grpo_microbat
   int j = 0;
   for (int u = 0; u < n_units && !st; u++) {
     if (units[u].owner != tr->rank || plan->mb[units[u].mb].optimizer_step != step) continue;
-    elign_real *g = buf + (tr->rank == 0 ? 0 : (size_t)j * n);
-    st = compute_unit(tr, it, &units[u], &plan->mb[units[u].mb], g, stats + j * US_COUNT, err);
-    if (!st && tr->rank == 0) { /* the fold: ((0 + g_0) + g_1) + ... in unit order */
-      for (size_t q = 0; q < n; q++) tr->ts.grads[q] += g[q];
-      totals_add_unit(tot, stats + j * US_COUNT, first);
-    }
+    st = compute_unit(tr, it, &units[u], &plan->mb[units[u].mb], buf + (size_t)j * n, stats + j * US_COUNT, err);
     j++;
   }
   it->t[TM_UPDATE] += elign_wtime() - t0;
@@ -278,13 +270,24 @@ static elign_status update_step(trainer *tr, train_iter *it, const grpo_microbat
   st = elign_mpi_agree(tr->comm, err);
   if (!st) {
     if (tr->rank == 0) {
+      /* the fold: ((0 + g_0) + g_1) + ... in unit order, whoever computed g_u */
       double us[US_COUNT];
+      elign_real *recv = buf + (size_t)n_mine * n;
+      j = 0;
       for (int u = 0; u < n_units; u++) {
-        if (units[u].owner == 0 || plan->mb[units[u].mb].optimizer_step != step) continue;
-        MPI_Recv(buf, (int)n, MPI_ELIGN_REAL, units[u].owner, 2 * u, tr->comm, MPI_STATUS_IGNORE);
-        MPI_Recv(us, US_COUNT, MPI_DOUBLE, units[u].owner, 2 * u + 1, tr->comm, MPI_STATUS_IGNORE);
-        for (size_t q = 0; q < n; q++) tr->ts.grads[q] += buf[q];
-        totals_add_unit(tot, us, first);
+        if (plan->mb[units[u].mb].optimizer_step != step) continue;
+        const elign_real *g = recv;
+        const double *s = us;
+        if (units[u].owner == 0) {
+          g = buf + (size_t)j * n;
+          s = stats + j * US_COUNT;
+          j++;
+        } else {
+          MPI_Recv(recv, (int)n, MPI_ELIGN_REAL, units[u].owner, 2 * u, tr->comm, MPI_STATUS_IGNORE);
+          MPI_Recv(us, US_COUNT, MPI_DOUBLE, units[u].owner, 2 * u + 1, tr->comm, MPI_STATUS_IGNORE);
+        }
+        for (size_t q = 0; q < n; q++) tr->ts.grads[q] += g[q];
+        totals_add_unit(tot, s, first);
       }
       st = optimizer_step(tr, it, tot, err);
     } else {
