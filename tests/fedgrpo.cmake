@@ -6,3 +6,6 @@ add_test(NAME train_cli COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/train_cli.sh $<
          WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
 set_tests_properties(train_cli PROPERTIES ENVIRONMENT "${ELIGN_TEST_ENV};ELIGN_PYTHON=${Python3_EXECUTABLE};ELIGN_MPIRUN=${MPIEXEC_EXECUTABLE}"
                      TIMEOUT 600 PROCESSORS 2 LABELS mpi)
+# The config → train_options / grpo_settings loader on the shipped configs.
+elign_add_test(NAME test_train_options SOURCES test_train_options.c TIMEOUT 60)
+target_compile_definitions(test_train_options PRIVATE ELIGN_SOURCE_DIR="${CMAKE_SOURCE_DIR}")

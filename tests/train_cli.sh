@@ -9,7 +9,7 @@
 #     and the KL to the (identical) reference exactly 0; the first optimizer
 #     step's ratios are exactly 1 with units that cut the rollout blocks, too;
 #   - determinism: 1 process, mpirun -np 3 and -np 4 with one oracle rank give
-#     bitwise identical final checkpoints; kill -9 during the second iteration
+#     bitwise identical final checkpoints (terminal and shaped rewards); kill -9 during the second iteration
 #     + --resume on 2 ranks ends bitwise equal as well;
 #   - faults: 10 % of the oracle answers NaN -> the run goes on and counts them;
 #     a NaN in a rollout names iteration, group and step, exits 1 and leaves the
@@ -144,6 +144,13 @@ mtrue r1/metrics.jsonl 1 "ratio_first_step_min == 1 and ratio_first_step_max == 
 $MPIRUN -np 3 "$ELIGN" --quiet train base.yaml --set run.dir=r3 > /dev/null 2>&1 || bad "-np 3 run"
 $MPIRUN -np 4 "$ELIGN" --quiet train base.yaml --set run.dir=r4 --set mpi.oracle_ranks=1 > /dev/null 2>&1 || bad "-np 4 run"
 same "1 process vs -np 3 vs -np 4 (one oracle rank)" r1/checkpoint.h5 r3/checkpoint.h5 r4/checkpoint.h5
+# the shaped path (PBRS return-to-go, reward frames from inside the shared prefix on): 1 process = 2 actors + 1 oracle rank
+SHAPED="--set reward.shaping.enabled=true --set reward.shaping.mode=pbrs_return_to_go --set reward.shaping.scheduler.skip_prefix=2
+        --set reward.shaping.terminal_weight=1.0 --set dataloader.epoches=1"
+T --set run.dir=p1 $SHAPED > /dev/null 2>&1 || bad "shaped run"
+$MPIRUN -np 3 "$ELIGN" --quiet train base.yaml --set run.dir=p3 --set mpi.oracle_ranks=1 $SHAPED > /dev/null 2>&1 || bad "shaped -np 3"
+same "shaped: 1 process vs -np 3 (one oracle rank)" p1/checkpoint.h5 p3/checkpoint.h5
+mtrue p1/metrics.jsonl 0 "oracle_evaluations == 16 * 9 and zero_signal_groups < groups" && ok || bad "shaped: 9 frames per molecule"
 # kill -9 while the second iteration runs (its first checkpoint is there, the second not yet),
 # then --resume on 2 ranks
 "$ELIGN" --quiet train base.yaml --set run.dir=rk > /dev/null 2>&1 &
