@@ -113,11 +113,20 @@ static void create_oracle(const elign_world *w, train_options *o, elign_oracle *
     elign_oracle_create(o->oracle_backend, &o->oracle, oracle, err);
 }
 
+/* reward.type dummy: the actors send nothing, but an oracle rank still
+ * serves until their DONE; a request would be a bug, answered as failures. */
+static elign_status no_oracle(void *ctx, const elign_oracle_batch *batch, elign_oracle_result *result,
+                              elign_error *err) {
+  (void)ctx, (void)batch, (void)result;
+  return ELIGN_FAIL(err, ELIGN_ERR_ARG, "reward.type dummy: the oracle rank has no oracle");
+}
+
 /* An oracle rank: serve the actors that send to it until each said DONE. */
 static elign_status serve(const elign_world *w, const train_options *o, elign_oracle *oracle, elign_error *err) {
   int clients[4096];
   int n = elign_world_oracle_clients(w, w->rank, clients, 4096);
-  elign_oracle_server_options so = {.batch_size = o->oracle_batch, .n_clients = n};
+  elign_oracle_server_options so = {.batch_size = o->oracle_batch, .n_clients = n,
+                                    .evaluate = oracle ? NULL : no_oracle};
   elign_oracle_server_stats stats;
   elign_status st = elign_oracle_server_run(oracle, w->comm, &so, &stats, err);
   if (!st) elign_oracle_server_stats_log(&stats, o->oracle_batch);
