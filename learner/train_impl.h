@@ -108,6 +108,7 @@ typedef struct {
   int64_t policy_version;  /* version of the weights in ts.params */
   double t_run_start;
   double best_metric;      /* best_checkpoint_metric so far (NAN = none) */
+  int best_warned;
   double early_best, early_t; /* early stopping: best train.early_stop_metric and when (NAN = none yet) */
   int early_stop;          /* rank 0: patience exhausted */
 } trainer;

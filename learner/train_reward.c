@@ -267,6 +267,7 @@ static elign_status rank0_rewards(trainer *tr, train_iter *it, const batch_input
       frac += n ? (double)n_stable[b] / (double)n : 0;
     }
     train_metric(m, "molecule_stability", B ? n_st / (double)B : NAN);
+    train_metric(m, "stable_molecules", n_st);
     train_metric(m, "atom_stability", B ? frac / (double)B : NAN);
     int64_t mol_failed = 0;
     for (int64_t b = 0; b < B; b++) mol_failed += fail_count[b] > 0;
@@ -279,14 +280,20 @@ static elign_status rank0_rewards(trainer *tr, train_iter *it, const batch_input
     st = grpo_filter_apply(&rb, &fs, valid, (const char *const *)smiles, known, s, err);
   }
   if (!st) {
+    double n_valid = 0, n_valid_stable = 0;
+    for (int64_t b = 0; b < B; b++) n_valid += valid[b], n_valid_stable += valid[b] && stable[b];
+    double mol_stab = train_metric_get(m, "molecule_stability");
     train_metric(m, "rdkit_validity", fs.rdkit_validity);
     train_metric(m, "rdkit_uniqueness", fs.rdkit_uniqueness);
     train_metric(m, "validity_x_uniqueness", fs.rdkit_validity * fs.rdkit_uniqueness);
+    train_metric(m, "validity_x_uniqueness_x_stability", fs.rdkit_validity * fs.rdkit_uniqueness * mol_stab);
+    train_metric(m, "stability_given_rdkit_valid", n_valid > 0 ? n_valid_stable / n_valid : NAN);
     train_metric(m, "rdkit_errors", (double)rdkit_errors);
     train_metric(m, "molecules", (double)B);
     train_metric(m, "kept", (double)rb.n_mol);
     train_metric(m, "filter_ratio", fs.filter_ratio);
     train_metric(m, "novelty_penalty_ratio", fs.novelty_penalty_ratio);
+    train_metric(m, "reward", mean_of(rb.rewards, rb.n_mol)); /* the public metric name */
     train_metric(m, "reward_mean", mean_of(rb.rewards, rb.n_mol));
     train_metric(m, "reward_max", max_of(rb.rewards, rb.n_mol));
     train_metric(m, "reward_min", min_of(rb.rewards, rb.n_mol));

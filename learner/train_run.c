@@ -369,6 +369,13 @@ static void end_of_iteration_flags(trainer *tr, const train_start *start, int64_
 static elign_status track_best(trainer *tr, const train_metrics *m, elign_error *err) {
   const char *name = elign_config_get_string(tr->cfg, "best_checkpoint_metric");
   double v = train_metric_get(m, name);
+  if (isnan(v) && !tr->best_warned) {
+    int known = 0;
+    for (int i = 0; i < m->n; i++) known |= strcmp(m->name[i], name) == 0;
+    if (!known) elign_warn("best_checkpoint_metric '%s' is not a metric of elign train (docs/train.md lists them): no "
+                           "checkpoint_best.h5", name);
+    tr->best_warned = 1;
+  }
   if (!isfinite(v)) return ELIGN_OK;
   int maximize = strcmp(elign_config_get_string(tr->cfg, "best_checkpoint_mode"), "max") == 0;
   if (!isnan(tr->best_metric) && (maximize ? v <= tr->best_metric : v >= tr->best_metric)) return ELIGN_OK;
