@@ -11,7 +11,7 @@
 #     ratios are exactly 1 with units that cut the blocks, too;
 #   - determinism: 1 process, mpirun -np 3 and -np 4 with one oracle rank give
 #     bitwise identical final checkpoints (terminal and shaped rewards); kill -9 during the second iteration
-#     + --resume on 2 ranks ends bitwise equal as well;
+#     + --resume on 2 ranks, and SIGTERM (checkpoint and stop) + --resume, end bitwise equal as well;
 #   - faults: 10 % of the oracle answers NaN -> the run goes on and counts them;
 #     a NaN in a rollout names iteration, group and step, exits 1 and leaves the
 #     last checkpoint intact; an oracle rank that dies or hangs ends the job in
@@ -164,6 +164,16 @@ kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 $MPIRUN -np 2 "$ELIGN" --quiet train base.yaml --resume rk > /dev/null 2>&1 || bad "resume after kill -9 (2 ranks)"
 same "kill -9 + --resume (2 ranks)" r1/checkpoint.h5 rk/checkpoint.h5
 [ "$(wc -l < rk/metrics.jsonl)" -ge 3 ] && ok || bad "resumed metrics lines"
+
+# SIGTERM while the second iteration runs: that iteration finishes, a checkpoint, exit 0; --resume ends bitwise equal
+"$ELIGN" --quiet train base.yaml --set run.dir=rt > rt.txt 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do [ -f rt/checkpoints/iter_000000001.h5 ] && break; sleep 0.02; done
+kill -TERM $pid 2>/dev/null; wait $pid; rc=$?
+[ $rc -eq 0 ] && [ -f rt/checkpoints/iter_000000002.h5 ] && [ ! -f rt/checkpoints/iter_000000003.h5 ] && ok ||
+  bad "SIGTERM: exit $rc, checkpoints $(ls rt/checkpoints)"
+T --resume rt > /dev/null 2>&1 || bad "resume after SIGTERM"
+same "SIGTERM + --resume" r1/checkpoint.h5 rt/checkpoint.h5
 
 # ---- faults ---------------------------------------------------------------------------
 T --set run.dir=flaky --set oracle.python_function=flaky --set dataloader.epoches=2 > flaky.txt 2>&1 ||
