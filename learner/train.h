@@ -34,6 +34,10 @@
  *      gradient of the global micro-batch mean, i.e. the average over ranks
  *      (the public code never averages, §6.1);
  *   6. rank 0 writes the metrics line and, when due, a checkpoint.
+ * With train.max_staleness ≥ 1 the next iteration is sampled (current
+ * weights, oracle frames submitted) between steps 4 and 5, so the oracle
+ * works while the actors update; it then trains one policy version behind.
+ * No prefetch crosses a scheduled checkpoint.
  *
  * Run directory RUN (run.dir, else save_path, else runs/<name>):
  *   RUN/config.yaml                 the resolved config
@@ -78,7 +82,7 @@ typedef struct {
   double lr, max_grad_norm;
   adamw_hparams hp;              /* amsgrad off (§4.11) */
   lr_schedule sched;             /* total_steps 0 → dataloader.epoches */
-  int max_staleness;             /* train.max_staleness (0 only, for now) */
+  int max_staleness;             /* train.max_staleness (0: on-policy; ≥ 1: prefetch one iteration) */
   int64_t save_interval, keep_checkpoints;
   double max_time_hours;         /* 0 = no limit */
   double progress_seconds;       /* run.log_every */

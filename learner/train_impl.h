@@ -130,10 +130,13 @@ static inline int64_t train_rank_blocks(const trainer *tr, int r) {
 /* This iteration's data on one actor. */
 typedef struct {
   int64_t it;
+  int sampled;             /* the rollouts exist (sampled here, or prefetched by the previous iteration) */
   int64_t n_mine;          /* my blocks: b = rank + j·size, j < n_mine */
   rollout_batch *rec;      /* [n_mine] the rollouts of each */
   double **frame_vals;     /* [n_mine] → [J][rec[j].h.n_mol][FV_COUNT] */
   int64_t oracle_pending_max; /* molecules still unanswered when sampling ended */
+  struct train_request *req;  /* oracle requests submitted while sampling, not yet collected */
+  int n_req, cap_req;
   int64_t policy_version;  /* of the weights the rollouts were sampled with */
   double t[TM_COUNT];
   /* rank 0 after the reward stage; every actor after the broadcast */
@@ -150,8 +153,12 @@ void train_iter_free(train_iter *it);
 /* Group sizes of an iteration (every rank draws the same). */
 void train_group_sizes(const trainer *tr, int64_t it, int64_t *sizes);
 
-/* train_rollout.c: sample my groups, feed the oracle, reduce its answers. */
-elign_status train_rollout(trainer *tr, train_iter *it, elign_error *err);
+/* train_rollout.c: sample my blocks with the current weights, submitting
+ * their oracle frames as they appear (it->it, it->policy_version set here)... */
+elign_status train_rollout_sample(trainer *tr, train_iter *it, elign_error *err);
+/* ...then wait for the answers and reduce them (always call it once after
+ * sampling, also on an error path: the oracle ranks must deliver every reply). */
+elign_status train_rollout_collect(trainer *tr, train_iter *it, elign_error *err);
 /* train_reward.c: gather to rank 0, rewards/filter/advantages there (metrics
  * into m), broadcast the kept molecules and advantages. Collective. */
 elign_status train_reward(trainer *tr, train_iter *it, train_metrics *m, elign_error *err);

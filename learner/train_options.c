@@ -79,13 +79,6 @@ static elign_status check_unsupported(const train_options *o, const elign_config
     return ELIGN_FAIL(err, ELIGN_ERR_UNSUPPORTED,
                       "dataloader.nodes_dist_focus_*: re-weighting the molecule sizes is not implemented (leave "
                       "min/max null and the multiplier 1)");
-  if (o->max_staleness != 0) {
-    ELIGN_FAIL(err, ELIGN_ERR_UNSUPPORTED,
-               "train.max_staleness = %d: only strictly on-policy training (0) is implemented so far", o->max_staleness);
-    elign_error_hint(err, "every rollout carries its policy version and the learner checks it; overlapping the next "
-                          "iteration's sampling with the update is not there yet");
-    return ELIGN_ERR_UNSUPPORTED;
-  }
   if (!elign_config_get_bool(cfg, "mpi.gradient_average"))
     return ELIGN_FAIL(err, ELIGN_ERR_UNSUPPORTED,
                       "mpi.gradient_average = false: elign train always trains ONE model on the global batch (the "

@@ -13,7 +13,7 @@
 
 /* ---- the oracle requests of one rollout -------------------------------------- */
 
-typedef struct {
+typedef struct train_request {
   uint64_t id;
   int64_t blk;              /* which of my blocks (index into it->rec) */
   int slot;                 /* oracle frame slot j */
@@ -24,9 +24,8 @@ typedef struct {
 
 typedef struct {
   trainer *tr;
+  train_iter *it;           /* its request list grows */
   int64_t blk;              /* the block being sampled */
-  oracle_request *req;
-  int n_req, cap_req;
   double t_submit;
 } frame_sink;
 
@@ -64,10 +63,11 @@ static elign_status submit_frame(const rollout_frame *f, void *user, elign_error
   free(Z);
   free(off);
   if (st) return st;
-  if (fs->n_req == fs->cap_req)
-    fs->req = elign_realloc(fs->req, (size_t)(fs->cap_req = fs->cap_req ? 2 * fs->cap_req : 64) * sizeof *fs->req,
+  train_iter *it = fs->it;
+  if (it->n_req == it->cap_req)
+    it->req = elign_realloc(it->req, (size_t)(it->cap_req = it->cap_req ? 2 * it->cap_req : 64) * sizeof *it->req,
                             "train:requests");
-  fs->req[fs->n_req++] =
+  it->req[it->n_req++] =
       (oracle_request){.id = id, .blk = fs->blk, .slot = slot, .mol_first = f->mol_first, .n_mol = f->n_mol,
                        .copies = copies};
   return ELIGN_OK;
@@ -121,7 +121,7 @@ static void test_poison(trainer *tr, const train_iter *it) {
   }
 }
 
-elign_status train_rollout(trainer *tr, train_iter *it, elign_error *err) {
+elign_status train_rollout_sample(trainer *tr, train_iter *it, elign_error *err) {
   const train_options *o = tr->o;
   it->n_mine = train_rank_blocks(tr, tr->rank);
   it->policy_version = tr->policy_version;
@@ -130,7 +130,7 @@ elign_status train_rollout(trainer *tr, train_iter *it, elign_error *err) {
   it->frame_vals = elign_calloc(nb, sizeof *it->frame_vals, "train:frame_vals");
   test_poison(tr, it);
 
-  frame_sink fs = {.tr = tr};
+  frame_sink fs = {.tr = tr, .it = it};
   rollout_config rc = {.model = &tr->model, .T = o->T, .K = o->K, .share_initial_noise = o->s.model.share_initial_noise,
                        .skip_prefix = grpo_rollout_skip_prefix(&o->s), .train_start = tr->train_start,
                        .frames = tr->shaped ? tr->sched.indices : NULL, .n_frames = tr->shaped ? tr->sched.n : 0,
@@ -139,7 +139,7 @@ elign_status train_rollout(trainer *tr, train_iter *it, elign_error *err) {
                        .user = &fs};
   double t0 = elign_wtime();
   elign_status st = ELIGN_OK;
-  /* every block first (its oracle requests go out as it is sampled), then the answers */
+  /* every block first (its oracle requests go out as it is sampled), the answers later */
   for (int64_t j = 0; j < it->n_mine && !st; j++) {
     int64_t b = tr->rank + j * tr->size;
     fs.blk = j;
@@ -147,9 +147,8 @@ elign_status train_rollout(trainer *tr, train_iter *it, elign_error *err) {
     int64_t J = tr->n_oracle_frames, nm = it->rec[j].h.n_mol;
     it->frame_vals[j] = elign_calloc((size_t)(J * nm > 0 ? J * nm : 1) * FV_COUNT, sizeof(double), "train:frame_vals");
   }
-  double t1 = elign_wtime();
   it->t[TM_ORACLE_SUBMIT] = fs.t_submit;
-  it->t[TM_SAMPLE] = t1 - t0 - fs.t_submit;
+  it->t[TM_SAMPLE] = elign_wtime() - t0 - fs.t_submit;
   if (tr->client) {
     elign_error perr;
     elign_error_clear(&perr);
@@ -158,12 +157,18 @@ elign_status train_rollout(trainer *tr, train_iter *it, elign_error *err) {
       st = perr.status;
     }
   }
+  return st;
+}
+
+elign_status train_rollout_collect(trainer *tr, train_iter *it, elign_error *err) {
+  double t1 = elign_wtime();
+  elign_status st = ELIGN_OK;
   /* every submitted request is waited for, also after a failure: a server
    * finishes only when its replies are delivered */
-  for (int q = 0; q < fs.n_req; q++) {
+  for (int q = 0; q < it->n_req; q++) {
     elign_error qerr;
     elign_error_clear(&qerr);
-    elign_status qs = collect_request(tr, it, &fs.req[q], &qerr);
+    elign_status qs = collect_request(tr, it, &it->req[q], &qerr);
     if (qs == ELIGN_ERR_MPI) /* the oracle rank is gone or stuck: nothing collective can follow */
       elign_world_fail_one(&qerr);
     if (qs && !st) {
@@ -171,12 +176,9 @@ elign_status train_rollout(trainer *tr, train_iter *it, elign_error *err) {
       st = qs;
     }
   }
-  it->t[TM_ORACLE_WAIT] = elign_wtime() - t1;
-  free(fs.req);
-  for (int64_t j = 0; j < it->n_mine && !st; j++)
-    if (it->rec[j].h.policy_version != tr->policy_version)
-      st = ELIGN_FAIL(err, ELIGN_ERR_ARG,
-                      "rollout of iteration %lld carries policy version %lld, the learner holds %lld",
-                      (long long)it->it, (long long)it->rec[j].h.policy_version, (long long)tr->policy_version);
+  it->t[TM_ORACLE_WAIT] += elign_wtime() - t1;
+  free(it->req);
+  it->req = NULL;
+  it->n_req = it->cap_req = 0;
   return st;
 }

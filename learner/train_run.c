@@ -45,6 +45,7 @@ void train_iter_free(train_iter *it) {
   free(it->group_sizes);
   free(it->kept);
   free(it->adv);
+  free(it->req);
   memset(it, 0, sizeof *it);
 }
 
@@ -271,17 +272,59 @@ static void log_iteration(const trainer *tr, const train_iter *it, const train_m
 
 /* ==== one iteration ================================================================= */
 
-static elign_status run_iteration(trainer *tr, train_iter *it, train_metrics *m, elign_error *err) {
-  double t0 = elign_wtime();
+/* Start iteration `index`: its group sizes, then its rollouts with the
+ * current weights (their oracle frames go out meanwhile). */
+static elign_status begin_iteration(trainer *tr, train_iter *it, int64_t index, elign_error *err) {
+  memset(it, 0, sizeof *it);
+  it->it = index;
   it->group_sizes = elign_malloc((size_t)tr->o->P * sizeof *it->group_sizes, "train:group_sizes");
-  train_group_sizes(tr, it->it, it->group_sizes);
-  elign_status st = train_rollout(tr, it, err);
+  train_group_sizes(tr, index, it->group_sizes);
+  it->sampled = 1;
+  return train_rollout_sample(tr, it, err);
+}
+
+/* Drop a prefetched iteration: its oracle answers are still waited for. */
+static void discard_iteration(trainer *tr, train_iter **it) {
+  if (!*it) return;
+  elign_error e;
+  elign_error_clear(&e);
+  train_rollout_collect(tr, *it, &e);
+  train_iter_free(*it);
+  free(*it);
+  *it = NULL;
+}
+
+/* One iteration. `it` arrives sampled when the previous iteration prefetched
+ * it (train.max_staleness ≥ 1): then its rollouts are one policy version
+ * behind. With `prefetch`, the next iteration's rollouts are sampled with the
+ * current weights between the reward stage and the update, so its oracle
+ * frames are evaluated while the actors update (*next). */
+static elign_status run_iteration(trainer *tr, train_iter *it, int prefetch, train_iter **next, train_metrics *m,
+                                  elign_error *err) {
+  double t0 = elign_wtime();
+  elign_status st = it->sampled ? ELIGN_OK : begin_iteration(tr, it, tr->iteration, err);
+  elign_error cerr;
+  elign_error_clear(&cerr);
+  elign_status cs = train_rollout_collect(tr, it, &cerr);
+  if (cs && !st) *err = cerr, st = cs;
   st = elign_mpi_agree(tr->comm, err);
   if (!st) st = train_reward(tr, it, m, err);
+  if (!st && prefetch) {
+    *next = elign_calloc(1, sizeof **next, "train:next_iteration");
+    begin_iteration(tr, *next, it->it + 1, err);
+    st = elign_mpi_agree(tr->comm, err);
+    if (st) discard_iteration(tr, next);
+  }
+  int64_t staleness = tr->policy_version - it->policy_version;
+  if (!st && (staleness < 0 || staleness > tr->o->max_staleness))
+    st = ELIGN_FAIL(err, ELIGN_ERR_ARG, "iteration %lld: rollouts of policy version %lld, weights of version %lld: "
+                    "staleness %lld outside 0..train.max_staleness = %d", (long long)it->it,
+                    (long long)it->policy_version, (long long)tr->policy_version, (long long)staleness,
+                    tr->o->max_staleness);
   if (!st) st = train_update(tr, it, m, err);
   if (st) return st;
   if (tr->rank == 0) {
-    train_metric(m, "staleness_max", (double)(it->it - it->policy_version));
+    train_metric(m, "staleness_max", (double)staleness);
     train_metric(m, "time_iteration_s", elign_wtime() - t0);
     train_metric(m, "wall_s", elign_wtime() - tr->t_run_start);
   }
@@ -417,12 +460,22 @@ static elign_status train_loop(trainer *tr, const train_start *start, elign_erro
   int64_t done_this_run = 0, last_checkpoint = tr->iteration;
   int stop = 0;
   elign_status st = ELIGN_OK;
+  train_iter *next = NULL; /* the next iteration, already sampled (max_staleness ≥ 1) */
   while (!st && tr->iteration < o->iterations && !stop) {
     train_iter it;
     memset(&it, 0, sizeof it);
-    it.it = tr->iteration;
+    if (next) {
+      it = *next;
+      free(next);
+      next = NULL;
+    }
+    /* Prefetch only where no checkpoint falls: a checkpoint holds no pending rollouts,
+     * so --resume from it continues exactly as the run would have. */
+    int64_t after = tr->iteration + 1;
+    int prefetch = o->max_staleness >= 1 && after < o->iterations && after % o->save_interval != 0 &&
+                   !(start->stop_after > 0 && done_this_run + 1 >= start->stop_after);
     train_metrics m = {0};
-    st = run_iteration(tr, &it, &m, err);
+    st = run_iteration(tr, &it, prefetch, &next, &m, err);
     if (!st) {
       tr->iteration++;
       tr->policy_version = tr->iteration; /* the weights after this iteration's update */
@@ -440,6 +493,12 @@ static elign_status train_loop(trainer *tr, const train_start *start, elign_erro
     if (st) break;
     int want_ckpt;
     end_of_iteration_flags(tr, start, done_this_run, &stop, &want_ckpt);
+    if ((want_ckpt || stop) && next) { /* an unscheduled checkpoint: the prefetched rollouts are sampled again */
+      if (tr->rank == 0)
+        elign_info("checkpoint outside save_interval: iteration %lld's prefetched rollouts are dropped (sampled again, "
+                   "on-policy, after it)", (long long)tr->iteration);
+      discard_iteration(tr, &next);
+    }
     want_ckpt = want_ckpt || stop || tr->iteration % o->save_interval == 0 || tr->iteration == o->iterations;
     if (want_ckpt && tr->rank == 0) {
       st = write_checkpoint(tr, err);
@@ -447,6 +506,7 @@ static elign_status train_loop(trainer *tr, const train_start *start, elign_erro
     }
     st = elign_mpi_agree(tr->comm, err);
   }
+  discard_iteration(tr, &next);
   if (tr->rank == 0) {
     elign_progress_finish(&progress);
     if (!st && stop)

@@ -101,7 +101,6 @@ static void expect_refused(const char *set, const char *fragment) {
 }
 
 static void test_refused(void) {
-  expect_refused("train.max_staleness=2", "train.max_staleness");
   expect_refused("dataloader.micro_batch_size=8", "not a multiple of dataloader.each_prompt_sample"); /* divides B = 24, splits a group */
   expect_refused("model.checkpoint=null", "model.checkpoint");
   expect_refused("dataloader.nodes_dist_focus_min=12", "nodes_dist_focus");

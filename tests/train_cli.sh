@@ -16,6 +16,8 @@
 #     a NaN in a rollout names iteration, group and step, exits 1 and leaves the
 #     last checkpoint intact; an oracle rank that dies or hangs ends the job in
 #     bounded time;
+#   - train.max_staleness 1 (the next iteration sampled before the update): the
+#     staleness logged, bitwise over rank counts;
 #   - elign sample --model RUN/checkpoint.h5, and bad input messages.
 #   bash tests/train_cli.sh path/to/elign path/to/train_make_model
 set -u
@@ -154,6 +156,15 @@ T --set run.dir=p1 $SHAPED > /dev/null 2>&1 || bad "shaped run"
 $MPIRUN -np 3 "$ELIGN" --quiet train base.yaml --set run.dir=p3 --set mpi.oracle_ranks=1 $SHAPED > /dev/null 2>&1 || bad "shaped -np 3"
 same "shaped: 1 process vs -np 3 (one oracle rank)" p1/checkpoint.h5 p3/checkpoint.h5
 mtrue p1/metrics.jsonl 0 "oracle_evaluations == 16 * 9 and zero_signal_groups < groups" && ok || bad "shaped: 9 frames per molecule"
+# train.max_staleness 1: iteration i+1 is sampled before iteration i's update (never across a
+# checkpoint): staleness 0, 1, 0, 1 with save_interval 2; 1 process = 2 actors + 1 oracle rank, bitwise
+STALE="--set train.max_staleness=1 --set save_interval=2 --set dataloader.epoches=4"
+T --set run.dir=s1 $STALE > /dev/null 2>&1 || bad "staleness run"
+$MPIRUN -np 3 "$ELIGN" --quiet train base.yaml --set run.dir=s3 --set mpi.oracle_ranks=1 $STALE > /dev/null 2>&1 ||
+  bad "staleness -np 3"
+same "staleness 1: 1 process vs -np 3" s1/checkpoint.h5 s3/checkpoint.h5
+"$PY" -c "import json,sys; s=[json.loads(l)['staleness_max'] for l in open('s1/metrics.jsonl')]; sys.exit(0 if s == [0, 1, 0, 1] else 1)" &&
+  ok || bad "staleness pattern"
 # kill -9 while the second iteration runs (its first checkpoint is there, the second not yet),
 # then --resume on 2 ranks
 "$ELIGN" --quiet train base.yaml --set run.dir=rk > /dev/null 2>&1 &
@@ -202,7 +213,6 @@ grep -qF "no reply from oracle rank 1" o_hangs.txt && ok || bad "hung oracle mes
 "$ELIGN" --quiet sample --model r1/checkpoint.h5 -n 4 --T 10 --out s.h5 > /dev/null 2>&1 && ok || bad "sample from RUN/checkpoint.h5"
 expect_fail "non-empty run dir" "is not empty" T --set run.dir=r1
 expect_fail "no model" "model.checkpoint is null" T --set model.checkpoint=null --set run.dir=x1
-expect_fail "staleness" "train.max_staleness" T --set train.max_staleness=1 --set run.dir=x2
 expect_fail "micro batch" "not a multiple of dataloader.each_prompt_sample" T --set dataloader.micro_batch_size=2 --set run.dir=x3
 expect_fail "resume nothing" "no such directory" T --resume x4
 mkdir -p x5 && expect_fail "resume empty" "no checkpoint" T --resume x5

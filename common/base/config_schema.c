@@ -122,7 +122,7 @@ const elign_config_key elign_config_schema[] = {
     {"train.kl_penalty_weight", F, 0, "0.0", "[0,inf)", NULL, "beta of the KL penalty to the frozen pretrained policy"},
     {"train.gradient_accumulation_steps", I, 0, "1", "[1,inf)", NULL, "micro-batches per optimizer step"},
     {"train.loss_mean_over_accumulation", B, 0, "true", NULL, NULL, "[Elign-C] each optimizer step descends the mean loss over the molecules it covers; false = the public per-micro-batch mean / gradient_accumulation_steps (docs/fed-grpo.md D2)"},
-    {"train.max_staleness", I, 0, "0", "[0,inf)", NULL, "[Elign-C] how many policy versions a rollout may lag the weights it is trained on; 0 = strictly on-policy (the only value implemented so far)"},
+    {"train.max_staleness", I, 0, "0", "[0,inf)", NULL, "[Elign-C] policy versions a rollout may lag the weights it is trained on: 0 = strictly on-policy; >= 1 = the next iteration is sampled with the current weights before the update, so the oracle evaluates it while the actors update (staleness 1; larger values act as 1)"},
     {"train.keep_checkpoints", I, 0, "3", "[1,inf)", NULL, "[Elign-C] iteration checkpoints kept in RUN/checkpoints (older ones are deleted)"},
     {"train.force_alignment_enabled", B, 1, "null", NULL, NULL, "force-alignment regularizer (§4.13); null = on iff force_alignment_weight > 0"},
     {"train.force_alignment_weight", F, 0, "0.0", "[0,inf)", NULL, "weight of the force-alignment term"},
