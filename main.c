@@ -79,4 +79,4 @@ static int elign_cli_dispatch(int argc, char **argv) {
   return ELIGN_EXIT_USAGE;
 }
 
-int main(int argc, char **argv) { return elign_cli_dispatch(argc, argv); }
+int main(int argc, char **argv) { return elign_cli_finish_stdout(elign_cli_dispatch(argc, argv)); }

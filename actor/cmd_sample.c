@@ -5,6 +5,7 @@
  *   sample:  unguided ancestral sampling, MPI-parallel, one samples file
  *   export:  samples file → XYZ and/or SDF (SDF atoms only, no bond block)
  */
+#include <math.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,12 @@
 #include "common/io/export.h"
 #include "common/model/edm_model.h"
 #include "common/io/h5io.h"
+#include "common/base/interrupt.h"
+#include "common/base/watchdog.h"
 #include "common/base/log.h"
+#include "common/base/memory.h"
+#include "common/base/outputs.h"
+#include "common/base/parse.h"
 #include "common/mpi/runctx.h"
 
 #define DENOISE_STATES_FORMAT "denoise_states"
@@ -35,27 +41,20 @@ static int need_value(int argc, char **argv, int i, const char *cmd) {
   return 1;
 }
 
-static int parse_i64(const char *s, int64_t *out, const char *cmd, const char *opt) {
-  char *end;
-  long long v = strtoll(s, &end, 10);
-  if (*s == '\0' || *end != '\0') {
-    fprintf(stderr, "elign %s: %s expects an integer, got '%s'\n", cmd, opt, s);
-    return 0;
-  }
-  *out = v;
-  return 1;
-}
-
 /* ---- export -------------------------------------------------------------- */
 
 int export_main(int argc, char **argv) {
   const char *in = NULL, *xyz = NULL, *sdf = NULL;
+  int force = 0;
   for (int i = 1; i < argc; i++) {
     if (elign_cli_is_help(argv[i])) {
-      printf("usage: elign export SAMPLES.h5 [--xyz OUT.xyz] [--sdf OUT.sdf]\n\n"
+      printf("usage: elign export SAMPLES.h5 [--xyz OUT.xyz] [--sdf OUT.sdf] [--force]\n\n"
              "Write the molecules of a samples file as XYZ (one block per molecule,\n"
-             "positions in Å) and/or SDF (V2000 atom blocks, no bonds).\n");
+             "positions in Å) and/or SDF (V2000 atom blocks, no bonds).\n"
+             "  --force   replace existing output files (never the input)\n");
       return ELIGN_EXIT_OK;
+    } else if (strcmp(argv[i], "--force") == 0) {
+      force = 1;
     } else if (strcmp(argv[i], "--xyz") == 0 || strcmp(argv[i], "--sdf") == 0) {
       if (!need_value(argc, argv, i, "export")) return ELIGN_EXIT_USAGE;
       *(argv[i][2] == 'x' ? &xyz : &sdf) = argv[i + 1];
@@ -73,6 +72,10 @@ int export_main(int argc, char **argv) {
   }
   elign_error err;
   elign_error_clear(&err);
+  elign_file_arg outs[] = {{xyz, "--xyz"}, {sdf, "--sdf"}}, ins[] = {{in, "SAMPLES"}};
+  if (elign_outputs_check(outs, 2, ins, 1, force, &err)) return elign_cli_fail(&err);
+  elign_interrupt_install("export");
+  elign_interrupt_doing("exporting", "outputs not finished are not written (temporaries removed); the input untouched");
   if (elign_export_samples(in, xyz, sdf, &err)) return elign_cli_fail(&err);
   return ELIGN_EXIT_OK;
 }
@@ -136,6 +139,38 @@ static elign_status read_states(const char *path, denoise_states *d, elign_error
   return st;
 }
 
+/* Is every row of molecule m finite in each array given (NULL: skipped)?
+ * z: float (N, D); a, b, c: elign_real (N, D); per_mol: elign_real [n_mol]. */
+typedef struct {
+  const float *z;
+  const elign_real *a, *b, *c, *per_mol;
+} denoise_arrays;
+
+static int molecule_finite(const denoise_arrays *x, const int64_t *off, int64_t m, int64_t D) {
+  if (x->per_mol && !isfinite(x->per_mol[m])) return 0;
+  for (int64_t j = off[m] * D; j < off[m + 1] * D; j++)
+    if ((x->z && !isfinite(x->z[j])) || (x->a && !isfinite(x->a[j])) || (x->b && !isfinite(x->b[j])) ||
+        (x->c && !isfinite(x->c[j])))
+      return 0;
+  return 1;
+}
+
+/* How many molecules hold a NaN or Inf; `list` gets the first few ("1, 4, ..."). */
+static int64_t nonfinite_molecules(const denoise_arrays *x, const int64_t *off, int64_t n_mol, int64_t D, char *list,
+                                   size_t cap) {
+  int64_t bad = 0;
+  size_t used = 0;
+  list[0] = '\0';
+  for (int64_t m = 0; m < n_mol; m++) {
+    if (molecule_finite(x, off, m, D)) continue;
+    if (used < cap) used += (size_t)snprintf(list + used, cap - used, bad < 8 ? "%s%lld" : "%s...", bad ? ", " : "",
+                                             (long long)m);
+    if (bad == 8) used = cap; /* the list is complete */
+    bad++;
+  }
+  return bad;
+}
+
 static elign_status write_real_2d(hid_t f, const char *name, const elign_real *a, int64_t n, int64_t D,
                                   elign_error *err) {
   float *buf = elign_malloc((size_t)(n * D > 0 ? n * D : 1) * sizeof(float), "denoise:out");
@@ -162,6 +197,14 @@ static elign_status run_denoise(const char *model_path, const char *in, const ch
                     model_path, D);
   if (!st && (d.T < 1 || d.T > 65535))
     st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: attribute T = %lld out of range 1..65535", in, (long long)d.T);
+  char list[128];
+  denoise_arrays inputs = {.z = d.z};
+  int64_t n_bad = st ? 0 : nonfinite_molecules(&inputs, d.offsets, d.n_mol, D, list, sizeof list);
+  if (n_bad) {
+    st = ELIGN_FAIL(err, ELIGN_ERR_NUMERIC, "%s: /z_t of %lld of %lld molecules is not finite (molecules %s); nothing "
+                    "written", in, (long long)n_bad, (long long)d.n_mol, list);
+    elign_error_hint(err, "drop or fix those molecules' latents");
+  }
   if (st) {
     denoise_states_free(&d);
     edm_model_free(&m);
@@ -178,6 +221,11 @@ static elign_status run_denoise(const char *model_path, const char *in, const ch
   st = edm_model_denoise(&m, ws, d.n_mol, d.offsets, z, t, s, (int)d.T, eps, mu, sigma, x0, NULL, err);
   if (st) elign_error_prefix(err, "%s: ", in);
   egnn_workspace_free(&ws);
+  /* finite inputs and a finite model can still overflow: never write those results */
+  denoise_arrays results = {.a = eps, .b = mu, .c = x0, .per_mol = sigma};
+  if (!st && (n_bad = nonfinite_molecules(&results, d.offsets, d.n_mol, D, list, sizeof list)) > 0)
+    st = ELIGN_FAIL(err, ELIGN_ERR_NUMERIC, "%s: the network's results for %lld of %lld molecules are not finite "
+                    "(molecules %s); nothing written", in, (long long)n_bad, (long long)d.n_mol, list);
   if (!st) {
     elign_h5_writer w;
     st = elign_h5_writer_create(&w, out, DENOISE_OUTPUT_FORMAT, DENOISE_VERSION, err);
@@ -212,13 +260,20 @@ static elign_status run_denoise(const char *model_path, const char *in, const ch
 
 int denoise_main(int argc, char **argv) {
   const char *model = NULL, *in = NULL, *out = NULL;
+  int force = 0;
   for (int i = 1; i < argc; i++) {
     if (elign_cli_is_help(argv[i])) {
-      printf("usage: elign denoise --model M.h5 --in STATES.h5 --out OUT.h5\n\n"
+      printf("usage: elign denoise --model M.h5 --in STATES.h5 --out OUT.h5 [--force]\n\n"
              "One network call per molecule on given latents: for each molecule's\n"
              "transition t -> s (s = t-1 unless /s is given; t = 0 is the final decode)\n"
-             "writes eps_hat, mu, sigma and zhat0 (layout: docs/formats-diffusion.md).\n");
+             "writes eps_hat, mu, sigma and zhat0 (layout: docs/formats-diffusion.md).\n"
+             "Molecules with non-finite latents or results are named and nothing is written.\n"
+             "  --force   replace an existing OUT.h5 (never an input)\n");
       return ELIGN_EXIT_OK;
+    }
+    if (strcmp(argv[i], "--force") == 0) {
+      force = 1;
+      continue;
     }
     const char **dst = strcmp(argv[i], "--model") == 0 ? &model
                         : strcmp(argv[i], "--in") == 0  ? &in
@@ -237,61 +292,147 @@ int denoise_main(int argc, char **argv) {
   }
   elign_error err;
   elign_error_clear(&err);
+  elign_file_arg outs[] = {{out, "--out"}}, ins[] = {{model, "--model"}, {in, "--in"}};
+  if (elign_outputs_check(outs, 1, ins, 2, force, &err)) return elign_cli_fail(&err);
+  elign_interrupt_install("denoise");
+  elign_interrupt_doing("denoising", "the output not written (any temporary removed); inputs untouched");
   if (run_denoise(model, in, out, &err)) return elign_cli_fail(&err);
   return ELIGN_EXIT_OK;
 }
 
 /* ---- sample -------------------------------------------------------------- */
 
+/* Molecule indices key the RNG's 32-bit group field (sampler.h) and size
+ * int-indexed arrays: one run samples at most 2^31 - 1 molecules. */
+#define SAMPLE_MAX_MOLECULES 2147483647LL
+#define SAMPLE_MAX_BATCH 100000
+#define SAMPLE_MAX_T 65535 /* the RNG's step field */
+
 typedef struct {
   const char *model, *out, *xyz, *sdf, *nodes_from;
-  int64_t n, seed, steps, batch, T;
+  int64_t n, steps, batch, T;
+  uint64_t seed;
+  double timeout; /* mpi.timeout, s; 0 = the default */
+  int force;
 } sample_args;
 
 static void sample_usage(FILE *f) {
   fprintf(f, "usage: elign sample --model M.h5 -n N --out SAMPLES.h5 [--seed S] [--steps K]\n"
-             "                    [--T T] [--batch B] [--nodes-from DATASET.h5] [--xyz OUT.xyz] [--sdf OUT.sdf]\n\n"
+             "                    [--T T] [--batch B] [--nodes-from DATASET.h5] [--xyz OUT.xyz] [--sdf OUT.sdf]\n"
+             "                    [--timeout S] [--force]\n\n"
              "Unguided ancestral sampling (EDM, DDPM updates). Atom counts are drawn from\n"
              "the model's histogram, or from a dataset file's (--nodes-from). --T sets the chain length (default: the model's\n"
              "diffusion_steps); --steps K < T takes strides of T/K (K must divide T).\n"
              "Under mpirun the molecules are split over ranks in whole batches; the output\n"
              "is bitwise identical for any rank count (same threads per rank).\n"
-             "Defaults: --seed %ld (the config key seed), --batch 64.\n",
-          elign_config_default_int("seed"));
+             "  -n N        1..%lld molecules (checked against the memory available)\n"
+             "  --seed S    0..18446744073709551615: the RNG key, stored as is (default %ld, the config key seed)\n"
+             "  --batch B   molecules per network batch, 1..%d (default 64)\n"
+             "  --timeout S mpi.timeout: seconds a rank waits for the others before ending the job\n"
+             "              naming the silent rank (default %g)\n"
+             "  --force     replace existing output files (never an input)\n"
+             "A molecule whose latents become non-finite is named and nothing is written.\n",
+          SAMPLE_MAX_MOLECULES, elign_config_default_int("seed"), SAMPLE_MAX_BATCH, ELIGN_MPI_TIMEOUT_DEFAULT);
 }
 
-static int parse_sample_args(int argc, char **argv, sample_args *a) {
+/* One numeric option's value into a; 0 ok, else the message is in err. */
+static elign_status sample_number(sample_args *a, const char *o, const char *v, elign_error *err) {
+  if (strcmp(o, "-n") == 0) return elign_parse_i64(v, 1, SAMPLE_MAX_MOLECULES, o, &a->n, err);
+  if (strcmp(o, "--seed") == 0) return elign_parse_u64(v, 0, UINT64_MAX, o, &a->seed, err);
+  if (strcmp(o, "--steps") == 0) return elign_parse_i64(v, 0, SAMPLE_MAX_T, o, &a->steps, err);
+  if (strcmp(o, "--batch") == 0) return elign_parse_i64(v, 1, SAMPLE_MAX_BATCH, o, &a->batch, err);
+  if (strcmp(o, "--timeout") == 0) return elign_parse_real(v, 1e-3, 1e9, o, &a->timeout, err);
+  return elign_parse_i64(v, 0, SAMPLE_MAX_T, o, &a->T, err); /* --T */
+}
+
+/* 0 ok, 1 help, 2 usage error (printed when verbose: only the launcher's rank 0 prints). */
+static int parse_sample_args(int argc, char **argv, sample_args *a, int verbose) {
   memset(a, 0, sizeof *a);
-  a->seed = elign_config_default_int("seed");
+  a->seed = (uint64_t)elign_config_default_int("seed");
   a->batch = 64;
   for (int i = 1; i < argc; i++) {
     const char *o = argv[i];
     if (elign_cli_is_help(o)) return 1;
+    if (strcmp(o, "--force") == 0) {
+      a->force = 1;
+      continue;
+    }
     const char **str = strcmp(o, "--model") == 0 ? &a->model
                        : strcmp(o, "--out") == 0 ? &a->out
                        : strcmp(o, "--xyz") == 0 ? &a->xyz
                        : strcmp(o, "--sdf") == 0 ? &a->sdf
                        : strcmp(o, "--nodes-from") == 0 ? &a->nodes_from
                                                  : NULL;
-    int64_t *num = strcmp(o, "-n") == 0 ? &a->n
-                   : strcmp(o, "--seed") == 0 ? &a->seed
-                   : strcmp(o, "--steps") == 0 ? &a->steps
-                   : strcmp(o, "--batch") == 0 ? &a->batch
-                   : strcmp(o, "--T") == 0 ? &a->T
-                                           : NULL;
+    int num = !strcmp(o, "-n") || !strcmp(o, "--seed") || !strcmp(o, "--steps") || !strcmp(o, "--batch") ||
+              !strcmp(o, "--T") || !strcmp(o, "--timeout");
     if (!str && !num) {
-      fprintf(stderr, "elign sample: unknown option '%s' (see --help)\n", o);
+      if (verbose) fprintf(stderr, "elign sample: unknown option '%s' (see --help)\n", o);
       return 2;
     }
-    if (!need_value(argc, argv, i, "sample")) return 2;
-    if (str) *str = argv[++i];
-    else if (!parse_i64(argv[++i], num, "sample", o)) return 2;
+    if (i + 1 >= argc) {
+      if (verbose) fprintf(stderr, "elign sample: option %s needs a value (see --help)\n", o);
+      return 2;
+    }
+    const char *v = argv[++i];
+    elign_error err;
+    elign_error_clear(&err);
+    if (str) *str = v;
+    else if (sample_number(a, o, v, &err)) {
+      if (verbose) fprintf(stderr, "elign sample: %s\n", err.msg);
+      return 2;
+    }
   }
-  if (!a->model || !a->out || a->n < 1 || a->batch < 1 || a->steps < 0 || a->T < 0 || a->seed < 0) {
-    fprintf(stderr, "elign sample: need --model, --out and -n N >= 1 (batch >= 1, steps/T/seed >= 0; see --help)\n");
+  if (!a->model || !a->out || a->n < 1) {
+    if (verbose) fprintf(stderr, "elign sample: need --model, --out and -n N (see --help)\n");
     return 2;
   }
   return 0;
+}
+
+/* Molecules with a non-finite position (the decode marks atoms whose latent
+ * went NaN/Inf, diffusion.h) are named by global index; nothing is written. */
+static elign_status check_finite_samples(const elign_molset *s, elign_error *err) {
+  int64_t bad = 0;
+  char list[160] = "";
+  size_t used = 0;
+  for (int64_t m = 0; m < s->n_mol; m++) {
+    int finite = 1;
+    for (int64_t k = 3 * s->offsets[m]; k < 3 * s->offsets[m + 1] && finite; k++) finite = isfinite(s->pos[k]);
+    if (finite) continue;
+    if (bad < 8 && used < sizeof list)
+      used += (size_t)snprintf(list + used, sizeof list - used, "%s%lld", bad ? ", " : "",
+                               (long long)(s->ids ? s->ids[m] : m));
+    bad++;
+  }
+  if (!bad) return ELIGN_OK;
+  ELIGN_FAIL(err, ELIGN_ERR_NUMERIC, "%lld of %lld molecules sampled here have non-finite latents (molecules %s%s); "
+             "nothing written", (long long)bad, (long long)s->n_mol, list, bad > 8 ? ", ..." : "");
+  elign_error_hint(err, "the model's activations overflow: check the model (elign info) or use an earlier checkpoint");
+  return ELIGN_ERR_NUMERIC;
+}
+
+/* Bytes one molecule of the model's size histogram holds while this command
+ * runs: positions (double), types and charges (int32) as sampled, once more
+ * while the file is written, plus offsets and ids. */
+static double sample_bytes_per_molecule(const edm_model *m) {
+  double atoms = 0, total = 0;
+  for (int k = 0; k < m->nodes.n; k++) atoms += m->nodes.sizes[k] * m->nodes.counts[k], total += m->nodes.counts[k];
+  double mean_atoms = total > 0 ? atoms / total : 0;
+  return 2.0 * (mean_atoms * (3 * sizeof(double) + 2 * sizeof(int32_t)) + 2 * sizeof(int64_t));
+}
+
+/* Fail early if this rank's share of the molecules cannot fit in memory;
+ * ranks on one node share it. Collective over w->comm. */
+static elign_status check_sample_memory(const elign_world *w, const edm_model *m, int64_t count, elign_error *err) {
+  MPI_Comm node;
+  int node_ranks = 1;
+  if (MPI_Comm_split_type(w->comm, MPI_COMM_TYPE_SHARED, w->rank, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+    MPI_Comm_size(node, &node_ranks);
+    MPI_Comm_free(&node);
+  }
+  char what[96];
+  snprintf(what, sizeof what, "sampling %lld molecules on this rank", (long long)count);
+  return elign_memory_check((double)count * sample_bytes_per_molecule(m), 1.0 / node_ranks, what, err);
 }
 
 /* Replace the model's size histogram by a dataset file's (ascending sizes). */
@@ -313,35 +454,50 @@ static elign_status use_dataset_hist(edm_model *m, const char *path, elign_error
 
 int sample_main(int argc, char **argv) {
   sample_args a;
-  int rc = parse_sample_args(argc, argv, &a);
+  int rc = parse_sample_args(argc, argv, &a, elign_launcher_rank() == 0);
   if (rc == 1) {
-    sample_usage(stdout);
+    if (elign_launcher_rank() == 0) sample_usage(stdout);
     return ELIGN_EXIT_OK;
   }
   if (rc) return ELIGN_EXIT_USAGE;
   elign_error err;
   elign_error_clear(&err);
   /* Every rank is an actor: no oracle or DFT ranks for plain sampling. */
-  elign_runctx_options ro = {.oracle_ranks = 0, .dft_ranks = 0};
+  elign_runctx_options ro = {.oracle_ranks = 0, .dft_ranks = 0, .timeout_s = a.timeout};
   elign_runctx ctx;
   edm_model m;
   memset(&m, 0, sizeof m);
+  const elign_world *w = &ctx.world;
+  elign_interrupt_install("sample"); /* before MPI starts: a signal then already says what it stopped */
+  elign_interrupt_doing("starting", "nothing written; inputs untouched");
   elign_status st = elign_runctx_init(&ctx, &argc, &argv, &ro, &err);
+  elign_interrupt_doing("loading the model", "nothing written; inputs untouched");
+  if (!st && w->is_learner) { /* rank 0 publishes every output: it alone checks them */
+    elign_file_arg outs[] = {{a.out, "--out"}, {a.xyz, "--xyz"}, {a.sdf, "--sdf"}};
+    elign_file_arg ins[] = {{a.model, "--model"}, {a.nodes_from, "--nodes-from"}};
+    st = elign_outputs_check(outs, 3, ins, 2, a.force, &err);
+  }
   if (!st) st = edm_model_load(&m, a.model, &err); /* same outcome on every rank */
   if (!st && a.nodes_from) st = use_dataset_hist(&m, a.nodes_from, &err);
+  int64_t first = 0, count = 0;
+  if (!st) {
+    sampler_rank_range(a.n, a.batch, w->actor_index, w->n_actors, &first, &count);
+    st = check_sample_memory(w, &m, count, &err);
+  }
   if (elign_runctx_agree(&ctx, &err)) {
     edm_model_free(&m);
     elign_runctx_free(&ctx);
     return ELIGN_EXIT_FAIL;
   }
-  const elign_world *w = &ctx.world;
-  sampler_config cfg = {.model = &m, .T = (int)a.T, .steps = (int)a.steps, .seed = (uint64_t)a.seed, .batch = a.batch,
+  sampler_config cfg = {.model = &m, .T = (int)a.T, .steps = (int)a.steps, .seed = a.seed, .batch = a.batch,
                         .progress_label = w->is_learner ? "sampling (rank 0's share, molecule-steps)" : NULL};
-  int64_t first, count;
-  sampler_rank_range(a.n, a.batch, w->actor_index, w->n_actors, &first, &count);
+  char doing[300], kept[300];
+  snprintf(doing, sizeof doing, "sampling %lld molecules", (long long)a.n);
+  elign_interrupt_doing(doing, "nothing written; inputs untouched");
   double t0 = elign_wtime();
   sampler_output out;
   st = sampler_run(&cfg, first, count, NULL, &out, &err);
+  if (!st && (st = check_finite_samples(&out.mols, &err))) sampler_output_free(&out);
   double dt = elign_wtime() - t0;
   if (elign_runctx_agree(&ctx, &err)) {
     if (!st) sampler_output_free(&out); /* another rank failed */
@@ -352,18 +508,30 @@ int sample_main(int argc, char **argv) {
   elign_samples_meta meta;
   memset(&meta, 0, sizeof meta);
   snprintf(meta.model, sizeof meta.model, "%s", a.model);
-  meta.seed = (uint64_t)a.seed;
+  meta.seed = a.seed;
   meta.steps = a.steps > 0 ? a.steps : (a.T > 0 ? a.T : m.T0);
   meta.iteration = -1;
+  snprintf(doing, sizeof doing, "writing %s", a.out);
+  snprintf(kept, sizeof kept, "%s not written (its temporary removed); inputs untouched", a.out);
+  elign_interrupt_doing(doing, kept);
+  /* collective MPI-IO: bounded by the watchdog, not by our own waits */
+  snprintf(doing, sizeof doing, "writing %s with every rank", a.out);
+  elign_watchdog_arm(ctx.timeout_s, doing, kept);
   st = elign_samples_write_parallel(w->actors, a.out, &out.mols, NULL, &meta, &err);
   double max_com = out.max_com, all_com = 0, all_dt = 0;
   MPI_Reduce(&max_com, &all_com, 1, MPI_DOUBLE, MPI_MAX, 0, w->actors);
   MPI_Reduce(&dt, &all_dt, 1, MPI_DOUBLE, MPI_MAX, 0, w->actors);
+  elign_watchdog_disarm();
   if (!st && w->is_learner)
     elign_info("sampled %lld molecules on %d rank(s) in %.2f s (%.2f mol/s); max |CoM| %.3g; wrote %s",
                (long long)a.n, w->n_actors, all_dt, (double)a.n / (all_dt > 0 ? all_dt : 1), all_com, a.out);
   sampler_output_free(&out);
-  if (!st && w->is_learner && (a.xyz || a.sdf)) st = elign_export_samples(a.out, a.xyz, a.sdf, &err);
+  if (!st && w->is_learner && (a.xyz || a.sdf)) {
+    snprintf(doing, sizeof doing, "exporting %s", a.out);
+    snprintf(kept, sizeof kept, "%s written and kept; the XYZ/SDF export not written", a.out);
+    elign_interrupt_doing(doing, kept);
+    st = elign_export_samples(a.out, a.xyz, a.sdf, &err);
+  }
   st = elign_runctx_agree(&ctx, &err);
   edm_model_free(&m);
   elign_runctx_free(&ctx);

@@ -20,12 +20,17 @@ int sampler_draw_n_atoms(const sampler_config *cfg, int64_t g) {
   return diffusion_nodes_sample(&cfg->model->nodes, &r);
 }
 
+/* min(a·b, cap) without overflow (a, b ≥ 0). */
+static int64_t mul_capped(int64_t a, int64_t b, int64_t cap) {
+  __int128 p = (__int128)a * b;
+  return p > cap ? cap : (int64_t)p;
+}
+
 void sampler_rank_range(int64_t n_total, int64_t batch, int rank, int size, int64_t *first, int64_t *count) {
-  int64_t nb = (n_total + batch - 1) / batch;
-  int64_t b0 = nb * rank / size, b1 = nb * (rank + 1) / size;
-  int64_t m0 = b0 * batch, m1 = b1 * batch;
-  if (m1 > n_total) m1 = n_total;
-  if (m0 > n_total) m0 = n_total;
+  /* Overflow-free for any int64 n_total (issue 8: n_total + batch − 1 overflowed). */
+  int64_t nb = n_total / batch + (n_total % batch != 0);
+  int64_t b0 = (int64_t)((__int128)nb * rank / size), b1 = (int64_t)((__int128)nb * (rank + 1) / size);
+  int64_t m0 = mul_capped(b0, batch, n_total), m1 = mul_capped(b1, batch, n_total);
   *first = m0;
   *count = m1 - m0;
 }

@@ -92,7 +92,7 @@ typedef struct {
   double atom_ref_eV[119];       /* by Z (custom references) */
   char oracle_backend[64];
   int oracle_batch;              /* oracle.batch_size */
-  double oracle_reply_timeout;   /* oracle.reply_timeout, s (0 = none) */
+  double oracle_reply_timeout;   /* mpi.timeout: an actor waits this long for its oracle rank, s */
   elign_oracle_options oracle;   /* strings point into the config */
 } train_options;
 

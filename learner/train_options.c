@@ -174,8 +174,7 @@ elign_status train_options_from_config(const elign_config *cfg, train_options *o
   if (st) return st;
   copy_string(o->oracle_backend, sizeof o->oracle_backend, elign_config_get_string(cfg, "oracle.backend"));
   o->oracle_batch = (int)elign_config_get_int(cfg, "oracle.batch_size");
-  o->oracle_reply_timeout =
-      elign_config_is_null(cfg, "oracle.reply_timeout") ? 0.0 : elign_config_get_double(cfg, "oracle.reply_timeout");
+  o->oracle_reply_timeout = elign_config_get_double(cfg, "mpi.timeout");
   elign_oracle_options_from_config(cfg, &o->oracle);
   if (!o->dummy_reward && !elign_oracle_backend_find(o->oracle_backend)) {
     ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "oracle.backend: unknown backend '%s' (valid: %s)", o->oracle_backend,

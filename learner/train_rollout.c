@@ -169,7 +169,7 @@ elign_status train_rollout_collect(trainer *tr, train_iter *it, elign_error *err
     elign_error qerr;
     elign_error_clear(&qerr);
     elign_status qs = collect_request(tr, it, &it->req[q], &qerr);
-    if (qs == ELIGN_ERR_MPI) /* the oracle rank is gone or stuck: nothing collective can follow */
+    if (qs == ELIGN_ERR_MPI || qs == ELIGN_ERR_TIMEOUT) /* the oracle rank is gone or stuck: nothing collective can follow */
       elign_world_fail_one(&qerr);
     if (qs && !st) {
       *err = qerr;

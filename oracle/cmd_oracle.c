@@ -22,7 +22,11 @@
 #include "common/base/config.h"
 #include "common/io/dataset_io.h"
 #include "common/io/importers.h"
+#include "common/base/interrupt.h"
 #include "common/base/log.h"
+#include "common/base/outputs.h"
+#include "common/base/parse.h"
+#include "common/io/h5io.h"
 #include "common/chem/molset.h"
 #include "common/mpi/runctx.h"
 #include "oracle/service/client.h"
@@ -44,6 +48,7 @@ static void usage(FILE *out) {
           "  --in PATH               molecules: extended XYZ (.xyz, .xyz.gz), QM9 tarball, or an\n"
           "                          Elign-C dataset / samples file (.h5)\n"
           "  --out PATH              write results here (HDF5); omitted: table only\n"
+          "  --force                 replace an existing --out file (never an input)\n"
           "  --batch N               molecules per oracle batch (as oracle.batch_size; default %ld)\n"
           "  --model-dir DIR         ANI: the model-zoo directory (holds resources/...)\n"
           "  --model NAME            ANI: ani-2x (default), ani-1x, ani-1ccx\n"
@@ -53,10 +58,12 @@ static void usage(FILE *out) {
           "  --python-path DIR       python backend: extra sys.path entry\n"
           "  --min-distance D        Å: closer atom pairs are flagged 'overlap' (0 = backend default)\n"
           "  --no-table              do not print the per-molecule table\n"
+          "  --timeout S             mpi.timeout: seconds to wait for another rank (a reply, a\n"
+          "                          request) before ending the job naming it (default %g)\n"
           "\n"
           "Under mpirun -np S (S >= 2), rank 0 reads and distributes and ranks 1..S-1\n"
           "serve as oracle ranks; with one process the oracle runs in-process.\n",
-          elign_config_default_int("oracle.batch_size"));
+          elign_config_default_int("oracle.batch_size"), ELIGN_MPI_TIMEOUT_DEFAULT);
 }
 
 #define ORACLE_MAX_SETS 64
@@ -70,6 +77,8 @@ typedef struct {
   const char *sets[ORACLE_MAX_SETS];   /* --set KEY=VALUE */
   int n_sets;
   int batch_given, min_distance_given; /* flags beat the config */
+  int force;                           /* --force: replace an existing --out */
+  double timeout;                      /* --timeout / mpi.timeout, s; 0 = default */
 } oracle_args;
 
 /* 0 ok, 1 help shown, 2 usage error (message printed on rank 0 only). */
@@ -85,6 +94,10 @@ static int parse_args(int argc, char **argv, oracle_args *a, int verbose) {
     }
     if (strcmp(k, "--no-table") == 0) {
       a->table = 0;
+      continue;
+    }
+    if (strcmp(k, "--force") == 0) {
+      a->force = 1;
       continue;
     }
     if (strcmp(k, "--set") == 0 && a->n_sets == ORACLE_MAX_SETS) {
@@ -103,7 +116,7 @@ static int parse_args(int argc, char **argv, oracle_args *a, int verbose) {
                         : strcmp(k, "--python-function") == 0 ? &a->opt.python_function
                         : strcmp(k, "--python-path") == 0     ? &a->opt.python_path
                                                               : NULL;
-    int is_number = strcmp(k, "--batch") == 0 || strcmp(k, "--min-distance") == 0;
+    int is_number = strcmp(k, "--batch") == 0 || strcmp(k, "--min-distance") == 0 || strcmp(k, "--timeout") == 0;
     if (!slot && !is_number) {
       if (verbose) fprintf(stderr, "elign oracle: unknown option '%s' (see `elign oracle --help`)\n", k);
       return 2;
@@ -117,25 +130,16 @@ static int parse_args(int argc, char **argv, oracle_args *a, int verbose) {
       *slot = v;
       continue;
     }
-    char *end;
-    errno = 0;
-    double d = strtod(v, &end);
-    int bad = *end != '\0' || end == v || errno != 0;
-    if (strcmp(k, "--batch") == 0) {
-      if (bad || d < 1 || d > 1e7 || d != floor(d)) {
-        if (verbose) fprintf(stderr, "elign oracle: --batch '%s': want a positive integer\n", v);
-        return 2;
-      }
-      a->batch = (int)d;
-      a->batch_given = 1;
-    } else {
-      if (bad) {
-        if (verbose) fprintf(stderr, "elign oracle: --min-distance '%s': want a number (Å)\n", v);
-        return 2;
-      }
-      a->opt.min_distance = d;
-      a->min_distance_given = 1;
+    elign_error perr;
+    elign_error_clear(&perr);
+    if (strcmp(k, "--batch") == 0     ? elign_parse_int(v, 1, 10000000, k, &a->batch, &perr)
+        : strcmp(k, "--timeout") == 0 ? elign_parse_real(v, 1e-3, 1e9, k, &a->timeout, &perr)
+                                      : elign_parse_real(v, -1e6, 1e6, k, &a->opt.min_distance, &perr)) {
+      if (verbose) fprintf(stderr, "elign oracle: %s\n", perr.msg);
+      return 2;
     }
+    if (strcmp(k, "--batch") == 0) a->batch_given = 1;
+    else if (strcmp(k, "--min-distance") == 0) a->min_distance_given = 1;
   }
   if (a->n_sets > 0 && !a->config) {
     if (verbose) fprintf(stderr, "elign oracle: --set needs --config FILE\n");
@@ -150,17 +154,27 @@ static int parse_args(int argc, char **argv, oracle_args *a, int verbose) {
 }
 
 /* Molecules from an extended XYZ (.xyz, .xyz.gz), a QM9 tarball, or an
- * Elign-C HDF5 dataset or samples file (.h5). ds: initialised and empty. */
+ * Elign-C HDF5 file holding molecules: a dataset or a samples file (its
+ * elign_format attribute decides). ds: initialised and empty. */
 static elign_status read_molecules(const char *path, elign_dataset *ds, elign_error *err) {
   size_t n = strlen(path);
   elign_status st;
   if (n >= 3 && strcmp(path + n - 3, ".h5") == 0) {
-    st = elign_dataset_read(path, ds, err);
-    if (st == ELIGN_ERR_FORMAT) { /* not a dataset: maybe generated samples */
-      elign_error err2;
-      elign_error_clear(&err2);
+    hid_t f;
+    char format[32];
+    int version;
+    st = elign_h5_open_read(path, NULL, 0, &f, format, &version, err);
+    if (st != ELIGN_OK) return st;
+    H5Fclose(f);
+    if (strcmp(format, "dataset") == 0) {
+      st = elign_dataset_read(path, ds, err);
+    } else if (strcmp(format, "samples") == 0) {
       elign_molset_free(&ds->mols);
-      if (elign_samples_read(path, &ds->mols, NULL, NULL, &err2) == ELIGN_OK) st = ELIGN_OK;
+      st = elign_samples_read(path, &ds->mols, NULL, NULL, err);
+    } else {
+      st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: %s%s%s: --in takes molecules: extended XYZ, a QM9 archive, or an "
+                      "Elign-C dataset or samples file", path, format[0] ? "an Elign-C " : "not an Elign-C file",
+                      format, format[0] ? " file" : "");
     }
   } else {
     st = elign_import_any(path, ds, err);
@@ -243,6 +257,7 @@ static elign_status apply_config(oracle_args *a, elign_config **cfg, elign_error
   a->opt = from_cfg;
   if (!a->backend) a->backend = elign_config_get_string(*cfg, "oracle.backend");
   if (!a->batch_given) a->batch = (int)elign_config_get_int(*cfg, "oracle.batch_size");
+  if (a->timeout <= 0) a->timeout = elign_config_get_double(*cfg, "mpi.timeout");
   return ELIGN_OK;
 }
 
@@ -279,21 +294,27 @@ static void create_oracle(const elign_world *w, oracle_args *a, elign_oracle **o
 }
 
 /* Rank 0: evaluate through the client, print, write. */
-static elign_status run_client(const elign_world *w, const oracle_args *a, elign_oracle *oracle, elign_molset *mols,
-                               elign_error *err) {
+static elign_status run_client(const elign_runctx *ctx, const oracle_args *a, elign_oracle *oracle,
+                               elign_molset *mols, elign_error *err) {
+  const elign_world *w = &ctx->world;
   elign_oracle_client *client = NULL;
   if (w->embedded_oracle)
     elign_oracle_client_create_embedded(oracle, a->batch, &client, err);
   else /* the one actor feeds every oracle rank */
     elign_oracle_client_create_mpi(w->comm, w->oracle_ranks, w->n_oracles, &client, err);
+  elign_oracle_client_set_timeout(client, ctx->timeout_s);
   elign_free(mols->energy); /* a dataset's stored reference values are not ours */
   elign_free(mols->forces);
   mols->energy = elign_calloc((size_t)mols->n_mol, sizeof *mols->energy, "cmd_oracle:energy");
   mols->forces = elign_calloc(3 * (size_t)mols->n_atoms, sizeof *mols->forces, "cmd_oracle:forces");
   int32_t *status = elign_calloc((size_t)mols->n_mol, sizeof *status, "cmd_oracle:status");
+  char doing[300], kept[300];
+  snprintf(doing, sizeof doing, "evaluating %lld molecules with '%s'", (long long)mols->n_mol, a->backend);
+  elign_interrupt_doing(doing, "no results written; inputs untouched");
   double t0 = elign_wtime();
   elign_status st = evaluate_all(client, mols, status, a->batch, w->embedded_oracle ? 1 : 2 * w->n_oracles, err);
   double dt = elign_wtime() - t0;
+  if (st == ELIGN_ERR_TIMEOUT) elign_world_fail_one(err); /* an oracle rank is silent: nobody can end cleanly */
   elign_error done_err;
   elign_oracle_client_done(client, &done_err); /* always: the servers wait for it */
   elign_oracle_client_destroy(&client);
@@ -306,6 +327,9 @@ static elign_status run_client(const elign_world *w, const oracle_args *a, elign
                w->embedded_oracle ? "this process" : "oracle ranks");
   }
   if (st == ELIGN_OK && a->out) {
+    snprintf(doing, sizeof doing, "writing %s", a->out);
+    snprintf(kept, sizeof kept, "%s not written (its temporary removed); inputs untouched", a->out);
+    elign_interrupt_doing(doing, kept);
     st = elign_oracle_results_write(a->out, mols, status, a->backend, err);
     if (st == ELIGN_OK) elign_info("wrote %s", a->out);
   }
@@ -317,7 +341,7 @@ static int oracle_run(oracle_args *args, int *argc, char ***argv) {
   oracle_args a = *args;
   elign_error err;
   elign_error_clear(&err);
-  elign_runctx_options ro = {.oracle_ranks = ELIGN_RANKS_REST, .dft_ranks = 0};
+  elign_runctx_options ro = {.oracle_ranks = ELIGN_RANKS_REST, .dft_ranks = 0, .timeout_s = a.timeout};
   elign_runctx ctx;
   elign_dataset ds;
   elign_dataset_init(&ds);
@@ -326,20 +350,31 @@ static int oracle_run(oracle_args *args, int *argc, char ***argv) {
   const elign_world *w = &ctx.world;
 
   /* 1. the world; rank 0 reads; everyone learns whether that worked */
-  if (elign_runctx_init(&ctx, argc, argv, &ro, &err) == ELIGN_OK && w->is_learner) read_molecules(a.in, &ds, &err);
+  elign_interrupt_install("oracle"); /* before MPI starts: a signal then already says what it stopped */
+  elign_interrupt_doing("starting", "nothing written; inputs untouched");
+  elign_status init = elign_runctx_init(&ctx, argc, argv, &ro, &err);
+  elign_interrupt_doing("reading the molecules", "nothing written; inputs untouched");
+  if (init == ELIGN_OK && w->is_learner) {
+    elign_file_arg outs[] = {{a.out, "--out"}}, ins[] = {{a.in, "--in"}, {a.config, "--config"}};
+    if (elign_outputs_check(outs, 1, ins, 2, a.force, &err) == ELIGN_OK) read_molecules(a.in, &ds, &err);
+  }
   if (elign_runctx_agree(&ctx, &err)) goto out;
   /* 2. the oracle, failures agreed on */
   create_oracle(w, &a, &oracle, &err);
   if (elign_runctx_agree(&ctx, &err)) goto out;
   /* 3. oracle ranks serve until rank 0 is done; rank 0 evaluates */
   if (w->is_oracle) {
-    elign_oracle_server_options so = {.batch_size = a.batch, .n_clients = 1};
+    static const int client_rank[1] = {0}; /* rank 0 is the one actor */
+    elign_oracle_server_options so = {
+        .batch_size = a.batch, .n_clients = 1, .timeout_s = ctx.timeout_s, .clients = client_rank};
     elign_oracle_server_stats stats;
-    rc = elign_oracle_server_run(oracle, w->comm, &so, &stats, &err) == ELIGN_OK ? ELIGN_EXIT_OK : elign_cli_fail(&err);
+    elign_status st = elign_oracle_server_run(oracle, w->comm, &so, &stats, &err);
+    if (st == ELIGN_ERR_TIMEOUT) elign_world_fail_one(&err); /* rank 0 is silent: end the job from here */
+    rc = st == ELIGN_OK ? ELIGN_EXIT_OK : elign_cli_fail(&err);
     if (rc == ELIGN_EXIT_OK) elign_oracle_server_stats_log(&stats, a.batch);
     goto out;
   }
-  rc = run_client(w, &a, oracle, &ds.mols, &err) == ELIGN_OK ? ELIGN_EXIT_OK : elign_cli_fail(&err);
+  rc = run_client(&ctx, &a, oracle, &ds.mols, &err) == ELIGN_OK ? ELIGN_EXIT_OK : elign_cli_fail(&err);
 
 out:
   elign_oracle_destroy(&oracle);

@@ -62,7 +62,7 @@ one_error "$ELIGN" data import corrupt.msgpack -o corrupt.h5 \
   && grep -q "corrupt.msgpack: corrupt msgpack in molecule 7 '$smiles' (which starts at byte offset $v_off): invalid type byte 0xc1 at byte offset $v_off" err.txt \
   && nothing_left corrupt.h5 && ok || bad "corrupt byte: $(cat err.txt)"
 cp g.h5 keep.h5
-one_error "$ELIGN" data import corrupt.msgpack -o keep.h5 && cmp -s keep.h5 g.h5 && ok || bad "a failed import replaced keep.h5"
+one_error "$ELIGN" data import corrupt.msgpack -o keep.h5 --force && cmp -s keep.h5 g.h5 && ok || bad "a failed import replaced keep.h5"
 "$PY" - <<'PYEOF'
 import msgpack
 def write(name, mol):

@@ -60,7 +60,7 @@ one_error "$ELIGN" data import badatom.xyz -o badatom.h5 \
   && grep -q "badatom.xyz: molecule 1 (line $line): bad atom line '[A-Z][a-z]* x " err.txt \
   && [ ! -e badatom.h5 ] && ! ls badatom.h5.tmp.* > /dev/null 2>&1 && ok || bad "bad atom line: $(cat err.txt)"
 cp tiny.h5 keep.h5
-one_error "$ELIGN" data import badatom.xyz -o keep.h5 && cmp -s keep.h5 tiny.h5 && ok || bad "failed import replaced keep.h5"
+one_error "$ELIGN" data import badatom.xyz -o keep.h5 --force && cmp -s keep.h5 tiny.h5 && ok || bad "failed import replaced keep.h5"
 printf '3\nc\nC 0 0 0\n' | gzip > short.xyz.gz
 one_error "$ELIGN" data import short.xyz.gz -o short.h5 && grep -q "short.xyz.gz: molecule 0 (line 4): file ends after 1 of 3 atoms" err.txt \
   && ok || bad "short gz: $(cat err.txt)"

@@ -17,7 +17,7 @@ ids = [int(m.group(1)) for m in re.finditer(r' id=(\d+)', open(sys.argv[1]).read
 print(json.dumps({"train": ids[:60], "valid": ids[60:]}))
 PYEOF
 [ -s tiny_split.json ] && ok || bad "split json"
-"$ELIGN" data import "$TINY" -o tiny_rdkit.h5 --split tiny_split.json > import.log 2>&1 && ok || bad "import: $(cat import.log)"
+"$ELIGN" data import "$TINY" -o tiny_rdkit.h5 --force --split tiny_split.json > import.log 2>&1 && ok || bad "import: $(cat import.log)"
 
 # only the 60 "train" molecules, in order
 "$PY" "$TOOL" tiny_rdkit.h5 -o tiny_train60.txt > tool.log 2>&1 && ok || bad "tool: $(cat tool.log)"
@@ -35,7 +35,7 @@ PYEOF
 import json, re, sys
 print(json.dumps({"train": [int(m.group(1)) for m in re.finditer(r' id=(\d+)', open(sys.argv[1]).read())]}))
 PYEOF
-"$ELIGN" data import "$TINY" -o tiny_all.h5 --split tiny_all.json > import.log 2>&1 && ok || bad "import all: $(cat import.log)"
+"$ELIGN" data import "$TINY" -o tiny_all.h5 --force --split tiny_all.json > import.log 2>&1 && ok || bad "import all: $(cat import.log)"
 "$PY" "$TOOL" tiny_all.h5 -o tiny_train.txt > tool.log 2>&1 && ok || bad "tool all: $(cat tool.log)"
 "$TEST_RDKIT" "$GOLDEN" --train tiny_train.txt > test_rdkit_train.log 2>&1 && ok || bad "test_rdkit --train: $(tail -20 test_rdkit_train.log)"
 grep "novelty vs tiny_train.txt" test_rdkit_train.log

@@ -203,7 +203,7 @@ same "the checkpoint before the NaN is intact" r1/checkpoints/iter_000000001.h5 
 for fn in dies hangs; do
   t0=$(date +%s)
   timeout 90 $MPIRUN -x ELIGN_TOY_DIE_AFTER=20 -np 2 "$ELIGN" --quiet train base.yaml --set run.dir=o_$fn --set mpi.oracle_ranks=1 \
-    --set oracle.python_function=$fn --set oracle.reply_timeout=3 > o_$fn.txt 2>&1
+    --set oracle.python_function=$fn --set mpi.timeout=3 > o_$fn.txt 2>&1
   rc=$? dt=$(( $(date +%s) - t0 ))
   if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $dt -lt 60 ]; then ok; else bad "oracle rank that $fn: exit $rc after $dt s"; fi
 done

@@ -70,7 +70,7 @@ def stretch(Z, R, charge, multiplicity, options):
 
 def hangs(Z, R, charge, multiplicity, options):
     """harmonic until ELIGN_TOY_DIE_AFTER molecules, then never answers (an
-    oracle rank that hangs): the actor's oracle.reply_timeout must end the job."""
+    oracle rank that hangs): the actor's mpi.timeout must end the job."""
     _answered[0] += 1
     if _answered[0] > int(os.environ.get("ELIGN_TOY_DIE_AFTER", "20")):
         import time

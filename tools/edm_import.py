@@ -88,6 +88,65 @@ class ImportError_(Exception):
     """A bad input: printed as one line naming the file and key."""
 
 
+# ---- outputs never destroy inputs (the rule of common/base/outputs.h) ---------------
+
+def _file_id(path):
+    """(device, inode) of an existing file, else its path with the directory resolved."""
+    try:
+        st = os.stat(path)
+        return ('inode', st.st_dev, st.st_ino)
+    except OSError:
+        d, b = os.path.split(path)
+        return ('path', os.path.join(os.path.realpath(d or '.'), b))
+
+
+def check_outputs(outputs, inputs, force):
+    """outputs, inputs: lists of (path, option). Refuse an output that is an input or
+    another output, one whose directory is missing, an existing non-regular file, and an
+    existing file unless force."""
+    for i, (out, role) in enumerate(outputs):
+        oid = _file_id(out)
+        for path, irole in inputs:
+            if oid == _file_id(path):
+                raise ImportError_(f'{role} {out} is the same file as {irole} {path}: refusing to overwrite an input')
+        for path, orole in outputs[:i]:
+            if oid == _file_id(path):
+                raise ImportError_(f'{orole} {path} and {role} {out} are the same file: each output needs its own name')
+        d = os.path.dirname(out) or '.'
+        if not os.path.isdir(d):
+            raise ImportError_(f'{role} {out}: directory {d} does not exist')
+        if os.path.lexists(out):
+            if not os.path.isfile(out):
+                raise ImportError_(f'{role} {out} exists and is not a regular file: refusing to replace it')
+            if not force:
+                raise ImportError_(f'{role} {out} exists: refusing to overwrite it (pass --force to replace it)')
+
+
+def write_atomically(path, write):
+    """write(tmp_path) fills a temporary beside path; it is fsync'ed and renamed over
+    path. On any error the temporary is removed and the error names path."""
+    tmp = f'{path}.tmp.{os.getpid()}'
+    try:
+        write(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise ImportError_(f'{path}: cannot write: {e.strerror or e}')
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+    try:
+        dfd = os.open(os.path.dirname(path) or '.', os.O_RDONLY)
+        os.fsync(dfd)
+        os.close(dfd)
+    except OSError:
+        pass  # best effort: some file systems refuse fsync on directories
+
+
 # ---- args.pickle ---------------------------------------------------------------
 
 class _Stub:
@@ -248,8 +307,11 @@ def polynomial_gamma(T0, power, s):
 # ---- writing / reading the HDF5 model -------------------------------------------
 
 def write_model(path, arch, params, hist, args_dict, epoch):
+    write_atomically(path, lambda tmp: _write_model_file(tmp, arch, params, hist, args_dict, epoch))
+
+
+def _write_model_file(tmp, arch, params, hist, args_dict, epoch):
     str_t = h5py.string_dtype('utf-8')
-    tmp = f'{path}.tmp.{os.getpid()}'
     with h5py.File(tmp, 'w') as f:
         f.attrs.create('elign_format', 'model', dtype=str_t)
         f.attrs.create('elign_format_version', np.int64(FORMAT_VERSION))
@@ -284,7 +346,6 @@ def write_model(path, arch, params, hist, args_dict, epoch):
         f.create_dataset('params/shapes', data=np.array(shapes, dtype=np.int64).reshape(len(names), 4))
         f.create_dataset('nodes_hist/n_atoms', data=np.array(list(hist.keys()), dtype=np.int64))
         f.create_dataset('nodes_hist/count', data=np.array(list(hist.values()), dtype=np.int64))
-    os.replace(tmp, path)
 
 
 def read_model(path):
@@ -376,9 +437,12 @@ def do_export(model_path, out_dir):
     sd['gamma.gamma'] = torch.from_numpy(np.asarray(arch['gamma_table'], dtype=np.float32))
     for k, v in params.items():
         sd[k] = torch.from_numpy(np.array(v, dtype=np.float32))
-    torch.save(sd, os.path.join(out_dir, 'generative_model_ema.npy'))
-    with open(os.path.join(out_dir, 'args.pickle'), 'wb') as f:
-        pickle.dump(argparse.Namespace(**args_dict), f)
+    write_atomically(os.path.join(out_dir, 'generative_model_ema.npy'), lambda tmp: torch.save(sd, tmp))
+
+    def dump_args(tmp):
+        with open(tmp, 'wb') as f:
+            pickle.dump(argparse.Namespace(**args_dict), f)
+    write_atomically(os.path.join(out_dir, 'args.pickle'), dump_args)
 
 
 def main(argv=None):
@@ -390,15 +454,20 @@ def main(argv=None):
     p.add_argument('--out', help='output model .h5 (import)')
     p.add_argument('--export', metavar='MODEL_H5', help='export an Elign-C model file to PyTorch files')
     p.add_argument('--out-dir', help='directory for --export')
+    p.add_argument('--force', action='store_true', help='replace existing output files (never an input)')
     a = p.parse_args(argv)
     try:
         if a.export:
             if not a.out_dir:
                 p.error('--export needs --out-dir')
+            outs = [(os.path.join(a.out_dir, n), '--out-dir') for n in ('generative_model_ema.npy', 'args.pickle')]
+            if os.path.isdir(a.out_dir):
+                check_outputs(outs, [(a.export, '--export')], a.force)
             do_export(a.export, a.out_dir)
         else:
             if not (a.args and a.weights and a.out):
                 p.error('import needs --args, --weights and --out (or use --export)')
+            check_outputs([(a.out, '--out')], [(a.args, '--args'), (a.weights, '--weights')], a.force)
             do_import(a.args, a.weights, a.out)
     except ImportError_ as e:
         print(f'edm_import: error: {e}', file=sys.stderr)

@@ -4,14 +4,49 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
+
+/* ---- the live temporaries, for elign_atomic_discard_all ------------------ */
+
+#define ATOMIC_LIVE_MAX 16
+static char live_path[ATOMIC_LIVE_MAX][ELIGN_ATOMIC_PATH_MAX];
+static volatile sig_atomic_t live_used[ATOMIC_LIVE_MAX];
+
+static void live_add(const char *tmp) {
+  for (int i = 0; i < ATOMIC_LIVE_MAX; i++)
+    if (!live_used[i]) {
+      snprintf(live_path[i], sizeof live_path[i], "%s", tmp);
+      live_used[i] = 1; /* only once the path is complete */
+      return;
+    }
+}
+
+static void live_remove(const char *tmp) {
+  for (int i = 0; i < ATOMIC_LIVE_MAX; i++)
+    if (live_used[i] && strcmp(live_path[i], tmp) == 0) {
+      live_used[i] = 0;
+      return;
+    }
+}
+
+void elign_atomic_discard_all(void) {
+  for (int i = 0; i < ATOMIC_LIVE_MAX; i++)
+    if (live_used[i]) {
+      unlink(live_path[i]);
+      live_used[i] = 0;
+    }
+}
+
+/* ---- one atomic file ----------------------------------------------------- */
 
 elign_status elign_atomic_begin(elign_atomic_file *a, const char *path, long tag, elign_error *err) {
   a->final_path[0] = a->tmp_path[0] = '\0';
   if (strlen(path) + 32 >= ELIGN_ATOMIC_PATH_MAX) return ELIGN_FAIL(err, ELIGN_ERR_ARG, "%s: path too long", path);
   snprintf(a->final_path, sizeof a->final_path, "%s", path);
   snprintf(a->tmp_path, sizeof a->tmp_path, "%s.tmp.%ld", path, tag);
+  live_add(a->tmp_path);
   return ELIGN_OK;
 }
 
@@ -22,6 +57,7 @@ elign_status elign_atomic_fopen(elign_atomic_file *a, const char *path, FILE **f
   *f = fopen(a->tmp_path, "w");
   if (!*f) {
     ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot create (temporary %s): %s", path, a->tmp_path, strerror(errno));
+    live_remove(a->tmp_path);
     a->tmp_path[0] = '\0';
     return ELIGN_ERR_IO;
   }
@@ -54,6 +90,7 @@ elign_status elign_atomic_publish(elign_atomic_file *a, elign_error *err) {
     elign_atomic_discard(a);
     return ELIGN_ERR_IO;
   }
+  live_remove(a->tmp_path);
   a->tmp_path[0] = '\0';
   sync_directory_of(a->final_path);
   return ELIGN_OK;
@@ -72,6 +109,14 @@ elign_status elign_atomic_fclose(elign_atomic_file *a, FILE *f, elign_error *err
 }
 
 void elign_atomic_discard(elign_atomic_file *a) {
-  if (a->tmp_path[0]) unlink(a->tmp_path);
+  if (a->tmp_path[0]) {
+    unlink(a->tmp_path);
+    live_remove(a->tmp_path);
+  }
+  a->tmp_path[0] = '\0';
+}
+
+void elign_atomic_forget(elign_atomic_file *a) {
+  if (a->tmp_path[0]) live_remove(a->tmp_path);
   a->tmp_path[0] = '\0';
 }

@@ -46,4 +46,15 @@ elign_status elign_atomic_fclose(elign_atomic_file *a, FILE *f, elign_error *err
 /* Remove the temporary (after an error). Safe to call twice. */
 void elign_atomic_discard(elign_atomic_file *a);
 
+/* Let go of the temporary without touching it: another process publishes
+ * or removes it (the other ranks of a parallel writer). */
+void elign_atomic_forget(elign_atomic_file *a);
+
+/* Remove every temporary not yet published or discarded, in this process:
+ * what a signal handler or a fatal exit (interrupt.h, roles.h) calls so a
+ * stopped command leaves no "<path>.tmp.<tag>" behind. Async-signal-safe
+ * (unlink only). The temporaries of live writers are tracked from
+ * elign_atomic_begin to publish/discard (up to 16 at once). */
+void elign_atomic_discard_all(void);
+
 #endif

@@ -18,6 +18,12 @@ enum { ELIGN_EXIT_OK = 0, ELIGN_EXIT_FAIL = 1, ELIGN_EXIT_USAGE = 2 };
 /* Print the error (if set) and return ELIGN_EXIT_FAIL, for `return elign_cli_fail(&err);`. */
 int elign_cli_fail(const elign_error *err);
 
+/* End of a command: a table or report that could not be written to
+ * standard output (a full disk behind a redirect, /dev/full) makes the
+ * command fail with one message, instead of exit code 0 and a truncated
+ * output. Returns the exit code to use. */
+int elign_cli_finish_stdout(int rc);
+
 /* True if argv[i] is -h or --help. */
 int elign_cli_is_help(const char *arg);
 

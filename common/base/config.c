@@ -7,6 +7,7 @@
  * Values are stored in one array parallel to the schema.
  */
 #include "common/base/config.h"
+#include "common/base/parse.h"
 
 #include "common/base/atomic_file.h"
 
@@ -158,6 +159,19 @@ static int config_parse_double(const char *s, double *out) {
   return 1;
 }
 
+/* A value for an int / float key: a decimal number only (parse.h) — "0x10"
+ * or "0x1p3" are not numbers here, though strtod would read them. Trailing
+ * blanks are allowed (YAML plain scalars). */
+static int config_parse_number(const char *s, double *out) {
+  char buf[128];
+  size_t n = strlen(s);
+  while (n > 0 && isspace((unsigned char)s[n - 1])) n--;
+  if (n == 0 || n >= sizeof buf) return 0;
+  memcpy(buf, s, n);
+  buf[n] = '\0';
+  return elign_scan_real(buf, -INFINITY, INFINITY, out) == ELIGN_SCAN_OK;
+}
+
 static int config_parse_bool(const char *s, int *out) {
   static const char *yes[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"};
   static const char *no[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
@@ -286,7 +300,7 @@ static int config_parse_flow_list(const elign_config_key *row, const char *text,
     char *e = tok + strlen(tok);
     while (e > tok && isspace((unsigned char)e[-1])) *--e = '\0';
     double v;
-    if (!config_parse_double(tok, &v)) {
+    if (!config_parse_number(tok, &v)) {
       snprintf(why, cap, "key '%s' expects a list of numbers, got item '%s'", row->key, tok);
       ok = 0;
     } else if (!config_check_number(row, v, tok, why, cap)) {
@@ -328,8 +342,8 @@ static int config_parse_scalar(const elign_config_key *row, const char *text, in
         }
         break;
       case ELIGN_CFG_INT: {
-        double d;
-        if (!config_parse_double(text, &d) || d != floor(d) || fabs(d) > 9.0e15) {
+        double d; /* decimal digits, or an integral decimal real ("1e3"); exact below 2^53 */
+        if (!config_parse_number(text, &d) || d != floor(d) || fabs(d) > 9.0e15) {
           snprintf(why, cap, "key '%s' expects an int, got '%s'", row->key, text);
           return 0;
         }
@@ -338,7 +352,7 @@ static int config_parse_scalar(const elign_config_key *row, const char *text, in
         break;
       }
       case ELIGN_CFG_FLOAT:
-        if (!config_parse_double(text, &v.d) || isinf(v.d)) {
+        if (!config_parse_number(text, &v.d)) {
           snprintf(why, cap, "key '%s' expects a float, got '%s'", row->key, text);
           return 0;
         }

@@ -145,6 +145,7 @@ const elign_config_key elign_config_schema[] = {
     {"mpi.oracle_ranks", I, 0, "0", "[0,inf)", NULL, "[Elign-C] ranks serving the oracle; 0 = actors evaluate it in-process"},
     {"mpi.dft_ranks", I, 0, "0", "[0,inf)", NULL, "[Elign-C] ranks running DFT validation; 0 = none"},
     {"mpi.threads_per_rank", I, 0, "0", "[0,1024]", NULL, "[Elign-C] OpenMP threads per rank; 0 = leave OMP_NUM_THREADS"},
+    {"mpi.timeout", F, 0, "600", "(0,1e9]", NULL, "[Elign-C] seconds a rank waits for another (an oracle reply, a request, an error agreement) before it ends the job with a message naming the silent rank; must exceed the longest work between two messages (one oracle batch, one sampling phase)"},
     {"mpi.gradient_average", B, 0, "true", NULL, NULL, "[Elign-C] average gradients over learner ranks (the reference never does, §6.1)"},
 
     /* ---- [Elign-C] reward oracle ---- */
@@ -158,7 +159,6 @@ const elign_config_key elign_config_schema[] = {
     {"oracle.scratch_dir", S, 1, "null", NULL, NULL, "[Elign-C] scratch directory for backends that write files (null: $TMPDIR)"},
     {"oracle.time_limit", F, 1, "null", "(0,inf)", NULL, "[Elign-C] per-molecule time limit, s (null: none); a molecule over it is flagged"},
     {"oracle.min_distance", F, 1, "null", "[0,inf)", NULL, "[Elign-C] molecules with two atoms closer than this are flagged (failure fallback), Å; null = the backend's default (0.5 Å; ANI: coincident atoms only), 0 = no check"},
-    {"oracle.reply_timeout", F, 1, "600.0", "(0,inf)", NULL, "[Elign-C] an actor waiting this long for any reply from its oracle rank ends the job (the rank died or hangs), s; null = wait forever"},
 
     /* ---- [Elign-C] DFT validation pool ---- */
     {"dft.enabled", B, 0, "false", NULL, NULL, "[Elign-C] run DFT single points on sampled molecules for validation"},

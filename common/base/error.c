@@ -62,6 +62,7 @@ const char *elign_status_string(elign_status status) {
     case ELIGN_ERR_BACKEND: return "backend failure";
     case ELIGN_ERR_UNSUPPORTED: return "unsupported";
     case ELIGN_ERR_NUMERIC: return "numerical failure";
+    case ELIGN_ERR_TIMEOUT: return "a rank did not answer in time";
   }
   return "unknown status";
 }

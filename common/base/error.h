@@ -23,7 +23,8 @@ typedef enum {
   ELIGN_ERR_MPI,         /* an MPI call failed or the world has the wrong shape */
   ELIGN_ERR_BACKEND,     /* an oracle / external library failed */
   ELIGN_ERR_UNSUPPORTED, /* valid request this build or model cannot serve */
-  ELIGN_ERR_NUMERIC      /* NaN/Inf or another numerical failure */
+  ELIGN_ERR_NUMERIC,     /* NaN/Inf or another numerical failure */
+  ELIGN_ERR_TIMEOUT      /* another rank did not answer within mpi.timeout: the job cannot go on */
 } elign_status;
 
 #define ELIGN_ERROR_MSG_LEN 1024

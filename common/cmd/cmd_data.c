@@ -13,7 +13,10 @@
 #include "common/io/h5io.h"
 #include "common/io/importers.h"
 #include "common/base/json.h"
+#include "common/base/interrupt.h"
 #include "common/base/log.h"
+#include "common/base/outputs.h"
+#include "common/base/parse.h"
 #include "common/chem/stability.h"
 
 /* ---- printing shared by the import report and `info` ----------------------------------------- */
@@ -204,6 +207,7 @@ static void data_usage(FILE *out) {
           "INPUT: extended XYZ (.xyz, .xyz.gz) or the QM9 archive (dsgdb9nsd.xyz.tar.bz2 or any\n"
           "tar/compressed tar of QM9-format .xyz files). Several inputs are concatenated.\n"
           "  -o, --output FILE   the dataset file to write (written atomically)\n"
+          "  --force             replace an existing output file (never an input)\n"
           "  --split FILE        JSON object: split name -> list of molecule ids; stored as /split/<name>\n"
           "  --subset NAME       keep only the molecules of that split\n"
           "Prints molecule and atom counts, the element and the size histograms.\n"
@@ -223,17 +227,13 @@ static void data_usage(FILE *out) {
 /* ---- GEOM-Drugs msgpack ------------------------------------------------------------------------ */
 
 static int parse_long(const char *s, long long lo, long long hi, long long *v) {
-  char *end;
-  errno = 0;
-  *v = strtoll(s, &end, 10);
-  return errno == 0 && end != s && *end == '\0' && *v >= lo && *v <= hi;
+  int64_t x;
+  if (elign_scan_i64(s, lo, hi, &x) != ELIGN_SCAN_OK) return 0;
+  *v = x;
+  return 1;
 }
 
-static int parse_fraction(const char *s, double *v) {
-  char *end;
-  *v = strtod(s, &end);
-  return end != s && *end == '\0' && *v >= 0 && *v <= 1;
-}
+static int parse_fraction(const char *s, double *v) { return elign_scan_real(s, 0, 1, v) == ELIGN_SCAN_OK; }
 
 /* One GEOM option at argv[*i] (value at argv[*i + 1]); 1 if taken, 0 if not a
  * GEOM option, -1 on a bad value (message printed). */
@@ -313,10 +313,23 @@ static int geom_import_main(const char *in, const char *out, const elign_geom_op
   return st == ELIGN_OK ? ELIGN_EXIT_OK : elign_cli_fail(&err);
 }
 
+/* The output is none of the inputs (nor the split file), and replaces an
+ * existing file only with --force. */
+static elign_status check_import_files(const char *out, const char **inputs, int n_in, const char *split, int force,
+                                       elign_error *err) {
+  elign_file_arg *ins = elign_calloc((size_t)n_in + 1, sizeof *ins, "cli:input_args");
+  for (int i = 0; i < n_in; i++) ins[i] = (elign_file_arg){inputs[i], "INPUT"};
+  ins[n_in] = (elign_file_arg){split, "--split"};
+  elign_file_arg outs[] = {{out, "-o"}};
+  elign_status st = elign_outputs_check(outs, 1, ins, n_in + 1, force, err);
+  free(ins);
+  return st;
+}
+
 static int data_import_main(int argc, char **argv) {
   const char *out = NULL, *split = NULL, *subset = NULL;
   const char **inputs = elign_calloc((size_t)argc, sizeof *inputs, "cli:inputs");
-  int n_in = 0, geom_opts_seen = 0, n_geom = 0;
+  int n_in = 0, geom_opts_seen = 0, n_geom = 0, force = 0;
   elign_geom_options geom;
   elign_geom_options_default(&geom);
   geom.progress = 1;
@@ -333,7 +346,8 @@ static int data_import_main(int argc, char **argv) {
       return ELIGN_EXIT_USAGE;
     }
     if (g > 0) continue;
-    if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && has_value) out = argv[++i];
+    if (!strcmp(argv[i], "--force")) force = 1;
+    else if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && has_value) out = argv[++i];
     else if (!strcmp(argv[i], "--split") && has_value) split = argv[++i];
     else if (!strcmp(argv[i], "--subset") && has_value) subset = argv[++i];
     else if (argv[i][0] == '-' && argv[i][1]) {
@@ -359,13 +373,21 @@ static int data_import_main(int argc, char **argv) {
     free(inputs);
     return ELIGN_EXIT_USAGE;
   }
+  elign_error err;
+  elign_error_clear(&err);
+  if (check_import_files(out, inputs, n_in, split, force, &err) != ELIGN_OK) {
+    free(inputs);
+    return elign_cli_fail(&err);
+  }
+  char kept[300];
+  snprintf(kept, sizeof kept, "%s not written (its temporary removed); inputs untouched", out);
+  elign_interrupt_install("data import");
+  elign_interrupt_doing("importing molecules", kept);
   if (n_geom) {
     int rc = geom_import_main(inputs[0], out, &geom);
     free(inputs);
     return rc;
   }
-  elign_error err;
-  elign_error_clear(&err);
   elign_dataset ds;
   elign_dataset_init(&ds);
   double t0 = elign_wtime();
@@ -595,6 +617,41 @@ static elign_status info_model(const char *path, int all_views, elign_error *err
   return st;
 }
 
+/* Files of `elign denoise` (docs/formats-diffusion.md): denoise_states (the
+ * latents given) and denoise_output (the network's results). */
+static elign_status info_denoise(const char *path, const char *format, elign_error *err) {
+  hid_t f;
+  elign_status st = elign_h5_open_read(path, format, 1, &f, NULL, NULL, err);
+  if (st != ELIGN_OK) return st;
+  int64_t T = 0, *offsets = NULL;
+  int32_t *t = NULL;
+  float *z = NULL;
+  hsize_t d_off[1] = {0}, d_t[1] = {0}, d_z[2] = {0, 0};
+  const char *latent = strcmp(format, "denoise_states") == 0 ? "z_t" : "zhat0";
+  st = elign_h5_get_attr_i64(f, "/", "T", &T, path, err);
+  if (st == ELIGN_OK) st = elign_h5_read_array(f, "offsets", H5T_NATIVE_INT64, 1, d_off, (void **)&offsets, path, err);
+  if (st == ELIGN_OK) st = elign_h5_read_array(f, "t", H5T_NATIVE_INT32, 1, d_t, (void **)&t, path, err);
+  if (st == ELIGN_OK) st = elign_h5_read_array(f, latent, H5T_NATIVE_FLOAT, 2, d_z, (void **)&z, path, err);
+  H5Fclose(f);
+  int64_t n_mol = d_off[0] > 0 ? (int64_t)d_off[0] - 1 : 0;
+  if (st == ELIGN_OK && (d_off[0] < 1 || (int64_t)d_t[0] != n_mol || offsets[n_mol] != (int64_t)d_z[0]))
+    st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /offsets, /t and /%s disagree on the molecule and atom counts", path,
+                    latent);
+  if (st == ELIGN_OK) {
+    int32_t t_min = n_mol ? t[0] : 0, t_max = t_min;
+    for (int64_t m = 0; m < n_mol; m++) t_min = t[m] < t_min ? t[m] : t_min, t_max = t[m] > t_max ? t[m] : t_max;
+    int64_t nonfinite = 0;
+    for (size_t k = 0; k < (size_t)(d_z[0] * d_z[1]); k++) nonfinite += !isfinite(z[k]);
+    printf("chain length T: %lld\nmolecules: %lld\natoms: %lld\nchannels D: %lld\nt: %d..%d\n", (long long)T,
+           (long long)n_mol, (long long)d_z[0], (long long)d_z[1], t_min, t_max);
+    printf("non-finite values in /%s: %lld\n", latent, (long long)nonfinite);
+  }
+  free(offsets);
+  free(t);
+  free(z);
+  return st;
+}
+
 static void info_usage(FILE *out) {
   fprintf(out,
           "usage: elign info [--views] FILE.h5\n"
@@ -602,7 +659,7 @@ static void info_usage(FILE *out) {
           "Describe an Elign-C HDF5 file: datasets and sample files (counts, element and size\n"
           "histograms, splits), model checkpoints (architecture, parameters, optimizer and\n"
           "iteration state; --views lists every parameter view), oracle results (counts,\n"
-          "status histogram, energy statistics).\n");
+          "status histogram, energy statistics), denoise states and outputs (counts, t range).\n");
 }
 
 int info_main(int argc, char **argv) {
@@ -639,12 +696,20 @@ int info_main(int argc, char **argv) {
                path);
     return elign_cli_fail(&err);
   }
+  static const char *known[] = {"dataset", "samples", "oracle_results", "model", "denoise_states", "denoise_output"};
+  size_t kind = 0;
+  while (kind < sizeof known / sizeof known[0] && strcmp(format, known[kind]) != 0) kind++;
+  if (kind == sizeof known / sizeof known[0]) { /* before the header: one message, nothing half printed */
+    ELIGN_FAIL(&err, ELIGN_ERR_FORMAT, "%s: Elign-C format '%s' is not one this build describes", path, format);
+    elign_error_hint(&err, "this build knows: dataset, samples, oracle_results, model, denoise_states, denoise_output");
+    return elign_cli_fail(&err);
+  }
   printf("%s: Elign-C %s file (format version %d)\n", path, format, version);
   if (!strcmp(format, "dataset")) st = info_dataset(path, &err);
   else if (!strcmp(format, "samples")) st = info_samples(path, &err);
   else if (!strcmp(format, "oracle_results")) st = info_oracle_results(path, &err);
   else if (!strcmp(format, "model")) st = info_model(path, all_views, &err);
-  else st = ELIGN_FAIL(&err, ELIGN_ERR_FORMAT, "%s: unknown Elign-C format '%s'", path, format);
+  else st = info_denoise(path, format, &err);
   fflush(stdout);
   return st == ELIGN_OK ? ELIGN_EXIT_OK : elign_cli_fail(&err);
 }

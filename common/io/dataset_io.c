@@ -572,6 +572,16 @@ static void gather_smiles(MPI_Comm comm, const elign_molset *local, int64_t n_to
 /* The collective phase: every rank writes its rows of every per-molecule and
  * per-atom dataset. Offsets: rank r writes entries [mol0, mol0 + n) shifted by
  * its first global atom; the last rank also writes the closing entry. */
+/* One collective slab write, then the outcome agreed by every rank (a rank
+ * that failed alone must not leave the others in the next collective call). */
+static elign_status slab_step(elign_h5_writer *w, elign_status st, const char *name, hid_t memtype, int rank,
+                              const hsize_t *global_dims, int64_t row0, int64_t nrows, const void *data,
+                              elign_error *err) {
+  if (st != ELIGN_OK) return st;
+  st = elign_h5_write_slab(w->file, name, memtype, rank, global_dims, (hsize_t)row0, (hsize_t)nrows, data, err);
+  return elign_h5_writer_agree(w, st, err);
+}
+
 static elign_status samples_write_slabs(elign_h5_writer *w, int size, const elign_molset *local,
                                         const int64_t *local_group, int64_t mol0, int64_t atom0, int64_t n_mol,
                                         int64_t n_atoms, int any_ids, int any_energy, int any_forces,
@@ -582,35 +592,35 @@ static elign_status samples_write_slabs(elign_h5_writer *w, int size, const elig
   for (int64_t m = 0; m < nl + last; m++) buf[m] = local->offsets[m] + atom0;
   hsize_t g_off[1] = {(hsize_t)n_mol + 1}, g_mol[1] = {(hsize_t)n_mol}, g_atom[1] = {(hsize_t)n_atoms},
           g_xyz[2] = {(hsize_t)n_atoms, 3};
-  elign_status st = elign_h5_write_slab(w->file, "/offsets", H5T_NATIVE_INT64, 1, g_off, (hsize_t)mol0,
-                                        (hsize_t)(nl + last), buf, err);
-  if (st == ELIGN_OK)
-    st = elign_h5_write_slab(w->file, "/atomic_numbers", H5T_NATIVE_INT32, 1, g_atom, (hsize_t)atom0, (hsize_t)al,
-                             local->Z, err);
-  if (st == ELIGN_OK)
-    st = elign_h5_write_slab(w->file, "/positions", H5T_NATIVE_DOUBLE, 2, g_xyz, (hsize_t)atom0, (hsize_t)al,
-                             local->pos, err);
+  elign_status st = slab_step(w, ELIGN_OK, "/offsets", H5T_NATIVE_INT64, 1, g_off, mol0, nl + last, buf, err);
+  st = slab_step(w, st, "/atomic_numbers", H5T_NATIVE_INT32, 1, g_atom, atom0, al, local->Z, err);
+  st = slab_step(w, st, "/positions", H5T_NATIVE_DOUBLE, 2, g_xyz, atom0, al, local->pos, err);
   for (int64_t m = 0; m < nl; m++) buf[m] = local_group ? local_group[m] : -1;
-  if (st == ELIGN_OK)
-    st = elign_h5_write_slab(w->file, "/group", H5T_NATIVE_INT64, 1, g_mol, (hsize_t)mol0, (hsize_t)nl, buf, err);
-  if (st == ELIGN_OK && any_ids) {
+  st = slab_step(w, st, "/group", H5T_NATIVE_INT64, 1, g_mol, mol0, nl, buf, err);
+  if (any_ids) {
     for (int64_t m = 0; m < nl; m++) buf[m] = local->ids ? local->ids[m] : -1;
-    st = elign_h5_write_slab(w->file, "/ids", H5T_NATIVE_INT64, 1, g_mol, (hsize_t)mol0, (hsize_t)nl, buf, err);
+    st = slab_step(w, st, "/ids", H5T_NATIVE_INT64, 1, g_mol, mol0, nl, buf, err);
   }
   free(buf);
-  if (st == ELIGN_OK && any_energy) {
+  if (any_energy) {
     double *e = elign_malloc((size_t)(nl ? nl : 1) * sizeof *e, "samples:energy");
     for (int64_t m = 0; m < nl; m++) e[m] = local->energy ? local->energy[m] : NAN;
-    st = elign_h5_write_slab(w->file, "/energy", H5T_NATIVE_DOUBLE, 1, g_mol, (hsize_t)mol0, (hsize_t)nl, e, err);
+    st = slab_step(w, st, "/energy", H5T_NATIVE_DOUBLE, 1, g_mol, mol0, nl, e, err);
     free(e);
   }
-  if (st == ELIGN_OK && any_forces) {
+  if (any_forces) {
     double *fz = local->forces ? NULL : elign_calloc((size_t)(3 * al), sizeof *fz, "samples:forces");
-    st = elign_h5_write_slab(w->file, "/forces", H5T_NATIVE_DOUBLE, 2, g_xyz, (hsize_t)atom0, (hsize_t)al,
-                             local->forces ? local->forces : fz, err);
+    st = slab_step(w, st, "/forces", H5T_NATIVE_DOUBLE, 2, g_xyz, atom0, al, local->forces ? local->forces : fz, err);
     free(fz);
   }
   return st;
+}
+
+/* Bytes the arrays of a samples file take (what elign_h5_writer_reserve asks for). */
+static double samples_file_bytes(int64_t n_mol, int64_t n_atoms, int any_ids, int any_energy, int any_forces) {
+  double per_mol = 8.0 /* offsets */ + 8.0 /* group */ + 8.0 * any_ids + 8.0 * any_energy;
+  double per_atom = 4.0 /* Z */ + 24.0 /* positions */ + 24.0 * any_forces;
+  return 8.0 + per_mol * (double)n_mol + per_atom * (double)n_atoms + 4096.0 /* histograms */;
 }
 
 elign_status elign_samples_write_parallel(MPI_Comm comm, const char *path, const elign_molset *local,
@@ -633,15 +643,21 @@ elign_status elign_samples_write_parallel(MPI_Comm comm, const char *path, const
 
   elign_h5_writer w;
   elign_status st = elign_h5_writer_create_parallel(&w, comm, path, "samples", ELIGN_SAMPLES_VERSION, err);
+  if (st == ELIGN_OK)
+    st = elign_h5_writer_reserve(&w, samples_file_bytes(total[0], total[1], any[0], any[1], any[2]), err);
   if (st == ELIGN_OK) {
     st = samples_write_slabs(&w, size, local, local_group, before[0], before[1], total[0], total[1], any[0], any[1],
                              any[2], err);
-    /* Everything below is metadata with identical values on every rank. */
-    if (st == ELIGN_OK) st = elign_h5_set_attr_i64(w.file, "/", "n_mol", total[0], err);
-    if (st == ELIGN_OK) st = elign_h5_set_attr_i64(w.file, "/", "n_atoms", total[1], err);
-    if (st == ELIGN_OK) st = elign_h5_set_attr_str(w.file, "/positions", "unit", "angstrom", err);
-    if (st == ELIGN_OK && any[1]) st = elign_h5_set_attr_str(w.file, "/energy", "unit", "eV", err);
-    if (st == ELIGN_OK && any[2]) st = elign_h5_set_attr_str(w.file, "/forces", "unit", "eV/angstrom", err);
+    /* Everything below is metadata with identical values on every rank;
+     * only rank 0 may meet a failed metadata write: agree after each. */
+    if (st == ELIGN_OK) st = elign_h5_writer_agree(&w, elign_h5_set_attr_i64(w.file, "/", "n_mol", total[0], err), err);
+    if (st == ELIGN_OK) st = elign_h5_writer_agree(&w, elign_h5_set_attr_i64(w.file, "/", "n_atoms", total[1], err), err);
+    if (st == ELIGN_OK)
+      st = elign_h5_writer_agree(&w, elign_h5_set_attr_str(w.file, "/positions", "unit", "angstrom", err), err);
+    if (st == ELIGN_OK && any[1])
+      st = elign_h5_writer_agree(&w, elign_h5_set_attr_str(w.file, "/energy", "unit", "eV", err), err);
+    if (st == ELIGN_OK && any[2])
+      st = elign_h5_writer_agree(&w, elign_h5_set_attr_str(w.file, "/forces", "unit", "eV/angstrom", err), err);
     if (st == ELIGN_OK) st = write_samples_meta(w.file, meta, err);
     /* Small arrays: every rank passes the same data; collective write of the whole. */
     const struct {
@@ -652,18 +668,17 @@ elign_status elign_samples_write_parallel(MPI_Comm comm, const char *path, const
                  {"/nodes_hist/count", &nodes, nodes.count},
                  {"/element_hist/Z", &elements, elements.key},
                  {"/element_hist/count", &elements, elements.count}};
-    for (size_t i = 0; i < sizeof small / sizeof small[0] && st == ELIGN_OK; i++) {
+    st = elign_h5_writer_agree(&w, st, err); /* the attributes: collective metadata */
+    for (size_t i = 0; i < sizeof small / sizeof small[0]; i++) {
       hsize_t dims[1] = {(hsize_t)small[i].hist->n};
-      st = elign_h5_write_slab(w.file, small[i].name, H5T_NATIVE_INT64, 1, dims, 0, rank == 0 ? dims[0] : 0,
-                               small[i].values, err);
+      st = slab_step(&w, st, small[i].name, H5T_NATIVE_INT64, 1, dims, 0, rank == 0 ? (int64_t)dims[0] : 0,
+                     small[i].values, err);
     }
-    int ok = st == ELIGN_OK, all_ok;
-    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm);
-    if (all_ok) {
+    if (st == ELIGN_OK) {
       st = elign_h5_writer_commit_parallel(&w, err);
     } else {
       elign_h5_writer_abort_parallel(&w);
-      if (st == ELIGN_OK) st = ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: another rank failed writing", path);
+      elign_error_prefix(err, "%s: ", path);
     }
   }
   elign_hist_free(&nodes);

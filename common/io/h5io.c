@@ -1,5 +1,6 @@
 /* h5io.c — HDF5 helpers: quiet errors, format checks, atomic (and parallel)
  * writers, whole-array and slab I/O, attributes. */
+#define _GNU_SOURCE /* fallocate(FALLOC_FL_KEEP_SIZE): reserve the space a close will write */
 #include "common/io/h5io.h"
 
 #include <errno.h>
@@ -8,9 +9,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "common/mpi/roles.h"
+
 void elign_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+/* HDF5 1.10 cannot recover from an H5Fclose that failed (a disk so full that
+ * not even an emptied file's metadata fits): the file stays half-closed and
+ * the library's own clean-up crashes on it — at exit, or inside
+ * MPI_Finalize, where HDF5 hooks its clean-up when MPI was started first —
+ * with SIGSEGV after the command printed its error. Every file this program
+ * writes is closed explicitly and checked, so that clean-up has nothing to
+ * do: before main (H5dont_atexit must precede every other HDF5 call) it is
+ * switched off and the library started while MPI is not, so neither hook
+ * is installed. */
+__attribute__((constructor)) static void elign_h5_no_exit_cleanup(void) {
+  H5dont_atexit();
+  H5open();
+}
 
 /* ---- format check ------------------------------------------------------------- */
 
@@ -75,6 +93,18 @@ static elign_status writer_stamp(elign_h5_writer *w, const char *format, int ver
   return st;
 }
 
+/* A disk with less room than the metadata of an empty file: refused before
+ * HDF5 writes anything, because the close of such a file fails whatever
+ * we do (and the parallel close then deadlocks inside HDF5). 0 or ENOSPC. */
+#define H5IO_CLOSE_MARGIN (64 * 1024)
+static int check_free_space(const char *tmp_path) {
+  char dir[ELIGN_H5_PATH_MAX];
+  snprintf(dir, sizeof dir, "%s", tmp_path);
+  struct statvfs fs;
+  if (statvfs(dirname(dir), &fs) != 0) return 0; /* unknown: let the writes tell */
+  return (double)fs.f_bavail * (double)fs.f_frsize < H5IO_CLOSE_MARGIN ? ENOSPC : 0;
+}
+
 elign_status elign_h5_writer_create(elign_h5_writer *w, const char *path, const char *format, int version,
                                     elign_error *err) {
   elign_h5_quiet();
@@ -83,30 +113,79 @@ elign_status elign_h5_writer_create(elign_h5_writer *w, const char *path, const 
   w->comm = MPI_COMM_NULL;
   elign_status st = elign_atomic_begin(&w->out, path, (long)getpid(), err);
   if (st != ELIGN_OK) return st;
+  int e = check_free_space(w->out.tmp_path);
+  if (e) {
+    elign_atomic_forget(&w->out); /* nothing was created */
+    return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot write: %s (nothing written)", path, strerror(e));
+  }
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
   H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG); /* closing the file closes every object in it */
+  errno = 0;
   w->file = H5Fcreate(w->out.tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  e = errno;
   H5Pclose(fapl);
-  if (w->file < 0)
-    return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot create (temporary %s): %s", path, w->out.tmp_path,
-                      errno ? strerror(errno) : "HDF5 create failed");
+  if (w->file < 0) {
+    ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot create (temporary %s): %s", path, w->out.tmp_path,
+               e ? strerror(e) : "HDF5 create failed");
+    elign_atomic_discard(&w->out); /* H5Fcreate may have left an empty file behind */
+    return ELIGN_ERR_IO;
+  }
   st = writer_stamp(w, format, version, err);
   if (st != ELIGN_OK) elign_h5_writer_abort(w);
   return st;
 }
 
+/* Why a write failed: errno if it holds a write error (HDF5 and MPI-IO may
+ * leave an unrelated errno behind), else HDF5's word. */
+static const char *write_failure_reason(int e) {
+  if (e == ENOSPC || e == EDQUOT || e == EIO || e == EFBIG || e == EROFS) return strerror(e);
+  return "the HDF5 library reported a write error (disk full?)";
+}
+
+/* Before the close flushes the metadata cache: reserve every block up to the
+ * file's end (+ a margin), so that flush cannot meet a full disk. HDF5
+ * 1.10 cannot recover from a failed H5Fclose — the half-closed file crashes
+ * the library's own clean-up at exit — so a disk that is full must be seen
+ * here, while the file can still be discarded cleanly. File systems without
+ * fallocate: nothing reserved (the close's own check remains). Returns 0 or
+ * an errno. */
+static int reserve_space(const char *tmp_path, double bytes);
+static int reserve_close_space(const char *tmp_path, hid_t file) {
+  hsize_t size = 0;
+  if (H5Fget_filesize(file, &size) < 0) return 0;
+  return reserve_space(tmp_path, (double)size + H5IO_CLOSE_MARGIN);
+}
+
+/* Close a file whose content is discarded: empty the temporary first, so the
+ * metadata the close still flushes has room (a failed close would crash at
+ * exit, see reserve_close_space). */
+static void close_discarded(hid_t file, const char *tmp_path, int truncate_here) {
+  if (file < 0) return;
+  if (truncate_here && tmp_path[0] && truncate(tmp_path, 0) != 0) { /* best effort */
+  }
+  H5Fclose(file);
+}
+
 elign_status elign_h5_writer_commit(elign_h5_writer *w, elign_error *err) {
+  int e = reserve_close_space(w->out.tmp_path, w->file);
+  if (e) {
+    elign_h5_writer_abort(w);
+    return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot write: %s (nothing written)", w->out.final_path, strerror(e));
+  }
+  errno = 0;
   herr_t rc = H5Fclose(w->file);
+  e = errno;
   w->file = H5I_INVALID_HID;
   if (rc < 0) {
     elign_atomic_discard(&w->out);
-    return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: closing the HDF5 file failed (disk full?)", w->out.final_path);
+    return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: closing the HDF5 file failed: %s (nothing written)", w->out.final_path,
+                      write_failure_reason(e));
   }
   return elign_atomic_publish(&w->out, err);
 }
 
 void elign_h5_writer_abort(elign_h5_writer *w) {
-  if (w->file >= 0) H5Fclose(w->file);
+  close_discarded(w->file, w->out.tmp_path, 1);
   w->file = H5I_INVALID_HID;
   elign_atomic_discard(&w->out);
 }
@@ -130,6 +209,12 @@ elign_status elign_h5_writer_create_parallel(elign_h5_writer *w, MPI_Comm comm, 
   MPI_Bcast(&tag, 1, MPI_LONG, 0, comm); /* one temporary name for everyone */
   elign_status st = elign_atomic_begin(&w->out, path, tag, err);
   if (st != ELIGN_OK) return st;
+  int e = w->rank == 0 ? check_free_space(w->out.tmp_path) : 0;
+  MPI_Bcast(&e, 1, MPI_INT, 0, comm);
+  if (e) {
+    elign_atomic_forget(&w->out); /* nothing was created */
+    return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot write: %s (nothing written)", path, strerror(e));
+  }
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
   H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL);
   H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
@@ -146,13 +231,60 @@ elign_status elign_h5_writer_create_parallel(elign_h5_writer *w, MPI_Comm comm, 
   return st;
 }
 
+/* Reserve [0, bytes) of the temporary (KEEP_SIZE: the file's size is
+ * unchanged). 0 or the errno of a full disk; unsupported: 0. */
+static int reserve_space(const char *tmp_path, double bytes) {
+  /* ELIGN_NO_FALLOCATE=1 acts as a file system without fallocate (Lustre,
+   * NFS): the tests use it to reach the failure paths behind the reservation. */
+  const char *off = getenv("ELIGN_NO_FALLOCATE");
+  if (off && strcmp(off, "1") == 0) return 0;
+  int fd = open(tmp_path, O_WRONLY);
+  if (fd < 0) return errno;
+  int e = 0;
+  if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)bytes) != 0) e = errno;
+  close(fd);
+  return e == ENOSPC || e == EDQUOT || e == EIO || e == EFBIG ? e : 0; /* EOPNOTSUPP etc.: no reservation */
+}
+
+elign_status elign_h5_writer_reserve(elign_h5_writer *w, double bytes, elign_error *err) {
+  int e = w->rank == 0 ? reserve_space(w->out.tmp_path, bytes + H5IO_CLOSE_MARGIN) : 0;
+  if (w->parallel) MPI_Bcast(&e, 1, MPI_INT, 0, w->comm);
+  if (!e) return ELIGN_OK;
+  ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot write %.3g MB: %s (nothing written)", w->out.final_path, bytes / 1e6,
+             strerror(e));
+  if (w->parallel) elign_h5_writer_abort_parallel(w);
+  else elign_h5_writer_abort(w);
+  return ELIGN_ERR_IO;
+}
+
+elign_status elign_h5_writer_agree(elign_h5_writer *w, elign_status st, elign_error *err) {
+  if (!w->parallel) return st;
+  elign_error mine;
+  elign_error_clear(&mine);
+  if (st != ELIGN_OK) mine = *err;
+  st = elign_mpi_agree(w->comm, &mine);
+  if (st != ELIGN_OK) *err = mine;
+  return st;
+}
+
 elign_status elign_h5_writer_commit_parallel(elign_h5_writer *w, elign_error *err) {
+  /* rank 0 reserves the space the collective close will write, for everyone */
+  int e = w->rank == 0 ? reserve_close_space(w->out.tmp_path, w->file) : 0;
+  MPI_Bcast(&e, 1, MPI_INT, 0, w->comm);
+  if (e) {
+    elign_h5_writer_abort_parallel(w);
+    return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot write: %s (nothing written)", w->out.final_path, strerror(e));
+  }
+  errno = 0;
   int ok = H5Fclose(w->file) >= 0, all_ok = 0;
+  e = errno;
   w->file = H5I_INVALID_HID;
   MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, w->comm);
   if (!all_ok) {
     if (w->rank == 0) elign_atomic_discard(&w->out);
-    return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: closing the parallel HDF5 file failed", w->out.final_path);
+    elign_atomic_forget(&w->out);
+    return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: closing the parallel HDF5 file failed: %s (nothing written)",
+                      w->out.final_path, ok ? "on another rank" : write_failure_reason(e));
   }
   elign_status st = ELIGN_OK;
   int published = 1;
@@ -160,6 +292,7 @@ elign_status elign_h5_writer_commit_parallel(elign_h5_writer *w, elign_error *er
     st = elign_atomic_publish(&w->out, err);
     published = st == ELIGN_OK;
   }
+  elign_atomic_forget(&w->out); /* rank 0 published or removed it */
   MPI_Bcast(&published, 1, MPI_INT, 0, w->comm);
   if (!published && w->rank != 0)
     st = ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: rank 0 could not publish the file", w->out.final_path);
@@ -167,11 +300,15 @@ elign_status elign_h5_writer_commit_parallel(elign_h5_writer *w, elign_error *er
 }
 
 void elign_h5_writer_abort_parallel(elign_h5_writer *w) {
-  if (w->file >= 0) H5Fclose(w->file);
+  if (w->file >= 0 && w->rank == 0 && w->out.tmp_path[0] && truncate(w->out.tmp_path, 0) != 0) {
+    /* best effort, see close_discarded */
+  }
+  MPI_Barrier(w->comm); /* emptied before any rank's part of the collective close */
+  close_discarded(w->file, w->out.tmp_path, 0);
   w->file = H5I_INVALID_HID;
   MPI_Barrier(w->comm);
   if (w->rank == 0) elign_atomic_discard(&w->out);
-  w->out.tmp_path[0] = '\0';
+  elign_atomic_forget(&w->out);
 }
 
 /* ---- arrays -------------------------------------------------------------------- */
@@ -202,10 +339,13 @@ elign_status elign_h5_write_array(hid_t loc, const char *name, hid_t memtype, in
   hid_t ds = H5Dcreate2(loc, name, file_type_for(memtype), space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
   H5Pclose(lcpl);
   herr_t rc = ds < 0 ? -1 : 0;
+  errno = 0;
   if (rc == 0 && total > 0) rc = H5Dwrite(ds, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
-  if (ds >= 0) H5Dclose(ds);
+  /* The close flushes HDF5's sieve buffer: small datasets meet a full disk only here. */
+  if (ds >= 0 && H5Dclose(ds) < 0) rc = -1;
+  int e = errno;
   H5Sclose(space);
-  if (rc < 0) return ELIGN_FAIL(err, ELIGN_ERR_IO, "cannot write HDF5 dataset %s (disk full?)", name);
+  if (rc < 0) return ELIGN_FAIL(err, ELIGN_ERR_IO, "cannot write HDF5 dataset %s: %s", name, write_failure_reason(e));
   return ELIGN_OK;
 }
 
@@ -237,12 +377,15 @@ elign_status elign_h5_write_slab(hid_t file, const char *name, hid_t memtype, in
   int have_any = 1;
   for (int d = 0; d < rank; d++)
     if (global_dims[d] == 0) have_any = 0;
+  errno = 0;
   if (rc == 0 && have_any) rc = H5Dwrite(ds, memtype, mspace, fspace, dxpl, nrows > 0 && row_elems > 0 ? data : dummy);
   H5Pclose(dxpl);
   H5Sclose(mspace);
   H5Sclose(fspace);
-  if (ds >= 0) H5Dclose(ds);
-  if (rc < 0) return ELIGN_FAIL(err, ELIGN_ERR_IO, "cannot write HDF5 dataset %s collectively", name);
+  if (ds >= 0 && H5Dclose(ds) < 0) rc = -1;
+  int e = errno;
+  if (rc < 0)
+    return ELIGN_FAIL(err, ELIGN_ERR_IO, "cannot write HDF5 dataset %s collectively: %s", name, write_failure_reason(e));
   return ELIGN_OK;
 }
 
@@ -260,15 +403,18 @@ elign_status elign_h5_write_strings(hid_t loc, const char *name, int64_t n, char
   hid_t t = vl_string_type();
   hid_t space = H5Screate_simple(1, dims, NULL);
   hid_t lcpl = link_create_plist();
+  errno = 0;
   hid_t ds = H5Dcreate2(loc, name, t, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
   H5Pclose(lcpl);
   herr_t rc = ds < 0 ? -1 : 0;
   if (rc == 0 && n > 0) rc = H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp);
-  if (ds >= 0) H5Dclose(ds);
+  if (ds >= 0 && H5Dclose(ds) < 0) rc = -1;
+  int e = errno;
   H5Sclose(space);
   H5Tclose(t);
   free(tmp);
-  if (rc < 0) return ELIGN_FAIL(err, ELIGN_ERR_IO, "cannot write HDF5 string dataset %s", name);
+  if (rc < 0)
+    return ELIGN_FAIL(err, ELIGN_ERR_IO, "cannot write HDF5 string dataset %s: %s", name, write_failure_reason(e));
   return ELIGN_OK;
 }
 
@@ -425,7 +571,7 @@ static elign_status attr_write(hid_t loc, const char *obj, const char *name, hid
   if (H5Aexists_by_name(loc, obj, name, H5P_DEFAULT) > 0) H5Adelete_by_name(loc, obj, name, H5P_DEFAULT);
   hid_t a = H5Acreate_by_name(loc, obj, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   herr_t rc = a < 0 ? -1 : H5Awrite(a, mtype, value);
-  if (a >= 0) H5Aclose(a);
+  if (a >= 0 && H5Aclose(a) < 0) rc = -1;
   if (rc < 0) return ELIGN_FAIL(err, ELIGN_ERR_IO, "cannot write HDF5 attribute %s of %s", name, obj);
   return ELIGN_OK;
 }

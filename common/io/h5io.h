@@ -17,6 +17,14 @@
  * driver so several ranks write disjoint slabs of one dataset collectively
  * (H5FD_MPIO_COLLECTIVE); rank 0 renames after everyone closed.
  *
+ * Write failures (a full disk, EIO) are errors naming the file and the
+ * dataset, never a crash and never a file left behind: every close of a
+ * written object is checked (HDF5 reports a small dataset's failed write
+ * only when it is closed), the space a file's close will flush is reserved
+ * before it (HDF5 1.10 crashes on a file whose close failed), a discarded
+ * file is emptied before it is closed, and parallel writers agree after
+ * every collective step (elign_h5_writer_agree).
+ *
  * Call sequence (serial):
  *   elign_h5_writer w;
  *   elign_h5_writer_create(&w, path, "dataset", 1, err);
@@ -75,6 +83,19 @@ elign_status elign_h5_writer_finish(elign_h5_writer *w, elign_status st, elign_e
  * here are identical on all ranks (metadata writes are collective). */
 elign_status elign_h5_writer_create_parallel(elign_h5_writer *w, MPI_Comm comm, const char *path,
                                              const char *format, int version, elign_error *err);
+/* Reserve `bytes` (+ a margin for metadata) on the disk for the temporary
+ * file before writing it (fallocate; nothing on file systems without it):
+ * a full disk is then an error before anything is written — for a parallel
+ * writer before any collective write, which MPI-IO cannot undo on one rank
+ * alone. Parallel writers: collective, rank 0 reserves, everyone gets the
+ * outcome. On failure the writer is aborted (temporary removed). */
+elign_status elign_h5_writer_reserve(elign_h5_writer *w, double bytes, elign_error *err);
+/* Parallel writers: make this rank's outcome `st` of a collective step
+ * everyone's (elign_mpi_agree over w->comm: the lowest failing rank's
+ * message), so all ranks stop at the same step instead of one rank waiting
+ * in the next collective call for ranks that gave up. Serial writers:
+ * returns st. Call after every collective write. */
+elign_status elign_h5_writer_agree(elign_h5_writer *w, elign_status st, elign_error *err);
 /* Collective: close on all ranks; the status is agreed (any rank failing
  * fails everyone). commit renames on rank 0 after a barrier. */
 elign_status elign_h5_writer_commit_parallel(elign_h5_writer *w, elign_error *err);

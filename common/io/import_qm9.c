@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/base/parse.h"
 #include "common/io/importers.h"
 
 #define QM9_N_PROPS 15
@@ -58,10 +59,7 @@ static int qm9_number(const char *s, double *v) {
     }
   }
   buf[n] = '\0';
-  char *end;
-  errno = 0;
-  *v = strtod(buf, &end);
-  return end != buf && *end == '\0' && errno != ERANGE && isfinite(*v);
+  return elign_scan_real(buf, -INFINITY, INFINITY, v) == ELIGN_SCAN_OK; /* decimal only: no hex, inf, nan */
 }
 
 /* Growing columns of the 15 properties, for the molecules of one archive. */
@@ -109,18 +107,15 @@ static elign_status qm9_parse(const char *text, size_t len, const char *label, e
     goto done;                                                  \
   } while (0)
 
-  if (!(line = qm9_next_line(&c)) || elign_import_split_ws(line, tok, 1) != 1 || sscanf(tok[0], "%ld", &n) != 1 ||
-      n < 1 || n > 100000)
-    QM9_FAIL("expected the atom count");
+  if (!(line = qm9_next_line(&c)) || elign_import_split_ws(line, tok, 1) != 1 ||
+      elign_scan_i64(tok[0], 1, 100000, &n) != ELIGN_SCAN_OK)
+    QM9_FAIL("expected the atom count (an integer 1..100000)");
   if (!(line = qm9_next_line(&c))) QM9_FAIL("missing the property line");
   snprintf(copy, sizeof copy, "%.200s", line);
   if (elign_import_split_ws(line, tok, 2 + QM9_N_PROPS) != 2 + QM9_N_PROPS)
     QM9_FAIL("property line needs a tag, an index and %d numbers: '%s'", QM9_N_PROPS, copy);
-  {
-    char *end;
-    id = strtoll(tok[1], &end, 10);
-    if (*end || id < 0) QM9_FAIL("bad molecule index '%s' on the property line", tok[1]);
-  }
+  if (elign_scan_i64(tok[1], 0, INT64_MAX, &id) != ELIGN_SCAN_OK)
+    QM9_FAIL("bad molecule index '%s' on the property line (an integer 0..%lld)", tok[1], (long long)INT64_MAX);
   for (int k = 0; k < QM9_N_PROPS; k++)
     if (!qm9_number(tok[2 + k], &props[k])) QM9_FAIL("bad number '%s' (%s) on the property line", tok[2 + k], qm9_props[k].name);
   Z = elign_malloc((size_t)n * sizeof *Z, "qm9:Z");

@@ -11,10 +11,12 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "common/base/parse.h"
 #include "common/io/importers.h"
 
 #define XYZ_LINE_MAX 65536
 #define XYZ_MAX_KEYS 16
+#define XYZ_MAX_ATOMS 1000000 /* atoms per molecule: far beyond any molecule, well inside int */
 
 /* Known comment-line keys and the units their source documents. */
 static const struct {
@@ -74,25 +76,14 @@ static int is_blank(const char *s) {
   return 1;
 }
 
-static int parse_double(const char *s, double *v) {
-  char *end;
-  errno = 0;
-  *v = strtod(s, &end);
-  return end != s && *end == '\0' && errno != ERANGE && isfinite(*v);
-}
-
-static int parse_int64(const char *s, int64_t *v) {
-  char *end;
-  errno = 0;
-  long long x = strtoll(s, &end, 10);
-  *v = x;
-  return end != s && *end == '\0' && errno != ERANGE;
-}
+/* Decimal numbers only (parse.h): "0x10" is not 16 here, "nan"/"inf" are
+ * not coordinates. */
+static int parse_double(const char *s, double *v) { return elign_scan_real(s, -INFINITY, INFINITY, v) == ELIGN_SCAN_OK; }
 
 /* ---- comment line: key=value pairs ------------------------------------------------------ */
 
 typedef struct {
-  int64_t id;
+  const char *id;      /* the id= value as written, or NULL */
   char *smiles;        /* points into the line buffer, or NULL */
   char *props;         /* Properties= value or NULL */
   int n_kv;
@@ -103,7 +94,6 @@ typedef struct {
  * (plain XYZ files carry free text there). */
 static void parse_comment(char *s, xyz_comment *c) {
   memset(c, 0, sizeof *c);
-  c->id = -1;
   while (*s) {
     while (*s == ' ' || *s == '\t') s++;
     if (!*s) break;
@@ -125,10 +115,9 @@ static void parse_comment(char *s, xyz_comment *c) {
     if (*s) *s++ = '\0';
     if (strcmp(k, "smiles") == 0 || strcmp(k, "SMILES") == 0) c->smiles = v;
     else if (strcmp(k, "Properties") == 0) c->props = v;
-    else if (strcmp(k, "id") == 0) {
-      int64_t id;
-      if (parse_int64(v, &id)) c->id = id;
-    } else if (c->n_kv < XYZ_MAX_KEYS * 2) {
+    else if (strcmp(k, "id") == 0)
+      c->id = v;
+    else if (c->n_kv < XYZ_MAX_KEYS * 2) {
       c->key[c->n_kv] = k;
       c->val[c->n_kv++] = v;
     }
@@ -176,9 +165,10 @@ static elign_status read_molecule(xyz_reader *r, elign_dataset *ds, int *done, e
   char copy[256];
   snprintf(copy, sizeof copy, "%.200s", r->line);
   int64_t n;
-  if (elign_import_split_ws(r->line, tok, 1) != 1 || !parse_int64(tok[0], &n) || n < 1 || n > 1000000)
-    return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: molecule %lld (line %ld): expected the atom count, found '%s'",
-                      r->path, (long long)m, count_line, copy);
+  if (elign_import_split_ws(r->line, tok, 1) != 1 || elign_scan_i64(tok[0], 1, XYZ_MAX_ATOMS, &n) != ELIGN_SCAN_OK)
+    return ELIGN_FAIL(err, ELIGN_ERR_FORMAT,
+                      "%s: molecule %lld (line %ld): expected the atom count, found '%s' (an integer 1..%d)", r->path,
+                      (long long)m, count_line, copy, XYZ_MAX_ATOMS);
   if (!xyz_next_line(r, err, &st))
     return st != ELIGN_OK ? st
                           : ELIGN_FAIL(err, ELIGN_ERR_FORMAT,
@@ -187,6 +177,10 @@ static elign_status read_molecule(xyz_reader *r, elign_dataset *ds, int *done, e
   xyz_comment c;
   memcpy(r->comment, r->line, strlen(r->line) + 1);
   parse_comment(r->comment, &c);
+  int64_t id = -1; /* none */
+  if (c.id && elign_scan_i64(c.id, 0, INT64_MAX, &id) != ELIGN_SCAN_OK)
+    return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: molecule %lld (line %ld): id=%s is not an integer in 0..%lld",
+                      r->path, (long long)m, r->lineno, c.id, (long long)INT64_MAX);
   /* Standard columns only → exactly 4 tokens per atom line. */
   int strict = !c.props || strcmp(c.props, "species:S:1:pos:R:3") == 0;
   if (c.props && strncmp(c.props, "species:S:1:pos:R:3", 19) != 0)
@@ -212,11 +206,13 @@ static elign_status read_molecule(xyz_reader *r, elign_dataset *ds, int *done, e
     if (!ok)
       return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: molecule %lld (line %ld): bad atom line '%s'%s", r->path,
                         (long long)m, r->lineno, copy,
-                        nt >= 1 && z == 0 ? " (unknown element symbol)" : "");
+                        nt >= 1 && z == 0 ? " (unknown element symbol)"
+                        : nt >= 4         ? " (coordinates must be finite decimal numbers)"
+                                          : "");
     r->Z[a] = z;
   }
   record_columns(r, &c);
-  elign_molset_append(&ds->mols, (int)n, r->Z, r->pos, c.id, c.smiles);
+  elign_molset_append(&ds->mols, (int)n, r->Z, r->pos, id, c.smiles);
   r->n_mol++;
   return ELIGN_OK;
 }

@@ -298,6 +298,14 @@ void diffusion_decode_molecules(double *pos, int32_t *type_index, int32_t *charg
                                 const elign_real *z0, int64_t n_atoms, const diffusion_layout *l) {
   int D = l->D, nc = diffusion_decode_argmax_channels(l);
   for (int64_t i = 0; i < n_atoms; i++) {
+    int finite = 1;
+    for (int d = 0; d < D; d++) finite &= isfinite(xh[i * D + d]) && isfinite(z0[i * D + d]);
+    if (!finite) {
+      for (int d = 0; d < 3; d++) pos[3 * i + d] = NAN;
+      type_index[i] = 0;
+      if (charge) charge[i] = 0;
+      continue;
+    }
     for (int d = 0; d < 3; d++) pos[3 * i + d] = (double)xh[i * D + d];
     const elign_real *h = z0 + i * D + DIFFUSION_NDIM;
     int best = 0;

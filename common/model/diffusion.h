@@ -163,7 +163,10 @@ void diffusion_decode_sample(elign_real *xh, elign_real *mu_x, const elign_real 
  * one-hot channels, looking only at the first `n_argmax` of them (EDM slices
  * z₀[3:−1]: n_types for QM9, n_types − 1 for GEOM, so GEOM never yields
  * the last type); charge[i] = round_half_even(10·z₀[charge]) if charges
- * (else 0). charge may be NULL. */
+ * (else 0). charge may be NULL. An atom whose row of xh or z₀ holds a NaN or
+ * Inf gets NaN positions (type index 0, charge 0): an argmax over NaNs would
+ * otherwise make a finite-looking atom of garbage, so the non-finite latent
+ * stays visible to every check downstream (the sampler's callers, oracles). */
 void diffusion_decode_molecules(double *pos, int32_t *type_index, int32_t *charge, const elign_real *xh,
                                 const elign_real *z0, int64_t n_atoms, const diffusion_layout *l);
 

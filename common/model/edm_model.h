@@ -77,8 +77,10 @@ elign_status edm_model_to_checkpoint(const edm_model *m, const elign_real *param
 elign_status edm_model_from_checkpoint(edm_model *m, const elign_checkpoint *c, elign_error *err);
 /* dst (laid out as net) ← the checkpoint buffer src (laid out as c's views),
  * tensor by tensor by state-dict name; every tensor must exist in c with its
- * shape (the message names the first that does not). src is c->params or
- * one of c's buffers of the same length (moments, EMA, reference). */
+ * shape (the message names the first that does not), and every value must
+ * be finite (ELIGN_ERR_NUMERIC naming the tensor and its first NaN/Inf: a
+ * damaged or diverged state is refused, not used). src is c->params or one
+ * of c's buffers of the same length (moments, EMA, reference). */
 elign_status edm_model_copy_by_name(const egnn_model *net, elign_real *dst, const elign_checkpoint *c,
                                     const float *src, elign_error *err);
 

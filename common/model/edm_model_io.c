@@ -54,6 +54,14 @@ static elign_status load_arch(edm_model *m, const elign_checkpoint *c, elign_err
   if ((st = elign_checkpoint_get_string(c, "diffusion_noise_schedule", &schedule, err))) return st;
   if ((st = elign_checkpoint_get_double(c, "diffusion_noise_precision", &precision, err))) return st;
   if ((st = elign_checkpoint_get_doubles(c, "normalize_factors", 3, nfac, err))) return st;
+  const struct {
+    const char *name;
+    double v;
+  } reals[] = {{"coords_range", cfg.coords_range}, {"norm_constant", cfg.norm_constant},
+               {"normalization_factor", cfg.normalization_factor}, {"diffusion_noise_precision", precision}};
+  for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++)
+    if (!isfinite(reals[i].v))
+      return ELIGN_FAIL(err, ELIGN_ERR_NUMERIC, "attribute %s = %g is not finite", reals[i].name, reals[i].v);
   if (nfac[0] != 1 || nfac[1] != 4 || nfac[2] != 10)
     return ELIGN_FAIL(err, ELIGN_ERR_UNSUPPORTED, "normalize_factors [%g, %g, %g] (only [1, 4, 10] supported)",
                       nfac[0], nfac[1], nfac[2]);
@@ -99,6 +107,18 @@ elign_status edm_model_copy_by_name(const egnn_model *net, elign_real *dst, cons
     const elign_ckpt_view *v = matching_view(t, c, err);
     if (!v) return ELIGN_ERR_FORMAT;
     for (size_t q = 0; q < t->size; q++) dst[t->offset + q] = (elign_real)src[v->offset + (int64_t)q];
+    /* A NaN or Inf weight makes every sample garbage while looking fine:
+     * refuse it here, naming the tensor and its first bad entry. */
+    for (size_t q = 0; q < t->size; q++)
+      if (!isfinite(dst[t->offset + q])) {
+        size_t bad = 0;
+        for (size_t r = 0; r < t->size; r++) bad += !isfinite(dst[t->offset + r]);
+        ELIGN_FAIL(err, ELIGN_ERR_NUMERIC,
+                   "parameter %s holds %zu non-finite value%s (the first at index %zu of the tensor: %g)", t->name, bad,
+                   bad == 1 ? "" : "s", q, (double)dst[t->offset + q]);
+        elign_error_hint(err, "the model is damaged or its training diverged; use an earlier checkpoint");
+        return ELIGN_ERR_NUMERIC;
+      }
   }
   return ELIGN_OK;
 }
@@ -110,6 +130,8 @@ static elign_status load_gamma_table(edm_model *m, const elign_checkpoint *c, el
   if (g->type != ELIGN_CKPT_DOUBLES || g->n != m->T0 + 1)
     return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "attribute gamma_table has %d entries, expected diffusion_steps + 1 = %d",
                       g->n, m->T0 + 1);
+  for (int k = 0; k <= m->T0; k++)
+    if (!isfinite(g->v[k])) return ELIGN_FAIL(err, ELIGN_ERR_NUMERIC, "attribute gamma_table[%d] = %g is not finite", k, g->v[k]);
   for (int k = 0; k <= m->T0; k++) m->sched.gamma[k] = (float)g->v[k];
   return ELIGN_OK;
 }

@@ -5,8 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "common/base/atomic_file.h"
+#include "common/base/interrupt.h"
 #include "common/base/log.h"
+#include "common/base/watchdog.h"
 
 /* ---- MPI lifetime -------------------------------------------------------- */
 
@@ -280,6 +284,141 @@ elign_status elign_mpi_agree(MPI_Comm comm, elign_error *err) {
   return (elign_status)status;
 }
 
+/* ---- bounded waits --------------------------------------------------------- */
+
+/* Sleep a little longer each time (20 µs .. 1 ms): prompt, but no spinning. */
+static void backoff(long *ns) {
+  struct timespec t = {0, *ns};
+  nanosleep(&t, NULL);
+  if (*ns < 1000000) *ns *= 2;
+}
+
+int elign_mpi_wait_within(MPI_Request *req, double timeout_s) {
+  if (timeout_s <= 0) {
+    MPI_Wait(req, MPI_STATUS_IGNORE);
+    return 1;
+  }
+  elign_wait_clock clock; /* counts only time this process ran: a stop of our own blames nobody */
+  elign_wait_clock_start(&clock);
+  long ns = 20000;
+  for (;;) {
+    int done = 0;
+    MPI_Test(req, &done, MPI_STATUS_IGNORE);
+    if (done) return 1;
+    if (elign_wait_clock_tick(&clock) > timeout_s) return 0;
+    backoff(&ns);
+  }
+}
+
+/* What every rank tells rank 0, and what rank 0 tells everyone. */
+typedef struct {
+  int32_t status, lowest, n_failed;
+  char msg[ELIGN_ERROR_MSG_LEN];
+  char hint[ELIGN_ERROR_HINT_LEN];
+} agree_report;
+
+/* Rank 0: receive every rank's report within timeout_s; on a timeout err
+ * names the ranks that did not answer. */
+static elign_status agree_collect(MPI_Comm comm, int size, double timeout_s, agree_report *reports,
+                                  elign_error *err) {
+  MPI_Request *req = elign_malloc((size_t)size * sizeof *req, "agree:requests");
+  req[0] = MPI_REQUEST_NULL;
+  for (int r = 1; r < size; r++)
+    MPI_Irecv(&reports[r], (int)sizeof reports[r], MPI_BYTE, r, ELIGN_AGREE_TAG, comm, &req[r]);
+  elign_wait_clock clock;
+  elign_wait_clock_start(&clock);
+  long ns = 20000;
+  int all = 0;
+  while (!all) {
+    MPI_Testall(size, req, &all, MPI_STATUSES_IGNORE);
+    if (all || elign_wait_clock_tick(&clock) > timeout_s) break;
+    backoff(&ns);
+  }
+  elign_status st = ELIGN_OK;
+  if (!all) {
+    char who[256] = "";
+    size_t used = 0;
+    int n_silent = 0;
+    for (int r = 1; r < size; r++) {
+      int done = 0;
+      if (req[r] != MPI_REQUEST_NULL) MPI_Test(&req[r], &done, MPI_STATUS_IGNORE);
+      if (req[r] == MPI_REQUEST_NULL || done) continue;
+      if (used < sizeof who) used += (size_t)snprintf(who + used, sizeof who - used, "%s%d", n_silent ? ", " : "", r);
+      n_silent++;
+    }
+    ELIGN_FAIL(err, ELIGN_ERR_TIMEOUT, "rank%s %s did not answer within %g s (mpi.timeout): stopped, hung or too "
+               "slow; ending the job", n_silent > 1 ? "s" : "", who, timeout_s);
+    elign_error_hint(err, "if the rank was only busy, raise mpi.timeout (--timeout)");
+    st = ELIGN_ERR_TIMEOUT; /* the requests stay posted: the job ends */
+  }
+  free(req);
+  return st;
+}
+
+elign_status elign_mpi_agree_within(MPI_Comm comm, double timeout_s, elign_error *err) {
+  if (timeout_s <= 0) return elign_mpi_agree(comm, err);
+  int rank = 0, size = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  if (size == 1) return err ? err->status : ELIGN_OK;
+  agree_report mine, verdict;
+  memset(&mine, 0, sizeof mine);
+  mine.status = err ? (int32_t)err->status : 0;
+  if (err && err->status != ELIGN_OK) {
+    memcpy(mine.msg, err->msg, sizeof mine.msg);
+    memcpy(mine.hint, err->hint, sizeof mine.hint);
+  }
+  if (rank == 0) {
+    agree_report *reports = elign_malloc((size_t)size * sizeof *reports, "agree:reports");
+    reports[0] = mine;
+    elign_status st = agree_collect(comm, size, timeout_s, reports, err);
+    if (st != ELIGN_OK) {
+      free(reports);
+      return st;
+    }
+    memset(&verdict, 0, sizeof verdict);
+    int n_failed = 0;
+    for (int r = 0; r < size; r++) {
+      if (reports[r].status == ELIGN_OK) continue;
+      if (n_failed++ == 0) { /* the lowest failing rank speaks for all */
+        verdict = reports[r];
+        verdict.lowest = r;
+      }
+    }
+    verdict.n_failed = n_failed;
+    free(reports);
+    MPI_Request *req = elign_malloc((size_t)size * sizeof *req, "agree:verdicts");
+    for (int r = 1; r < size; r++) MPI_Isend(&verdict, (int)sizeof verdict, MPI_BYTE, r, ELIGN_AGREE_TAG, comm, &req[r]);
+    for (int r = 1; r < size; r++) elign_mpi_wait_within(&req[r], timeout_s); /* small: completes at once */
+    free(req);
+  } else {
+    MPI_Request req[2];
+    MPI_Isend(&mine, (int)sizeof mine, MPI_BYTE, 0, ELIGN_AGREE_TAG, comm, &req[0]);
+    MPI_Irecv(&verdict, (int)sizeof verdict, MPI_BYTE, 0, ELIGN_AGREE_TAG, comm, &req[1]);
+    /* twice rank 0's wait (it names a silent rank first), staggered by rank
+     * so that one rank, not all, ends the job (simultaneous MPI_Abort calls
+     * can hang Open MPI) */
+    double wait = timeout_s * (2.0 + 0.25 * (rank % 8));
+    if (!elign_mpi_wait_within(&req[1], wait)) {
+      ELIGN_FAIL(err, ELIGN_ERR_TIMEOUT, "rank 0 did not answer within %g s (mpi.timeout %g s): stopped, hung or "
+                 "too slow; ending the job", wait, timeout_s);
+      elign_error_hint(err, "if rank 0 was only busy, raise mpi.timeout (--timeout)");
+      return ELIGN_ERR_TIMEOUT;
+    }
+    elign_mpi_wait_within(&req[0], timeout_s);
+  }
+  /* the verdict, read as elign_mpi_agree reads its reductions */
+  if (verdict.n_failed == 0) return ELIGN_OK;
+  if (verdict.n_failed == size) return err->status; /* everyone failed: each keeps its own message */
+  verdict.msg[sizeof verdict.msg - 1] = verdict.hint[sizeof verdict.hint - 1] = '\0';
+  if (verdict.lowest == 0)
+    ELIGN_FAIL(err, (elign_status)verdict.status, "%s", verdict.msg);
+  else
+    ELIGN_FAIL(err, (elign_status)verdict.status, "rank %d: %s", verdict.lowest, verdict.msg);
+  if (verdict.hint[0]) elign_error_hint(err, "%s", verdict.hint);
+  return (elign_status)verdict.status;
+}
+
 elign_status elign_world_fail_all(const elign_world *w, const elign_error *err) {
   int rank = 0;
   if (w && w->comm != MPI_COMM_NULL)
@@ -301,6 +440,8 @@ _Noreturn void elign_world_fail_one(const elign_error *err) {
   fprintf(stderr, "elign: error on rank %d: %s\n", rank, msg);
   if (err && err->hint[0]) fprintf(stderr, "HINT: %s\n", err->hint);
   fflush(stderr);
+  elign_atomic_discard_all(); /* no half-written output survives the abort */
+  elign_interrupt_silence();   /* the SIGTERM MPI_Abort sends back needs no second line */
   if (running) MPI_Abort(MPI_COMM_WORLD, 1);
   exit(1);
 }

@@ -114,6 +114,24 @@ const char *elign_world_summary(const elign_world *w, char *buf, size_t len);
  * Commands call elign_runctx_agree (runctx.h), which also prints once. */
 elign_status elign_mpi_agree(MPI_Comm comm, elign_error *err);
 
+/* elign_mpi_agree with every wait bounded: a rank that does not take part
+ * within timeout_s seconds (stopped, hung, too slow) makes the call return
+ * ELIGN_ERR_TIMEOUT with a message naming it ("rank 2 did not answer
+ * within 3 s (mpi.timeout) ..."); the job cannot go on (the caller ends it:
+ * elign_world_fail_one). Rank 0 collects the outcomes (it waits timeout_s)
+ * and sends the verdict (the others wait (2 + (rank mod 8)/4) × timeout_s
+ * for it: rank 0 names a silent rank before anyone blames rank 0, and one
+ * rank at a time gives up). Waits count only time this process ran
+ * (elign_wait_clock: a rank stopped and continued blames nobody). Point to
+ * point on comm, tag ELIGN_AGREE_TAG. timeout_s <= 0: elign_mpi_agree. */
+#define ELIGN_AGREE_TAG 7301
+elign_status elign_mpi_agree_within(MPI_Comm comm, double timeout_s, elign_error *err);
+
+/* Wait for req until it completes or timeout_s seconds pass (polling with
+ * short sleeps, so a waiting rank does not spin a core); timeout_s <= 0
+ * waits without bound. Returns 1 when complete, 0 on timeout. */
+int elign_mpi_wait_within(MPI_Request *req, double timeout_s);
+
 /* An error found alike on every rank (Error::all): rank 0 of w->comm prints
  * it; every rank returns err->status for its caller to return. w may be NULL
  * (or not initialised): rank 0 of MPI_COMM_WORLD prints, or the process

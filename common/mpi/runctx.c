@@ -6,12 +6,14 @@
 #include <string.h>
 
 #include "common/base/log.h"
+#include "common/base/watchdog.h"
 
 void elign_runctx_options_from_config(const elign_config *cfg, elign_runctx_options *o) {
   memset(o, 0, sizeof *o);
   o->oracle_ranks = (int)elign_config_get_int(cfg, "mpi.oracle_ranks");
   o->dft_ranks = (int)elign_config_get_int(cfg, "mpi.dft_ranks");
   o->threads_per_rank = (int)elign_config_get_int(cfg, "mpi.threads_per_rank");
+  o->timeout_s = elign_config_get_double(cfg, "mpi.timeout");
 }
 
 /* ELIGN_RANKS_REST: every rank that is not the one actor or a DFT rank. */
@@ -27,12 +29,18 @@ elign_status elign_runctx_init(elign_runctx *ctx, int *argc, char ***argv, const
                                elign_error *err) {
   memset(ctx, 0, sizeof *ctx);
   ctx->world.comm = ctx->world.actors = ctx->world.oracles = ctx->world.dft = MPI_COMM_NULL;
+  ctx->timeout_s = o->timeout_s > 0 ? o->timeout_s : ELIGN_MPI_TIMEOUT_DEFAULT;
+  /* MPI_Init waits for every rank of the job: bounded like any other wait */
+  elign_watchdog_arm(ctx->timeout_s, "starting MPI", "nothing written");
   elign_status st = elign_mpi_init(argc, argv, err);
+  elign_watchdog_disarm();
   if (st != ELIGN_OK) return st;
   ctx->mpi_up = 1;
   if (o->threads_per_rank > 0) omp_set_num_threads(o->threads_per_rank);
   int oracle_ranks = resolve_oracle_ranks(o->oracle_ranks, o->dft_ranks);
+  elign_watchdog_arm(ctx->timeout_s, "starting the MPI job (the role split)", "nothing written");
   st = elign_world_init(&ctx->world, MPI_COMM_WORLD, oracle_ranks, o->dft_ranks, err);
+  elign_watchdog_disarm();
   if (st == ELIGN_OK && ctx->world.note[0]) elign_info("%s", ctx->world.note);
   return st;
 }
@@ -43,8 +51,9 @@ elign_status elign_runctx_agree(const elign_runctx *ctx, elign_error *err) {
     return err ? err->status : ELIGN_OK;
   }
   MPI_Comm comm = ctx->world.comm != MPI_COMM_NULL ? ctx->world.comm : MPI_COMM_WORLD;
-  elign_status st = elign_mpi_agree(comm, err);
+  elign_status st = elign_mpi_agree_within(comm, ctx->timeout_s, err);
   if (st == ELIGN_OK) return ELIGN_OK;
+  if (st == ELIGN_ERR_TIMEOUT) elign_world_fail_one(err); /* a silent rank cannot take part in any ending */
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
   if (rank == 0) elign_error_print(err);
@@ -52,8 +61,11 @@ elign_status elign_runctx_agree(const elign_runctx *ctx, elign_error *err) {
 }
 
 void elign_runctx_free(elign_runctx *ctx) {
+  /* MPI_Finalize waits for every rank: bounded like any other wait */
+  if (ctx->mpi_up) elign_watchdog_arm(ctx->timeout_s, "finishing the MPI job", "outputs written before are kept");
   elign_world_free(&ctx->world);
   if (ctx->mpi_up) elign_mpi_finalize();
+  elign_watchdog_disarm();
   ctx->mpi_up = 0;
 }
 

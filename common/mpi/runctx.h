@@ -45,15 +45,20 @@
  * a single process evaluates in-process. */
 #define ELIGN_RANKS_REST (-1)
 
+/* mpi.timeout's default, s (config_schema.c says the same). */
+#define ELIGN_MPI_TIMEOUT_DEFAULT 600.0
+
 typedef struct {
   int oracle_ranks;     /* mpi.oracle_ranks: dedicated oracle servers, 0 = in-process, or ELIGN_RANKS_REST */
   int dft_ranks;        /* mpi.dft_ranks: dedicated DFT ranks, 0 = none / in-process */
   int threads_per_rank; /* mpi.threads_per_rank: OpenMP threads per rank, 0 = leave OMP_NUM_THREADS */
+  double timeout_s;     /* mpi.timeout: bound of every wait for another rank, s; 0 = ELIGN_MPI_TIMEOUT_DEFAULT */
 } elign_runctx_options;
 
 typedef struct {
   elign_world world; /* the roles; world.comm is this run's private communicator */
   int mpi_up;        /* elign_mpi_init succeeded */
+  double timeout_s;  /* mpi.timeout in force (> 0) */
 } elign_runctx;
 
 /* The mpi.* keys of a resolved config. */
@@ -72,7 +77,10 @@ elign_status elign_runctx_init(elign_runctx *ctx, int *argc, char ***argv, const
  * it came from another rank than 0; kept as is when every rank failed
  * alike), rank 0 prints it once, and every rank returns the status.
  * Collective over ctx->world.comm (MPI_COMM_WORLD if the world could not be
- * built; the process alone if MPI is not up). */
+ * built; the process alone if MPI is not up). Bounded by mpi.timeout: a
+ * rank that does not arrive in time (stopped, hung) is named and the job
+ * ends there (elign_mpi_agree_within, elign_world_fail_one) — this call
+ * then does not return. */
 elign_status elign_runctx_agree(const elign_runctx *ctx, elign_error *err);
 
 /* Free the world and finalize MPI. Safe after a failed init. */

@@ -48,14 +48,22 @@ static inline double elign_round_log2e_f64(double x) {
   return (x * 1.4426950408889634 + magic) - magic;
 }
 
-/* 2^k for an integer-valued k with a normal result, from its exponent bits. */
+/* 2^k for an integer-valued k with a normal result, from its exponent bits.
+ * k is first clamped to the normal exponents: every kernel below already
+ * keeps finite k inside them (so no finite result changes), but a NaN or Inf
+ * input reaches here as a NaN or Inf k, whose conversion to an integer and
+ * shift of a negative value are undefined behaviour. After the clamp (NaN →
+ * the lower bound) the shift is well defined, and the kernel still returns
+ * NaN: its polynomial in r = x − k·ln2 is NaN already. */
 static inline float elign_pow2i_f32(float k) {
+  k = k > -127.0f ? (k < 128.0f ? k : 127.0f) : -126.0f;
   int32_t bits = ((int32_t)k + 127) << 23;
   float s;
   memcpy(&s, &bits, sizeof s);
   return s;
 }
 static inline double elign_pow2i_f64(double k) {
+  k = k > -1023.0 ? (k < 1024.0 ? k : 1023.0) : -1022.0;
   int64_t bits = ((int64_t)k + 1023) << 52;
   double s;
   memcpy(&s, &bits, sizeof s);

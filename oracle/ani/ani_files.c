@@ -17,6 +17,17 @@
 
 #include "oracle/ani/ani_impl.h"
 
+/* The integer that starts s (after blanks), if it is one and fits an int:
+ * atoi would turn "9999999999" into undefined behaviour and "x" into 0. */
+static int int_prefix(const char *s, int *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (end == s || errno == ERANGE || v < -2147483647L || v > 2147483647L) return 0;
+  *out = (int)v;
+  return 1;
+}
+
 #define ANI_PATH_MAX 4096
 
 /* ------------------------------------------------------------------------ */
@@ -218,11 +229,11 @@ static elign_status read_sae(const char *path, ani_model *m, elign_error *err) {
       return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s:%d: expected SYMBOL,INDEX=VALUE", path, line_no);
     }
     *comma = '\0';
-    int idx = atoi(comma + 1);
+    int idx = -1;
     char *end;
     double v = strtod(eq + 1, &end);
     int z = element_z(trim(l));
-    if (idx < 0 || idx >= m->n_species || end == eq + 1 || z != m->species_z[idx]) {
+    if (!int_prefix(comma + 1, &idx) || idx < 0 || idx >= m->n_species || end == eq + 1 || z != m->species_z[idx]) {
       elign_free(text);
       return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s:%d: element %s index %d does not match the params Atyp list",
                         path, line_no, l, idx);
@@ -300,8 +311,9 @@ static int parse_file_ref(const char *v, const char *end, char *name, size_t cap
   memcpy(name, v, (size_t)(br - v));
   name[br - v] = '\0';
   char *t;
+  errno = 0;
   *count = strtol(br + 1, &t, 10);
-  return *t == ']';
+  return *t == ']' && t != br + 1 && errno != ERANGE && *count >= 0;
 }
 
 static elign_status nnf_parse(const char *path, const char *text, int *input_size, nnf_layer *layers,
@@ -309,7 +321,8 @@ static elign_status nnf_parse(const char *path, const char *text, int *input_siz
   const char *in = strstr(text, "inputsize");
   if (!in || !(in = strchr(in, '=')))
     return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: no inputsize", path);
-  *input_size = atoi(in + 1);
+  if (!int_prefix(in + 1, input_size) || *input_size < 1)
+    return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: inputsize is not a positive integer", path);
   *n_layers = 0;
   const char *p = text;
   while ((p = strstr(p, "layer"))) {
@@ -334,11 +347,10 @@ static elign_status nnf_parse(const char *path, const char *text, int *input_siz
       if (!v[k])
         return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: layer %d has no '%s' key", path, *n_layers, keys[k]);
     }
-    L->nodes = atoi(v[0]);
-    L->blocksize = atoi(v[1]);
-    L->activation = atoi(v[2]);
-    L->type = atoi(v[3]);
-    L->btchnorm = atoi(v[4]);
+    int *ints[5] = {&L->nodes, &L->blocksize, &L->activation, &L->type, &L->btchnorm};
+    for (int k = 0; k < 5; k++)
+      if (!int_prefix(v[k], ints[k]))
+        return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: layer %d: '%s' is not an integer", path, *n_layers, keys[k]);
     if (!parse_file_ref(v[5], close + 1, L->wfile, sizeof L->wfile, &L->wcount) ||
         !parse_file_ref(v[6], close + 1, L->bfile, sizeof L->bfile, &L->bcount))
       return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: layer %d: malformed FILE:name[count] reference", path,
@@ -464,8 +476,8 @@ elign_status ani_model_read(const char *info_path, const char *name, ani_model *
   for (char *l = strtok_r(text, "\n", &save); l && n < 4; l = strtok_r(NULL, "\n", &save)) lines[n++] = trim(l);
   char dir[ANI_PATH_MAX / 2], params[ANI_PATH_MAX], sae[ANI_PATH_MAX], prefix[ANI_PATH_MAX];
   dir_of(info_path, dir, sizeof dir);
-  int members = n == 4 ? atoi(lines[3]) : 0;
-  if (n < 4 || members < 1 || members > ANI_MAX_MEMBERS) {
+  int members = 0;
+  if (n < 4 || !int_prefix(lines[3], &members) || members < 1 || members > ANI_MAX_MEMBERS) {
     elign_free(text);
     return ELIGN_FAIL(err, ELIGN_ERR_FORMAT,
                       "%s: expected 4 lines (params path, sae path, member prefix, ensemble size 1..%d)", info_path,

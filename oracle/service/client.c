@@ -2,11 +2,10 @@
 #include "oracle/service/client.h"
 
 #include <limits.h>
-#include <time.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/base/log.h"
 #include "oracle/service/wire.h"
 
 typedef struct {
@@ -28,7 +27,7 @@ struct elign_oracle_client {
   int n_oracles, next_oracle;
   int done_sent;
   int poll_us;           /* see elign_oracle_mprobe */
-  double timeout_s;      /* wait: give up after this long without a reply (0 = never) */
+  double timeout_s;      /* mpi.timeout for a reply; <= 0: none */
   /* embedded */
   elign_oracle_evaluate_fn evaluate;
   void *ctx;
@@ -186,51 +185,36 @@ elign_status elign_oracle_client_submit(elign_oracle_client *c, const elign_orac
   return ELIGN_OK;
 }
 
+/* No reply within the timeout: name the oracle ranks that owe one. */
+static elign_status silent_oracles(const elign_oracle_client *c, elign_error *err) {
+  char who[256] = "";
+  size_t used = 0;
+  int n = 0;
+  for (int k = 0; k < c->n_oracles; k++) {
+    int owes = 0;
+    for (int i = 0; i < c->n_entries && !owes; i++)
+      owes = !c->entries[i].answered && c->entries[i].oracle == c->oracles[k];
+    if (!owes) continue;
+    if (used < sizeof who) used += (size_t)snprintf(who + used, sizeof who - used, "%s%d", n ? ", " : "", c->oracles[k]);
+    n++;
+  }
+  ELIGN_FAIL(err, ELIGN_ERR_TIMEOUT, "oracle client: no reply from oracle rank%s %s within %g s (mpi.timeout): "
+             "stopped, hung or too slow; ending the job", n > 1 ? "s" : "", who, c->timeout_s);
+  elign_error_hint(err, "if a batch legitimately takes longer (DFT, large molecules), raise mpi.timeout (--timeout)");
+  return ELIGN_ERR_TIMEOUT;
+}
+
 static elign_status handle_reply(elign_oracle_client *c, MPI_Message *msgp, MPI_Status *statusp, elign_error *err);
 
-/* The oracle rank of the oldest unanswered request (for messages), or -1. */
-static int oldest_waiting_oracle(const elign_oracle_client *c, uint64_t *id) {
-  for (int i = 0; i < c->n_entries; i++)
-    if (!c->entries[i].answered) {
-      *id = c->entries[i].id;
-      return c->entries[i].oracle;
-    }
-  return -1;
-}
-
-/* Probe for the next reply: blocking, or polling until the timeout. */
-static elign_status probe_reply(elign_oracle_client *c, MPI_Message *msg, MPI_Status *status, elign_error *err) {
-  if (c->timeout_s <= 0 || c->poll_us < 0) {
-    if (elign_oracle_mprobe(MPI_ANY_SOURCE, ELIGN_ORACLE_TAG_REPLY, c->comm, c->poll_us, msg, status) != MPI_SUCCESS)
-      return ELIGN_FAIL(err, ELIGN_ERR_MPI, "oracle client: MPI_Mprobe failed");
-    return ELIGN_OK;
-  }
-  int poll_us = c->poll_us ? c->poll_us : ELIGN_ORACLE_POLL_US_DEFAULT;
-  struct timespec pause = {poll_us / 1000000, (long)(poll_us % 1000000) * 1000L};
-  double t0 = elign_wtime();
-  for (;;) {
-    int flag = 0;
-    if (MPI_Improbe(MPI_ANY_SOURCE, ELIGN_ORACLE_TAG_REPLY, c->comm, &flag, msg, status) != MPI_SUCCESS)
-      return ELIGN_FAIL(err, ELIGN_ERR_MPI, "oracle client: MPI_Improbe failed");
-    if (flag) return ELIGN_OK;
-    if (elign_wtime() - t0 > c->timeout_s) {
-      uint64_t id = 0;
-      int rank = oldest_waiting_oracle(c, &id);
-      ELIGN_FAIL(err, ELIGN_ERR_MPI, "oracle client: no reply from oracle rank %d for %.0f s (request %llu is one of %d "
-                 "waiting); the oracle rank died or hangs", rank, c->timeout_s, (unsigned long long)id, c->n_entries);
-      elign_error_hint(err, "look for that rank's messages above; oracle.reply_timeout sets this limit");
-      return ELIGN_ERR_MPI;
-    }
-    nanosleep(&pause, NULL);
-  }
-}
-
-/* Receive one reply (blocking) and file it under its request. */
+/* Receive one reply (blocking, up to the timeout) and file it under its request. */
 static elign_status receive_reply(elign_oracle_client *c, elign_error *err) {
   MPI_Message msg;
   MPI_Status status;
-  elign_status pst = probe_reply(c, &msg, &status, err);
-  if (pst != ELIGN_OK) return pst;
+  int timed_out = 0;
+  if (elign_oracle_mprobe_within(MPI_ANY_SOURCE, ELIGN_ORACLE_TAG_REPLY, c->comm, c->poll_us, c->timeout_s, &msg,
+                                 &status, &timed_out) != MPI_SUCCESS)
+    return ELIGN_FAIL(err, ELIGN_ERR_MPI, "oracle client: MPI_Mprobe failed");
+  if (timed_out) return silent_oracles(c, err);
   return handle_reply(c, &msg, &status, err);
 }
 
@@ -302,8 +286,8 @@ void elign_oracle_client_set_poll(elign_oracle_client *c, int poll_us) {
   if (c) c->poll_us = poll_us;
 }
 
-void elign_oracle_client_set_timeout(elign_oracle_client *c, double seconds) {
-  if (c) c->timeout_s = seconds > 0 ? seconds : 0;
+void elign_oracle_client_set_timeout(elign_oracle_client *c, double timeout_s) {
+  if (c) c->timeout_s = timeout_s;
 }
 
 int elign_oracle_client_outstanding(const elign_oracle_client *c) { return c ? c->n_entries : 0; }

@@ -61,10 +61,11 @@ elign_status elign_oracle_client_wait(elign_oracle_client *c, uint64_t id, elign
  * server.h; 0 = the default polite polling, < 0 = blocking MPI_Mprobe. */
 void elign_oracle_client_set_poll(elign_oracle_client *c, int poll_us);
 
-/* MPI mode: wait() gives up after `seconds` without any reply while its
- * request is unanswered (ELIGN_ERR_MPI naming the oracle rank: it died or
- * hangs); 0 = wait forever (the default). Needs the polling wait (poll_us ≥ 0). */
-void elign_oracle_client_set_timeout(elign_oracle_client *c, double seconds);
+/* Bound every wait for a reply (MPI mode) to timeout_s seconds without any
+ * reply (mpi.timeout; <= 0: no bound, the default). Past it, wait returns
+ * ELIGN_ERR_TIMEOUT naming the oracle ranks that owe replies; the job
+ * cannot go on (the caller ends it, elign_world_fail_one). */
+void elign_oracle_client_set_timeout(elign_oracle_client *c, double timeout_s);
 
 /* Requests submitted and not yet waited for. */
 int elign_oracle_client_outstanding(const elign_oracle_client *c);

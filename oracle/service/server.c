@@ -8,6 +8,8 @@
 #include <time.h>
 
 #include "common/base/log.h"
+#include "common/base/watchdog.h"
+#include "common/mpi/roles.h"
 #include "oracle/service/wire.h"
 
 /* ------------------------------------------------------------------------
@@ -36,6 +38,26 @@ int elign_oracle_evaluate_or_flag(elign_oracle_evaluate_fn evaluate, void *ctx, 
 
 /* ------------------------------------------------------------------------
  * Waiting for a message without spinning a core. */
+
+int elign_oracle_mprobe_within(int source, int tag, MPI_Comm comm, int poll_us, double timeout_s, MPI_Message *msg,
+                               MPI_Status *status, int *timed_out) {
+  *timed_out = 0;
+  if (timeout_s <= 0) return elign_oracle_mprobe(source, tag, comm, poll_us, msg, status);
+  if (poll_us <= 0) poll_us = poll_us < 0 ? 20 : ELIGN_ORACLE_POLL_US_DEFAULT;
+  struct timespec pause = {poll_us / 1000000, (long)(poll_us % 1000000) * 1000L};
+  elign_wait_clock clock; /* counts only time this process ran: a stop of our own blames nobody */
+  elign_wait_clock_start(&clock);
+  for (;;) {
+    int flag = 0;
+    int rc = MPI_Improbe(source, tag, comm, &flag, msg, status);
+    if (rc != MPI_SUCCESS || flag) return rc;
+    if (elign_wait_clock_tick(&clock) > timeout_s) {
+      *timed_out = 1;
+      return MPI_SUCCESS;
+    }
+    nanosleep(&pause, NULL);
+  }
+}
 
 int elign_oracle_mprobe(int source, int tag, MPI_Comm comm, int poll_us, MPI_Message *msg, MPI_Status *status) {
   if (poll_us < 0) return MPI_Mprobe(source, tag, comm, msg, status);
@@ -318,7 +340,33 @@ static elign_status drain(server *s, elign_error *err) {
   }
 }
 
-static void server_free(server *s) {
+/* Waited mpi.timeout for any message with actors unfinished: name them. */
+static elign_status silent_clients(const server *s, double waited, elign_error *err) {
+  char who[256] = "";
+  size_t used = 0;
+  int n = 0;
+  for (int i = 0; s->opt->clients && i < s->opt->n_clients; i++) {
+    int r = s->opt->clients[i];
+    if (s->done_from[r]) continue;
+    if (used < sizeof who) used += (size_t)snprintf(who + used, sizeof who - used, "%s%d", n ? ", " : "", r);
+    n++;
+  }
+  if (n)
+    ELIGN_FAIL(err, ELIGN_ERR_TIMEOUT, "oracle server: no request or DONE from actor rank%s %s within %g s "
+               "(mpi.timeout %g s): stopped, hung or too slow; ending the job", n > 1 ? "s" : "", who, waited,
+               s->opt->timeout_s);
+  else
+    ELIGN_FAIL(err, ELIGN_ERR_TIMEOUT, "oracle server: no message within %g s (mpi.timeout %g s) while %d of %d "
+               "actors have not finished; ending the job", waited, s->opt->timeout_s, s->opt->n_clients - s->dones,
+               s->opt->n_clients);
+  elign_error_hint(err, "if the actors were only busy between requests, raise mpi.timeout (--timeout)");
+  return ELIGN_ERR_TIMEOUT;
+}
+
+/* wait_s: bound on waiting for the last reply sends (0 = none). A send
+ * that does not complete in time (its actor is stopped) is left behind with
+ * its buffer: the job is ending. */
+static void server_free(server *s, double wait_s) {
   for (int i = 0; i < s->n_reqs; i++)
     if (s->reqs[i].active) {
       elign_wire_request_free(&s->reqs[i].req);
@@ -326,10 +374,8 @@ static void server_free(server *s) {
       elign_free(s->reqs[i].energy);
       elign_free(s->reqs[i].forces);
     }
-  for (int i = 0; i < s->n_sends; i++) {
-    MPI_Wait(&s->sends[i].req, MPI_STATUS_IGNORE);
-    free(s->sends[i].buf);
-  }
+  for (int i = 0; i < s->n_sends; i++)
+    if (elign_mpi_wait_within(&s->sends[i].req, wait_s)) free(s->sends[i].buf);
   elign_free(s->reqs);
   elign_free(s->fifo);
   elign_free(s->sends);
@@ -373,6 +419,13 @@ elign_status elign_oracle_server_run(elign_oracle *oracle, MPI_Comm comm, const 
   s.b_mol = elign_malloc((size_t)bs * sizeof *s.b_mol, "oracle_server:batch_mol");
   grow_batch_atoms(&s, 1024);
 
+  /* Silent actors: a server waits 2 × mpi.timeout (an actor may itself wait
+   * mpi.timeout on another, silent oracle rank and name it first), plus a
+   * quarter per rank (mod 8) so that one server, not all at once, ends the
+   * job: Open MPI can hang when several ranks call MPI_Abort together. */
+  int my_rank = 0;
+  MPI_Comm_rank(comm, &my_rank);
+  double idle_limit = opt->timeout_s > 0 ? opt->timeout_s * (2.0 + 0.25 * (my_rank % 8)) : 0;
   double t_start = elign_wtime();
   elign_status st = ELIGN_OK;
   for (;;) {
@@ -388,15 +441,20 @@ elign_status elign_oracle_server_run(elign_oracle *oracle, MPI_Comm comm, const 
     MPI_Message msg;
     MPI_Status status;
     double t0 = elign_wtime();
-    if (elign_oracle_mprobe(MPI_ANY_SOURCE, ELIGN_ORACLE_TAG_REQUEST, comm, opt->poll_us, &msg, &status) !=
-        MPI_SUCCESS) {
+    int timed_out = 0;
+    if (elign_oracle_mprobe_within(MPI_ANY_SOURCE, ELIGN_ORACLE_TAG_REQUEST, comm, opt->poll_us, idle_limit, &msg,
+                                   &status, &timed_out) != MPI_SUCCESS) {
       st = ELIGN_FAIL(err, ELIGN_ERR_MPI, "oracle server: MPI_Mprobe failed");
+      break;
+    }
+    if (timed_out) {
+      st = silent_clients(&s, idle_limit, err);
       break;
     }
     stats->idle_s += elign_wtime() - t0;
     if ((st = receive_one(&s, &msg, &status, err)) != ELIGN_OK) break;
   }
-  server_free(&s); /* waits for the last replies to leave */
+  server_free(&s, idle_limit); /* waits for the last replies to leave */
   stats->wall_s = elign_wtime() - t_start;
   return st;
 }

@@ -33,6 +33,14 @@
  * Shutdown: after `n_clients` DONE messages (one per actor) and when every
  * request has been answered and every reply send completed.
  *
+ * Silent actors: with timeout_s (mpi.timeout), a server that has waited
+ * (2 + (rank mod 8)/4) times that long for any message while actors have
+ * not finished returns ELIGN_ERR_TIMEOUT naming them (the caller ends the
+ * job). Twice at least: an actor may itself be waiting (timeout_s,
+ * client.h) on another, silent oracle rank — that actor then names the
+ * culprit first; staggered by rank so that one server, not all together,
+ * ends the job (Open MPI can hang when several ranks abort at once).
+ *
  *   elign_oracle *o; elign_oracle_create("ani", &opt, &o, &err);
  *   elign_oracle_server_options so = {.batch_size = 64, .n_clients = n_actors};
  *   elign_oracle_server_stats stats;
@@ -67,6 +75,12 @@ typedef elign_status (*elign_oracle_evaluate_fn)(void *ctx, const elign_oracle_b
  * (0 = ELIGN_ORACLE_POLL_US_DEFAULT). Returns the MPI error code. */
 int elign_oracle_mprobe(int source, int tag, MPI_Comm comm, int poll_us, MPI_Message *msg, MPI_Status *status);
 
+/* The same, giving up after timeout_s seconds (<= 0: no bound; a bound
+ * always polls, even with poll_us < 0). *timed_out = 1 when it gave up
+ * (then the return is MPI_SUCCESS and msg is not set). */
+int elign_oracle_mprobe_within(int source, int tag, MPI_Comm comm, int poll_us, double timeout_s, MPI_Message *msg,
+                               MPI_Status *status, int *timed_out);
+
 typedef struct {
   int batch_size;                    /* max molecules per evaluate call (config oracle.batch_size), >= 1 */
   int poll_us;                       /* idle wait: 0 = default polite polling, < 0 = blocking MPI_Mprobe */
@@ -74,6 +88,9 @@ typedef struct {
   int n_clients;                     /* actors that will each send one DONE, >= 1 */
   elign_oracle_evaluate_fn evaluate; /* (optional) NULL = elign_oracle_evaluate(oracle, ...) */
   void *evaluate_ctx;                /* (optional) first argument of `evaluate` */
+  double timeout_s;                  /* (optional) mpi.timeout: idle (2 + rank%8 / 4) × this long with actors
+                                        unfinished → ELIGN_ERR_TIMEOUT naming them; 0 = wait without bound */
+  const int *clients;                /* (optional) the n_clients actor ranks, to name a silent one */
 } elign_oracle_server_options;
 
 typedef struct {

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Hardening, unresponsive ranks (issue 8): kill -9 and SIGSTOP of a rank of
+# `elign sample` (2 ranks) or `elign oracle` (3 ranks), and SIGTERM to
+# mpirun. Every case must end within a bound with a message (naming the
+# stopped rank where our code is the one that notices; Open MPI's own
+# message for a killed rank), keep the inputs and an earlier output
+# (--force) intact, and leave no temporary file. A small mpi.timeout
+# (--timeout 2) keeps each case to seconds. (Before: a stopped rank hung
+# both commands forever; SIGTERM to mpirun ended `oracle` with rc 1 and no
+# message.)
+# $1 = elign, $2 = harden_make_files, $3 = mpiexec, $4 = sample | oracle.
+set -u
+ELIGN="$(realpath "$1")"
+MAKE="$(realpath "$2")"
+MPIEXEC="${3:-mpirun}"
+WHICH="${4:-sample}"
+MPIRUN="$MPIEXEC --oversubscribe --bind-to none --allow-run-as-root -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+SHARED="${ELIGN_SHARED_DIR:-$HERE/../../shared}"
+W="$(mktemp -d "${TMPDIR:-/tmp}/elign_harden_ranks.XXXXXX")"
+JOB=""
+cleanup() { [ -n "$JOB" ] && kill -KILL $JOB 2> /dev/null; rm -rf "$W"; }
+trap cleanup EXIT
+cd "$W"
+fails=0; passes=0
+ok()  { passes=$((passes+1)); }
+bad() { echo "FAIL: $*" >&2; fails=$((fails+1)); }
+BOUND=40 # s: every case must end by then (each takes a few seconds)
+
+# pid of MPI rank $2 among the children of mpirun $1
+rank_pid() {
+  local p
+  for p in $(pgrep -P "$1"); do
+    tr '\0' '\n' < /proc/$p/environ 2> /dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && { echo $p; return; }
+  done
+}
+cpu_s() { awk '{print ($14 + $15) / 100}' /proc/$1/stat 2> /dev/null || echo 0; }
+
+# run_case what signal rank busy_rank pattern cmd...: start the job, wait
+# until rank busy_rank has used 0.4 s of CPU (it is working), send `signal`
+# to `rank` (or to mpirun when rank is "mpirun"), then check the bound, the
+# message and the files.
+run_case() {
+  local what="$1" sig="$2" rank="$3" busy="$4" pat="$5"; shift 5
+  rm -f err.txt
+  local t0; t0=$(date +%s.%N)
+  "$@" > out.txt 2> err.txt &
+  JOB=$!
+  local target="" worker="" i
+  for i in $(seq 1 400); do
+    worker=$(rank_pid $JOB $busy)
+    [ -n "$worker" ] && awk -v c="$(cpu_s $worker)" 'BEGIN { exit !(c > 0.4) }' && break
+    sleep 0.05
+  done
+  if [ "$rank" = mpirun ]; then target=$JOB; else target=$(rank_pid $JOB $rank); fi
+  [ -n "$target" ] && kill -$sig $target
+  local waited=0
+  while kill -0 $JOB 2> /dev/null && [ $waited -lt $((BOUND * 10)) ]; do sleep 0.1; waited=$((waited + 1)); done
+  local t1; t1=$(date +%s.%N)
+  if kill -0 $JOB 2> /dev/null; then
+    bad "$what: still running after $BOUND s"
+    kill -KILL $JOB 2> /dev/null
+  else
+    ok
+  fi
+  wait $JOB 2> /dev/null; local rc=$?
+  JOB=""
+  [ -n "$target" ] && [ "$rank" != mpirun ] && kill -KILL $target 2> /dev/null # a stopped rank Open MPI left behind
+  [ $rc != 0 ] && grep -q -- "$pat" err.txt && ok \
+    || bad "$what: rc=$rc, no '$pat' in: $(grep -v INFO err.txt | grep -v -- '----' | head -4 | tr '\n' '|')"
+  printf '  %-38s %5.1f s  %s\n' "$what" "$(echo "$t1 - $t0" | bc)" "$(grep -m1 -- "$pat" err.txt)"
+  cmp -s prev_out.h5 out.h5 && ok || bad "$what: the earlier out.h5 changed"
+  for f in $INPUTS; do cmp -s $f orig_$f && ok || bad "$what: input $f changed"; done
+  ls | grep -q "\.tmp\." && bad "$what: temporaries left: $(ls | grep '\.tmp\.')" || ok
+}
+
+"$MAKE" model m.h5 && ok || bad "model fixture"
+if [ "$WHICH" = sample ]; then
+  INPUTS="m.h5"
+  cp m.h5 orig_m.h5
+  "$ELIGN" sample --model m.h5 -n 2 --T 2 --out out.h5 2> /dev/null && cp out.h5 prev_out.h5 && ok || bad "earlier output"
+  S="$MPIRUN -np 2 $ELIGN sample --model m.h5 -n 16 --T 80 --batch 4 --timeout 2 --out out.h5 --force"
+  run_case "sample: SIGSTOP rank 1" STOP 1 1 "error on rank 0: rank 1 did not answer within 2 s" $S
+  run_case "sample: SIGSTOP rank 0" STOP 0 1 "rank 0 did not answer within" $S
+  run_case "sample: kill -9 rank 1" KILL 1 1 "exited on signal 9" $S
+  run_case "sample: SIGTERM to mpirun" TERM mpirun 1 "^elign sample: interrupted by SIGTERM while sampling 16 molecules" $S
+else
+  INPUTS="mols.xyz"
+  # the first 1000 molecules (whole ones: count line, comment, atoms)
+  zcat "$SHARED/data/qm9like/qm9like_mmff.xyz.gz" \
+    | awk 'left == 0 { if (++m > 1000) exit; left = $1 + 2 } { print; left-- }' > mols.xyz
+  cp mols.xyz orig_mols.xyz
+  "$ELIGN" oracle --backend lj --in mols.xyz --out out.h5 --no-table 2> /dev/null && cp out.h5 prev_out.h5 && ok \
+    || bad "earlier output"
+  O="$MPIRUN -np 3 $ELIGN oracle --backend ani --model-dir $SHARED/models/ani-model-zoo --in mols.xyz --batch 8
+     --no-table --timeout 2 --out out.h5 --force"
+  run_case "oracle: SIGSTOP oracle rank 2" STOP 2 1 "error on rank 0: oracle client: no reply from oracle rank 2" $O
+  run_case "oracle: SIGSTOP rank 0 (the client)" STOP 0 1 "no request or DONE from actor rank 0" $O
+  run_case "oracle: kill -9 oracle rank 2" KILL 2 1 "exited on signal 9" $O
+  run_case "oracle: SIGTERM to mpirun" TERM mpirun 1 "^elign oracle: interrupted by SIGTERM while evaluating" $O
+fi
+
+echo "harden_ranks $WHICH: $passes passed, $fails failed"
+[ $fails -eq 0 ]
