@@ -66,8 +66,16 @@ run_case() {
   wait $JOB 2> /dev/null; local rc=$?
   JOB=""
   [ -n "$target" ] && [ "$rank" != mpirun ] && kill -KILL $target 2> /dev/null # a stopped rank Open MPI left behind
-  [ $rc != 0 ] && grep -q -- "$pat" err.txt && ok \
-    || bad "$what: rc=$rc, no '$pat' in: $(grep -v INFO err.txt | grep -v -- '----' | head -4 | tr '\n' '|')"
+  # SIGTERM to mpirun: Open MPI forwards it to the ranks and stops forwarding
+  # their stderr as it shuts down, so rank 0's one line reaches err.txt only
+  # when it wins that race (seen cut to "elign sample" or absent on a quiet
+  # machine). Checked there: a non-zero exit in bounded time, files intact.
+  if [ "$rank" = mpirun ]; then
+    [ $rc != 0 ] && ok || bad "$what: rc=$rc"
+  else
+    [ $rc != 0 ] && grep -q -- "$pat" err.txt && ok \
+      || bad "$what: rc=$rc, no '$pat' in: $(grep -v INFO err.txt | grep -v -- '----' | head -4 | tr '\n' '|')"
+  fi
   printf '  %-38s %5.1f s  %s\n' "$what" "$(echo "$t1 - $t0" | bc)" "$(grep -m1 -- "$pat" err.txt)"
   cmp -s prev_out.h5 out.h5 && ok || bad "$what: the earlier out.h5 changed"
   for f in $INPUTS; do cmp -s $f orig_$f && ok || bad "$what: input $f changed"; done
@@ -79,7 +87,7 @@ if [ "$WHICH" = sample ]; then
   INPUTS="m.h5"
   cp m.h5 orig_m.h5
   "$ELIGN" sample --model m.h5 -n 2 --T 2 --out out.h5 2> /dev/null && cp out.h5 prev_out.h5 && ok || bad "earlier output"
-  S="$MPIRUN -np 2 $ELIGN sample --model m.h5 -n 16 --T 80 --batch 4 --timeout 2 --out out.h5 --force"
+  S="$MPIRUN -np 2 $ELIGN sample --model m.h5 -n 16 --T 400 --batch 4 --timeout 2 --out out.h5 --force"
   run_case "sample: SIGSTOP rank 1" STOP 1 1 "error on rank 0: rank 1 did not answer within 2 s" $S
   run_case "sample: SIGSTOP rank 0" STOP 0 1 "rank 0 did not answer within" $S
   run_case "sample: kill -9 rank 1" KILL 1 1 "exited on signal 9" $S
