@@ -120,6 +120,8 @@ static const key_row KEYS[] = {
 #undef F
 enum { N_KEYS = (int)(sizeof KEYS / sizeof KEYS[0]) };
 
+const char *grpo_settings_key(int i) { return i >= 0 && i < N_KEYS ? KEYS[i].key : NULL; }
+
 static const key_row *find_key(const char *key, elign_error *err) {
   for (int i = 0; i < N_KEYS; i++)
     if (strcmp(KEYS[i].key, key) == 0) return &KEYS[i];

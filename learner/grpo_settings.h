@@ -132,6 +132,9 @@ elign_status grpo_settings_validate(const grpo_settings *s, elign_error *err);
 elign_status grpo_settings_set_number(grpo_settings *s, const char *key, double value, elign_error *err);
 elign_status grpo_settings_set_null(grpo_settings *s, const char *key, elign_error *err);
 elign_status grpo_settings_set_enum(grpo_settings *s, const char *key, const char *value, elign_error *err);
+/* The i-th settable key (0-based; NULL past the end): a loader walks them
+ * and reads each from the config. */
+const char *grpo_settings_key(int i);
 
 /* ---- resolved values (the public code's fall-backs, in one place) ---- */
 

@@ -2,16 +2,11 @@
  * optimizer step, evaluation, checkpoints, the loop (pretrain.h). */
 #include "learner/pretrain.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <math.h>
 #include <omp.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "actor/sampler.h"
 #include "common/base/log.h"
@@ -24,6 +19,7 @@
 #include "common/model/train_state.h"
 #include "common/mpi/roles.h"
 #include "learner/pretrain_data.h"
+#include "learner/run_dir.h"
 
 void openblas_set_num_threads(int); /* OpenBLAS (no header declares it portably) */
 
@@ -116,29 +112,7 @@ elign_status pretrain_options_from_config(const elign_config *cfg, pretrain_opti
 
 /* ==== signals ============================================================== */
 
-static volatile sig_atomic_t signal_stop, signal_checkpoint;
-
-static void on_stop_signal(int sig) {
-  (void)sig;
-  signal_stop = 1;
-}
-static void on_checkpoint_signal(int sig) {
-  (void)sig;
-  signal_checkpoint = 1;
-}
-
-void pretrain_install_signal_handlers(void) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  sa.sa_handler = on_stop_signal;
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGUSR2, &sa, NULL);
-  sa.sa_handler = on_checkpoint_signal;
-  sigaction(SIGUSR1, &sa, NULL);
-}
+void pretrain_install_signal_handlers(void) { run_signals_install(); }
 
 /* ==== the trainer ========================================================== */
 
@@ -320,99 +294,11 @@ static elign_status setup_state(trainer *tr) {
 
 /* ---- run directory --------------------------------------------------------- */
 
-static int mkdir_p(const char *path) {
-  char buf[PRETRAIN_PATH_MAX + 64];
-  snprintf(buf, sizeof buf, "%s", path);
-  for (char *p = buf + 1; *p; p++)
-    if (*p == '/') {
-      *p = '\0';
-      if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-      *p = '/';
-    }
-  return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
-}
+#define CKPT_PREFIX "step_"
+static const char *const OWN_FILES[] = {"model.h5"}; /* deleted by --force besides checkpoints, metrics, config */
 
-/* Step numbers of RUN/checkpoints/step_<n>.h5, ascending; returns the count. */
-static int list_checkpoints(const char *run_dir, int64_t **steps) {
-  char dir[PRETRAIN_PATH_MAX + 16];
-  snprintf(dir, sizeof dir, "%s/checkpoints", run_dir);
-  *steps = NULL;
-  DIR *d = opendir(dir);
-  if (!d) return 0;
-  int n = 0, cap = 0;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    long long s;
-    char tail[8];
-    if (sscanf(e->d_name, "step_%lld.h%7s", &s, tail) == 2 && strcmp(tail, "5") == 0) {
-      if (n == cap) *steps = elign_realloc(*steps, (size_t)(cap = cap ? 2 * cap : 16) * sizeof **steps, "ckpts");
-      (*steps)[n++] = s;
-    }
-  }
-  closedir(d);
-  for (int i = 1; i < n; i++) /* insertion sort: few files */
-    for (int j = i; j > 0 && (*steps)[j - 1] > (*steps)[j]; j--) {
-      int64_t t = (*steps)[j];
-      (*steps)[j] = (*steps)[j - 1];
-      (*steps)[j - 1] = t;
-    }
-  return n;
-}
-
-static void checkpoint_path(char *buf, size_t cap, const char *run_dir, int64_t step) {
-  snprintf(buf, cap, "%s/checkpoints/step_%09lld.h5", run_dir, (long long)step);
-}
-
-static int dir_is_empty(const char *path) {
-  DIR *d = opendir(path);
-  if (!d) return 1;
-  struct dirent *e;
-  int empty = 1;
-  while ((e = readdir(d)))
-    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) empty = 0;
-  closedir(d);
-  return empty;
-}
-
-/* --force: remove what a pretraining run writes (and nothing else). */
-static void clear_run_dir(const char *run_dir) {
-  int64_t *steps;
-  int n = list_checkpoints(run_dir, &steps);
-  char p[PRETRAIN_PATH_MAX + 64];
-  for (int i = 0; i < n; i++) {
-    checkpoint_path(p, sizeof p, run_dir, steps[i]);
-    unlink(p);
-  }
-  free(steps);
-  const char *files[] = {"model.h5", "metrics.jsonl", "config.yaml"};
-  for (int i = 0; i < 3; i++) {
-    snprintf(p, sizeof p, "%s/%s", run_dir, files[i]);
-    unlink(p);
-  }
-}
-
-/* Rank 0: create / check the run directory. */
 static elign_status prepare_run_dir(const char *run_dir, const pretrain_start *start, elign_error *err) {
-  struct stat sb;
-  int exists = stat(run_dir, &sb) == 0;
-  if (exists && !S_ISDIR(sb.st_mode))
-    return ELIGN_FAIL(err, ELIGN_ERR_IO, "run directory %s exists and is not a directory", run_dir);
-  if (start->resume_dir) {
-    if (!exists) return ELIGN_FAIL(err, ELIGN_ERR_IO, "--resume %s: no such directory", run_dir);
-  } else if (exists && !dir_is_empty(run_dir)) {
-    if (!start->force) {
-      ELIGN_FAIL(err, ELIGN_ERR_IO, "run directory %s is not empty", run_dir);
-      elign_error_hint(err, "continue it with --resume %s, start over with --force (its checkpoints and metrics are "
-                            "deleted), or choose another run.dir",
-                       run_dir);
-      return ELIGN_ERR_IO;
-    }
-    clear_run_dir(run_dir);
-  }
-  char ck[PRETRAIN_PATH_MAX + 16];
-  snprintf(ck, sizeof ck, "%s/checkpoints", run_dir);
-  if (mkdir_p(ck) != 0) return ELIGN_FAIL(err, ELIGN_ERR_IO, "cannot create %s: %s", ck, strerror(errno));
-  return ELIGN_OK;
+  return run_dir_prepare(run_dir, start->resume_dir != NULL, start->force, CKPT_PREFIX, OWN_FILES, 1, err);
 }
 
 /* ---- checkpoints ------------------------------------------------------------- */
@@ -431,25 +317,16 @@ static elign_status model_checkpoint(const trainer *tr, const elign_real *weight
   return ELIGN_OK;
 }
 
-static void prune_checkpoints(const trainer *tr) {
-  int64_t *steps;
-  int n = list_checkpoints(tr->o->run_dir, &steps);
-  char p[PRETRAIN_PATH_MAX + 64];
-  for (int i = 0; i + tr->o->keep_checkpoints < n; i++) {
-    checkpoint_path(p, sizeof p, tr->o->run_dir, steps[i]);
-    unlink(p);
-  }
-  free(steps);
-}
+static void prune_checkpoints(const trainer *tr) { run_dir_prune(tr->o->run_dir, CKPT_PREFIX, tr->o->keep_checkpoints); }
 
 /* Rank 0: RUN/checkpoints/step_<n>.h5 (training state) and RUN/model.h5 (EMA). */
 static elign_status write_checkpoint(trainer *tr, elign_error *err) {
-  char path[PRETRAIN_PATH_MAX + 64];
+  char path[RUN_PATH_MAX + 64];
   elign_checkpoint c;
   elign_status st = model_checkpoint(tr, tr->ts.params, &c, err);
   if (!st) {
     train_state_to_checkpoint(&tr->ts, &c);
-    checkpoint_path(path, sizeof path, tr->o->run_dir, tr->step);
+    run_dir_checkpoint_path(path, sizeof path, tr->o->run_dir, CKPT_PREFIX, tr->step);
     st = elign_checkpoint_write(&c, path, err);
   }
   elign_checkpoint_free(&c);
@@ -488,114 +365,20 @@ static const char *arch_key(const char *attr) {
   return attr;
 }
 
-static void attr_text(const elign_ckpt_attr *a, char *buf, size_t cap) {
-  switch (a->type) {
-    case ELIGN_CKPT_INT: snprintf(buf, cap, "%lld", (long long)a->i); break;
-    case ELIGN_CKPT_DOUBLE: snprintf(buf, cap, "%.17g", a->d); break;
-    case ELIGN_CKPT_STRING: snprintf(buf, cap, "'%s'", a->s); break;
-    case ELIGN_CKPT_DOUBLES: snprintf(buf, cap, "a list of %d numbers%s%g", a->n, a->n ? " starting " : "", a->n ? a->v[0] : 0.0); break;
-  }
-}
-
-static int attr_equal(const elign_ckpt_attr *a, const elign_ckpt_attr *b) {
-  if (a->type != b->type) {
-    double x = a->type == ELIGN_CKPT_INT ? (double)a->i : a->d, y = b->type == ELIGN_CKPT_INT ? (double)b->i : b->d;
-    int numeric = (a->type == ELIGN_CKPT_INT || a->type == ELIGN_CKPT_DOUBLE) &&
-                  (b->type == ELIGN_CKPT_INT || b->type == ELIGN_CKPT_DOUBLE);
-    return numeric && x == y;
-  }
-  switch (a->type) {
-    case ELIGN_CKPT_INT: return a->i == b->i;
-    case ELIGN_CKPT_DOUBLE: return a->d == b->d;
-    case ELIGN_CKPT_STRING: return strcmp(a->s, b->s) == 0;
-    case ELIGN_CKPT_DOUBLES: return a->n == b->n && memcmp(a->v, b->v, (size_t)a->n * sizeof(double)) == 0;
-  }
-  return 0;
-}
-
 /* The config's architecture must be the checkpoint's. */
 static elign_status check_architecture(const trainer *tr, const elign_checkpoint *file, const char *path,
                                        elign_error *err) {
   elign_checkpoint mine;
   elign_status st = model_checkpoint(tr, tr->ts.params, &mine, err);
-  for (int i = 0; !st && i < mine.n_attrs; i++) {
-    const elign_ckpt_attr *a = &mine.attrs[i], *b = elign_checkpoint_find_attr(file, a->name);
-    if (b && attr_equal(a, b)) continue;
-    char va[128], vb[128] = "absent";
-    attr_text(a, va, sizeof va);
-    if (b) attr_text(b, vb, sizeof vb);
-    st = ELIGN_FAIL(err, ELIGN_ERR_CONFIG,
-                    "the config's architecture differs from the checkpoint %s: %s is %s in the config (%s) but %s "
-                    "in the checkpoint",
-                    path, a->name, va, arch_key(a->name), vb);
-    elign_error_hint(err, "--resume continues the same network: use the config the run started with (its resolved "
-                          "copy is %s/config.yaml), or start a new run",
-                     tr->o->run_dir);
-  }
+  if (!st) st = run_check_architecture(&mine, file, path, tr->o->run_dir, arch_key, err);
   elign_checkpoint_free(&mine);
   return st;
-}
-
-/* The "dotted.key: value" lines of a YAML dump written by
- * elign_config_write_yaml (two spaces per level, one key per line). */
-static int flatten_config(const char *text, char ***lines) {
-  int n = 0, cap = 0;
-  char stack[8][64] = {{0}};
-  *lines = NULL;
-  for (const char *p = text; p && *p;) {
-    const char *eol = strchr(p, '\n');
-    size_t len = eol ? (size_t)(eol - p) : strlen(p);
-    char line[1024];
-    snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line ? len : sizeof line - 1), p);
-    p = eol ? eol + 1 : NULL;
-    int indent = 0;
-    while (line[indent] == ' ') indent++;
-    char *colon = strchr(line + indent, ':');
-    if (!line[indent] || line[indent] == '#' || !colon) continue;
-    int depth = indent / 2;
-    if (depth >= 8) continue;
-    *colon = '\0';
-    const char *value = colon + 1;
-    while (*value == ' ') value++;
-    if (!*value) { /* a section header */
-      snprintf(stack[depth], sizeof stack[depth], "%s", line + indent);
-      continue;
-    }
-    char key[600] = "";
-    for (int d = 0; d < depth; d++) snprintf(key + strlen(key), sizeof key - strlen(key), "%s.", stack[d]);
-    if (n == cap) *lines = elign_realloc(*lines, (size_t)(cap = cap ? 2 * cap : 64) * sizeof **lines, "cfg:lines");
-    size_t sz = strlen(key) + strlen(line + indent) + strlen(value) + 4;
-    (*lines)[n] = elign_malloc(sz, "cfg:line");
-    snprintf((*lines)[n++], sz, "%s%s: %s", key, line + indent, value);
-  }
-  return n;
-}
-
-/* Warn about every key whose value differs from the checkpoint's config: the
- * continued run is bitwise the uninterrupted one only if the training keys
- * agree (changing epochs or max_steps to train longer is the usual change). */
-static void warn_config_changes(const char *before, const char *now) {
-  char **a, **b;
-  int na = flatten_config(before, &a), nb = flatten_config(now, &b), shown = 0;
-  for (int i = 0; i < nb; i++) {
-    const char *colon = strstr(b[i], ": ");
-    size_t klen = colon ? (size_t)(colon - b[i]) : strlen(b[i]);
-    const char *old = NULL;
-    for (int j = 0; j < na && !old; j++)
-      if (strncmp(a[j], b[i], klen) == 0 && a[j][klen] == ':') old = a[j] + klen + 2;
-    if (old && strcmp(old, b[i] + klen + 2) != 0 && strncmp(b[i], "run.dir", 7) != 0 && shown++ < 20)
-      elign_warn("--resume: %.*s is %s now, %s in the checkpoint's config", (int)klen, b[i], b[i] + klen + 2, old);
-  }
-  for (int i = 0; i < na; i++) free(a[i]);
-  for (int i = 0; i < nb; i++) free(b[i]);
-  free(a);
-  free(b);
 }
 
 /* Rank 0: the newest checkpoint of --resume's directory into the state. */
 static elign_status read_resume_checkpoint(trainer *tr, elign_error *err) {
   int64_t *steps;
-  int n = list_checkpoints(tr->o->run_dir, &steps);
+  int n = run_dir_list_checkpoints(tr->o->run_dir, CKPT_PREFIX, &steps);
   if (n == 0) {
     free(steps);
     ELIGN_FAIL(err, ELIGN_ERR_IO, "--resume %s: no checkpoint (checkpoints/step_*.h5) to resume from", tr->o->run_dir);
@@ -603,8 +386,8 @@ static elign_status read_resume_checkpoint(trainer *tr, elign_error *err) {
                           "without --resume (with --force)");
     return ELIGN_ERR_IO;
   }
-  char path[PRETRAIN_PATH_MAX + 64];
-  checkpoint_path(path, sizeof path, tr->o->run_dir, steps[n - 1]);
+  char path[RUN_PATH_MAX + 64];
+  run_dir_checkpoint_path(path, sizeof path, tr->o->run_dir, CKPT_PREFIX, steps[n - 1]);
   free(steps);
   elign_checkpoint c;
   elign_status st = elign_checkpoint_read(&c, path, err);
@@ -617,7 +400,7 @@ static elign_status read_resume_checkpoint(trainer *tr, elign_error *err) {
     st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: optimizer step %lld but iteration %lld", path, (long long)tr->ts.step,
                     (long long)c.iteration);
   if (!st) elign_info("resuming from %s (step %lld, epoch %lld)", path, (long long)c.iteration, (long long)c.epoch);
-  if (!st && c.config_text) warn_config_changes(c.config_text, tr->config_text);
+  if (!st && c.config_text) run_warn_config_changes(c.config_text, tr->config_text);
   elign_checkpoint_free(&c);
   return st;
 }
@@ -964,16 +747,6 @@ static elign_status log_window(trainer *tr, elign_error *err) {
 
 /* ---- the run --------------------------------------------------------------- */
 
-static char *config_yaml(const elign_config *cfg) {
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&buf, &len);
-  ELIGN_ASSERT(f);
-  elign_config_write_yaml(cfg, f, 0);
-  fclose(f);
-  return buf;
-}
-
 static void trainer_free(trainer *tr) {
   elign_metrics_close(&tr->metrics);
   egnn_workspace_free(&tr->ws);
@@ -1039,7 +812,7 @@ elign_status pretrain_run(MPI_Comm comm, const pretrain_options *o, const elign_
     omp_set_num_threads(o->threads);
     openblas_set_num_threads(o->threads);
   }
-  tr.config_text = config_yaml(cfg);
+  tr.config_text = run_config_yaml(cfg);
   elign_status st = trainer_setup(&tr, start, err);
   if (st) {
     trainer_free(&tr);
@@ -1063,10 +836,11 @@ elign_status pretrain_run(MPI_Comm comm, const pretrain_options *o, const elign_
       elign_progress_update(&progress, tr.step);
       if (tr.step % o->log_every == 0 || tr.step == tr.total_steps) st = log_window(&tr, err);
     }
-    int local[2] = {signal_stop || (start->stop_after > 0 && tr.steps_this_run >= start->stop_after), signal_checkpoint};
+    int sig_stop, sig_ckpt;
+    run_signals_take(&sig_stop, &sig_ckpt);
+    int local[2] = {sig_stop || (start->stop_after > 0 && tr.steps_this_run >= start->stop_after), sig_ckpt};
     int any[2];
     MPI_Allreduce(local, any, 2, MPI_INT, MPI_MAX, comm);
-    signal_checkpoint = 0;
     stopped = any[0];
     int want_ckpt = tr.step % o->checkpoint_every == 0 || tr.step == tr.total_steps || any[0] || any[1];
     if (!st && want_ckpt && tr.rank == 0) {

@@ -157,21 +157,44 @@ static int frame_ok(const grpo_oracle_frame *f, int64_t b, const int64_t *offset
   return 1;
 }
 
+int grpo_frame_molecule_ok(const grpo_oracle_frame *f, int64_t b, const int64_t *offsets, const grpo_settings *s) {
+  return frame_ok(f, b, offsets, s->reward.use_energy);
+}
+
 int64_t grpo_frame_potentials(double *phi_force, double *phi_energy, uint8_t *failed, const grpo_oracle_frame *f,
                               int64_t n_mol, const int64_t *offsets, const double *ref_sum, const grpo_settings *s) {
   int use_energy = s->reward.use_energy;
   ELIGN_ASSERT(!use_energy || f->energy);
+  size_t nn = (size_t)(n_mol > 0 ? n_mol : 1);
+  double *metric = elign_malloc(nn * sizeof(double), "grpo:frame.metric");
+  uint8_t *ok = elign_malloc(nn, "grpo:frame.ok");
+  for (int64_t b = 0; b < n_mol; b++) {
+    ok[b] = (uint8_t)frame_ok(f, b, offsets, use_energy);
+    metric[b] = ok[b] ? grpo_force_metric(f->forces + 3 * offsets[b], offsets[b + 1] - offsets[b], s) : 0.0;
+  }
+  int64_t n_failed =
+      grpo_frame_potentials_from_metrics(phi_force, phi_energy, failed, metric, f->energy, ok, n_mol, offsets, ref_sum, s);
+  free(metric);
+  free(ok);
+  return n_failed;
+}
+
+int64_t grpo_frame_potentials_from_metrics(double *phi_force, double *phi_energy, uint8_t *failed,
+                                           const double *metric, const double *energy, const uint8_t *ok,
+                                           int64_t n_mol, const int64_t *offsets, const double *ref_sum,
+                                           const grpo_settings *s) {
+  int use_energy = s->reward.use_energy;
+  ELIGN_ASSERT(!use_energy || energy);
   ELIGN_ASSERT(!(use_energy && s->reward.energy_atom_refs) || ref_sum);
   int64_t n_failed = 0, n_ok = 0;
   double min_f = INFINITY, min_e = INFINITY;
   for (int64_t b = 0; b < n_mol; b++) {
     int64_t n = offsets[b + 1] - offsets[b];
     double ref = (use_energy && s->reward.energy_atom_refs) ? ref_sum[b] : 0.0;
-    int ok = frame_ok(f, b, offsets, use_energy);
-    if (failed) failed[b] = (uint8_t)!ok;
-    if (ok) {
-      phi_force[b] = -grpo_force_metric(f->forces + 3 * offsets[b], n, s);
-      phi_energy[b] = use_energy ? grpo_energy_potential(f->energy[b], n, ref, s) : 0.0;
+    if (failed) failed[b] = (uint8_t)!ok[b];
+    if (ok[b]) {
+      phi_force[b] = -metric[b];
+      phi_energy[b] = use_energy ? grpo_energy_potential(energy[b], n, ref, s) : 0.0;
       if (phi_force[b] < min_f) min_f = phi_force[b];
       if (phi_energy[b] < min_e) min_e = phi_energy[b];
       n_ok++;
@@ -187,7 +210,7 @@ int64_t grpo_frame_potentials(double *phi_force, double *phi_energy, uint8_t *fa
     double margin = s->reward.oracle_failure_margin;
     if (n_ok == 0) min_f = min_e = 0.0;
     for (int64_t b = 0; b < n_mol; b++) {
-      if (frame_ok(f, b, offsets, use_energy)) continue;
+      if (ok[b]) continue;
       phi_force[b] = min_f - margin;
       phi_energy[b] = use_energy ? min_e - margin : 0.0;
     }

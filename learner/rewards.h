@@ -104,6 +104,20 @@ typedef struct {
 int64_t grpo_frame_potentials(double *phi_force, double *phi_energy, uint8_t *failed, const grpo_oracle_frame *f,
                               int64_t n_mol, const int64_t *offsets, const double *ref_sum, const grpo_settings *s);
 
+/* The same from three numbers per molecule, for callers that reduce the
+ * forces where the oracle answers arrive (elign train's actors):
+ * metric[b] = grpo_force_metric of the molecule's forces (ignored when it
+ * failed), energy[b] eV (NULL when use_energy is off), ok[b] =
+ * grpo_frame_molecule_ok. grpo_frame_potentials is exactly this after
+ * computing them. */
+int64_t grpo_frame_potentials_from_metrics(double *phi_force, double *phi_energy, uint8_t *failed,
+                                           const double *metric, const double *energy, const uint8_t *ok,
+                                           int64_t n_mol, const int64_t *offsets, const double *ref_sum,
+                                           const grpo_settings *s);
+/* 1 if the oracle evaluated molecule b of the frame: status OK (or no
+ * flags), finite forces and, with use_energy, a finite energy. */
+int grpo_frame_molecule_ok(const grpo_oracle_frame *f, int64_t b, const int64_t *offsets, const grpo_settings *s);
+
 /* ---- stability and valence terms ----------------------------------------- */
 
 /* Chemistry of the final molecules, computed by common/chem (§3.4). */

@@ -53,7 +53,7 @@ for c in demo qm9 geom_drugs; do
 done
 # show prints defaults and origins
 "$ELIGN" config show "$SRC/configs/demo.yaml" --origin > "$WORK/o.yaml"
-grep -q '^  time_step: 50  # .*demo.yaml:[0-9]*$' "$WORK/o.yaml" && ok || bad "show --origin names file:line"
+grep -q '^  time_step: 100  # .*demo.yaml:[0-9]*$' "$WORK/o.yaml" && ok || bad "show --origin names file:line"
 grep -q '^queue_size: 256$' "$WORK/o.yaml" && ok || bad "show prints defaults"
 "$ELIGN" config show "$SRC/configs/demo.yaml" --origin --set seed=7 | grep -q '^seed: 7  # --set$' && ok || bad "--set origin"
 # --set overrides the file

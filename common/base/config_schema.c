@@ -33,10 +33,10 @@ const elign_config_key elign_config_schema[] = {
     {"queue_size", I, 0, "256", "[1,inf)", NULL, "reference: rollout chunks queued for the reward thread (Elign-C: batches in flight per actor)"},
 
     /* ---- dataloader (public Elign) ---- */
-    {"dataloader.sample_group_size", I, 0, REQUIRED, "[1,inf)", NULL, "P: prompt groups (molecule sizes) per iteration and rank"},
+    {"dataloader.sample_group_size", I, 0, REQUIRED, "[1,inf)", NULL, "P: prompt groups (molecule sizes) per iteration; Elign-C splits them over the actor ranks (the reference: per rank)"},
     {"dataloader.each_prompt_sample", I, 0, REQUIRED, "[1,inf)", NULL, "K: rollouts per prompt group (batch B = P*K)"},
     {"dataloader.epoches", I, 0, REQUIRED, "[1,inf)", NULL, "number of rollout iterations (the public key keeps its spelling)"},
-    {"dataloader.micro_batch_size", I, 1, "null", "[1,inf)", NULL, "rollout chunk size in molecules; null = B (must divide B, whole groups with shared noise)"},
+    {"dataloader.micro_batch_size", I, 1, "null", "[1,inf)", NULL, "rollout chunk in molecules, a multiple of K: one network batch, and the unit of work of an actor rank (whole chunks per rank); null = B"},
     {"dataloader.smiles_path", S, 1, REQUIRED, NULL, NULL, "training-set SMILES for the novelty penalty (null: no novelty check, e.g. GEOM)"},
     {"dataloader.geom_data_file", S, 1, "null", NULL, NULL, "GEOM-Drugs data file (public key; Elign-C reads data.path)"},
     {"dataloader.nodes_dist_focus_min", I, 1, "null", "[1,inf)", NULL, "re-weight molecule sizes >= this (null: off)"},
@@ -85,6 +85,8 @@ const elign_config_key elign_config_schema[] = {
     {"reward.energy_normalize_by_atoms", B, 0, "false", NULL, NULL, "divide the energy by the atom count before the transform"},
     {"reward.energy_atom_refs", S, 1, "null", NULL, NULL, "subtract per-element atom energies: null (total energy), omol (UMA), oracle (the backend's own), custom"},
     {"reward.energy_atom_ref_values", L, 1, "null", NULL, NULL, "[Elign-C] atom energies in eV indexed by Z-1 (H first) for energy_atom_refs = custom"},
+    {"reward.oracle_failure", E, 0, "min_margin", NULL, "min_margin|reference", "[Elign-C] a molecule the oracle could not evaluate gets the worst value of its frame minus oracle_failure_margin (min_margin), or the public fallback forces (5,0,0) eV/Å and energy 0 (reference); docs/fed-grpo.md D1"},
+    {"reward.oracle_failure_margin", F, 0, "1.0", "[0,inf)", NULL, "[Elign-C] margin below the worst evaluated molecule of min_margin (reward units)"},
 
     /* ---- reward.shaping (public Elign, §4.6) ---- */
     {"reward.shaping.enabled", B, 0, "false", NULL, NULL, "evaluate the oracle on z0 predictions along the trajectory (PBRS)"},
@@ -114,11 +116,14 @@ const elign_config_key elign_config_schema[] = {
     {"train.train_micro_batch_size", I, 0, REQUIRED, "[1,inf)", NULL, "molecules per PPO micro-batch"},
     {"train.max_grad_norm", F, 0, REQUIRED, "(0,inf)", NULL, "global gradient L2-norm clip"},
     {"train.clip_range", F, 0, REQUIRED, "(0,1]", NULL, "PPO ratio clip epsilon: ratio clipped to [1-eps, 1+eps]"},
-    {"train.adv_clip_max", F, 1, "5.0", "[0,inf)", NULL, "advantages clamped to [-c, c]; 0 or null = 5 (reference behaviour)"},
-    {"train.clip_advantage_value", F, 1, "=train.adv_clip_max", "[0,inf)", NULL, "actor-side advantage clamp (default: train.adv_clip_max)"},
+    {"train.adv_clip_max", F, 1, "5.0", "[0,inf)", NULL, "actor-side clamp [-c, c] of the advantage at every trained step (§4.10); 0 or null = 5 (reference behaviour)"},
+    {"train.clip_advantage_value", F, 1, "=train.adv_clip_max", "[0,inf)", NULL, "trainer-side clamp of the group-relative advantages (§4.8; default: train.adv_clip_max); 0 = 5 (docs/fed-grpo.md D4)"},
     {"train.epoch_per_rollout", I, 0, "1", "[1,inf)", NULL, "PPO passes over each iteration's rollouts"},
     {"train.kl_penalty_weight", F, 0, "0.0", "[0,inf)", NULL, "beta of the KL penalty to the frozen pretrained policy"},
     {"train.gradient_accumulation_steps", I, 0, "1", "[1,inf)", NULL, "micro-batches per optimizer step"},
+    {"train.loss_mean_over_accumulation", B, 0, "true", NULL, NULL, "[Elign-C] each optimizer step descends the mean loss over the molecules it covers; false = the public per-micro-batch mean / gradient_accumulation_steps (docs/fed-grpo.md D2)"},
+    {"train.max_staleness", I, 0, "0", "[0,inf)", NULL, "[Elign-C] policy versions a rollout may lag the weights it is trained on: 0 = strictly on-policy; >= 1 = the next iteration is sampled with the current weights before the update, so the oracle evaluates it while the actors update (staleness 1; larger values act as 1)"},
+    {"train.keep_checkpoints", I, 0, "3", "[1,inf)", NULL, "[Elign-C] iteration checkpoints kept in RUN/checkpoints (older ones are deleted)"},
     {"train.force_alignment_enabled", B, 1, "null", NULL, NULL, "force-alignment regularizer (§4.13); null = on iff force_alignment_weight > 0"},
     {"train.force_alignment_weight", F, 0, "0.0", "[0,inf)", NULL, "weight of the force-alignment term"},
     {"train.force_alignment_min_force", F, 0, "0.0001", "[0,inf)", NULL, "atoms with |F| below this are skipped, eV/Å"},
@@ -145,7 +150,7 @@ const elign_config_key elign_config_schema[] = {
 
     /* ---- [Elign-C] reward oracle ---- */
     {"oracle.backend", S, 0, "ani", NULL, NULL, "[Elign-C] energy/force backend: ani, gfn2-xtb, gfn-ff, python, ..."},
-    {"oracle.model", E, 0, "ani-2x", NULL, "ani-2x|ani-1x|ani-1ccx", "[Elign-C] ANI model (ani backend)"},
+    {"oracle.model", E, 0, "ani-2x", NULL, "ani-2x|ani-1x|ani-1ccx|uma-s-1p1|uma-m-1p1", "[Elign-C] model of the backend: ANI (ani) or UMA (python with tools/oracles/uma_oracle.py)"},
     {"oracle.model_dir", S, 1, "null", NULL, NULL, "[Elign-C] ANI model zoo directory (holds resources/ani-2x_8x.info ...)"},
     {"oracle.batch_size", I, 0, "32", "[1,inf)", NULL, "[Elign-C] molecules per oracle batch"},
     {"oracle.python_module", S, 1, "null", NULL, NULL, "[Elign-C] python backend: module to import"},

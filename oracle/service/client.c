@@ -204,6 +204,8 @@ static elign_status silent_oracles(const elign_oracle_client *c, elign_error *er
   return ELIGN_ERR_TIMEOUT;
 }
 
+static elign_status handle_reply(elign_oracle_client *c, MPI_Message *msgp, MPI_Status *statusp, elign_error *err);
+
 /* Receive one reply (blocking, up to the timeout) and file it under its request. */
 static elign_status receive_reply(elign_oracle_client *c, elign_error *err) {
   MPI_Message msg;
@@ -213,6 +215,13 @@ static elign_status receive_reply(elign_oracle_client *c, elign_error *err) {
                                  &status, &timed_out) != MPI_SUCCESS)
     return ELIGN_FAIL(err, ELIGN_ERR_MPI, "oracle client: MPI_Mprobe failed");
   if (timed_out) return silent_oracles(c, err);
+  return handle_reply(c, &msg, &status, err);
+}
+
+/* Receive the probed reply and file it under its request. */
+static elign_status handle_reply(elign_oracle_client *c, MPI_Message *msgp, MPI_Status *statusp, elign_error *err) {
+  MPI_Message msg = *msgp;
+  MPI_Status status = *statusp;
   int count = 0;
   MPI_Get_count(&status, MPI_BYTE, &count);
   uint8_t *buf = elign_malloc((size_t)count + 1, "oracle_client:recv");
@@ -282,6 +291,26 @@ void elign_oracle_client_set_timeout(elign_oracle_client *c, double timeout_s) {
 }
 
 int elign_oracle_client_outstanding(const elign_oracle_client *c) { return c ? c->n_entries : 0; }
+
+elign_status elign_oracle_client_poll(elign_oracle_client *c, int64_t *pending_molecules, elign_error *err) {
+  if (!c->embedded) {
+    for (;;) {
+      int flag = 0;
+      MPI_Message msg;
+      MPI_Status status;
+      if (MPI_Improbe(MPI_ANY_SOURCE, ELIGN_ORACLE_TAG_REPLY, c->comm, &flag, &msg, &status) != MPI_SUCCESS)
+        return ELIGN_FAIL(err, ELIGN_ERR_MPI, "oracle client: MPI_Improbe failed");
+      if (!flag) break;
+      elign_status st = handle_reply(c, &msg, &status, err);
+      if (st != ELIGN_OK) return st;
+    }
+  }
+  int64_t n = 0;
+  for (int i = 0; i < c->n_entries; i++)
+    if (!c->entries[i].answered) n += c->entries[i].n_mol;
+  if (pending_molecules) *pending_molecules = n;
+  return ELIGN_OK;
+}
 
 elign_status elign_oracle_client_done(elign_oracle_client *c, elign_error *err) {
   if (!c || c->embedded || c->done_sent) return ELIGN_OK;

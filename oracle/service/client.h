@@ -70,6 +70,11 @@ void elign_oracle_client_set_timeout(elign_oracle_client *c, double timeout_s);
 /* Requests submitted and not yet waited for. */
 int elign_oracle_client_outstanding(const elign_oracle_client *c);
 
+/* Take in every reply that has already arrived (never blocks) and report
+ * the molecules of submitted requests still unanswered (*pending_molecules,
+ * may be NULL): the actor's view of the oracle queue. Embedded: 0. */
+elign_status elign_oracle_client_poll(elign_oracle_client *c, int64_t *pending_molecules, elign_error *err);
+
 /* Tell every oracle rank this actor is finished (MPI mode; embedded: no-op).
  * Outstanding requests may still be waited for afterwards — and must be: a
  * server finishes only when its replies have been delivered. */

@@ -1,0 +1,76 @@
+/* run_dir.h — what every training command does with its run directory, its
+ * checkpoints and its signals, written once (elign pretrain and elign train).
+ *
+ * A run directory RUN holds RUN/config.yaml, RUN/metrics.jsonl, the
+ * checkpoints RUN/checkpoints/<prefix><n>.h5 (n = optimizer step for
+ * pretraining, iteration for FED-GRPO; zero-padded so names sort) and the
+ * command's own top-level files. Only rank 0 touches it.
+ *
+ *   run_dir_prepare(dir, resume, force, "step_", own_files, n_own, &err);  // create / check / --force
+ *   run_dir_checkpoint_path(buf, cap, dir, "step_", n);
+ *   run_dir_prune(dir, "step_", keep);                                  // keep the newest `keep`
+ *   n = run_dir_list_checkpoints(dir, "step_", &numbers);                // ascending
+ *
+ * Signals: run_signals_install() once; the loop calls run_signals_take()
+ * once per step/iteration (SIGTERM, SIGINT, SIGUSR2: checkpoint and stop;
+ * SIGUSR1: checkpoint and continue) and agrees on it across ranks.
+ *
+ * Resuming: run_check_architecture compares the architecture attributes a
+ * config makes with a checkpoint's (naming the first that differs and its
+ * config key), run_warn_config_changes warns about every key whose value
+ * changed since the checkpoint was written.
+ */
+#ifndef ELIGN_RUN_DIR_H
+#define ELIGN_RUN_DIR_H
+
+#include <stdint.h>
+
+#include "common/base/config.h"
+#include "common/base/error.h"
+#include "common/io/checkpoint.h"
+
+#define RUN_PATH_MAX 4096
+
+/* mkdir -p; 0 on success, −1 (errno set) otherwise. */
+int run_mkdir_p(const char *path);
+
+/* Rank 0: create RUN and RUN/checkpoints. Without resume a non-empty RUN is
+ * an error unless force, which deletes the checkpoints <prefix>*.h5,
+ * config.yaml, metrics.jsonl and the command's own files own[0..n_own)
+ * (names relative to RUN) — nothing else. With resume RUN must exist. */
+elign_status run_dir_prepare(const char *run_dir, int resume, int force, const char *prefix,
+                             const char *const *own, int n_own, elign_error *err);
+
+/* The numbers n of RUN/checkpoints/<prefix><n>.h5, ascending (*numbers
+ * malloc'ed, free it); returns their count. */
+int run_dir_list_checkpoints(const char *run_dir, const char *prefix, int64_t **numbers);
+void run_dir_checkpoint_path(char *buf, size_t cap, const char *run_dir, const char *prefix, int64_t n);
+/* Delete all but the newest `keep` checkpoints of that prefix. */
+void run_dir_prune(const char *run_dir, const char *prefix, int64_t keep);
+
+/* ---- signals --------------------------------------------------------------- */
+
+/* SIGTERM, SIGINT, SIGUSR2 → stop (after a checkpoint); SIGUSR1 →
+ * checkpoint and continue. */
+void run_signals_install(void);
+/* This process's pending requests; the checkpoint request is cleared. */
+void run_signals_take(int *stop, int *checkpoint);
+
+/* ---- config and resume ------------------------------------------------------ */
+
+/* The resolved config as YAML text (malloc'ed). */
+char *run_config_yaml(const elign_config *cfg);
+
+/* Warn (elign_warn, at most 20 lines) about every dotted key whose value in
+ * `now` differs from `before` (YAML dumps of elign_config_write_yaml);
+ * run.dir is not reported. */
+void run_warn_config_changes(const char *before, const char *now);
+
+/* Every attribute of `mine` (an architecture the config builds) must equal
+ * the one in `file`, read from `path`; else ELIGN_ERR_CONFIG naming the
+ * attribute, both values and the config key key_of(attribute) (key_of may
+ * be NULL: the attribute name is shown). */
+elign_status run_check_architecture(const elign_checkpoint *mine, const elign_checkpoint *file, const char *path,
+                                    const char *run_dir, const char *(*key_of)(const char *attr), elign_error *err);
+
+#endif

@@ -1,0 +1,168 @@
+/* train_impl.h — the pieces of `elign train` shared by its files (internal).
+ *
+ *   train_run.c      setup, the iteration loop, checkpoints, resume, metrics
+ *   train_rollout.c  the actor's rollout with the oracle fed from its frame
+ *                    callback, and the gather of the reward inputs to rank 0
+ *   train_reward.c   rank 0: rewards, filter, advantages; the broadcast of
+ *                    the kept molecules and their advantages
+ *   train_update.c   the PPO update: units of gradient work, their fixed-
+ *                    order reduction on rank 0, clipping, AdamW, broadcast
+ */
+#ifndef ELIGN_TRAIN_IMPL_H
+#define ELIGN_TRAIN_IMPL_H
+
+#include <stdint.h>
+
+#include "actor/rollout.h"
+#include "common/chem/bonds.h"
+#include "common/chem/smiles_set.h"
+#include "common/io/metrics.h"
+#include "common/model/edm_model.h"
+#include "common/model/train_state.h"
+#include "learner/advantages.h"
+#include "learner/filter.h"
+#include "learner/ppo.h"
+#include "learner/rewards.h"
+#include "learner/shaping.h"
+#include "learner/train.h"
+#include "oracle/service/client.h"
+
+#ifdef ELIGN_DOUBLE
+#define MPI_ELIGN_REAL MPI_DOUBLE
+#else
+#define MPI_ELIGN_REAL MPI_FLOAT
+#endif
+
+/* Named numbers of one iteration's metrics line, in the order written. */
+#define TRAIN_MAX_METRICS 96
+typedef struct {
+  int n;
+  const char *name[TRAIN_MAX_METRICS];
+  double value[TRAIN_MAX_METRICS];
+} train_metrics;
+void train_metric(train_metrics *m, const char *name, double value);
+/* NAN if absent. */
+double train_metric_get(const train_metrics *m, const char *name);
+
+/* Seconds one actor spent per role in an iteration (gathered to rank 0). */
+enum { TM_SAMPLE, TM_ORACLE_SUBMIT, TM_ORACLE_WAIT, TM_UPDATE, TM_REDUCE_WAIT, TM_COUNT };
+
+/* The per-molecule numbers an oracle frame leaves (actor → rank 0). */
+enum { FV_METRIC, FV_ENERGY, FV_OK, FV_COUNT };
+
+/* One unit of gradient work: the kept molecules [k0, k1) of micro-batch mb
+ * that belong to rollout block `block`. */
+typedef struct {
+  int mb;
+  int64_t block;
+  int64_t k0, k1;
+  int owner; /* actor rank holding the block */
+} train_unit;
+
+/* Per-unit statistics (sums over its trained steps; doubles). */
+enum {
+  US_MOLSTEPS, US_RATIO_SUM, US_RATIO_MIN, US_RATIO_MAX, US_CLIPPED, US_KL_SUM, US_PG_SUM, US_LOSS_SUM,
+  US_WLOSS_SUM, US_ADV_CLIPPED, US_COUNT
+};
+
+typedef struct {
+  /* world */
+  const elign_world *w;
+  MPI_Comm comm; /* the learner group (actors) */
+  int rank, size;
+  const train_options *o;
+  const elign_config *cfg;
+  char *config_text;
+
+  /* model and state */
+  edm_model model;   /* architecture, schedule, histogram; params point into ts */
+  train_state ts;    /* rank 0: params, grads, m, v, reference; others: params, grads, reference */
+  int D;
+
+  /* the iteration's layout (the same every iteration) */
+  int S;             /* T + 1 frames */
+  int *timesteps;    /* [S] */
+  grpo_schedule sched; /* reward frames (shaping) */
+  int shaped;        /* the oracle sees scheduled ẑ₀ frames */
+  int n_oracle_frames; /* J (shaped), 1 (terminal), 0 (dummy reward) */
+  int train_start;   /* k0 of §4.9 */
+  int T_act;
+  int64_t n_blocks;  /* rollout blocks of an iteration; block b belongs to actor b mod size */
+
+  /* rank 0 */
+  elign_smiles_set *train_smiles; /* dataloader.smiles_path, or NULL */
+  grpo_valence_table valence;
+  grpo_bond_table bonds;
+  int have_bonds;
+  elign_bond_rule rule;
+  elign_metrics *metrics;
+
+  /* oracle */
+  elign_oracle_client *client;
+
+  /* learner work */
+  egnn_workspace *ws_train, *ws_ref;
+
+  /* progress */
+  int64_t iteration;       /* iterations done (the next one to run) */
+  int64_t policy_version;  /* version of the weights in ts.params */
+  double t_run_start;
+  double best_metric;      /* best_checkpoint_metric so far (NAN = none) */
+  int best_warned;
+  double early_best, early_t; /* early stopping: best train.early_stop_metric and when (NAN = none yet) */
+  int early_stop;          /* rank 0: patience exhausted */
+} trainer;
+
+/* Rollout blocks: block b holds groups [b·G, min((b+1)·G, P)) and belongs
+ * to actor b mod size (round robin, so that the consecutive molecules of a
+ * PPO micro-batch spread over the actors). */
+static inline int train_block_owner(const trainer *tr, int64_t b) { return (int)(b % tr->size); }
+static inline int64_t train_block_group0(const trainer *tr, int64_t b) { return b * tr->o->groups_per_block; }
+static inline int64_t train_block_groups(const trainer *tr, int64_t b) {
+  int64_t g0 = train_block_group0(tr, b), g1 = g0 + tr->o->groups_per_block;
+  return (g1 < tr->o->P ? g1 : tr->o->P) - g0;
+}
+/* Actor r's blocks are r, r + size, r + 2·size, ...: how many. */
+static inline int64_t train_rank_blocks(const trainer *tr, int r) {
+  return r < tr->n_blocks ? (tr->n_blocks - r + tr->size - 1) / tr->size : 0;
+}
+
+/* This iteration's data on one actor. */
+typedef struct {
+  int64_t it;
+  int sampled;             /* the rollouts exist (sampled here, or prefetched by the previous iteration) */
+  int64_t n_mine;          /* my blocks: b = rank + j·size, j < n_mine */
+  rollout_batch *rec;      /* [n_mine] the rollouts of each */
+  double **frame_vals;     /* [n_mine] → [J][rec[j].h.n_mol][FV_COUNT] */
+  int64_t oracle_pending_max; /* molecules still unanswered when sampling ended */
+  struct train_request *req;  /* oracle requests submitted while sampling, not yet collected */
+  int n_req, cap_req;
+  int64_t policy_version;  /* of the weights the rollouts were sampled with */
+  double t[TM_COUNT];
+  /* rank 0 after the reward stage; every actor after the broadcast */
+  int64_t n_total;         /* B */
+  int64_t *group_sizes;    /* [P] */
+  int64_t n_kept;
+  int64_t *kept;           /* [n_kept] global molecule index of each kept molecule */
+  int adv_cols;
+  double *adv;             /* [n_kept][adv_cols] */
+} train_iter;
+
+void train_iter_free(train_iter *it);
+
+/* Group sizes of an iteration (every rank draws the same). */
+void train_group_sizes(const trainer *tr, int64_t it, int64_t *sizes);
+
+/* train_rollout.c: sample my blocks with the current weights, submitting
+ * their oracle frames as they appear (it->it, it->policy_version set here)... */
+elign_status train_rollout_sample(trainer *tr, train_iter *it, elign_error *err);
+/* ...then wait for the answers and reduce them (always call it once after
+ * sampling, also on an error path: the oracle ranks must deliver every reply). */
+elign_status train_rollout_collect(trainer *tr, train_iter *it, elign_error *err);
+/* train_reward.c: gather to rank 0, rewards/filter/advantages there (metrics
+ * into m), broadcast the kept molecules and advantages. Collective. */
+elign_status train_reward(trainer *tr, train_iter *it, train_metrics *m, elign_error *err);
+/* train_update.c: the PPO epochs over the kept molecules. Collective. */
+elign_status train_update(trainer *tr, train_iter *it, train_metrics *m, elign_error *err);
+
+#endif

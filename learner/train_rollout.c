@@ -1,0 +1,184 @@
+/* train_rollout.c — one actor's part of an iteration: its blocks of prompt
+ * groups through the rollout sampler, each oracle frame submitted from the
+ * frame callback as soon as a block produces it (so the oracle ranks work
+ * while the sampler runs), then the answers reduced to three numbers per
+ * molecule and frame (force metric, energy, ok) for rank 0's rewards. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/base/log.h"
+#include "common/mpi/roles.h"
+#include "learner/train_impl.h"
+
+/* ---- the oracle requests of one rollout -------------------------------------- */
+
+typedef struct train_request {
+  uint64_t id;
+  int64_t blk;              /* which of my blocks (index into it->rec) */
+  int slot;                 /* oracle frame slot j */
+  int64_t mol_first, n_mol; /* record molecules */
+  int copies;               /* > 1: the request holds each group's first member only; its answer
+                               stands for all `copies` members (a frame inside a case-C prefix) */
+} oracle_request;
+
+typedef struct {
+  trainer *tr;
+  train_iter *it;           /* its request list grows */
+  int64_t blk;              /* the block being sampled */
+  double t_submit;
+} frame_sink;
+
+/* The frame callback: scheduled ẑ₀ frames (shaping) or the final molecules
+ * (terminal reward) go to the oracle now; everything else is ignored. */
+static elign_status submit_frame(const rollout_frame *f, void *user, elign_error *err) {
+  frame_sink *fs = user;
+  trainer *tr = fs->tr;
+  if (tr->n_oracle_frames == 0) return ELIGN_OK;
+  if ((f->kind == ROLLOUT_FRAME_FINAL) == tr->shaped) return ELIGN_OK;
+  int slot = f->kind == ROLLOUT_FRAME_FINAL ? 0 : f->slot;
+  int copies = f->copies > 1 ? f->copies : 1;
+  int64_t N = f->offsets[f->n_mol];
+  double *pos = elign_malloc((size_t)(N > 0 ? N : 1) * 3 * sizeof(double), "train:frame_pos");
+  int32_t *Z = elign_malloc((size_t)(N > 0 ? N : 1) * sizeof(int32_t), "train:frame_Z");
+  rollout_frame_molecules(&tr->model, f, pos, Z);
+  /* identical members: send each group's first one, packed */
+  int64_t n_send = f->n_mol / copies;
+  int64_t *off = elign_malloc((size_t)(n_send + 1) * sizeof *off, "train:frame_off");
+  off[0] = 0;
+  for (int64_t q = 0; q < n_send; q++) {
+    int64_t m = q * copies, n = f->offsets[m + 1] - f->offsets[m];
+    if (copies > 1) {
+      memmove(pos + 3 * off[q], pos + 3 * f->offsets[m], (size_t)(3 * n) * sizeof(double));
+      memmove(Z + off[q], Z + f->offsets[m], (size_t)n * sizeof(int32_t));
+    }
+    off[q + 1] = off[q] + n;
+  }
+  elign_oracle_batch b = {.n_mol = n_send, .offsets = off, .Z = Z, .pos = pos};
+  uint64_t id = 0;
+  double t0 = elign_wtime();
+  elign_status st = elign_oracle_client_submit(tr->client, &b, 1, &id, err);
+  fs->t_submit += elign_wtime() - t0;
+  free(pos);
+  free(Z);
+  free(off);
+  if (st) return st;
+  train_iter *it = fs->it;
+  if (it->n_req == it->cap_req)
+    it->req = elign_realloc(it->req, (size_t)(it->cap_req = it->cap_req ? 2 * it->cap_req : 64) * sizeof *it->req,
+                            "train:requests");
+  it->req[it->n_req++] =
+      (oracle_request){.id = id, .blk = fs->blk, .slot = slot, .mol_first = f->mol_first, .n_mol = f->n_mol,
+                       .copies = copies};
+  return ELIGN_OK;
+}
+
+/* Wait for one request and reduce each molecule to (metric, energy, ok). */
+static elign_status collect_request(trainer *tr, train_iter *it, const oracle_request *q, elign_error *err) {
+  const rollout_batch *r = &it->rec[q->blk];
+  int64_t n = q->n_mol / q->copies;
+  int64_t *off = elign_malloc((size_t)(n + 1) * sizeof *off, "train:req_off");
+  off[0] = 0;
+  for (int64_t b = 0; b < n; b++) off[b + 1] = off[b] + rollout_natoms(r, q->mol_first + b * q->copies);
+  int64_t N = off[n];
+  double *energy = elign_malloc((size_t)(n > 0 ? n : 1) * sizeof *energy, "train:req_energy");
+  double *forces = elign_calloc((size_t)(N > 0 ? N : 1) * 3, sizeof *forces, "train:req_forces");
+  elign_mol_status *status = elign_malloc((size_t)(n > 0 ? n : 1) * sizeof *status, "train:req_status");
+  uint8_t *answered = elign_malloc((size_t)(n > 0 ? n : 1), "train:req_ok");
+  elign_oracle_result res = {.energy = energy, .forces = forces, .status = status};
+  elign_status st = elign_oracle_client_wait(tr->client, q->id, &res, err);
+  if (!st) {
+    for (int64_t b = 0; b < n; b++) answered[b] = status[b] == ELIGN_MOL_OK;
+    grpo_oracle_frame f = {.forces = forces, .energy = energy, .ok = answered};
+    for (int64_t b = 0; b < n; b++) {
+      int ok = grpo_frame_molecule_ok(&f, b, off, &tr->o->s);
+      double metric = ok ? grpo_force_metric(forces + 3 * off[b], off[b + 1] - off[b], &tr->o->s) : 0.0;
+      for (int c = 0; c < q->copies; c++) {
+        double *v =
+            it->frame_vals[q->blk] + ((int64_t)q->slot * r->h.n_mol + q->mol_first + b * q->copies + c) * FV_COUNT;
+        v[FV_OK] = ok;
+        v[FV_METRIC] = metric;
+        v[FV_ENERGY] = ok ? energy[b] : 0.0;
+      }
+    }
+  }
+  free(off);
+  free(energy);
+  free(forces);
+  free(status);
+  free(answered);
+  return st;
+}
+
+/* A fault-injection hook for the tests (docs/train.md): ELIGN_TEST_NAN_ITERATION=N
+ * poisons one weight of the actor that samples group 0 (block 0: rank 0) in
+ * iteration N, so that iteration's rollout meets a NaN. */
+static void test_poison(trainer *tr, const train_iter *it) {
+  const char *v = getenv("ELIGN_TEST_NAN_ITERATION");
+  if (v && *v && atoll(v) == it->it && tr->rank == train_block_owner(tr, 0)) {
+    elign_warn("ELIGN_TEST_NAN_ITERATION=%s: poisoning a weight of this actor for the test", v);
+    tr->ts.params[0] = NAN;
+  }
+}
+
+elign_status train_rollout_sample(trainer *tr, train_iter *it, elign_error *err) {
+  const train_options *o = tr->o;
+  it->n_mine = train_rank_blocks(tr, tr->rank);
+  it->policy_version = tr->policy_version;
+  size_t nb = (size_t)(it->n_mine > 0 ? it->n_mine : 1);
+  it->rec = elign_calloc(nb, sizeof *it->rec, "train:records");
+  it->frame_vals = elign_calloc(nb, sizeof *it->frame_vals, "train:frame_vals");
+  test_poison(tr, it);
+
+  frame_sink fs = {.tr = tr, .it = it};
+  rollout_config rc = {.model = &tr->model, .T = o->T, .K = o->K, .share_initial_noise = o->s.model.share_initial_noise,
+                       .skip_prefix = grpo_rollout_skip_prefix(&o->s), .train_start = tr->train_start,
+                       .frames = tr->shaped ? tr->sched.indices : NULL, .n_frames = tr->shaped ? tr->sched.n : 0,
+                       .keep_mu = 0, .groups_per_batch = o->groups_per_block, .seed = o->seed,
+                       .iteration = (uint64_t)it->it, .policy_version = tr->policy_version, .on_frame = submit_frame,
+                       .user = &fs};
+  double t0 = elign_wtime();
+  elign_status st = ELIGN_OK;
+  /* every block first (its oracle requests go out as it is sampled), the answers later */
+  for (int64_t j = 0; j < it->n_mine && !st; j++) {
+    int64_t b = tr->rank + j * tr->size;
+    fs.blk = j;
+    st = rollout_run(&rc, train_block_group0(tr, b), train_block_groups(tr, b), NULL, &it->rec[j], err);
+    int64_t J = tr->n_oracle_frames, nm = it->rec[j].h.n_mol;
+    it->frame_vals[j] = elign_calloc((size_t)(J * nm > 0 ? J * nm : 1) * FV_COUNT, sizeof(double), "train:frame_vals");
+  }
+  it->t[TM_ORACLE_SUBMIT] = fs.t_submit;
+  it->t[TM_SAMPLE] = elign_wtime() - t0 - fs.t_submit;
+  if (tr->client) {
+    elign_error perr;
+    elign_error_clear(&perr);
+    if (elign_oracle_client_poll(tr->client, &it->oracle_pending_max, &perr) && !st) {
+      *err = perr;
+      st = perr.status;
+    }
+  }
+  return st;
+}
+
+elign_status train_rollout_collect(trainer *tr, train_iter *it, elign_error *err) {
+  double t1 = elign_wtime();
+  elign_status st = ELIGN_OK;
+  /* every submitted request is waited for, also after a failure: a server
+   * finishes only when its replies are delivered */
+  for (int q = 0; q < it->n_req; q++) {
+    elign_error qerr;
+    elign_error_clear(&qerr);
+    elign_status qs = collect_request(tr, it, &it->req[q], &qerr);
+    if (qs == ELIGN_ERR_MPI || qs == ELIGN_ERR_TIMEOUT) /* the oracle rank is gone or stuck: nothing collective can follow */
+      elign_world_fail_one(&qerr);
+    if (qs && !st) {
+      *err = qerr;
+      st = qs;
+    }
+  }
+  it->t[TM_ORACLE_WAIT] += elign_wtime() - t1;
+  free(it->req);
+  it->req = NULL;
+  it->n_req = it->cap_req = 0;
+  return st;
+}

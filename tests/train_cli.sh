@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# `elign train` end to end on a small random model (2 layers x 32 features,
+# tests/train_make_model.c) with toy Python oracles (tests/train_toy_oracle.py),
+# T = 10 reverse steps, 4 groups x 4 rollouts (seconds per run):
+#   - smoke: the mean reward rises when the reward pays for compact molecules
+#     AND when it pays for spread-out ones (a sign or indexing error in the
+#     advantages, ratios or gradient cannot pass both);
+#   - zero drift: with one optimizer step per iteration every ratio is exactly 1
+#     and the KL to the (identical) reference exactly 0, also when the filter
+#     dropped molecules from the rollout blocks; the first optimizer step's
+#     ratios are exactly 1 with units that cut the blocks, too;
+#   - determinism: 1 process, mpirun -np 3 and -np 4 with one oracle rank give
+#     bitwise identical final checkpoints (terminal and shaped rewards); kill -9 during the second iteration
+#     + --resume on 2 ranks, and SIGTERM (checkpoint and stop) + --resume, end bitwise equal as well;
+#   - faults: 10 % of the oracle answers NaN -> the run goes on and counts them;
+#     a NaN in a rollout names iteration, group and step, exits 1 and leaves the
+#     last checkpoint intact; an oracle rank that dies or hangs ends the job in
+#     bounded time;
+#   - train.max_staleness 1 (the next iteration sampled before the update): the
+#     staleness logged, bitwise over rank counts;
+#   - elign sample --model RUN/checkpoint.h5, and bad input messages.
+#   bash tests/train_cli.sh path/to/elign path/to/train_make_model
+set -u
+ELIGN="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+MAKE_MODEL="$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"
+PY="${ELIGN_PYTHON:-/usr/bin/python3}"
+MPIRUN="${ELIGN_MPIRUN:-mpirun} --oversubscribe --bind-to none --allow-run-as-root -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1"
+SRC="$(cd "$(dirname "$0")/.." && pwd)"
+COMPARE="$PY $SRC/tests/pretrain_compare.py"
+fails=0; passes=0
+ok()  { passes=$((passes+1)); }
+bad() { echo "FAIL: $*" >&2; fails=$((fails+1)); }
+dir=$(mktemp -d "$PWD/train_cli.XXXXXX")
+trap 'rm -rf "$dir"' EXIT
+cd "$dir" || exit 1
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+
+# metric FILE ITER KEY: one value of metrics.jsonl; mtrue FILE ITER EXPR: EXPR over that line's keys is true
+metric() { "$PY" -c "import json,sys; print([json.loads(l) for l in open(sys.argv[1])][int(sys.argv[2])][sys.argv[3]])" "$@"; }
+mtrue() { "$PY" -c "import json,sys; d=[json.loads(l) for l in open(sys.argv[1])][int(sys.argv[2])]; sys.exit(0 if eval(sys.argv[3], {}, d) else 1)" "$@"; }
+same() { # same "what" A B...
+  local what="$1"; shift
+  $COMPARE "$@" > cmp.txt 2>&1 && ok || { bad "$what"; cat cmp.txt >&2; }
+}
+# expect_fail "description" "fragment" cmd... : exit 1, the fragment on stderr
+expect_fail() {
+  local what="$1" frag="$2"; shift 2
+  "$@" > out.txt 2> err.txt; local rc=$?
+  if [ $rc -eq 1 ] && grep -qF -- "$frag" err.txt; then ok
+  else bad "$what: exit $rc, stderr: $(cat err.txt)"; fi
+}
+
+"$MAKE_MODEL" tiny.h5 7 || bad "make model"
+cat > base.yaml <<EOF
+seed: 5
+run:
+  dir: run
+  log_every: 0
+model:
+  checkpoint: tiny.h5
+  time_step: 10
+  share_initial_noise: true
+  skip_prefix: 5
+dataloader:
+  sample_group_size: 4
+  each_prompt_sample: 4
+  epoches: 3
+  micro_batch_size: 4
+  smiles_path: null
+filters:
+  enable_filtering: false
+reward:
+  use_energy: true
+  energy_transform_offset: 0.0
+  energy_transform_scale: 1.0
+  energy_normalize_by_atoms: true
+train:
+  learning_rate: 1.0e-4
+  adam_beta1: 0.9
+  adam_beta2: 0.999
+  adam_epsilon: 1.0e-8
+  adam_weight_decay: 1.0e-4
+  max_grad_norm: 1.0
+  clip_range: 0.2
+  kl_penalty_weight: 0.01
+  train_micro_batch_size: 6
+  scheduler:
+    name: cosine
+    warmup_steps: 2
+    total_steps: 10
+    min_lr_ratio: 0.3
+oracle:
+  backend: python
+  python_module: train_toy_oracle
+  python_function: harmonic
+  python_path: $SRC/tests
+  min_distance: 0
+  batch_size: 8
+save_interval: 1
+EOF
+T() { "$ELIGN" --quiet train base.yaml "$@"; }
+
+# ---- smoke: the reward rises, whichever way it points -----------------------------
+# The toy energy reward is -E/n of springs pulling nearest neighbours to 1.5 Å
+# (harmonic: compact molecules pay) or +E/n (stretch: spread-out ones pay).
+# After 3 iterations, 32 molecules sampled with the same noise from the base
+# and the trained weights are scored with the same function: the reward must
+# have risen by 10 % in both cases (small steps: the first-order improvement
+# of the policy gradient, not a lucky jump).
+SMOKE="--set model.share_initial_noise=false --set reward.force_adv_weight=0 --set reward.energy_adv_weight=1
+       --set train.kl_penalty_weight=0 --set train.learning_rate=3e-6 --set train.scheduler.name=none"
+"$ELIGN" --quiet sample --model tiny.h5 -n 32 --T 10 --seed 99 --batch 8 --out base_s.h5 > /dev/null 2>&1 || bad "sample base"
+for fn in harmonic stretch; do
+  T --set run.dir=smoke_$fn --set oracle.python_function=$fn $SMOKE > /dev/null 2>&1 || bad "smoke $fn run"
+  "$ELIGN" --quiet sample --model smoke_$fn/checkpoint.h5 -n 32 --T 10 --seed 99 --batch 8 --out s_$fn.h5 > /dev/null 2>&1 ||
+    bad "sample smoke $fn"
+  "$PY" - base_s.h5 s_$fn.h5 $fn "$SRC/tests" <<'EOF' && ok || bad "smoke $fn: the reward did not rise"
+import sys
+import h5py
+import numpy as np
+sys.path.insert(0, sys.argv[4])
+import train_toy_oracle as toy
+
+fn = getattr(toy, sys.argv[3])
+def reward(path):  # mean of -E/n, the energy reward of the run
+    with h5py.File(path, "r") as f:
+        pos, off, Z = f["positions"][()].astype(float), f["offsets"][()], f["atomic_numbers"][()]
+    return np.mean([-fn(Z[a:b], pos[a:b], 0, 1, {})[0] / (b - a) for a, b in zip(off[:-1], off[1:])])
+r0, r1 = reward(sys.argv[1]), reward(sys.argv[2])
+print(f"smoke {sys.argv[3]}: mean reward on fixed noise {r0:.5g} (base) -> {r1:.5g} (trained)")
+sys.exit(0 if r1 > r0 + 0.1 * abs(r0) else 1)
+EOF
+done
+
+# ---- zero drift: one optimizer step per iteration -> every ratio is exactly 1 -----
+# (dedup on: the units are whatever molecules of a block survive, not whole blocks)
+T --set run.dir=drift --set train.train_micro_batch_size=16 --set dataloader.epoches=1 --set filters.enable_filtering=true \
+  > /dev/null 2>&1 || bad "drift run"
+for i in 0; do
+  mtrue drift/metrics.jsonl $i "ratio_min == 1 and ratio_max == 1 and kl == 0 and clipfrac == 0 and optimizer_steps == 1 and kept < molecules" && ok ||
+    bad "zero drift iteration $i: ratio [$(metric drift/metrics.jsonl $i ratio_min), $(metric drift/metrics.jsonl $i ratio_max)] kl $(metric drift/metrics.jsonl $i kl)"
+done
+# the base run: 3 optimizer steps per iteration, units cutting the blocks; the first step is drift-free
+T --set run.dir=r1 > /dev/null 2>&1 || bad "1-process run"
+mtrue r1/metrics.jsonl 1 "ratio_first_step_min == 1 and ratio_first_step_max == 1 and optimizer_steps == 3 and units > 3" &&
+  ok || bad "first-step ratios of the base run are not exactly 1"
+
+# ---- determinism over rank counts and restarts ---------------------------------------
+$MPIRUN -np 3 "$ELIGN" --quiet train base.yaml --set run.dir=r3 > /dev/null 2>&1 || bad "-np 3 run"
+$MPIRUN -np 4 "$ELIGN" --quiet train base.yaml --set run.dir=r4 --set mpi.oracle_ranks=1 > /dev/null 2>&1 || bad "-np 4 run"
+same "1 process vs -np 3 vs -np 4 (one oracle rank)" r1/checkpoint.h5 r3/checkpoint.h5 r4/checkpoint.h5
+# the shaped path (PBRS return-to-go, reward frames from inside the shared prefix on): 1 process = 2 actors + 1 oracle rank
+SHAPED="--set reward.shaping.enabled=true --set reward.shaping.mode=pbrs_return_to_go --set reward.shaping.scheduler.skip_prefix=2
+        --set reward.shaping.terminal_weight=1.0 --set dataloader.epoches=1"
+T --set run.dir=p1 $SHAPED > /dev/null 2>&1 || bad "shaped run"
+$MPIRUN -np 3 "$ELIGN" --quiet train base.yaml --set run.dir=p3 --set mpi.oracle_ranks=1 $SHAPED > /dev/null 2>&1 || bad "shaped -np 3"
+same "shaped: 1 process vs -np 3 (one oracle rank)" p1/checkpoint.h5 p3/checkpoint.h5
+mtrue p1/metrics.jsonl 0 "oracle_evaluations == 16 * 9 and zero_signal_groups < groups" && ok || bad "shaped: 9 frames per molecule"
+# train.max_staleness 1: iteration i+1 is sampled before iteration i's update (never across a
+# checkpoint): staleness 0, 1, 0, 1 with save_interval 2; 1 process = 2 actors + 1 oracle rank, bitwise
+STALE="--set train.max_staleness=1 --set save_interval=2 --set dataloader.epoches=4"
+T --set run.dir=s1 $STALE > /dev/null 2>&1 || bad "staleness run"
+$MPIRUN -np 3 "$ELIGN" --quiet train base.yaml --set run.dir=s3 --set mpi.oracle_ranks=1 $STALE > /dev/null 2>&1 ||
+  bad "staleness -np 3"
+same "staleness 1: 1 process vs -np 3" s1/checkpoint.h5 s3/checkpoint.h5
+"$PY" -c "import json,sys; s=[json.loads(l)['staleness_max'] for l in open('s1/metrics.jsonl')]; sys.exit(0 if s == [0, 1, 0, 1] else 1)" &&
+  ok || bad "staleness pattern"
+# kill -9 while the second iteration runs (its first checkpoint is there, the second not yet),
+# then --resume on 2 ranks
+"$ELIGN" --quiet train base.yaml --set run.dir=rk > /dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do [ -f rk/checkpoints/iter_000000001.h5 ] && break; sleep 0.02; done
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+[ ! -f rk/checkpoints/iter_000000003.h5 ] && ok || bad "kill -9 came too late"
+$MPIRUN -np 2 "$ELIGN" --quiet train base.yaml --resume rk > /dev/null 2>&1 || bad "resume after kill -9 (2 ranks)"
+same "kill -9 + --resume (2 ranks)" r1/checkpoint.h5 rk/checkpoint.h5
+[ "$(wc -l < rk/metrics.jsonl)" -ge 3 ] && ok || bad "resumed metrics lines"
+
+# SIGTERM while the second iteration runs: that iteration finishes, a checkpoint, exit 0; --resume ends bitwise equal
+"$ELIGN" --quiet train base.yaml --set run.dir=rt > rt.txt 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do [ -f rt/checkpoints/iter_000000001.h5 ] && break; sleep 0.02; done
+kill -TERM $pid 2>/dev/null; wait $pid; rc=$?
+[ $rc -eq 0 ] && [ -f rt/checkpoints/iter_000000002.h5 ] && [ ! -f rt/checkpoints/iter_000000003.h5 ] && ok ||
+  bad "SIGTERM: exit $rc, checkpoints $(ls rt/checkpoints)"
+T --resume rt > /dev/null 2>&1 || bad "resume after SIGTERM"
+same "SIGTERM + --resume" r1/checkpoint.h5 rt/checkpoint.h5
+
+# ---- faults ---------------------------------------------------------------------------
+T --set run.dir=flaky --set oracle.python_function=flaky --set dataloader.epoches=2 > flaky.txt 2>&1 ||
+  bad "flaky oracle run: $(cat flaky.txt)"
+"$PY" - flaky/metrics.jsonl <<'EOF' && ok || bad "oracle failures not counted"
+import json, sys
+m = [json.loads(l) for l in open(sys.argv[1])]
+f, n = sum(x["oracle_failures"] for x in m), sum(x["oracle_evaluations"] for x in m)
+print(f"flaky oracle: {f:.0f} of {n:.0f} evaluations failed over {len(m)} iterations")
+sys.exit(0 if len(m) == 2 and 0 < f < n / 2 else 1)
+EOF
+ELIGN_TEST_NAN_ITERATION=1 expect_fail "NaN in a rollout" "non-finite latent at iteration 1, group 0" T --set run.dir=nan
+grep -qF "checkpoint (iteration 1)" err.txt && [ -f nan/checkpoints/iter_000000001.h5 ] && [ ! -f nan/checkpoints/iter_000000002.h5 ] &&
+  ok || bad "NaN: last checkpoint: $(cat err.txt)"
+same "the checkpoint before the NaN is intact" r1/checkpoints/iter_000000001.h5 nan/checkpoints/iter_000000001.h5
+for fn in dies hangs; do
+  t0=$(date +%s)
+  timeout 90 $MPIRUN -x ELIGN_TOY_DIE_AFTER=20 -np 2 "$ELIGN" --quiet train base.yaml --set run.dir=o_$fn --set mpi.oracle_ranks=1 \
+    --set oracle.python_function=$fn --set mpi.timeout=3 > o_$fn.txt 2>&1
+  rc=$? dt=$(( $(date +%s) - t0 ))
+  if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $dt -lt 60 ]; then ok; else bad "oracle rank that $fn: exit $rc after $dt s"; fi
+done
+grep -qF "no reply from oracle rank 1" o_hangs.txt && ok || bad "hung oracle message: $(head -5 o_hangs.txt)"
+
+# ---- the trained weights sample; bad input ------------------------------------------
+"$ELIGN" --quiet sample --model r1/checkpoint.h5 -n 4 --T 10 --out s.h5 > /dev/null 2>&1 && ok || bad "sample from RUN/checkpoint.h5"
+expect_fail "non-empty run dir" "is not empty" T --set run.dir=r1
+expect_fail "no model" "model.checkpoint is null" T --set model.checkpoint=null --set run.dir=x1
+expect_fail "micro batch" "not a multiple of dataloader.each_prompt_sample" T --set dataloader.micro_batch_size=2 --set run.dir=x3
+expect_fail "resume nothing" "no such directory" T --resume x4
+mkdir -p x5 && expect_fail "resume empty" "no checkpoint" T --resume x5
+
+echo "train_cli: $passes checks passed, $fails failed"
+[ $fails -eq 0 ]
