@@ -35,6 +35,7 @@ static const elign_command elign_commands[] = {
     {"export", "write a samples file as XYZ and/or SDF", export_main},
     {"oracle", "energies and forces of molecules with an oracle backend", oracle_main},
     {"pretrain", "train an EDM base model on a dataset file (MPI data-parallel, resumable)", pretrain_main},
+    {"eval", "score samples: stability, RDKit validity/uniqueness/novelty, oracle energies, relaxations", eval_main},
     {NULL, NULL, NULL},
 };
 

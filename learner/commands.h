@@ -1,7 +1,8 @@
-/* commands.h — the learner commands: pretrain (main.c lists them). */
+/* commands.h — the learner commands: pretrain, eval (main.c lists them). */
 #ifndef ELIGN_LEARNER_COMMANDS_H
 #define ELIGN_LEARNER_COMMANDS_H
 
 int pretrain_main(int argc, char **argv); /* cmd_pretrain.c: elign pretrain */
+int eval_main(int argc, char **argv);     /* cmd_eval.c: elign eval */
 
 #endif

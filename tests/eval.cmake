@@ -2,3 +2,7 @@
 # metrics and the command end to end.
 elign_add_test(NAME test_align SOURCES test_align.c TIMEOUT 60)
 elign_add_test(NAME test_geomopt SOURCES test_geomopt.c TIMEOUT 60)
+# The pieces of elign eval and the data row of the qm9like test split against EDM's golden
+# files; writes the input files eval_cli.sh runs the command on.
+elign_add_test(NAME test_eval SOURCES test_eval.c ARGS ${CMAKE_CURRENT_SOURCE_DIR}/data TIMEOUT 120)
+set_tests_properties(test_eval PROPERTIES FIXTURES_SETUP eval_inputs)
