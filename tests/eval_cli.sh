@@ -25,7 +25,8 @@ bad() {
   echo "FAIL: $*" >&2
   fails=$((fails + 1))
 }
-for f in eval_test_split.h5 eval_tiny.h5 eval_tiny_a.h5 eval_tiny_b.h5 eval_tiny4.h5 eval_odd.h5 eval_empty.h5; do
+for f in eval_test_split.h5 eval_tiny.h5 eval_tiny_a.h5 eval_tiny_b.h5 eval_tiny4.h5 eval_odd.h5 eval_empty.h5 \
+  eval_python.h5; do
   [ -s "$f" ] || { echo "FAIL: $f missing (test_eval makes it)"; exit 1; }
 done
 
@@ -150,6 +151,23 @@ ok &= rows[2]['valid'] == 'error' and rows[5]['n_atoms'] == '0'
 print('odd inputs: single-point failures %s; unreadable: %s' % (sp, [k for k in f if f[k]['error']]))
 sys.exit(0 if ok else 1)
 EOF
+
+# a Python oracle that raises for some molecules (tests/oracle_toy.py): flagged, listed, the rest evaluated
+"$ELIGN" eval eval_python.h5 --oracle python --python-module oracle_toy --python-function toy \
+  --python-path "$SRC/tests" --out $D/py.json --run-dir $D/py.d --no-print 2> $D/py.log
+rc=$?
+if grep -q "not built" $D/py.log; then
+  echo "skip: python backend not built"
+else
+  [ $rc -eq 0 ] && "$PY" - $D/py.json <<'EOF' && ok || bad "python oracle failures: exit $rc $(tail -3 $D/py.log)"
+import json, sys
+f = json.load(open(sys.argv[1]))['samples']['files'][0]
+sp = {x['index']: x['status'] for x in f['failed']['python']['single_point']}
+print('python oracle: %s' % sp)
+ok = sp == {0: 'time limit exceeded', 1: 'backend error', 3: 'not converged'}
+sys.exit(0 if ok and f['metrics']['oracle:python']['n_ok'] == 1 else 1)
+EOF
+fi
 
 # ---- resume: killed midway (after 11 journal records = 8 chemistry + 3 oracle chunks) ----------
 run_relax() { "$ELIGN" eval eval_tiny.h5 --oracle lj --relax --batch 8 --no-print "$@"; }

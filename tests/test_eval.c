@@ -21,6 +21,7 @@
  *   eval_odd.h5         a lone C, a lone H, an Fe molecule, two atoms 0.1 Å apart,
  *                       a NaN coordinate, a molecule without atoms, one normal molecule
  *   eval_empty.h5       a samples file with no molecules
+ *   eval_python.h5      molecules tests/oracle_toy.py refuses (time limit, error, no convergence)
  */
 #include <fcntl.h>
 #include <math.h>
@@ -250,6 +251,17 @@ static void write_fixtures(void) {
   elign_molset_append(&s, 5, CH4, ch4, -1, NULL);  /* 6: methane, one H pulled out */
   write_samples("eval_odd.h5", &s);
   elign_molset_free(&s);
+  /* for tests/oracle_toy.py's toy(): a first atom Ne raises TimeoutError, He RuntimeError, Ar a
+   * *ConvergenceError*; the oracle flags them (time limit, backend error, not converged) */
+  elign_molset_init(&s);
+  int32_t NeC[2] = {10, 6}, HeH[2] = {2, 1}, CO[2] = {6, 8}, ArH[2] = {18, 1};
+  double pair[6] = {0, 0, 0, 1.2, 0, 0};
+  elign_molset_append(&s, 2, NeC, pair, -1, NULL);
+  elign_molset_append(&s, 2, HeH, pair, -1, NULL);
+  elign_molset_append(&s, 2, CO, pair, -1, NULL);
+  elign_molset_append(&s, 2, ArH, pair, -1, NULL);
+  write_samples("eval_python.h5", &s);
+  elign_molset_free(&s);
   elign_molset_init(&s);
   write_samples("eval_empty.h5", &s);
   elign_molset_free(&s);
@@ -317,6 +329,25 @@ static int same_result(const elign_relax_result *a, const elign_relax_result *b)
                                            (isnan(a->energy_final) && isnan(b->energy_final))));
 }
 
+/* lj, except that a 5-atom molecule away from its start (x0) is refused. */
+typedef struct {
+  elign_oracle *lj;
+  const double *x0;
+} refuse_ctx;
+
+static elign_status refuse_moved(void *ctx, const elign_oracle_batch *b, elign_oracle_result *r, elign_error *err) {
+  refuse_ctx *c = ctx;
+  elign_status st = elign_oracle_evaluate(c->lj, b, r, err);
+  for (int64_t m = 0; m < b->n_mol; m++) {
+    int64_t a0 = b->offsets[m], n = b->offsets[m + 1] - a0;
+    if (n == 5 && memcmp(b->pos + 3 * a0, c->x0, 15 * sizeof(double)) != 0) {
+      r->status[m] = ELIGN_MOL_NOT_CONVERGED;
+      r->energy[m] = 0;
+    }
+  }
+  return st;
+}
+
 static void test_relax_driver(void) {
   elign_oracle *lj = NULL;
   elign_oracle_options opt;
@@ -360,6 +391,20 @@ static void test_relax_driver(void) {
   CHECK(final_pos[3 * odd.offsets[3] + 3] == odd.pos[3 * odd.offsets[3] + 3]); /* an unrelaxed one did not */
   elign_oracle_client_destroy(&c);
   free(final_pos);
+
+  /* an oracle that refuses every point but the start: the optimiser halves its step until
+   * nothing is left, and the molecule is FAILED with the oracle's status */
+  refuse_ctx rc = {.lj = lj, .x0 = odd.pos + 3 * odd.offsets[6]};
+  CHECK(elign_oracle_client_create_embedded_fn(refuse_moved, &rc, 4, &c, &err) == ELIGN_OK);
+  int64_t last[1] = {2};
+  CHECK(elign_relax_run(c, &odd, last, 1, &ro, r, NULL, NULL, NULL, &err) == ELIGN_OK);
+  printf("relax driver: a molecule refused after its start: %s (%s) after %d steps\n",
+         elign_relax_outcome_string((elign_relax_outcome)r[6].outcome),
+         elign_mol_status_string((elign_mol_status)r[6].relax_status), r[6].steps);
+  CHECK(r[6].status == ELIGN_MOL_OK && r[6].outcome == ELIGN_RELAX_FAILED);
+  CHECK(r[6].relax_status == ELIGN_MOL_NOT_CONVERGED);
+  CHECK(r[6].steps >= 3 && r[6].steps < 40 && isnan(r[6].energy_final)); /* halvings of a small first step */
+  elign_oracle_client_destroy(&c);
 
   /* the same molecules in any window and chunk order give the same numbers */
   int64_t n_chunks = (tiny.n_mol + 7) / 8, fwd[16], rev[16];
