@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/base/cli.h"
@@ -117,6 +118,12 @@ static int number(const char *cmd_opt, const char *v, double lo, double hi, int 
   }
   *out = d;
   return 1;
+}
+
+/* Two paths naming one existing file (device and inode). */
+static int same_file(const char *a, const char *b) {
+  struct stat sa, sb;
+  return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 /* 0 ok, 1 help shown, 2 usage error (printed on rank 0 only). */
@@ -243,11 +250,24 @@ static int parse_args(int argc, char **argv, eval_args *a, int verbose) {
       }
   }
   const char *outs[2] = {a->out, a->table};
-  for (int k = 0; k < 2; k++)
-    if (outs[k] && !a->force && access(outs[k], F_OK) == 0) {
+  for (int k = 0; k < 2; k++) {
+    if (!outs[k]) continue;
+    if (!a->force && access(outs[k], F_OK) == 0) {
       if (verbose) fprintf(stderr, "elign eval: %s exists (--force replaces it)\n", outs[k]);
       return 2;
     }
+    const char *ins[EVAL_MAX_FILES * 2 + 2];
+    int n_ins = 0;
+    for (int i = 0; i < a->n_inputs; i++) ins[n_ins++] = a->inputs[i];
+    for (int i = 0; i < a->n_refs; i++) ins[n_ins++] = a->refs[i];
+    if (a->dataset) ins[n_ins++] = a->dataset;
+    if (a->train_smiles) ins[n_ins++] = a->train_smiles;
+    for (int i = 0; i < n_ins; i++)
+      if (same_file(outs[k], ins[i])) {
+        if (verbose) fprintf(stderr, "elign eval: output %s is the input %s\n", outs[k], ins[i]);
+        return 2;
+      }
+  }
   if (a->out && a->table && strcmp(a->out, a->table) == 0) {
     if (verbose) fprintf(stderr, "elign eval: --out and --table name the same file\n");
     return 2;

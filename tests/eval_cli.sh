@@ -236,6 +236,7 @@ expect_usage "unknown oracle backend 'nosuch'" eval_tiny4.h5 --oracle nosuch
 expect_usage "--relax needs an --oracle" eval_tiny4.h5 --relax
 expect_usage "exists (--force replaces it)" eval_tiny4.h5 --out $D/full.json
 expect_usage "at least one samples file" --oracle lj
+expect_usage "is the input" eval_tiny4.h5 --table ./eval_tiny4.h5 --force
 expect_usage "--optimizer" eval_tiny4.h5 --oracle lj --relax --optimizer bfgs
 expect_usage "--fmax" eval_tiny4.h5 --oracle lj --relax --fmax 0x10
 "$ELIGN" eval --help | grep -q "usage: elign eval" && ok || bad "--help"
