@@ -512,7 +512,8 @@ static int write_outputs(eval_run *r, elign_error *err) {
                      .n_samples = a->n_inputs,
                      .ref = samples + a->n_inputs,
                      .n_ref = a->n_refs,
-                     .train = r->train};
+                     .train = r->train,
+                     .oracle_opt = &a->opt};
   elign_status st = ELIGN_OK;
   if (a->out && (st = eval_write_json(&rep, a->out, err)) == ELIGN_OK) elign_info("wrote %s", a->out);
   if (!st && a->table && (st = eval_write_csv(&rep, a->table, err)) == ELIGN_OK) elign_info("wrote %s", a->table);

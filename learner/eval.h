@@ -29,6 +29,7 @@
 #include "common/chem/geomopt.h"
 #include "common/chem/molset.h"
 #include "common/chem/smiles_set.h"
+#include "oracle/oracle.h"
 #include "oracle/relax.h"
 
 #define EVAL_MAX_BACKENDS 8
@@ -178,6 +179,7 @@ typedef struct {
   eval_file **ref;                /* the baseline's files (--ref), may be 0 */
   int n_ref;
   const elign_smiles_set *train;
+  const elign_oracle_options *oracle_opt; /* the options every backend got (provenance), may be NULL */
 } eval_report;
 
 /* The JSON summary (atomic write). */

@@ -118,6 +118,19 @@ elign_status eval_write_json(const eval_report *r, const char *path, elign_error
   elign_jw_begin_array(&w, "oracles");
   for (int b = 0; b < s->n_backends; b++) elign_jw_string(&w, NULL, s->backends[b]);
   elign_jw_end(&w);
+  if (r->oracle_opt && s->n_backends > 0) { /* what shapes the numbers (paths left out: they say where, not what) */
+    const elign_oracle_options *o = r->oracle_opt;
+    elign_jw_begin_object(&w, "oracle_options");
+    elign_jw_string(&w, "model", o->model);
+    elign_jw_string(&w, "method", o->method);
+    elign_jw_string(&w, "basis", o->basis);
+    elign_jw_string(&w, "python_module", o->python_module);
+    elign_jw_string(&w, "python_function", o->python_function);
+    elign_jw_number(&w, "min_distance", o->min_distance);
+    elign_jw_number(&w, "time_limit", o->time_limit);
+    elign_jw_int(&w, "max_iterations", o->max_iterations);
+    elign_jw_end(&w);
+  }
   if (s->relax && s->n_backends > 0) {
     elign_jw_begin_object(&w, "relax");
     elign_jw_string(&w, "optimizer", elign_geomopt_method_name(s->opt.method));
