@@ -1,8 +1,9 @@
-/* commands.h — the learner commands: pretrain, train (main.c lists them). */
+/* commands.h — the learner commands: pretrain, train, eval (main.c lists them). */
 #ifndef ELIGN_LEARNER_COMMANDS_H
 #define ELIGN_LEARNER_COMMANDS_H
 
 int pretrain_main(int argc, char **argv); /* cmd_pretrain.c: elign pretrain */
 int train_main(int argc, char **argv);    /* cmd_train.c: elign train */
+int eval_main(int argc, char **argv);     /* cmd_eval.c: elign eval */
 
 #endif

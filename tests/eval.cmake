@@ -1,0 +1,10 @@
+# elign eval (area: eval): superposition, geometry optimisation, the evaluation
+# metrics and the command end to end.
+elign_add_test(NAME test_align SOURCES test_align.c TIMEOUT 60)
+elign_add_test(NAME test_geomopt SOURCES test_geomopt.c TIMEOUT 60)
+# The pieces of elign eval and the data row of the qm9like test split against EDM's golden
+# files; writes the input files eval_cli.sh runs the command on.
+elign_add_test(NAME test_eval SOURCES test_eval.c ARGS ${CMAKE_CURRENT_SOURCE_DIR}/data TIMEOUT 120)
+set_tests_properties(test_eval PROPERTIES FIXTURES_SETUP eval_inputs)
+elign_add_script_test(eval_cli eval_cli.sh)
+set_tests_properties(eval_cli PROPERTIES FIXTURES_REQUIRED eval_inputs PROCESSORS 2 LABELS mpi)
