@@ -261,7 +261,7 @@ elign_status elign_dataset_stream_append(elign_dataset_stream *s, int n, const i
   if (st == ELIGN_OK && s->with_smiles) st = column_push(&s->smiles, &smiles, 1, err);
   for (int i = 0; i < s->n_props && st == ELIGN_OK; i++) st = column_push(&s->props[i], &props[i], 1, err);
   if (st != ELIGN_OK) {
-    elign_error_prefix(err, "%s: ", s->w.final_path);
+    elign_error_prefix(err, "%s: ", s->w.out.final_path);
     return st;
   }
   count_histograms(s, n, Z);
@@ -275,7 +275,7 @@ elign_status elign_dataset_stream_split_push(elign_dataset_stream *s, int k, int
   ELIGN_ASSERT(index > s->split_last[k] && index < s->n_mol);
   s->split_last[k] = index;
   elign_status st = column_push(&s->splits[k], &index, 1, err);
-  if (st != ELIGN_OK) elign_error_prefix(err, "%s: ", s->w.final_path);
+  if (st != ELIGN_OK) elign_error_prefix(err, "%s: ", s->w.out.final_path);
   return st;
 }
 
