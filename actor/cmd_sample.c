@@ -23,7 +23,7 @@
 
 #define DENOISE_STATES_FORMAT "denoise_states"
 #define DENOISE_OUTPUT_FORMAT "denoise_output"
-#define DENOISE_VERSION 1
+#define DENOISE_VERSION 2 /* 2: checksummed storage (common/io/h5io.h) */
 
 /* ---- small argument helpers ---------------------------------------------- */
 

@@ -245,19 +245,6 @@ const elign_ckpt_view *elign_checkpoint_find_view(const elign_checkpoint *c, con
 
 /* ---- write ------------------------------------------------------------------------------- */
 
-static elign_status write_scalar_string(hid_t f, const char *name, const char *text, elign_error *err) {
-  hid_t t = H5Tcopy(H5T_C_S1);
-  H5Tset_size(t, H5T_VARIABLE);
-  H5Tset_cset(t, H5T_CSET_UTF8);
-  hid_t space = H5Screate(H5S_SCALAR);
-  hid_t ds = H5Dcreate2(f, name, t, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t rc = ds < 0 ? -1 : H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &text);
-  if (ds >= 0) H5Dclose(ds);
-  H5Sclose(space);
-  H5Tclose(t);
-  return rc < 0 ? ELIGN_FAIL(err, ELIGN_ERR_IO, "cannot write %s", name) : ELIGN_OK;
-}
-
 static elign_status write_arch(hid_t f, const elign_checkpoint *c, elign_error *err) {
   hid_t g = H5Gcreate2(f, "/arch", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   if (g < 0) return ELIGN_FAIL(err, ELIGN_ERR_IO, "cannot create /arch");
@@ -321,7 +308,7 @@ static elign_status write_body(hid_t f, const elign_checkpoint *c, elign_error *
     /* uint64 seed stored bit-for-bit in an int64 attribute */
     if (st == ELIGN_OK) st = elign_h5_set_attr_i64(f, "/rng", "seed", (int64_t)c->rng_seed, err);
   }
-  if (st == ELIGN_OK && c->config_text) st = write_scalar_string(f, "/config", c->config_text, err);
+  if (st == ELIGN_OK && c->config_text) st = elign_h5_write_text(f, "/config", c->config_text, err);
   if (st == ELIGN_OK && c->n_hist > 0) {
     hsize_t dh[1] = {(hsize_t)c->n_hist};
     st = elign_h5_write_array(f, "/nodes_hist/n_atoms", H5T_NATIVE_INT64, 1, dh, c->hist_n_atoms, err);
@@ -475,24 +462,7 @@ static elign_status read_body(elign_checkpoint *c, hid_t f, const char *path, el
       c->rng_seed = (uint64_t)seed;
     }
   }
-  if (st == ELIGN_OK && elign_h5_exists(f, "/config")) {
-    hid_t ds = H5Dopen2(f, "/config", H5P_DEFAULT);
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    char *text = NULL;
-    hid_t ft = ds >= 0 ? H5Dget_type(ds) : H5I_INVALID_HID;
-    int is_vl = ft >= 0 && H5Tis_variable_str(ft) > 0;
-    herr_t rc = is_vl ? H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &text) : -1;
-    if (rc >= 0 && text) {
-      c->config_text = elign_strdup(text, "ckpt:config");
-      H5free_memory(text);
-    } else {
-      st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /config is not a string", path);
-    }
-    if (ft >= 0) H5Tclose(ft);
-    H5Tclose(t);
-    if (ds >= 0) H5Dclose(ds);
-  }
+  if (st == ELIGN_OK && elign_h5_exists(f, "/config")) st = elign_h5_read_text(f, "/config", &c->config_text, path, err);
   if (st == ELIGN_OK && elign_h5_exists(f, "/nodes_hist/n_atoms")) {
     hsize_t d2[1];
     st = elign_h5_read_array(f, "/nodes_hist/n_atoms", H5T_NATIVE_INT64, 1, d, &p, path, err);
