@@ -8,6 +8,7 @@
 #include "common/base/cli.h"
 #include "common/base/log.h"
 #include "common/cmd/commands.h"
+#include "learner/commands.h"
 #include "oracle/commands.h"
 
 typedef struct {
@@ -33,6 +34,7 @@ static const elign_command elign_commands[] = {
     {"sample", "sample molecules from a model (MPI-parallel) into a samples file", sample_main},
     {"export", "write a samples file as XYZ and/or SDF", export_main},
     {"oracle", "energies and forces of molecules with an oracle backend", oracle_main},
+    {"pretrain", "train an EDM base model on a dataset file (MPI data-parallel, resumable)", pretrain_main},
     {NULL, NULL, NULL},
 };
 

@@ -372,7 +372,7 @@ static void test_train_loss(void) {
   for (int j = 0; j < 117; j++) eh[j] = eps[j] + (elign_real)0.3 * eh[j];
   diffusion_nodes_hist h;
   diffusion_nodes_hist_qm9(&h);
-  diffusion_loss_input in = {xh, z, eps, eh, t, off, 3, T, &l, &sched, &h};
+  diffusion_loss_input in = {xh, z, eps, eh, t, off, 3, T, &l, &sched, &h, 0, 0};
   diffusion_loss_terms L;
   diffusion_train_loss(&L, &in);
   CHECK(isfinite(L.loss));
@@ -418,6 +418,31 @@ static void test_train_loss(void) {
   CHECK_ARRAY(got, want, 30, 1e-7, FD_RTOL);
   /* t = 0 molecule's h channels have zero gradient; t > 0 all channels */
   CHECK(g[0 * 9 + 5] == 0 && g[0 * 9 + 1] != 0 && g[5 * 9 + 5] != 0);
+
+  /* Chunks of a batch (data-parallel training): molecule 0 alone and
+   * molecules 1-2 together, each told the batch's B = 3 and N_batch = 6,
+   * add up to the batch's loss and give the batch's gradient rows. */
+  CHECK(L.n_t0 == 1 && L.n_t == 2);
+  CHECK_CLOSE(L.l2_sum_t0 + L.l2_sum_t, 3 * L.l2_term, 1e-12, 1e-12);
+  int64_t off_a[2] = {0, 4}, off_b[3] = {0, 3, 9};
+  diffusion_loss_input ca = in, cb = in;
+  ca.offsets = off_a, ca.n_mol = 1, ca.batch_n_mol = 3, ca.batch_max_atoms = 6;
+  cb.xh = xh + 4 * D, cb.z_t = z + 4 * D, cb.eps = eps + 4 * D, cb.eps_hat = eh + 4 * D, cb.t = t + 1;
+  cb.offsets = off_b, cb.n_mol = 2, cb.batch_n_mol = 3, cb.batch_max_atoms = 6;
+  diffusion_loss_terms La, Lb;
+  diffusion_train_loss(&La, &ca);
+  diffusion_train_loss(&Lb, &cb);
+  CHECK_CLOSE(La.loss + Lb.loss, L.loss, 1e-12, 1e-12);
+  CHECK_CLOSE(La.l2_term + Lb.l2_term, L.l2_term, 1e-12, 1e-12);
+  elign_real gc[13 * 9];
+  diffusion_train_loss_backward(gc, 1.0, &ca);
+  diffusion_train_loss_backward(gc + 4 * D, 1.0, &cb);
+  CHECK(memcmp(gc, g, sizeof gc) == 0);
+  /* without the batch values a chunk normalises by its own B = 1 and N_batch = 4:
+   * its gradient is (3·6)/(1·4) = 4.5 times the batch's */
+  ca.batch_n_mol = ca.batch_max_atoms = 0;
+  diffusion_train_loss_backward(gc, 1.0, &ca);
+  for (int j = 0; j < 4 * D; j++) CHECK_CLOSE(gc[j], 4.5 * g[j], 1e-12, 1e-6);
   diffusion_nodes_hist_free(&h);
 }
 
@@ -460,7 +485,7 @@ static void test_loss_vs_edm(void) {
       sg[m] = diffusion_sigma(g);
     }
     diffusion_forward_noise(z, xh, eps, a, sg, off, 2, D);
-    diffusion_loss_input in = {xh, z, eps, eh, tv[q], off, 2, 1000, &l, &sched, NULL};
+    diffusion_loss_input in = {xh, z, eps, eh, tv[q], off, 2, 1000, &l, &sched, NULL, 0, 0};
     diffusion_loss_terms L;
     diffusion_train_loss(&L, &in);
     CHECK_CLOSE(L.loss, want[q], 0, 1e-6);

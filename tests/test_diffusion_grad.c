@@ -50,7 +50,7 @@ static double loss_of(fixture *f, const elign_real *p, int with_backward, elign_
   elign_error err;
   int D = lay.D;
   ELIGN_ASSERT(egnn_dynamics_forward(&net, p, ws, NMOL, OFF, f->z, f->tau, f->eh, &err) == ELIGN_OK);
-  diffusion_loss_input in = {f->xh, f->z, f->eps, f->eh, f->t, OFF, NMOL, 1000, &lay, &sched, NULL};
+  diffusion_loss_input in = {f->xh, f->z, f->eps, f->eh, f->t, OFF, NMOL, 1000, &lay, &sched, NULL, 0, 0};
   diffusion_loss_terms L;
   diffusion_train_loss(&L, &in);
   if (with_backward) {

@@ -38,6 +38,10 @@ static void make_checkpoint(elign_checkpoint *c, int64_t extra, float scale) {
   }
   elign_checkpoint_set_optimizer(c, "adamw", 42, NULL, NULL);
   for (int64_t i = 0; i < n; i++) c->opt_m[i] = (float)i, c->opt_v[i] = 1.0f / (float)(i + 1);
+  elign_checkpoint_set_optimizer_vmax(c, c->opt_v);
+  double queue[3] = {12.5, 3000.0, 0.25};
+  elign_checkpoint_set_clip_queue(c, 3, queue);
+  elign_checkpoint_set_ema(c, c->opt_m, 0.9999);
   elign_checkpoint_set_reference(c, c->params);
   uint64_t counters[3] = {7, UINT64_C(0xFFFFFFFFFFFFFFFF), 0};
   elign_checkpoint_set_rng(c, UINT64_C(0x8000000000000001), 3, counters);
@@ -78,6 +82,9 @@ static void test_round_trip(void) {
   CHECK(b.opt_m && memcmp(b.opt_m, a.opt_m, (size_t)a.n_params * sizeof(float)) == 0);
   CHECK(b.opt_v && memcmp(b.opt_v, a.opt_v, (size_t)a.n_params * sizeof(float)) == 0);
   CHECK(b.reference && memcmp(b.reference, a.reference, (size_t)a.n_params * sizeof(float)) == 0);
+  CHECK(b.opt_vmax && memcmp(b.opt_vmax, a.opt_v, (size_t)a.n_params * sizeof(float)) == 0);
+  CHECK(b.ema && memcmp(b.ema, a.opt_m, (size_t)a.n_params * sizeof(float)) == 0 && b.ema_decay == 0.9999);
+  CHECK(b.n_clip == 3 && b.clip_queue[0] == 12.5 && b.clip_queue[1] == 3000.0 && b.clip_queue[2] == 0.25);
   CHECK(strcmp(b.opt_kind, "adamw") == 0 && b.opt_step == 42);
   CHECK(b.iteration == 12 && b.optimizer_step == 42 && b.epoch == 1);
   CHECK(b.rng_seed == UINT64_C(0x8000000000000001));

@@ -115,6 +115,22 @@ static void test_dataset_round_trip(void) {
   elign_hist h;
   CHECK(elign_dataset_read_nodes_hist("ds_rt.h5", &h, &err) == ELIGN_OK && h.n == 3 && h.key[1] == 3);
   elign_hist_free(&h);
+  /* partial reads: the index alone, and molecules [1, 3) as hyperslabs */
+  elign_dataset_index idx;
+  CHECK(elign_dataset_read_index("ds_rt.h5", &idx, &err) == ELIGN_OK);
+  CHECK(idx.n_mol == 3 && idx.offsets[3] == 11 && idx.n_splits == 2);
+  const elign_split *it = elign_dataset_index_find_split(&idx, "train");
+  CHECK(it && it->n == 2 && it->index[0] == 0 && it->index[1] == 2 && !elign_dataset_index_find_split(&idx, "x"));
+  elign_dataset_index_free(&idx);
+  elign_molset r;
+  CHECK(elign_dataset_read_range("ds_rt.h5", 1, 3, &r, &err) == ELIGN_OK);
+  CHECK(r.n_mol == 2 && r.n_atoms == 8 && r.offsets[0] == 0 && r.offsets[1] == 2 && r.offsets[2] == 8);
+  CHECK(memcmp(r.Z, a->Z + 3, 8 * sizeof(int32_t)) == 0 && memcmp(r.pos, a->pos + 9, 24 * sizeof(double)) == 0);
+  CHECK(r.ids && r.ids[0] == a->ids[1] && r.ids[1] == 12);
+  elign_molset_free(&r);
+  CHECK(elign_dataset_read_range("ds_rt.h5", 3, 3, &r, &err) == ELIGN_OK && r.n_mol == 0 && r.n_atoms == 0);
+  elign_molset_free(&r);
+  CHECK(elign_dataset_read_range("ds_rt.h5", 2, 4, &r, &err) == ELIGN_ERR_FORMAT && strstr(err.msg, "/offsets"));
   /* a dataset is not a sample file */
   elign_molset m;
   CHECK(elign_samples_read("ds_rt.h5", &m, NULL, NULL, &err) == ELIGN_ERR_FORMAT &&

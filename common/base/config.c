@@ -677,10 +677,36 @@ static elign_status config_check_relations(const elign_config *cfg, elign_error 
 
 /* ------------------------------------------------------------------ load / free */
 
+/* Sections a command reads besides the top-level keys; NULL = every key. */
+static elign_status config_command_sections(const char *command, const char *const **sections, elign_error *err) {
+  static const char *const pretrain[] = {"run.", "data.", "mpi.", "pretrain.", NULL};
+  *sections = NULL;
+  if (!command || strcmp(command, "train") == 0) return ELIGN_OK;
+  if (strcmp(command, "pretrain") == 0) {
+    *sections = pretrain;
+    return ELIGN_OK;
+  }
+  return ELIGN_FAIL(err, ELIGN_ERR_ARG, "unknown command '%s' for a config (train, pretrain)", command);
+}
+
+static int config_command_reads(const char *const *sections, const char *key) {
+  if (!sections || !strchr(key, '.')) return 1;
+  for (int i = 0; sections[i]; i++)
+    if (strncmp(key, sections[i], strlen(sections[i])) == 0) return 1;
+  return 0;
+}
+
 elign_status elign_config_load(const char *path, const char *const *sets, int n_sets, elign_config **out,
                                elign_error *err) {
+  return elign_config_load_for(NULL, path, sets, n_sets, out, err);
+}
+
+elign_status elign_config_load_for(const char *command, const char *path, const char *const *sets, int n_sets,
+                                   elign_config **out, elign_error *err) {
   ELIGN_ASSERT(out);
   *out = NULL;
+  const char *const *sections;
+  if (config_command_sections(command, &sections, err)) return ELIGN_ERR_ARG;
   elign_config *cfg = config_new_defaults();
   elign_status st = ELIGN_OK;
   if (path) st = config_read_file(cfg, path, err);
@@ -688,9 +714,12 @@ elign_status elign_config_load(const char *path, const char *const *sets, int n_
   if (st == ELIGN_OK && path) {
     for (int k = 0; k < elign_config_schema_len; k++) {
       if (elign_config_schema[k].def || cfg->values[k].explicit_) continue;
+      if (!config_command_reads(sections, elign_config_schema[k].key)) continue;
       st = ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "%s: missing required key '%s' (%s)", path, elign_config_schema[k].key,
                       elign_config_schema[k].doc);
-      elign_error_hint(err, "add it to the file or pass --set %s=VALUE", elign_config_schema[k].key);
+      elign_error_hint(err, "add it to the file or pass --set %s=VALUE (a config for `elign pretrain` needs no "
+                            "FED-GRPO keys: check it with --for pretrain)",
+                       elign_config_schema[k].key);
       break;
     }
   }
@@ -852,6 +881,7 @@ void elign_config_write_yaml(const elign_config *cfg, FILE *out, int flags) {
   for (int k = 0; k < elign_config_schema_len; k++) {
     const elign_config_key *row = &elign_config_schema[k];
     const config_value *v = &cfg->values[k];
+    if (!v->is_set) continue; /* a required key this config's command does not read */
     /* Open the mappings this key needs beyond what it shares with the previous key. */
     int depth = config_common_depth(prev, row->key);
     const char *p = row->key;

@@ -70,6 +70,15 @@ typedef struct elign_config elign_config;
  * file:line (or the --set) and the key. */
 elign_status elign_config_load(const char *path, const char *const *sets, int n_sets,
                                elign_config **out, elign_error *err);
+/* The same for one command: a required key is enforced only when `command`
+ * reads it. NULL or "train" enforce every required key (today all of them
+ * are FED-GRPO keys: dataloader.*, model.time_step, train.*); "pretrain"
+ * reads only the top-level keys, run.*, data.*, mpi.* and pretrain.*, none
+ * of them required, so a pretraining config sets no FED-GRPO keys. Required
+ * keys left unset stay out of the YAML the writers produce. An unknown
+ * command is ELIGN_ERR_ARG. */
+elign_status elign_config_load_for(const char *command, const char *path, const char *const *sets, int n_sets,
+                                   elign_config **out, elign_error *err);
 void elign_config_free(elign_config **cfg);
 
 /* Typed getters. The key must be in the schema with the matching type
@@ -94,7 +103,8 @@ const elign_config_key *elign_config_find_key(const char *key);
  * flags stand for a key take their defaults from here, never a copy). */
 long elign_config_default_int(const char *key);
 
-/* Write the resolved config as YAML that loads back to the same config.
+/* Write the resolved config as YAML that loads back to the same config
+ * (for the same command: required keys a command left unset are omitted).
  * flags: ELIGN_CONFIG_WRITE_COMMENTS adds each key's doc line,
  * ELIGN_CONFIG_WRITE_ORIGIN adds "# from FILE:LINE" after explicit values. */
 enum { ELIGN_CONFIG_WRITE_COMMENTS = 1, ELIGN_CONFIG_WRITE_ORIGIN = 2 };

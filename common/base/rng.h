@@ -35,7 +35,8 @@ typedef enum {
   ELIGN_RNG_TRAIN_NOISE = 6,  /* pretraining: the forward-noise epsilon */
   ELIGN_RNG_SHUFFLE = 7,      /* data order */
   ELIGN_RNG_INIT = 8,         /* parameter initialisation */
-  ELIGN_RNG_DATA_SPLIT = 10,  /* train/valid/test assignment of imported data (9: pretraining rotations) */
+  ELIGN_RNG_ROTATION = 9,     /* pretraining: random rotation of a training molecule */
+  ELIGN_RNG_DATA_SPLIT = 10,  /* train/valid/test assignment of imported data */
   ELIGN_RNG_TEST = 255        /* tests only */
 } elign_rng_purpose;
 

@@ -8,8 +8,8 @@
 #include "common/base/config.h"
 
 static const char *config_usage =
-    "usage: elign config show FILE [--set KEY=VALUE]... [--origin] [--comments]\n"
-    "       elign config check FILE [--set KEY=VALUE]...\n"
+    "usage: elign config show FILE [--set KEY=VALUE]... [--for CMD] [--origin] [--comments]\n"
+    "       elign config check FILE [--set KEY=VALUE]... [--for CMD]\n"
     "       elign config keys [--markdown]\n"
     "\n"
     "  show   print the resolved config (every key, defaults included) as YAML that\n"
@@ -21,7 +21,10 @@ static const char *config_usage =
     "         table in docs/config.md)\n"
     "\n"
     "--set KEY=VALUE overrides a key after the file (repeatable), e.g.\n"
-    "  elign config check configs/qm9.yaml --set train.learning_rate=2e-6\n";
+    "  elign config check configs/qm9.yaml --set train.learning_rate=2e-6\n"
+    "--for CMD checks the file as the command CMD reads it: `train` (the default)\n"
+    "requires every FED-GRPO key; `pretrain` requires none of them, e.g.\n"
+    "  elign config check configs/pretrain_demo.yaml --for pretrain\n";
 
 static const char *config_type_word(const elign_config_key *row) {
   switch (row->type) {
@@ -90,6 +93,7 @@ static void config_print_keys(FILE *out, int markdown) {
 /* Parse `FILE [--set K=V]... [flags]`; returns 0 or a usage exit code. */
 typedef struct {
   const char *path;
+  const char *command; /* --for CMD, or NULL */
   const char **sets;
   int n_sets;
   int origin, comments, markdown;
@@ -108,6 +112,12 @@ static int config_parse_args(int argc, char **argv, int allow_file, config_args 
       a->sets[a->n_sets++] = argv[++i];
     } else if (strncmp(arg, "--set=", 6) == 0) {
       a->sets[a->n_sets++] = arg + 6;
+    } else if (strcmp(arg, "--for") == 0) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "elign config: --for needs a command (train, pretrain)\n");
+        return ELIGN_EXIT_USAGE;
+      }
+      a->command = argv[++i];
     } else if (strcmp(arg, "--origin") == 0) {
       a->origin = 1;
     } else if (strcmp(arg, "--comments") == 0) {
@@ -158,7 +168,7 @@ int config_main(int argc, char **argv) {
   elign_error err;
   elign_error_clear(&err);
   elign_config *cfg = NULL;
-  elign_status st = elign_config_load(a.path, a.sets, a.n_sets, &cfg, &err);
+  elign_status st = elign_config_load_for(a.command, a.path, a.sets, a.n_sets, &cfg, &err);
   elign_free(a.sets);
   if (st) return elign_cli_fail(&err);
   if (is_show) {

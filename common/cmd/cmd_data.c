@@ -572,8 +572,11 @@ static elign_status info_model(const char *path, int all_views, elign_error *err
     if (show < c.n_views) printf("  ... %d more (elign info --views FILE lists all)\n", c.n_views - show);
     printf("iteration: %lld, optimizer_step: %lld, epoch: %lld\n", (long long)c.iteration, (long long)c.optimizer_step,
            (long long)c.epoch);
-    if (c.opt_m) printf("optimizer: %s, step %lld (m and v stored)\n", c.opt_kind, (long long)c.opt_step);
+    if (c.opt_m)
+      printf("optimizer: %s, step %lld (m, v%s stored; clipping queue of %d norms)\n", c.opt_kind,
+             (long long)c.opt_step, c.opt_vmax ? ", amsgrad max" : "", c.n_clip);
     else printf("optimizer: none stored\n");
+    if (c.ema) printf("ema of the parameters: stored (decay %g)\n", c.ema_decay);
     printf("reference (frozen) parameters: %s\n", c.reference ? "stored" : "none");
     printf("rng: seed %llu, %d stream counters\n", (unsigned long long)c.rng_seed, c.n_rng_counters);
     if (c.config_text) {

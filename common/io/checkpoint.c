@@ -25,6 +25,9 @@ void elign_checkpoint_free(elign_checkpoint *c) {
   free(c->params);
   free(c->opt_m);
   free(c->opt_v);
+  free(c->opt_vmax);
+  free(c->clip_queue);
+  free(c->ema);
   free(c->reference);
   free(c->rng_counters);
   free(c->config_text);
@@ -168,6 +171,25 @@ void elign_checkpoint_set_reference(elign_checkpoint *c, const float *src) {
   c->reference = copy_floats(c->n_params, src, "ckpt:reference");
 }
 
+void elign_checkpoint_set_optimizer_vmax(elign_checkpoint *c, const float *vmax) {
+  ELIGN_ASSERT(c->opt_m); /* part of the optimizer state */
+  free(c->opt_vmax);
+  c->opt_vmax = copy_floats(c->n_params, vmax, "ckpt:adam_vmax");
+}
+
+void elign_checkpoint_set_clip_queue(elign_checkpoint *c, int n, const double *items) {
+  free(c->clip_queue);
+  c->n_clip = n;
+  c->clip_queue = elign_malloc((size_t)(n ? n : 1) * sizeof *c->clip_queue, "ckpt:clip");
+  memcpy(c->clip_queue, items, (size_t)n * sizeof *items);
+}
+
+void elign_checkpoint_set_ema(elign_checkpoint *c, const float *src, double decay) {
+  free(c->ema);
+  c->ema = copy_floats(c->n_params, src, "ckpt:ema");
+  c->ema_decay = decay;
+}
+
 void elign_checkpoint_set_rng(elign_checkpoint *c, uint64_t seed, int n_counters, const uint64_t *counters) {
   free(c->rng_counters);
   c->rng_seed = seed;
@@ -297,6 +319,16 @@ static elign_status write_body(hid_t f, const elign_checkpoint *c, elign_error *
     if (st == ELIGN_OK) st = elign_h5_write_array(f, "/optimizer/v", H5T_NATIVE_FLOAT, 1, dp, c->opt_v, err);
     if (st == ELIGN_OK) st = elign_h5_set_attr_str(f, "/optimizer", "kind", c->opt_kind, err);
     if (st == ELIGN_OK) st = elign_h5_set_attr_i64(f, "/optimizer", "step", c->opt_step, err);
+    if (st == ELIGN_OK && c->opt_vmax)
+      st = elign_h5_write_array(f, "/optimizer/vmax", H5T_NATIVE_FLOAT, 1, dp, c->opt_vmax, err);
+  }
+  if (st == ELIGN_OK && c->n_clip > 0) {
+    hsize_t dq[1] = {(hsize_t)c->n_clip};
+    st = elign_h5_write_array(f, "/optimizer/clip_queue", H5T_NATIVE_DOUBLE, 1, dq, c->clip_queue, err);
+  }
+  if (st == ELIGN_OK && c->ema) {
+    st = elign_h5_write_array(f, "/ema/flat", H5T_NATIVE_FLOAT, 1, dp, c->ema, err);
+    if (st == ELIGN_OK) st = elign_h5_set_attr_f64(f, "/ema", "decay", c->ema_decay, err);
   }
   if (st == ELIGN_OK && c->reference)
     st = elign_h5_write_array(f, "/reference/flat", H5T_NATIVE_FLOAT, 1, dp, c->reference, err);
@@ -449,6 +481,19 @@ static elign_status read_body(elign_checkpoint *c, hid_t f, const char *path, el
     if (st == ELIGN_OK) st = read_floats(f, path, "/optimizer/v", c->n_params, &c->opt_v, err);
     if (st == ELIGN_OK) st = elign_h5_get_attr_str(f, "/optimizer", "kind", c->opt_kind, sizeof c->opt_kind, path, err);
     if (st == ELIGN_OK) st = elign_h5_get_attr_i64(f, "/optimizer", "step", &c->opt_step, path, err);
+    if (st == ELIGN_OK && elign_h5_exists(f, "/optimizer/vmax"))
+      st = read_floats(f, path, "/optimizer/vmax", c->n_params, &c->opt_vmax, err);
+  }
+  if (st == ELIGN_OK && elign_h5_exists(f, "/optimizer/clip_queue")) {
+    st = elign_h5_read_array(f, "/optimizer/clip_queue", H5T_NATIVE_DOUBLE, 1, d, &p, path, err);
+    if (st == ELIGN_OK) {
+      c->clip_queue = p;
+      c->n_clip = (int)d[0];
+    }
+  }
+  if (st == ELIGN_OK && elign_h5_exists(f, "/ema/flat")) {
+    st = read_floats(f, path, "/ema/flat", c->n_params, &c->ema, err);
+    if (st == ELIGN_OK) st = elign_h5_get_attr_f64(f, "/ema", "decay", &c->ema_decay, path, err);
   }
   if (st == ELIGN_OK && elign_h5_exists(f, "/reference/flat"))
     st = read_floats(f, path, "/reference/flat", c->n_params, &c->reference, err);

@@ -3,9 +3,10 @@
  * Knows nothing of the EGNN: it holds named architecture attributes, one flat
  * float32 parameter buffer with named views into it (PyTorch state_dict names
  * such as "dynamics.egnn.e_block_0.gcl_0.edge_mlp.0.weight"), optional AdamW
- * moments and frozen reference parameters of the same length, iteration
- * counters, RNG seed and stream counters, the resolved config text and the
- * atom-count histogram. Layout in docs/formats.md.
+ * moments (and the AMSGrad maximum), the EMA of the weights and frozen
+ * reference parameters of the same length, the adaptive-clipping queue,
+ * iteration counters, RNG seed and stream counters, the resolved config text
+ * and the atom-count histogram. Layout in docs/formats.md.
  *
  * Call sequence (writer):
  *   elign_checkpoint c; elign_checkpoint_init(&c);
@@ -67,6 +68,12 @@ typedef struct {
   char opt_kind[16];     /* "adamw" */
   int64_t opt_step;
   float *opt_m, *opt_v;  /* [n_params] */
+  float *opt_vmax;       /* [n_params] AMSGrad running max of v, or NULL */
+  int n_clip;            /* adaptive-clipping queue (newest first), 0 if absent */
+  double *clip_queue;    /* [n_clip] */
+  /* EMA of the weights (optional) */
+  float *ema;            /* [n_params] or NULL */
+  double ema_decay;
   /* frozen reference policy (optional) */
   float *reference;      /* [n_params] or NULL */
   /* progress */
@@ -106,6 +113,11 @@ void elign_checkpoint_set_params(elign_checkpoint *c, int64_t n, const float *sr
 void elign_checkpoint_set_optimizer(elign_checkpoint *c, const char *kind, int64_t step, const float *m,
                                     const float *v);
 void elign_checkpoint_set_reference(elign_checkpoint *c, const float *src);
+/* After set_optimizer: the AMSGrad maximum (copied; NULL → zeros). */
+void elign_checkpoint_set_optimizer_vmax(elign_checkpoint *c, const float *vmax);
+/* The gradient-norm queue of adaptive clipping (copied, newest first). */
+void elign_checkpoint_set_clip_queue(elign_checkpoint *c, int n, const double *items);
+void elign_checkpoint_set_ema(elign_checkpoint *c, const float *src, double decay);
 void elign_checkpoint_set_rng(elign_checkpoint *c, uint64_t seed, int n_counters, const uint64_t *counters);
 void elign_checkpoint_set_config(elign_checkpoint *c, const char *text);
 void elign_checkpoint_set_nodes_hist(elign_checkpoint *c, int64_t n, const int64_t *n_atoms, const int64_t *count);

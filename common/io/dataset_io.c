@@ -62,13 +62,17 @@ const elign_mol_property *elign_dataset_find_property(const elign_dataset *ds, c
   return NULL;
 }
 
-void elign_dataset_add_split(elign_dataset *ds, const char *name, int64_t n, const int64_t *index) {
-  ds->splits = elign_realloc(ds->splits, (size_t)(ds->n_splits + 1) * sizeof *ds->splits, "dataset:splits");
-  elign_split *s = &ds->splits[ds->n_splits++];
+static void split_list_add(int *n_splits, elign_split **splits, const char *name, int64_t n, const int64_t *index) {
+  *splits = elign_realloc(*splits, (size_t)(*n_splits + 1) * sizeof **splits, "dataset:splits");
+  elign_split *s = &(*splits)[(*n_splits)++];
   snprintf(s->name, sizeof s->name, "%s", name);
   s->n = n;
   s->index = elign_malloc((size_t)(n ? n : 1) * sizeof *s->index, "dataset:split");
   memcpy(s->index, index, (size_t)n * sizeof *s->index);
+}
+
+void elign_dataset_add_split(elign_dataset *ds, const char *name, int64_t n, const int64_t *index) {
+  split_list_add(&ds->n_splits, &ds->splits, name, n, index);
 }
 
 const elign_split *elign_dataset_find_split(const elign_dataset *ds, const char *name) {
@@ -270,6 +274,31 @@ static void list_group(hid_t f, const char *group, name_list *l) {
   H5Gclose(g);
 }
 
+/* Every /split/<name> (indices checked against n_mol), appended to *splits. */
+static elign_status read_splits(hid_t f, const char *path, int64_t n_mol, int *n_splits, elign_split **splits,
+                                elign_error *err) {
+  name_list l;
+  list_group(f, "/split", &l);
+  for (int i = 0; i < l.n; i++) {
+    char name[128];
+    snprintf(name, sizeof name, "/split/%s", l.names[i]);
+    hsize_t d[1];
+    void *p;
+    elign_status st = elign_h5_read_array(f, name, H5T_NATIVE_INT64, 1, d, &p, path, err);
+    if (st != ELIGN_OK) return st;
+    int64_t *idx = p;
+    for (hsize_t k = 0; k < d[0]; k++)
+      if (idx[k] < 0 || idx[k] >= n_mol) {
+        free(p);
+        return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: %s holds molecule index %lld outside 0..%lld", path, name,
+                          (long long)idx[k], (long long)n_mol - 1);
+      }
+    split_list_add(n_splits, splits, l.names[i], (int64_t)d[0], idx);
+    free(p);
+  }
+  return ELIGN_OK;
+}
+
 static elign_status read_dataset_extras(hid_t f, const char *path, elign_dataset *ds, elign_error *err) {
   if (elign_h5_has_attr(f, "/", "source"))
     elign_h5_get_attr_str(f, "/", "source", ds->source, sizeof ds->source, path, NULL);
@@ -294,25 +323,7 @@ static elign_status read_dataset_extras(hid_t f, const char *path, elign_dataset
     elign_dataset_add_property(ds, l.names[i], unit, desc, p);
     free(p);
   }
-  list_group(f, "/split", &l);
-  for (int i = 0; i < l.n; i++) {
-    char name[128];
-    snprintf(name, sizeof name, "/split/%s", l.names[i]);
-    hsize_t d[1];
-    void *p;
-    elign_status st = elign_h5_read_array(f, name, H5T_NATIVE_INT64, 1, d, &p, path, err);
-    if (st != ELIGN_OK) return st;
-    int64_t *idx = p;
-    for (hsize_t k = 0; k < d[0]; k++)
-      if (idx[k] < 0 || idx[k] >= ds->mols.n_mol) {
-        free(p);
-        return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: %s holds molecule index %lld outside 0..%lld", path, name,
-                          (long long)idx[k], (long long)ds->mols.n_mol - 1);
-      }
-    elign_dataset_add_split(ds, l.names[i], (int64_t)d[0], idx);
-    free(p);
-  }
-  return ELIGN_OK;
+  return read_splits(f, path, ds->mols.n_mol, &ds->n_splits, &ds->splits, err);
 }
 
 elign_status elign_dataset_read(const char *path, elign_dataset *ds, elign_error *err) {
@@ -368,6 +379,104 @@ elign_status elign_dataset_read_nodes_hist(const char *path, elign_hist *h, elig
   if (st != ELIGN_OK) return st;
   st = read_hist(f, path, "/nodes_hist", "n_atoms", h, err);
   H5Fclose(f);
+  return st;
+}
+
+/* ---- partial reads ---------------------------------------------------------------------------- */
+
+void elign_dataset_index_free(elign_dataset_index *idx) {
+  free(idx->offsets);
+  free(idx->ids);
+  for (int i = 0; i < idx->n_splits; i++) free(idx->splits[i].index);
+  free(idx->splits);
+  memset(idx, 0, sizeof *idx);
+}
+
+const elign_split *elign_dataset_index_find_split(const elign_dataset_index *idx, const char *name) {
+  for (int i = 0; i < idx->n_splits; i++)
+    if (strcmp(idx->splits[i].name, name) == 0) return &idx->splits[i];
+  return NULL;
+}
+
+/* /offsets checked: starts at 0, never decreases. */
+static elign_status check_offsets(const int64_t *off, int64_t n_mol, int64_t base, const char *path,
+                                  elign_error *err) {
+  if (off[0] != base)
+    return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /offsets[0] is %lld, expected %lld", path, (long long)off[0],
+                      (long long)base);
+  for (int64_t m = 0; m < n_mol; m++)
+    if (off[m + 1] < off[m])
+      return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /offsets decreases at molecule %lld", path, (long long)m);
+  return ELIGN_OK;
+}
+
+elign_status elign_dataset_read_index(const char *path, elign_dataset_index *idx, elign_error *err) {
+  memset(idx, 0, sizeof *idx);
+  hid_t f;
+  elign_status st = elign_h5_open_read(path, "dataset", ELIGN_DATASET_VERSION, &f, NULL, NULL, err);
+  if (st != ELIGN_OK) return st;
+  hsize_t d[1];
+  void *p;
+  st = elign_h5_read_array(f, "/offsets", H5T_NATIVE_INT64, 1, d, &p, path, err);
+  if (st == ELIGN_OK) {
+    idx->offsets = p;
+    if (d[0] < 1) st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /offsets is empty (needs n_mol+1 entries)", path);
+  }
+  if (st == ELIGN_OK) {
+    idx->n_mol = (int64_t)d[0] - 1;
+    st = check_offsets(idx->offsets, idx->n_mol, 0, path, err);
+  }
+  if (st == ELIGN_OK && elign_h5_exists(f, "/ids")) {
+    st = read_per_molecule(f, "/ids", H5T_NATIVE_INT64, idx->n_mol, &p, path, err);
+    idx->ids = p;
+  }
+  if (st == ELIGN_OK) st = read_splits(f, path, idx->n_mol, &idx->n_splits, &idx->splits, err);
+  H5Fclose(f);
+  if (st != ELIGN_OK) elign_dataset_index_free(idx);
+  return st;
+}
+
+elign_status elign_dataset_read_range(const char *path, int64_t m0, int64_t m1, elign_molset *out,
+                                      elign_error *err) {
+  elign_molset_init(out);
+  ELIGN_ASSERT(0 <= m0 && m0 <= m1);
+  hid_t f;
+  elign_status st = elign_h5_open_read(path, "dataset", ELIGN_DATASET_VERSION, &f, NULL, NULL, err);
+  if (st != ELIGN_OK) return st;
+  hsize_t d[2];
+  void *p = NULL;
+  int64_t n = m1 - m0;
+  st = elign_h5_read_rows(f, "/offsets", H5T_NATIVE_INT64, 1, (hsize_t)m0, (hsize_t)n + 1, d, &p, path, err);
+  int64_t *off = p;
+  if (st == ELIGN_OK) st = check_offsets(off, n, off[0], path, err);
+  int64_t a0 = st == ELIGN_OK ? off[0] : 0, na = st == ELIGN_OK ? off[n] - off[0] : 0;
+  if (st == ELIGN_OK) {
+    out->n_mol = n;
+    out->n_atoms = na;
+    free(out->offsets);
+    out->offsets = off;
+    for (int64_t m = 0; m <= n; m++) off[m] -= a0;
+    off = NULL;
+    st = elign_h5_read_rows(f, "/atomic_numbers", H5T_NATIVE_INT32, 1, (hsize_t)a0, (hsize_t)na, d, &p, path, err);
+    out->Z = p;
+  }
+  for (int64_t a = 0; st == ELIGN_OK && a < na; a++)
+    if (out->Z[a] < 1 || out->Z[a] > 118)
+      st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: atom %lld has atomic number %d", path, (long long)(a0 + a), out->Z[a]);
+  if (st == ELIGN_OK) {
+    st = elign_h5_read_rows(f, "/positions", H5T_NATIVE_DOUBLE, 2, (hsize_t)a0, (hsize_t)na, d, &p, path, err);
+    out->pos = p;
+    if (st == ELIGN_OK && d[1] != 3)
+      st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /positions is [%llu,%llu], expected [n_atoms,3]", path,
+                      (unsigned long long)d[0], (unsigned long long)d[1]);
+  }
+  if (st == ELIGN_OK && elign_h5_exists(f, "/ids")) {
+    st = elign_h5_read_rows(f, "/ids", H5T_NATIVE_INT64, 1, (hsize_t)m0, (hsize_t)n, d, &p, path, err);
+    out->ids = p;
+  }
+  free(off);
+  H5Fclose(f);
+  if (st != ELIGN_OK) elign_molset_free(out);
   return st;
 }
 
@@ -460,6 +569,29 @@ static void gather_smiles(MPI_Comm comm, const elign_molset *local, int64_t n_to
   free(all);
 }
 
+/* /smiles as fixed-length strings (h5io.h), written collectively before the
+ * file is published: rank 0 holds them all (gather_smiles) and broadcasts
+ * their width; the other ranks take part with no rows. */
+static elign_status write_smiles_collective(hid_t file, MPI_Comm comm, int rank, int64_t n, char *const *smiles,
+                                            elign_error *err) {
+  uint64_t width = 1;
+  for (int64_t m = 0; rank == 0 && m < n; m++)
+    if (smiles[m] && strlen(smiles[m]) > width) width = strlen(smiles[m]);
+  MPI_Bcast(&width, 1, MPI_UINT64_T, 0, comm);
+  if (width > ELIGN_H5_STRING_MAX)
+    return ELIGN_FAIL(err, ELIGN_ERR_ARG, "/smiles: a SMILES of %llu bytes (at most %d)", (unsigned long long)width,
+                      ELIGN_H5_STRING_MAX);
+  char *rows = elign_calloc(rank == 0 && n > 0 ? (size_t)n : 1, (size_t)width, "samples:smiles");
+  for (int64_t m = 0; rank == 0 && m < n; m++)
+    if (smiles[m]) memcpy(rows + (size_t)m * width, smiles[m], strlen(smiles[m]));
+  hid_t t = elign_h5_string_type((size_t)width);
+  hsize_t dims[1] = {(hsize_t)n};
+  elign_status st = elign_h5_write_slab(file, "/smiles", t, 1, dims, 0, rank == 0 ? (hsize_t)n : 0, rows, err);
+  H5Tclose(t);
+  free(rows);
+  return st;
+}
+
 /* The collective phase: every rank writes its rows of every per-molecule and
  * per-atom dataset. Offsets: rank r writes entries [mol0, mol0 + n) shifted by
  * its first global atom; the last rank also writes the closing entry. */
@@ -515,8 +647,8 @@ elign_status elign_samples_write_parallel(MPI_Comm comm, const char *path, const
   MPI_Exscan(mine, before, 2, MPI_INT64_T, MPI_SUM, comm);
   if (rank == 0) before[0] = before[1] = 0; /* MPI_Exscan leaves rank 0's result undefined */
   MPI_Allreduce(mine, total, 2, MPI_INT64_T, MPI_SUM, comm);
-  int flags[3] = {local->ids != NULL, local->energy != NULL, local->forces != NULL}, any[3];
-  MPI_Allreduce(flags, any, 3, MPI_INT, MPI_MAX, comm);
+  int flags[4] = {local->ids != NULL, local->energy != NULL, local->forces != NULL, local->smiles != NULL}, any[4];
+  MPI_Allreduce(flags, any, 4, MPI_INT, MPI_MAX, comm);
   elign_hist nodes, elements;
   parallel_histograms(comm, local, &nodes, &elements);
   char **smiles = NULL;
@@ -548,6 +680,7 @@ elign_status elign_samples_write_parallel(MPI_Comm comm, const char *path, const
       st = elign_h5_write_slab(w.file, small[i].name, H5T_NATIVE_INT64, 1, dims, 0, rank == 0 ? dims[0] : 0,
                                small[i].values, err);
     }
+    if (st == ELIGN_OK && any[3]) st = write_smiles_collective(w.file, comm, rank, total[0], smiles, err);
     int ok = st == ELIGN_OK, all_ok;
     MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm);
     if (all_ok) {
@@ -559,21 +692,9 @@ elign_status elign_samples_write_parallel(MPI_Comm comm, const char *path, const
   }
   elign_hist_free(&nodes);
   elign_hist_free(&elements);
-  /* Variable-length strings cannot be written through MPI-IO: rank 0 adds
-   * them to the renamed file serially (the file is complete without them). */
-  int ok = st == ELIGN_OK;
-  if (ok && rank == 0 && smiles) {
-    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-    ok = f >= 0 && elign_h5_write_strings(f, "/smiles", total[0], smiles, err) == ELIGN_OK;
-    if (f >= 0 && H5Fclose(f) < 0) ok = 0;
-    if (!ok) st = ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot add /smiles", path);
-  }
   if (smiles)
     for (int64_t m = 0; m < total[0]; m++) free(smiles[m]);
   free(smiles);
-  int all_ok;
-  MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm);
-  if (!all_ok && st == ELIGN_OK) st = ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: writing samples failed on another rank", path);
   return st;
 }
 

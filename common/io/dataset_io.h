@@ -82,6 +82,27 @@ elign_status elign_dataset_read(const char *path, elign_dataset *ds, elign_error
 /* Read only the stored atom-count histogram (cheap; for the sampler's n_atoms draw). */
 elign_status elign_dataset_read_nodes_hist(const char *path, elign_hist *h, elign_error *err);
 
+/* ---- partial reads (data-parallel training: each rank reads its share) ------------ */
+
+/* A dataset's index without its atoms: molecule count, offsets, ids, splits. */
+typedef struct {
+  int64_t n_mol;
+  int64_t *offsets;    /* [n_mol + 1]: molecule m has offsets[m+1] − offsets[m] atoms */
+  int64_t *ids;        /* [n_mol] source ids (/ids), or NULL */
+  int n_splits;
+  elign_split *splits;
+} elign_dataset_index;
+
+elign_status elign_dataset_read_index(const char *path, elign_dataset_index *idx, elign_error *err);
+void elign_dataset_index_free(elign_dataset_index *idx);
+const elign_split *elign_dataset_index_find_split(const elign_dataset_index *idx, const char *name);
+
+/* Molecules [m0, m1) of a dataset file — offsets (rebased to 0), atomic
+ * numbers, positions and ids (if stored) — read as HDF5 hyperslabs, so only
+ * those molecules' bytes are read. out is initialised by the call. */
+elign_status elign_dataset_read_range(const char *path, int64_t m0, int64_t m1, elign_molset *out,
+                                      elign_error *err);
+
 /* ---- sample files --------------------------------------------------------------
  * Generated molecules, their rollout group (or -1) and where they came from. */
 typedef struct {

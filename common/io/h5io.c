@@ -534,28 +534,39 @@ static elign_status dataset_fits(hid_t loc, hid_t ds, const char *name, hsize_t 
   return ELIGN_OK;
 }
 
-elign_status elign_h5_read_array(hid_t loc, const char *name, hid_t memtype, int rank, hsize_t *dims, void **data,
-                                 const char *file_label, elign_error *err) {
-  *data = NULL;
+/* Open a numeric dataset for reading into memtype with every check above;
+ * dims and *total (elements) of the whole dataset. */
+static elign_status numeric_open(hid_t loc, const char *name, hid_t memtype, int rank, hsize_t *dims, hsize_t *total,
+                                 hid_t *ds_out, const char *label, elign_error *err) {
   hid_t ds;
-  elign_status st = dataset_open(loc, name, file_label, &ds, err);
+  *ds_out = H5I_INVALID_HID;
+  elign_status st = dataset_open(loc, name, label, &ds, err);
   if (st != ELIGN_OK) return st;
   hid_t ftype = H5Dget_type(ds);
   H5T_class_t cls = ftype >= 0 ? H5Tget_class(ftype) : H5T_NO_CLASS;
   size_t fsize = ftype >= 0 ? H5Tget_size(ftype) : 0;
   if (ftype >= 0) H5Tclose(ftype);
   if (cls != H5Tget_class(memtype) || fsize < 1 || fsize > 8)
-    st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: dataset %s has the wrong type (expected %s)", file_label, name,
+    st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: dataset %s has the wrong type (expected %s)", label, name,
                     H5Tget_class(memtype) == H5T_FLOAT ? "floating point" : "integer");
-  hsize_t total = 0;
-  if (st == ELIGN_OK) st = dataset_dims(ds, name, rank, dims, &total, file_label, err);
-  if (st == ELIGN_OK) st = dataset_fits(loc, ds, name, total, fsize, file_label, err);
+  if (st == ELIGN_OK) st = dataset_dims(ds, name, rank, dims, total, label, err);
+  if (st == ELIGN_OK) st = dataset_fits(loc, ds, name, *total, fsize, label, err);
   if (st != ELIGN_OK) {
     H5Dclose(ds);
     return st;
   }
-  size_t esize = H5Tget_size(memtype);
-  *data = elign_malloc((size_t)total * esize, "h5:read");
+  *ds_out = ds;
+  return ELIGN_OK;
+}
+
+elign_status elign_h5_read_array(hid_t loc, const char *name, hid_t memtype, int rank, hsize_t *dims, void **data,
+                                 const char *file_label, elign_error *err) {
+  *data = NULL;
+  hid_t ds;
+  hsize_t total;
+  elign_status st = numeric_open(loc, name, memtype, rank, dims, &total, &ds, file_label, err);
+  if (st != ELIGN_OK) return st;
+  *data = elign_malloc((size_t)total * H5Tget_size(memtype), "h5:read");
   herr_t rc = total > 0 ? H5Dread(ds, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, *data) : 0;
   if (rc < 0) {
     char what[600];
@@ -595,6 +606,44 @@ static elign_status strings_open(hid_t loc, const char *name, size_t max_width, 
   *ds_out = ds;
   *ftype_out = ftype;
   return ELIGN_OK;
+}
+
+elign_status elign_h5_read_rows(hid_t loc, const char *name, hid_t memtype, int rank, hsize_t row0, hsize_t nrows,
+                                hsize_t *dims, void **data, const char *file_label, elign_error *err) {
+  ELIGN_ASSERT(rank >= 1 && rank <= 4);
+  *data = NULL;
+  hid_t ds;
+  hsize_t total;
+  elign_status st = numeric_open(loc, name, memtype, rank, dims, &total, &ds, file_label, err);
+  if (st != ELIGN_OK) return st;
+  if (row0 > dims[0] || nrows > dims[0] - row0) {
+    H5Dclose(ds);
+    return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: dataset %s has %llu rows, rows %llu..%llu requested", file_label,
+                      name, (unsigned long long)dims[0], (unsigned long long)row0,
+                      (unsigned long long)(row0 + nrows));
+  }
+  /* Inside the whole dataset, which numeric_open bounded by the file size. */
+  hsize_t start[4] = {row0, 0, 0, 0}, count[4] = {nrows, 0, 0, 0}, row_elems = 1;
+  for (int d = 1; d < rank; d++) count[d] = dims[d], row_elems *= dims[d];
+  size_t bytes = (size_t)(nrows * row_elems) * H5Tget_size(memtype);
+  *data = elign_malloc(bytes ? bytes : 1, "h5:rows");
+  if (nrows * row_elems > 0) {
+    hid_t fspace = H5Dget_space(ds);
+    hid_t mspace = H5Screate_simple(rank, count, NULL);
+    herr_t rc = fspace < 0 ? -1 : H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
+    if (rc >= 0) rc = H5Dread(ds, memtype, mspace, fspace, H5P_DEFAULT, *data);
+    if (rc < 0) {
+      char what[600];
+      snprintf(what, sizeof what, "rows %llu..%llu of dataset %s", (unsigned long long)row0,
+               (unsigned long long)(row0 + nrows), name);
+      st = elign_h5_fail_corrupted(err, file_label, what);
+      elign_free(*data);
+    }
+    H5Sclose(mspace);
+    if (fspace >= 0) H5Sclose(fspace);
+  }
+  H5Dclose(ds);
+  return st;
 }
 
 elign_status elign_h5_read_strings(hid_t loc, const char *name, int64_t *n, char ***strings, const char *file_label,

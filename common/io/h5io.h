@@ -160,6 +160,14 @@ int elign_h5_exists(hid_t loc, const char *name);
  * messages. */
 elign_status elign_h5_read_array(hid_t loc, const char *name, hid_t memtype, int rank, hsize_t *dims, void **data,
                                  const char *file_label, elign_error *err);
+/* Read rows [row0, row0 + nrows) along the first dimension of a dataset
+ * (a hyperslab: only those bytes come off the disk, and their chunks'
+ * Fletcher32 checksums are verified). The checks of elign_h5_read_array
+ * apply; dims receives the WHOLE dataset's dims; the rows must lie inside
+ * it (ELIGN_ERR_FORMAT naming the file and dataset otherwise). *data is
+ * elign_malloc'ed: nrows × (product of the other dims) elements. */
+elign_status elign_h5_read_rows(hid_t loc, const char *name, hid_t memtype, int rank, hsize_t row0, hsize_t nrows,
+                                hsize_t *dims, void **data, const char *file_label, elign_error *err);
 /* Read a 1-D fixed-length string dataset (elements up to
  * ELIGN_H5_STRING_MAX bytes); "" → NULL entries. Variable-length strings are
  * refused (they live in HDF5's unchecksummed global heap). */

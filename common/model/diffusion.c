@@ -430,9 +430,20 @@ static double kl_prior(const diffusion_loss_input *in, int64_t m, double alpha_T
   return kl_h + kl_x;
 }
 
+/* D·N_batch and B of the batch this call belongs to. */
+static double loss_denominator(const diffusion_loss_input *in) {
+  int64_t nb = in->batch_max_atoms > 0 ? in->batch_max_atoms : batch_max_atoms(in->offsets, in->n_mol);
+  return (double)in->layout->D * (double)nb;
+}
+
+static double loss_batch_size(const diffusion_loss_input *in) {
+  int64_t b = in->batch_n_mol > 0 ? in->batch_n_mol : in->n_mol;
+  return (double)(b > 0 ? b : 1);
+}
+
 void diffusion_train_loss(diffusion_loss_terms *out, const diffusion_loss_input *in) {
   int D = in->layout->D;
-  double denom = (double)D * (double)batch_max_atoms(in->offsets, in->n_mol);
+  double denom = loss_denominator(in);
   double gT = (double)diffusion_gamma(in->sched, in->T, in->T);
   double alpha_T = (double)diffusion_alpha(R(gT)), sigma_T = (double)diffusion_sigma(R(gT));
   double sigma0 = (double)diffusion_sigma(R(diffusion_gamma(in->sched, 0, in->T)));
@@ -451,8 +462,10 @@ void diffusion_train_loss(diffusion_loss_terms *out, const diffusion_loss_input 
     out->l2_term += l2;
     out->kl_prior += kl;
     out->neg_log_pn += nlpn;
+    if (in->t[m] > 0) out->l2_sum_t += l2, out->n_t++;
+    else out->l2_sum_t0 += l2, out->n_t0++;
   }
-  double B = (double)(in->n_mol > 0 ? in->n_mol : 1);
+  double B = loss_batch_size(in);
   out->l2_term /= B;
   out->kl_prior /= B;
   out->neg_log_pn /= B;
@@ -461,8 +474,7 @@ void diffusion_train_loss(diffusion_loss_terms *out, const diffusion_loss_input 
 
 void diffusion_train_loss_backward(elign_real *d_eps_hat, double dloss, const diffusion_loss_input *in) {
   int D = in->layout->D;
-  double denom = (double)D * (double)batch_max_atoms(in->offsets, in->n_mol);
-  double scale = dloss / ((double)(in->n_mol > 0 ? in->n_mol : 1) * denom);
+  double scale = dloss / (loss_batch_size(in) * loss_denominator(in));
   for (int64_t m = 0; m < in->n_mol; m++)
     for (int64_t i = in->offsets[m]; i < in->offsets[m + 1]; i++)
       for (int d = 0; d < D; d++) {

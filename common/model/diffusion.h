@@ -210,25 +210,37 @@ typedef struct {
   const diffusion_layout *layout;
   const diffusion_schedule *sched;
   const diffusion_nodes_hist *nodes; /* for −log p(N); NULL: term omitted */
+  /* A chunk of a larger batch (data-parallel training): the batch's molecule
+   * count B and largest molecule N_batch, so that chunk losses and gradients
+   * add up to the batch's. 0 = this call's own n_mol / largest molecule. */
+  int64_t batch_n_mol;
+  int64_t batch_max_atoms;
 } diffusion_loss_input;
 
-/* Per-molecule terms (double) of nll = loss_t + KL prior − log p(N). */
+/* Per-molecule terms (double) of nll = loss_t + KL prior − log p(N), each a
+ * sum over this call's molecules divided by B (batch_n_mol, or n_mol): the
+ * batch mean, or a chunk's share of it. */
 typedef struct {
   double loss;        /* mean over molecules of nll_m: what is optimised */
   double l2_term;     /* mean over molecules of ½·error (t > 0) / −log p(x,h|z₀) (t = 0) */
   double kl_prior;    /* mean KL(q(z_T|x) ‖ N(0, I)) */
   double neg_log_pn;  /* mean −log p(N) */
+  /* l2_term split by the time drawn, as plain sums over the molecules (not
+   * divided by B) with their counts, for logging the t = 0 and t > 0 parts. */
+  double l2_sum_t0, l2_sum_t;
+  int64_t n_t0, n_t;
 } diffusion_loss_terms;
 
 /* The EDM loss: error_m = Σ_{i,d}(ε − ε̂)²/(D·N_batch), N_batch = largest
- * molecule of the batch (EDM's padded size). t_m > 0: ½·error_m; t_m = 0:
+ * molecule of the batch (EDM's padded size; batch_max_atoms when given). t_m > 0: ½·error_m; t_m = 0:
  * ½·error_x,m − log p(h | z₀) with EDM's discretized Gaussian likelihoods
  * (σ₀·4 for categories, σ₀·10 for charges). Plus KL prior and −log p(N);
  * averaged over the batch. */
 void diffusion_train_loss(diffusion_loss_terms *out, const diffusion_loss_input *in);
 
 /* d loss / d ε̂, overwritten into d_eps_hat (N, D), scaled by dloss:
- *   t > 0:  ∂/∂ε̂_id = (ε̂_id − ε_id)/(B·D·N_batch)    (all channels)
+ *   t > 0:  ∂/∂ε̂_id = (ε̂_id − ε_id)/(B·D·N_batch)    (all channels;
+ *           B and N_batch of the whole batch when batch_* are given)
  *   t = 0:  the same on the 3 position channels, 0 on h channels (the
  *           discretized likelihood reads z₀, not ε̂). */
 void diffusion_train_loss_backward(elign_real *d_eps_hat, double dloss, const diffusion_loss_input *in);

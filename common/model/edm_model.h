@@ -25,6 +25,7 @@
 
 #include <stdint.h>
 
+#include "common/io/checkpoint.h"
 #include "common/model/diffusion.h"
 #include "common/model/egnn.h"
 #include "common/base/error.h"
@@ -65,6 +66,21 @@ extern const int32_t EDM_GEOM_Z[16]; /* H B C N O F Al Si P S Cl As Br I Hg Bi *
  * messages name the file and the attribute or tensor. */
 elign_status edm_model_load(edm_model *m, const char *path, elign_error *err);
 elign_status edm_model_save(const edm_model *m, const char *path, elign_error *err);
+
+/* The same, to and from an elign_checkpoint in memory (a trainer adds its
+ * optimizer state before writing; common/model/train_state.h). to_checkpoint
+ * fills an initialised, empty c with the architecture, the parameters taken
+ * from `params` (NULL: m->params) and the histogram. from_checkpoint sets m
+ * up from c (m needs no init; freed again on failure). */
+elign_status edm_model_to_checkpoint(const edm_model *m, const elign_real *params, elign_checkpoint *c,
+                                     elign_error *err);
+elign_status edm_model_from_checkpoint(edm_model *m, const elign_checkpoint *c, elign_error *err);
+/* dst (laid out as net) ← the checkpoint buffer src (laid out as c's views),
+ * tensor by tensor by state-dict name; every tensor must exist in c with its
+ * shape (the message names the first that does not). src is c->params or
+ * one of c's buffers of the same length (moments, EMA, reference). */
+elign_status edm_model_copy_by_name(const egnn_model *net, elign_real *dst, const elign_checkpoint *c,
+                                    const float *src, elign_error *err);
 
 /* Index of atomic number Z among the one-hot channels, or −1. */
 int edm_model_type_index(const edm_model *m, int Z);

@@ -74,107 +74,134 @@ static elign_status load_arch(edm_model *m, const elign_checkpoint *c, elign_err
   return edm_model_setup(m, &cfg, dataset, za->n, Z, charges, (int)T0, schedule, precision, err);
 }
 
-/* Parameters by name, shapes checked; every tensor of the layout must exist. */
-static elign_status load_params(edm_model *m, const elign_checkpoint *c, elign_error *err) {
-  for (int k = 0; k < m->net.n_tensors; k++) {
-    const egnn_tensor *t = &m->net.tensors[k];
-    const elign_ckpt_view *v = elign_checkpoint_find_view(c, t->name);
-    if (!v) return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "parameter %s is missing", t->name);
-    int want_ndim = t->cols ? 2 : 1;
-    int ok = v->ndim == want_ndim && v->shape[0] == t->rows && (want_ndim == 1 || v->shape[1] == t->cols);
-    if (!ok)
-      return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "parameter %s has shape [%lld%s%lld], the architecture needs [%d%s%d]",
-                        t->name, (long long)v->shape[0], v->ndim > 1 ? ", " : "",
-                        v->ndim > 1 ? (long long)v->shape[1] : 0LL, t->rows, t->cols ? ", " : "", t->cols);
-    for (size_t q = 0; q < t->size; q++) m->params[t->offset + q] = (elign_real)c->params[v->offset + (int64_t)q];
+/* A view of the checkpoint holding tensor t with t's shape, or NULL with err set. */
+static const elign_ckpt_view *matching_view(const egnn_tensor *t, const elign_checkpoint *c, elign_error *err) {
+  const elign_ckpt_view *v = elign_checkpoint_find_view(c, t->name);
+  if (!v) {
+    ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "parameter %s is missing", t->name);
+    return NULL;
+  }
+  int want_ndim = t->cols ? 2 : 1;
+  int ok = v->ndim == want_ndim && v->shape[0] == t->rows && (want_ndim == 1 || v->shape[1] == t->cols);
+  if (!ok) {
+    ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "parameter %s has shape [%lld%s%lld], the architecture needs [%d%s%d]", t->name,
+               (long long)v->shape[0], v->ndim > 1 ? ", " : "", v->ndim > 1 ? (long long)v->shape[1] : 0LL, t->rows,
+               t->cols ? ", " : "", t->cols);
+    return NULL;
+  }
+  return v;
+}
+
+elign_status edm_model_copy_by_name(const egnn_model *net, elign_real *dst, const elign_checkpoint *c,
+                                    const float *src, elign_error *err) {
+  for (int k = 0; k < net->n_tensors; k++) {
+    const egnn_tensor *t = &net->tensors[k];
+    const elign_ckpt_view *v = matching_view(t, c, err);
+    if (!v) return ELIGN_ERR_FORMAT;
+    for (size_t q = 0; q < t->size; q++) dst[t->offset + q] = (elign_real)src[v->offset + (int64_t)q];
   }
   return ELIGN_OK;
+}
+
+/* The stored γ table (if any) wins: it is what the source model used. */
+static elign_status load_gamma_table(edm_model *m, const elign_checkpoint *c, elign_error *err) {
+  const elign_ckpt_attr *g = elign_checkpoint_find_attr(c, "gamma_table");
+  if (!g) return ELIGN_OK;
+  if (g->type != ELIGN_CKPT_DOUBLES || g->n != m->T0 + 1)
+    return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "attribute gamma_table has %d entries, expected diffusion_steps + 1 = %d",
+                      g->n, m->T0 + 1);
+  for (int k = 0; k <= m->T0; k++) m->sched.gamma[k] = (float)g->v[k];
+  return ELIGN_OK;
+}
+
+static elign_status load_nodes_hist(edm_model *m, const elign_checkpoint *c, elign_error *err) {
+  if (c->n_hist <= 0) return ELIGN_OK;
+  int *sizes = elign_malloc((size_t)c->n_hist * sizeof(int), "edm:hist");
+  double *counts = elign_malloc((size_t)c->n_hist * sizeof(double), "edm:hist");
+  for (int64_t k = 0; k < c->n_hist; k++) sizes[k] = (int)c->hist_n_atoms[k], counts[k] = (double)c->hist_count[k];
+  elign_status st = diffusion_nodes_hist_init(&m->nodes, sizes, counts, (int)c->n_hist, err);
+  elign_free(sizes);
+  elign_free(counts);
+  return st;
+}
+
+elign_status edm_model_from_checkpoint(edm_model *m, const elign_checkpoint *c, elign_error *err) {
+  memset(m, 0, sizeof *m);
+  elign_status st = load_arch(m, c, err);
+  if (!st) st = edm_model_copy_by_name(&m->net, m->params, c, c->params, err);
+  if (!st) st = load_gamma_table(m, c, err);
+  if (!st) st = load_nodes_hist(m, c, err);
+  if (st) edm_model_free(m);
+  return st;
 }
 
 elign_status edm_model_load(edm_model *m, const char *path, elign_error *err) {
   memset(m, 0, sizeof *m);
   elign_checkpoint c;
   elign_status st = elign_checkpoint_read(&c, path, err); /* its messages name the file */
-  if (st) {
-    elign_checkpoint_free(&c);
-    return st;
-  }
-  st = load_arch(m, &c, err);
-  if (!st) st = load_params(m, &c, err);
   if (!st) {
-    /* The stored γ table (if any) wins: it is what the source model used. */
-    const elign_ckpt_attr *g = elign_checkpoint_find_attr(&c, "gamma_table");
-    if (g && (g->type != ELIGN_CKPT_DOUBLES || g->n != m->T0 + 1)) {
-      st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "attribute gamma_table has %d entries, expected diffusion_steps + 1 = %d",
-                      g->n, m->T0 + 1);
-    } else if (g) {
-      for (int k = 0; k <= m->T0; k++) m->sched.gamma[k] = (float)g->v[k];
-    }
-  }
-  if (!st && c.n_hist > 0) {
-    int *sizes = elign_malloc((size_t)c.n_hist * sizeof(int), "edm:hist");
-    double *counts = elign_malloc((size_t)c.n_hist * sizeof(double), "edm:hist");
-    for (int64_t k = 0; k < c.n_hist; k++) sizes[k] = (int)c.hist_n_atoms[k], counts[k] = (double)c.hist_count[k];
-    st = diffusion_nodes_hist_init(&m->nodes, sizes, counts, (int)c.n_hist, err);
-    elign_free(sizes);
-    elign_free(counts);
+    st = edm_model_from_checkpoint(m, &c, err);
+    if (st) elign_error_prefix(err, "%s: ", path);
   }
   elign_checkpoint_free(&c);
-  if (st) {
-    elign_error_prefix(err, "%s: ", path);
-    edm_model_free(m);
-  }
   return st;
 }
 
 /* ---- save ---------------------------------------------------------------- */
 
-elign_status edm_model_save(const edm_model *m, const char *path, elign_error *err) {
-  elign_checkpoint c;
-  elign_checkpoint_init(&c);
+elign_status edm_model_to_checkpoint(const edm_model *m, const elign_real *params, elign_checkpoint *c,
+                                     elign_error *err) {
   const egnn_config *cfg = &m->net.cfg;
-  elign_checkpoint_set_string(&c, "model", "egnn_dynamics");
-  elign_checkpoint_set_int(&c, "n_layers", cfg->n_layers);
-  elign_checkpoint_set_int(&c, "inv_sublayers", 1);
-  elign_checkpoint_set_int(&c, "nf", cfg->hidden);
-  elign_checkpoint_set_int(&c, "attention", cfg->attention);
-  elign_checkpoint_set_int(&c, "tanh", cfg->tanh);
-  elign_checkpoint_set_double(&c, "coords_range", cfg->coords_range);
-  elign_checkpoint_set_double(&c, "norm_constant", cfg->norm_constant);
-  elign_checkpoint_set_double(&c, "normalization_factor", cfg->normalization_factor);
-  elign_checkpoint_set_string(&c, "aggregation_method", "sum");
-  elign_checkpoint_set_int(&c, "condition_time", cfg->include_time);
-  elign_checkpoint_set_int(&c, "include_charges", m->layout.include_charges);
-  elign_checkpoint_set_int(&c, "diffusion_steps", m->T0);
-  elign_checkpoint_set_string(&c, "diffusion_noise_schedule", m->schedule_name);
-  elign_checkpoint_set_double(&c, "diffusion_noise_precision", m->sched.precision);
-  elign_checkpoint_set_string(&c, "diffusion_loss_type", "l2");
-  elign_checkpoint_set_doubles(&c, "normalize_factors", 3, (const double[]){1, 4, 10});
-  elign_checkpoint_set_string(&c, "dataset", m->dataset);
+  if (!params) params = m->params;
+  elign_checkpoint_set_string(c, "model", "egnn_dynamics");
+  elign_checkpoint_set_int(c, "n_layers", cfg->n_layers);
+  elign_checkpoint_set_int(c, "inv_sublayers", 1);
+  elign_checkpoint_set_int(c, "nf", cfg->hidden);
+  elign_checkpoint_set_int(c, "attention", cfg->attention);
+  elign_checkpoint_set_int(c, "tanh", cfg->tanh);
+  elign_checkpoint_set_double(c, "coords_range", cfg->coords_range);
+  elign_checkpoint_set_double(c, "norm_constant", cfg->norm_constant);
+  elign_checkpoint_set_double(c, "normalization_factor", cfg->normalization_factor);
+  elign_checkpoint_set_string(c, "aggregation_method", "sum");
+  elign_checkpoint_set_int(c, "condition_time", cfg->include_time);
+  elign_checkpoint_set_int(c, "include_charges", m->layout.include_charges);
+  elign_checkpoint_set_int(c, "diffusion_steps", m->T0);
+  elign_checkpoint_set_string(c, "diffusion_noise_schedule", m->schedule_name);
+  elign_checkpoint_set_double(c, "diffusion_noise_precision", m->sched.precision);
+  elign_checkpoint_set_string(c, "diffusion_loss_type", "l2");
+  elign_checkpoint_set_doubles(c, "normalize_factors", 3, (const double[]){1, 4, 10});
+  elign_checkpoint_set_string(c, "dataset", m->dataset);
   double Z[EDM_MAX_TYPES];
   for (int k = 0; k < m->n_types; k++) Z[k] = m->type_Z[k];
-  elign_checkpoint_set_doubles(&c, "atomic_numbers", m->n_types, Z);
+  elign_checkpoint_set_doubles(c, "atomic_numbers", m->n_types, Z);
   double *g = elign_malloc((size_t)(m->T0 + 1) * sizeof(double), "edm:gamma");
   for (int k = 0; k <= m->T0; k++) g[k] = m->sched.gamma[k];
-  elign_checkpoint_set_doubles(&c, "gamma_table", m->T0 + 1, g);
+  elign_checkpoint_set_doubles(c, "gamma_table", m->T0 + 1, g);
   elign_free(g);
 
-  elign_checkpoint_set_params(&c, (int64_t)m->net.n_params, NULL);
-  for (size_t q = 0; q < m->net.n_params; q++) c.params[q] = (float)m->params[q];
+  elign_checkpoint_set_params(c, (int64_t)m->net.n_params, NULL);
+  for (size_t q = 0; q < m->net.n_params; q++) c->params[q] = (float)params[q];
   elign_status st = ELIGN_OK;
   for (int k = 0; k < m->net.n_tensors && !st; k++) {
     const egnn_tensor *t = &m->net.tensors[k];
     int64_t shape[2] = {t->rows, t->cols};
-    st = elign_checkpoint_add_view(&c, t->name, (int64_t)t->offset, t->cols ? 2 : 1, shape, err);
+    st = elign_checkpoint_add_view(c, t->name, (int64_t)t->offset, t->cols ? 2 : 1, shape, err);
   }
   if (!st && m->nodes.n > 0) {
     int64_t *n = elign_malloc((size_t)m->nodes.n * sizeof(int64_t), "edm:hist");
     int64_t *cnt = elign_malloc((size_t)m->nodes.n * sizeof(int64_t), "edm:hist");
     for (int k = 0; k < m->nodes.n; k++) n[k] = m->nodes.sizes[k], cnt[k] = (int64_t)llround(m->nodes.counts[k]);
-    elign_checkpoint_set_nodes_hist(&c, m->nodes.n, n, cnt);
+    elign_checkpoint_set_nodes_hist(c, m->nodes.n, n, cnt);
     elign_free(n);
     elign_free(cnt);
   }
+  return st;
+}
+
+elign_status edm_model_save(const edm_model *m, const char *path, elign_error *err) {
+  elign_checkpoint c;
+  elign_checkpoint_init(&c);
+  elign_status st = edm_model_to_checkpoint(m, NULL, &c, err);
   if (!st) st = elign_checkpoint_write(&c, path, err);
   elign_checkpoint_free(&c);
   return st;

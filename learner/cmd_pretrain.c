@@ -1,0 +1,133 @@
+/* cmd_pretrain.c — `elign pretrain CONFIG [--set k=v]... [--resume RUN] [--force]`:
+ * argument parsing, the MPI world, then learner/pretrain.c does the run. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/base/cli.h"
+#include "common/base/config.h"
+#include "common/base/log.h"
+#include "common/mpi/roles.h"
+#include "learner/commands.h"
+#include "learner/pretrain.h"
+
+static void pretrain_usage(FILE *f) {
+  fprintf(f,
+          "usage: elign pretrain CONFIG [--set KEY=VALUE]... [--resume RUN_DIR] [--force]\n"
+          "\n"
+          "Train an EDM base model (EGNN denoiser, the EDM loss with its t = 0 terms) on the\n"
+          "train split of the dataset file data.path; validation loss on data.val_split.\n"
+          "AdamW with AMSGrad, EDM's adaptive gradient clipping, EMA of the weights.\n"
+          "Keys: pretrain.* (docs/config.md), run.dir for the run directory.\n"
+          "\n"
+          "Under mpirun the ranks share every batch (data-parallel); 1, 2, 4 ... ranks\n"
+          "give bitwise the same checkpoints (same threads per rank).\n"
+          "\n"
+          "  RUN/config.yaml, RUN/metrics.jsonl, RUN/checkpoints/step_<n>.h5 (training state),\n"
+          "  RUN/model.h5 (EMA weights: `elign sample --model RUN/model.h5`)\n"
+          "\n"
+          "  --set KEY=VALUE   override a config key (repeatable)\n"
+          "  --resume RUN_DIR  continue RUN_DIR from its newest checkpoint (bitwise the\n"
+          "                    same as a run never interrupted); RUN_DIR is the run directory\n"
+          "  --force           start over in a non-empty run directory (deletes its\n"
+          "                    checkpoints, model.h5, metrics.jsonl and config.yaml)\n"
+          "  --stop-after N    stop with a checkpoint after N steps of this invocation\n"
+          "\n"
+          "Signals: SIGUSR1 writes a checkpoint and continues; SIGTERM, SIGINT and SIGUSR2\n"
+          "write one and stop. Under mpirun send SIGUSR2 (or SIGUSR1) to mpirun: it forwards\n"
+          "those, while on SIGTERM it kills the ranks at once.\n");
+}
+
+typedef struct {
+  const char *config;
+  const char **sets;
+  int n_sets;
+  pretrain_start start;
+} pretrain_args;
+
+static int parse_args(int argc, char **argv, pretrain_args *a) {
+  memset(a, 0, sizeof *a);
+  a->sets = elign_calloc((size_t)argc, sizeof *a->sets, "pretrain:sets");
+  for (int i = 1; i < argc; i++) {
+    const char *o = argv[i];
+    if (elign_cli_is_help(o)) return 1;
+    int needs_value = strcmp(o, "--set") == 0 || strcmp(o, "--resume") == 0 || strcmp(o, "--stop-after") == 0;
+    if (needs_value && i + 1 >= argc) {
+      fprintf(stderr, "elign pretrain: %s needs a value (see --help)\n", o);
+      return 2;
+    }
+    if (strcmp(o, "--set") == 0) {
+      a->sets[a->n_sets++] = argv[++i];
+    } else if (strcmp(o, "--resume") == 0) {
+      a->start.resume_dir = argv[++i];
+    } else if (strcmp(o, "--stop-after") == 0) {
+      char *end;
+      a->start.stop_after = strtoll(argv[++i], &end, 10);
+      if (*end || a->start.stop_after < 1) {
+        fprintf(stderr, "elign pretrain: --stop-after expects a positive integer, got '%s'\n", argv[i]);
+        return 2;
+      }
+    } else if (strcmp(o, "--force") == 0) {
+      a->start.force = 1;
+    } else if (o[0] == '-' && o[1]) {
+      fprintf(stderr, "elign pretrain: unknown option '%s' (see --help)\n", o);
+      return 2;
+    } else if (!a->config) {
+      a->config = o;
+    } else {
+      fprintf(stderr, "elign pretrain: unexpected argument '%s' (see --help)\n", o);
+      return 2;
+    }
+  }
+  if (!a->config) {
+    fprintf(stderr, "elign pretrain: missing CONFIG (see --help)\n");
+    return 2;
+  }
+  if (a->start.resume_dir && a->start.force) {
+    fprintf(stderr, "elign pretrain: --resume and --force exclude each other\n");
+    return 2;
+  }
+  return 0;
+}
+
+/* Config → options (the same outcome on every rank). */
+static elign_status load_options(const pretrain_args *a, elign_config **cfg, pretrain_options *o, elign_error *err) {
+  elign_status st = elign_config_load_for("pretrain", a->config, a->sets, a->n_sets, cfg, err);
+  if (!st) st = pretrain_options_from_config(*cfg, o, err);
+  if (!st && a->start.resume_dir) snprintf(o->run_dir, sizeof o->run_dir, "%s", a->start.resume_dir);
+  return st;
+}
+
+int pretrain_main(int argc, char **argv) {
+  pretrain_args a;
+  int rc = parse_args(argc, argv, &a);
+  if (rc == 1) pretrain_usage(stdout);
+  if (rc) {
+    free(a.sets);
+    return rc == 1 ? ELIGN_EXIT_OK : ELIGN_EXIT_USAGE;
+  }
+  elign_error err;
+  elign_error_clear(&err);
+  if (elign_mpi_init(&argc, &argv, &err)) {
+    free(a.sets);
+    return elign_cli_fail(&err);
+  }
+  pretrain_install_signal_handlers();
+  elign_config *cfg = NULL;
+  pretrain_options *o = elign_calloc(1, sizeof *o, "pretrain:options");
+  elign_world w;
+  memset(&w, 0, sizeof w);
+  int have_world = 0;
+  elign_status st = load_options(&a, &cfg, o, &err);
+  /* Pretraining needs no oracle or DFT ranks: every rank is a learner-group rank. */
+  if (!st) st = elign_world_init(&w, MPI_COMM_WORLD, 0, 0, &err);
+  if (!st) have_world = 1;
+  if (!st) st = pretrain_run(w.actors, o, cfg, &a.start, &err);
+  if (st) elign_world_fail_all(have_world ? &w : NULL, &err);
+  if (have_world) elign_world_free(&w);
+  elign_config_free(&cfg);
+  free(o);
+  free(a.sets);
+  elign_mpi_finalize();
+  return st ? ELIGN_EXIT_FAIL : ELIGN_EXIT_OK;
+}
