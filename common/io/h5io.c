@@ -800,9 +800,9 @@ static hid_t attr_open(hid_t loc, const char *obj, const char *name, H5T_class_t
   return a;
 }
 
-elign_status elign_h5_get_attr_str(hid_t loc, const char *obj, const char *name, char *buf, size_t buflen,
-                                   const char *file_label, elign_error *err) {
-  buf[0] = '\0';
+elign_status elign_h5_get_attr_text(hid_t loc, const char *obj, const char *name, char **value,
+                                    const char *file_label, elign_error *err) {
+  *value = NULL;
   hid_t a = attr_open(loc, obj, name, H5T_STRING, file_label, err);
   if (a < 0) return ELIGN_ERR_FORMAT;
   hid_t ft = H5Aget_type(a), space = H5Aget_space(a);
@@ -824,14 +824,25 @@ elign_status elign_h5_get_attr_str(hid_t loc, const char *obj, const char *name,
       char what[600];
       snprintf(what, sizeof what, "attribute '%s' of %s", name, obj);
       st = elign_h5_fail_corrupted(err, file_label, what);
+      free(tmp);
     } else {
-      snprintf(buf, buflen, "%s", tmp);
+      *value = tmp;
     }
-    free(tmp);
   }
   if (ft >= 0) H5Tclose(ft);
   H5Aclose(a);
   return st;
+}
+
+elign_status elign_h5_get_attr_str(hid_t loc, const char *obj, const char *name, char *buf, size_t buflen,
+                                   const char *file_label, elign_error *err) {
+  buf[0] = '\0';
+  char *value;
+  elign_status st = elign_h5_get_attr_text(loc, obj, name, &value, file_label, err);
+  if (st != ELIGN_OK) return st;
+  snprintf(buf, buflen, "%s", value);
+  free(value);
+  return ELIGN_OK;
 }
 
 static elign_status attr_read_scalar(hid_t loc, const char *obj, const char *name, H5T_class_t cls, hid_t mtype,

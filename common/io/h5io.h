@@ -190,6 +190,9 @@ elign_status elign_h5_set_attr_f64v(hid_t loc, const char *obj, const char *name
  * the wrong kind. get_attr_str: buf of buflen bytes (longer values are cut). */
 elign_status elign_h5_get_attr_str(hid_t loc, const char *obj, const char *name, char *buf, size_t buflen,
                                    const char *file_label, elign_error *err);
+/* The whole string (up to ELIGN_H5_STRING_MAX bytes), elign_malloc'ed. */
+elign_status elign_h5_get_attr_text(hid_t loc, const char *obj, const char *name, char **value,
+                                    const char *file_label, elign_error *err);
 elign_status elign_h5_get_attr_i64(hid_t loc, const char *obj, const char *name, int64_t *value,
                                    const char *file_label, elign_error *err);
 elign_status elign_h5_get_attr_f64(hid_t loc, const char *obj, const char *name, double *value,
