@@ -243,7 +243,22 @@ static elign_status read_molset(hid_t f, const char *label, elign_molset *s, eli
 
 /* ---- datasets ------------------------------------------------------------------------------ */
 
+/* A property or split name becomes an HDF5 link name under /properties or
+ * /split: one path component (no '/', not "." or ".."), shorter than the
+ * 64 bytes the readers take (a file we could not read back is refused). */
+static elign_status check_member_name(const char *path, const char *kind, const char *name, elign_error *err) {
+  size_t l = strlen(name);
+  if (l == 0 || l >= 64 || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+    return ELIGN_FAIL(err, ELIGN_ERR_ARG, "%s: %s name '%s' cannot be stored (1..63 bytes, no '/')", path, kind,
+                      name);
+  return ELIGN_OK;
+}
+
 elign_status elign_dataset_write(const char *path, const elign_dataset *ds, elign_error *err) {
+  for (int i = 0; i < ds->n_props; i++)
+    if (check_member_name(path, "property", ds->props[i].name, err)) return ELIGN_ERR_ARG;
+  for (int i = 0; i < ds->n_splits; i++)
+    if (check_member_name(path, "split", ds->splits[i].name, err)) return ELIGN_ERR_ARG;
   elign_h5_writer w;
   elign_status st = elign_h5_writer_create(&w, path, "dataset", ELIGN_DATASET_VERSION, err);
   if (st != ELIGN_OK) return st;
