@@ -28,26 +28,23 @@ static void check_nothing_open(const char *after) {
   if (n != 0) fuzz_fail("%zd HDF5 objects still open after %s", n, after);
 }
 
-/* `elign info FILE` with its output discarded (stdout for the run, stderr
- * around the call: libFuzzer reports on stderr). */
+/* `elign info FILE` with its output discarded (stdout and stderr around the
+ * call only: libFuzzer and the tests report on them). */
 static void run_info(const char *path) {
-  static int quiet = 0;
-  if (!quiet) {
-    int null = open("/dev/null", O_WRONLY);
-    dup2(null, STDOUT_FILENO);
-    close(null);
-    quiet = 1;
-  }
+  fflush(stdout);
   fflush(stderr);
-  int saved = dup(STDERR_FILENO), null = open("/dev/null", O_WRONLY);
+  int saved_out = dup(STDOUT_FILENO), saved_err = dup(STDERR_FILENO), null = open("/dev/null", O_WRONLY);
+  dup2(null, STDOUT_FILENO);
   dup2(null, STDERR_FILENO);
   close(null);
   char *argv[] = {"info", "--views", (char *)path, NULL};
   int rc = info_main(3, argv);
   fflush(stdout);
   fflush(stderr);
-  dup2(saved, STDERR_FILENO);
-  close(saved);
+  dup2(saved_out, STDOUT_FILENO);
+  dup2(saved_err, STDERR_FILENO);
+  close(saved_out);
+  close(saved_err);
   if (rc != 0 && rc != 1) fuzz_fail("elign info exited %d (0 or 1 expected)", rc);
 }
 
