@@ -3,7 +3,7 @@
  * A harness is a libFuzzer target: LLVMFuzzerTestOneInput(data, size) hands
  * one input to a reader of the library, in process. The readers take file
  * paths, so the input is first written to a file in a private temporary
- * directory (on /dev/shm when it exists). Crashes, hangs (-timeout), leaks
+ * directory (under $TMPDIR, else /dev/shm when it exists). Crashes, hangs (-timeout), leaks
  * and sanitizer reports are libFuzzer's to find; the harness adds the
  * contract of issue 8: a rejected input gives ONE clear message, i.e. the
  * status is an error, the message is a single non-empty line that begins
