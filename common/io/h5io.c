@@ -123,14 +123,6 @@ elign_status elign_h5_get_format(hid_t file, char *format, size_t format_len, in
   return ELIGN_OK;
 }
 
-hid_t elign_h5_open_update(const char *path) {
-  elign_h5_quiet();
-  hid_t fapl = file_access_plist();
-  hid_t f = H5Fopen(path, H5F_ACC_RDWR, fapl);
-  H5Pclose(fapl);
-  return f;
-}
-
 elign_status elign_h5_open_read(const char *path, const char *expect_format, int max_version, hid_t *file,
                                 char *format_out, int *version_out, elign_error *err) {
   elign_h5_quiet();

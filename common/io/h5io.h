@@ -88,10 +88,6 @@ void elign_h5_failure_reason(char *buf, size_t len);
  * format check. */
 elign_status elign_h5_fail_corrupted(elign_error *err, const char *label, const char *what);
 
-/* Open an existing file read-write with the storage settings of the writers
- * (for adding datasets to a file already written; the caller closes it). */
-hid_t elign_h5_open_update(const char *path);
-
 /* ---- atomic writers ------------------------------------------------------ */
 typedef struct {
   hid_t file;                             /* the open temporary file */
