@@ -36,78 +36,256 @@ void sampler_output_free(sampler_output *out) {
   elign_free(out->charges);
 }
 
+/* ---- the EDM policy ----------------------------------------------------------- */
+
+static elign_real *edm_eps_scratch(sampler_edm_ctx *c, int64_t rows) {
+  if (rows > c->eps_rows) {
+    c->eps_hat = elign_realloc(c->eps_hat, (size_t)rows * (size_t)c->model->layout.D * sizeof(elign_real), "sampler:eps");
+    c->eps_rows = rows;
+  }
+  return c->eps_hat;
+}
+
+static elign_status edm_transition(void *ctx, int64_t n_mol, const int64_t *off, const elign_real *z_t, const int *t,
+                                   const int *s, int T, elign_real *mu, elign_real *sigma, elign_real *zhat0,
+                                   elign_error *err) {
+  sampler_edm_ctx *c = ctx;
+  elign_real *eps = edm_eps_scratch(c, off[n_mol] > 0 ? off[n_mol] : 1);
+  if (!zhat0) return edm_model_denoise(c->model, c->ws, n_mol, off, z_t, t, s, T, eps, mu, sigma, NULL, NULL, err);
+  /* μ exactly as without ẑ₀: asking diffusion_reverse_mean for both at once
+   * compiles to another loop whose μ rounds differently (-O3, FMA), which
+   * would make a sampler with a step callback drift from one without. */
+  diffusion_step_coef *coef = elign_malloc((size_t)(n_mol > 0 ? n_mol : 1) * sizeof *coef, "sampler:coef");
+  elign_status st = edm_model_denoise(c->model, c->ws, n_mol, off, z_t, t, s, T, eps, mu, sigma, NULL, coef, err);
+  if (!st) diffusion_reverse_mean(NULL, zhat0, z_t, eps, coef, off, n_mol, c->model->layout.D);
+  elign_free(coef);
+  return st;
+}
+
+static elign_status edm_decode(void *ctx, int64_t n_mol, const int64_t *off, const elign_real *z0,
+                               const elign_real *noise, int T, elign_real *xh, elign_real *mu_x, elign_real *sigma_x,
+                               elign_error *err) {
+  sampler_edm_ctx *c = ctx;
+  const edm_model *m = c->model;
+  int64_t N = off[n_mol];
+  elign_real *eps = edm_eps_scratch(c, N > 0 ? N : 1);
+  int *tt = elign_calloc((size_t)(n_mol > 0 ? n_mol : 1), sizeof(int), "sampler:t0"); /* t = 0: the decode */
+  /* ε̂ = φ(z₀, 0), xh = μ_x + σ_x ε */
+  elign_status st = edm_model_denoise(m, c->ws, n_mol, off, z0, tt, tt, T, eps, NULL, sigma_x, NULL, NULL, err);
+  elign_free(tt);
+  if (st) return st;
+  diffusion_decode_coef dc;
+  diffusion_decode_coef_init(&dc, &m->sched);
+  diffusion_decode_sample(xh, NULL, z0, eps, noise, &dc, N, m->layout.D);
+  if (mu_x) { /* again in a call of its own, so xh rounds as without μ_x (see edm_transition) */
+    elign_real *scratch = elign_malloc((size_t)(N > 0 ? N : 1) * m->layout.D * sizeof(elign_real), "sampler:xh");
+    diffusion_decode_sample(scratch, mu_x, z0, eps, noise, &dc, N, m->layout.D);
+    elign_free(scratch);
+  }
+  return ELIGN_OK;
+}
+
+static void edm_molecules(void *ctx, int64_t n_atoms, const elign_real *xh, const elign_real *z0, double *pos,
+                          int32_t *Z, int32_t *charges) {
+  const edm_model *m = ((sampler_edm_ctx *)ctx)->model;
+  diffusion_decode_molecules(pos, Z, charges, xh, z0, n_atoms, &m->layout);
+  for (int64_t i = 0; i < n_atoms; i++) Z[i] = m->type_Z[Z[i]];
+}
+
+sampler_policy sampler_policy_edm(sampler_edm_ctx *ctx) {
+  sampler_policy p = {.ctx = ctx,
+                      .D = ctx->model->layout.D,
+                      .transition = edm_transition,
+                      .decode = edm_decode,
+                      .molecules = edm_molecules};
+  return p;
+}
+
+void sampler_edm_ctx_free(sampler_edm_ctx *ctx) {
+  if (!ctx) return;
+  elign_free(ctx->eps_hat);
+  ctx->eps_rows = 0;
+}
+
+/* ---- one chain segment ------------------------------------------------------- */
+
 /* Fill each molecule's rows of z (N,D) with combined noise from its stream. */
-static void draw_noise(const sampler_config *cfg, elign_real *z, const int64_t *off, int64_t n_mol, int64_t g0,
+static void draw_noise(const sampler_config *cfg, const sampler_chain *ch, elign_real *z, const int64_t *off,
                        int step, elign_rng_purpose purpose, int D) {
-  for (int64_t b = 0; b < n_mol; b++) {
-    elign_rng r = mol_stream(cfg, g0 + b, step, purpose);
+  for (int64_t b = 0; b < ch->n_mol; b++) {
+    elign_rng r = elign_rng_stream(cfg->seed, cfg->iteration, ch->key_group[b], ch->key_member ? ch->key_member[b] : 0,
+                                   (uint32_t)step, purpose);
     diffusion_noise_molecule(z + off[b] * D, &r, off[b + 1] - off[b], D);
   }
 }
 
-/* One batch: molecules g0 .. g0 + n_mol − 1 with sizes sizes[]. Appends to out. */
-static elign_status sample_batch(const sampler_config *cfg, int T, int stride, egnn_workspace *ws, int64_t g0,
-                                 int64_t n_mol, const int *sizes, sampler_output *out, elign_progress *progress,
-                                 long long *network_calls, elign_error *err) {
-  const edm_model *m = cfg->model;
-  int D = m->layout.D;
-  int64_t *off = elign_malloc((size_t)(n_mol + 1) * sizeof(int64_t), "sampler:offsets");
-  off[0] = 0;
-  for (int64_t b = 0; b < n_mol; b++) off[b + 1] = off[b] + sizes[b];
-  int64_t N = off[n_mol];
+/* Buffers of one chain segment, (N, D) unless noted. */
+typedef struct {
+  int64_t *off;            /* [n_mol + 1] */
+  elign_real *z, *z_next, *mu, *noise;
+  int *tt, *ss;            /* [n_mol] */
+  elign_real *sigma;       /* [n_mol] */
+  diffusion_step_coef *coef; /* [n_mol]: only sigma_step is used, by diffusion_reverse_sample */
+  elign_real *zhat0;       /* callback only */
+  double *logp;            /* [n_mol], callback only */
+} chain_buffers;
+
+static void chain_buffers_free(chain_buffers *b) {
+  elign_free(b->off);
+  elign_free(b->z);
+  elign_free(b->z_next);
+  elign_free(b->mu);
+  elign_free(b->noise);
+  elign_free(b->tt);
+  elign_free(b->ss);
+  elign_free(b->sigma);
+  elign_free(b->coef);
+  elign_free(b->zhat0);
+  elign_free(b->logp);
+}
+
+static elign_status call_step(const sampler_chain *ch, const chain_buffers *b, int t, int s, int decode,
+                              const elign_real *z_s, int D, elign_error *err) {
+  diffusion_step_logp(b->logp, z_s, b->mu, b->sigma, b->off, ch->n_mol, D);
+  sampler_step info = {.t = t, .s = s, .decode = decode, .n_mol = ch->n_mol, .offsets = b->off,
+                       .key_group = ch->key_group, .key_member = ch->key_member, .z_t = b->z, .z_s = z_s,
+                       .mu = b->mu, .sigma = b->sigma, .zhat0 = decode ? b->mu : b->zhat0, .logp = b->logp};
+  return ch->on_step(&info, ch->user, err);
+}
+
+/* The chain t_start → t_stop (+ decode) of one batch with a policy. Appends
+ * decoded molecules to out. */
+static elign_status run_chain(const sampler_config *cfg, const sampler_policy *pol, const sampler_chain *ch, int T,
+                              int stride, sampler_output *out, elign_progress *progress, long long *network_calls,
+                              elign_error *err) {
+  int D = pol->D, hook = ch->on_step != NULL;
+  int64_t n_mol = ch->n_mol;
+  size_t nm = (size_t)(n_mol > 0 ? n_mol : 1);
+  chain_buffers b = {0};
+  b.off = elign_malloc((nm + 1) * sizeof(int64_t), "sampler:offsets");
+  b.off[0] = 0;
+  for (int64_t m = 0; m < n_mol; m++) b.off[m + 1] = b.off[m] + ch->sizes[m];
+  int64_t N = b.off[n_mol];
   size_t bytes = (size_t)(N * D > 0 ? N * D : 1) * sizeof(elign_real);
-  elign_real *z = elign_malloc(bytes, "sampler:z"), *eps = elign_malloc(bytes, "sampler:eps");
-  elign_real *mu = elign_malloc(bytes, "sampler:mu"), *noise = elign_malloc(bytes, "sampler:noise");
-  int *tt = elign_malloc((size_t)n_mol * sizeof(int), "sampler:t"), *ss = elign_malloc((size_t)n_mol * sizeof(int), "sampler:s");
-  diffusion_step_coef *coef = elign_malloc((size_t)n_mol * sizeof *coef, "sampler:coef");
+  b.z = elign_malloc(bytes, "sampler:z");
+  b.z_next = elign_malloc(bytes, "sampler:z_next");
+  b.mu = elign_malloc(bytes, "sampler:mu");
+  b.noise = elign_malloc(bytes, "sampler:noise");
+  b.tt = elign_malloc(nm * sizeof(int), "sampler:t");
+  b.ss = elign_malloc(nm * sizeof(int), "sampler:s");
+  b.sigma = elign_malloc(nm * sizeof(elign_real), "sampler:sigma");
+  b.coef = elign_calloc(nm, sizeof *b.coef, "sampler:coef");
+  if (hook) {
+    b.zhat0 = elign_malloc(bytes, "sampler:zhat0");
+    b.logp = elign_malloc(nm * sizeof(double), "sampler:logp");
+  }
   elign_status st = ELIGN_OK;
 
-  draw_noise(cfg, z, off, n_mol, g0, 0, ELIGN_RNG_PRIOR, D); /* z_T */
-  for (int t = T; t > 0 && !st; t -= stride) {
+  if (ch->z_start)
+    memcpy(b.z, ch->z_start, (size_t)(N * D) * sizeof(elign_real));
+  else
+    draw_noise(cfg, ch, b.z, b.off, 0, ELIGN_RNG_PRIOR, D); /* z_T */
+  for (int t = ch->t_start; t > ch->t_stop && !st; t -= stride) {
     int s = t - stride;
-    for (int64_t b = 0; b < n_mol; b++) tt[b] = t, ss[b] = s;
-    st = edm_model_denoise(m, ws, n_mol, off, z, tt, ss, T, eps, mu, NULL, NULL, coef, err);
+    for (int64_t m = 0; m < n_mol; m++) b.tt[m] = t, b.ss[m] = s;
+    st = pol->transition(pol->ctx, n_mol, b.off, b.z, b.tt, b.ss, T, b.mu, b.sigma, hook ? b.zhat0 : NULL, err);
     if (st) break;
-    draw_noise(cfg, noise, off, n_mol, g0, s, ELIGN_RNG_STEP_NOISE, D);
-    diffusion_reverse_sample(z, mu, noise, coef, off, n_mol, D);
+    for (int64_t m = 0; m < n_mol; m++) b.coef[m].sigma_step = b.sigma[m];
+    draw_noise(cfg, ch, b.noise, b.off, s, ELIGN_RNG_STEP_NOISE, D);
+    diffusion_reverse_sample(b.z_next, b.mu, b.noise, b.coef, b.off, n_mol, D);
     *network_calls += n_mol;
     if (progress) elign_progress_update(progress, *network_calls);
+    if (hook) st = call_step(ch, &b, t, s, 0, b.z_next, D, err);
+    elign_real *swap = b.z;
+    b.z = b.z_next, b.z_next = swap;
   }
-  if (!st) {
-    /* decode p(x, h | z₀): ε̂ = φ(z₀, 0), xh = μ_x + σ_x ε */
-    for (int64_t b = 0; b < n_mol; b++) tt[b] = 0, ss[b] = 0;
-    st = edm_model_denoise(m, ws, n_mol, off, z, tt, ss, T, eps, NULL, NULL, NULL, NULL, err);
+  if (!st && ch->z_stop) memcpy(ch->z_stop, b.z, (size_t)(N * D) * sizeof(elign_real));
+  if (!st && ch->decode) {
+    /* p(x, h | z₀); b.z_next receives xh */
+    draw_noise(cfg, ch, b.noise, b.off, 0, ELIGN_RNG_DECODE_NOISE, D);
+    st = pol->decode(pol->ctx, n_mol, b.off, b.z, b.noise, T, b.z_next, hook ? b.mu : NULL, b.sigma, err);
   }
-  if (!st) {
-    diffusion_decode_coef dc;
-    diffusion_decode_coef_init(&dc, &m->sched);
-    draw_noise(cfg, noise, off, n_mol, g0, 0, ELIGN_RNG_DECODE_NOISE, D);
-    diffusion_decode_sample(mu, NULL, z, eps, noise, &dc, N, D); /* mu now holds xh */
-    double com = diffusion_max_com(mu, D, off, n_mol);
+  if (!st && ch->decode) {
+    elign_real *xh = b.z_next;
+    double com = diffusion_max_com(xh, D, b.off, n_mol);
     if (com > out->max_com) out->max_com = com;
-    if (com > SAMPLER_RECENTRE_THRESHOLD) diffusion_remove_mean(mu, D, off, n_mol);
-    double *pos = elign_malloc((size_t)(N > 0 ? N : 1) * 3 * sizeof(double), "sampler:pos");
-    int32_t *ti = elign_malloc((size_t)(N > 0 ? N : 1) * sizeof(int32_t), "sampler:types");
-    int32_t *q = elign_malloc((size_t)(N > 0 ? N : 1) * sizeof(int32_t), "sampler:charges");
-    diffusion_decode_molecules(pos, ti, q, mu, z, N, &m->layout);
-    for (int64_t i = 0; i < N; i++) ti[i] = m->type_Z[ti[i]];
+    if (com > SAMPLER_RECENTRE_THRESHOLD) diffusion_remove_mean(xh, D, b.off, n_mol);
+    if (hook) st = call_step(ch, &b, 0, 0, 1, xh, D, err);
+  }
+  if (!st && ch->decode) {
+    size_t na = (size_t)(N > 0 ? N : 1);
+    double *pos = elign_malloc(na * 3 * sizeof(double), "sampler:pos");
+    int32_t *Z = elign_malloc(na * sizeof(int32_t), "sampler:types");
     int64_t a0 = out->mols.n_atoms;
     out->charges = elign_realloc(out->charges, (size_t)(a0 + N > 0 ? a0 + N : 1) * sizeof(int32_t), "sampler:charges");
-    memcpy(out->charges + a0, q, (size_t)N * sizeof(int32_t));
-    for (int64_t b = 0; b < n_mol; b++)
-      elign_molset_append(&out->mols, sizes[b], ti + off[b], pos + 3 * off[b], g0 + b, NULL);
+    pol->molecules(pol->ctx, N, b.z_next, b.z, pos, Z, out->charges + a0);
+    for (int64_t m = 0; m < n_mol; m++)
+      elign_molset_append(&out->mols, ch->sizes[m], Z + b.off[m], pos + 3 * b.off[m], ch->key_group[m], NULL);
     elign_free(pos);
-    elign_free(ti);
-    elign_free(q);
+    elign_free(Z);
   }
-  elign_free(off);
-  elign_free(z);
-  elign_free(eps);
-  elign_free(mu);
-  elign_free(noise);
-  elign_free(tt);
-  elign_free(ss);
-  elign_free(coef);
+  chain_buffers_free(&b);
+  return st;
+}
+
+/* Workspace for one batch of the given sizes (forward only). */
+static egnn_workspace *batch_workspace(const edm_model *m, int64_t n_mol, const int *sizes) {
+  int64_t na = 0, ne = 0;
+  for (int64_t b = 0; b < n_mol; b++) na += sizes[b], ne += (int64_t)sizes[b] * (sizes[b] - 1);
+  return egnn_workspace_create_edges(&m->net, na > 0 ? na : 1, n_mol > 0 ? n_mol : 1, ne > 0 ? ne : 1, 0);
+}
+
+static int chain_length(const sampler_config *cfg) { return cfg->T > 0 ? cfg->T : cfg->model->T0; }
+
+elign_status sampler_run_chain(const sampler_config *cfg, const sampler_chain *ch, egnn_workspace *ws,
+                               sampler_output *out, elign_error *err) {
+  int T = chain_length(cfg);
+  int K = cfg->steps > 0 ? cfg->steps : T;
+  if (K > T || T % K != 0)
+    return ELIGN_FAIL(err, ELIGN_ERR_ARG, "steps %d must divide the chain length T = %d", K, T);
+  if (T > 65535) return ELIGN_FAIL(err, ELIGN_ERR_ARG, "T = %d exceeds the RNG step range (65535)", T);
+  int stride = T / K;
+  if (ch->t_stop < 0 || ch->t_start > T || ch->t_start < ch->t_stop || (ch->t_start - ch->t_stop) % stride != 0)
+    return ELIGN_FAIL(err, ELIGN_ERR_ARG, "chain %d → %d: need 0 ≤ t_stop ≤ t_start ≤ T = %d in strides of %d",
+                      ch->t_start, ch->t_stop, T, stride);
+  if (!ch->z_start && ch->t_start != T)
+    return ELIGN_FAIL(err, ELIGN_ERR_ARG, "a chain without a start state starts at z_T (t_start %d != T %d)",
+                      ch->t_start, T);
+  if (ch->decode && (ch->t_stop != 0 || !out))
+    return ELIGN_FAIL(err, ELIGN_ERR_ARG, "the decode needs t_stop = 0 and an output");
+  if (ch->n_mol < 0 || (ch->n_mol > 0 && (!ch->sizes || !ch->key_group)))
+    return ELIGN_FAIL(err, ELIGN_ERR_ARG, "chain: sizes and key_group are required");
+  for (int64_t b = 0; b < ch->n_mol; b++)
+    if (ch->sizes[b] < 1)
+      return ELIGN_FAIL(err, ELIGN_ERR_ARG, "chain molecule %lld: %d atoms", (long long)b, ch->sizes[b]);
+  sampler_edm_ctx edm = {.model = cfg->model, .ws = ws};
+  sampler_policy edm_policy;
+  const sampler_policy *pol = cfg->policy;
+  if (!pol) {
+    if (!edm.ws) edm.ws = batch_workspace(cfg->model, ch->n_mol, ch->sizes);
+    edm_policy = sampler_policy_edm(&edm);
+    pol = &edm_policy;
+  }
+  long long calls = 0;
+  elign_status st = run_chain(cfg, pol, ch, T, stride, out, NULL, &calls, err);
+  sampler_edm_ctx_free(&edm);
+  if (!ws && edm.ws) egnn_workspace_free(&edm.ws);
+  return st;
+}
+
+/* sampler_run's batch: global molecules g0 .. g0 + n_mol − 1, member 0, from z_T to the decode. */
+static elign_status sample_range(const sampler_config *cfg, int T, int stride, egnn_workspace *ws, int64_t g0,
+                                 int64_t n_mol, const int *sizes, sampler_output *out, elign_progress *progress,
+                                 long long *network_calls, elign_error *err) {
+  uint32_t *keys = elign_malloc((size_t)(n_mol > 0 ? n_mol : 1) * sizeof(uint32_t), "sampler:keys");
+  for (int64_t b = 0; b < n_mol; b++) keys[b] = (uint32_t)(g0 + b);
+  sampler_chain ch = {.n_mol = n_mol, .sizes = sizes, .key_group = keys, .t_start = T, .t_stop = 0, .decode = 1};
+  sampler_edm_ctx edm = {.model = cfg->model, .ws = ws};
+  sampler_policy edm_policy = sampler_policy_edm(&edm);
+  elign_status st = run_chain(cfg, cfg->policy ? cfg->policy : &edm_policy, &ch, T, stride, out, progress,
+                              network_calls, err);
+  sampler_edm_ctx_free(&edm);
+  elign_free(keys);
   return st;
 }
 
@@ -144,7 +322,7 @@ elign_status sampler_run(const sampler_config *cfg, int64_t first, int64_t count
   long long network_calls = 0;
   for (int64_t b0 = first - first % bsz; b0 < first + count && !st; b0 += bsz) {
     int64_t lo = b0 < first ? first : b0, hi = b0 + bsz < first + count ? b0 + bsz : first + count;
-    st = sample_batch(cfg, T, stride, ws, lo, hi - lo, sizes + (lo - first), out,
+    st = sample_range(cfg, T, stride, ws, lo, hi - lo, sizes + (lo - first), out,
                       cfg->progress_label ? &progress : NULL, &network_calls, err);
   }
   if (cfg->progress_label) elign_progress_finish(&progress);

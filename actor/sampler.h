@@ -12,6 +12,13 @@
  * 2 or 4 ranks gives bitwise identical molecules (same thread count, same
  * build). With steps K < T the chain visits t = T, T − T/K, ..., 0 (T/K must
  * be an integer) with the same reverse-step maths; K = T is the full sampler.
+ *
+ * Building blocks for rollouts (actor/rollout.h), below sampler_run: the
+ * policy as a Gaussian transition behind function pointers (sampler_policy;
+ * EDM implements it), and sampler_run_chain, one segment of the chain for
+ * one batch with per-molecule (group, member) keys, a stored start state,
+ * an early stop and a per-step callback. sampler_run is sampler_run_chain
+ * over its batches with member 0, z_T from the prior and no callback.
  */
 #ifndef ELIGN_SAMPLER_H
 #define ELIGN_SAMPLER_H
@@ -22,8 +29,49 @@
 #include "common/base/error.h"
 #include "common/chem/molset.h"
 
+/* ---- the policy: a Gaussian reverse transition ------------------------------ */
+
+/* p(z_s | z_t) = N(μ, σ² I) with one σ per molecule, on latents packed by
+ * offsets (rows of D channels: 3 CoM-free positions, then features), plus
+ * the final step from z_0 to molecules. The chain samples z_s = μ + σ ε
+ * with combined noise ε (CoM-free x part, §2.4) and re-centres x; whatever
+ * computes μ and σ is the policy. EDM implements it (sampler_policy_edm);
+ * another base model of that kind (an SDE sampler's Gaussian steps, e.g.)
+ * fills the same slots. The learner's gradient slot is not here yet. */
+typedef struct {
+  void *ctx;
+  int D; /* latent channels */
+  /* μ (N,D), σ [n_mol] and the clean-data prediction ẑ₀ (N,D) of the
+   * transitions t[b] → s[b] (0 ≤ s < t ≤ T) of a T-step chain; sigma and
+   * zhat0 may be NULL. */
+  elign_status (*transition)(void *ctx, int64_t n_mol, const int64_t *offsets, const elign_real *z_t, const int *t,
+                             const int *s, int T, elign_real *mu, elign_real *sigma, elign_real *zhat0,
+                             elign_error *err);
+  /* The decode from z_0: xh = μ_x + σ_x·noise (noise: combined noise, no
+   * re-centring); mu_x (N,D) and sigma_x [n_mol] may be NULL. */
+  elign_status (*decode)(void *ctx, int64_t n_mol, const int64_t *offsets, const elign_real *z0,
+                         const elign_real *noise, int T, elign_real *xh, elign_real *mu_x, elign_real *sigma_x,
+                         elign_error *err);
+  /* Molecules from the decode: positions (Å, (n,3)) from xh, atomic numbers
+   * and charges (0 if none) from z_0, for n_atoms packed rows. */
+  void (*molecules)(void *ctx, int64_t n_atoms, const elign_real *xh, const elign_real *z0, double *pos, int32_t *Z,
+                    int32_t *charges);
+} sampler_policy;
+
+/* EDM's reverse step (§2.6) and decode (§2.7) through edm_model_denoise.
+ * ws: a forward-only workspace large enough for every batch it will see. */
 typedef struct {
   const edm_model *model;
+  egnn_workspace *ws;
+  elign_real *eps_hat; /* scratch (grown by the policy); zero-initialise the struct */
+  int64_t eps_rows;
+} sampler_edm_ctx;
+sampler_policy sampler_policy_edm(sampler_edm_ctx *ctx);
+void sampler_edm_ctx_free(sampler_edm_ctx *ctx); /* the scratch only, not ws or model */
+
+typedef struct {
+  const edm_model *model; /* atom-count histogram, T0, and the policy when `policy` is NULL */
+  const sampler_policy *policy; /* NULL: EDM (sampler_policy_edm of model) */
   int T;              /* chain length (τ = t/T); 0 → model->T0 */
   int steps;          /* reverse steps K (T % K == 0); 0 → T */
   uint64_t seed;
@@ -50,6 +98,52 @@ int sampler_draw_n_atoms(const sampler_config *cfg, int64_t g);
 elign_status sampler_run(const sampler_config *cfg, int64_t first, int64_t count, const int *n_atoms,
                          sampler_output *out, elign_error *err);
 void sampler_output_free(sampler_output *out);
+
+/* ---- one segment of the chain for one batch --------------------------------- */
+
+/* What one step of a batch hands to a sampler_step_fn (arrays of the batch,
+ * packed by offsets, valid during the call only). */
+typedef struct {
+  int t, s;                /* the transition t → s; the decode has t = s = 0 */
+  int decode;              /* 1: the decode: z_t = z_0, z_s = xh (after the CoM check), mu = μ_x, sigma = σ_x, zhat0 = μ_x */
+  int64_t n_mol;
+  const int64_t *offsets;  /* [n_mol + 1] atoms of the batch, offsets[0] = 0 */
+  const uint32_t *key_group, *key_member; /* [n_mol] each molecule's stream keys */
+  const elign_real *z_t;   /* (N, D) */
+  const elign_real *z_s;   /* (N, D) the sampled next state */
+  const elign_real *mu;    /* (N, D) */
+  const elign_real *sigma; /* [n_mol] */
+  const elign_real *zhat0; /* (N, D) (z_t − σ_t ε̂)/α_t */
+  const double *logp;      /* [n_mol] log N(z_s; μ, σ²) (§4.4.1, diffusion_step_logp) */
+} sampler_step;
+typedef elign_status (*sampler_step_fn)(const sampler_step *step, void *user, elign_error *err);
+
+/* One batch through t_start → t_stop. Molecule b draws from the streams
+ * (cfg seed, cfg iteration, key_group[b], key_member[b], step, purpose) with
+ * the purposes and steps of the contract above (so key_member = 0 and
+ * key_group = global index reproduce sampler_run). */
+typedef struct {
+  int64_t n_mol;
+  const int *sizes;            /* [n_mol] atoms (≥ 1) */
+  const uint32_t *key_group;   /* [n_mol] */
+  const uint32_t *key_member;  /* [n_mol], or NULL for all 0 */
+  const elign_real *z_start;   /* (N, D) the state at t_start, or NULL: z_T from each molecule's PRIOR stream */
+  int t_start;                 /* step of the start state (T for z_T; t_start − t_stop a multiple of the stride) */
+  int t_stop;                  /* last state reached (0 = z_0) */
+  int decode;                  /* 1 (needs t_stop = 0): decode z_0 and append the molecules to out */
+  elign_real *z_stop;          /* (N, D) receives z_{t_stop}, or NULL */
+  sampler_step_fn on_step;     /* after every reverse step and after the decode; NULL: none (and no
+                                  ẑ₀ / log-prob work) */
+  void *user;
+} sampler_chain;
+
+/* Run one chain segment. ws: the EDM policy's workspace when cfg->policy is
+ * NULL (NULL: sized for this batch and freed). out (initialised by the
+ * caller, e.g. memset 0 + elign_molset_init) gets the decoded molecules,
+ * ids = key_group, when ch->decode. Errors: bad arguments, the policy's or
+ * the callback's error (the chain stops there). */
+elign_status sampler_run_chain(const sampler_config *cfg, const sampler_chain *ch, egnn_workspace *ws,
+                               sampler_output *out, elign_error *err);
 
 /* Batches covering [0, n_total) with batch size B, split into contiguous
  * blocks over `size` ranks: this rank's molecules [*first, *first + *count). */

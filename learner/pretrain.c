@@ -16,6 +16,7 @@
 #include "actor/sampler.h"
 #include "common/base/log.h"
 #include "common/chem/stability.h"
+#include "common/model/energy_loss.h"
 #include "common/io/checkpoint.h"
 #include "common/io/dataset_io.h"
 #include "common/io/metrics.h"
@@ -69,6 +70,10 @@ elign_status pretrain_options_from_config(const elign_config *cfg, pretrain_opti
   o->hp.amsgrad = elign_config_get_bool(cfg, "pretrain.amsgrad");
   o->clip_grad = elign_config_get_bool(cfg, "pretrain.clip_grad");
   o->augment = elign_config_get_bool(cfg, "pretrain.data_augmentation");
+  o->energy_loss = strcmp(elign_config_get_string(cfg, "pretrain.loss"), "energy") == 0;
+  o->energy.coeff = energy_coeff_from_name(elign_config_get_string(cfg, "pretrain.energy.coeff"));
+  o->energy.k0 = elign_config_get_double(cfg, "pretrain.energy.k0");
+  o->energy.weight = elign_config_get_double(cfg, "pretrain.energy.weight");
   o->sched.kind = LR_SCHEDULE_CONSTANT;
   if (!elign_config_is_null(cfg, "pretrain.scheduler.name") &&
       !lr_schedule_kind_parse(elign_config_get_string(cfg, "pretrain.scheduler.name"), &o->sched.kind))
@@ -670,7 +675,8 @@ static elign_status compute_chunks(trainer *tr, int64_t N_batch, double *stats, 
     diffusion_loss_terms L;
     memset(&L, 0, sizeof L);
     elign_status st =
-        pretrain_chunk_loss(&tr->model, tr->ts.params, tr->ws, &tr->chunk, tr->o->batch, N_batch, g, &L, err);
+        pretrain_chunk_loss(&tr->model, tr->ts.params, tr->ws, &tr->chunk, tr->o->batch, N_batch,
+                            pretrain_energy_option(tr->o), g, &L, err);
     if (st) return st;
     terms_to_stats(&L, first_nonfinite(tr, &tr->chunk), stats + (k - tr->k0) * ST_COUNT);
     if (tr->rank == 0) /* the fold: ((0 + g_0) + g_1) + ... in chunk order */
@@ -824,7 +830,8 @@ static elign_status validation_loss(trainer *tr, const elign_real *w, double *nl
     pretrain_chunk_pack(&tr->chunk, &tr->val_shard, local, q_hi - q_lo, &tr->model, &keys);
     diffusion_loss_terms L;
     memset(&L, 0, sizeof L);
-    st = pretrain_chunk_loss(&tr->model, w, tr->ws, &tr->chunk, m1 - m0, max_size(tr, tr->val, m0, m1), NULL, &L, err);
+    st = pretrain_chunk_loss(&tr->model, w, tr->ws, &tr->chunk, m1 - m0, max_size(tr, tr->val, m0, m1),
+                             pretrain_energy_option(tr->o), NULL, &L, err);
     /* the chunk's share of its batch's mean, times the batch size: a per-molecule sum */
     L.loss *= (double)(m1 - m0);
     L.l2_term *= (double)(m1 - m0);

@@ -33,6 +33,7 @@
 
 #include "common/base/config.h"
 #include "common/base/error.h"
+#include "common/model/diffusion.h"
 #include "common/model/egnn.h"
 #include "common/nn/adamw.h"
 
@@ -48,6 +49,8 @@ typedef struct {
   double lr, ema_decay;
   adamw_hparams hp;
   int clip_grad, augment;
+  int energy_loss;                /* pretrain.loss = energy */
+  diffusion_energy_loss energy;   /* pretrain.energy.*: coefficient kind, k0, weight */
   lr_schedule sched;          /* total_steps 0 = the run's total */
   int64_t log_every, checkpoint_every, keep_checkpoints, eval_every, eval_molecules; /* eval_molecules 0 = all */
   int64_t eval_samples, eval_sample_steps; /* stability samples (0 = none); reverse steps (0 = T0) */
@@ -62,6 +65,11 @@ typedef struct {
 } pretrain_options;
 
 elign_status pretrain_options_from_config(const elign_config *cfg, pretrain_options *o, elign_error *err);
+
+/* The loss option pretrain_chunk_loss takes: NULL for EDM's l2. */
+static inline const diffusion_energy_loss *pretrain_energy_option(const pretrain_options *o) {
+  return o->energy_loss ? &o->energy : NULL;
+}
 
 /* How this run starts. */
 typedef struct {

@@ -246,13 +246,13 @@ void pretrain_chunk_pack(pretrain_chunk *ch, const pretrain_shard *s, const int6
 }
 
 elign_status pretrain_chunk_loss(const edm_model *m, const elign_real *params, egnn_workspace *ws, pretrain_chunk *ch,
-                                 int64_t batch_n, int64_t batch_max_atoms, elign_real *grads,
-                                 diffusion_loss_terms *terms, elign_error *err) {
+                                 int64_t batch_n, int64_t batch_max_atoms, const diffusion_energy_loss *energy,
+                                 elign_real *grads, diffusion_loss_terms *terms, elign_error *err) {
   elign_status st =
       egnn_dynamics_forward(&m->net, params, ws, ch->n_mol, ch->offsets, ch->z_t, ch->tau, ch->eps_hat, err);
   if (st) return st;
   diffusion_loss_input in = {ch->xh,   ch->z_t,  ch->eps,     ch->eps_hat, ch->t,   ch->offsets,    ch->n_mol,
-                             m->T0,    &m->layout, &m->sched, &m->nodes, batch_n, batch_max_atoms};
+                             m->T0,    &m->layout, &m->sched, &m->nodes, batch_n, batch_max_atoms, energy};
   if (m->nodes.n == 0) in.nodes = NULL;
   diffusion_loss_terms L;
   diffusion_train_loss(&L, &in);

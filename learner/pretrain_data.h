@@ -106,11 +106,12 @@ void pretrain_chunk_pack(pretrain_chunk *ch, const pretrain_shard *s, const int6
 
 /* EDM loss of the packed chunk with params (ε̂ = φ(z_t, t/T0)), normalised as
  * part of a batch of batch_n molecules whose largest has batch_max_atoms;
+ * energy != NULL replaces the position channels' l2 by the energy loss;
  * terms += the chunk's share. With grads != NULL the chunk's gradient is
  * ADDED into grads (egnn accumulate rule). */
 elign_status pretrain_chunk_loss(const edm_model *m, const elign_real *params, egnn_workspace *ws, pretrain_chunk *ch,
-                                 int64_t batch_n, int64_t batch_max_atoms, elign_real *grads,
-                                 diffusion_loss_terms *terms, elign_error *err);
+                                 int64_t batch_n, int64_t batch_max_atoms, const diffusion_energy_loss *energy,
+                                 elign_real *grads, diffusion_loss_terms *terms, elign_error *err);
 
 /* EDM's random_rotation (utils.py): x ← Rz(γ)·Ry(β)·Rx(α)·x with α, β, γ
  * uniform in [−π, π), drawn in that order; n atoms, pos (n,3) Å, rotated

@@ -5,7 +5,7 @@ elign_add_test(NAME test_diffusion_grad SOURCES test_diffusion_grad.c)
 # Double-precision copies (tight finite differences) in the normal build: the
 # diffusion maths, the RNG and the EGNN compiled again with ELIGN_DOUBLE into
 # a test-only library (same pattern as tests/egnn.cmake).
-add_library(diffusion_dbl STATIC ${CMAKE_SOURCE_DIR}/common/model/diffusion.c ${CMAKE_SOURCE_DIR}/common/model/egnn.c
+add_library(diffusion_dbl STATIC ${CMAKE_SOURCE_DIR}/common/model/diffusion.c ${CMAKE_SOURCE_DIR}/common/model/energy_loss.c ${CMAKE_SOURCE_DIR}/common/model/egnn.c
             ${CMAKE_SOURCE_DIR}/common/base/rng.c ${CMAKE_SOURCE_DIR}/common/base/error.c)
 target_include_directories(diffusion_dbl PUBLIC ${CMAKE_SOURCE_DIR} ${OPENBLAS_INCLUDE})
 target_compile_definitions(diffusion_dbl PUBLIC ELIGN_DOUBLE=1)

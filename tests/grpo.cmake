@@ -7,7 +7,7 @@ elign_add_test(NAME test_grpo SOURCES test_grpo.c TIMEOUT 60)
 
 set(GRPO_SOURCES grpo_settings.c grpo_chem.c rewards.c shaping.c filter.c advantages.c ppo.c)
 list(TRANSFORM GRPO_SOURCES PREPEND ${CMAKE_SOURCE_DIR}/learner/)
-add_library(grpo_dbl STATIC ${GRPO_SOURCES} ${CMAKE_SOURCE_DIR}/common/model/diffusion.c
+add_library(grpo_dbl STATIC ${GRPO_SOURCES} ${CMAKE_SOURCE_DIR}/common/model/diffusion.c ${CMAKE_SOURCE_DIR}/common/model/energy_loss.c
             ${CMAKE_SOURCE_DIR}/common/base/rng.c ${CMAKE_SOURCE_DIR}/common/base/error.c
             ${CMAKE_SOURCE_DIR}/common/base/json.c ${CMAKE_SOURCE_DIR}/common/chem/bonds.c
             ${CMAKE_SOURCE_DIR}/common/chem/stability.c)

@@ -372,7 +372,7 @@ static void test_train_loss(void) {
   for (int j = 0; j < 117; j++) eh[j] = eps[j] + (elign_real)0.3 * eh[j];
   diffusion_nodes_hist h;
   diffusion_nodes_hist_qm9(&h);
-  diffusion_loss_input in = {xh, z, eps, eh, t, off, 3, T, &l, &sched, &h, 0, 0};
+  diffusion_loss_input in = {xh, z, eps, eh, t, off, 3, T, &l, &sched, &h, 0, 0, NULL};
   diffusion_loss_terms L;
   diffusion_train_loss(&L, &in);
   CHECK(isfinite(L.loss));
@@ -485,7 +485,7 @@ static void test_loss_vs_edm(void) {
       sg[m] = diffusion_sigma(g);
     }
     diffusion_forward_noise(z, xh, eps, a, sg, off, 2, D);
-    diffusion_loss_input in = {xh, z, eps, eh, tv[q], off, 2, 1000, &l, &sched, NULL, 0, 0};
+    diffusion_loss_input in = {xh, z, eps, eh, tv[q], off, 2, 1000, &l, &sched, NULL, 0, 0, NULL};
     diffusion_loss_terms L;
     diffusion_train_loss(&L, &in);
     CHECK_CLOSE(L.loss, want[q], 0, 1e-6);

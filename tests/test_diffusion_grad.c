@@ -11,6 +11,7 @@
 
 #include "common/model/diffusion.h"
 #include "common/model/egnn.h"
+#include "common/model/energy_loss.h"
 #include "tests/testutil.h"
 
 #ifdef ELIGN_DOUBLE
@@ -31,6 +32,7 @@ static egnn_model net;
 static egnn_workspace *ws;
 static diffusion_schedule sched;
 static diffusion_layout lay;
+static const diffusion_energy_loss *energy_opt; /* NULL: EDM's l2; else the energy-loss variant */
 
 static void fill_normal(elign_real *a, size_t n, uint32_t g) {
   elign_rng r = elign_rng_stream(5, 0, g, 0, 0, ELIGN_RNG_TEST);
@@ -50,7 +52,7 @@ static double loss_of(fixture *f, const elign_real *p, int with_backward, elign_
   elign_error err;
   int D = lay.D;
   ELIGN_ASSERT(egnn_dynamics_forward(&net, p, ws, NMOL, OFF, f->z, f->tau, f->eh, &err) == ELIGN_OK);
-  diffusion_loss_input in = {f->xh, f->z, f->eps, f->eh, f->t, OFF, NMOL, 1000, &lay, &sched, NULL, 0, 0};
+  diffusion_loss_input in = {f->xh, f->z, f->eps, f->eh, f->t, OFF, NMOL, 1000, &lay, &sched, NULL, 0, 0, energy_opt};
   diffusion_loss_terms L;
   diffusion_train_loss(&L, &in);
   if (with_backward) {
@@ -78,6 +80,29 @@ static double logp_of(fixture *f, const elign_real *p, int with_backward, elign_
     egnn_dynamics_backward(&net, p, grads, ws, d, NULL);
   }
   return L;
+}
+
+/* d loss / d ε̂ of the loss alone, every entry, against central differences
+ * (the energy variant's position channels go through x̂ = (z_t − σ ε̂)/α). */
+static void check_eps_hat_gradient(fixture *f, const char *what) {
+  const int N = 12 * 9;
+  diffusion_loss_input in = {f->xh, f->z, f->eps, f->eh, f->t, OFF, NMOL, 1000, &lay, &sched, NULL, 0, 0, energy_opt};
+  elign_real d[12 * 9];
+  diffusion_train_loss_backward(d, 1.0, &in);
+  double got[12 * 9], want[12 * 9];
+  for (int j = 0; j < N; j++) {
+    elign_real save = f->eh[j];
+    double h = H_FD * 0.1;
+    diffusion_loss_terms Lp, Lm;
+    f->eh[j] = (elign_real)(save + h);
+    diffusion_train_loss(&Lp, &in);
+    f->eh[j] = (elign_real)(save - h);
+    diffusion_train_loss(&Lm, &in);
+    f->eh[j] = save;
+    want[j] = (Lp.loss - Lm.loss) / (2 * h);
+    got[j] = d[j];
+  }
+  test_check_array(got, want, (size_t)N, ATOL, RTOL, __FILE__, __LINE__, what);
 }
 
 /* A few parameters of each tensor kind. */
@@ -145,6 +170,29 @@ int main(void) {
   }
   diffusion_forward_noise(f.z, f.xh, f.eps, a, s, OFF, NMOL, D);
   check_params("d loss / d theta", loss_of, &f, p, ATOL);
+
+  /* the energy-loss variant (positions by the pairwise-distance energy):
+   * its value at ε̂ = ε is the h channels' part only, and its gradients */
+  static const diffusion_energy_loss exp_energy = {ENERGY_COEFF_EXP_DIST, 1.0, 0.05};
+  energy_opt = &exp_energy;
+  ELIGN_ASSERT(egnn_dynamics_forward(&net, p, ws, NMOL, OFF, f.z, f.tau, f.eh, &err) == ELIGN_OK);
+  check_eps_hat_gradient(&f, "energy loss: d loss / d eps_hat");
+  /* molecule 0 sits at t = 0, where α²/σ² ≈ 1e5 makes the loss large: FD roundoff as for logp */
+  check_params("energy loss: d loss / d theta", loss_of, &f, p, ATOL_LOGP);
+  {
+    elign_real eh_keep[12 * 9];
+    memcpy(eh_keep, f.eh, sizeof eh_keep);
+    memcpy(f.eh, f.eps, sizeof f.eh); /* perfect prediction: x̂ = x up to rounding */
+    diffusion_loss_input in = {f.xh, f.z, f.eps, f.eh, f.t, OFF, NMOL, 1000, &lay, &sched, NULL, 0, 0, &exp_energy};
+    diffusion_loss_terms Le, Lm;
+    diffusion_train_loss(&Le, &in);
+    in.energy = NULL;
+    diffusion_train_loss(&Lm, &in);
+    /* both losses reduce to the t = 0 likelihood of h (molecule 0) + KL + log p(N) terms */
+    CHECK_CLOSE(Le.loss, Lm.loss, 1e-5, 1e-6);
+    memcpy(f.eh, eh_keep, sizeof eh_keep);
+  }
+  energy_opt = NULL;
 
   /* reverse step log-prob: transitions 40→39, 300→299, 700→690 */
   int tt[NMOL] = {40, 300, 700}, sd[NMOL] = {39, 299, 690};

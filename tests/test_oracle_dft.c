@@ -7,7 +7,7 @@
  *     value −0.46658185 Eh; formation energy per atom and force RMS
  *     recomputed from the parts; the JSON atom-energy cache is written and a
  *     second pool reuses it without recomputing.
- *  3. Time limit: an 18-atom molecule at B3LYP/6-31G(d) with a 6 s limit is
+ *  3. Time limit: an 18-atom molecule at B3LYP/6-31G(d) with a 15 s limit is
  *     flagged TIMEOUT and the pool goes on with the next molecule (H2).
  *  Also: an SCF iteration limit of 2 → NOT_CONVERGED.
  *  Prints timings (B3LYP/STO-3G on H2O and CH4) for the report.
@@ -194,7 +194,9 @@ int main(int argc, char **argv) {
   static testbatch tb;
   testbatch_pack(&tb, mols, 2);
   opt.basis = "6-31g(d)";
-  opt.time_limit = 6.0;
+  /* the limit includes the child's psi4 import (~1 s quiet, > 6 s on a loaded
+   * machine), so it must leave H2 room while the 18-atom B3LYP job needs minutes */
+  opt.time_limit = 15.0;
   CHECK(elign_dft_pool_create(&opt, &pool, &err) == ELIGN_OK);
   if (pool) {
     double e2[2], fm2[2], r2[2], s2v[2];
@@ -203,10 +205,10 @@ int main(int argc, char **argv) {
     elign_dft_result r = {.energy = e2, .formation_energy = fm2, .force_rms = r2, .forces = tb.forces, .seconds = s2v,
                           .status = st2};
     CHECK(elign_dft_pool_evaluate(pool, &bt, &r, &err) == ELIGN_OK);
-    printf("time limit 6 s: molecule 0 (18 atoms) %s after %.2f s; H2 %s after %.2f s\n",
+    printf("time limit 15 s: molecule 0 (18 atoms) %s after %.2f s; H2 %s after %.2f s\n",
            elign_mol_status_string(st2[0]), s2v[0], elign_mol_status_string(st2[1]), s2v[1]);
     CHECK(st2[0] == ELIGN_MOL_TIMEOUT && e2[0] == 0.0);
-    CHECK(s2v[0] < 15.0);
+    CHECK(s2v[0] < 30.0);
     CHECK(st2[1] == ELIGN_MOL_OK && e2[1] < 0);
     elign_dft_pool_destroy(&pool);
   }

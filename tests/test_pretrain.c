@@ -17,6 +17,7 @@
 
 #include "common/model/edm_model.h"
 #include "common/model/train_state.h"
+#include "common/model/energy_loss.h"
 #include "learner/pretrain_data.h"
 #include "tests/testutil.h"
 
@@ -207,21 +208,29 @@ static void test_chunk_sum(void) {
   double *whole = calloc(n, sizeof *whole), *sum = calloc(n, sizeof *sum);
   elign_real *g = calloc(n, sizeof *g);
   int64_t all[8] = {0, 1, 2, 3, 4, 5, 6, 7};
-  diffusion_loss_terms L1, L2;
-  memset(&L1, 0, sizeof L1);
-  memset(&L2, 0, sizeof L2);
-  pretrain_chunk_pack(&ch, &s, all, 8, &m, &keys);
-  CHECK(pretrain_chunk_loss(&m, m.params, ws, &ch, 8, 10, g, &L1, &err) == ELIGN_OK);
-  for (size_t i = 0; i < n; i++) whole[i] = g[i];
-  for (int part = 0; part < 2; part++) {
+  /* both position losses: EDM's l2 and the pairwise-distance energy loss */
+  static const diffusion_energy_loss energy = {ENERGY_COEFF_EXP_DIST, 1.0, 0.05};
+  const diffusion_energy_loss *losses[2] = {NULL, &energy};
+  for (int variant = 0; variant < 2; variant++) {
+    diffusion_loss_terms L1, L2;
+    memset(&L1, 0, sizeof L1);
+    memset(&L2, 0, sizeof L2);
     memset(g, 0, n * sizeof *g);
-    pretrain_chunk_pack(&ch, &s, all + 4 * part, 4, &m, &keys);
-    CHECK(pretrain_chunk_loss(&m, m.params, ws, &ch, 8, 10, g, &L2, &err) == ELIGN_OK);
-    for (size_t i = 0; i < n; i++) sum[i] += g[i];
+    memset(sum, 0, n * sizeof *sum);
+    pretrain_chunk_pack(&ch, &s, all, 8, &m, &keys);
+    CHECK(pretrain_chunk_loss(&m, m.params, ws, &ch, 8, 10, losses[variant], g, &L1, &err) == ELIGN_OK);
+    for (size_t i = 0; i < n; i++) whole[i] = g[i];
+    for (int part = 0; part < 2; part++) {
+      memset(g, 0, n * sizeof *g);
+      pretrain_chunk_pack(&ch, &s, all + 4 * part, 4, &m, &keys);
+      CHECK(pretrain_chunk_loss(&m, m.params, ws, &ch, 8, 10, losses[variant], g, &L2, &err) == ELIGN_OK);
+      for (size_t i = 0; i < n; i++) sum[i] += g[i];
+    }
+    CHECK(isfinite(L1.loss) && L1.loss > 0);
+    CHECK_CLOSE(L2.loss, L1.loss, 1e-9, 1e-9);
+    CHECK(L2.n_t + L2.n_t0 == 8);
+    CHECK_ARRAY(sum, whole, n, 1e-6, 1e-4);
   }
-  CHECK_CLOSE(L2.loss, L1.loss, 1e-9, 1e-9);
-  CHECK(L2.n_t + L2.n_t0 == 8);
-  CHECK_ARRAY(sum, whole, n, 1e-6, 1e-4);
   /* the draws depend on the molecule, not on its chunk: same t as packed alone */
   pretrain_chunk_pack(&ch, &s, all + 5, 1, &m, &keys);
   int t_alone = ch.t[0];

@@ -10,6 +10,8 @@
  */
 #include "common/model/diffusion.h"
 
+#include "common/model/energy_loss.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -441,6 +443,56 @@ static double loss_batch_size(const diffusion_loss_input *in) {
   return (double)(b > 0 ? b : 1);
 }
 
+/* α_t and σ_t of molecule m's time as the forward noising used them. */
+static void molecule_alpha_sigma(const diffusion_loss_input *in, int64_t m, double *alpha, double *sigma) {
+  elign_real gamma = R(diffusion_gamma(in->sched, in->t[m], in->T));
+  *alpha = (double)diffusion_alpha(gamma);
+  *sigma = (double)diffusion_sigma(gamma);
+}
+
+/* Molecule m's positions: data x and prediction x̂ = (z_t − σ ε̂)/α, (n, 3) double. */
+static void molecule_positions(const diffusion_loss_input *in, int64_t m, double alpha, double sigma, double *x,
+                               double *xhat) {
+  int D = in->layout->D;
+  for (int64_t i = in->offsets[m], a = 0; i < in->offsets[m + 1]; i++, a++)
+    for (int d = 0; d < DIFFUSION_NDIM; d++) {
+      x[a * 3 + d] = (double)in->xh[i * D + d];
+      xhat[a * 3 + d] = ((double)in->z_t[i * D + d] - sigma * (double)in->eps_hat[i * D + d]) / alpha;
+    }
+}
+
+/* w · (α²/σ²) · E(x̂, x) of molecule m (the energy replacement of ½·error_x). */
+static double energy_position_term(const diffusion_loss_input *in, int64_t m) {
+  int64_t n = in->offsets[m + 1] - in->offsets[m];
+  double alpha, sigma;
+  molecule_alpha_sigma(in, m, &alpha, &sigma);
+  double *x = elign_malloc((size_t)(6 * (n > 0 ? n : 1)) * sizeof *x, "energy loss");
+  molecule_positions(in, m, alpha, sigma, x, x + 3 * n);
+  const diffusion_energy_loss *e = in->energy;
+  double E = energy_loss_molecule(x + 3 * n, x, n, 3, (energy_coeff_kind)e->coeff, e->k0);
+  elign_free(x);
+  return e->weight * (alpha * alpha) / (sigma * sigma) * E;
+}
+
+/* Its gradient with respect to ε̂'s position channels, times scale, written
+ * into d_eps_hat: ∂/∂ε̂ = −w (α/σ) ∂E/∂x̂ (x̂ depends on ε̂ through −σ/α). */
+static void energy_position_backward(elign_real *d_eps_hat, const diffusion_loss_input *in, int64_t m,
+                                     double scale) {
+  int64_t n = in->offsets[m + 1] - in->offsets[m];
+  int D = in->layout->D;
+  double alpha, sigma;
+  molecule_alpha_sigma(in, m, &alpha, &sigma);
+  double *x = elign_calloc((size_t)(9 * (n > 0 ? n : 1)), sizeof *x, "energy loss grad");
+  double *xhat = x + 3 * n, *g = x + 6 * n;
+  molecule_positions(in, m, alpha, sigma, x, xhat);
+  const diffusion_energy_loss *e = in->energy;
+  energy_loss_molecule_backward(g, xhat, x, n, 3, (energy_coeff_kind)e->coeff, e->k0,
+                                -scale * e->weight * alpha / sigma);
+  for (int64_t a = 0; a < n; a++)
+    for (int d = 0; d < DIFFUSION_NDIM; d++) d_eps_hat[(in->offsets[m] + a) * D + d] = R(g[a * 3 + d]);
+  elign_free(x);
+}
+
 void diffusion_train_loss(diffusion_loss_terms *out, const diffusion_loss_input *in) {
   int D = in->layout->D;
   double denom = loss_denominator(in);
@@ -456,7 +508,12 @@ void diffusion_train_loss(diffusion_loss_terms *out, const diffusion_loss_input 
         err_all += r * r;
         if (d < 3) err_x += r * r;
       }
-    double l2 = in->t[m] > 0 ? 0.5 * err_all / denom : 0.5 * err_x / denom + neg_log_ph_given_z0(in, m, sigma0);
+    double l2;
+    if (!in->energy)
+      l2 = in->t[m] > 0 ? 0.5 * err_all / denom : 0.5 * err_x / denom + neg_log_ph_given_z0(in, m, sigma0);
+    else /* positions by the energy loss, h channels by the ε-MSE (t > 0) or the likelihood (t = 0) */
+      l2 = energy_position_term(in, m) +
+           (in->t[m] > 0 ? 0.5 * (err_all - err_x) / denom : neg_log_ph_given_z0(in, m, sigma0));
     double kl = kl_prior(in, m, alpha_T, sigma_T);
     double nlpn = in->nodes ? -diffusion_nodes_log_prob(in->nodes, (int)(in->offsets[m + 1] - in->offsets[m])) : 0;
     out->l2_term += l2;
@@ -482,4 +539,8 @@ void diffusion_train_loss_backward(elign_real *d_eps_hat, double dloss, const di
         int live = in->t[m] > 0 || d < 3;
         d_eps_hat[j] = live ? R(scale * ((double)in->eps_hat[j] - (double)in->eps[j])) : R(0);
       }
+  if (in->energy) {
+    double per_molecule = dloss / loss_batch_size(in);
+    for (int64_t m = 0; m < in->n_mol; m++) energy_position_backward(d_eps_hat, in, m, per_molecule);
+  }
 }

@@ -195,6 +195,18 @@ int diffusion_nodes_max(const diffusion_nodes_hist *h);
 
 /* ---- EDM training loss (§2.10, l2, t0_always = False) -------------------- */
 
+/* Optional replacement of the position channels' ε-MSE by the pairwise-
+ * distance energy loss of Kaba et al. (common/model/energy_loss.h; spec
+ * SEEDS_NOTES §3): per molecule  w · (α_t²/σ_t²) · E(x̂, x)  with
+ * x̂ = (z_t − σ_t ε̂)/α_t on the 3 position channels; the SNR factor puts the
+ * x-space energy in ε-space units. One-hot and charge channels keep the
+ * ε-MSE. At t = 0 it replaces the ½·error_x of −log p(x | z₀) the same way. */
+typedef struct {
+  int coeff;     /* energy_coeff_kind: ENERGY_COEFF_EXP_DIST was best for EDM */
+  double k0;     /* coefficient scale (1) */
+  double weight; /* w: the paper's best for EDM is 0.05 */
+} diffusion_energy_loss;
+
 /* Per-batch inputs of the loss, once ε̂ = φ(z_t, t/T) is known.
  * Contract: z_t = α_t xh + σ_t ε was built with diffusion_forward_noise from
  * the normalized data xh (diffusion_encode) and the combined noise ε. */
@@ -215,6 +227,7 @@ typedef struct {
    * add up to the batch's. 0 = this call's own n_mol / largest molecule. */
   int64_t batch_n_mol;
   int64_t batch_max_atoms;
+  const diffusion_energy_loss *energy; /* NULL: EDM's l2 on every channel */
 } diffusion_loss_input;
 
 /* Per-molecule terms (double) of nll = loss_t + KL prior − log p(N), each a
@@ -238,7 +251,8 @@ typedef struct {
  * averaged over the batch. */
 void diffusion_train_loss(diffusion_loss_terms *out, const diffusion_loss_input *in);
 
-/* d loss / d ε̂, overwritten into d_eps_hat (N, D), scaled by dloss:
+/* d loss / d ε̂, overwritten into d_eps_hat (N, D), scaled by dloss (with
+ * `energy`, the position channels get −w·(α_t/σ_t)·∂E/∂x̂ / B instead):
  *   t > 0:  ∂/∂ε̂_id = (ε̂_id − ε_id)/(B·D·N_batch)    (all channels;
  *           B and N_batch of the whole batch when batch_* are given)
  *   t = 0:  the same on the 3 position channels, 0 on h channels (the
