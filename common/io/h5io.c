@@ -150,8 +150,8 @@ elign_status elign_h5_open_read(const char *path, const char *expect_format, int
     }
     if (strcmp(format, expect_format) != 0) {
       H5Fclose(f);
-      return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: is an Elign-C %s file, expected a %s file", path, format,
-                        expect_format);
+      return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: is an Elign-C %s file, expected %s %s file", path, format,
+                        strchr("aeiou", expect_format[0]) ? "an" : "a", expect_format);
     }
     if (version < ELIGN_H5_MIN_FORMAT_VERSION || version > max_version) {
       H5Fclose(f);

@@ -17,7 +17,7 @@ static void remove_dir(void) {
 
 /* ---- statistics ---------------------------------------------------------------------------- */
 
-#define MAX_CLASSES 512
+#define MAX_CLASSES 4096
 
 typedef struct {
   char text[200];
