@@ -19,6 +19,7 @@ PACKAGES=(
   psi4
   python3-dev python3-numpy python3-h5py python3-msgpack python3-torch python3-rdkit
   librdkit-dev libboost-dev
+  clang libclang-rt-dev libomp-dev
 )
 
 install_packages() {

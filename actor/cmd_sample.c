@@ -29,7 +29,7 @@
 
 #define DENOISE_STATES_FORMAT "denoise_states"
 #define DENOISE_OUTPUT_FORMAT "denoise_output"
-#define DENOISE_VERSION 1
+
 
 /* ---- small argument helpers ---------------------------------------------- */
 
@@ -100,7 +100,7 @@ static void denoise_states_free(denoise_states *d) {
 static elign_status read_states(const char *path, denoise_states *d, elign_error *err) {
   memset(d, 0, sizeof *d);
   hid_t f;
-  elign_status st = elign_h5_open_read(path, DENOISE_STATES_FORMAT, DENOISE_VERSION, &f, NULL, NULL, err);
+  elign_status st = elign_h5_open_read(path, DENOISE_STATES_FORMAT, ELIGN_DENOISE_VERSION, &f, NULL, NULL, err);
   if (st) return st;
   hsize_t dims[2];
   if (!st) st = elign_h5_get_attr_i64(f, "/", "T", &d->T, path, err);
@@ -228,7 +228,7 @@ static elign_status run_denoise(const char *model_path, const char *in, const ch
                     "(molecules %s); nothing written", in, (long long)n_bad, (long long)d.n_mol, list);
   if (!st) {
     elign_h5_writer w;
-    st = elign_h5_writer_create(&w, out, DENOISE_OUTPUT_FORMAT, DENOISE_VERSION, err);
+    st = elign_h5_writer_create(&w, out, DENOISE_OUTPUT_FORMAT, ELIGN_DENOISE_VERSION, err);
     if (!st) {
       hsize_t no[1] = {(hsize_t)d.n_mol + 1}, nm[1] = {(hsize_t)d.n_mol};
       float *sg = elign_malloc((size_t)(d.n_mol > 0 ? d.n_mol : 1) * sizeof(float), "denoise:sg");

@@ -24,6 +24,9 @@ import h5py
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tools'))
+import elign_h5  # noqa: E402  (tools/ is not a package)
+
 torch.set_num_threads(1)
 
 
@@ -105,13 +108,13 @@ def main():
     worst = 0.0
     for tag, tvals, reference in (('steps', ts, ref), ('decode', [0] * B, ref0)):
         spath = os.path.join(a.work, f'states_{tag}.h5')
-        with h5py.File(spath, 'w') as f:
-            f.attrs.create('elign_format', 'denoise_states', dtype=h5py.string_dtype('utf-8'))
-            f.attrs.create('elign_format_version', np.int64(1))
+        with elign_h5.create(spath) as f:
+            elign_h5.set_str_attr(f, 'elign_format', 'denoise_states')
+            f.attrs.create('elign_format_version', np.int64(elign_h5.FORMAT_VERSION))
             f.attrs.create('T', np.int64(a.T))
-            f.create_dataset('offsets', data=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
-            f.create_dataset('z_t', data=unpad(z).astype(np.float32))
-            f.create_dataset('t', data=np.array(tvals, dtype=np.int32))
+            elign_h5.put_array(f, 'offsets', np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
+            elign_h5.put_array(f, 'z_t', unpad(z).astype(np.float32))
+            elign_h5.put_array(f, 't', np.array(tvals, dtype=np.int32))
         opath = os.path.join(a.work, f'denoised_{tag}.h5')
         subprocess.run([a.elign, 'denoise', '--model', mpath, '--in', spath, '--out', opath], check=True)
         with h5py.File(opath, 'r') as f:

@@ -30,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tools'))
 from edm_import import polynomial_gamma  # noqa: E402  (tools/ is not a package)
+import elign_h5  # noqa: E402
 
 torch = None  # imported lazily: it takes seconds, and h5equal/states do not need it
 
@@ -230,13 +231,13 @@ def make_states(model_dir, out, T, seed):
     for b in range(len(sizes)):
         xs = z[offsets[b]:offsets[b + 1], :3]
         xs -= xs.mean(0, keepdims=True)
-    with h5py.File(out, 'w') as f:
-        f.attrs.create('elign_format', 'denoise_states', dtype=h5py.string_dtype('utf-8'))
-        f.attrs.create('elign_format_version', np.int64(1))
+    with elign_h5.create(out) as f:
+        elign_h5.set_str_attr(f, 'elign_format', 'denoise_states')
+        f.attrs.create('elign_format_version', np.int64(elign_h5.FORMAT_VERSION))
         f.attrs.create('T', np.int64(T))
-        f.create_dataset('offsets', data=offsets)
-        f.create_dataset('z_t', data=z)
-        f.create_dataset('t', data=np.array(ts, dtype=np.int32))
+        elign_h5.put_array(f, 'offsets', offsets)
+        elign_h5.put_array(f, 'z_t', z)
+        elign_h5.put_array(f, 't', np.array(ts, dtype=np.int32))
 
 
 def compare(model_dir, states, denoised, tol):

@@ -217,7 +217,7 @@ def check(path, h5, conformers=30, max_atoms=181, drop_unknown=False, split_by="
     if report:
         check_report(report, stats, len(ref), conformers, max_atoms, drop_unknown)
     f = h5py.File(h5, "r")
-    if f.attrs["elign_format"] != "dataset":
+    if f.attrs["elign_format"].decode() != "dataset":
         fail("not a dataset file")
     off = f["offsets"][()]
     n = len(ref)
@@ -225,7 +225,7 @@ def check(path, h5, conformers=30, max_atoms=181, drop_unknown=False, split_by="
         fail(f"{len(off) - 1} entries, reference {n}")
     Z, pos = f["atomic_numbers"][()], f["positions"][()]
     ids, smiles = f["ids"][()], [s.decode() for s in f["smiles"][()]]
-    if f["positions"].attrs["unit"] != "angstrom":
+    if f["positions"].attrs["unit"].decode() != "angstrom":
         fail("positions unit")
     props = {k: f["properties/" + k][()] for k in PROPS}
     for i, e in enumerate(ref):

@@ -28,6 +28,34 @@ FAILS = []
 PASSES = [0]
 
 
+def as_str(v):
+    """A fixed-length string attribute (numpy bytes) as str."""
+    return v.decode() if isinstance(v, (bytes, np.bytes_)) else v
+
+
+def check_storage(f, what):
+    """Format version 2 storage: superblock 3 (checksummed metadata), every
+    dataset chunked with Fletcher32 alone, fixed-length strings only."""
+    check(f.id.get_create_plist().get_version()[0] == 3, f"{what}: superblock version 3")
+    bad = []
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            dcpl = obj.id.get_create_plist()
+            filters = [dcpl.get_filter(i)[0] for i in range(dcpl.get_nfilters())]
+            if obj.chunks is None or filters != [h5py.h5z.FILTER_FLETCHER32]:
+                bad.append(name)
+            if h5py.check_string_dtype(obj.dtype) and h5py.check_string_dtype(obj.dtype).length is None:
+                bad.append(name + " (variable-length strings)")
+        for k in obj.attrs:
+            t = obj.attrs.get_id(k).dtype
+            if h5py.check_string_dtype(t) and h5py.check_string_dtype(t).length is None:
+                bad.append(f"{name} attribute {k} (variable-length string)")
+    visit("/", f)
+    f.visititems(visit)
+    check(not bad, f"{what}: checksummed storage ({', '.join(bad)})")
+
+
 def check(ok, what):
     if ok:
         PASSES[0] += 1
@@ -130,8 +158,9 @@ def check_xyz(xyz, h5, info_path, readme=None, split=None):
     heavy_hist = collections.Counter(sum(1 for z in m["Z"] if z > 1) for m in mols)
     elem_hist = collections.Counter(Z.tolist())
     with h5py.File(h5, "r") as f:
-        check(f.attrs["elign_format"] == "dataset", "elign_format attribute")
-        check(int(f.attrs["elign_format_version"]) == 1, "format version")
+        check(as_str(f.attrs["elign_format"]) == "dataset", "elign_format attribute")
+        check_storage(f, h5)
+        check(int(f.attrs["elign_format_version"]) == 2, "format version")
         check(int(f.attrs["n_mol"]) == n_mol and int(f.attrs["n_atoms"]) == n_atoms, "n_mol/n_atoms attributes")
         off = f["offsets"][()]
         check(off.dtype == np.int64 and off.shape == (n_mol + 1,), "offsets dtype/shape")
@@ -145,7 +174,7 @@ def check_xyz(xyz, h5, info_path, readme=None, split=None):
         if mols[0]["mmff_energy"] is not None:
             e = f["properties/mmff_energy"]
             check(np.array_equal(e[()], [m["mmff_energy"] for m in mols]), "mmff_energy values")
-            check(e.attrs["unit"] == "kcal/mol", "mmff_energy unit")
+            check(as_str(e.attrs["unit"]) == "kcal/mol", "mmff_energy unit")
         nh = dict(zip(f["nodes_hist/n_atoms"][()].tolist(), f["nodes_hist/count"][()].tolist()))
         check(nh == dict(size_hist), "stored nodes_hist")
         eh = dict(zip(f["element_hist/Z"][()].tolist(), f["element_hist/count"][()].tolist()))
@@ -250,7 +279,7 @@ def check_qm9(h5):
         check(np.array_equal(f["positions"][()], pos), "qm9 positions incl. *^ exponents")
         for k, p in enumerate(QM9_PROPS):
             check(np.array_equal(f["properties/" + p][()], [e["props"][k] for e in expect]), f"qm9 property {p}")
-        check(f["properties/U0"].attrs["unit"] == "Hartree" and f["properties/mu"].attrs["unit"] == "Debye",
+        check(as_str(f["properties/U0"].attrs["unit"]) == "Hartree" and as_str(f["properties/mu"].attrs["unit"]) == "Debye",
               "qm9 property units")
         check(f["offsets"][()].tolist() == [0, 5, 9, 13], "qm9 offsets")
 
@@ -259,7 +288,8 @@ def check_qm9(h5):
 
 def check_kinds(d):
     with h5py.File(d + "/kind_model.h5", "r") as f:
-        check(f.attrs["elign_format"] == "model" and int(f.attrs["elign_format_version"]) == 1, "model format")
+        check(as_str(f.attrs["elign_format"]) == "model" and int(f.attrs["elign_format_version"]) == 2, "model format")
+        check_storage(f, "model")
         i = np.arange(1000)
         p = ((i % 97) * 0.25 - 3.0).astype(np.float32)
         flat = f["params/flat"]
@@ -274,16 +304,16 @@ def check_kinds(d):
         check(w[3, 4] == p[3 * 20 + 4], "a view reshaped from the flat buffer")
         check(np.array_equal(f["optimizer/m"][()], 0.5 * p), "optimizer/m")
         check(np.array_equal(f["optimizer/v"][()], (0.125 * (i % 5)).astype(np.float32)), "optimizer/v")
-        check(f["optimizer"].attrs["kind"] == "adamw" and int(f["optimizer"].attrs["step"]) == 7, "optimizer attrs")
+        check(as_str(f["optimizer"].attrs["kind"]) == "adamw" and int(f["optimizer"].attrs["step"]) == 7, "optimizer attrs")
         check(np.array_equal(f["reference/flat"][()], -p), "reference/flat")
         a = f["arch"].attrs
         check(int(a["n_layers"]) == 9 and int(a["hidden"]) == 256 and float(a["coords_range"]) == 15.0, "arch ints")
-        check(a["aggregation"] == "sum" and a["noise_schedule"] == "polynomial_2", "arch strings")
+        check(as_str(a["aggregation"]) == "sum" and as_str(a["noise_schedule"]) == "polynomial_2", "arch strings")
         check(a["normalize_factors"].tolist() == [1.0, 4.0, 10.0], "arch vector")
         check(int(f.attrs["iteration"]) == 12 and int(f.attrs["optimizer_step"]) == 7 and int(f.attrs["epoch"]) == 1,
               "iteration counters")
         check(int(f["rng"].attrs["seed"]) == 42 and f["rng/counters"][()].tolist() == [3, 5], "rng")
-        check(f["config"][()].decode() == "train:\n  learning_rate: 1.0e-5\n", "config text")
+        check(f["config"].asstr()[0] == "train:\n  learning_rate: 1.0e-5\n", "config text")
         check(f["nodes_hist/n_atoms"][()].tolist() == [17, 19] and f["nodes_hist/count"][()].tolist() == [3974, 3789],
               "model nodes_hist")
     # samples and oracle results: molecule m has m+2 atoms, Z = 1 + (m+a) % 8,
@@ -297,23 +327,24 @@ def check_kinds(d):
     forces = (0.125 * (np.arange(3 * n_atoms) % 7) - 0.25).reshape(-1, 3)
     for name, kind in (("kind_samples.h5", "samples"), ("kind_oracle.h5", "oracle_results")):
         with h5py.File(d + "/" + name, "r") as f:
-            check(f.attrs["elign_format"] == kind, f"{kind} format")
+            check(as_str(f.attrs["elign_format"]) == kind, f"{kind} format")
+            check_storage(f, kind)
             check(f["offsets"][()].tolist() == [0, 2, 5, 9, 14, 20], f"{kind} offsets")
             check(f["atomic_numbers"][()].tolist() == Z, f"{kind} atomic numbers")
             check(np.array_equal(f["positions"][()], np.array(pos, dtype=float)), f"{kind} positions")
             check(f["ids"][()].tolist() == [100, 101, 102, 103, 104], f"{kind} ids")
             check(np.array_equal(f["energy"][()], [-10.0 * m - 0.5 for m in range(5)]), f"{kind} energy")
-            check(f["energy"].attrs["unit"] == "eV" and f["forces"].attrs["unit"] == "eV/angstrom", f"{kind} units")
+            check(as_str(f["energy"].attrs["unit"]) == "eV" and as_str(f["forces"].attrs["unit"]) == "eV/angstrom", f"{kind} units")
             check(np.array_equal(f["forces"][()], forces), f"{kind} forces")
             check(dict(zip(f["nodes_hist/n_atoms"][()].tolist(), f["nodes_hist/count"][()].tolist())) ==
                   {2: 1, 3: 1, 4: 1, 5: 1, 6: 1}, f"{kind} nodes_hist")
             if kind == "samples":
                 check(f["group"][()].tolist() == [0, 0, 1, 1, 1], "samples group")
-                check(f.attrs["model"] == "kind_model.h5" and int(f.attrs["seed"]) == 42 and
+                check(as_str(f.attrs["model"]) == "kind_model.h5" and int(f.attrs["seed"]) == 42 and
                       int(f.attrs["steps"]) == 1000, "samples attrs")
             else:
                 check(f["status"].dtype == np.int32 and f["status"][()].tolist() == [0, 0, 3, 0, 0], "oracle status")
-                check(f.attrs["oracle"] == "test-oracle", "oracle name")
+                check(as_str(f.attrs["oracle"]) == "test-oracle", "oracle name")
 
 
 def main(argv):

@@ -50,7 +50,7 @@ static int make_states(const char *out, const char *mode) {
   elign_error err;
   elign_error_clear(&err);
   elign_h5_writer w;
-  elign_status st = elign_h5_writer_create(&w, out, "denoise_states", 1, &err);
+  elign_status st = elign_h5_writer_create(&w, out, "denoise_states", ELIGN_DENOISE_VERSION, &err);
   if (st) return fail(&err);
   hsize_t no[1] = {N_MOL + 1}, nm[1] = {N_MOL}, nz[2] = {12, D};
   st = elign_h5_set_attr_i64(w.file, "/", "T", 1000, &err);

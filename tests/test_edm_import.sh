@@ -56,13 +56,16 @@ expect_fail "states with the wrong width" "needs D = 19" "$ELIGN" denoise --mode
 # 16 MB buffer and need 4 x 144 MB of model-width buffers; under a 300 MB
 # address-space limit a late check therefore aborts ("out of memory") or
 # crashes instead of printing the error.
-"$PY" - <<'PY' && ok || bad "narrow states fixture"
-import h5py, numpy as np
+"$PY" - "$HERE/../tools" <<'PY' && ok || bad "narrow states fixture"
+import sys; sys.path.insert(0, sys.argv[1])
+import elign_h5, numpy as np
 n = 4000000
-with h5py.File('narrow.h5', 'w') as f:
-    f.attrs['elign_format'] = 'denoise_states'; f.attrs['elign_format_version'] = 1; f.attrs['T'] = 50
-    f['offsets'] = np.array([0, n], dtype=np.int64); f['t'] = np.array([10], dtype=np.int32)
-    f.create_dataset('z_t', data=np.zeros((n, 1), dtype=np.float32), compression='gzip', chunks=(65536, 1))
+with elign_h5.create('narrow.h5') as f:
+    elign_h5.set_str_attr(f, 'elign_format', 'denoise_states')
+    f.attrs['elign_format_version'] = np.int64(elign_h5.FORMAT_VERSION); f.attrs['T'] = np.int64(50)
+    elign_h5.put_array(f, 'offsets', np.array([0, n], dtype=np.int64))
+    elign_h5.put_array(f, 't', np.array([10], dtype=np.int32))
+    elign_h5.put_array(f, 'z_t', np.zeros((n, 1), dtype=np.float32))
 PY
 expect_fail "states narrower than the model" "/z_t has 1 channels" \
   bash -c 'ulimit -v 300000 && exec "$0" denoise --model a.h5 --in narrow.h5 --out x.h5' "$ELIGN"

@@ -24,6 +24,11 @@ int main(void) {
   CHECK(strcmp(err.hint, "run elign data import first") == 0);
 
   CHECK(ELIGN_FAIL(NULL, ELIGN_ERR_ARG, "dropped") == ELIGN_ERR_ARG); /* NULL context is allowed */
+  /* A message is one line whatever it echoes (issue 8: a YAML scalar with a newline). */
+  ELIGN_FAIL(&err, ELIGN_ERR_CONFIG, "c.yaml:3: not '%s'", "a\nb\rc\td");
+  CHECK(strcmp(err.msg, "c.yaml:3: not 'a b c\td'") == 0);
+  elign_error_prefix(&err, "x\n: ");
+  CHECK(strcmp(err.msg, "x : c.yaml:3: not 'a b c\td'") == 0);
   CHECK(strcmp(elign_status_string(ELIGN_ERR_CONFIG), "config error") == 0);
 
   char *s = elign_strdup("abc", "test");

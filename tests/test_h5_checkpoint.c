@@ -143,7 +143,9 @@ static void test_truncated_and_foreign(void) {
     elign_error_clear(&err);
     elign_status st = elign_checkpoint_read(&c, "ckpt_cut.h5", &err);
     CHECK(st == ELIGN_ERR_FORMAT);
-    CHECK(strstr(err.msg, "ckpt_cut.h5: not an HDF5 file or truncated") != NULL);
+    /* Shorter than the superblock: not HDF5 at all; longer: the stored end of file names the cut. */
+    if (cuts[k] < 48) CHECK(strcmp(err.msg, "ckpt_cut.h5: not an HDF5 file") == 0);
+    else CHECK(strstr(err.msg, "ckpt_cut.h5: truncated (the HDF5 superblock says ") == err.msg);
     if (st != ELIGN_ERR_FORMAT) fprintf(stderr, "cut at %ld: status %d '%s'\n", cuts[k], st, err.msg);
     elign_checkpoint_free(&c);
   }

@@ -2,7 +2,10 @@
  * MPI-IO (elign_samples_write_parallel). Run with 1, 2 and 4 ranks; rank 0
  * reads the file back and compares it with the molecules every rank can
  * rebuild on its own. With 4 ranks, rank 1 holds no molecules (an empty rank
- * must still take part in the collective writes).
+ * must still take part in the collective writes). The set is large enough
+ * (about 21,000 atoms) that /positions and /forces span three Fletcher32
+ * chunks of 8192 rows, so ranks' slabs straddle chunk boundaries: filtered
+ * chunks shared between ranks must still come out whole and checksummed.
  * usage: test_h5_parallel OUT.h5 */
 #include <math.h>
 #include <mpi.h>
@@ -13,7 +16,7 @@
 #include "common/io/dataset_io.h"
 #include "tests/testutil.h"
 
-#define N_MOL 37
+#define N_MOL 3001
 
 /* The global set: sizes 1..13, elements 1..9, SMILES on even molecules. */
 static void make_global(elign_molset *s, int64_t *group) {

@@ -37,7 +37,10 @@ import sys
 import h5py
 import numpy as np
 
-FORMAT_VERSION = 1
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import elign_h5  # noqa: E402  (tools/ is not a package)
+
+FORMAT_VERSION = elign_h5.FORMAT_VERSION  # checksummed storage (docs/formats.md, "Integrity")
 
 QM9_HIST = collections.OrderedDict([
     (22, 3393), (17, 13025), (23, 4848), (21, 9970), (19, 13832), (20, 9482), (16, 10644), (13, 3060),
@@ -311,9 +314,8 @@ def write_model(path, arch, params, hist, args_dict, epoch):
 
 
 def _write_model_file(tmp, arch, params, hist, args_dict, epoch):
-    str_t = h5py.string_dtype('utf-8')
-    with h5py.File(tmp, 'w') as f:
-        f.attrs.create('elign_format', 'model', dtype=str_t)
+    with elign_h5.create(tmp) as f:
+        elign_h5.set_str_attr(f, 'elign_format', 'model')
         f.attrs.create('elign_format_version', np.int64(FORMAT_VERSION))
         for k in ('iteration', 'optimizer_step'):
             f.attrs.create(k, np.int64(0))
@@ -323,17 +325,17 @@ def _write_model_file(tmp, arch, params, hist, args_dict, epoch):
         g = f.create_group('arch')
         for k, v in arch.items():
             if isinstance(v, str):
-                g.attrs.create(k, v, dtype=str_t)
+                elign_h5.set_str_attr(g, k, v)
             elif isinstance(v, np.ndarray):
                 g.attrs.create(k, v.astype(np.float64))
             elif isinstance(v, float):
                 g.attrs.create(k, np.float64(v))
             else:
                 g.attrs.create(k, np.int64(v))
-        g.attrs.create('edm_args_json', json.dumps(args_dict, sort_keys=True), dtype=str_t)
+        elign_h5.set_str_attr(g, 'edm_args_json', json.dumps(args_dict, sort_keys=True))
         flat = np.concatenate([v.reshape(-1).astype(np.float32) for v in params.values()]) if params else \
             np.zeros(0, np.float32)
-        f.create_dataset('params/flat', data=flat)
+        elign_h5.put_array(f, 'params/flat', flat)
         names = list(params.keys())
         offsets, shapes, off = [], [], 0
         for k in names:
@@ -341,11 +343,11 @@ def _write_model_file(tmp, arch, params, hist, args_dict, epoch):
             shp = list(params[k].shape) + [-1] * (4 - params[k].ndim)
             shapes.append(shp)
             off += params[k].size
-        f.create_dataset('params/names', data=np.array(names, dtype=object), dtype=str_t)
-        f.create_dataset('params/offsets', data=np.array(offsets, dtype=np.int64))
-        f.create_dataset('params/shapes', data=np.array(shapes, dtype=np.int64).reshape(len(names), 4))
-        f.create_dataset('nodes_hist/n_atoms', data=np.array(list(hist.keys()), dtype=np.int64))
-        f.create_dataset('nodes_hist/count', data=np.array(list(hist.values()), dtype=np.int64))
+        elign_h5.put_strings(f, 'params/names', names)
+        elign_h5.put_array(f, 'params/offsets', np.array(offsets, dtype=np.int64))
+        elign_h5.put_array(f, 'params/shapes', np.array(shapes, dtype=np.int64).reshape(len(names), 4))
+        elign_h5.put_array(f, 'nodes_hist/n_atoms', np.array(list(hist.keys()), dtype=np.int64))
+        elign_h5.put_array(f, 'nodes_hist/count', np.array(list(hist.values()), dtype=np.int64))
 
 
 def read_model(path):

@@ -76,6 +76,7 @@ def read_split(path, split):
     """(Z, positions) of each molecule of the split, in split order."""
     with h5py.File(path, 'r') as f:
         kind = f.attrs.get('elign_format')
+        kind = kind.decode() if isinstance(kind, bytes) else kind  # fixed-length strings come back as bytes
         if kind != 'dataset':
             sys.exit('%s: not an Elign-C dataset file (elign_format = %r)' % (path, kind))
         if 'split/' + split not in f:

@@ -15,6 +15,14 @@ void elign_error_clear(elign_error *err) {
   err->src_line = 0;
 }
 
+/* A message is one line: control characters that a message may echo from
+ * its input (a newline inside a YAML scalar, a carriage return in a text
+ * file) become spaces. Tabs stay (they separate QM9 columns). */
+static void one_line(char *msg) {
+  for (unsigned char *p = (unsigned char *)msg; *p; p++)
+    if ((*p < 0x20 && *p != '\t') || *p == 0x7f) *p = ' ';
+}
+
 elign_status elign_error_set(elign_error *err, elign_status status, const char *src_file,
                              int src_line, const char *fmt, ...) {
   if (!err) return status;
@@ -26,6 +34,7 @@ elign_status elign_error_set(elign_error *err, elign_status status, const char *
   va_start(ap, fmt);
   vsnprintf(err->msg, sizeof err->msg, fmt, ap);
   va_end(ap);
+  one_line(err->msg);
   return status;
 }
 
@@ -48,6 +57,7 @@ void elign_error_prefix(elign_error *err, const char *fmt, ...) {
   char joined[2 * ELIGN_ERROR_MSG_LEN];
   snprintf(joined, sizeof joined, "%s%s", prefix, err->msg);
   snprintf(err->msg, sizeof err->msg, "%.*s", (int)sizeof err->msg - 1, joined);
+  one_line(err->msg);
 }
 
 const char *elign_status_string(elign_status status) {

@@ -43,7 +43,9 @@ void elign_error_clear(elign_error *err);
 
 /* Record an error (printf-style message) and return `status`, so a caller can
  * write `return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot open", path);`.
- * A NULL err is allowed (the message is then dropped). */
+ * A NULL err is allowed (the message is then dropped). The message is kept
+ * on one line: control characters it echoes from an input (newlines,
+ * carriage returns; not tabs) become spaces. elign_error_prefix likewise. */
 elign_status elign_error_set(elign_error *err, elign_status status, const char *src_file,
                              int src_line, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));

@@ -20,6 +20,36 @@ void elign_hist_from_dense(elign_hist *h, const int64_t *dense, int64_t n) {
     if (dense[k] > 0) h->key[j] = k, h->count[j++] = dense[k];
 }
 
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+elign_status elign_hist_check(const elign_hist *h, int64_t key_min, int64_t key_max, int ascending, const char *what,
+                              elign_error *err) {
+  int64_t sum = 0;
+  for (int64_t i = 0; i < h->n; i++) {
+    if (h->key[i] < key_min || h->key[i] > key_max)
+      return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: key %lld (bin %lld) outside %lld..%lld", what,
+                        (long long)h->key[i], (long long)i, (long long)key_min, (long long)key_max);
+    if (ascending && i > 0 && h->key[i] <= h->key[i - 1])
+      return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: keys not strictly ascending at bin %lld", what, (long long)i);
+    if (h->count[i] < 1 || h->count[i] > INT64_MAX - sum)
+      return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: count %lld for key %lld (bins hold 1 or more, 2^63 in all)", what,
+                        (long long)h->count[i], (long long)h->key[i]);
+    sum += h->count[i];
+  }
+  if (ascending || h->n < 2) return ELIGN_OK;
+  int64_t *keys = elign_malloc((size_t)h->n * sizeof *keys, "hist:check");
+  memcpy(keys, h->key, (size_t)h->n * sizeof *keys);
+  qsort(keys, (size_t)h->n, sizeof *keys, cmp_i64);
+  elign_status st = ELIGN_OK;
+  for (int64_t i = 1; i < h->n && st == ELIGN_OK; i++)
+    if (keys[i] == keys[i - 1]) st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: key %lld twice", what, (long long)keys[i]);
+  free(keys);
+  return st;
+}
+
 int64_t elign_molset_max_natoms(const elign_molset *s) {
   int64_t maxn = 0;
   for (int64_t m = 0; m < s->n_mol; m++)

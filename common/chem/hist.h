@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "common/base/error.h"
 #include "common/chem/elements.h"
 #include "common/chem/molset.h"
 
@@ -19,6 +20,14 @@ typedef struct {
 void elign_hist_free(elign_hist *h);
 /* The non-empty bins of dense[0..n) (dense[k] = count of key k). */
 void elign_hist_from_dense(elign_hist *h, const int64_t *dense, int64_t n);
+/* Check a histogram read from a file: keys within [key_min, key_max] and
+ * strictly ascending (ascending = 1; the files of common/io) or just
+ * distinct (ascending = 0; a model's histogram keeps its source's order,
+ * which the sampler's draws depend on), every count >= 1 (only non-empty
+ * bins are stored) and the counts' sum without overflow. ELIGN_ERR_FORMAT
+ * naming `what` (e.g. "F.h5: /nodes_hist") otherwise. */
+elign_status elign_hist_check(const elign_hist *h, int64_t key_min, int64_t key_max, int ascending, const char *what,
+                              elign_error *err);
 
 /* Largest molecule of s (atoms; 0 for an empty set). */
 int64_t elign_molset_max_natoms(const elign_molset *s);

@@ -621,7 +621,7 @@ static elign_status info_model(const char *path, int all_views, elign_error *err
  * latents given) and denoise_output (the network's results). */
 static elign_status info_denoise(const char *path, const char *format, elign_error *err) {
   hid_t f;
-  elign_status st = elign_h5_open_read(path, format, 1, &f, NULL, NULL, err);
+  elign_status st = elign_h5_open_read(path, format, ELIGN_DENOISE_VERSION, &f, NULL, NULL, err);
   if (st != ELIGN_OK) return st;
   int64_t T = 0, *offsets = NULL;
   int32_t *t = NULL;

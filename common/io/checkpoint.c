@@ -1,10 +1,12 @@
 /* checkpoint.c — generic model checkpoints (elign_format = "model"). */
 #include "common/io/checkpoint.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/chem/hist.h"
 #include "common/io/h5io.h"
 
 /* ---- lifecycle and attributes --------------------------------------------------------- */
@@ -216,8 +218,10 @@ void elign_checkpoint_set_nodes_hist(elign_checkpoint *c, int64_t n, const int64
 /* ---- views ------------------------------------------------------------------------------ */
 
 /* Shared by add_view and the reader: the message says what is wrong. */
+/* check_duplicate: 0 when the caller has checked the names already (the
+ * reader does it once for all views, in O(k log k)). */
 static elign_status view_check(const elign_checkpoint *c, const char *name, int64_t offset, int ndim,
-                               const int64_t *shape, int64_t *size, elign_error *err) {
+                               const int64_t *shape, int check_duplicate, int64_t *size, elign_error *err) {
   if (!name[0]) return ELIGN_FAIL(err, ELIGN_ERR_ARG, "parameter view with an empty name");
   if (ndim < 0 || ndim > ELIGN_CKPT_MAX_DIMS)
     return ELIGN_FAIL(err, ELIGN_ERR_ARG, "parameter view %s: %d dimensions (at most %d)", name, ndim,
@@ -225,22 +229,23 @@ static elign_status view_check(const elign_checkpoint *c, const char *name, int6
   int64_t n = 1;
   for (int d = 0; d < ndim; d++) {
     if (shape[d] < 0) return ELIGN_FAIL(err, ELIGN_ERR_ARG, "parameter view %s: negative dimension", name);
-    n *= shape[d];
+    /* Shapes come from files too: a product past the buffer is out of range, not an overflow. */
+    n = shape[d] == 0 || n <= c->n_params / shape[d] ? n * shape[d] : c->n_params + 1;
   }
-  if (offset < 0 || offset + n > c->n_params)
+  if (offset < 0 || offset > c->n_params || n > c->n_params - offset)
     return ELIGN_FAIL(err, ELIGN_ERR_ARG,
-                      "parameter view %s: elements [%lld, %lld) lie outside the parameter buffer of %lld", name,
-                      (long long)offset, (long long)(offset + n), (long long)c->n_params);
-  if (elign_checkpoint_find_view(c, name))
+                      "parameter view %s: elements [%lld, %lld + %lld) lie outside the parameter buffer of %lld", name,
+                      (long long)offset, (long long)offset, (long long)n, (long long)c->n_params);
+  if (check_duplicate && elign_checkpoint_find_view(c, name))
     return ELIGN_FAIL(err, ELIGN_ERR_ARG, "parameter view %s appears twice", name);
   *size = n;
   return ELIGN_OK;
 }
 
-elign_status elign_checkpoint_add_view(elign_checkpoint *c, const char *name, int64_t offset, int ndim,
-                                       const int64_t *shape, elign_error *err) {
+static elign_status add_view(elign_checkpoint *c, const char *name, int64_t offset, int ndim, const int64_t *shape,
+                             int check_duplicate, elign_error *err) {
   int64_t size = 0;
-  elign_status st = view_check(c, name, offset, ndim, shape, &size, err);
+  elign_status st = view_check(c, name, offset, ndim, shape, check_duplicate, &size, err);
   if (st != ELIGN_OK) return st;
   c->views = elign_realloc(c->views, (size_t)(c->n_views + 1) * sizeof *c->views, "ckpt:views");
   elign_ckpt_view *v = &c->views[c->n_views++];
@@ -251,6 +256,11 @@ elign_status elign_checkpoint_add_view(elign_checkpoint *c, const char *name, in
   for (int d = 0; d < ndim; d++) v->shape[d] = shape[d];
   v->size = size;
   return ELIGN_OK;
+}
+
+elign_status elign_checkpoint_add_view(elign_checkpoint *c, const char *name, int64_t offset, int ndim,
+                                       const int64_t *shape, elign_error *err) {
+  return add_view(c, name, offset, ndim, shape, 1, err);
 }
 
 elign_status elign_checkpoint_append_view(elign_checkpoint *c, const char *name, int ndim, const int64_t *shape,
@@ -266,19 +276,6 @@ const elign_ckpt_view *elign_checkpoint_find_view(const elign_checkpoint *c, con
 }
 
 /* ---- write ------------------------------------------------------------------------------- */
-
-static elign_status write_scalar_string(hid_t f, const char *name, const char *text, elign_error *err) {
-  hid_t t = H5Tcopy(H5T_C_S1);
-  H5Tset_size(t, H5T_VARIABLE);
-  H5Tset_cset(t, H5T_CSET_UTF8);
-  hid_t space = H5Screate(H5S_SCALAR);
-  hid_t ds = H5Dcreate2(f, name, t, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t rc = ds < 0 ? -1 : H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &text);
-  if (ds >= 0) H5Dclose(ds);
-  H5Sclose(space);
-  H5Tclose(t);
-  return rc < 0 ? ELIGN_FAIL(err, ELIGN_ERR_IO, "cannot write %s", name) : ELIGN_OK;
-}
 
 static elign_status write_arch(hid_t f, const elign_checkpoint *c, elign_error *err) {
   hid_t g = H5Gcreate2(f, "/arch", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -353,7 +350,7 @@ static elign_status write_body(hid_t f, const elign_checkpoint *c, elign_error *
     /* uint64 seed stored bit-for-bit in an int64 attribute */
     if (st == ELIGN_OK) st = elign_h5_set_attr_i64(f, "/rng", "seed", (int64_t)c->rng_seed, err);
   }
-  if (st == ELIGN_OK && c->config_text) st = write_scalar_string(f, "/config", c->config_text, err);
+  if (st == ELIGN_OK && c->config_text) st = elign_h5_write_text(f, "/config", c->config_text, err);
   if (st == ELIGN_OK && c->n_hist > 0) {
     hsize_t dh[1] = {(hsize_t)c->n_hist};
     st = elign_h5_write_array(f, "/nodes_hist/n_atoms", H5T_NATIVE_INT64, 1, dh, c->hist_n_atoms, err);
@@ -371,6 +368,10 @@ elign_status elign_checkpoint_write(const elign_checkpoint *c, const char *path,
 }
 
 /* ---- read ------------------------------------------------------------------------------------ */
+
+/* Longest optimizer clipping queue and RNG counter list a reader accepts
+ * (both hold tens of entries; the bound keeps int counts exact). */
+#define CKPT_MAX_SMALL (1 << 20)
 
 typedef struct {
   elign_checkpoint *c;
@@ -408,9 +409,10 @@ static herr_t read_arch_attr(hid_t loc, const char *name, const H5A_info_t *info
     else
       elign_checkpoint_set_doubles(r->c, name, (int)npts, v);
   } else if (cls == H5T_STRING) {
-    char buf[4096];
-    r->st = elign_h5_get_attr_str(loc, ".", name, buf, sizeof buf, r->path, r->err);
-    if (r->st == ELIGN_OK) elign_checkpoint_set_string(r->c, name, buf);
+    char *text;
+    r->st = elign_h5_get_attr_text(loc, ".", name, &text, r->path, r->err);
+    if (r->st == ELIGN_OK) elign_checkpoint_set_string(r->c, name, text);
+    free(text);
   } else {
     r->st = ELIGN_FAIL(r->err, ELIGN_ERR_FORMAT, "%s: /arch attribute %s has an unsupported type", r->path, name);
   }
@@ -430,6 +432,26 @@ static elign_status read_floats(hid_t f, const char *path, const char *name, int
   return ELIGN_OK;
 }
 
+static int cmp_name(const void *a, const void *b) {
+  const char *x = *(char *const *)a, *y = *(char *const *)b;
+  return strcmp(x ? x : "", y ? y : "");
+}
+
+/* No view name twice: sorted copy, neighbours compared (a file may hold any
+ * number of views; one lookup per view would be quadratic). */
+static elign_status check_unique_names(char *const *names, int64_t k, const char *path, elign_error *err) {
+  char **sorted = elign_malloc((size_t)(k > 0 ? k : 1) * sizeof *sorted, "ckpt:sorted_names");
+  memcpy(sorted, names, (size_t)k * sizeof *sorted);
+  qsort(sorted, (size_t)k, sizeof *sorted, cmp_name);
+  elign_status st = ELIGN_OK;
+  for (int64_t i = 1; i < k && st == ELIGN_OK; i++)
+    if (cmp_name(&sorted[i - 1], &sorted[i]) == 0)
+      st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: parameter view %s appears twice", path,
+                      sorted[i] ? sorted[i] : "(empty)");
+  free(sorted);
+  return st;
+}
+
 static elign_status read_views(elign_checkpoint *c, hid_t f, const char *path, elign_error *err) {
   int64_t k;
   char **names = NULL;
@@ -445,11 +467,12 @@ static elign_status read_views(elign_checkpoint *c, hid_t f, const char *path, e
     st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT,
                     "%s: /params/names (%lld), /params/offsets (%llu) and /params/shapes (%llu x %llu) disagree", path,
                     (long long)k, (unsigned long long)d1[0], (unsigned long long)d2[0], (unsigned long long)d2[1]);
+  if (st == ELIGN_OK) st = check_unique_names(names, k, path, err);
   for (int64_t i = 0; i < k && st == ELIGN_OK; i++) {
     int ndim = 0;
     const int64_t *sh = shapes + i * ELIGN_CKPT_MAX_DIMS;
     while (ndim < ELIGN_CKPT_MAX_DIMS && sh[ndim] >= 0) ndim++;
-    st = elign_checkpoint_add_view(c, names[i] ? names[i] : "", offsets[i], ndim, sh, err);
+    st = add_view(c, names[i] ? names[i] : "", offsets[i], ndim, sh, 0, err);
     if (st != ELIGN_OK) {
       st = ELIGN_ERR_FORMAT;
       elign_error_prefix(err, "%s: ", path);
@@ -472,9 +495,9 @@ static elign_status read_body(elign_checkpoint *c, hid_t f, const char *path, el
     arch_reader r = {c, path, err, ELIGN_OK};
     hid_t g = H5Gopen2(f, "/arch", H5P_DEFAULT);
     hsize_t idx = 0;
-    if (H5Aiterate2(g, H5_INDEX_NAME, H5_ITER_INC, &idx, read_arch_attr, &r) < 0 && r.st == ELIGN_OK)
-      r.st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: cannot read /arch attributes", path);
-    H5Gclose(g);
+    if ((g < 0 || H5Aiterate2(g, H5_INDEX_NAME, H5_ITER_INC, &idx, read_arch_attr, &r) < 0) && r.st == ELIGN_OK)
+      r.st = elign_h5_fail_corrupted(err, path, "/arch attributes");
+    if (g >= 0) H5Gclose(g);
     st = r.st;
   }
   if (st != ELIGN_OK) return st;
@@ -501,7 +524,10 @@ static elign_status read_body(elign_checkpoint *c, hid_t f, const char *path, el
     st = elign_h5_read_array(f, "/optimizer/clip_queue", H5T_NATIVE_DOUBLE, 1, d, &p, path, err);
     if (st == ELIGN_OK) {
       c->clip_queue = p;
-      c->n_clip = (int)d[0];
+      c->n_clip = d[0] <= CKPT_MAX_SMALL ? (int)d[0] : 0;
+      if (d[0] > CKPT_MAX_SMALL)
+        st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /optimizer/clip_queue holds %llu values (at most %d)", path,
+                        (unsigned long long)d[0], CKPT_MAX_SMALL);
     }
   }
   if (st == ELIGN_OK && elign_h5_exists(f, "/ema/flat")) {
@@ -513,6 +539,11 @@ static elign_status read_body(elign_checkpoint *c, hid_t f, const char *path, el
   if (st == ELIGN_OK && elign_h5_exists(f, "/rng/counters")) {
     int64_t seed = 0;
     st = elign_h5_read_array(f, "/rng/counters", H5T_NATIVE_UINT64, 1, d, &p, path, err);
+    if (st == ELIGN_OK && d[0] > CKPT_MAX_SMALL) {
+      free(p);
+      st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /rng/counters holds %llu values (at most %d)", path,
+                      (unsigned long long)d[0], CKPT_MAX_SMALL);
+    }
     if (st == ELIGN_OK) {
       c->rng_counters = p;
       c->n_rng_counters = (int)d[0];
@@ -520,24 +551,8 @@ static elign_status read_body(elign_checkpoint *c, hid_t f, const char *path, el
       c->rng_seed = (uint64_t)seed;
     }
   }
-  if (st == ELIGN_OK && elign_h5_exists(f, "/config")) {
-    hid_t ds = H5Dopen2(f, "/config", H5P_DEFAULT);
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    char *text = NULL;
-    hid_t ft = ds >= 0 ? H5Dget_type(ds) : H5I_INVALID_HID;
-    int is_vl = ft >= 0 && H5Tis_variable_str(ft) > 0;
-    herr_t rc = is_vl ? H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &text) : -1;
-    if (rc >= 0 && text) {
-      c->config_text = elign_strdup(text, "ckpt:config");
-      H5free_memory(text);
-    } else {
-      st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /config is not a string", path);
-    }
-    if (ft >= 0) H5Tclose(ft);
-    H5Tclose(t);
-    if (ds >= 0) H5Dclose(ds);
-  }
+  if (st == ELIGN_OK && elign_h5_exists(f, "/config"))
+    st = elign_h5_read_text(f, "/config", &c->config_text, path, err);
   if (st == ELIGN_OK && elign_h5_exists(f, "/nodes_hist/n_atoms")) {
     hsize_t d2[1];
     st = elign_h5_read_array(f, "/nodes_hist/n_atoms", H5T_NATIVE_INT64, 1, d, &p, path, err);
@@ -547,6 +562,12 @@ static elign_status read_body(elign_checkpoint *c, hid_t f, const char *path, el
     if (st == ELIGN_OK && d[0] != d2[0])
       st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /nodes_hist arrays differ in length", path);
     if (st == ELIGN_OK) c->n_hist = (int64_t)d[0];
+    if (st == ELIGN_OK) {
+      elign_hist h = {c->n_hist, c->hist_n_atoms, c->hist_count};
+      char what[ELIGN_H5_PATH_MAX + 32];
+      snprintf(what, sizeof what, "%s: /nodes_hist", path);
+      st = elign_hist_check(&h, 1, INT32_MAX, 0, what, err); /* the sampler draws ints; source order */
+    }
   }
   return st;
 }

@@ -25,7 +25,7 @@
 
 #include "common/base/error.h"
 
-#define ELIGN_CHECKPOINT_VERSION 1
+#define ELIGN_CHECKPOINT_VERSION 2 /* 2: checksummed storage (h5io.h); version 1 files are refused */
 #define ELIGN_CKPT_MAX_DIMS 4
 #define ELIGN_CKPT_NAME_MAX 64
 

@@ -167,6 +167,24 @@ static elign_status read_atom_vectors(hid_t f, const char *name, int64_t n_atoms
   return ELIGN_OK;
 }
 
+/* The root attributes n_mol / n_atoms, where present, must agree with /offsets. */
+static elign_status check_root_counts(hid_t f, const char *label, int64_t n_mol, int64_t n_atoms, elign_error *err) {
+  const char *names[2] = {"n_mol", "n_atoms"};
+  int64_t want[2] = {n_mol, n_atoms};
+  for (int i = 0; i < 2; i++) {
+    int has = elign_h5_has_attr(f, "/", names[i]);
+    if (has < 0) return elign_h5_fail_corrupted(err, label, "root attributes");
+    int64_t v;
+    if (!has) continue;
+    elign_status st = elign_h5_get_attr_i64(f, "/", names[i], &v, label, err);
+    if (st != ELIGN_OK) return st;
+    if (v != want[i])
+      return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: root attribute %s is %lld, /offsets says %lld", label, names[i],
+                        (long long)v, (long long)want[i]);
+  }
+  return ELIGN_OK;
+}
+
 /* Read and validate the packed layout (sizes, offsets monotone, Z range). */
 static elign_status read_molset(hid_t f, const char *label, elign_molset *s, elign_error *err) {
   memset(s, 0, sizeof *s);
@@ -182,6 +200,8 @@ static elign_status read_molset(hid_t f, const char *label, elign_molset *s, eli
   for (int64_t m = 0; m < s->n_mol; m++)
     if (s->offsets[m + 1] < s->offsets[m])
       return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /offsets decreases at molecule %lld", label, (long long)m);
+  st = check_root_counts(f, label, s->n_mol, s->n_atoms, err);
+  if (st != ELIGN_OK) return st;
   st = elign_h5_read_array(f, "/atomic_numbers", H5T_NATIVE_INT32, 1, d, &p, label, err);
   if (st != ELIGN_OK) return st;
   s->Z = p;
@@ -223,7 +243,22 @@ static elign_status read_molset(hid_t f, const char *label, elign_molset *s, eli
 
 /* ---- datasets ------------------------------------------------------------------------------ */
 
+/* A property or split name becomes an HDF5 link name under /properties or
+ * /split: one path component (no '/', not "." or ".."), shorter than the
+ * 64 bytes the readers take (a file we could not read back is refused). */
+static elign_status check_member_name(const char *path, const char *kind, const char *name, elign_error *err) {
+  size_t l = strlen(name);
+  if (l == 0 || l >= 64 || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+    return ELIGN_FAIL(err, ELIGN_ERR_ARG, "%s: %s name '%s' cannot be stored (1..63 bytes, no '/')", path, kind,
+                      name);
+  return ELIGN_OK;
+}
+
 elign_status elign_dataset_write(const char *path, const elign_dataset *ds, elign_error *err) {
+  for (int i = 0; i < ds->n_props; i++)
+    if (check_member_name(path, "property", ds->props[i].name, err)) return ELIGN_ERR_ARG;
+  for (int i = 0; i < ds->n_splits; i++)
+    if (check_member_name(path, "split", ds->splits[i].name, err)) return ELIGN_ERR_ARG;
   elign_h5_writer w;
   elign_status st = elign_h5_writer_create(&w, path, "dataset", ELIGN_DATASET_VERSION, err);
   if (st != ELIGN_OK) return st;
@@ -249,54 +284,70 @@ elign_status elign_dataset_write(const char *path, const elign_dataset *ds, elig
   return elign_h5_writer_finish(&w, st, err);
 }
 
+#define GROUP_MAX_NAMES 64
+
 typedef struct {
-  char names[64][64];
+  char names[GROUP_MAX_NAMES][64];
   int n;
+  int too_many, too_long;
 } name_list;
 
 static herr_t collect_name(hid_t g, const char *name, const H5L_info_t *info, void *data) {
   name_list *l = data;
-  if (l->n < 64) snprintf(l->names[l->n++], 64, "%s", name);
-  return 0;
+  if (strlen(name) >= sizeof l->names[0]) l->too_long = 1;
+  else if (l->n == GROUP_MAX_NAMES) l->too_many = 1;
+  else snprintf(l->names[l->n++], sizeof l->names[0], "%s", name);
+  return l->too_long || l->too_many; /* stop early */
 }
 
-static void list_group(hid_t f, const char *group, name_list *l) {
-  l->n = 0;
-  if (!elign_h5_exists(f, group)) return;
-  hid_t g = H5Gopen2(f, group, H5P_DEFAULT);
-  if (g < 0) return;
+/* The names in `group` (none if it does not exist), in name order. More
+ * than GROUP_MAX_NAMES, or a name of 64 bytes or more, is an error rather
+ * than a silently shorter list. */
+static elign_status list_group(hid_t f, const char *group, name_list *l, const char *path, elign_error *err) {
+  memset(l, 0, sizeof *l);
+  int e = elign_h5_exists(f, group);
+  if (e == 0) return ELIGN_OK;
+  char what[96];
+  snprintf(what, sizeof what, "group %s", group);
+  hid_t g = e > 0 ? H5Gopen2(f, group, H5P_DEFAULT) : H5I_INVALID_HID;
+  if (g < 0) return elign_h5_fail_corrupted(err, path, what);
   hsize_t idx = 0;
-  H5Literate(g, H5_INDEX_CRT_ORDER, H5_ITER_INC, &idx, collect_name, l);
-  if (l->n == 0) {
-    idx = 0;
-    H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_name, l);
-  }
+  herr_t rc = H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_name, l);
+  elign_status st = ELIGN_OK;
+  if (rc < 0) st = elign_h5_fail_corrupted(err, path, what);
+  else if (l->too_many)
+    st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: %s holds more than %d entries (this build reads at most %d)", path,
+                    group, GROUP_MAX_NAMES, GROUP_MAX_NAMES);
+  else if (l->too_long)
+    st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: %s holds a name of 64 bytes or more", path, group);
   H5Gclose(g);
+  return st;
 }
 
 /* Every /split/<name> (indices checked against n_mol), appended to *splits. */
 static elign_status read_splits(hid_t f, const char *path, int64_t n_mol, int *n_splits, elign_split **splits,
                                 elign_error *err) {
   name_list l;
-  list_group(f, "/split", &l);
-  for (int i = 0; i < l.n; i++) {
+  elign_status st = list_group(f, "/split", &l, path, err);
+  for (int i = 0; i < l.n && st == ELIGN_OK; i++) {
     char name[128];
     snprintf(name, sizeof name, "/split/%s", l.names[i]);
     hsize_t d[1];
     void *p;
-    elign_status st = elign_h5_read_array(f, name, H5T_NATIVE_INT64, 1, d, &p, path, err);
+    st = elign_h5_read_array(f, name, H5T_NATIVE_INT64, 1, d, &p, path, err);
     if (st != ELIGN_OK) return st;
     int64_t *idx = p;
-    for (hsize_t k = 0; k < d[0]; k++)
-      if (idx[k] < 0 || idx[k] >= n_mol) {
-        free(p);
-        return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: %s holds molecule index %lld outside 0..%lld", path, name,
-                          (long long)idx[k], (long long)n_mol - 1);
-      }
-    split_list_add(n_splits, splits, l.names[i], (int64_t)d[0], idx);
+    for (hsize_t k = 0; k < d[0] && st == ELIGN_OK; k++)
+      if (idx[k] < 0 || idx[k] >= n_mol)
+        st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: %s holds molecule index %lld outside 0..%lld", path, name,
+                        (long long)idx[k], (long long)n_mol - 1);
+      else if (k > 0 && idx[k] <= idx[k - 1])
+        st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: %s is not strictly ascending at entry %llu", path, name,
+                        (unsigned long long)k);
+    if (st == ELIGN_OK) split_list_add(n_splits, splits, l.names[i], (int64_t)d[0], idx);
     free(p);
   }
-  return ELIGN_OK;
+  return st;
 }
 
 static elign_status read_dataset_extras(hid_t f, const char *path, elign_dataset *ds, elign_error *err) {
@@ -306,7 +357,8 @@ static elign_status read_dataset_extras(hid_t f, const char *path, elign_dataset
     elign_h5_get_attr_str(f, "/energy", "description", ds->energy_description, sizeof ds->energy_description, path,
                           NULL);
   name_list l;
-  list_group(f, "/properties", &l);
+  elign_status lst = list_group(f, "/properties", &l, path, err);
+  if (lst != ELIGN_OK) return lst;
   for (int i = 0; i < l.n; i++) {
     char name[128];
     snprintf(name, sizeof name, "/properties/%s", l.names[i]);
@@ -361,7 +413,13 @@ static elign_status read_hist(hid_t f, const char *path, const char *group, cons
   h->n = (int64_t)d1[0];
   h->key = k;
   h->count = c;
-  return ELIGN_OK;
+  /* Atom counts are ints in the sampler; elements are the table's. */
+  int elements = strcmp(key_name, "Z") == 0;
+  char what[ELIGN_H5_PATH_MAX + 32];
+  snprintf(what, sizeof what, "%s: %s", path, group);
+  st = elign_hist_check(h, elements ? 1 : 0, elements ? ELIGN_MAX_Z : INT32_MAX, 1, what, err);
+  if (st != ELIGN_OK) elign_hist_free(h);
+  return st;
 }
 
 elign_status elign_h5_read_hists(int64_t file_id, const char *label, elign_hist *nodes, elign_hist *elements,
@@ -448,6 +506,8 @@ elign_status elign_dataset_read_range(const char *path, int64_t m0, int64_t m1, 
   int64_t n = m1 - m0;
   st = elign_h5_read_rows(f, "/offsets", H5T_NATIVE_INT64, 1, (hsize_t)m0, (hsize_t)n + 1, d, &p, path, err);
   int64_t *off = p;
+  if (st == ELIGN_OK && off[0] < 0)
+    st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: /offsets[%lld] is negative", path, (long long)m0);
   if (st == ELIGN_OK) st = check_offsets(off, n, off[0], path, err);
   int64_t a0 = st == ELIGN_OK ? off[0] : 0, na = st == ELIGN_OK ? off[n] - off[0] : 0;
   if (st == ELIGN_OK) {
@@ -569,6 +629,29 @@ static void gather_smiles(MPI_Comm comm, const elign_molset *local, int64_t n_to
   free(all);
 }
 
+/* /smiles as fixed-length strings (h5io.h), written collectively before the
+ * file is published: rank 0 holds them all (gather_smiles) and broadcasts
+ * their width; the other ranks take part with no rows. */
+static elign_status write_smiles_collective(hid_t file, MPI_Comm comm, int rank, int64_t n, char *const *smiles,
+                                            elign_error *err) {
+  uint64_t width = 1;
+  for (int64_t m = 0; rank == 0 && m < n; m++)
+    if (smiles[m] && strlen(smiles[m]) > width) width = strlen(smiles[m]);
+  MPI_Bcast(&width, 1, MPI_UINT64_T, 0, comm);
+  if (width > ELIGN_H5_STRING_MAX)
+    return ELIGN_FAIL(err, ELIGN_ERR_ARG, "/smiles: a SMILES of %llu bytes (at most %d)", (unsigned long long)width,
+                      ELIGN_H5_STRING_MAX);
+  char *rows = elign_calloc(rank == 0 && n > 0 ? (size_t)n : 1, (size_t)width, "samples:smiles");
+  for (int64_t m = 0; rank == 0 && m < n; m++)
+    if (smiles[m]) memcpy(rows + (size_t)m * width, smiles[m], strlen(smiles[m]));
+  hid_t t = elign_h5_string_type((size_t)width);
+  hsize_t dims[1] = {(hsize_t)n};
+  elign_status st = elign_h5_write_slab(file, "/smiles", t, 1, dims, 0, rank == 0 ? (hsize_t)n : 0, rows, err);
+  H5Tclose(t);
+  free(rows);
+  return st;
+}
+
 /* The collective phase: every rank writes its rows of every per-molecule and
  * per-atom dataset. Offsets: rank r writes entries [mol0, mol0 + n) shifted by
  * its first global atom; the last rank also writes the closing entry. */
@@ -634,8 +717,8 @@ elign_status elign_samples_write_parallel(MPI_Comm comm, const char *path, const
   MPI_Exscan(mine, before, 2, MPI_INT64_T, MPI_SUM, comm);
   if (rank == 0) before[0] = before[1] = 0; /* MPI_Exscan leaves rank 0's result undefined */
   MPI_Allreduce(mine, total, 2, MPI_INT64_T, MPI_SUM, comm);
-  int flags[3] = {local->ids != NULL, local->energy != NULL, local->forces != NULL}, any[3];
-  MPI_Allreduce(flags, any, 3, MPI_INT, MPI_MAX, comm);
+  int flags[4] = {local->ids != NULL, local->energy != NULL, local->forces != NULL, local->smiles != NULL}, any[4];
+  MPI_Allreduce(flags, any, 4, MPI_INT, MPI_MAX, comm);
   elign_hist nodes, elements;
   parallel_histograms(comm, local, &nodes, &elements);
   char **smiles = NULL;
@@ -674,6 +757,8 @@ elign_status elign_samples_write_parallel(MPI_Comm comm, const char *path, const
       st = slab_step(&w, st, small[i].name, H5T_NATIVE_INT64, 1, dims, 0, rank == 0 ? (int64_t)dims[0] : 0,
                      small[i].values, err);
     }
+    if (st == ELIGN_OK && any[3])
+      st = elign_h5_writer_agree(&w, write_smiles_collective(w.file, comm, rank, total[0], smiles, err), err);
     if (st == ELIGN_OK) {
       st = elign_h5_writer_commit_parallel(&w, err);
     } else {
@@ -683,21 +768,9 @@ elign_status elign_samples_write_parallel(MPI_Comm comm, const char *path, const
   }
   elign_hist_free(&nodes);
   elign_hist_free(&elements);
-  /* Variable-length strings cannot be written through MPI-IO: rank 0 adds
-   * them to the renamed file serially (the file is complete without them). */
-  int ok = st == ELIGN_OK;
-  if (ok && rank == 0 && smiles) {
-    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-    ok = f >= 0 && elign_h5_write_strings(f, "/smiles", total[0], smiles, err) == ELIGN_OK;
-    if (f >= 0 && H5Fclose(f) < 0) ok = 0;
-    if (!ok) st = ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot add /smiles", path);
-  }
   if (smiles)
     for (int64_t m = 0; m < total[0]; m++) free(smiles[m]);
   free(smiles);
-  int all_ok;
-  MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm);
-  if (!all_ok && st == ELIGN_OK) st = ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: writing samples failed on another rank", path);
   return st;
 }
 

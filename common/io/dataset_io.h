@@ -18,9 +18,13 @@
 #include "common/chem/hist.h"
 #include "common/chem/molset.h"
 
-#define ELIGN_DATASET_VERSION 1
-#define ELIGN_SAMPLES_VERSION 1
-#define ELIGN_ORACLE_RESULTS_VERSION 1
+/* Version 2: checksummed storage and fixed-length strings (h5io.h); the
+ * layouts are those of version 1, whose files are refused
+ * (tools/h5_upgrade.py converts them). */
+#define ELIGN_DATASET_VERSION 2
+#define ELIGN_SAMPLES_VERSION 2
+#define ELIGN_ORACLE_RESULTS_VERSION 2
+#define ELIGN_DENOISE_VERSION 2 /* denoise_states and denoise_output (elign denoise) */
 
 /* ---- histograms (computed by common/chem/hist.h) ------------------------ */
 /* The stored /nodes_hist and /element_hist of an open dataset/samples/oracle

@@ -1,10 +1,12 @@
 /* dataset_stream.c — a dataset file written molecule by molecule (dataset_stream.h). */
 #include "common/io/dataset_stream.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/io/h5io.h"
 
@@ -15,46 +17,65 @@
 
 /* ---- one extendible column: [rows] or [rows, cols], one chunk buffered ------------------------------------ */
 
+/* Strings are stored fixed-length (h5io.h: no global heap), as wide as the
+ * longest, which is known only at the end. So a string column spills its
+ * strings to an anonymous temporary file next to the output while the
+ * molecules stream in (memory stays flat; the file vanishes with the
+ * process, also on a crash) and writes /smiles from it on commit. */
 typedef struct {
-  hid_t ds;          /* the dataset, H5I_INVALID_HID when not created */
-  hid_t memtype;     /* element type in memory (owned copy for strings) */
+  hid_t ds;          /* the dataset, H5I_INVALID_HID when not created (strings: until commit) */
+  hid_t memtype;     /* element type in memory */
   int cols;          /* 0: a 1-D column; else values per row */
-  int is_string;     /* rows are char* (strdup'ed), variable-length UTF-8 on disk */
+  int is_string;     /* rows are char* (strdup'ed), spilled to `spill` */
   size_t row_bytes;
   char *buf;         /* chunk_rows rows */
   int64_t chunk_rows, n_buf, n_disk;
+  FILE *spill;       /* strings only: every string so far, each followed by '\0' */
+  size_t max_len;    /* strings only: the longest so far */
   char name[96];
 } column;
 
-static hid_t vlen_utf8_type(void) {
-  hid_t t = H5Tcopy(H5T_C_S1);
-  H5Tset_size(t, H5T_VARIABLE);
-  H5Tset_cset(t, H5T_CSET_UTF8);
-  return t;
+/* An anonymous file in the directory of `near` (unlinked at once). */
+static FILE *anonymous_file_near(const char *near) {
+  char tmpl[ELIGN_H5_PATH_MAX + 32];
+  snprintf(tmpl, sizeof tmpl, "%s.strings.XXXXXX", near);
+  int fd = mkstemp(tmpl);
+  if (fd < 0) return NULL;
+  unlink(tmpl);
+  FILE *f = fdopen(fd, "w+b");
+  if (!f) close(fd);
+  return f;
 }
 
 /* filetype: the little-endian standard type on disk (as elign_h5_write_array
- * uses), or the vlen string type for string columns. */
+ * uses); ignored for string columns. */
 static elign_status column_create(column *c, hid_t file, const char *name, hid_t memtype, hid_t filetype, int cols,
-                                  int is_string, int64_t chunk_rows, elign_error *err) {
+                                  int is_string, int64_t chunk_rows, const char *near, elign_error *err) {
   memset(c, 0, sizeof *c);
   c->ds = H5I_INVALID_HID;
-  c->memtype = is_string ? vlen_utf8_type() : memtype;
+  c->memtype = memtype;
   c->cols = cols;
   c->is_string = is_string;
   c->row_bytes = is_string ? sizeof(char *) : H5Tget_size(memtype) * (size_t)(cols ? cols : 1);
   c->chunk_rows = chunk_rows;
   c->buf = elign_malloc((size_t)chunk_rows * c->row_bytes, "stream:column");
   snprintf(c->name, sizeof c->name, "%s", name);
+  if (is_string) {
+    c->spill = anonymous_file_near(near);
+    if (!c->spill)
+      return ELIGN_FAIL(err, ELIGN_ERR_IO, "cannot create a temporary file for %s: %s", name, strerror(errno));
+    return ELIGN_OK;
+  }
   int rank = cols ? 2 : 1;
   hsize_t dims[2] = {0, (hsize_t)cols}, maxdims[2] = {H5S_UNLIMITED, (hsize_t)cols};
   hsize_t chunk[2] = {(hsize_t)chunk_rows, (hsize_t)cols};
   hid_t space = H5Screate_simple(rank, dims, maxdims);
   hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
   H5Pset_chunk(dcpl, rank, chunk);
+  H5Pset_fletcher32(dcpl); /* every stored byte checksummed (h5io.h) */
   hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
   H5Pset_create_intermediate_group(lcpl, 1);
-  c->ds = H5Dcreate2(file, name, is_string ? c->memtype : filetype, space, lcpl, dcpl, H5P_DEFAULT);
+  c->ds = H5Dcreate2(file, name, filetype, space, lcpl, dcpl, H5P_DEFAULT);
   H5Pclose(lcpl);
   H5Pclose(dcpl);
   H5Sclose(space);
@@ -74,8 +95,30 @@ static void column_free_strings(column *c) {
   for (int64_t i = 0; i < c->n_buf; i++) free(s[i]);
 }
 
+static elign_status column_spill_strings(column *c, elign_error *err) {
+  char **s = (char **)c->buf;
+  int ok = 1;
+  for (int64_t i = 0; i < c->n_buf && ok; i++) {
+    size_t l = strlen(s[i]);
+    if (l > c->max_len) c->max_len = l;
+    ok = fwrite(s[i], 1, l + 1, c->spill) == l + 1;
+  }
+  if (!ok) return ELIGN_FAIL(err, ELIGN_ERR_IO, "cannot write the temporary strings of %s (disk full?)", c->name);
+  if (c->max_len > ELIGN_H5_STRING_MAX)
+    return ELIGN_FAIL(err, ELIGN_ERR_ARG, "%s: a string of %zu bytes (at most %d)", c->name, c->max_len,
+                      ELIGN_H5_STRING_MAX);
+  return ELIGN_OK;
+}
+
 static elign_status column_flush(column *c, elign_error *err) {
   if (c->n_buf == 0) return ELIGN_OK;
+  if (c->is_string) {
+    elign_status st = column_spill_strings(c, err);
+    column_free_strings(c);
+    c->n_disk += c->n_buf;
+    c->n_buf = 0;
+    return st;
+  }
   int rank = c->cols ? 2 : 1;
   hsize_t total[2] = {(hsize_t)(c->n_disk + c->n_buf), (hsize_t)c->cols};
   hsize_t start[2] = {(hsize_t)c->n_disk, 0}, count[2] = {(hsize_t)c->n_buf, (hsize_t)c->cols};
@@ -86,10 +129,42 @@ static elign_status column_flush(column *c, elign_error *err) {
   if (rc >= 0 && fspace >= 0) rc = H5Dwrite(c->ds, c->memtype, mspace, fspace, H5P_DEFAULT, c->buf);
   H5Sclose(mspace);
   if (fspace >= 0) H5Sclose(fspace);
-  column_free_strings(c);
   c->n_disk += c->n_buf;
   c->n_buf = 0;
   if (rc < 0 || fspace < 0) return ELIGN_FAIL(err, ELIGN_ERR_IO, "cannot write HDF5 dataset %s (disk full?)", c->name);
+  return ELIGN_OK;
+}
+
+/* Write the spilled strings of a flushed string column as the fixed-length
+ * dataset c->name, chunk_rows strings at a time. */
+static elign_status column_write_strings(column *c, hid_t file, elign_error *err) {
+  size_t width = c->max_len ? c->max_len : 1;
+  hsize_t dims[1] = {(hsize_t)c->n_disk};
+  hid_t t = elign_h5_string_type(width);
+  c->ds = elign_h5_dataset_create(file, c->name, t, 1, dims);
+  char *rows = elign_malloc((size_t)c->chunk_rows * width, "stream:string_rows");
+  herr_t rc = c->ds < 0 || fflush(c->spill) != 0 || fseek(c->spill, 0, SEEK_SET) != 0 ? -1 : 0;
+  for (int64_t first = 0; first < c->n_disk && rc >= 0; first += c->chunk_rows) {
+    int64_t n = c->n_disk - first < c->chunk_rows ? c->n_disk - first : c->chunk_rows;
+    memset(rows, 0, (size_t)n * width);
+    for (int64_t i = 0; i < n && rc >= 0; i++) {
+      char *row = rows + (size_t)i * width;
+      size_t l = 0;
+      int ch;
+      while ((ch = getc(c->spill)) > 0 && l < width) row[l++] = (char)ch;
+      if (ch != 0) rc = -1; /* the spill file is our own: anything else is an I/O error */
+    }
+    hsize_t start[1] = {(hsize_t)first}, count[1] = {(hsize_t)n};
+    hid_t fspace = rc >= 0 ? H5Dget_space(c->ds) : H5I_INVALID_HID;
+    hid_t mspace = H5Screate_simple(1, count, NULL);
+    if (fspace < 0 || H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0) rc = -1;
+    if (rc >= 0) rc = H5Dwrite(c->ds, t, mspace, fspace, H5P_DEFAULT, rows);
+    H5Sclose(mspace);
+    if (fspace >= 0) H5Sclose(fspace);
+  }
+  free(rows);
+  H5Tclose(t);
+  if (rc < 0) return ELIGN_FAIL(err, ELIGN_ERR_IO, "cannot write HDF5 dataset %s (disk full?)", c->name);
   return ELIGN_OK;
 }
 
@@ -122,8 +197,8 @@ static void column_close(column *c) {
   c->n_buf = 0;
   if (c->ds >= 0) H5Dclose(c->ds);
   c->ds = H5I_INVALID_HID;
-  if (c->is_string && c->memtype >= 0) H5Tclose(c->memtype);
-  c->memtype = H5I_INVALID_HID;
+  if (c->spill) fclose(c->spill);
+  c->spill = NULL;
   elign_free(c->buf);
 }
 
@@ -171,19 +246,23 @@ void elign_dataset_stream_abort(elign_dataset_stream *s) {
 
 static elign_status create_columns(elign_dataset_stream *s, const elign_stream_layout *l, elign_error *err) {
   hid_t f = s->w.file;
-  elign_status st = column_create(&s->offsets, f, "/offsets", H5T_NATIVE_INT64, H5T_STD_I64LE, 0, 0, MOL_CHUNK_ROWS, err);
+  const char *near = s->w.out.final_path;
+  elign_status st =
+      column_create(&s->offsets, f, "/offsets", H5T_NATIVE_INT64, H5T_STD_I64LE, 0, 0, MOL_CHUNK_ROWS, near, err);
   if (st == ELIGN_OK)
-    st = column_create(&s->Z, f, "/atomic_numbers", H5T_NATIVE_INT32, H5T_STD_I32LE, 0, 0, ATOM_CHUNK_ROWS, err);
+    st = column_create(&s->Z, f, "/atomic_numbers", H5T_NATIVE_INT32, H5T_STD_I32LE, 0, 0, ATOM_CHUNK_ROWS, near,
+                       err);
   if (st == ELIGN_OK)
-    st = column_create(&s->pos, f, "/positions", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 3, 0, ATOM_CHUNK_ROWS, err);
+    st = column_create(&s->pos, f, "/positions", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 3, 0, ATOM_CHUNK_ROWS, near, err);
   if (st == ELIGN_OK) st = elign_h5_set_attr_str(f, "/positions", "unit", "angstrom", err);
   if (st == ELIGN_OK && s->with_ids)
-    st = column_create(&s->ids, f, "/ids", H5T_NATIVE_INT64, H5T_STD_I64LE, 0, 0, MOL_CHUNK_ROWS, err);
-  if (st == ELIGN_OK && s->with_smiles) st = column_create(&s->smiles, f, "/smiles", 0, 0, 0, 1, MOL_CHUNK_ROWS, err);
+    st = column_create(&s->ids, f, "/ids", H5T_NATIVE_INT64, H5T_STD_I64LE, 0, 0, MOL_CHUNK_ROWS, near, err);
+  if (st == ELIGN_OK && s->with_smiles)
+    st = column_create(&s->smiles, f, "/smiles", H5I_INVALID_HID, H5I_INVALID_HID, 0, 1, MOL_CHUNK_ROWS, near, err);
   for (int i = 0; i < s->n_props && st == ELIGN_OK; i++) {
     char name[128];
     snprintf(name, sizeof name, "/properties/%s", l->props[i].name);
-    st = column_create(&s->props[i], f, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 0, 0, MOL_CHUNK_ROWS, err);
+    st = column_create(&s->props[i], f, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 0, 0, MOL_CHUNK_ROWS, near, err);
     if (st == ELIGN_OK) st = elign_h5_set_attr_str(f, name, "unit", l->props[i].unit ? l->props[i].unit : "", err);
     if (st == ELIGN_OK)
       st = elign_h5_set_attr_str(f, name, "description", l->props[i].description ? l->props[i].description : "", err);
@@ -191,7 +270,7 @@ static elign_status create_columns(elign_dataset_stream *s, const elign_stream_l
   for (int i = 0; i < s->n_splits && st == ELIGN_OK; i++) {
     char name[128];
     snprintf(name, sizeof name, "/split/%s", l->split_names[i]);
-    st = column_create(&s->splits[i], f, name, H5T_NATIVE_INT64, H5T_STD_I64LE, 0, 0, MOL_CHUNK_ROWS, err);
+    st = column_create(&s->splits[i], f, name, H5T_NATIVE_INT64, H5T_STD_I64LE, 0, 0, MOL_CHUNK_ROWS, near, err);
   }
   return st;
 }
@@ -315,6 +394,7 @@ elign_status elign_dataset_stream_commit(elign_dataset_stream *s, const char *so
   for (int i = 0; i < s->n_props && st == ELIGN_OK; i++) st = column_flush(&s->props[i], err);
   for (int i = 0; i < s->n_splits && st == ELIGN_OK; i++) st = column_flush(&s->splits[i], err);
   hid_t f = s->w.file;
+  if (st == ELIGN_OK && s->with_smiles) st = column_write_strings(&s->smiles, f, err);
   if (st == ELIGN_OK) st = elign_h5_set_attr_i64(f, "/", "n_mol", s->n_mol, err);
   if (st == ELIGN_OK) st = elign_h5_set_attr_i64(f, "/", "n_atoms", s->n_atoms, err);
   if (st == ELIGN_OK) st = elign_h5_set_attr_str(f, "/", "source", source ? source : "", err);

@@ -124,13 +124,20 @@ static void parse_comment(char *s, xyz_comment *c) {
   }
 }
 
+/* A key that can name a dataset /properties/<key>: 1..63 bytes, no '/', not "." or "..". */
+static int usable_property_name(const char *k) {
+  size_t l = strlen(k);
+  return l > 0 && l < 64 && !strchr(k, '/') && strcmp(k, ".") != 0 && strcmp(k, "..") != 0;
+}
+
 /* Record numeric comment values in the file's columns. The first molecule
- * decides which keys become columns. */
+ * decides which keys become columns (keys that cannot name a dataset are
+ * skipped, as non-numeric ones are). */
 static void record_columns(xyz_reader *r, const xyz_comment *c) {
   if (r->n_mol == 0)
     for (int i = 0; i < c->n_kv && r->n_cols < XYZ_MAX_KEYS; i++) {
       double v;
-      if (!parse_double(c->val[i], &v) || strlen(c->key[i]) >= 64) continue;
+      if (!parse_double(c->val[i], &v) || !usable_property_name(c->key[i])) continue;
       snprintf(r->cols[r->n_cols++].name, 64, "%s", c->key[i]);
     }
   if (r->n_mol == r->cap_mol) {

@@ -3,7 +3,8 @@
  * Extended XYZ (plain or .gz): count line; comment line of key=value pairs
  * (values may be "quoted"); one `El x y z` line per atom (Å). id= and
  * smiles= are kept; other numeric keys of the first molecule become
- * per-molecule properties (mmff_energy: kcal/mol, as the qm9like README states).
+ * per-molecule properties (mmff_energy: kcal/mol, as the qm9like README
+ * states) if they can name a dataset (1..63 bytes, no '/'; others are skipped).
  *
  * QM9 (Ramakrishnan et al. 2014) tarball dsgdb9nsd.xyz.tar.bz2 (or any tar /
  * compressed tar libarchive reads): one dsgdb9nsd_NNNNNN.xyz member per

@@ -11,6 +11,10 @@
 
 /* ---- load ---------------------------------------------------------------- */
 
+/* Largest diffusion_steps a model file may state (EDM trains with 1000; the
+ * γ table and schedules hold T + 1 entries). */
+#define EDM_MAX_DIFFUSION_STEPS 1000000
+
 static elign_status get_flag(const elign_checkpoint *c, const char *name, int *out, elign_error *err) {
   int64_t v;
   elign_status st = elign_checkpoint_get_int(c, name, &v, err);
@@ -76,6 +80,15 @@ static elign_status load_arch(edm_model *m, const elign_checkpoint *c, elign_err
   if (n_layers < 1 || nf < 1 || T0 < 1)
     return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "n_layers %lld, nf %lld, diffusion_steps %lld must be positive",
                       (long long)n_layers, (long long)nf, (long long)T0);
+  /* The sizes come from the file: cross-check them with what it holds before
+   * anything is sized by them. Every EGNN layer has at least 9 nf x nf
+   * weight matrices, so n_layers * nf^2 never exceeds the parameter count. */
+  if ((double)n_layers * (double)nf * (double)nf > (double)c->n_params)
+    return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "n_layers %lld with nf %lld needs more than the %lld stored parameters",
+                      (long long)n_layers, (long long)nf, (long long)c->n_params);
+  if (T0 > EDM_MAX_DIFFUSION_STEPS)
+    return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "diffusion_steps %lld (at most %d)", (long long)T0,
+                      EDM_MAX_DIFFUSION_STEPS);
   cfg.n_layers = (int)n_layers;
   cfg.hidden = (int)nf;
   cfg.in_node_nf = za->n + charges;
