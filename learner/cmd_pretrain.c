@@ -10,6 +10,7 @@
 #include "common/mpi/roles.h"
 #include "learner/commands.h"
 #include "learner/pretrain.h"
+#include "learner/run_dir.h"
 
 static void pretrain_usage(FILE *f) {
   fprintf(f,
@@ -38,60 +39,8 @@ static void pretrain_usage(FILE *f) {
           "those, while on SIGTERM it kills the ranks at once.\n");
 }
 
-typedef struct {
-  const char *config;
-  const char **sets;
-  int n_sets;
-  pretrain_start start;
-} pretrain_args;
-
-static int parse_args(int argc, char **argv, pretrain_args *a) {
-  memset(a, 0, sizeof *a);
-  a->sets = elign_calloc((size_t)argc, sizeof *a->sets, "pretrain:sets");
-  for (int i = 1; i < argc; i++) {
-    const char *o = argv[i];
-    if (elign_cli_is_help(o)) return 1;
-    int needs_value = strcmp(o, "--set") == 0 || strcmp(o, "--resume") == 0 || strcmp(o, "--stop-after") == 0;
-    if (needs_value && i + 1 >= argc) {
-      fprintf(stderr, "elign pretrain: %s needs a value (see --help)\n", o);
-      return 2;
-    }
-    if (strcmp(o, "--set") == 0) {
-      a->sets[a->n_sets++] = argv[++i];
-    } else if (strcmp(o, "--resume") == 0) {
-      a->start.resume_dir = argv[++i];
-    } else if (strcmp(o, "--stop-after") == 0) {
-      char *end;
-      a->start.stop_after = strtoll(argv[++i], &end, 10);
-      if (*end || a->start.stop_after < 1) {
-        fprintf(stderr, "elign pretrain: --stop-after expects a positive integer, got '%s'\n", argv[i]);
-        return 2;
-      }
-    } else if (strcmp(o, "--force") == 0) {
-      a->start.force = 1;
-    } else if (o[0] == '-' && o[1]) {
-      fprintf(stderr, "elign pretrain: unknown option '%s' (see --help)\n", o);
-      return 2;
-    } else if (!a->config) {
-      a->config = o;
-    } else {
-      fprintf(stderr, "elign pretrain: unexpected argument '%s' (see --help)\n", o);
-      return 2;
-    }
-  }
-  if (!a->config) {
-    fprintf(stderr, "elign pretrain: missing CONFIG (see --help)\n");
-    return 2;
-  }
-  if (a->start.resume_dir && a->start.force) {
-    fprintf(stderr, "elign pretrain: --resume and --force exclude each other\n");
-    return 2;
-  }
-  return 0;
-}
-
 /* Config → options (the same outcome on every rank). */
-static elign_status load_options(const pretrain_args *a, elign_config **cfg, pretrain_options *o, elign_error *err) {
+static elign_status load_options(const run_args *a, elign_config **cfg, pretrain_options *o, elign_error *err) {
   elign_status st = elign_config_load_for("pretrain", a->config, a->sets, a->n_sets, cfg, err);
   if (!st) st = pretrain_options_from_config(*cfg, o, err);
   if (!st && a->start.resume_dir) snprintf(o->run_dir, sizeof o->run_dir, "%s", a->start.resume_dir);
@@ -99,17 +48,17 @@ static elign_status load_options(const pretrain_args *a, elign_config **cfg, pre
 }
 
 int pretrain_main(int argc, char **argv) {
-  pretrain_args a;
-  int rc = parse_args(argc, argv, &a);
+  run_args a;
+  int rc = run_args_parse("pretrain", argc, argv, &a);
   if (rc == 1) pretrain_usage(stdout);
   if (rc) {
-    free(a.sets);
+    run_args_free(&a);
     return rc == 1 ? ELIGN_EXIT_OK : ELIGN_EXIT_USAGE;
   }
   elign_error err;
   elign_error_clear(&err);
   if (elign_mpi_init(&argc, &argv, &err)) {
-    free(a.sets);
+    run_args_free(&a);
     return elign_cli_fail(&err);
   }
   pretrain_install_signal_handlers();
@@ -127,7 +76,7 @@ int pretrain_main(int argc, char **argv) {
   if (have_world) elign_world_free(&w);
   elign_config_free(&cfg);
   free(o);
-  free(a.sets);
+  run_args_free(&a);
   elign_mpi_finalize();
   return st ? ELIGN_EXIT_FAIL : ELIGN_EXIT_OK;
 }

@@ -44,60 +44,8 @@ static void train_usage(FILE *f) {
           "SIGUSR1) to mpirun: it forwards those, while on SIGTERM it kills the ranks at once.\n");
 }
 
-typedef struct {
-  const char *config;
-  const char **sets;
-  int n_sets;
-  train_start start;
-} train_args;
-
-static int parse_args(int argc, char **argv, train_args *a) {
-  memset(a, 0, sizeof *a);
-  a->sets = elign_calloc((size_t)argc, sizeof *a->sets, "train:sets");
-  for (int i = 1; i < argc; i++) {
-    const char *o = argv[i];
-    if (elign_cli_is_help(o)) return 1;
-    int needs_value = strcmp(o, "--set") == 0 || strcmp(o, "--resume") == 0 || strcmp(o, "--stop-after") == 0;
-    if (needs_value && i + 1 >= argc) {
-      fprintf(stderr, "elign train: %s needs a value (see --help)\n", o);
-      return 2;
-    }
-    if (strcmp(o, "--set") == 0) {
-      a->sets[a->n_sets++] = argv[++i];
-    } else if (strcmp(o, "--resume") == 0) {
-      a->start.resume_dir = argv[++i];
-    } else if (strcmp(o, "--stop-after") == 0) {
-      char *end;
-      a->start.stop_after = strtoll(argv[++i], &end, 10);
-      if (*end || a->start.stop_after < 1) {
-        fprintf(stderr, "elign train: --stop-after expects a positive integer, got '%s'\n", argv[i]);
-        return 2;
-      }
-    } else if (strcmp(o, "--force") == 0) {
-      a->start.force = 1;
-    } else if (o[0] == '-' && o[1]) {
-      fprintf(stderr, "elign train: unknown option '%s' (see --help)\n", o);
-      return 2;
-    } else if (!a->config) {
-      a->config = o;
-    } else {
-      fprintf(stderr, "elign train: unexpected argument '%s' (see --help)\n", o);
-      return 2;
-    }
-  }
-  if (!a->config) {
-    fprintf(stderr, "elign train: missing CONFIG (see --help)\n");
-    return 2;
-  }
-  if (a->start.resume_dir && a->start.force) {
-    fprintf(stderr, "elign train: --resume and --force exclude each other\n");
-    return 2;
-  }
-  return 0;
-}
-
 /* Config → options; the same outcome on every rank (no MPI needed). */
-static elign_status load_options(const train_args *a, elign_config **cfg, train_options *o, elign_error *err) {
+static elign_status load_options(const run_args *a, elign_config **cfg, train_options *o, elign_error *err) {
   elign_status st = elign_config_load_for("train", a->config, a->sets, a->n_sets, cfg, err);
   if (!st) st = train_options_from_config(*cfg, o, err);
   if (!st && a->start.resume_dir) snprintf(o->run_dir, sizeof o->run_dir, "%s", a->start.resume_dir);
@@ -134,11 +82,11 @@ static elign_status serve(const elign_world *w, const train_options *o, elign_or
 }
 
 int train_main(int argc, char **argv) {
-  train_args a;
-  int rc = parse_args(argc, argv, &a);
+  run_args a;
+  int rc = run_args_parse("train", argc, argv, &a);
   if (rc == 1) train_usage(stdout);
   if (rc) {
-    free(a.sets);
+    run_args_free(&a);
     return rc == 1 ? ELIGN_EXIT_OK : ELIGN_EXIT_USAGE;
   }
   elign_error err;
@@ -149,7 +97,7 @@ int train_main(int argc, char **argv) {
     if (elign_launcher_rank() == 0) elign_error_print(&err);
     elign_config_free(&cfg);
     free(o);
-    free(a.sets);
+    run_args_free(&a);
     return ELIGN_EXIT_FAIL;
   }
   run_signals_install();
@@ -174,6 +122,6 @@ int train_main(int argc, char **argv) {
   elign_runctx_free(&ctx);
   elign_config_free(&cfg);
   free(o);
-  free(a.sets);
+  run_args_free(&a);
   return st ? ELIGN_EXIT_FAIL : ELIGN_EXIT_OK;
 }

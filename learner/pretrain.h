@@ -36,6 +36,7 @@
 #include "common/model/diffusion.h"
 #include "common/model/egnn.h"
 #include "common/nn/adamw.h"
+#include "learner/run_dir.h"
 
 #define PRETRAIN_PATH_MAX 4096
 
@@ -71,12 +72,8 @@ static inline const diffusion_energy_loss *pretrain_energy_option(const pretrain
   return o->energy_loss ? &o->energy : NULL;
 }
 
-/* How this run starts. */
-typedef struct {
-  const char *resume_dir; /* --resume RUN: continue from RUN's newest checkpoint */
-  int force;              /* --force: a non-empty run directory is cleared first */
-  int64_t stop_after;     /* > 0: stop (with a checkpoint) after this many steps of this invocation (tests) */
-} pretrain_start;
+/* How this run starts (the command line): run_dir.h's run_start. */
+typedef run_start pretrain_start;
 
 /* The whole run, collective over comm. cfg is the resolved config (its text
  * goes into every checkpoint). Returns the same status on every rank; the

@@ -11,7 +11,58 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/base/cli.h"
 #include "common/base/log.h"
+#include "common/base/memory.h"
+#include "common/base/parse.h"
+
+/* ==== the command line ====================================================== */
+
+/* "elign CMD: <what> (see --help)" on stderr; the usage-error code. */
+static int usage_error(const char *cmd, const char *what, const char *arg) {
+  fprintf(stderr, "elign %s: ", cmd);
+  fprintf(stderr, what, arg);
+  fprintf(stderr, " (see --help)\n");
+  return 2;
+}
+
+int run_args_parse(const char *cmd, int argc, char **argv, run_args *a) {
+  memset(a, 0, sizeof *a);
+  a->sets = elign_calloc((size_t)argc, sizeof *a->sets, "run:sets");
+  for (int i = 1; i < argc; i++) {
+    const char *o = argv[i];
+    if (elign_cli_is_help(o)) return 1;
+    int needs_value = strcmp(o, "--set") == 0 || strcmp(o, "--resume") == 0 || strcmp(o, "--stop-after") == 0;
+    if (needs_value && i + 1 >= argc) return usage_error(cmd, "%s needs a value", o);
+    if (strcmp(o, "--set") == 0) {
+      a->sets[a->n_sets++] = argv[++i];
+    } else if (strcmp(o, "--resume") == 0) {
+      a->start.resume_dir = argv[++i];
+    } else if (strcmp(o, "--stop-after") == 0) {
+      elign_error err = {0};
+      if (elign_parse_i64(argv[++i], 1, INT64_MAX, "--stop-after", &a->start.stop_after, &err) != ELIGN_OK) {
+        fprintf(stderr, "elign %s: %s\n", cmd, err.msg);
+        return 2;
+      }
+    } else if (strcmp(o, "--force") == 0) {
+      a->start.force = 1;
+    } else if (o[0] == '-' && o[1]) {
+      return usage_error(cmd, "unknown option '%s'", o);
+    } else if (!a->config) {
+      a->config = o;
+    } else {
+      return usage_error(cmd, "unexpected argument '%s'", o);
+    }
+  }
+  if (!a->config) return usage_error(cmd, "missing CONFIG%s", "");
+  if (a->start.resume_dir && a->start.force) return usage_error(cmd, "--resume and --force exclude each other%s", "");
+  return 0;
+}
+
+void run_args_free(run_args *a) {
+  free(a->sets);
+  a->sets = NULL;
+}
 
 /* ==== directories ========================================================== */
 

@@ -31,6 +31,28 @@
 
 #define RUN_PATH_MAX 4096
 
+/* ---- the command line ------------------------------------------------------- */
+
+/* How a run starts: the options `pretrain` and `train` share. */
+typedef struct {
+  const char *resume_dir; /* --resume RUN: continue from RUN's newest checkpoint */
+  int force;              /* --force: a non-empty run directory is cleared first */
+  int64_t stop_after;     /* > 0: stop (with a checkpoint) after this many steps / iterations of this invocation */
+} run_start;
+
+typedef struct {
+  const char *config;
+  const char **sets; /* the --set KEY=VALUE texts (malloc'ed: run_args_free) */
+  int n_sets;
+  run_start start;
+} run_args;
+
+/* `elign CMD CONFIG [--set KEY=VALUE]... [--resume RUN] [--force]
+ * [--stop-after N]`: 0 parsed, 1 help asked for, 2 usage error (printed
+ * as "elign CMD: ..." naming the option). Call run_args_free in every case. */
+int run_args_parse(const char *cmd, int argc, char **argv, run_args *a);
+void run_args_free(run_args *a);
+
 /* mkdir -p; 0 on success, −1 (errno set) otherwise. */
 int run_mkdir_p(const char *path);
 

@@ -61,6 +61,7 @@
 #include "common/mpi/roles.h"
 #include "common/nn/adamw.h"
 #include "learner/grpo_settings.h"
+#include "learner/run_dir.h"
 #include "oracle/oracle.h"
 
 #define TRAIN_PATH_MAX 4096
@@ -99,12 +100,8 @@ typedef struct {
 /* Read and check every key `elign train` uses; errors name the key. */
 elign_status train_options_from_config(const elign_config *cfg, train_options *o, elign_error *err);
 
-/* How this run starts (the command line). */
-typedef struct {
-  const char *resume_dir; /* --resume RUN */
-  int force;              /* --force */
-  int64_t stop_after;     /* > 0: stop with a checkpoint after this many iterations of this invocation */
-} train_start;
+/* How this run starts (the command line): run_dir.h's run_start. */
+typedef run_start train_start;
 
 /* The learner group's side of the run, collective over world->actors (every
  * actor calls it; oracle ranks run the server instead, see cmd_train.c).
