@@ -276,6 +276,14 @@ static elign_status peek_expecting(const void *buf, size_t len, elign_wire_kind 
   return ELIGN_OK;
 }
 
+/* Index of the first value outside [lo, hi], or −1: the checks a peer's
+ * numbers need before anyone indexes a table with them. */
+static int64_t first_outside(const int32_t *v, int64_t n, int32_t lo, int32_t hi) {
+  for (int64_t i = 0; i < n; i++)
+    if (v[i] < lo || v[i] > hi) return i;
+  return -1;
+}
+
 elign_status elign_wire_unpack_request(const void *buf, size_t len, elign_wire_request *req, elign_error *err) {
   memset(req, 0, sizeof *req);
   elign_wire_header h;
@@ -290,23 +298,21 @@ elign_status elign_wire_unpack_request(const void *buf, size_t len, elign_wire_r
   st = read_offsets(b, L.offsets, &h, &req->offsets, err);
   if (st != ELIGN_OK) return st;
   req->Z = read_i32(b, L.Z, h.n_atoms, "wire:Z");
-  for (int64_t i = 0; i < h.n_atoms; i++)
-    if (req->Z[i] < 0 || req->Z[i] > ELIGN_MAX_Z) {
-      st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "wire: request %llu: atomic number %d at atom %lld",
-                      (unsigned long long)h.request_id, req->Z[i], (long long)i);
-      elign_wire_request_free(req);
-      return st;
-    }
-  if (h.flags & ELIGN_WIRE_HAS_CHARGE) req->charge = read_i32(b, L.charge, h.n_mol, "wire:charge");
-  if (h.flags & ELIGN_WIRE_HAS_MULT) {
+  int64_t bad = first_outside(req->Z, h.n_atoms, 0, ELIGN_MAX_Z);
+  if (bad >= 0)
+    st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "wire: request %llu: atomic number %d at atom %lld",
+                    (unsigned long long)h.request_id, req->Z[bad], (long long)bad);
+  if (!st && (h.flags & ELIGN_WIRE_HAS_CHARGE)) req->charge = read_i32(b, L.charge, h.n_mol, "wire:charge");
+  if (!st && (h.flags & ELIGN_WIRE_HAS_MULT)) {
     req->mult = read_i32(b, L.mult, h.n_mol, "wire:mult");
-    for (int64_t m = 0; m < h.n_mol; m++)
-      if (req->mult[m] < 1) {
-        st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "wire: request %llu: multiplicity %d of molecule %lld",
-                        (unsigned long long)h.request_id, req->mult[m], (long long)m);
-        elign_wire_request_free(req);
-        return st;
-      }
+    bad = first_outside(req->mult, h.n_mol, 1, INT32_MAX);
+    if (bad >= 0)
+      st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "wire: request %llu: multiplicity %d of molecule %lld",
+                      (unsigned long long)h.request_id, req->mult[bad], (long long)bad);
+  }
+  if (st) {
+    elign_wire_request_free(req);
+    return st;
   }
   req->pos = read_f64(b, L.pos, 3 * h.n_atoms, "wire:pos"); /* NaN allowed: the oracle flags it */
   return ELIGN_OK;
@@ -326,13 +332,13 @@ elign_status elign_wire_unpack_reply(const void *buf, size_t len, elign_wire_rep
   st = read_offsets(b, L.offsets, &h, &rep->offsets, err);
   if (st != ELIGN_OK) return st;
   rep->status = read_i32(b, L.status, h.n_mol, "wire:status");
-  for (int64_t m = 0; m < h.n_mol; m++)
-    if (rep->status[m] < 0 || rep->status[m] > WIRE_MAX_STATUS) {
-      st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "wire: reply %llu: status %d of molecule %lld",
-                      (unsigned long long)h.request_id, rep->status[m], (long long)m);
-      elign_wire_reply_free(rep);
-      return st;
-    }
+  int64_t bad = first_outside(rep->status, h.n_mol, 0, WIRE_MAX_STATUS);
+  if (bad >= 0) {
+    st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "wire: reply %llu: status %d of molecule %lld",
+                    (unsigned long long)h.request_id, rep->status[bad], (long long)bad);
+    elign_wire_reply_free(rep);
+    return st;
+  }
   rep->energy = read_f64(b, L.energy, h.n_mol, "wire:energy");
   if (h.flags & ELIGN_WIRE_WANT_FORCES) rep->forces = read_f64(b, L.forces, 3 * h.n_atoms, "wire:forces");
   return ELIGN_OK;
