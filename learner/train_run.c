@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/base/log.h"
+#include "common/base/trace.h"
 #include "common/mpi/roles.h"
 #include "learner/grpo_chem.h"
 #include "learner/run_dir.h"
@@ -224,6 +225,7 @@ static elign_status read_resume_checkpoint(trainer *tr, elign_error *err) {
     elign_info("resuming from %s (iteration %lld, policy version %lld, optimizer step %lld)", path,
                (long long)tr->iteration, (long long)tr->policy_version, (long long)tr->ts.step);
     if (c.config_text) run_warn_config_changes(c.config_text, tr->config_text);
+    st = run_metrics_rewind(tr->o->run_dir, "iteration", tr->iteration - 1, err); /* lines after the checkpoint */
   }
   elign_checkpoint_free(&mine);
   elign_checkpoint_free(&c);
@@ -301,7 +303,7 @@ static void discard_iteration(trainer *tr, train_iter **it) {
  * frames are evaluated while the actors update (*next). */
 static elign_status run_iteration(trainer *tr, train_iter *it, int prefetch, train_iter **next, train_metrics *m,
                                   elign_error *err) {
-  double t0 = elign_wtime();
+  double t0 = elign_wtime(), trace_t0 = (elign_trace_iteration(tr->iteration), elign_trace_begin());
   elign_status st = it->sampled ? ELIGN_OK : begin_iteration(tr, it, tr->iteration, err);
   elign_error cerr;
   elign_error_clear(&cerr);
@@ -329,6 +331,7 @@ static elign_status run_iteration(trainer *tr, train_iter *it, int prefetch, tra
     train_metric(m, "wall_s", elign_wtime() - tr->t_run_start);
   }
   gather_times(tr, it, m);
+  elign_trace_end(trace_t0, "iteration", ELIGN_TRACE_ITERATION);
   return ELIGN_OK;
 }
 
@@ -501,7 +504,9 @@ static elign_status train_loop(trainer *tr, const train_start *start, elign_erro
     }
     want_ckpt = want_ckpt || stop || tr->iteration % o->save_interval == 0 || tr->iteration == o->iterations;
     if (want_ckpt && tr->rank == 0) {
+      double tc = elign_trace_begin();
       st = write_checkpoint(tr, err);
+      elign_trace_end(tc, "checkpoint_io", ELIGN_TRACE_IO);
       last_checkpoint = tr->iteration;
     }
     st = elign_mpi_agree(tr->comm, err);
@@ -549,6 +554,7 @@ elign_status train_run(const elign_world *world, const train_options *o, const e
   setup_oracle_client(&tr, oracle, err);
   elign_status st = elign_mpi_agree(tr.comm, err);
   if (!st) st = trainer_setup(&tr, start, err);
+  if (!st) run_trace_start(cfg, o->run_dir, world->rank, world->rank == 0 ? "learner" : "actor", 1);
   if (!st) {
     log_start(&tr);
     st = train_loop(&tr, start, err);
@@ -560,5 +566,6 @@ elign_status train_run(const elign_world *world, const train_options *o, const e
     elign_oracle_client_done(tr.client, &derr);
   }
   trainer_free(&tr);
+  elign_trace_finish();
   return st;
 }
