@@ -10,6 +10,7 @@
 
 #include "actor/sampler.h"
 #include "common/base/log.h"
+#include "common/base/memory.h"
 #include "common/base/trace.h"
 #include "common/chem/stability.h"
 #include "common/model/energy_loss.h"
@@ -743,6 +744,7 @@ static elign_status log_window(trainer *tr, elign_error *err) {
   elign_metrics_double(m, "steps_per_s", n / (dt > 0 ? dt : 1e-9));
   elign_metrics_double(m, "molecules_per_s", (double)w->molecules / (dt > 0 ? dt : 1e-9));
   elign_metrics_double(m, "wall_s", elign_wtime() - tr->t_run_start);
+  elign_metrics_double(m, "rss_mb", elign_memory_resident() / (1024.0 * 1024.0)); /* rank 0's */
   elign_status st = elign_metrics_end(m, err);
   char t0[32] = "-";
   if (isfinite(lt0)) snprintf(t0, sizeof t0, "%.4f", lt0);

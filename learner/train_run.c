@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/base/log.h"
+#include "common/base/memory.h"
 #include "common/base/trace.h"
 #include "common/mpi/roles.h"
 #include "learner/grpo_chem.h"
@@ -242,13 +243,15 @@ static elign_status write_metrics(trainer *tr, const train_iter *it, const train
   return elign_metrics_end(tr->metrics, err);
 }
 
-/* Per-role seconds of every actor (max over ranks) and the oracle queue. */
+/* Per-role seconds of every actor (max over ranks), the oracle queue and the
+ * largest resident set of an actor. */
 static void gather_times(trainer *tr, const train_iter *it, train_metrics *m) {
-  double mine[TM_COUNT + 1];
+  double mine[TM_COUNT + 2];
   memcpy(mine, it->t, sizeof it->t);
   mine[TM_COUNT] = (double)it->oracle_pending_max;
-  double mx[TM_COUNT + 1];
-  MPI_Reduce(mine, mx, TM_COUNT + 1, MPI_DOUBLE, MPI_MAX, 0, tr->comm);
+  mine[TM_COUNT + 1] = elign_memory_resident() / (1024.0 * 1024.0);
+  double mx[TM_COUNT + 2];
+  MPI_Reduce(mine, mx, TM_COUNT + 2, MPI_DOUBLE, MPI_MAX, 0, tr->comm);
   if (tr->rank != 0) return;
   train_metric(m, "time_sample_s", mx[TM_SAMPLE]);
   train_metric(m, "time_oracle_submit_s", mx[TM_ORACLE_SUBMIT]);
@@ -256,6 +259,7 @@ static void gather_times(trainer *tr, const train_iter *it, train_metrics *m) {
   train_metric(m, "time_update_s", mx[TM_UPDATE]);
   train_metric(m, "time_reduce_wait_s", mx[TM_REDUCE_WAIT]);
   train_metric(m, "oracle_queue_molecules", mx[TM_COUNT]);
+  train_metric(m, "rss_max_mb", mx[TM_COUNT + 1]);
 }
 
 static void log_iteration(const trainer *tr, const train_iter *it, const train_metrics *m) {

@@ -9,11 +9,3 @@ set_tests_properties(train_cli PROPERTIES ENVIRONMENT "${ELIGN_TEST_ENV};ELIGN_P
 # The config → train_options / grpo_settings loader on the shipped configs.
 elign_add_test(NAME test_train_options SOURCES test_train_options.c TIMEOUT 60)
 target_compile_definitions(test_train_options PRIVATE ELIGN_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
-
-# Preemption (issue 12): SIGTERM to every rank / SIGUSR1 to mpirun -> checkpoint and exit 0,
-# the same command line (--resume-if-exists) continues bitwise; kill -9; moved run directories;
-# pretrain too (tests/preempt_cli.sh).
-add_test(NAME preempt_cli COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/preempt_cli.sh $<TARGET_FILE:elign> $<TARGET_FILE:train_make_model>
-         WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
-set_tests_properties(preempt_cli PROPERTIES ENVIRONMENT "${ELIGN_TEST_ENV};ELIGN_PYTHON=${Python3_EXECUTABLE};ELIGN_MPIRUN=${MPIEXEC_EXECUTABLE}"
-                     TIMEOUT 600 LABELS mpi PROCESSORS 2)

@@ -14,6 +14,8 @@
 #     --set run.dir=NEW --resume-if-exists) bitwise equal;
 #   - elign pretrain: SIGTERM to both ranks, exit 0, --resume-if-exists, bitwise.
 #   bash tests/preempt_cli.sh path/to/elign path/to/train_make_model
+# ok() always succeeds, so `A && ok || bad` is a safe if-then-else; run directories hold plain names
+# shellcheck disable=SC2015,SC2012
 set -u
 ELIGN="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 MAKE_MODEL="$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"
@@ -139,7 +141,7 @@ JOB_BG usr1c.txt --set run.dir=usr1c --set run.sigusr1=checkpoint --set train.ke
 wait_lines usr1c/metrics.jsonl 1
 kill -USR1 $job
 wait $job; rc=$?
-odd=$(ls usr1c/checkpoints | grep -c 'iter_00000000[135]\.h5')
+odd=$(find usr1c/checkpoints -name 'iter_00000000[135].h5' | wc -l)
 [ $rc -eq 0 ] && [ "$(wc -l < usr1c/metrics.jsonl)" -eq $ITERS ] && [ "$odd" -ge 1 ] && ok ||
   bad "run.sigusr1=checkpoint: exit $rc, $(wc -l < usr1c/metrics.jsonl) iterations, checkpoints $(ls usr1c/checkpoints | tr '\n' ' ')"
 same "SIGUSR1 checkpoint-and-continue" ref/checkpoint.h5 usr1c/checkpoint.h5

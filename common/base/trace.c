@@ -83,7 +83,8 @@ void elign_trace_end(double t0, const char *name, const char *cat) {
   double t1 = now_us();
   if (tr.n == tr.cap) tr.ev = elign_realloc(tr.ev, (size_t)(tr.cap = tr.cap ? 2 * tr.cap : 64) * sizeof *tr.ev, "trace:events");
   tr.ev[tr.n++] = (trace_event){.name = name, .cat = cat, .ts = t0, .dur = t1 - t0, .iteration = tr.iteration};
-  if (tr.n >= TRACE_FLUSH_EVENTS) trace_flush();
+  /* whole iterations reach the file (a killed run keeps them), in blocks of events otherwise */
+  if (tr.n >= TRACE_FLUSH_EVENTS || strcmp(cat, ELIGN_TRACE_ITERATION) == 0) trace_flush();
 }
 
 void elign_trace_finish(void) {

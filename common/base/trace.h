@@ -13,7 +13,8 @@
  *   elign_trace_finish();                                         // closes the JSON array
  *
  * Cost when off: one branch per hook. When on, events are buffered and
- * appended to the file in blocks; the file is opened at the first flush
+ * appended to the file at the end of every iteration span (and every 256
+ * events), so a killed run keeps its finished iterations; the file is opened at the first flush
  * whose directory exists (an oracle rank can start before the learner has
  * made the run directory). A run killed before elign_trace_finish leaves the
  * array without its closing bracket, which the Chrome trace format allows
