@@ -43,4 +43,29 @@ m = [json.loads(l) for l in open(sys.argv[2])]
 x = [d["rss_max_mb"] for d in m]
 n = len(x)
 print(f"metrics rss_max_mb over {n} iterations: iteration {n // 10}: {x[n // 10]:.1f}, last: {x[-1]:.1f}, max {max(x):.1f} MiB")
+# rss.svg: VmRSS of every rank over the run (linear axes, 0 to 1.2 x the maximum)
+W, H, L, B, T = 640, 360, 60, 45, 30
+tmax = max(t for pts in by.values() for t, _ in pts) or 1
+ymax = 1.2 * max(m for pts in by.values() for _, m in pts)
+px = lambda t: L + t / tmax * (W - L - 20)
+py = lambda m: H - B - m / ymax * (H - B - T)
+out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
+       f'<rect width="{W}" height="{H}" fill="white"/>',
+       f'<text x="{L}" y="18" font-size="14">VmRSS per rank over {n} iterations</text>',
+       f'<line x1="{L}" y1="{H - B}" x2="{W - 20}" y2="{H - B}" stroke="black"/><line x1="{L}" y1="{T}" x2="{L}" y2="{H - B}" stroke="black"/>',
+       f'<text x="{W / 2 - 40}" y="{H - 10}">seconds of the run</text>', f'<text x="4" y="{T - 8}">MiB</text>']
+for k in range(6):
+    y = ymax * k / 5
+    out.append(f'<line x1="{L}" y1="{py(y):.1f}" x2="{W - 20}" y2="{py(y):.1f}" stroke="#ddd"/><text x="8" y="{py(y) + 4:.1f}">{y:.0f}</text>')
+for k in range(6):
+    t = tmax * k / 5
+    out.append(f'<text x="{px(t) - 10:.1f}" y="{H - B + 16}">{t:.0f}</text>')
+colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+for r, pts in sorted(by.items()):
+    d = " ".join(f"{px(t):.1f},{py(m):.1f}" for t, m in pts)
+    out.append(f'<polyline points="{d}" fill="none" stroke="{colors[r % 6]}" stroke-width="1.5"/>')
+    out.append(f'<text x="{W - 90}" y="{T + 14 * r + 10}" fill="{colors[r % 6]}">rank {r}</text>')
+out.append("</svg>")
+import os
+open(os.path.join(os.path.dirname(sys.argv[1]), "rss.svg"), "w").write("\n".join(out) + "\n")
 EOF

@@ -112,7 +112,7 @@ def project(c, nodes, cores, params, alpha, beta, groups, units_per_step, steps)
 
 def svg_plot(path, title, xlabel, ylabel, series, logy=True):
     """series: [(label, color, [(x, y)...])]; x on a log2 axis."""
-    W, H, L, B, T, Rm = 640, 400, 70, 50, 40, 150
+    W, H, L, B, T, Rm = 700, 400, 70, 50, 40, 190
     xs = [x for _, _, pts in series for x, _ in pts]
     ys = [y for _, _, pts in series for _, y in pts if y > 0]
     x0, x1 = math.log2(min(xs)), math.log2(max(xs))
@@ -147,6 +147,11 @@ def svg_plot(path, title, xlabel, ylabel, series, logy=True):
         out.append(f'<text x="{W - Rm + 28}" y="{T + 18 * i + 5}">{label}</text>')
     out.append("</svg>")
     open(path, "w").write("\n".join(out) + "\n")
+
+
+# the four projections: strong / weak x step size kept (S grows with P) / steps kept (batch grows)
+LABEL = {"strong_steps": "strong, step size kept", "strong_batch": "strong, steps kept",
+         "weak_steps": "weak, step size kept", "weak_batch": "weak, steps kept"}
 
 
 def main():
@@ -216,7 +221,7 @@ def main():
         os.makedirs(a.out_dir, exist_ok=True)
         for kind in rows:
             r = rows[kind]
-            svg_plot(os.path.join(a.out_dir, f"projection_{kind}{'' if a.cost_divisor == 1.0 else f'_div{a.cost_divisor:g}'}.svg"), f"projected {kind.replace('_', ', ')}", "nodes",
+            svg_plot(os.path.join(a.out_dir, f"projection_{kind}{'' if a.cost_divisor == 1.0 else f'_div{a.cost_divisor:g}'}.svg"), f"projected {LABEL[kind]}", "nodes",
                      "seconds per iteration",
                      [("iteration", "#1f77b4", [(p["nodes"], p["iteration"]) for p in r]),
                       ("rollout", "#2ca02c", [(p["nodes"], p["rollout"]) for p in r]),
@@ -225,7 +230,7 @@ def main():
                       ("reward", "#9467bd", [(p["nodes"], p["reward"]) for p in r])])
         tag = "" if a.cost_divisor == 1.0 else f"_div{a.cost_divisor:g}"
         svg_plot(os.path.join(a.out_dir, f"projection_efficiency{tag}.svg"), "projected parallel efficiency", "nodes",
-                 "efficiency", [(k.replace("_", ", "), col, [(p["nodes"], p["efficiency"]) for p in rows[k]])
+                 "efficiency", [(LABEL[k], col, [(p["nodes"], p["efficiency"]) for p in rows[k]])
                                 for k, col in zip(rows, ["#1f77b4", "#2ca02c", "#ff7f0e", "#d62728"])], logy=False)
         json.dump({"costs": c, "params": a.params, "alpha_us": a.alpha_us, "beta_gbs": a.beta_gbs, "rows": rows},
                   open(os.path.join(a.out_dir, f"projection{tag}.json"), "w"), indent=1)
