@@ -1,5 +1,6 @@
 /* cmd_trace.c — `elign trace summary RUN_DIR|FILE...`: what the per-rank
- * Chrome trace files of run.trace (common/base/trace.h) say about a run.
+ * Chrome trace files of run.trace (common/base/trace.h) say about a run;
+ * `elign trace merge`: one file of all ranks for a viewer.
  *
  * Busy / idle: per rank, the union of its "busy" spans (and of its "io"
  * spans) over the window from the first to the last iteration span of the
@@ -21,9 +22,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/base/atomic_file.h"
 #include "common/base/cli.h"
 #include "common/base/json.h"
 #include "common/base/memory.h"
+#include "common/base/outputs.h"
 #include "common/cmd/commands.h"
 
 #define TRACE_MAX_FILES 4096
@@ -52,6 +55,7 @@ typedef struct {
 
 static const char *trace_usage =
     "usage: elign trace summary RUN_DIR|TRACE.json... [--json]\n"
+    "       elign trace merge RUN_DIR|TRACE.json... --out MERGED.json [--force]\n"
     "\n"
     "Reads the per-rank Chrome trace files a run writes with run.trace: true\n"
     "(RUN_DIR/trace/*.json; they open in Perfetto, ui.perfetto.dev) and prints\n"
@@ -61,7 +65,9 @@ static const char *trace_usage =
     "    rewards, gradient, reduction, optimizer, broadcast, checkpoint) the time\n"
     "    of the rank that arrived last at the collective ending the stage,\n"
     "    averaged over the iterations.\n"
-    "--json prints the same numbers as one JSON object (docs/scaling.md reads it).\n";
+    "--json prints the same numbers as one JSON object (docs/scaling.md reads it).\n"
+    "merge writes every rank's events into one trace file (one track per rank) for\n"
+    "viewers that open a single file, such as the Perfetto UI.\n";
 
 static int cat_code(const char *c) {
   if (!c) return 0;
@@ -77,6 +83,11 @@ static int phase_code(const char *name) {
   return -1;
 }
 
+static int ends_with(const char *s, const char *tail) {
+  size_t a = strlen(s), b = strlen(tail);
+  return a >= b && !strcmp(s + a - b, tail);
+}
+
 static double num(const elign_json *o, const char *key, double dflt) {
   const elign_json *v = o ? elign_json_get(o, key) : NULL;
   return v && v->type == ELIGN_JSON_NUMBER ? v->number : dflt;
@@ -88,18 +99,27 @@ static const char *str(const elign_json *o, const char *key) {
 
 /* One file: a run killed mid-way leaves the array unclosed (allowed by the
  * format): it is closed here before parsing. */
-static elign_status read_file(trace_set *t, const char *path, elign_error *err) {
+static elign_status load_text(const char *path, char **text, size_t *len, elign_error *err) {
   FILE *f = fopen(path, "rb");
   if (!f) return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot open", path);
   fseek(f, 0, SEEK_END);
   long size = ftell(f);
   fseek(f, 0, SEEK_SET);
-  char *text = elign_malloc((size_t)size + 4, "trace:text");
-  size_t got = fread(text, 1, (size_t)size, f);
+  *text = elign_malloc((size_t)(size > 0 ? size : 0) + 4, "trace:text");
+  size_t got = size > 0 ? fread(*text, 1, (size_t)size, f) : 0;
   fclose(f);
   size_t end = got;
-  while (end > 0 && (text[end - 1] == '\n' || text[end - 1] == ' ' || text[end - 1] == ',')) end--;
-  if (end == 0 || text[end - 1] != ']') text[end++] = ']';
+  while (end > 0 && (text[0][end - 1] == '\n' || text[0][end - 1] == ' ' || text[0][end - 1] == ',')) end--;
+  if (end == 0 || text[0][end - 1] != ']') text[0][end++] = ']';
+  text[0][end] = '\0';
+  *len = end;
+  return ELIGN_OK;
+}
+
+static elign_status read_file(trace_set *t, const char *path, elign_error *err) {
+  char *text;
+  size_t end;
+  if (load_text(path, &text, &end, err)) return err->status;
   elign_json root;
   elign_status st = elign_json_parse(text, end, path, &root, err);
   elign_free(text);
@@ -126,44 +146,64 @@ static elign_status read_file(trace_set *t, const char *path, elign_error *err) 
   return ELIGN_OK;
 }
 
-static int ends_with(const char *s, const char *tail) {
-  size_t a = strlen(s), b = strlen(tail);
-  return a >= b && !strcmp(s + a - b, tail);
-}
-
-static elign_status read_inputs(trace_set *t, int argc, char **argv, elign_error *err) {
+/* The trace files the arguments name: files as given, directories as DIR/trace/<name>.json
+ * (sorted). *paths malloc'ed (free each and the array). */
+static elign_status collect_files(int argc, char **argv, char ***paths, int *n, elign_error *err) {
+  *paths = NULL;
+  *n = 0;
+  int cap = 0;
   for (int i = 0; i < argc; i++) {
     struct stat sb;
     if (stat(argv[i], &sb) != 0) return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: no such file or directory", argv[i]);
-    if (!S_ISDIR(sb.st_mode)) {
-      elign_status st = read_file(t, argv[i], err);
-      if (st) return st;
-      continue;
-    }
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/trace", argv[i]);
-    DIR *d = opendir(dir);
-    if (!d) {
+    DIR *d = S_ISDIR(sb.st_mode) ? opendir(dir) : NULL;
+    if (S_ISDIR(sb.st_mode) && !d) {
       ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: no trace directory", dir);
       elign_error_hint(err, "run with --set run.trace=true to record one");
       return ELIGN_ERR_IO;
     }
+    int first = *n;
     struct dirent *de;
-    int found = 0;
-    elign_status st = ELIGN_OK;
-    while (!st && (de = readdir(d)))
-      if (ends_with(de->d_name, ".json")) {
-        char path[4500];
+    while (1) {
+      char path[4500];
+      if (d) {
+        if (!(de = readdir(d))) break;
+        if (!ends_with(de->d_name, ".json")) continue;
         snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        st = read_file(t, path, err);
-        found++;
+      } else {
+        snprintf(path, sizeof path, "%s", argv[i]);
       }
-    closedir(d);
-    if (st) return st;
-    if (!found) return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: no trace files (*.json)", dir);
+      if (*n == cap) *paths = elign_realloc(*paths, (size_t)(cap = cap ? 2 * cap : 16) * sizeof **paths, "trace:paths");
+      (*paths)[*n] = elign_malloc(strlen(path) + 1, "trace:path");
+      strcpy((*paths)[(*n)++], path);
+      if (!d) break;
+    }
+    if (d) closedir(d);
+    if (d && *n == first) return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: no trace files (*.json)", dir);
+    for (int x = first + 1; x < *n; x++) /* names sort by rank */
+      for (int y = x; y > first && strcmp((*paths)[y - 1], (*paths)[y]) > 0; y--) {
+        char *t = (*paths)[y];
+        (*paths)[y] = (*paths)[y - 1];
+        (*paths)[y - 1] = t;
+      }
   }
-  if (t->n == 0) return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "no trace events in the input");
   return ELIGN_OK;
+}
+
+static void free_files(char **paths, int n) {
+  for (int i = 0; i < n; i++) elign_free(paths[i]);
+  elign_free(paths);
+}
+
+static elign_status read_inputs(trace_set *t, int argc, char **argv, elign_error *err) {
+  char **paths;
+  int n;
+  elign_status st = collect_files(argc, argv, &paths, &n, err);
+  for (int i = 0; !st && i < n; i++) st = read_file(t, paths[i], err);
+  free_files(paths, n);
+  if (!st && t->n == 0) st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "no trace events in the input");
+  return st;
 }
 
 static int by_start(const void *a, const void *b) {
@@ -389,6 +429,79 @@ static int trace_summary(int argc, char **argv) {
   return elign_cli_finish_stdout(ELIGN_EXIT_OK);
 }
 
+/* `elign trace merge RUN_DIR|FILE... --out M.json [--force]`: one file with
+ * every rank's events (a track per rank), for viewers that open one file. */
+static int trace_merge(int argc, char **argv) {
+  const char *out = NULL;
+  int force = 0, n_in = 0;
+  char **in = elign_calloc((size_t)argc + 1, sizeof *in, "trace:in");
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--out") || !strcmp(argv[i], "-o")) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "elign trace merge: %s needs a value (see --help)\n", argv[i]);
+        free(in);
+        return ELIGN_EXIT_USAGE;
+      }
+      out = argv[++i];
+    } else if (!strcmp(argv[i], "--force")) {
+      force = 1;
+    } else if (argv[i][0] == '-') {
+      fprintf(stderr, "elign trace merge: unknown option '%s' (see --help)\n", argv[i]);
+      free(in);
+      return ELIGN_EXIT_USAGE;
+    } else {
+      in[n_in++] = argv[i];
+    }
+  }
+  if (!n_in || !out) {
+    fprintf(stderr, "elign trace merge: %s (see --help)\n", !n_in ? "missing RUN_DIR" : "missing --out FILE");
+    free(in);
+    return ELIGN_EXIT_USAGE;
+  }
+  elign_error err;
+  elign_error_clear(&err);
+  char **paths = NULL;
+  int n = 0;
+  elign_status st = collect_files(n_in, in, &paths, &n, &err);
+  free(in);
+  elign_file_arg *ins = elign_calloc((size_t)n + 1, sizeof *ins, "trace:ins");
+  for (int i = 0; i < n; i++) ins[i] = (elign_file_arg){paths[i], "INPUT"};
+  elign_file_arg outs[] = {{out, "--out"}};
+  if (!st) st = elign_outputs_check(outs, 1, ins, n, force, &err);
+  elign_free(ins);
+  elign_atomic_file a;
+  FILE *f = NULL;
+  if (!st) st = elign_atomic_fopen(&a, out, &f, &err);
+  int events = 0;
+  for (int i = 0; !st && i < n; i++) {
+    char *text;
+    size_t len;
+    if ((st = load_text(paths[i], &text, &len, &err))) break;
+    elign_json root; /* parsed to check it and count, written as the text it is */
+    st = elign_json_parse(text, len, paths[i], &root, &err);
+    if (!st && root.type != ELIGN_JSON_ARRAY) st = ELIGN_FAIL(&err, ELIGN_ERR_FORMAT, "%s: not a Chrome trace event array", paths[i]);
+    if (!st) {
+      const char *body = strchr(text, '[') + 1, *close = strrchr(text, ']');
+      while (body < close && (*body == '\n' || *body == ' ')) body++;
+      if (root.n > 0) fprintf(f, "%s%.*s", events ? ",\n" : "[\n", (int)(close - body), body);
+      events += root.n;
+    }
+    if (!st) elign_json_free(&root);
+    elign_free(text);
+  }
+  if (f && !st) {
+    fprintf(f, "%s]\n", events ? "\n" : "[\n");
+    st = elign_atomic_fclose(&a, f, &err);
+  } else if (f) {
+    fclose(f);
+    elign_atomic_discard(&a);
+  }
+  free_files(paths, n);
+  if (st) return elign_cli_fail(&err);
+  printf("%s: %d events from %d trace file(s)\n", out, events, n);
+  return elign_cli_finish_stdout(ELIGN_EXIT_OK);
+}
+
 int trace_main(int argc, char **argv) {
   if (argc < 2 || elign_cli_is_help(argv[1])) {
     fputs(trace_usage, argc < 2 ? stderr : stdout);
@@ -400,6 +513,7 @@ int trace_main(int argc, char **argv) {
       return ELIGN_EXIT_OK;
     }
   if (!strcmp(argv[1], "summary")) return trace_summary(argc - 2, argv + 2);
-  fprintf(stderr, "elign trace: unknown subcommand '%s' (summary; see --help)\n", argv[1]);
+  if (!strcmp(argv[1], "merge")) return trace_merge(argc - 2, argv + 2);
+  fprintf(stderr, "elign trace: unknown subcommand '%s' (summary, merge; see --help)\n", argv[1]);
   return ELIGN_EXIT_USAGE;
 }
