@@ -138,7 +138,8 @@ JOB --set run.dir=usr1 > /dev/null 2>&1 || bad "requeued run after SIGUSR1"
 same "SIGUSR1 + the same command line" ref/checkpoint.h5 usr1/checkpoint.h5
 # run.sigusr1=checkpoint: a checkpoint outside save_interval (an odd iteration), and the run goes on to the end
 JOB_BG usr1c.txt --set run.dir=usr1c --set run.sigusr1=checkpoint --set train.keep_checkpoints=10
-wait_lines usr1c/metrics.jsonl 1
+# once iteration 2's scheduled checkpoint is written, the signal falls into iteration 3: an odd checkpoint
+for _ in $(seq 1 3000); do [ -f usr1c/checkpoints/iter_000000002.h5 ] && break; sleep 0.02; done
 kill -USR1 $job
 wait $job; rc=$?
 odd=$(find usr1c/checkpoints -name 'iter_00000000[135].h5' | wc -l)
