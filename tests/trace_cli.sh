@@ -7,6 +7,7 @@
 #     rank, 2 iterations, run.trace true): one file per rank that Python's
 #     json reads (as Perfetto's importer does), with every span kind of each
 #     role, and a critical path that accounts for rank 0's iteration;
+#   - elign pretrain: its steps traced on 2 ranks (gradient, reduce, broadcast, checkpoint);
 #   - `elign trace merge`: one file holding every rank's events, whose summary
 #     equals the run's; an existing output needs --force;
 #   - bad input: no trace directory, an unknown option.
@@ -133,6 +134,20 @@ sys.exit(0 if len(merged) == parts and {e["pid"] for e in merged} == {0, 1, 2} a
 EOF
 "$ELIGN" trace merge run --out merged.json > /dev/null 2> e4.txt; rc=$?
 [ $rc -eq 1 ] && grep -q "exists" e4.txt && ok || bad "merge over an existing file without --force: exit $rc"
+
+# elign pretrain records its steps too: 2 ranks, 4 optimizer steps
+SHARED="${ELIGN_SHARED_DIR:-$SRC/../shared}"
+"$PY" -c "import json,re,sys; ids=[int(m) for m in re.findall(r' id=(\d+)', open(sys.argv[1]).read())]; json.dump({'train': ids}, open('split.json','w'))" \
+  "$SHARED/data/qm9like/tiny.xyz" && "$ELIGN" --quiet data import "$SHARED/data/qm9like/tiny.xyz" -o tinyd.h5 --split split.json > /dev/null ||
+  bad "pretrain data"
+printf 'seed: 3\nrun:\n  dir: pre\n  trace: true\ndata:\n  path: tinyd.h5\n  val_split: null\npretrain:\n  batch_size: 8\n  chunk_size: 4\n  max_steps: 4\n  checkpoint_every: 2\n  eval_every: 0\n  model:\n    n_layers: 2\n    nf: 16\n' > pre.yaml
+$MPIRUN -np 2 "$ELIGN" --quiet pretrain pre.yaml > pre.txt 2>&1 || bad "traced pretrain: $(tail -3 pre.txt)"
+"$ELIGN" trace summary pre --json > pre.json 2> pre.err || bad "pretrain summary: $(cat pre.err)"
+"$PY" - <<'EOF' && ok || bad "pretrain trace: $(cat pre.json)"
+import json, sys
+d = json.load(open("pre.json"))
+sys.exit(0 if d["iterations"] == 4 and len(d["ranks"]) == 2 and {"gradient", "reduce", "broadcast", "checkpoint_io"} <= set(d["critical_path"]) else 1)
+EOF
 
 # ---- bad input ----------------------------------------------------------------------
 "$ELIGN" trace summary base.yaml > /dev/null 2> e1.txt; rc=$?
