@@ -36,6 +36,7 @@ static const elign_command elign_commands[] = {
     {"oracle", "energies and forces of molecules with an oracle backend", oracle_main},
     {"pretrain", "train an EDM base model on a dataset file (MPI data-parallel, resumable)", pretrain_main},
     {"train", "FED-GRPO post-training against an energy/force oracle (MPI: learner, actors, oracles)", train_main},
+    {"trace", "summarize a run's run.trace timelines: busy / idle per role, the critical path", trace_main},
     {"eval", "score samples: stability, RDKit validity/uniqueness/novelty, oracle energies, relaxations", eval_main},
     {NULL, NULL, NULL},
 };

@@ -20,6 +20,7 @@ PACKAGES=(
   python3-dev python3-numpy python3-h5py python3-msgpack python3-torch python3-rdkit
   librdkit-dev libboost-dev
   clang libclang-rt-dev libomp-dev
+  slurmctld slurmd slurm-client munge shellcheck
 )
 
 install_packages() {

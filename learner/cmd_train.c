@@ -8,6 +8,7 @@
 #include "common/base/cli.h"
 #include "common/base/config.h"
 #include "common/base/log.h"
+#include "common/base/trace.h"
 #include "common/mpi/runctx.h"
 #include "learner/commands.h"
 #include "learner/run_dir.h"
@@ -16,7 +17,8 @@
 
 static void train_usage(FILE *f) {
   fprintf(f,
-          "usage: elign train CONFIG [--set KEY=VALUE]... [--resume RUN_DIR] [--force]\n"
+          "usage: elign train CONFIG [--set KEY=VALUE]... [--resume RUN_DIR | --resume-if-exists]\n"
+          "                   [--force] [--stop-after N]\n"
           "\n"
           "FED-GRPO post-training of the EDM model model.checkpoint (ALGORITHMS.md §4):\n"
           "shared-prefix rollout groups, energy/force rewards from oracle.backend, the RDKit\n"
@@ -35,20 +37,27 @@ static void train_usage(FILE *f) {
           "  --set KEY=VALUE   override a config key (repeatable)\n"
           "  --resume RUN_DIR  continue RUN_DIR from its newest checkpoint (bitwise the\n"
           "                    same as a run never interrupted)\n"
+          "  --resume-if-exists  resume run.dir if it holds a checkpoint, else start it: the\n"
+          "                    same command line starts a batch job and continues it when\n"
+          "                    it is requeued (slurm/README.md)\n"
           "  --force           start over in a non-empty run directory (deletes its\n"
           "                    checkpoints, metrics.jsonl and config.yaml)\n"
           "  --stop-after N    stop with a checkpoint after N iterations of this invocation\n"
           "\n"
-          "Signals: SIGUSR1 writes a checkpoint after the current iteration and continues;\n"
-          "SIGTERM, SIGINT and SIGUSR2 write one and stop. Under mpirun send SIGUSR2 (or\n"
-          "SIGUSR1) to mpirun: it forwards those, while on SIGTERM it kills the ranks at once.\n");
+          "Signals: SIGTERM, SIGINT, SIGUSR2 and SIGUSR1 (what SLURM sends before a time\n"
+          "limit or preemption) let every rank finish its iteration; rank 0 writes a\n"
+          "checkpoint and the job exits 0. With run.sigusr1: checkpoint, SIGUSR1 writes a\n"
+          "checkpoint and the run continues. Under mpirun send SIGUSR2 or SIGUSR1 to mpirun\n"
+          "(it forwards those; on SIGTERM it kills the ranks at once); srun and SLURM\n"
+          "signal every rank themselves.\n");
 }
 
 /* Config → options; the same outcome on every rank (no MPI needed). */
-static elign_status load_options(const run_args *a, elign_config **cfg, train_options *o, elign_error *err) {
+static elign_status load_options(run_args *a, elign_config **cfg, train_options *o, elign_error *err) {
   elign_status st = elign_config_load_for("train", a->config, a->sets, a->n_sets, cfg, err);
   if (!st) st = train_options_from_config(*cfg, o, err);
   if (!st && a->start.resume_dir) snprintf(o->run_dir, sizeof o->run_dir, "%s", a->start.resume_dir);
+  if (!st) run_start_resolve(&a->start, o->run_dir, "iter_"); /* train_run.c's checkpoint prefix */
   return st;
 }
 
@@ -100,7 +109,7 @@ int train_main(int argc, char **argv) {
     run_args_free(&a);
     return ELIGN_EXIT_FAIL;
   }
-  run_signals_install();
+  run_signals_install(cfg);
   elign_runctx_options ro;
   elign_runctx_options_from_config(cfg, &ro);
   elign_runctx ctx;
@@ -110,8 +119,11 @@ int train_main(int argc, char **argv) {
     const elign_world *w = &ctx.world;
     create_oracle(w, o, &oracle, &err);
     if (!elign_runctx_agree(&ctx, &err)) {
-      if (w->is_oracle)
+      if (w->is_oracle) {
+        run_trace_start(cfg, o->run_dir, w->rank, "oracle", 0);
         serve(w, o, oracle, &err);
+        elign_trace_finish();
+      }
       else if (w->is_actor)
         train_run(w, o, cfg, &a.start, oracle, &err);
       elign_runctx_agree(&ctx, &err);

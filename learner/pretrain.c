@@ -10,6 +10,8 @@
 
 #include "actor/sampler.h"
 #include "common/base/log.h"
+#include "common/base/memory.h"
+#include "common/base/trace.h"
 #include "common/chem/stability.h"
 #include "common/model/energy_loss.h"
 #include "common/io/checkpoint.h"
@@ -110,9 +112,6 @@ elign_status pretrain_options_from_config(const elign_config *cfg, pretrain_opti
   return ELIGN_OK;
 }
 
-/* ==== signals ============================================================== */
-
-void pretrain_install_signal_handlers(void) { run_signals_install(); }
 
 /* ==== the trainer ========================================================== */
 
@@ -401,6 +400,7 @@ static elign_status read_resume_checkpoint(trainer *tr, elign_error *err) {
                     (long long)c.iteration);
   if (!st) elign_info("resuming from %s (step %lld, epoch %lld)", path, (long long)c.iteration, (long long)c.epoch);
   if (!st && c.config_text) run_warn_config_changes(c.config_text, tr->config_text);
+  if (!st) st = run_metrics_rewind(tr->o->run_dir, "step", c.iteration, err); /* lines after the checkpoint */
   elign_checkpoint_free(&c);
   return st;
 }
@@ -575,18 +575,28 @@ static elign_status train_step(trainer *tr, elign_error *err) {
   double *mine = elign_malloc((size_t)(nk ? nk : 1) * ST_COUNT * sizeof(double), "stats");
   double *all = tr->rank == 0 ? elign_malloc((size_t)tr->plan.n_chunks * ST_COUNT * sizeof(double), "stats") : NULL;
   int64_t N_batch = batch_max_atoms(tr, tr->step);
+  elign_trace_iteration(tr->step);
+  double t_step = elign_trace_begin(), tt = t_step;
   elign_status st = compute_chunks(tr, N_batch, mine, err);
+  elign_trace_end(tt, "gradient", ELIGN_TRACE_BUSY);
+  tt = elign_trace_begin();
   st = elign_mpi_agree(tr->comm, err);
   if (!st) {
     reduce_chunk_grads(tr);
     gather_stats(tr, mine, nk, all, tr->plan.n_chunks, pretrain_rank_chunks);
+    elign_trace_end(tt, "reduce", ELIGN_TRACE_WAIT);
+    tt = elign_trace_begin();
     if (tr->rank == 0) st = optimizer_step(tr, all, err);
+    if (tr->rank == 0) elign_trace_end(tt, "optimizer", ELIGN_TRACE_BUSY);
+    tt = elign_trace_begin();
     st = elign_mpi_agree(tr->comm, err);
   }
   if (!st) {
     MPI_Bcast(tr->ts.params, (int)tr->ts.n, MPI_ELIGN_REAL, 0, tr->comm);
     tr->step++;
   }
+  elign_trace_end(tt, "broadcast", ELIGN_TRACE_WAIT);
+  elign_trace_end(t_step, "iteration", ELIGN_TRACE_ITERATION);
   free(mine);
   free(all);
   return st;
@@ -734,6 +744,7 @@ static elign_status log_window(trainer *tr, elign_error *err) {
   elign_metrics_double(m, "steps_per_s", n / (dt > 0 ? dt : 1e-9));
   elign_metrics_double(m, "molecules_per_s", (double)w->molecules / (dt > 0 ? dt : 1e-9));
   elign_metrics_double(m, "wall_s", elign_wtime() - tr->t_run_start);
+  elign_metrics_double(m, "rss_mb", elign_memory_resident() / (1024.0 * 1024.0)); /* rank 0's */
   elign_status st = elign_metrics_end(m, err);
   char t0[32] = "-";
   if (isfinite(lt0)) snprintf(t0, sizeof t0, "%.4f", lt0);
@@ -819,6 +830,7 @@ elign_status pretrain_run(MPI_Comm comm, const pretrain_options *o, const elign_
     return st;
   }
   log_start(&tr);
+  run_trace_start(cfg, o->run_dir, tr.rank, tr.rank == 0 ? "learner" : "actor", 1);
   if (tr.step >= tr.total_steps && tr.rank == 0)
     elign_info("the checkpoint is at step %lld of %lld: nothing to train (raise pretrain.max_steps or epochs)",
                (long long)tr.step, (long long)tr.total_steps);
@@ -844,7 +856,9 @@ elign_status pretrain_run(MPI_Comm comm, const pretrain_options *o, const elign_
     stopped = any[0];
     int want_ckpt = tr.step % o->checkpoint_every == 0 || tr.step == tr.total_steps || any[0] || any[1];
     if (!st && want_ckpt && tr.rank == 0) {
+      double tc = elign_trace_begin();
       st = write_checkpoint(&tr, err);
+      elign_trace_end(tc, "checkpoint_io", ELIGN_TRACE_IO);
       last_checkpoint = tr.step;
     }
     st = elign_mpi_agree(comm, err);
@@ -861,5 +875,6 @@ elign_status pretrain_run(MPI_Comm comm, const pretrain_options *o, const elign_
                  o->run_dir, (long long)last_checkpoint);
   }
   trainer_free(&tr);
+  elign_trace_finish();
   return st;
 }

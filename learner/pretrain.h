@@ -81,8 +81,5 @@ typedef run_start pretrain_start;
 elign_status pretrain_run(MPI_Comm comm, const pretrain_options *o, const elign_config *cfg,
                           const pretrain_start *start, elign_error *err);
 
-/* Install the handlers of SIGTERM, SIGINT, SIGUSR2 (checkpoint and stop) and
- * SIGUSR1 (checkpoint and continue); pretrain_run polls them once per step. */
-void pretrain_install_signal_handlers(void);
 
 #endif

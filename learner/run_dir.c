@@ -9,12 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "common/base/atomic_file.h"
 #include "common/base/cli.h"
 #include "common/base/log.h"
 #include "common/base/memory.h"
 #include "common/base/parse.h"
+#include "common/base/trace.h"
 
 /* ==== the command line ====================================================== */
 
@@ -46,6 +49,8 @@ int run_args_parse(const char *cmd, int argc, char **argv, run_args *a) {
       }
     } else if (strcmp(o, "--force") == 0) {
       a->start.force = 1;
+    } else if (strcmp(o, "--resume-if-exists") == 0) {
+      a->start.resume_if_exists = 1;
     } else if (o[0] == '-' && o[1]) {
       return usage_error(cmd, "unknown option '%s'", o);
     } else if (!a->config) {
@@ -56,6 +61,8 @@ int run_args_parse(const char *cmd, int argc, char **argv, run_args *a) {
   }
   if (!a->config) return usage_error(cmd, "missing CONFIG%s", "");
   if (a->start.resume_dir && a->start.force) return usage_error(cmd, "--resume and --force exclude each other%s", "");
+  if (a->start.resume_if_exists && (a->start.resume_dir || a->start.force))
+    return usage_error(cmd, "--resume-if-exists excludes --resume and --force%s", "");
   return 0;
 }
 
@@ -65,6 +72,15 @@ void run_args_free(run_args *a) {
 }
 
 /* ==== directories ========================================================== */
+
+void run_start_resolve(run_start *s, const char *run_dir, const char *prefix) {
+  if (!s->resume_if_exists || s->resume_dir) return;
+  int64_t *nums;
+  int n = run_dir_list_checkpoints(run_dir, prefix, &nums);
+  free(nums);
+  if (n > 0) s->resume_dir = run_dir;
+  else s->force = 1;
+}
 
 int run_mkdir_p(const char *path) {
   char buf[RUN_PATH_MAX + 64];
@@ -177,20 +193,67 @@ elign_status run_dir_prepare(const char *run_dir, int resume, int force, const c
   return ELIGN_OK;
 }
 
+/* ==== metrics across restarts ================================================ */
+
+/* The integer after "key": in one metrics line (the writer's layout,
+ * metrics.h); 0 if absent. */
+static int line_int(const char *line, const char *key, long long *v) {
+  char pat[80];
+  snprintf(pat, sizeof pat, "\"%s\": ", key);
+  const char *p = strstr(line, pat);
+  return p && sscanf(p + strlen(pat), "%lld", v) == 1;
+}
+
+elign_status run_metrics_rewind(const char *run_dir, const char *key, int64_t last_kept, elign_error *err) {
+  char path[RUN_PATH_MAX + 32];
+  snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
+  FILE *in = fopen(path, "r");
+  if (!in) return ELIGN_OK;
+  elign_atomic_file a;
+  FILE *out;
+  if (elign_atomic_fopen(&a, path, &out, err)) {
+    fclose(in);
+    return err->status;
+  }
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t len;
+  int dropped = 0;
+  while ((len = getline(&line, &cap, in)) > 0) {
+    long long v;
+    /* a whole record: "{...}\n" (a torn one lacks its end or was cut by a later newline) */
+    int whole = len >= 3 && line[0] == '{' && line[len - 1] == '\n' && line[len - 2] == '}';
+    if (!whole || (line_int(line, key, &v) && v > last_kept)) {
+      dropped++;
+      continue;
+    }
+    fwrite(line, 1, (size_t)len, out);
+  }
+  free(line);
+  fclose(in);
+  elign_status st = elign_atomic_fclose(&a, out, err);
+  if (!st && dropped)
+    elign_info("%s: %d line(s) after %s %lld (or torn) dropped: the resumed run writes them again", path, dropped, key,
+               (long long)last_kept);
+  return st;
+}
+
 /* ==== signals =============================================================== */
 
-static volatile sig_atomic_t signal_stop, signal_checkpoint;
+static volatile sig_atomic_t signal_stop, signal_checkpoint, signal_usr1;
+static int usr1_stops = 1; /* run.sigusr1: stop (SLURM's warning before a kill) or checkpoint */
 
 static void on_stop_signal(int sig) {
   (void)sig;
   signal_stop = 1;
 }
-static void on_checkpoint_signal(int sig) {
+static void on_usr1(int sig) {
   (void)sig;
-  signal_checkpoint = 1;
+  signal_usr1 = 1;
 }
 
-void run_signals_install(void) {
+void run_signals_install(const elign_config *cfg) {
+  if (cfg) usr1_stops = strcmp(elign_config_get_string(cfg, "run.sigusr1"), "stop") == 0;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sigemptyset(&sa.sa_mask);
@@ -199,14 +262,32 @@ void run_signals_install(void) {
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGUSR2, &sa, NULL);
-  sa.sa_handler = on_checkpoint_signal;
+  sa.sa_handler = on_usr1;
   sigaction(SIGUSR1, &sa, NULL);
 }
 
 void run_signals_take(int *stop, int *checkpoint) {
+  if (signal_usr1) {
+    signal_usr1 = 0;
+    if (usr1_stops) signal_stop = 1;
+    else signal_checkpoint = 1;
+  }
   *stop = signal_stop;
   *checkpoint = signal_checkpoint;
   signal_checkpoint = 0;
+}
+
+/* ==== traces =============================================================== */
+
+void run_trace_start(const elign_config *cfg, const char *run_dir, int world_rank, const char *role, int make_dir) {
+  if (!elign_config_get_bool(cfg, "run.trace")) return;
+  static long long started; /* one time stamp for this process's file name */
+  if (!started) started = (long long)time(NULL);
+  char dir[RUN_PATH_MAX + 16], path[RUN_PATH_MAX + 64];
+  snprintf(dir, sizeof dir, "%s/trace", run_dir);
+  if (make_dir && run_mkdir_p(dir) != 0) elign_warn("run.trace: cannot create %s: %s", dir, strerror(errno));
+  snprintf(path, sizeof path, "%s/rank_%05d.%lld.json", dir, world_rank, started);
+  elign_trace_start(path, world_rank, role);
 }
 
 /* ==== config and resume ====================================================== */

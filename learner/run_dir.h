@@ -11,9 +11,13 @@
  *   run_dir_prune(dir, "step_", keep);                                  // keep the newest `keep`
  *   n = run_dir_list_checkpoints(dir, "step_", &numbers);                // ascending
  *
- * Signals: run_signals_install() once; the loop calls run_signals_take()
+ * Signals: run_signals_install(cfg) once; the loop calls run_signals_take()
  * once per step/iteration (SIGTERM, SIGINT, SIGUSR2: checkpoint and stop;
- * SIGUSR1: checkpoint and continue) and agrees on it across ranks.
+ * SIGUSR1: the same with run.sigusr1 = stop, the default — SLURM's warning
+ * before a time limit or preemption —, checkpoint and continue with
+ * run.sigusr1 = checkpoint) and agrees on it across ranks. A requested stop
+ * ends the command with exit code 0; `--resume-if-exists` lets a requeued
+ * job given the same command line continue where it stopped.
  *
  * Resuming: run_check_architecture compares the architecture attributes a
  * config makes with a checkpoint's (naming the first that differs and its
@@ -38,6 +42,7 @@ typedef struct {
   const char *resume_dir; /* --resume RUN: continue from RUN's newest checkpoint */
   int force;              /* --force: a non-empty run directory is cleared first */
   int64_t stop_after;     /* > 0: stop (with a checkpoint) after this many steps / iterations of this invocation */
+  int resume_if_exists;   /* --resume-if-exists: resume run.dir if it holds a checkpoint, else start it afresh */
 } run_start;
 
 typedef struct {
@@ -47,11 +52,26 @@ typedef struct {
   run_start start;
 } run_args;
 
-/* `elign CMD CONFIG [--set KEY=VALUE]... [--resume RUN] [--force]
- * [--stop-after N]`: 0 parsed, 1 help asked for, 2 usage error (printed
+/* `elign CMD CONFIG [--set KEY=VALUE]... [--resume RUN | --resume-if-exists]
+ * [--force] [--stop-after N]`: 0 parsed, 1 help asked for, 2 usage error (printed
  * as "elign CMD: ..." naming the option). Call run_args_free in every case. */
 int run_args_parse(const char *cmd, int argc, char **argv, run_args *a);
 void run_args_free(run_args *a);
+
+/* --resume-if-exists, once run.dir is known (every rank may call it): a
+ * run directory holding a checkpoint <prefix>*.h5 is resumed (s->resume_dir
+ * = run_dir, which must outlive s); otherwise the run starts afresh, and the
+ * files of an attempt that died before its first checkpoint (config.yaml,
+ * metrics.jsonl, the command's own files) are cleared as by --force. This is
+ * what makes a requeued batch job with an unchanged command line continue. */
+void run_start_resolve(run_start *s, const char *run_dir, const char *prefix);
+
+/* Resuming: drop from RUN/metrics.jsonl every line whose integer `key` is
+ * greater than last_kept (iterations a killed run did after its newest
+ * checkpoint: the resumed run writes them again) and every torn line, so the
+ * file holds each step once. Atomic (the old file or the new one); a missing
+ * file is no error. */
+elign_status run_metrics_rewind(const char *run_dir, const char *key, int64_t last_kept, elign_error *err);
 
 /* mkdir -p; 0 on success, −1 (errno set) otherwise. */
 int run_mkdir_p(const char *path);
@@ -72,11 +92,20 @@ void run_dir_prune(const char *run_dir, const char *prefix, int64_t keep);
 
 /* ---- signals --------------------------------------------------------------- */
 
-/* SIGTERM, SIGINT, SIGUSR2 → stop (after a checkpoint); SIGUSR1 →
- * checkpoint and continue. */
-void run_signals_install(void);
+/* SIGTERM, SIGINT, SIGUSR2 → stop (after a checkpoint); SIGUSR1 → stop
+ * or checkpoint and continue, as the config's run.sigusr1 says (cfg NULL:
+ * stop). */
+void run_signals_install(const elign_config *cfg);
 /* This process's pending requests; the checkpoint request is cleared. */
 void run_signals_take(int *stop, int *checkpoint);
+
+/* ---- traces ------------------------------------------------------------------ */
+
+/* With run.trace true: record this process's spans (common/base/trace.h)
+ * into RUN/trace/rank_<world rank>.<unix time>.json. make_dir: create
+ * RUN/trace (ranks that know RUN exists; an oracle rank passes 0 and its
+ * file opens once the directory is there). */
+void run_trace_start(const elign_config *cfg, const char *run_dir, int world_rank, const char *role, int make_dir);
 
 /* ---- config and resume ------------------------------------------------------ */
 

@@ -45,7 +45,7 @@
  *   RUN/checkpoints/iter_<n>.h5     the whole state after n iterations: weights, AdamW
  *                                   moments and step, the frozen reference, the policy
  *                                   version; every save_interval iterations, at the end,
- *                                   on SIGUSR1 (continue) and SIGTERM/SIGINT/SIGUSR2 (stop);
+ *                                   on SIGTERM/SIGINT/SIGUSR2/SIGUSR1 (stop; run.sigusr1);
  *                                   the newest train.keep_checkpoints are kept
  *   RUN/checkpoint.h5               the newest of them (`elign sample --model RUN/checkpoint.h5`)
  * All written by rank 0, atomically.

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/base/log.h"
+#include "common/base/trace.h"
 #include "common/chem/rdkit_metrics.h"
 #include "common/mpi/roles.h"
 #include "learner/grpo_chem.h"
@@ -335,9 +336,13 @@ static elign_status rank0_rewards(trainer *tr, train_iter *it, const batch_input
 elign_status train_reward(trainer *tr, train_iter *it, train_metrics *m, elign_error *err) {
   batch_inputs bi;
   memset(&bi, 0, sizeof bi);
-  double t0 = elign_wtime();
+  double t0 = elign_wtime(), tt = elign_trace_begin();
   gather_inputs(tr, it, &bi);
+  elign_trace_end(tt, "reward_gather", ELIGN_TRACE_WAIT);
+  tt = elign_trace_begin();
   elign_status st = tr->rank == 0 ? rank0_rewards(tr, it, &bi, m, err) : ELIGN_OK;
+  if (tr->rank == 0) elign_trace_end(tt, "reward", ELIGN_TRACE_BUSY);
+  tt = elign_trace_begin();
   batch_inputs_free(&bi);
   st = elign_mpi_agree(tr->comm, err);
   if (st) return st;
@@ -353,5 +358,6 @@ elign_status train_reward(trainer *tr, train_iter *it, train_metrics *m, elign_e
   MPI_Bcast(it->kept, (int)it->n_kept, MPI_INT64_T, 0, tr->comm);
   MPI_Bcast(it->adv, (int)(it->n_kept * it->adv_cols), MPI_DOUBLE, 0, tr->comm);
   if (tr->rank == 0) train_metric(m, "time_reward_s", elign_wtime() - t0);
+  elign_trace_end(tt, "advantage_broadcast", ELIGN_TRACE_WAIT);
   return ELIGN_OK;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/base/log.h"
+#include "common/base/trace.h"
 #include "common/mpi/roles.h"
 #include "learner/train_impl.h"
 
@@ -56,9 +57,10 @@ static elign_status submit_frame(const rollout_frame *f, void *user, elign_error
   }
   elign_oracle_batch b = {.n_mol = n_send, .offsets = off, .Z = Z, .pos = pos};
   uint64_t id = 0;
-  double t0 = elign_wtime();
+  double t0 = elign_wtime(), tt = elign_trace_begin();
   elign_status st = elign_oracle_client_submit(tr->client, &b, 1, &id, err);
   fs->t_submit += elign_wtime() - t0;
+  elign_trace_end(tt, "oracle_submit", ELIGN_TRACE_BUSY);
   free(pos);
   free(Z);
   free(off);
@@ -143,7 +145,9 @@ elign_status train_rollout_sample(trainer *tr, train_iter *it, elign_error *err)
   for (int64_t j = 0; j < it->n_mine && !st; j++) {
     int64_t b = tr->rank + j * tr->size;
     fs.blk = j;
+    double tt = elign_trace_begin();
     st = rollout_run(&rc, train_block_group0(tr, b), train_block_groups(tr, b), NULL, &it->rec[j], err);
+    elign_trace_end(tt, "sample", ELIGN_TRACE_BUSY);
     int64_t J = tr->n_oracle_frames, nm = it->rec[j].h.n_mol;
     it->frame_vals[j] = elign_calloc((size_t)(J * nm > 0 ? J * nm : 1) * FV_COUNT, sizeof(double), "train:frame_vals");
   }
@@ -161,7 +165,7 @@ elign_status train_rollout_sample(trainer *tr, train_iter *it, elign_error *err)
 }
 
 elign_status train_rollout_collect(trainer *tr, train_iter *it, elign_error *err) {
-  double t1 = elign_wtime();
+  double t1 = elign_wtime(), tt = elign_trace_begin();
   elign_status st = ELIGN_OK;
   /* every submitted request is waited for, also after a failure: a server
    * finishes only when its replies are delivered */
@@ -177,6 +181,7 @@ elign_status train_rollout_collect(trainer *tr, train_iter *it, elign_error *err
     }
   }
   it->t[TM_ORACLE_WAIT] += elign_wtime() - t1;
+  elign_trace_end(tt, "oracle_wait", ELIGN_TRACE_WAIT);
   free(it->req);
   it->req = NULL;
   it->n_req = it->cap_req = 0;

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "common/base/log.h"
+#include "common/base/memory.h"
+#include "common/base/trace.h"
 #include "common/mpi/roles.h"
 #include "learner/grpo_chem.h"
 #include "learner/run_dir.h"
@@ -224,6 +226,7 @@ static elign_status read_resume_checkpoint(trainer *tr, elign_error *err) {
     elign_info("resuming from %s (iteration %lld, policy version %lld, optimizer step %lld)", path,
                (long long)tr->iteration, (long long)tr->policy_version, (long long)tr->ts.step);
     if (c.config_text) run_warn_config_changes(c.config_text, tr->config_text);
+    st = run_metrics_rewind(tr->o->run_dir, "iteration", tr->iteration - 1, err); /* lines after the checkpoint */
   }
   elign_checkpoint_free(&mine);
   elign_checkpoint_free(&c);
@@ -240,13 +243,15 @@ static elign_status write_metrics(trainer *tr, const train_iter *it, const train
   return elign_metrics_end(tr->metrics, err);
 }
 
-/* Per-role seconds of every actor (max over ranks) and the oracle queue. */
+/* Per-role seconds of every actor (max over ranks), the oracle queue and the
+ * largest resident set of an actor. */
 static void gather_times(trainer *tr, const train_iter *it, train_metrics *m) {
-  double mine[TM_COUNT + 1];
+  double mine[TM_COUNT + 2];
   memcpy(mine, it->t, sizeof it->t);
   mine[TM_COUNT] = (double)it->oracle_pending_max;
-  double mx[TM_COUNT + 1];
-  MPI_Reduce(mine, mx, TM_COUNT + 1, MPI_DOUBLE, MPI_MAX, 0, tr->comm);
+  mine[TM_COUNT + 1] = elign_memory_resident() / (1024.0 * 1024.0);
+  double mx[TM_COUNT + 2];
+  MPI_Reduce(mine, mx, TM_COUNT + 2, MPI_DOUBLE, MPI_MAX, 0, tr->comm);
   if (tr->rank != 0) return;
   train_metric(m, "time_sample_s", mx[TM_SAMPLE]);
   train_metric(m, "time_oracle_submit_s", mx[TM_ORACLE_SUBMIT]);
@@ -254,6 +259,7 @@ static void gather_times(trainer *tr, const train_iter *it, train_metrics *m) {
   train_metric(m, "time_update_s", mx[TM_UPDATE]);
   train_metric(m, "time_reduce_wait_s", mx[TM_REDUCE_WAIT]);
   train_metric(m, "oracle_queue_molecules", mx[TM_COUNT]);
+  train_metric(m, "rss_max_mb", mx[TM_COUNT + 1]);
 }
 
 static void log_iteration(const trainer *tr, const train_iter *it, const train_metrics *m) {
@@ -301,7 +307,7 @@ static void discard_iteration(trainer *tr, train_iter **it) {
  * frames are evaluated while the actors update (*next). */
 static elign_status run_iteration(trainer *tr, train_iter *it, int prefetch, train_iter **next, train_metrics *m,
                                   elign_error *err) {
-  double t0 = elign_wtime();
+  double t0 = elign_wtime(), trace_t0 = (elign_trace_iteration(tr->iteration), elign_trace_begin());
   elign_status st = it->sampled ? ELIGN_OK : begin_iteration(tr, it, tr->iteration, err);
   elign_error cerr;
   elign_error_clear(&cerr);
@@ -329,6 +335,7 @@ static elign_status run_iteration(trainer *tr, train_iter *it, int prefetch, tra
     train_metric(m, "wall_s", elign_wtime() - tr->t_run_start);
   }
   gather_times(tr, it, m);
+  elign_trace_end(trace_t0, "iteration", ELIGN_TRACE_ITERATION);
   return ELIGN_OK;
 }
 
@@ -501,7 +508,9 @@ static elign_status train_loop(trainer *tr, const train_start *start, elign_erro
     }
     want_ckpt = want_ckpt || stop || tr->iteration % o->save_interval == 0 || tr->iteration == o->iterations;
     if (want_ckpt && tr->rank == 0) {
+      double tc = elign_trace_begin();
       st = write_checkpoint(tr, err);
+      elign_trace_end(tc, "checkpoint_io", ELIGN_TRACE_IO);
       last_checkpoint = tr->iteration;
     }
     st = elign_mpi_agree(tr->comm, err);
@@ -549,6 +558,7 @@ elign_status train_run(const elign_world *world, const train_options *o, const e
   setup_oracle_client(&tr, oracle, err);
   elign_status st = elign_mpi_agree(tr.comm, err);
   if (!st) st = trainer_setup(&tr, start, err);
+  if (!st) run_trace_start(cfg, o->run_dir, world->rank, world->rank == 0 ? "learner" : "actor", 1);
   if (!st) {
     log_start(&tr);
     st = train_loop(&tr, start, err);
@@ -560,5 +570,6 @@ elign_status train_run(const elign_world *world, const train_options *o, const e
     elign_oracle_client_done(tr.client, &derr);
   }
   trainer_free(&tr);
+  elign_trace_finish();
   return st;
 }

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "common/base/log.h"
+#include "common/base/trace.h"
 #include "common/mpi/roles.h"
 #include "learner/train_impl.h"
 
@@ -256,7 +257,7 @@ static elign_status update_step(trainer *tr, train_iter *it, const grpo_microbat
   int n_buf = n_mine + (tr->rank == 0);
   elign_real *buf = elign_malloc((size_t)n_buf * n * sizeof *buf, "train:unit_grads");
   double *stats = elign_malloc((size_t)(n_mine > 0 ? n_mine : 1) * US_COUNT * sizeof(double), "train:unit_stats");
-  double t0 = elign_wtime();
+  double t0 = elign_wtime(), tt = elign_trace_begin();
   elign_status st = ELIGN_OK;
   if (tr->rank == 0) memset(tr->ts.grads, 0, n * sizeof *tr->ts.grads);
   int j = 0;
@@ -266,7 +267,9 @@ static elign_status update_step(trainer *tr, train_iter *it, const grpo_microbat
     j++;
   }
   it->t[TM_UPDATE] += elign_wtime() - t0;
+  elign_trace_end(tt, "gradient", ELIGN_TRACE_BUSY);
   double t1 = elign_wtime();
+  tt = elign_trace_begin();
   st = elign_mpi_agree(tr->comm, err);
   if (!st) {
     if (tr->rank == 0) {
@@ -289,7 +292,11 @@ static elign_status update_step(trainer *tr, train_iter *it, const grpo_microbat
         for (size_t q = 0; q < n; q++) tr->ts.grads[q] += g[q];
         totals_add_unit(tot, s, first);
       }
+      elign_trace_end(tt, "reduce", ELIGN_TRACE_WAIT);
+      tt = elign_trace_begin();
       st = optimizer_step(tr, it, tot, err);
+      elign_trace_end(tt, "optimizer", ELIGN_TRACE_BUSY);
+      tt = elign_trace_begin();
     } else {
       j = 0;
       for (int u = 0; u < n_units; u++) {
@@ -301,7 +308,10 @@ static elign_status update_step(trainer *tr, train_iter *it, const grpo_microbat
     }
     st = elign_mpi_agree(tr->comm, err);
   }
+  elign_trace_end(tt, tr->rank == 0 ? "reduce_agree" : "reduce", ELIGN_TRACE_WAIT);
+  tt = elign_trace_begin();
   if (!st) MPI_Bcast(tr->ts.params, (int)n, MPI_ELIGN_REAL, 0, tr->comm);
+  elign_trace_end(tt, "broadcast", ELIGN_TRACE_WAIT);
   it->t[TM_REDUCE_WAIT] += elign_wtime() - t1;
   free(buf);
   free(stats);

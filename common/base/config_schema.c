@@ -172,6 +172,8 @@ const elign_config_key elign_config_schema[] = {
     /* ---- [Elign-C] run directory, data, pretraining ---- */
     {"run.dir", S, 1, "null", NULL, NULL, "[Elign-C] output run directory (null: save_path, else runs/<name>)"},
     {"run.log_every", F, 0, "10.0", "[0,inf)", NULL, "[Elign-C] seconds between progress lines"},
+    {"run.trace", B, 0, "false", NULL, NULL, "[Elign-C] every rank records its spans (sampling, oracle wait and compute, gradient, reduction, broadcast, checkpoint I/O) as Chrome trace JSON in RUN/trace/ (opens in Perfetto); `elign trace summary RUN` prints busy / idle per role and the critical path (docs/scaling.md)"},
+    {"run.sigusr1", E, 0, "stop", NULL, "stop|checkpoint", "[Elign-C] what SIGUSR1 does after the current step / iteration: stop = write a checkpoint and exit 0 like SIGTERM (SLURM's --signal warning before a time limit; slurm/README.md), checkpoint = write one and continue"},
     {"data.path", S, 1, "null", NULL, NULL, "[Elign-C] HDF5 dataset (from `elign data import`) for pretraining and novelty"},
     {"data.train_split", S, 0, "train", NULL, NULL, "[Elign-C] split of data.path that pretraining trains on (`elign data import --split`)"},
     {"data.val_split", S, 1, "valid", NULL, NULL, "[Elign-C] split of data.path for the validation loss (null: no validation)"},
@@ -200,7 +202,7 @@ const elign_config_key elign_config_schema[] = {
     {"pretrain.scheduler.num_cycles", F, 0, "0.5", "(0,inf)", NULL, "[Elign-C] cosine cycles over the decay (0.5 = half cosine)"},
     {"pretrain.scheduler.stable_ratio", F, 0, "0.9", "[0,1]", NULL, "[Elign-C] wsd: fraction of post-warm-up steps at constant lr"},
     {"pretrain.log_every", I, 0, "50", "[1,inf)", NULL, "[Elign-C] optimizer steps per metrics line (values averaged over them)"},
-    {"pretrain.checkpoint_every", I, 0, "1000", "[1,inf)", NULL, "[Elign-C] optimizer steps between checkpoints (also written at the end and on SIGTERM / SIGUSR1)"},
+    {"pretrain.checkpoint_every", I, 0, "1000", "[1,inf)", NULL, "[Elign-C] optimizer steps between checkpoints (also written at the end and on SIGTERM / SIGUSR1 / SIGUSR2)"},
     {"pretrain.keep_checkpoints", I, 0, "3", "[1,inf)", NULL, "[Elign-C] checkpoints kept in RUN/checkpoints (older ones are deleted)"},
     {"pretrain.eval_every", I, 0, "2000", "[0,inf)", NULL, "[Elign-C] optimizer steps between evaluations of the EMA weights (0: only at the end)"},
     {"pretrain.eval_molecules", I, 1, "null", "[1,inf)", NULL, "[Elign-C] validation molecules per evaluation, the first of data.val_split (null: all)"},

@@ -29,6 +29,17 @@ double elign_memory_available(void) {
   return bytes;
 }
 
+double elign_memory_resident(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256];
+  double kib = -1;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "VmRSS: %lf kB", &kib) == 1) break;
+  fclose(f);
+  return kib >= 0 ? kib * 1024.0 : -1;
+}
+
 elign_status elign_memory_check(double bytes, double share, const char *what, elign_error *err) {
   double avail = elign_memory_available();
   if (avail < 0 || bytes <= avail * share) return ELIGN_OK;

@@ -13,6 +13,11 @@
  * free physical pages), capped by RLIMIT_AS when one is set; -1 if unknown. */
 double elign_memory_available(void);
 
+/* This process's resident set now (Linux VmRSS), bytes; −1 if unknown.
+ * The training commands log it (rss_max_mb) so a long run shows whether its
+ * memory stays flat. */
+double elign_memory_resident(void);
+
 /* ELIGN_ERR_NOMEM if `bytes` exceed `share` × the available memory (share:
  * this process's part of the machine, e.g. 1 / ranks on the node), with the
  * message "<what> needs about X GiB, but about Y GiB are available"; ELIGN_OK

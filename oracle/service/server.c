@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "common/base/log.h"
+#include "common/base/trace.h"
 #include "common/base/watchdog.h"
 #include "common/mpi/roles.h"
 #include "oracle/service/wire.h"
@@ -304,12 +305,13 @@ static elign_status run_batch(server *s, elign_error *err) {
                               .charge = any_charge ? s->b_charge : NULL, .multiplicity = any_mult ? s->b_mult : NULL};
   elign_oracle_result result = {.energy = s->b_energy, .forces = s->b_forces, .status = s->b_status};
   elign_error why;
-  double t0 = elign_wtime();
+  double t0 = elign_wtime(), tt = elign_trace_begin();
   if (elign_oracle_evaluate_or_flag(s->evaluate, s->ctx, &batch, &result, &why)) {
     s->stats->backend_errors++;
     elign_warn("oracle server: backend failed a batch of %lld molecules (all flagged): %s", (long long)n, why.msg);
   }
   s->stats->busy_s += elign_wtime() - t0;
+  elign_trace_end(tt, "oracle_compute", ELIGN_TRACE_BUSY);
   s->stats->batches++;
   s->stats->molecules += n;
   s->stats->fill_sum += (double)n / bs;
@@ -440,7 +442,7 @@ elign_status elign_oracle_server_run(elign_oracle *oracle, MPI_Comm comm, const 
      * reply sends meanwhile). This wait is the oracle's idle time. */
     MPI_Message msg;
     MPI_Status status;
-    double t0 = elign_wtime();
+    double t0 = elign_wtime(), tt = elign_trace_begin();
     int timed_out = 0;
     if (elign_oracle_mprobe_within(MPI_ANY_SOURCE, ELIGN_ORACLE_TAG_REQUEST, comm, opt->poll_us, idle_limit, &msg,
                                    &status, &timed_out) != MPI_SUCCESS) {
@@ -452,6 +454,7 @@ elign_status elign_oracle_server_run(elign_oracle *oracle, MPI_Comm comm, const 
       break;
     }
     stats->idle_s += elign_wtime() - t0;
+    elign_trace_end(tt, "oracle_idle", ELIGN_TRACE_WAIT);
     if ((st = receive_one(&s, &msg, &status, err)) != ELIGN_OK) break;
   }
   server_free(&s, idle_limit); /* waits for the last replies to leave */
