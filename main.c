@@ -37,6 +37,7 @@ static const elign_command elign_commands[] = {
     {"pretrain", "train an EDM base model on a dataset file (MPI data-parallel, resumable)", pretrain_main},
     {"train", "FED-GRPO post-training against an energy/force oracle (MPI: learner, actors, oracles)", train_main},
     {"eval", "score samples: stability, RDKit validity/uniqueness/novelty, oracle energies, relaxations", eval_main},
+    {"report", "one self-contained HTML page: training curves, eval tables, CDFs, steps, 3D molecules", report_main},
     {NULL, NULL, NULL},
 };
 
