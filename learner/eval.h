@@ -146,7 +146,8 @@ int eval_dft_multiplicity(const int32_t *Z, int64_t n);
 /* Every missing DFT molecule of every file through client c (the DFT ranks,
  * or in-process): first the isolated atoms of the elements involved (lone
  * neutral atoms at their ground-state multiplicity: the dft backend answers
- * them from its per-method cache), then the molecules one per request, up to
+ * them from its per-method cache; the formation energies of molecules read
+ * back from the journal are recomputed from them), then the molecules one per request, up to
  * `window` in flight. done(ctx, f, k) is called as each molecule finishes
  * (journal it there); a molecule the backend flags (time limit, SCF, overlap)
  * keeps its status and the run goes on. */

@@ -86,7 +86,7 @@ static elign_status atom_energies(eval_file *files, int n_files, elign_oracle_cl
     eval_file *f = &files[i];
     if (f->error[0]) continue;
     for (int64_t k = 0; k < f->n_dft; k++) {
-      if (f->dft[k].status >= 0) continue; /* finished in an earlier run */
+      if (f->dft[k].status >= 0 && f->dft[k].status != ELIGN_MOL_OK) continue; /* flagged: no formation energy */
       int64_t m = f->dft_index[k], a0 = f->mols.offsets[m], a1 = f->mols.offsets[m + 1];
       for (int64_t a = a0; a < a1; a++)
         if (f->mols.Z[a] >= 1 && f->mols.Z[a] <= ELIGN_MAX_Z) want[f->mols.Z[a]] = 1;
@@ -158,15 +158,39 @@ static elign_status finish(const dft_job *j, elign_oracle_client *c, const doubl
   return st;
 }
 
+/* Formation energies of the molecules read back from the journal, from this
+ * run's atom energies: a record made while an atom had failed (NaN) gets its
+ * formation energy once the atom is known, and every number on the page
+ * comes from one set of atom energies. */
+static void refresh_formation(eval_file *files, int n_files, const double *e_atom) {
+  for (int i = 0; i < n_files; i++)
+    for (int64_t k = 0; !files[i].error[0] && k < files[i].n_dft; k++) {
+      eval_dft *d = &files[i].dft[k];
+      if (d->status != ELIGN_MOL_OK) continue;
+      int64_t m = files[i].dft_index[k], a0 = files[i].mols.offsets[m], n = files[i].mols.offsets[m + 1] - a0;
+      double e_atoms = 0;
+      for (int64_t a = a0; a < a0 + n; a++) {
+        int z = files[i].mols.Z[a];
+        e_atoms += (z >= 1 && z <= ELIGN_MAX_Z) ? e_atom[z] : NAN;
+      }
+      d->formation_energy = n > 0 ? (d->energy - e_atoms) / (double)n : NAN;
+    }
+}
+
 elign_status eval_dft_run(eval_file *files, int n_files, const eval_settings *s, elign_oracle_client *c, int window,
                           eval_dft_done_fn done, void *ctx, elign_error *err) {
-  int64_t todo = 0;
+  int64_t todo = 0, any = 0;
   for (int i = 0; i < n_files; i++)
-    for (int64_t k = 0; !files[i].error[0] && k < files[i].n_dft; k++) todo += files[i].dft[k].status < 0;
-  if (todo == 0) return ELIGN_OK;
+    for (int64_t k = 0; !files[i].error[0] && k < files[i].n_dft; k++) {
+      todo += files[i].dft[k].status < 0;
+      any++;
+    }
+  if (any == 0) return ELIGN_OK;
   double e_atom[ELIGN_MAX_Z + 1];
-  elign_status st = atom_energies(files, n_files, c, e_atom, err);
+  elign_status st = atom_energies(files, n_files, c, e_atom, err); /* cached on the DFT side after the first run */
   if (st) return st;
+  refresh_formation(files, n_files, e_atom);
+  if (todo == 0) return ELIGN_OK;
   if (window < 1) window = 1;
   dft_job *ring = elign_calloc((size_t)window, sizeof *ring, "eval:dft_jobs");
   int head = 0, in_flight = 0;

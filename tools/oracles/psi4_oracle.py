@@ -11,8 +11,9 @@ max_iterations (SCF maxiter).
 With time_limit > 0 the calculation runs in a forked child process that is
 killed when the limit passes; the call then raises TimeoutError, which the C
 side turns into ELIGN_MOL_TIMEOUT. psi4 is imported once in the parent, so the
-fork costs no re-import. SCF failures raise psi4's ConvergenceError
-(-> ELIGN_MOL_NOT_CONVERGED). Open shells use UHF/UKS.
+fork costs no re-import. An SCF that does not converge is retried once with
+20 % damping (without max_iterations); a failure then raises psi4's
+ConvergenceError (-> ELIGN_MOL_NOT_CONVERGED). Open shells use UHF/UKS.
 
 psi4 on Debian lives in the interpreter's multiarch library directory, outside
 its sys.path. The embedded interpreter gets that directory from the build
@@ -86,7 +87,20 @@ def _geometry(Z, R, charge, multiplicity):
 
 
 def _compute(Z, R, charge, multiplicity, options):
-    """(energy Hartree, gradient (n,3) Hartree/Bohr) in this process."""
+    """(energy Hartree, gradient (n,3) Hartree/Bohr) in this process.
+
+    An SCF that does not converge is tried once more with 20 % damping (open-shell
+    atoms such as triplet carbon at B3LYP/6-31G(d) oscillate without it), unless the
+    caller set max_iterations: then the limit is the caller's and the failure stands."""
+    try:
+        return _compute_once(Z, R, charge, multiplicity, options, damping=0)
+    except psi4.ConvergenceError:
+        if options.get("max_iterations"):
+            raise
+        return _compute_once(Z, R, charge, multiplicity, options, damping=20)
+
+
+def _compute_once(Z, R, charge, multiplicity, options, damping):
     _configure(options)
     method = (options.get("method") or "b3lyp").lower()
     basis = options.get("basis") or "6-31g(d)"
@@ -100,6 +114,9 @@ def _compute(Z, R, charge, multiplicity, options):
     if options.get("max_iterations"):
         settings["maxiter"] = int(options["max_iterations"])
         settings["fail_on_maxiter"] = True
+    if damping:
+        settings["damping_percentage"] = damping
+        settings["maxiter"] = 200
     psi4.set_options(settings)
     if len(Z) == 1:
         # An isolated atom has no force. (psi4 1.3.2 also segfaults on a
