@@ -79,7 +79,7 @@ static void usage(FILE *out) {
           "  --dft N                 send N molecules of every file to DFT (the first N, or\n"
           "  --dft-seed S            a seeded choice of N)\n"
           "  --dft-method M --dft-basis B   (dft.method, dft.basis: b3lyp, 6-31g(d))\n"
-          "  --dft-program psi4|pyscf       (dft.backend)   --dft-time-limit T  s per molecule (dft.time_limit)\n"
+          "  --dft-program psi4|pyscf       (dft.backend)   --dft-time-limit T  s per molecule (dft.time_limit, 600)\n"
           "  --dft-ranks D           the last D ranks serve DFT only (default 0: the oracle ranks\n"
           "                          serve it after the oracles; alone: in-process)\n"
           "Outputs:\n"

@@ -136,6 +136,7 @@ typedef struct {
   eval_file *f;
   int64_t k;
   uint64_t id;
+  double submitted; /* elign_wtime() at submit */
 } dft_job;
 
 /* Wait for one job and record it. */
@@ -149,9 +150,13 @@ static elign_status finish(const dft_job *j, elign_oracle_client *c, const doubl
   elign_status st = elign_oracle_client_wait(c, j->id, &r, err);
   if (st == ELIGN_OK) {
     eval_dft_fill(&f->dft[j->k], status, energy, forces, f->mols.Z + a0, n, e_atom);
+    double dt = elign_wtime() - j->submitted; /* with several in flight: includes the wait in the queue */
     if (status != ELIGN_MOL_OK)
-      elign_warn("%s molecule %lld (%lld atoms): DFT %s", f->path, (long long)m, (long long)n,
-                 elign_mol_status_string(status));
+      elign_warn("%s molecule %lld (%lld atoms): DFT %s after %.1f s", f->path, (long long)m, (long long)n,
+                 elign_mol_status_string(status), dt);
+    else
+      elign_info("%s molecule %lld (%lld atoms): formation energy %.4f eV/atom, force RMS %.3f eV/A (%.1f s)", f->path,
+                 (long long)m, (long long)n, f->dft[j->k].formation_energy, f->dft[j->k].frms, dt);
     st = done ? done(ctx, f, j->k, err) : ELIGN_OK;
   }
   elign_free(forces);
@@ -215,7 +220,7 @@ elign_status eval_dft_run(eval_file *files, int n_files, const eval_settings *s,
       elign_oracle_batch b = {.n_mol = 1, .offsets = offsets, .Z = f->mols.Z + a0, .pos = f->mols.pos + 3 * a0,
                               .multiplicity = &mult};
       dft_job *j = &ring[(head + in_flight) % window];
-      *j = (dft_job){.f = f, .k = k};
+      *j = (dft_job){.f = f, .k = k, .submitted = elign_wtime()};
       st = elign_oracle_client_submit(c, &b, 1, &j->id, err);
       if (st == ELIGN_OK) in_flight++;
     }
