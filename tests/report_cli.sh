@@ -62,7 +62,9 @@ PYEOF
 
 # ---- the page -----------------------------------------------------------------------------------
 "$ELIGN" report $D/run --eval $D/e.json --steps $D/steps/steps.json --samples post=eval_tiny_a.h5 \
-  --samples base=eval_tiny_b.h5 --molecules 4 --out $D/report.html 2> $D/r.log && ok || bad "report: $(tail -3 $D/r.log)"
+  --samples base=eval_tiny_b.h5 --molecules 4 --out $D/report.html --svg-dir $D/svg 2> $D/r.log && ok ||
+  bad "report: $(tail -3 $D/r.log)"
+[ "$(ls $D/svg/*.svg 2> /dev/null | wc -l)" = 10 ] && grep -q "<svg" $D/svg/train-kl.svg && ok || bad "--svg-dir files"
 HAVE_3DMOL=1
 grep -q "3Dmol.js not found" $D/r.log && HAVE_3DMOL=0
 "$PY" - $D/report.html $D/e.json $HAVE_3DMOL <<'PYEOF' && ok || bad "page content"

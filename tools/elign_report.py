@@ -2,7 +2,7 @@
 """elign report: one self-contained HTML page about a run and its evaluations.
 
     elign report RUN_DIR [--eval E.json]... [--steps STEPS.json] [--samples LABEL=S.h5]...
-                 --out report.html [--title T] [--molecules N] [--3dmol PATH] [--force]
+                 --out report.html [--title T] [--molecules N] [--3dmol PATH] [--svg-dir DIR] [--force]
 
 (`elign report` runs this file with Debian's python3; it can also be run directly.)
 
@@ -19,7 +19,7 @@ The page holds, all inline so it opens offline from a single file:
   * a 3D viewer (3Dmol.js, embedded) of sample molecules from --samples files (or the
     files the summaries name, when they exist).
 Every plot is inline SVG with an "SVG" and a "PNG" download (the PNG is drawn from
-the SVG in the browser). Plots are drawn here, in plain Python (no plotting library:
+the SVG in the browser); --svg-dir also writes the SVG files. Plots are drawn here, in plain Python (no plotting library:
 the page must not depend on anything the machine lacks).
 
 3Dmol.js comes from the npm registry (package 3dmol, BSD-3-Clause): ./setup.sh
@@ -446,7 +446,8 @@ def main():
     ap.add_argument("--3dmol", dest="threedmol", default=None, metavar="3Dmol-min.js",
                     help="3Dmol.js to embed (default: $ELIGN_3DMOL, else vendor/3dmol/ beside the tools)")
     ap.add_argument("--require-viewer", action="store_true", help="fail when 3Dmol.js is not found")
-    ap.add_argument("--force", action="store_true", help="replace an existing --out")
+    ap.add_argument("--svg-dir", metavar="DIR", help="also write every plot as DIR/<plot id>.svg")
+    ap.add_argument("--force", action="store_true", help="replace an existing --out (and SVG files in --svg-dir)")
     a = ap.parse_args()
 
     if os.path.exists(a.out) and not a.force:
@@ -541,7 +542,17 @@ def main():
     with open(tmp, "w", encoding="utf-8") as f:
         f.write("\n".join(parts))
     os.replace(tmp, a.out)
-    n_plots = len(tp) + sum(len(cdf_plots(d, "e")) for _, d in evals) + (len(steps_plots(steps)) if steps else 0)
+    all_plots = tp + [pl for k, (_, d) in enumerate(evals) for pl in cdf_plots(d, "e%d" % k)] + \
+        (steps_plots(steps) if steps else [])
+    if a.svg_dir:
+        os.makedirs(a.svg_dir, exist_ok=True)
+        for pid, plot in all_plots:
+            path = os.path.join(a.svg_dir, pid + ".svg")
+            if os.path.exists(path) and not a.force:
+                fail("%s exists (use --force to replace it)" % path)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(plot.svg())
+    n_plots = len(all_plots)
     print("elign report: wrote %s (%d plots, %d molecules in the viewer, %.0f kB)"
           % (a.out, n_plots, len(mols), os.path.getsize(a.out) / 1024), file=sys.stderr)
 
