@@ -93,7 +93,9 @@ PYEOF
 # ---- headless Chromium ----------------------------------------------------------------------------
 BROWSER=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$BROWSER" ] || [ $HAVE_3DMOL = 0 ]; then
-  echo "report_cli: $passes passed, $fails failed; browser checks skipped: ${BROWSER:+3Dmol.js missing (./setup.sh)}${BROWSER:-chromium not found (./setup.sh installs it)}"
+  why="chromium not found (./setup.sh installs it)"
+  [ -n "$BROWSER" ] && why="3Dmol.js not found (./setup.sh fetches it)"
+  echo "report_cli: $passes passed, $fails failed; browser checks skipped: $why"
   [ $fails -eq 0 ] && exit 77
   exit 1
 fi
