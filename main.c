@@ -38,6 +38,7 @@ static const elign_command elign_commands[] = {
     {"train", "FED-GRPO post-training against an energy/force oracle (MPI: learner, actors, oracles)", train_main},
     {"trace", "summarize a run's run.trace timelines: busy / idle per role, the critical path", trace_main},
     {"eval", "score samples: stability, RDKit validity/uniqueness/novelty, oracle energies, relaxations", eval_main},
+    {"report", "one self-contained HTML page: training curves, eval tables, CDFs, steps, 3D molecules", report_main},
     {NULL, NULL, NULL},
 };
 

@@ -21,7 +21,43 @@ PACKAGES=(
   librdkit-dev libboost-dev
   clang libclang-rt-dev libomp-dev
   slurmctld slurmd slurm-client munge shellcheck
+  npm chromium python3-scipy
 )
+# npm fetches 3Dmol.js for `elign report`'s 3D viewer (below); chromium runs the report's
+# headless-browser test; scipy cross-checks the KS test (tests skip cleanly without them).
+
+# 3Dmol.js, the molecule viewer `elign report` embeds into its page: a pinned release from
+# the npm registry, checked against its SHA-256, unpacked into vendor/3dmol/ (not tracked:
+# fetched, not copied into the repository; BSD-3-Clause, its LICENSE kept beside it).
+THREEDMOL_VERSION=2.5.5
+THREEDMOL_SHA256=26d91c5036d4efe78fc032c22cb692fea92bbb3cb1e65d20bf3869673fb3d8f5
+
+fetch_3dmol() {
+  local dest=vendor/3dmol
+  if [ -s "$dest/3Dmol-min.js" ] && [ "$(cat "$dest/VERSION" 2>/dev/null)" = "$THREEDMOL_VERSION" ]; then
+    echo "setup: 3Dmol.js $THREEDMOL_VERSION present"
+    return
+  fi
+  if ! command -v npm > /dev/null; then
+    echo "setup: warning: npm not found: elign report pages will have no 3D viewer" >&2
+    return
+  fi
+  local tmp
+  tmp=$(mktemp -d)
+  if ! (cd "$tmp" && npm pack --silent "3dmol@$THREEDMOL_VERSION" > /dev/null); then
+    echo "setup: warning: npm pack 3dmol@$THREEDMOL_VERSION failed: no 3D viewer in elign report pages" >&2
+    rm -rf "$tmp"
+    return
+  fi
+  echo "$THREEDMOL_SHA256  $tmp/3dmol-$THREEDMOL_VERSION.tgz" | sha256sum -c --quiet - ||
+    { echo "setup: 3dmol-$THREEDMOL_VERSION.tgz: checksum mismatch" >&2; rm -rf "$tmp"; exit 1; }
+  tar -xzf "$tmp/3dmol-$THREEDMOL_VERSION.tgz" -C "$tmp" package/build/3Dmol-min.js package/LICENSE
+  mkdir -p "$dest"
+  cp "$tmp/package/build/3Dmol-min.js" "$tmp/package/LICENSE" "$dest/"
+  echo "$THREEDMOL_VERSION" > "$dest/VERSION"
+  rm -rf "$tmp"
+  echo "setup: 3Dmol.js $THREEDMOL_VERSION -> $dest"
+}
 
 install_packages() {
   local missing=()
@@ -41,6 +77,7 @@ install_packages() {
 }
 
 if [ "${1:-}" != "--no-install" ]; then install_packages; fi
+fetch_3dmol
 
 BUILD_TYPE="${ELIGN_BUILD_TYPE:-Release}"
 # shellcheck disable=SC2086

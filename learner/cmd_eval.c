@@ -32,6 +32,7 @@
 #include "common/mpi/runctx.h"
 #include "learner/commands.h"
 #include "learner/eval.h"
+#include "oracle/backends/dft_pool.h"
 #include "oracle/oracle.h"
 #include "oracle/relax.h"
 #include "oracle/service/client.h"
@@ -74,6 +75,13 @@ static void usage(FILE *out) {
           "  --relax                 relax every molecule with every oracle\n"
           "  --optimizer lbfgs|fire  (default lbfgs)   --fmax F   eV/Å (default 0.03)\n"
           "  --max-steps N           (default 500)     --max-step A  Å per atom and step (default 0.2)\n"
+          "DFT check (formation energy per atom and force RMS; with --ref the CDFs and a KS test):\n"
+          "  --dft N                 send N molecules of every file to DFT (the first N, or\n"
+          "  --dft-seed S            a seeded choice of N)\n"
+          "  --dft-method M --dft-basis B   (dft.method, dft.basis: b3lyp, 6-31g(d))\n"
+          "  --dft-program psi4|pyscf       (dft.backend)   --dft-time-limit T  s per molecule (dft.time_limit, 600)\n"
+          "  --dft-ranks D           the last D ranks serve DFT only (default 0: the oracle ranks\n"
+          "                          serve it after the oracles; alone: in-process)\n"
           "Outputs:\n"
           "  --out E.json            the summary        --table T.csv  one row per molecule\n"
           "  --run-dir DIR           journals for resuming (default: E.json.d, T.csv.d or eval.d)\n"
@@ -102,6 +110,11 @@ typedef struct {
   const char *out, *table, *run_dir;
   int force, restart, print;
   int batch, batch_given, min_distance_given;
+  int64_t dft_n, dft_seed;
+  int dft_seeded, dft_ranks;
+  const char *dft_method, *dft_basis, *dft_program;
+  double dft_time_limit;
+  int dft_time_limit_given;
   elign_oracle_options opt;
   const char *config;
   const char *sets[EVAL_MAX_SETS];
@@ -130,6 +143,12 @@ static int parse_args(int argc, char **argv, eval_args *a, int verbose) {
   a->rule = "auto";
   a->optimizer = "lbfgs";
   a->print = 1;
+  { /* the schema's dft.time_limit: every molecule in a child process killed on time (the adapter) */
+    const elign_config_key *key = elign_config_find_key("dft.time_limit");
+    elign_error e = {0};
+    if (!key || elign_parse_real(key->def, 0, 1e9, "dft.time_limit", &a->dft_time_limit, &e) != ELIGN_OK)
+      a->dft_time_limit = 600.0;
+  }
   elign_geomopt_options d;
   elign_geomopt_options_default(&d, ELIGN_GEOMOPT_LBFGS);
   a->fmax = d.fmax;
@@ -192,6 +211,9 @@ static int parse_args(int argc, char **argv, eval_args *a, int verbose) {
                         : strcmp(k, "--python-module") == 0   ? &a->opt.python_module
                         : strcmp(k, "--python-function") == 0 ? &a->opt.python_function
                         : strcmp(k, "--python-path") == 0     ? &a->opt.python_path
+                        : strcmp(k, "--dft-method") == 0      ? &a->dft_method
+                        : strcmp(k, "--dft-basis") == 0       ? &a->dft_basis
+                        : strcmp(k, "--dft-program") == 0     ? &a->dft_program
                                                               : NULL;
     if (slot) {
       *slot = v;
@@ -211,6 +233,20 @@ static int parse_args(int argc, char **argv, eval_args *a, int verbose) {
     } else if (strcmp(k, "--max-step") == 0) {
       if (!number(k, v, 1e-6, 10, 0, &x, verbose)) return 2;
       a->max_step = x;
+    } else if (strcmp(k, "--dft") == 0) {
+      if (!number(k, v, 0, 1e9, 1, &x, verbose)) return 2;
+      a->dft_n = (int64_t)x;
+    } else if (strcmp(k, "--dft-seed") == 0) {
+      if (!number(k, v, 0, 9.007199254740992e15, 1, &x, verbose)) return 2;
+      a->dft_seed = (int64_t)x;
+      a->dft_seeded = 1;
+    } else if (strcmp(k, "--dft-ranks") == 0) {
+      if (!number(k, v, 0, 4096, 1, &x, verbose)) return 2;
+      a->dft_ranks = (int)x;
+    } else if (strcmp(k, "--dft-time-limit") == 0) {
+      if (!number(k, v, 0, 1e9, 0, &x, verbose)) return 2;
+      a->dft_time_limit = x;
+      a->dft_time_limit_given = 1;
     } else if (strcmp(k, "--min-distance") == 0) {
       if (!number(k, v, -1e3, 1e3, 0, &x, verbose)) return 2;
       a->opt.min_distance = x;
@@ -227,6 +263,11 @@ static int parse_args(int argc, char **argv, eval_args *a, int verbose) {
                     : strcmp(a->rule, "auto") && strcmp(a->rule, "qm9") && strcmp(a->rule, "geom")
                         ? "--rule: want auto, qm9 or geom"
                     : a->relax && a->n_oracles == 0 && !a->config     ? "--relax needs an --oracle"
+                    : a->dft_program && strcmp(a->dft_program, "psi4") && strcmp(a->dft_program, "pyscf")
+                        ? "--dft-program: want psi4 or pyscf"
+                    : a->dft_n == 0 && (a->dft_seeded || a->dft_ranks || a->dft_method || a->dft_basis ||
+                                        a->dft_program || a->dft_time_limit_given)
+                        ? "the --dft-* options need --dft N"
                                                                       : NULL;
   if (why) {
     if (verbose) fprintf(stderr, "elign eval: %s (see `elign eval --help`)\n", why);
@@ -292,6 +333,10 @@ static elign_status apply_config(eval_args *a, elign_config **cfg, elign_error *
                         a->oracles[0], elign_oracle_backend_names());
   }
   if (!a->batch_given) a->batch = (int)elign_config_get_int(*cfg, "oracle.batch_size");
+  if (!a->dft_method) a->dft_method = elign_config_get_string(*cfg, "dft.method");
+  if (!a->dft_basis) a->dft_basis = elign_config_get_string(*cfg, "dft.basis");
+  if (!a->dft_program) a->dft_program = elign_config_get_string(*cfg, "dft.backend");
+  if (!a->dft_time_limit_given) a->dft_time_limit = elign_config_get_double(*cfg, "dft.time_limit");
   return ELIGN_OK;
 }
 
@@ -331,6 +376,41 @@ static void make_settings(const eval_args *a, eval_settings *s) {
     }
     snprintf(s->backend_keys[b], sizeof s->backend_keys[b], "%016llx", (unsigned long long)h);
   }
+  s->dft_n = a->dft_n;
+  s->dft_seeded = a->dft_seeded;
+  s->dft_seed = (uint64_t)a->dft_seed;
+  snprintf(s->dft_method, sizeof s->dft_method, "%s", a->dft_method ? a->dft_method : "b3lyp");
+  snprintf(s->dft_basis, sizeof s->dft_basis, "%s", a->dft_basis ? a->dft_basis : "6-31g(d)");
+  snprintf(s->dft_module, sizeof s->dft_module, "%s",
+           a->dft_program && strcmp(a->dft_program, "pyscf") == 0 ? "pyscf_oracle" : "psi4_oracle");
+  s->dft_time_limit = a->dft_time_limit;
+  /* what shapes a molecule's DFT numbers (not which molecules: --dft N and the seed pick, records are per molecule) */
+  uint64_t h = EVAL_FNV_START;
+  h = hash_str(h, "dft/1");
+  h = hash_str(h, s->dft_method);
+  h = hash_str(h, s->dft_basis);
+  h = hash_str(h, s->dft_module);
+  h = eval_fnv1a(h, &s->dft_time_limit, sizeof s->dft_time_limit);
+  snprintf(s->dft_key, sizeof s->dft_key, "%016llx", (unsigned long long)h);
+}
+
+/* The options of the dft backend: the oracle options with the DFT method,
+ * basis, adapter and time limit; the atom-energy cache under --scratch or
+ * <run dir>/dft, so it survives with the journals. */
+static void dft_options(const eval_args *a, const eval_settings *s, char *scratch, size_t cap,
+                        elign_oracle_options *o) {
+  *o = a->opt;
+  o->method = s->dft_method;
+  o->basis = s->dft_basis;
+  o->python_module = s->dft_module;
+  o->python_function = "evaluate";
+  o->time_limit = s->dft_time_limit;
+  o->max_iterations = 0;
+  if (a->opt.scratch_dir)
+    snprintf(scratch, cap, "%s", a->opt.scratch_dir);
+  else
+    snprintf(scratch, cap, "%s/dft", a->run_dir);
+  o->scratch_dir = scratch;
 }
 
 /* ---- rank 0: inputs, chemistry, oracle phases ---------------------------- */
@@ -385,6 +465,7 @@ static elign_status load_inputs(eval_run *r, elign_error *err) {
     eval_file *f = &r->files[i];
     if (f->error[0]) continue;
     eval_file_prepare(f, &r->s);
+    eval_dft_choose(f, &r->s);
     elign_status st = eval_journal_open(f, &r->s, a->run_dir, a->restart, err);
     if (st) return st;
     if (f->resumed_records > 0)
@@ -484,6 +565,15 @@ static elign_status oracle_phase(eval_run *r, int b, elign_oracle_client *c, int
   return ELIGN_OK;
 }
 
+static elign_status on_dft(void *ctx, eval_file *f, int64_t k, elign_error *err) {
+  eval_run *r = ctx;
+  elign_status st = eval_journal_add_dft(f, &r->s, k, err);
+  if (st) return st;
+  f->evaluated_molecules++;
+  maybe_die(r);
+  return ELIGN_OK;
+}
+
 static int write_outputs(eval_run *r, elign_error *err) {
   eval_args *a = r->a;
   eval_file **samples = elign_malloc((size_t)r->n_files * sizeof *samples, "eval:ptrs");
@@ -515,13 +605,13 @@ static void log_counts(const eval_run *r) {
   for (int i = 0; i < r->n_files; i++) {
     const eval_file *f = &r->files[i];
     if (f->error[0]) continue;
-    int64_t units = f->mols.n_mol * (1 + r->s.n_backends); /* chemistry + each backend */
+    int64_t units = f->mols.n_mol * (1 + r->s.n_backends) + f->n_dft; /* chemistry + each backend + DFT */
     total += units;
     evaluated += f->evaluated_molecules;
     resumed += units - f->evaluated_molecules;
   }
   elign_info("molecule evaluations: %lld done in this run, %lld taken from journals (of %lld: chemistry + %d "
-             "backend(s) per molecule)",
+             "backend(s) per molecule, and the DFT molecules)",
              (long long)evaluated, (long long)resumed, (long long)total, r->s.n_backends);
 }
 
@@ -530,7 +620,7 @@ static void log_counts(const eval_run *r) {
 static int eval_run_all(eval_args *a, int *argc, char ***argv) {
   elign_error err;
   elign_error_clear(&err);
-  elign_runctx_options ro = {.oracle_ranks = ELIGN_RANKS_REST, .dft_ranks = 0};
+  elign_runctx_options ro = {.oracle_ranks = ELIGN_RANKS_REST, .dft_ranks = a->dft_ranks};
   elign_runctx ctx;
   eval_run r;
   memset(&r, 0, sizeof r);
@@ -538,7 +628,8 @@ static int eval_run_all(eval_args *a, int *argc, char ***argv) {
   const char *kill = getenv("ELIGN_EVAL_TEST_KILL_AFTER");
   r.kill_after = kill ? strtol(kill, NULL, 10) : 0;
   make_settings(a, &r.s);
-  elign_oracle *oracles[EVAL_MAX_BACKENDS] = {NULL};
+  elign_oracle *oracles[EVAL_MAX_BACKENDS] = {NULL}, *dft_oracle = NULL;
+  char dft_scratch[4200];
   int rc = ELIGN_EXIT_FAIL;
   const elign_world *w = &ctx.world;
 
@@ -550,6 +641,16 @@ static int eval_run_all(eval_args *a, int *argc, char ***argv) {
     a->opt.rank = w->rank;
     for (int b = 0; b < r.s.n_backends && err.status == ELIGN_OK; b++)
       elign_oracle_create(r.s.backends[b], &a->opt, &oracles[b], &err);
+  }
+  /* the DFT servers: the DFT ranks, else the oracle ranks, else rank 0 in-process */
+  const int *dft_servers = w->n_dft > 0 ? w->dft_ranks : w->oracle_ranks;
+  int n_dft_servers = w->n_dft > 0 ? w->n_dft : w->n_oracles;
+  int serves_dft = w->n_dft > 0 ? w->is_dft : w->n_oracles > 0 ? w->is_oracle : w->is_learner;
+  if (r.s.dft_n > 0 && serves_dft && err.status == ELIGN_OK) {
+    elign_oracle_options dopt;
+    dft_options(a, &r.s, dft_scratch, sizeof dft_scratch, &dopt);
+    dopt.rank = w->rank;
+    elign_oracle_create("dft", &dopt, &dft_oracle, &err);
   }
   if (elign_runctx_agree(&ctx, &err)) goto out;
 
@@ -583,10 +684,34 @@ static int eval_run_all(eval_args *a, int *argc, char ***argv) {
     if (client) elign_oracle_client_done(client, &done_err); /* always: the servers wait for it */
     elign_oracle_client_destroy(&client);
   }
+  /* 4. the DFT check, one molecule per request */
+  if (r.s.dft_n > 0 && n_dft_servers > 0 && !w->is_learner && serves_dft && st == ELIGN_OK) {
+    elign_oracle_server_options so = {.batch_size = 1, .n_clients = 1};
+    elign_oracle_server_stats stats;
+    if (elign_oracle_server_run(dft_oracle, w->comm, &so, &stats, &err) == ELIGN_OK)
+      elign_oracle_server_stats_log(&stats, 1);
+    else
+      st = err.status;
+  } else if (r.s.dft_n > 0 && w->is_learner) {
+    elign_oracle_client *client = NULL;
+    elign_error cerr;
+    elign_error_clear(&cerr);
+    elign_status cs = n_dft_servers > 0
+                          ? elign_oracle_client_create_mpi(w->comm, dft_servers, n_dft_servers, &client, &cerr)
+                          : elign_oracle_client_create_embedded(dft_oracle, 1, &client, &cerr);
+    if (cs == ELIGN_OK && st == ELIGN_OK)
+      st = eval_dft_run(r.files, r.n_files, &r.s, client, n_dft_servers > 0 ? 2 * n_dft_servers : 1, on_dft, &r,
+                        &err);
+    else if (cs != ELIGN_OK && st == ELIGN_OK)
+      err = cerr, st = cs;
+    elign_error done_err;
+    if (client) elign_oracle_client_done(client, &done_err);
+    elign_oracle_client_destroy(&client);
+  }
   if (w->is_learner && st == ELIGN_OK) elign_info("evaluated in %.2f s", elign_wtime() - t0);
   if (elign_runctx_agree(&ctx, &err)) goto out;
 
-  /* 4. rank 0 writes */
+  /* 5. rank 0 writes */
   int unreadable = 0;
   if (w->is_learner) {
     log_counts(&r);
@@ -599,6 +724,7 @@ static int eval_run_all(eval_args *a, int *argc, char ***argv) {
 
 out:
   for (int b = 0; b < EVAL_MAX_BACKENDS; b++) elign_oracle_destroy(&oracles[b]);
+  elign_oracle_destroy(&dft_oracle);
   for (int i = 0; i < r.n_files; i++) eval_file_free(&r.files[i]);
   elign_free(r.files);
   elign_smiles_set_free(&r.train);

@@ -168,6 +168,8 @@ void eval_file_free(eval_file *f) {
     elign_free(f->oracle[b]);
     elign_free(f->oracle_done[b]);
   }
+  elign_free(f->dft_index);
+  elign_free(f->dft);
   elign_molset_free(&f->mols);
 }
 
@@ -463,12 +465,41 @@ static void oracle_sections(const eval_file *f, const eval_settings *s, int b, e
   elign_free(v);
 }
 
+/* The DFT check: outcomes, formation energy per atom and forces over the OK molecules. */
+static void dft_section(const eval_file *f, eval_summary *out) {
+  int64_t n = f->n_dft, n_ok = 0, n_timeout = 0, n_not_run = 0, k = 0;
+  double *v = elign_malloc((size_t)(n > 0 ? n : 1) * sizeof *v, "eval:dft_stats");
+  for (int64_t i = 0; i < n; i++) {
+    n_ok += f->dft[i].status == ELIGN_MOL_OK;
+    n_timeout += f->dft[i].status == ELIGN_MOL_TIMEOUT;
+    n_not_run += f->dft[i].status < 0;
+  }
+  eval_section *sec = eval_summary_section(out, "dft");
+  eval_section_set(sec, "n_molecules", (double)n);
+  eval_section_set(sec, "n_ok", (double)n_ok);
+  eval_section_set(sec, "n_failed", (double)(n - n_ok - n_not_run));
+  eval_section_set(sec, "n_timeout", (double)n_timeout);
+  for (int64_t i = 0; i < n; i++)
+    if (f->dft[i].status == ELIGN_MOL_OK && isfinite(f->dft[i].formation_energy)) v[k++] = f->dft[i].formation_energy;
+  put_stats(sec, "formation_energy_per_atom", v, k, 1);
+  k = 0;
+  for (int64_t i = 0; i < n; i++)
+    if (f->dft[i].status == ELIGN_MOL_OK) v[k++] = f->dft[i].frms;
+  put_stats(sec, "frms", v, k, 1);
+  k = 0;
+  for (int64_t i = 0; i < n; i++)
+    if (f->dft[i].status == ELIGN_MOL_OK) v[k++] = f->dft[i].fmax;
+  put_stats(sec, "fmax", v, k, 1);
+  elign_free(v);
+}
+
 void eval_summary_of_file(const eval_file *f, const eval_settings *s, const elign_smiles_set *train,
                           eval_summary *out) {
   memset(out, 0, sizeof *out);
   stability_section(f, out);
   rdkit_section(f, train, out);
   for (int b = 0; b < s->n_backends; b++) oracle_sections(f, s, b, out);
+  if (s->dft_n > 0) dft_section(f, out);
 }
 
 void eval_summary_seeds(const eval_summary *const *files, int n, eval_summary *mean, eval_summary *std) {

@@ -47,6 +47,13 @@ typedef struct {
   char backend_keys[EVAL_MAX_BACKENDS][17];/* hex digest of everything that shapes a backend's numbers */
   int relax;                               /* relax with every backend */
   elign_geomopt_options opt;               /* the optimiser of --relax */
+  /* the DFT check (--dft N; eval_dft.c) */
+  int64_t dft_n;                           /* molecules per file sent to DFT, 0 = none */
+  int dft_seeded;                          /* 1: a seeded choice of dft_n molecules, 0: the first dft_n */
+  uint64_t dft_seed;
+  char dft_method[64], dft_basis[64], dft_module[64]; /* functional, basis, adapter module */
+  double dft_time_limit;                   /* s per molecule (0 = none) */
+  char dft_key[17];                        /* digest of what shapes the DFT numbers (journal records) */
 } eval_settings;
 
 /* ---- per molecule -------------------------------------------------------- */
@@ -68,6 +75,14 @@ typedef struct {
 void eval_chem_compute(const elign_molset *mols, int64_t m0, int64_t m1, int rule, eval_chem *out);
 void eval_chem_free(eval_chem *c, int64_t n);
 
+/* DFT single point of one molecule (eval_dft.c). */
+typedef struct {
+  int32_t status;          /* elign_mol_status; -1 = not evaluated yet */
+  double energy;           /* eV, total (NaN unless OK) */
+  double formation_energy; /* eV/atom, (E − Σ E_atom)/n (NaN unless OK and every atom's energy is known) */
+  double frms, fmax;       /* eV/Å (NaN unless OK) */
+} eval_dft;
+
 /* ---- one input file ------------------------------------------------------ */
 
 typedef struct {
@@ -82,6 +97,9 @@ typedef struct {
   int n_backends;
   elign_relax_result *oracle[EVAL_MAX_BACKENDS]; /* [n_mol] per backend */
   uint8_t *oracle_done[EVAL_MAX_BACKENDS];       /* [n_chunks] */
+  int64_t n_dft;               /* molecules chosen for DFT */
+  int64_t *dft_index;          /* [n_dft] their indices, ascending */
+  eval_dft *dft;               /* [n_dft] */
   /* the journal */
   char journal_path[4096];
   int journal_fd;              /* append-only, -1 when closed */
@@ -110,7 +128,38 @@ elign_status eval_journal_open(eval_file *f, const eval_settings *s, const char 
 elign_status eval_journal_add_chem(eval_file *f, int64_t chunk, int64_t m0, int64_t m1, elign_error *err);
 elign_status eval_journal_add_oracle(eval_file *f, const eval_settings *s, int backend, int64_t chunk, int64_t m0,
                                      int64_t m1, elign_error *err);
+/* One DFT molecule: the k-th of f->dft_index (records are per molecule: DFT is slow). */
+elign_status eval_journal_add_dft(eval_file *f, const eval_settings *s, int64_t k, elign_error *err);
 void eval_journal_close(eval_file *f);
+
+/* ---- the DFT check (eval_dft.c) ------------------------------------------------ */
+
+/* Which molecules of f go to DFT: the first s->dft_n, or a choice of that many
+ * drawn without replacement from the Philox stream (dft_seed, purpose
+ * ELIGN_RNG_EVAL_CHOICE), ascending. Allocates f->dft* (all not evaluated).
+ * Call after eval_file_prepare, before eval_journal_open. */
+void eval_dft_choose(eval_file *f, const eval_settings *s);
+
+/* Spin multiplicity sent with a molecule: 1 with an even electron count, 2 with an odd one. */
+int eval_dft_multiplicity(const int32_t *Z, int64_t n);
+
+/* Every missing DFT molecule of every file through client c (the DFT ranks,
+ * or in-process): first the isolated atoms of the elements involved (lone
+ * neutral atoms at their ground-state multiplicity: the dft backend answers
+ * them from its per-method cache; the formation energies of molecules read
+ * back from the journal are recomputed from them), then the molecules one per request, up to
+ * `window` in flight. done(ctx, f, k) is called as each molecule finishes
+ * (journal it there); a molecule the backend flags (time limit, SCF, overlap)
+ * keeps its status and the run goes on. */
+typedef elign_status (*eval_dft_done_fn)(void *ctx, eval_file *f, int64_t k, elign_error *err);
+struct elign_oracle_client;
+elign_status eval_dft_run(eval_file *files, int n_files, const eval_settings *s, struct elign_oracle_client *c,
+                          int window, eval_dft_done_fn done, void *ctx, elign_error *err);
+
+/* Formation energy per atom, force RMS and largest force from a DFT result:
+ * e_atom[Z] in eV (NaN where unknown). */
+void eval_dft_fill(eval_dft *d, elign_mol_status status, double energy, const double *forces, const int32_t *Z,
+                   int64_t n, const double *e_atom);
 
 /* 64-bit FNV-1a, continued from h (start with EVAL_FNV_START). */
 #define EVAL_FNV_START 0xcbf29ce484222325ULL

@@ -151,6 +151,23 @@ elign_status eval_journal_add_oracle(eval_file *f, const eval_settings *s, int b
   return record_end(f, &r, err);
 }
 
+elign_status eval_journal_add_dft(eval_file *f, const eval_settings *s, int64_t k, elign_error *err) {
+  const eval_dft *d = &f->dft[k];
+  record r;
+  record_begin(&r);
+  elign_jw_string(&r.w, "section", "dft");
+  elign_jw_string(&r.w, "key", s->dft_key);
+  elign_jw_int(&r.w, "index", f->dft_index[k]);
+  elign_jw_begin_array(&r.w, "row");
+  elign_jw_int(&r.w, NULL, d->status);
+  elign_jw_number(&r.w, NULL, d->energy);
+  elign_jw_number(&r.w, NULL, d->formation_energy);
+  elign_jw_number(&r.w, NULL, d->frms);
+  elign_jw_number(&r.w, NULL, d->fmax);
+  elign_jw_end(&r.w);
+  return record_end(f, &r, err);
+}
+
 /* ---- reading ---------------------------------------------------------------- */
 
 static double num(const elign_json *v) { return v->type == ELIGN_JSON_NUMBER ? v->number : NAN; }
@@ -243,6 +260,32 @@ static int read_oracle(eval_file *f, const eval_settings *s, const elign_json *r
   return 1;
 }
 
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* A DFT molecule: kept when its settings key is this run's and the molecule is
+ * among the chosen ones (another --dft N or seed keeps what it can use). */
+static int read_dft(eval_file *f, const eval_settings *s, const elign_json *rec) {
+  const elign_json *key = elign_json_get(rec, "key"), *idx = elign_json_get(rec, "index"),
+                   *row = elign_json_get(rec, "row");
+  int64_t m, status;
+  if (!key || key->type != ELIGN_JSON_STRING || !idx || !int_cell(idx, 0, f->mols.n_mol - 1, &m) || !row ||
+      row->type != ELIGN_JSON_ARRAY || row->n != 5 || !int_cell(&row->items[0], -1, 1000, &status))
+    return 0;
+  for (int j = 1; j < 5; j++)
+    if (row->items[j].type != ELIGN_JSON_NUMBER && row->items[j].type != ELIGN_JSON_NULL) return 0;
+  if (s->dft_n <= 0 || strcmp(key->string, s->dft_key) != 0) return 1; /* intact, not ours */
+  const int64_t *hit = f->n_dft > 0 ? bsearch(&m, f->dft_index, (size_t)f->n_dft, sizeof m, cmp_i64) : NULL;
+  if (!hit) return 1;
+  eval_dft *d = &f->dft[hit - f->dft_index];
+  const elign_json *c = row->items;
+  *d = (eval_dft){.status = (int32_t)status, .energy = num(&c[1]), .formation_energy = num(&c[2]),
+                  .frms = num(&c[3]), .fmax = num(&c[4])};
+  return 1;
+}
+
 /* Checksum and JSON of one line ("" on failure). */
 static int parse_line(const char *line, size_t len, const char *source, elign_json *v) {
   if (len < 10 || line[8] != ' ') return 0;
@@ -318,6 +361,8 @@ static elign_status read_journal(eval_file *f, const eval_settings *s, FILE *in,
       ok = read_chem(f, s, &v);
     else if (sec && sec->type == ELIGN_JSON_STRING && strcmp(sec->string, "oracle") == 0)
       ok = read_oracle(f, s, &v);
+    else if (sec && sec->type == ELIGN_JSON_STRING && strcmp(sec->string, "dft") == 0)
+      ok = read_dft(f, s, &v);
     if (!ok) {
       f->bad_records++;
       elign_warn("%s line %lld: malformed record skipped", f->journal_path, (long long)lineno);

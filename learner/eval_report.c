@@ -13,6 +13,7 @@
 #include "common/base/json_writer.h"
 #include "common/chem/rdkit_metrics.h"
 #include "learner/eval.h"
+#include "learner/ks_test.h"
 #include "oracle/oracle.h"
 
 /* ---- JSON ----------------------------------------------------------------- */
@@ -58,6 +59,106 @@ static void write_failed(elign_json_writer *w, const eval_file *f, const eval_se
         }
       elign_jw_end(w);
     }
+    elign_jw_end(w);
+  }
+  if (s->dft_n > 0) {
+    elign_jw_begin_array(w, "dft");
+    for (int64_t k = 0; k < f->n_dft; k++)
+      if (f->dft[k].status != ELIGN_MOL_OK) {
+        elign_jw_begin_object(w, NULL);
+        elign_jw_int(w, "index", f->dft_index[k]);
+        elign_jw_string(w, "status",
+                        f->dft[k].status < 0 ? "not_run" : elign_mol_status_string((elign_mol_status)f->dft[k].status));
+        elign_jw_end(w);
+      }
+    elign_jw_end(w);
+  }
+  elign_jw_end(w);
+}
+
+/* ---- distributions: empirical CDFs and the KS test ------------------------------ */
+
+/* Which per-molecule number a distribution is made of. */
+typedef enum { DIST_ORACLE_E_ATOM, DIST_ORACLE_FRMS, DIST_DFT_FORMATION, DIST_DFT_FRMS } dist_kind;
+
+/* The finite values of one kind over every readable file of a group, sorted. */
+static double *pooled_values(eval_file *const *files, int n, int backend, dist_kind kind, int64_t *count) {
+  int64_t cap = 0;
+  for (int i = 0; i < n; i++)
+    if (!files[i]->error[0]) cap += files[i]->mols.n_mol;
+  double *v = elign_malloc((size_t)(cap > 0 ? cap : 1) * sizeof *v, "eval:dist");
+  int64_t k = 0;
+  for (int i = 0; i < n; i++) {
+    const eval_file *f = files[i];
+    if (f->error[0]) continue;
+    if (kind == DIST_DFT_FORMATION || kind == DIST_DFT_FRMS) {
+      for (int64_t j = 0; j < f->n_dft; j++) {
+        if (f->dft[j].status != ELIGN_MOL_OK) continue;
+        double x = kind == DIST_DFT_FORMATION ? f->dft[j].formation_energy : f->dft[j].frms;
+        if (isfinite(x)) v[k++] = x;
+      }
+      continue;
+    }
+    for (int64_t m = 0; m < f->mols.n_mol; m++) {
+      const elign_relax_result *r = &f->oracle[backend][m];
+      int64_t na = elign_molset_natoms(&f->mols, m);
+      if (r->status != ELIGN_MOL_OK || na <= 0) continue;
+      double x = kind == DIST_ORACLE_E_ATOM ? r->energy / (double)na : r->frms;
+      if (isfinite(x)) v[k++] = x;
+    }
+  }
+  eval_median(v, k); /* sorts */
+  *count = k;
+  return v;
+}
+
+static void write_values(elign_json_writer *w, const char *key, const double *v, int64_t n) {
+  elign_jw_begin_array(w, key);
+  for (int64_t i = 0; i < n; i++) elign_jw_number(w, NULL, v[i]);
+  elign_jw_end(w);
+}
+
+/* {"samples": [sorted], "ref": [sorted], "ks": {...}}: the CDF of each group is
+ * its sorted values (F(v[i]) = (i+1)/n); the KS test compares them. */
+static void write_distribution(elign_json_writer *w, const char *key, const eval_report *r, int backend,
+                               dist_kind kind) {
+  int64_t ns = 0, nr = 0;
+  double *vs = pooled_values(r->samples, r->n_samples, backend, kind, &ns);
+  elign_jw_begin_object(w, key);
+  write_values(w, "samples", vs, ns);
+  if (r->n_ref > 0) {
+    double *vr = pooled_values(r->ref, r->n_ref, backend, kind, &nr);
+    write_values(w, "ref", vr, nr);
+    ks_result ks = ks_two_sample(vs, ns, vr, nr);
+    elign_jw_begin_object(w, "ks");
+    elign_jw_number(w, "statistic", ks.statistic);
+    elign_jw_number(w, "p_value", ks.p_value);
+    elign_jw_string(w, "method", ns > 0 && nr > 0 ? (ks.exact ? "exact" : "asymptotic") : NULL);
+    elign_jw_int(w, "n_samples", ns);
+    elign_jw_int(w, "n_ref", nr);
+    elign_jw_end(w);
+    elign_free(vr);
+  }
+  elign_jw_end(w);
+  elign_free(vs);
+}
+
+static void write_distributions(elign_json_writer *w, const eval_report *r) {
+  const eval_settings *s = r->settings;
+  if (s->n_backends == 0 && s->dft_n <= 0) return;
+  elign_jw_begin_object(w, "distributions");
+  for (int b = 0; b < s->n_backends; b++) {
+    char name[64];
+    snprintf(name, sizeof name, "oracle:%s", s->backends[b]);
+    elign_jw_begin_object(w, name);
+    write_distribution(w, "energy_per_atom", r, b, DIST_ORACLE_E_ATOM);
+    write_distribution(w, "frms", r, b, DIST_ORACLE_FRMS);
+    elign_jw_end(w);
+  }
+  if (s->dft_n > 0) {
+    elign_jw_begin_object(w, "dft");
+    write_distribution(w, "formation_energy_per_atom", r, -1, DIST_DFT_FORMATION);
+    write_distribution(w, "frms", r, -1, DIST_DFT_FRMS);
     elign_jw_end(w);
   }
   elign_jw_end(w);
@@ -141,6 +242,21 @@ elign_status eval_write_json(const eval_report *r, const char *path, elign_error
   } else {
     elign_jw_null(&w, "relax");
   }
+  if (s->dft_n > 0) {
+    elign_jw_begin_object(&w, "dft");
+    elign_jw_int(&w, "n", s->dft_n);
+    if (s->dft_seeded)
+      elign_jw_int(&w, "seed", (int64_t)s->dft_seed);
+    else
+      elign_jw_null(&w, "seed");
+    elign_jw_string(&w, "method", s->dft_method);
+    elign_jw_string(&w, "basis", s->dft_basis);
+    elign_jw_string(&w, "python_module", s->dft_module);
+    elign_jw_number(&w, "time_limit", s->dft_time_limit);
+    elign_jw_end(&w);
+  } else {
+    elign_jw_null(&w, "dft");
+  }
   if (r->train_source) {
     elign_jw_begin_object(&w, "novelty_reference");
     elign_jw_string(&w, "source", r->train_source);
@@ -158,6 +274,7 @@ elign_status eval_write_json(const eval_report *r, const char *path, elign_error
     eval_summary_diff(&mean_s, &mean_r, &diff);
     write_sections(&w, "diff", &diff);
   }
+  write_distributions(&w, r);
   elign_jw_end(&w);
   if (elign_jw_error(&w)) {
     fclose(f);
@@ -201,6 +318,7 @@ static void csv_header(FILE *f, const eval_settings *s) {
     if (s->relax)
       for (size_t k = 0; k < sizeof rx / sizeof *rx; k++) fprintf(f, ",%s.%s", s->backends[b], rx[k]);
   }
+  if (s->dft_n > 0) fputs(",dft.status,dft.energy,dft.formation_energy_per_atom,dft.frms,dft.fmax", f);
   fputc('\n', f);
 }
 
@@ -244,6 +362,18 @@ static void csv_rows(FILE *out, const eval_file *f, int file_index, const eval_r
       csv_num(out, x->rmsd);
       csv_num(out, x->rmsd_heavy);
       csv_num(out, x->drms);
+    }
+    if (s->dft_n > 0) { /* empty cells for molecules not sent to DFT */
+      const int64_t *hit = NULL;
+      for (int64_t k = 0; k < f->n_dft && !hit; k++)
+        if (f->dft_index[k] == m) hit = &f->dft_index[k];
+      const eval_dft *d = hit ? &f->dft[hit - f->dft_index] : NULL;
+      fputc(',', out);
+      if (d) fputs(d->status < 0 ? "not_run" : elign_mol_status_string((elign_mol_status)d->status), out);
+      csv_num(out, d ? d->energy : NAN);
+      csv_num(out, d ? d->formation_energy : NAN);
+      csv_num(out, d ? d->frms : NAN);
+      csv_num(out, d ? d->fmax : NAN);
     }
     fputc('\n', out);
   }

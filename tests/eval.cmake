@@ -8,3 +8,11 @@ elign_add_test(NAME test_eval SOURCES test_eval.c ARGS ${CMAKE_CURRENT_SOURCE_DI
 set_tests_properties(test_eval PROPERTIES FIXTURES_SETUP eval_inputs)
 elign_add_script_test(eval_cli eval_cli.sh)
 set_tests_properties(eval_cli PROPERTIES FIXTURES_REQUIRED eval_inputs PROCESSORS 2 LABELS mpi)
+# The two-sample KS test of the DFT check: hand cases, enumeration, scipy where installed.
+elign_add_test(NAME test_ks SOURCES test_ks.c ARGS ${Python3_EXECUTABLE} TIMEOUT 60)
+# elign eval --dft (psi4, HF/STO-3G): numbers, KS, resumption, rank layouts, time limits.
+elign_add_script_test(eval_dft eval_dft.sh)
+set_tests_properties(eval_dft PROPERTIES FIXTURES_REQUIRED eval_inputs PROCESSORS 2 LABELS mpi SKIP_RETURN_CODE 77)
+# elign report (tools/elign_report.py) and tools/steps_table.py; the page in headless Chromium.
+elign_add_script_test(report_cli report_cli.sh)
+set_tests_properties(report_cli PROPERTIES FIXTURES_REQUIRED eval_inputs SKIP_RETURN_CODE 77)

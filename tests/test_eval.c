@@ -21,6 +21,7 @@
  *   eval_odd.h5         a lone C, a lone H, an Fe molecule, two atoms 0.1 Å apart,
  *                       a NaN coordinate, a molecule without atoms, one normal molecule
  *   eval_empty.h5       a samples file with no molecules
+ *   eval_dft_post.h5, eval_dft_base.h5   six small molecules, near equilibrium / stretched (eval_dft.sh)
  *   eval_python.h5      molecules tests/oracle_toy.py refuses (time limit, error, no convergence)
  */
 #include <fcntl.h>
@@ -217,6 +218,37 @@ static void test_data_row(void) {
 
 /* ---- fixtures for the command ---------------------------------------------------- */
 
+/* For eval_dft.sh: six small molecules (H2, H2O, NH3, CH4, HF, HCN) near their
+ * equilibrium (eval_dft_post.h5) and with every bond stretched by a different
+ * amount (eval_dft_base.h5), so DFT sees two distributions. */
+static void write_dft_fixtures(void) {
+  static const int32_t Zs[] = {1, 1, 8, 1, 1, 7, 1, 1, 1, 6, 1, 1, 1, 1, 9, 1, 1, 6, 7};
+  static const int counts[] = {2, 3, 4, 5, 2, 3};
+  static const double R[][3] = {
+      {0, 0, 0},          {0.74, 0, 0},                                                          /* H2 */
+      {0, 0, 0},          {0.757, 0.586, 0},       {-0.757, 0.586, 0},                           /* H2O */
+      {0, 0, 0.1},        {0.94, 0, -0.27},        {-0.47, 0.814, -0.27}, {-0.47, -0.814, -0.27}, /* NH3 */
+      {0, 0, 0},          {0.629, 0.629, 0.629},   {-0.629, -0.629, 0.629},
+      {-0.629, 0.629, -0.629}, {0.629, -0.629, -0.629},                                          /* CH4 */
+      {0, 0, 0},          {0.917, 0, 0},                                                         /* HF */
+      {0, 0, -1.066},     {0, 0, 0},               {0, 0, 1.156}};                               /* HCN */
+  for (int variant = 0; variant < 2; variant++) {
+    elign_molset s;
+    elign_molset_init(&s);
+    int a0 = 0;
+    for (int m = 0; m < 6; m++) {
+      double pos[3 * 5];
+      double stretch = variant ? 1.08 + 0.03 * m : 1.0 + 0.004 * m; /* base: 8–23 % longer bonds */
+      for (int i = 0; i < counts[m]; i++)
+        for (int d = 0; d < 3; d++) pos[3 * i + d] = R[a0 + i][d] * stretch;
+      elign_molset_append(&s, counts[m], Zs + a0, pos, -1, NULL);
+      a0 += counts[m];
+    }
+    write_samples(variant ? "eval_dft_base.h5" : "eval_dft_post.h5", &s);
+    elign_molset_free(&s);
+  }
+}
+
 static void write_fixtures(void) {
   elign_dataset ds;
   elign_dataset_init(&ds);
@@ -262,6 +294,7 @@ static void write_fixtures(void) {
   elign_molset_append(&s, 2, ArH, pair, -1, NULL);
   write_samples("eval_python.h5", &s);
   elign_molset_free(&s);
+  write_dft_fixtures();
   elign_molset_init(&s);
   write_samples("eval_empty.h5", &s);
   elign_molset_free(&s);

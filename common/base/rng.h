@@ -37,6 +37,7 @@ typedef enum {
   ELIGN_RNG_INIT = 8,         /* parameter initialisation */
   ELIGN_RNG_ROTATION = 9,     /* pretraining: random rotation of a training molecule */
   ELIGN_RNG_DATA_SPLIT = 10,  /* train/valid/test assignment of imported data */
+  ELIGN_RNG_EVAL_CHOICE = 11, /* elign eval: which molecules go to DFT (--dft N --dft-seed S) */
   ELIGN_RNG_TEST = 255        /* tests only */
 } elign_rng_purpose;
 

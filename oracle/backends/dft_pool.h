@@ -51,7 +51,11 @@ typedef struct {
 elign_status elign_dft_pool_create(const elign_oracle_options *opt, elign_dft_pool **out, elign_error *err);
 
 /* Evaluate molecule by molecule (each under the time limit). Flagged
- * molecules get zeros. Returns non-OK only if the whole backend fails. */
+ * molecules get zeros. A lone neutral atom whose multiplicity is given and
+ * equals its ground state's is the reference atom: answered through
+ * elign_dft_pool_atom_energy (cached; formation energy 0), so a caller that
+ * asks for the atoms itself pays for each element once. Returns non-OK only
+ * if the whole backend fails. */
 elign_status elign_dft_pool_evaluate(elign_dft_pool *pool, const elign_oracle_batch *batch, elign_dft_result *res,
                                      elign_error *err);
 

@@ -11,8 +11,9 @@ max_iterations (SCF maxiter).
 With time_limit > 0 the calculation runs in a forked child process that is
 killed when the limit passes; the call then raises TimeoutError, which the C
 side turns into ELIGN_MOL_TIMEOUT. psi4 is imported once in the parent, so the
-fork costs no re-import. SCF failures raise psi4's ConvergenceError
-(-> ELIGN_MOL_NOT_CONVERGED). Open shells use UHF/UKS.
+fork costs no re-import. An SCF that does not converge is retried once from a
+3-21G guess (basis_guess; without max_iterations); a failure then raises psi4's
+ConvergenceError (-> ELIGN_MOL_NOT_CONVERGED). Open shells use UHF/UKS.
 
 psi4 on Debian lives in the interpreter's multiarch library directory, outside
 its sys.path. The embedded interpreter gets that directory from the build
@@ -86,7 +87,22 @@ def _geometry(Z, R, charge, multiplicity):
 
 
 def _compute(Z, R, charge, multiplicity, options):
-    """(energy Hartree, gradient (n,3) Hartree/Bohr) in this process."""
+    """(energy Hartree, gradient (n,3) Hartree/Bohr) in this process.
+
+    An SCF that does not converge is tried once more starting from a converged
+    3-21G calculation (psi4's basis_guess): open-shell atoms such as triplet carbon at
+    B3LYP/6-31G(d) oscillate from the default SAD guess, and neither damping nor a GWH,
+    core or UHF guess helps them in psi4 1.3.2. Not when the caller set
+    max_iterations: then the limit is the caller's and the failure stands."""
+    try:
+        return _compute_once(Z, R, charge, multiplicity, options, retry=False)
+    except psi4.ConvergenceError:
+        if options.get("max_iterations"):
+            raise
+        return _compute_once(Z, R, charge, multiplicity, options, retry=True)
+
+
+def _compute_once(Z, R, charge, multiplicity, options, retry):
     _configure(options)
     method = (options.get("method") or "b3lyp").lower()
     basis = options.get("basis") or "6-31g(d)"
@@ -100,6 +116,9 @@ def _compute(Z, R, charge, multiplicity, options):
     if options.get("max_iterations"):
         settings["maxiter"] = int(options["max_iterations"])
         settings["fail_on_maxiter"] = True
+    if retry:
+        settings["basis_guess"] = True
+        settings["maxiter"] = 200
     psi4.set_options(settings)
     if len(Z) == 1:
         # An isolated atom has no force. (psi4 1.3.2 also segfaults on a
