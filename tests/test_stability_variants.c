@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/chem/rdkit_metrics.h"
 #include "common/chem/stability.h"
 #include "common/io/importers.h"
 #include "tests/testutil.h"
@@ -81,6 +82,38 @@ static void test_fixed(void) {
   CHECK(elign_molecule_stability_corrected(NULL, NULL, 0, 0, &ns) == 1);
 }
 
+/* Validity side by side: EDM's graph (its bins, no charges) and the corrected
+ * graph through RDKit. Benzene: EDM's all-single ring sanitizes to a ring of
+ * six carbon radicals (valid, the wrong molecule); the corrected graph is
+ * benzene. The N-oxide: a 4-bonded neutral N fails sanitization; with N+ /
+ * O- it is valid. */
+static void test_validity(void) {
+  if (!elign_rdkit_available()) return;
+  struct { int k; int edm_valid; const char *edm_smiles, *corrected_smiles; } want[] = {
+      /* EDM keeps the explicit H atoms in its SMILES */
+      {1, 1, "[H]C1C([H])C([H])C([H])C([H])C1[H]", "[H]c1c([H])c([H])c([H])c([H])c1[H]"},
+      {4, 0, NULL, "[H]C([H])([H])[N+]([O-])(C([H])([H])[H])C([H])([H])[H]"},
+      {3, 1, "[H]C([H])([H])SC([H])([H])[H]", "[H]C([H])([H])SC([H])([H])[H]"}, /* RDKit knows S(II): valid in both */
+  };
+  for (size_t w = 0; w < sizeof want / sizeof want[0]; w++) {
+    const fixed_mol *m = &MOLS[want[w].k];
+    elign_error err;
+    elign_error_clear(&err);
+    char *edm = NULL, *cor = NULL;
+    int rule = elign_stability_rule_for(m->Z, m->n);
+    int ev = elign_rdkit_smiles_dup(m->pos, m->Z, m->n, rule, 1, &edm, &err);
+    int8_t orders[16 * 16], charges[16];
+    elign_molecule_graph_corrected(m->pos, m->Z, m->n, rule, orders, charges, NULL);
+    int cv = elign_rdkit_smiles_graph(m->Z, charges, orders, m->n, 1, &cor, &err);
+    printf("%-24s EDM validity %d (%s), corrected %d (%s)\n", m->name, ev, edm ? edm : "-", cv, cor ? cor : "-");
+    CHECK(ev == (want[w].edm_valid ? ELIGN_RDKIT_VALID : ELIGN_RDKIT_INVALID));
+    CHECK(!want[w].edm_smiles || (edm && strcmp(edm, want[w].edm_smiles) == 0));
+    CHECK(cv == ELIGN_RDKIT_VALID && cor && strcmp(cor, want[w].corrected_smiles) == 0);
+    free(edm);
+    free(cor);
+  }
+}
+
 /* Over the qm9like set: never below EDM, molecule by molecule. */
 static void test_qm9like(void) {
   elign_dataset ds;
@@ -114,6 +147,7 @@ static void test_qm9like(void) {
 
 int main(void) {
   test_fixed();
+  test_validity();
   test_qm9like();
   return test_main_result("test_stability_variants");
 }

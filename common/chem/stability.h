@@ -70,5 +70,11 @@ void elign_molset_stability(const elign_molset *set, int geom_rule, elign_stabil
 int elign_molecule_stability_corrected(const double *pos, const int32_t *Z, int64_t n, int geom_rule,
                                        int64_t *n_stable_atoms);
 void elign_molset_stability_corrected(const elign_molset *set, int geom_rule, elign_stability_stats *stats);
+/* The graph behind it: orders [n*n] (symmetric, EDM's full orders with the
+ * chosen aromatic assignment) and formal charges [n] (0 where no charged
+ * state applies); either may be NULL. Returns the molecule's stability. The
+ * corrected validity variant sanitizes this graph (learner/eval.c). */
+int elign_molecule_graph_corrected(const double *pos, const int32_t *Z, int64_t n, int geom_rule, int8_t *orders,
+                                   int8_t *charges, int64_t *n_stable_atoms);
 
 #endif

@@ -62,13 +62,13 @@ static int64_t count_stable(const int32_t *Z, const int64_t *v, int64_t n, int *
   return s;
 }
 
-int elign_molecule_stability_corrected(const double *pos, const int32_t *Z, int64_t n, int geom_rule,
-                                       int64_t *n_stable_atoms) {
+int elign_molecule_graph_corrected(const double *pos, const int32_t *Z, int64_t n, int geom_rule, int8_t *orders_out,
+                                   int8_t *charges_out, int64_t *n_stable_atoms) {
   if (n <= 0) {
     if (n_stable_atoms) *n_stable_atoms = 0;
     return 1; /* as EDM: an empty molecule is stable */
   }
-  int8_t *orders = elign_malloc((size_t)(n * n), "stability_corrected:orders");
+  int8_t *orders = orders_out ? orders_out : elign_malloc((size_t)(n * n), "stability_corrected:orders");
   int64_t *v = elign_calloc((size_t)n, sizeof *v, "stability_corrected:valence");
   elign_bond_orders(pos, Z, n, geom_rule ? ELIGN_BOND_RULE_GEOM : ELIGN_BOND_RULE_QM9, 0, orders);
   int64_t fa[CORR_MAX_FLEX], fb[CORR_MAX_FLEX];
@@ -98,6 +98,7 @@ int elign_molecule_stability_corrected(const double *pos, const int32_t *Z, int6
    * neutral fully stable molecule first, then the most stable atoms */
   int64_t best_atoms = -1;
   int best_stable = 0;
+  uint32_t best_mask = 0;
   for (uint32_t mask = 0; mask < (1u << nf); mask++) {
     for (int k = 0; k < nf; k++) {
       int o = 1 + (int)((mask >> k) & 1u);
@@ -106,16 +107,32 @@ int elign_molecule_stability_corrected(const double *pos, const int32_t *Z, int6
     int q;
     int64_t s = count_stable(Z, v, n, &q);
     int stable = s == n && q == 0;
-    if (stable > best_stable || (stable == best_stable && s > best_atoms)) best_stable = stable, best_atoms = s;
+    if (stable > best_stable || (stable == best_stable && s > best_atoms))
+      best_stable = stable, best_atoms = s, best_mask = mask;
     for (int k = 0; k < nf; k++) {
       int o = 1 + (int)((mask >> k) & 1u);
       v[fa[k]] -= o, v[fb[k]] -= o;
     }
   }
-  free(orders);
+  /* the chosen graph: the flexible bonds' orders and every atom's formal charge */
+  for (int k = 0; k < nf; k++) {
+    int o = 1 + (int)((best_mask >> k) & 1u);
+    orders[fa[k] * n + fb[k]] = orders[fb[k] * n + fa[k]] = (int8_t)o;
+    v[fa[k]] += o, v[fb[k]] += o;
+  }
+  for (int64_t i = 0; charges_out && i < n; i++) {
+    int ok;
+    charges_out[i] = (int8_t)corrected_state(Z[i], v[i], &ok);
+  }
+  if (!orders_out) free(orders);
   free(v);
   if (n_stable_atoms) *n_stable_atoms = best_atoms;
   return best_stable;
+}
+
+int elign_molecule_stability_corrected(const double *pos, const int32_t *Z, int64_t n, int geom_rule,
+                                       int64_t *n_stable_atoms) {
+  return elign_molecule_graph_corrected(pos, Z, n, geom_rule, NULL, NULL, n_stable_atoms);
 }
 
 void elign_molset_stability_corrected(const elign_molset *set, int geom_rule, elign_stability_stats *stats) {
