@@ -128,6 +128,16 @@ static void add_cause(char *why, int len, int *n, const char *fmt, double a, dou
   snprintf(why + used, (size_t)len - used, "%s%s", (*n)++ ? "; " : "", part);
 }
 
+/* A fraction p1 → p2 over n molecules moved by more than `tol` and by more
+ * than twice its binomial standard error (n <= 0: the tolerance alone). */
+static int fraction_moved(double p1, double p2, double tol, int n) {
+  double d = p2 - p1;
+  if (!isfinite(d) || !(d > tol)) return 0;
+  if (n <= 0) return 1;
+  double se = sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / n);
+  return d > 2 * se;
+}
+
 int train_judges_alarm(const train_judges_config *jc, const train_judge_round *then, const train_judge_round *now,
                        char *why, int len) {
   int n = 0;
@@ -145,15 +155,15 @@ int train_judges_alarm(const train_judges_config *jc, const train_judge_round *t
         add_cause(why, len, &n, "reward up while judge %s's RMS force rose %.3gx (%.4g -> %.4g eV/A)",
                   now->rms_force[i] / then->rms_force[i], then->rms_force[i], now->rms_force[i], name);
       double dF = now->failed[i] - then->failed[i];
-      if (isfinite(dF) && dF > jc->failure_rise)
+      if (fraction_moved(then->failed[i], now->failed[i], jc->failure_rise, now->n_samples))
         add_cause(why, len, &n, "reward up while judge %s failed on %.3g more of the set (%.3g -> %.3g)", dF,
                   then->failed[i], now->failed[i], name);
     }
   }
   double ds = then->stability - now->stability, du = then->uniqueness - now->uniqueness;
-  if (isfinite(ds) && ds > jc->stability_drop)
+  if (fraction_moved(now->stability, then->stability, jc->stability_drop, now->n_samples))
     add_cause(why, len, &n, "%smolecule stability fell %.3g (%.3g -> %.3g)", ds, then->stability, now->stability, "");
-  if (isfinite(du) && du > jc->uniqueness_drop)
+  if (fraction_moved(now->uniqueness, then->uniqueness, jc->uniqueness_drop, now->n_samples))
     add_cause(why, len, &n, "%suniqueness fell %.3g (%.3g -> %.3g)", du, then->uniqueness, now->uniqueness, "");
   size_t used = strlen(why);
   if (n && used + 1 < (size_t)len)

@@ -15,13 +15,17 @@
  *
  * The alarm compares round r with round r − train.judge_window: it fires when
  * the reward (the mean reward_mean of the iterations since the previous round)
- * rose by more than train.judge_reward_min_rise while a judge's mean energy per
- * atom rose by more than train.judge_energy_tolerance eV/atom, its mean RMS
+ * rose by more than train.judge_reward_min_rise while a judge's mean atomization
+ * energy per atom (E minus the judge's own isolated-atom energies, so that a
+ * change of composition is not read as a change of chemistry) rose by more than train.judge_energy_tolerance eV/atom, its mean RMS
  * force rose by more than the fraction train.judge_force_tolerance, or the
  * fraction of molecules it could not evaluate rose by more than
  * train.judge_failure_rise; and, whatever the reward did, when the fixed set's
  * molecule stability or uniqueness fell by more than train.judge_stability_drop
- * / train.judge_uniqueness_drop. A firing alarm logs a warning naming every
+ * / train.judge_uniqueness_drop. A change of a fraction (failures, stability,
+ * uniqueness) must also exceed twice its binomial standard error over the set
+ * (sqrt(p1(1-p1)/n + p2(1-p2)/n)): with 16 molecules, one or two molecules
+ * changing their mind is noise, not an alarm. A firing alarm logs a warning naming every
  * cause, sets judge_alarm = 1 in the metrics line and, with
  * train.judge_alarm_stop, stops the run with a checkpoint.
  */
@@ -90,6 +94,7 @@ typedef struct {
   double rms_force[TRAIN_MAX_JUDGES];   /* mean per-molecule RMS force, eV/Å */
   double failed[TRAIN_MAX_JUDGES];      /* fraction not evaluated */
   double stability, uniqueness;         /* molecule stability; unique valid SMILES / molecules */
+  int n_samples;                        /* molecules in the set (0: no significance test) */
 } train_judge_round;
 
 /* Compare `now` with `then` (train.judge_window rounds earlier): 1 if the

@@ -18,6 +18,7 @@
 #include "learner/train_impl.h"
 
 #define JUDGE_NAME_LEN 64
+#define ELIGN_MAX_Z 118
 #define JUDGE_HISTORY 4096
 
 struct train_judges {
@@ -29,6 +30,9 @@ struct train_judges {
   int n_rounds;
   train_judge_round *rounds;         /* [JUDGE_HISTORY] (a ring) */
   char names[TRAIN_MAX_JUDGES + 1][3][JUDGE_NAME_LEN]; /* metric names (the metrics line keeps pointers) */
+  /* isolated-atom energies of each oracle (channel), by Z; NAN = not evaluable */
+  double atom_e[TRAIN_MAX_JUDGES + 1][ELIGN_MAX_Z + 1];
+  uint8_t atom_known[TRAIN_MAX_JUDGES + 1][ELIGN_MAX_Z + 1];
 };
 
 elign_status train_judges_setup(trainer *tr, elign_error *err) {
@@ -42,7 +46,7 @@ elign_status train_judges_setup(trainer *tr, elign_error *err) {
   tr->judges = J;
   for (int i = 0; i <= jc->n; i++) {
     const char *label = i < jc->n ? jc->judge[i].label : "reward_oracle";
-    snprintf(J->names[i][0], JUDGE_NAME_LEN, "judge_%s_energy_per_atom", label);
+    snprintf(J->names[i][0], JUDGE_NAME_LEN, "judge_%s_atomization_per_atom", label);
     snprintf(J->names[i][1], JUDGE_NAME_LEN, "judge_%s_rms_force", label);
     snprintf(J->names[i][2], JUDGE_NAME_LEN, "judge_%s_failed", label);
   }
@@ -71,28 +75,76 @@ void train_judges_free(trainer *tr) {
   tr->judges = NULL;
 }
 
-/* Per-set means of one oracle's answer: E/atom and RMS force over the
+/* Per-set means of one oracle's answer: the atomization energy per atom
+ * (E minus the same oracle's isolated-atom energies: a total energy per atom
+ * mostly counts elements — C ≈ −1030 eV, H ≈ −13.6 eV under ANI — and would
+ * move with the composition, not the chemistry), the RMS force over the
  * evaluated molecules, and the fraction it could not evaluate. */
-static void score(const elign_molset *s, const elign_oracle_result *r, double *energy, double *rms, double *failed) {
+static void score(const elign_molset *s, const elign_oracle_result *r, const double *atom_e, double *energy,
+                  double *rms, double *failed) {
   double se = 0, sf = 0;
-  int64_t ok = 0;
+  int64_t ok = 0, with_e = 0;
   for (int64_t m = 0; m < s->n_mol; m++) {
     int64_t a0 = s->offsets[m], n = s->offsets[m + 1] - a0;
     if (r->status[m] != ELIGN_MOL_OK || n == 0 || !elign_oracle_result_finite(r->energy[m], r->forces + 3 * a0, n))
       continue;
-    double f2 = 0;
+    double f2 = 0, ref = 0;
     for (int64_t k = 0; k < 3 * n; k++) f2 += r->forces[3 * a0 + k] * r->forces[3 * a0 + k];
-    se += r->energy[m] / (double)n;
+    for (int64_t a = a0; a < a0 + n; a++) ref += s->Z[a] >= 0 && s->Z[a] <= ELIGN_MAX_Z ? atom_e[s->Z[a]] : NAN;
+    if (isfinite(ref)) se += (r->energy[m] - ref) / (double)n, with_e++;
     sf += sqrt(f2 / (double)n);
     ok++;
   }
-  *energy = ok ? se / (double)ok : NAN;
+  *energy = with_e ? se / (double)with_e : NAN;
   *rms = ok ? sf / (double)ok : NAN;
   *failed = s->n_mol ? 1.0 - (double)ok / (double)s->n_mol : NAN;
 }
 
+/* Ground-state spin multiplicity of an isolated atom (H–Ar, Br, I; else by parity). */
+static int atom_multiplicity(int z) {
+  static const int8_t m[19] = {1, 2, 1, 2, 1, 2, 3, 4, 3, 2, 1, 2, 1, 2, 3, 4, 3, 2, 1};
+  return z >= 0 && z <= 18 ? m[z] : z == 35 || z == 53 ? 2 : (z % 2 ? 2 : 1);
+}
+
+/* The isolated-atom energies of oracle `channel` for the elements of s not yet known. */
+static elign_status atom_energies(struct train_judges *J, elign_oracle_client *c, int channel, const elign_molset *s,
+                                  elign_error *err) {
+  int32_t Z[ELIGN_MAX_Z + 1];
+  int mult[ELIGN_MAX_Z + 1];
+  int64_t off[ELIGN_MAX_Z + 2];
+  double pos[3 * (ELIGN_MAX_Z + 1)];
+  int n = 0;
+  uint8_t *known = J->atom_known[channel];
+  for (int64_t a = 0; a < s->n_atoms; a++) {
+    int z = s->Z[a];
+    if (z < 0 || z > ELIGN_MAX_Z || known[z]) continue;
+    known[z] = 1;
+    J->atom_e[channel][z] = NAN;
+    Z[n] = z, mult[n] = atom_multiplicity(z), off[n] = n;
+    pos[3 * n] = pos[3 * n + 1] = pos[3 * n + 2] = 0;
+    n++;
+  }
+  if (n == 0) return ELIGN_OK;
+  off[n] = n;
+  elign_oracle_batch b = {.n_mol = n, .offsets = off, .Z = Z, .pos = pos, .multiplicity = mult, .channel = channel};
+  double e[ELIGN_MAX_Z + 1], f[3 * (ELIGN_MAX_Z + 1)];
+  elign_mol_status st_m[ELIGN_MAX_Z + 1];
+  elign_oracle_result r = {.energy = e, .forces = f, .status = st_m};
+  uint64_t id;
+  elign_status st = elign_oracle_client_submit(c, &b, 1, &id, err);
+  if (!st) st = elign_oracle_client_wait(c, id, &r, err);
+  for (int i = 0; !st && i < n; i++) {
+    J->atom_e[channel][Z[i]] = st_m[i] == ELIGN_MOL_OK && isfinite(e[i]) ? e[i] : NAN;
+    if (!isfinite(J->atom_e[channel][Z[i]]))
+      elign_warn("judges: oracle channel %d cannot evaluate an isolated atom of Z = %d (%s): molecules with it get no "
+                 "atomization energy", channel, Z[i], elign_mol_status_string(st_m[i]));
+  }
+  return st;
+}
+
 /* Ask one oracle (channel: 0 = reward, c = judge c − 1) about the set. */
-static elign_status ask(elign_oracle_client *c, int channel, const elign_molset *s, double out[3], elign_error *err) {
+static elign_status ask(struct train_judges *J, elign_oracle_client *c, int channel, const elign_molset *s, double out[3],
+                        elign_error *err) {
   elign_oracle_batch b = {.n_mol = s->n_mol, .offsets = s->offsets, .Z = s->Z, .pos = s->pos, .channel = channel};
   double *energy = elign_malloc((size_t)s->n_mol * sizeof *energy, "judges:energy");
   double *forces = elign_calloc(3 * (size_t)(s->n_atoms > 0 ? s->n_atoms : 1), sizeof *forces, "judges:forces");
@@ -101,7 +153,8 @@ static elign_status ask(elign_oracle_client *c, int channel, const elign_molset 
   uint64_t id;
   elign_status st = elign_oracle_client_submit(c, &b, 1, &id, err);
   if (!st) st = elign_oracle_client_wait(c, id, &r, err);
-  if (!st) score(s, &r, &out[0], &out[1], &out[2]);
+  if (!st) st = atom_energies(J, c, channel, s, err);
+  if (!st) score(s, &r, J->atom_e[channel], &out[0], &out[1], &out[2]);
   free(energy);
   free(forces);
   free(status);
@@ -186,17 +239,18 @@ elign_status train_judges_after_iteration(trainer *tr, train_metrics *m, elign_e
   train_judge_round *now = &J->rounds[J->n_rounds % JUDGE_HISTORY];
   memset(now, 0, sizeof *now);
   now->iteration = tr->iteration;
+  now->n_samples = J->jc.samples;
   now->reward = J->reward_n ? J->reward_sum / (double)J->reward_n : NAN;
   J->reward_sum = 0, J->reward_n = 0;
   double v[3];
   for (int i = 0; !st && i < J->jc.n; i++) {
-    st = ask(J->own ? J->own : tr->client, i + 1, &out.mols, v, err);
+    st = ask(J, J->own ? J->own : tr->client, i + 1, &out.mols, v, err);
     if (st) break;
     now->energy[i] = v[0], now->rms_force[i] = v[1], now->failed[i] = v[2];
     for (int k = 0; k < 3; k++) train_metric(m, J->names[i][k], v[k]);
   }
   if (!st && tr->client && !tr->o->dummy_reward) { /* the reward's oracle on the same set, for comparison */
-    st = ask(tr->client, 0, &out.mols, v, err);
+    st = ask(J, tr->client, 0, &out.mols, v, err);
     for (int k = 0; !st && k < 3; k++) train_metric(m, J->names[J->jc.n][k], v[k]);
   }
   if (!st) {

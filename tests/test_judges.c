@@ -57,6 +57,16 @@ static void test_alarm(void) {
   CHECK(train_judges_alarm(&jc, &a, &c, why, sizeof why) && strstr(why, "molecule stability fell"));
   c.stability = 0.75, c.uniqueness = 0.7;
   CHECK(train_judges_alarm(&jc, &a, &c, why, sizeof why) && strstr(why, "uniqueness fell") && !strstr(why, "stability"));
+  /* a fraction's change must beat its binomial noise: 0.1875 -> 0.0625 over 16 molecules (2 of them) is
+   * within 2 standard errors (0.23), over 1000 molecules it is not */
+  train_judge_round f = round_at(10, 0.5), g = round_at(40, 0.5);
+  f.uniqueness = 0.1875, g.uniqueness = 0.0625, f.n_samples = g.n_samples = 16;
+  CHECK(!train_judges_alarm(&jc, &f, &g, why, sizeof why));
+  f.n_samples = g.n_samples = 1000;
+  CHECK(train_judges_alarm(&jc, &f, &g, why, sizeof why) && strstr(why, "uniqueness fell"));
+  f.n_samples = g.n_samples = 16;
+  f.uniqueness = 0.9, g.uniqueness = 0.3; /* a collapse is significant even over 16 */
+  CHECK(train_judges_alarm(&jc, &f, &g, why, sizeof why));
   /* unmeasured numbers (NAN) never fire */
   train_judge_round d = round_at(40, 2.0);
   d.energy[0] = NAN, d.rms_force[0] = NAN, d.stability = NAN, d.uniqueness = NAN;

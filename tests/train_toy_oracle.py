@@ -23,6 +23,9 @@ import numpy as np
 K = 1.0
 R0 = 1.5
 
+# Provenance (oracle_python.c): versions the python backend records; tests/trust_cli.sh checks it.
+ELIGN_PROVENANCE_VERSIONS = {"train_toy_oracle": "toy-1"}
+
 
 def harmonic(Z, R, charge, multiplicity, options):
     n = len(Z)

@@ -86,23 +86,20 @@ EOF
 T() { "$ELIGN" train base.yaml "$@"; }
 
 # ---- the alarm: an exploitable reward trips it, an honest one does not --------------------
-T --set run.dir=exploit --set oracle.python_function=stretch --set train.judges=python:harmonic > exploit.txt 2>&1 ||
-  bad "exploit run: $(tail -3 exploit.txt)"
+# (train.judge_alarm_stop: the 5-iteration run stops after the firing round, with a checkpoint)
+T --set run.dir=exploit --set oracle.python_function=stretch --set train.judges=python:harmonic --set dataloader.epoches=5 \
+  --set train.judge_alarm_stop=true > exploit.txt 2>&1 || bad "exploit run: $(tail -3 exploit.txt)"
 mtrue exploit/metrics.jsonl "len(m) == 3 and m[2]['judge_alarm'] == 1 and m[2]['judge_reward'] > m[0]['judge_reward']
-  and m[2]['judge_python_harmonic_energy_per_atom'] > m[0]['judge_python_harmonic_energy_per_atom']" &&
+  and m[2]['judge_python_harmonic_atomization_per_atom'] > m[0]['judge_python_harmonic_atomization_per_atom']" &&
   ok || bad "exploit: no alarm within the window of 2 rounds"
 grep -q "REWARD-HACKING ALARM at iteration 3: reward up while judge python:harmonic's energy rose" exploit.txt &&
-  ok || bad "exploit: alarm log line: $(grep -i alarm exploit.txt)"
+  grep -q "stopping (train.judge_alarm_stop)" exploit.txt && [ -f exploit/checkpoints/iter_000000003.h5 ] &&
+  ok || bad "exploit: alarm log line / stop: $(grep -i alarm exploit.txt)"
 T --set run.dir=honest --set train.judges=python:harmonic > honest.txt 2>&1 || bad "honest run: $(tail -3 honest.txt)"
 mtrue honest/metrics.jsonl "len(m) == 3 and all(x['judge_alarm'] == 0 for x in m) and m[2]['judge_reward'] > m[0]['judge_reward']
-  and m[2]['judge_python_harmonic_energy_per_atom'] < m[0]['judge_python_harmonic_energy_per_atom']" &&
+  and m[2]['judge_python_harmonic_atomization_per_atom'] < m[0]['judge_python_harmonic_atomization_per_atom']" &&
   ok || bad "honest: the alarm fired or the judge disagrees"
 ! grep -q "ALARM" honest.txt && ok || bad "honest: alarm line"
-# train.judge_alarm_stop: the run stops after the firing round, with a checkpoint
-T --set run.dir=stop --set oracle.python_function=stretch --set train.judges=python:harmonic --set dataloader.epoches=5 \
-  --set train.judge_alarm_stop=true > stop.txt 2>&1 || bad "stop run"
-mtrue stop/metrics.jsonl "len(m) == 3" && [ -f stop/checkpoints/iter_000000003.h5 ] && ok ||
-  bad "judge_alarm_stop: $(wc -l < stop/metrics.jsonl) iterations"
 
 # ---- judges leave the training alone; on an oracle rank they answer alike -----------------
 T --set run.dir=plain > /dev/null 2>&1 || bad "run without judges"
@@ -113,8 +110,8 @@ $COMPARE plain/checkpoint.h5 orank/checkpoint.h5 > cmp.txt 2>&1 && ok || { bad "
 "$PY" - honest/metrics.jsonl orank/metrics.jsonl <<'EOF' && ok || bad "judge numbers: oracle rank vs in process"
 import json, sys
 a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:3])
-keys = [k for k in a[0] if k.startswith("judge_") and k.endswith(("energy_per_atom", "rms_force", "failed"))]
-assert "judge_lj_energy_per_atom" in b[0] and len(keys) >= 6, (keys, list(b[0]))
+keys = [k for k in a[0] if k.startswith("judge_") and k.endswith(("atomization_per_atom", "rms_force", "failed"))]
+assert "judge_lj_atomization_per_atom" in b[0] and len(keys) >= 6, (keys, list(b[0]))
 bad = [(i, k, x[k], y[k]) for i, (x, y) in enumerate(zip(a, b)) for k in keys if x[k] != y[k]]
 print(f"judges: {len(keys)} numbers x {len(a)} rounds, in process == oracle rank" if not bad else bad)
 sys.exit(1 if bad or len(a) != len(b) else 0)
@@ -130,8 +127,9 @@ ELIGN_TOY_DIE_AFTER=0 T --set run.dir=noclash --set oracle.python_function=dies 
   bad "without the guard the dying oracle was not reached" || ok
 
 # ---- group-signal accounting ----------------------------------------------------------------
-T --set run.dir=zero --set reward.type=dummy --set train.zero_signal_warn_iterations=2 > zero.txt 2>&1 || bad "zero-signal run"
-mtrue zero/metrics.jsonl "[x['zero_signal_fraction'] for x in m] == [1, 1, 1] and all(x['zero_signal_single_member'] == 0 for x in m)" &&
+T --set run.dir=zero --set reward.type=dummy --set train.zero_signal_warn_iterations=2 --set dataloader.epoches=2 > zero.txt 2>&1 ||
+  bad "zero-signal run"
+mtrue zero/metrics.jsonl "[x['zero_signal_fraction'] for x in m] == [1, 1] and all(x['zero_signal_single_member'] == 0 for x in m)" &&
   ok || bad "zero_signal_fraction"
 [ "$(grep -c "no learning signal: 4 of 4 groups" zero.txt)" = 1 ] && grep -q "dataloader.each_prompt_sample K = 4" zero.txt &&
   grep -q "reward.force_clip_threshold null" zero.txt && ok || bad "zero-signal warning: $(grep -i signal zero.txt)"
@@ -159,6 +157,7 @@ a, b = rec(sys.argv[1]), rec(sys.argv[2])
 assert a["config"]["sha256"] == hashlib.sha256(a["config"]["resolved"].encode()).hexdigest()
 assert a["layout"]["ranks"] == 1 and b["layout"]["ranks"] == 2 and b["layout"]["oracle_ranks"] == 1, (a["layout"], b["layout"])
 assert "python:harmonic,lj" in b["config"]["resolved"] and "python:harmonic,lj" not in a["config"]["resolved"]
+assert a["libraries"]["train_toy_oracle"] == "toy-1" and a["libraries"]["python"], a["libraries"]  # the adapter's own
 print("provenance:", a["elign_c"], a["libraries"])
 EOF2
 "$ELIGN" info honest/metrics.jsonl > info_metrics.txt 2>&1 && grep -q '"command": "train"' info_metrics.txt &&

@@ -140,7 +140,7 @@ const elign_config_key elign_config_schema[] = {
     {"train.judge_seed", I, 0, "20251", "[0,2147483647]", NULL, "[Elign-C] seed of the judge set's noise (its own streams: training is unaffected)"},
     {"train.judge_window", I, 0, "3", "[1,inf)", NULL, "[Elign-C] the alarm compares a judge round with the one this many rounds earlier"},
     {"train.judge_reward_min_rise", F, 0, "0.0", "[0,inf)", NULL, "[Elign-C] the reward (mean reward_mean since the previous round) counts as improved over the window when it rose by more than this"},
-    {"train.judge_energy_tolerance", F, 0, "0.05", "[0,inf)", NULL, "[Elign-C] alarm when the reward improved while a judge's mean energy per atom rose by more than this, eV/atom"},
+    {"train.judge_energy_tolerance", F, 0, "0.05", "[0,inf)", NULL, "[Elign-C] alarm when the reward improved while a judge's mean atomization energy per atom (energy minus the judge's isolated-atom energies) rose by more than this, eV/atom"},
     {"train.judge_force_tolerance", F, 0, "0.25", "[0,inf)", NULL, "[Elign-C] alarm when the reward improved while a judge's mean RMS force rose by more than this fraction"},
     {"train.judge_failure_rise", F, 0, "0.1", "[0,1]", NULL, "[Elign-C] alarm when the reward improved while the fraction of the set a judge cannot evaluate rose by more than this"},
     {"train.judge_stability_drop", F, 0, "0.1", "[0,1]", NULL, "[Elign-C] alarm when the judge set's molecule stability fell by more than this over the window"},
