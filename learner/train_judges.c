@@ -35,6 +35,17 @@ struct train_judges {
   uint8_t atom_known[TRAIN_MAX_JUDGES + 1][ELIGN_MAX_Z + 1];
 };
 
+/* The same backend with the same model (ANI) or function (python) as the reward. */
+static int judge_is_reward(const train_judge_spec *j, const train_options *o) {
+  if (strcmp(j->backend, o->oracle_backend) != 0) return 0;
+  const char *mine = strcmp(j->backend, "ani") == 0      ? o->oracle.model
+                     : strcmp(j->backend, "python") == 0 ? (o->oracle.python_function ? o->oracle.python_function
+                                                                                          : "evaluate")
+                                                         : NULL;
+  if (!j->arg[0] || !mine) return 1;
+  return strcmp(j->arg, mine) == 0;
+}
+
 elign_status train_judges_setup(trainer *tr, elign_error *err) {
   const train_judges_config *jc = &tr->o->judges;
   tr->signal_watch.threshold = elign_config_get_double(tr->cfg, "train.zero_signal_warn_fraction");
@@ -56,6 +67,10 @@ elign_status train_judges_setup(trainer *tr, elign_error *err) {
                                                          &J->own, err);
     if (st) return st;
   }
+  for (int i = 0; i < jc->n; i++) /* a judge that is the reward itself cannot catch the reward's holes */
+    if (!tr->o->dummy_reward && judge_is_reward(&jc->judge[i], tr->o))
+      elign_warn("train.judges: '%s' is the reward's own oracle (oracle.backend %s): it cannot see the reward's "
+                 "holes; list backends or models the reward does not use", jc->judge[i].spec, tr->o->oracle_backend);
   char list[512] = "";
   for (int i = 0; i < jc->n; i++)
     snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", jc->judge[i].spec);

@@ -100,6 +100,8 @@ mtrue honest/metrics.jsonl "len(m) == 3 and all(x['judge_alarm'] == 0 for x in m
   and m[2]['judge_python_harmonic_atomization_per_atom'] < m[0]['judge_python_harmonic_atomization_per_atom']" &&
   ok || bad "honest: the alarm fired or the judge disagrees"
 ! grep -q "ALARM" honest.txt && ok || bad "honest: alarm line"
+grep -q "train.judges: 'python:harmonic' is the reward's own oracle" honest.txt && ok || bad "honest: no same-oracle warning"
+! grep -q "is the reward's own oracle" exploit.txt && ok || bad "exploit: a different function is not the reward"
 
 # ---- judges leave the training alone; on an oracle rank they answer alike -----------------
 T --set run.dir=plain > /dev/null 2>&1 || bad "run without judges"
