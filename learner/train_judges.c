@@ -46,10 +46,31 @@ static int judge_is_reward(const train_judge_spec *j, const train_options *o) {
   return strcmp(j->arg, mine) == 0;
 }
 
+/* With oracle ranks rank 0 reads no ANI file, yet its checkpoints must name
+ * them (provenance.h): load each ANI model the oracle ranks serve (the
+ * reward's, the judges') once and drop it — the loader hashes every file. */
+static void record_remote_ani_files(const trainer *tr) {
+  if (tr->w->embedded_oracle) return;
+  elign_oracle *o = NULL;
+  elign_error e;
+  elign_error_clear(&e);
+  if (!tr->o->dummy_reward && strcmp(tr->o->oracle_backend, "ani") == 0 &&
+      elign_oracle_create("ani", &tr->o->oracle, &o, &e) == ELIGN_OK)
+    elign_oracle_destroy(&o);
+  for (int i = 0; i < tr->o->judges.n; i++) {
+    const train_judge_spec *j = &tr->o->judges.judge[i];
+    if (strcmp(j->backend, "ani") != 0) continue;
+    elign_oracle_options opt = tr->o->oracle;
+    if (j->arg[0]) opt.model = j->arg;
+    if (elign_oracle_create("ani", &opt, &o, &e) == ELIGN_OK) elign_oracle_destroy(&o);
+  }
+}
+
 elign_status train_judges_setup(trainer *tr, elign_error *err) {
   const train_judges_config *jc = &tr->o->judges;
   tr->signal_watch.threshold = elign_config_get_double(tr->cfg, "train.zero_signal_warn_fraction");
   tr->signal_watch.iterations = (int)elign_config_get_int(tr->cfg, "train.zero_signal_warn_iterations");
+  if (tr->rank == 0) record_remote_ani_files(tr);
   if (tr->rank != 0 || jc->n == 0) return ELIGN_OK;
   struct train_judges *J = elign_calloc(1, sizeof *J, "train:judges");
   J->jc = *jc;

@@ -107,7 +107,8 @@ grep -q "train.judges: 'python:harmonic' is the reward's own oracle" honest.txt 
 T --set run.dir=plain > /dev/null 2>&1 || bad "run without judges"
 $COMPARE plain/checkpoint.h5 honest/checkpoint.h5 > cmp.txt 2>&1 && ok || { bad "judges changed the training"; cat cmp.txt >&2; }
 $MPIRUN -np 2 "$ELIGN" --quiet train base.yaml --set run.dir=orank --set mpi.oracle_ranks=1 \
-  --set train.judges=python:harmonic,lj > orank.txt 2>&1 || bad "judges on an oracle rank: $(tail -3 orank.txt)"
+  --set train.judges=python:harmonic,lj,ani-1ccx --set oracle.model_dir="${ELIGN_SHARED_DIR:-$SRC/../shared}/models/ani-model-zoo" \
+  > orank.txt 2>&1 || bad "judges on an oracle rank: $(tail -3 orank.txt)"
 $COMPARE plain/checkpoint.h5 orank/checkpoint.h5 > cmp.txt 2>&1 && ok || { bad "oracle rank run differs"; cat cmp.txt >&2; }
 "$PY" - honest/metrics.jsonl orank/metrics.jsonl <<'EOF' && ok || bad "judge numbers: oracle rank vs in process"
 import json, sys
@@ -159,6 +160,9 @@ a, b = rec(sys.argv[1]), rec(sys.argv[2])
 assert a["config"]["sha256"] == hashlib.sha256(a["config"]["resolved"].encode()).hexdigest()
 assert a["layout"]["ranks"] == 1 and b["layout"]["ranks"] == 2 and b["layout"]["oracle_ranks"] == 1, (a["layout"], b["layout"])
 assert "python:harmonic,lj" in b["config"]["resolved"] and "python:harmonic,lj" not in a["config"]["resolved"]
+# the ANI judge runs on the oracle rank; rank 0 still names its files (one entry per model)
+ani = [i for i in b["inputs"] if i["role"] == "ani model"]
+assert len(ani) == 1 and ani[0]["path"].endswith("ani-1ccx_8x.info") and ani[0]["files"] > 50 and len(ani[0]["sha256_of_file_sha256s"]) == 64, b["inputs"]
 assert a["libraries"]["train_toy_oracle"] == "toy-1" and a["libraries"]["python"], a["libraries"]  # the adapter's own
 print("provenance:", a["elign_c"], a["libraries"])
 EOF2

@@ -26,7 +26,7 @@ int openblas_get_num_threads(void);
 extern const char elign_build_git_commit[];
 extern const int elign_build_git_dirty;
 
-#define PROV_MAX_INPUTS 64
+#define PROV_MAX_INPUTS 1024
 #define PROV_MAX_VERSIONS 16
 
 typedef struct {
@@ -187,6 +187,38 @@ static void write_libraries(elign_json_writer *w) {
   elign_jw_end(w);
 }
 
+/* An ANI model as one input: the .info file's path, the number of files read
+ * for it (the .info and every file after it up to the next .info), their
+ * bytes, and the sha256 of their sha256 hex digests in read order (a file
+ * that could not be hashed makes it null). Keeps the record small: a model is
+ * ~60 files. Returns the index after the group. */
+static int write_model_group(elign_json_writer *w, int first) {
+  int end = first + 1;
+  while (end < P.n_inputs && strcmp(P.inputs[end].role, "ani") == 0) {
+    size_t n = strlen(P.inputs[end].path);
+    if (n > 5 && strcmp(P.inputs[end].path + n - 5, ".info") == 0) break;
+    end++;
+  }
+  hash_ctx c = hash_begin();
+  int64_t bytes = 0;
+  int complete = 1;
+  for (int k = first; k < end; k++) {
+    hash_update(&c, P.inputs[k].sha256, strlen(P.inputs[k].sha256));
+    bytes += P.inputs[k].bytes;
+    complete &= P.inputs[k].sha256[0] != 0;
+  }
+  char hex[ELIGN_SHA256_HEX];
+  hash_end(&c, hex);
+  elign_jw_begin_object(w, NULL);
+  elign_jw_string(w, "role", "ani model");
+  elign_jw_string(w, "path", P.inputs[first].path);
+  elign_jw_int(w, "files", end - first);
+  elign_jw_string(w, "sha256_of_file_sha256s", complete ? hex : NULL);
+  elign_jw_int(w, "bytes", bytes);
+  elign_jw_end(w);
+  return end;
+}
+
 void elign_provenance_write_json(elign_json_writer *w, const char *key) {
   elign_jw_begin_object(w, key);
   elign_jw_begin_object(w, "elign_c");
@@ -229,6 +261,10 @@ void elign_provenance_write_json(elign_json_writer *w, const char *key) {
   elign_jw_begin_array(w, "inputs");
   for (int i = 0; i < P.n_inputs; i++) {
     const prov_input *in = &P.inputs[i];
+    if (strcmp(in->role, "ani") == 0) { /* one entry per ANI model: its .info and every file read after it */
+      i = write_model_group(w, i) - 1;
+      continue;
+    }
     elign_jw_begin_object(w, NULL);
     elign_jw_string(w, "role", in->role);
     elign_jw_string(w, "path", in->path);
