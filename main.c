@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "actor/commands.h"
+#include "common/base/provenance.h"
 #include "common/base/cli.h"
 #include "common/base/log.h"
 #include "common/cmd/commands.h"
@@ -77,7 +78,10 @@ static int elign_cli_dispatch(int argc, char **argv) {
     return ELIGN_EXIT_USAGE;
   }
   for (const elign_command *c = elign_commands; c->name; c++)
-    if (strcmp(c->name, argv[i]) == 0) return c->main(argc - i, argv + i);
+    if (strcmp(c->name, argv[i]) == 0) {
+      elign_provenance_set_command(c->name);
+      return c->main(argc - i, argv + i);
+    }
   fprintf(stderr, "elign: unknown command '%s' (see `elign --help`)\n", argv[i]);
   return ELIGN_EXIT_USAGE;
 }

@@ -13,6 +13,7 @@
 
 #include "actor/commands.h"
 #include "actor/sampler.h"
+#include "common/base/provenance.h"
 #include "common/base/cli.h"
 #include "common/base/config.h"
 #include "common/io/dataset_io.h"
@@ -511,6 +512,9 @@ int sample_main(int argc, char **argv) {
   meta.seed = a.seed;
   meta.steps = a.steps > 0 ? a.steps : (a.T > 0 ? a.T : m.T0);
   meta.iteration = -1;
+  const char *model_hash = elign_provenance_input_sha256(a.model); /* hashed when edm_model_load read it */
+  snprintf(meta.model_sha256, sizeof meta.model_sha256, "%s", model_hash ? model_hash : "");
+  elign_provenance_set_seed(a.seed);
   snprintf(doing, sizeof doing, "writing %s", a.out);
   snprintf(kept, sizeof kept, "%s not written (its temporary removed); inputs untouched", a.out);
   elign_interrupt_doing(doing, kept);

@@ -209,6 +209,7 @@ elign_status grpo_advantages_compute(grpo_advantages *out, const grpo_reward_bat
           break;
         }
     out->n_zero_signal += zero;
+    out->n_zero_single += zero && g.start[i + 1] - g.start[i] == 1;
   }
   free(aF);
   free(aE);

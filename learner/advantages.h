@@ -40,6 +40,7 @@ typedef struct {
   double *adv_sum;   /* [n_mol] clamp(Σ_k adv) — logged only, as the public trainer */
   int n_groups;      /* distinct group_index values */
   int n_zero_signal; /* groups whose advantages are all exactly 0 (no learning signal) */
+  int n_zero_single; /* of those, groups of a single member (K = 1, or the filter kept one) */
 } grpo_advantages;
 
 /* Advantages of the (filtered) batch rb, grouped by rb->group_index. T =

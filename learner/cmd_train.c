@@ -78,15 +78,26 @@ static elign_status no_oracle(void *ctx, const elign_oracle_batch *batch, elign_
   return ELIGN_FAIL(err, ELIGN_ERR_ARG, "reward.type dummy: the oracle rank has no oracle");
 }
 
-/* An oracle rank: serve the actors that send to it until each said DONE. */
+/* An oracle rank: serve the actors that send to it until each said DONE.
+ * With train.judges the judges are further oracle channels (learner/judges.h). */
 static elign_status serve(const elign_world *w, const train_options *o, elign_oracle *oracle, elign_error *err) {
   int clients[4096];
   int n = elign_world_oracle_clients(w, w->rank, clients, 4096);
   elign_oracle_server_options so = {.batch_size = o->oracle_batch, .n_clients = n,
                                     .evaluate = oracle ? NULL : no_oracle};
+  train_oracle_set set;
+  memset(&set, 0, sizeof set);
+  if (o->judges.n > 0) {
+    elign_status js = train_oracle_set_create(&set, oracle, &o->judges, &o->oracle, err);
+    so.evaluate = train_oracle_set_evaluate; /* even after a failure: the actors must still hear back */
+    so.evaluate_ctx = &set;
+    if (js) elign_warn("oracle rank %d: the judges are unavailable (their requests fail): %s", w->rank, err->msg);
+    elign_error_clear(err);
+  }
   elign_oracle_server_stats stats;
   elign_status st = elign_oracle_server_run(oracle, w->comm, &so, &stats, err);
   if (!st) elign_oracle_server_stats_log(&stats, o->oracle_batch);
+  train_oracle_set_free(&set);
   return st;
 }
 

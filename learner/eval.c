@@ -351,7 +351,7 @@ static void put_stats(eval_section *sec, const char *key, double *v, int64_t n, 
   }
 }
 
-static void stability_section(const eval_file *f, eval_summary *out) {
+static void stability_section(const eval_file *f, int rule, eval_summary *out) {
   elign_stability_stats st;
   elign_stability_stats_init(&st);
   for (int64_t m = 0; m < f->mols.n_mol; m++)
@@ -364,6 +364,16 @@ static void stability_section(const eval_file *f, eval_summary *out) {
   eval_section_set(s, "atom_stable", st.n_molecules ? elign_stability_atom_pooled(&st) : NAN);
   eval_section_set(s, "mol_stable", st.n_molecules ? elign_stability_molecule(&st) : NAN);
   eval_section_set(s, "atom_stable_mean", st.n_molecules ? elign_stability_atom_mean(&st) : NAN);
+  /* the corrected variant beside it (docs/stability.md): recomputed from the geometry, cheap */
+  elign_stability_stats sc;
+  elign_stability_stats_init(&sc);
+  elign_molset_stability_corrected(&f->mols, rule, &sc);
+  eval_section *c = eval_summary_section(out, "stability_corrected");
+  eval_section_set(c, "n_stable_molecules", (double)sc.n_stable_molecules);
+  eval_section_set(c, "n_stable_atoms", (double)sc.n_stable_atoms);
+  eval_section_set(c, "atom_stable", sc.n_molecules ? elign_stability_atom_pooled(&sc) : NAN);
+  eval_section_set(c, "mol_stable", sc.n_molecules ? elign_stability_molecule(&sc) : NAN);
+  eval_section_set(c, "atom_stable_mean", sc.n_molecules ? elign_stability_atom_mean(&sc) : NAN);
 }
 
 static void rdkit_section(const eval_file *f, const elign_smiles_set *train, eval_summary *out) {
@@ -399,6 +409,42 @@ static void rdkit_section(const eval_file *f, const elign_smiles_set *train, eva
   eval_section_set(s, "validity_x_uniqueness_x_stability", n ? validity * uniqueness * mol_stable : NAN);
   eval_section_set(s, "validity_x_uniqueness_x_novelty",
                    train && n ? validity * uniqueness * (n_unique ? (double)n_novel / (double)n_unique : 0) : NAN);
+}
+
+/* The corrected validity variant (docs/eval.md, docs/stability.md): RDKit
+ * sanitizes the corrected graph (full bond orders for every rule, the aromatic
+ * assignment, the formal charges) instead of EDM's; validity and uniqueness of
+ * the largest fragments, as EDM's. Recomputed here (RDKit once more per molecule). */
+static void rdkit_corrected_section(const eval_file *f, int rule, eval_summary *out) {
+  if (!elign_rdkit_available()) return;
+  int64_t n = f->mols.n_mol, n_valid = 0, n_stable = 0;
+  elign_smiles_set *uniq = elign_smiles_set_new();
+  for (int64_t m = 0; m < n; m++) {
+    int64_t a0 = f->mols.offsets[m], na = f->mols.offsets[m + 1] - a0;
+    int8_t *orders = elign_calloc((size_t)(na * na > 0 ? na * na : 1), 1, "eval:corrected_orders");
+    int8_t *charges = elign_calloc((size_t)(na > 0 ? na : 1), 1, "eval:corrected_charges");
+    n_stable += elign_molecule_graph_corrected(f->mols.pos + 3 * a0, f->mols.Z + a0, na, rule, orders, charges, NULL);
+    char *smi = NULL;
+    elign_error e;
+    elign_error_clear(&e);
+    if (elign_rdkit_smiles_graph(f->mols.Z + a0, charges, orders, na, 1, &smi, &e) == ELIGN_RDKIT_VALID) {
+      n_valid++;
+      elign_smiles_set_insert(uniq, smi, NULL);
+    }
+    elign_free(smi);
+    elign_free(orders);
+    elign_free(charges);
+  }
+  int64_t n_unique = elign_smiles_set_size(uniq);
+  elign_smiles_set_free(&uniq);
+  eval_section *s = eval_summary_section(out, "rdkit_corrected");
+  double validity = ratio((double)n_valid, (double)n), uniqueness = n_valid ? (double)n_unique / (double)n_valid : 0;
+  eval_section_set(s, "n_valid", (double)n_valid);
+  eval_section_set(s, "n_unique", (double)n_unique);
+  eval_section_set(s, "validity", validity);
+  eval_section_set(s, "uniqueness", n ? uniqueness : NAN);
+  eval_section_set(s, "validity_x_uniqueness", n ? validity * uniqueness : NAN);
+  eval_section_set(s, "validity_x_uniqueness_x_stability", n ? validity * uniqueness * ratio((double)n_stable, (double)n) : NAN);
 }
 
 static void oracle_sections(const eval_file *f, const eval_settings *s, int b, eval_summary *out) {
@@ -496,8 +542,9 @@ static void dft_section(const eval_file *f, eval_summary *out) {
 void eval_summary_of_file(const eval_file *f, const eval_settings *s, const elign_smiles_set *train,
                           eval_summary *out) {
   memset(out, 0, sizeof *out);
-  stability_section(f, out);
+  stability_section(f, s->rule, out);
   rdkit_section(f, train, out);
+  rdkit_corrected_section(f, s->rule, out);
   for (int b = 0; b < s->n_backends; b++) oracle_sections(f, s, b, out);
   if (s->dft_n > 0) dft_section(f, out);
 }

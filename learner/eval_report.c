@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/base/provenance.h"
 #include "common/base/atomic_file.h"
 #include "common/base/json_writer.h"
 #include "common/chem/rdkit_metrics.h"
@@ -275,6 +276,7 @@ elign_status eval_write_json(const eval_report *r, const char *path, elign_error
     write_sections(&w, "diff", &diff);
   }
   write_distributions(&w, r);
+  elign_provenance_write_json(&w, "provenance"); /* last: comparisons of two summaries can drop it */
   elign_jw_end(&w);
   if (elign_jw_error(&w)) {
     fclose(f);

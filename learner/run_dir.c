@@ -158,8 +158,8 @@ static void clear_run_dir(const char *run_dir, const char *prefix, const char *c
     unlink(p);
   }
   free(nums);
-  const char *files[] = {"metrics.jsonl", "config.yaml"};
-  for (int i = 0; i < 2; i++) {
+  const char *files[] = {"metrics.jsonl", "config.yaml", "provenance.json"};
+  for (int i = 0; i < 3; i++) {
     snprintf(p, sizeof p, "%s/%s", run_dir, files[i]);
     unlink(p);
   }

@@ -61,6 +61,7 @@
 #include "common/mpi/roles.h"
 #include "common/nn/adamw.h"
 #include "learner/grpo_settings.h"
+#include "learner/judges.h"
 #include "learner/run_dir.h"
 #include "oracle/oracle.h"
 
@@ -95,6 +96,8 @@ typedef struct {
   int oracle_batch;              /* oracle.batch_size */
   double oracle_reply_timeout;   /* mpi.timeout: an actor waits this long for its oracle rank, s */
   elign_oracle_options oracle;   /* strings point into the config */
+  train_judges_config judges;    /* train.judge* (learner/judges.h) */
+  double clash_distance;         /* reward.clash_distance, Å (0 = off): closer pairs never reach the oracle */
 } train_options;
 
 /* Read and check every key `elign train` uses; errors name the key. */

@@ -24,6 +24,7 @@
 #include "learner/ppo.h"
 #include "learner/rewards.h"
 #include "learner/shaping.h"
+#include "learner/signal_watch.h"
 #include "learner/train.h"
 #include "oracle/service/client.h"
 
@@ -110,7 +111,11 @@ typedef struct {
   double best_metric;      /* best_checkpoint_metric so far (NAN = none) */
   int best_warned;
   double early_best, early_t; /* early stopping: best train.early_stop_metric and when (NAN = none yet) */
-  int early_stop;          /* rank 0: patience exhausted */
+  int early_stop;          /* rank 0: patience exhausted (or a judge alarm with train.judge_alarm_stop) */
+
+  int clash_logged;        /* the clash guard has said it once */
+  grpo_signal_watch signal_watch; /* rank 0: zero-signal groups (train_reward.c) */
+  struct train_judges *judges; /* rank 0 with train.judges: the judge rounds (train_judges.c) */
 } trainer;
 
 /* Rollout blocks: block b holds groups [b·G, min((b+1)·G, P)) and belongs
@@ -164,5 +169,23 @@ elign_status train_rollout_collect(trainer *tr, train_iter *it, elign_error *err
 elign_status train_reward(trainer *tr, train_iter *it, train_metrics *m, elign_error *err);
 /* train_update.c: the PPO epochs over the kept molecules. Collective. */
 elign_status train_update(trainer *tr, train_iter *it, train_metrics *m, elign_error *err);
+
+/* train_judges.c (rank 0; no-ops without train.judges): set up the judges
+ * (their oracles in process when the run has no oracle ranks)... */
+elign_status train_judges_setup(trainer *tr, elign_error *err);
+/* ...after each iteration (tr->iteration done): every train.judge_every
+ * iterations a judge round, its numbers into m, the alarm... */
+elign_status train_judges_after_iteration(trainer *tr, train_metrics *m, elign_error *err);
+/* ...and free them. */
+void train_judges_free(trainer *tr);
+
+/* train_judges.c (rank 0; no-ops without train.judges): set up the judges
+ * (their oracles in process when the run has no oracle ranks)... */
+elign_status train_judges_setup(trainer *tr, elign_error *err);
+/* ...after each iteration (tr->iteration done): every train.judge_every
+ * iterations a judge round, its numbers into m, the alarm... */
+elign_status train_judges_after_iteration(trainer *tr, train_metrics *m, elign_error *err);
+/* ...and free them. */
+void train_judges_free(trainer *tr);
 
 #endif

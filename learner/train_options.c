@@ -176,10 +176,12 @@ elign_status train_options_from_config(const elign_config *cfg, train_options *o
   o->oracle_batch = (int)elign_config_get_int(cfg, "oracle.batch_size");
   o->oracle_reply_timeout = elign_config_get_double(cfg, "mpi.timeout");
   elign_oracle_options_from_config(cfg, &o->oracle);
+  o->clash_distance = elign_config_is_null(cfg, "reward.clash_distance") ? 0.0
+                                                                           : elign_config_get_double(cfg, "reward.clash_distance");
   if (!o->dummy_reward && !elign_oracle_backend_find(o->oracle_backend)) {
     ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "oracle.backend: unknown backend '%s' (valid: %s)", o->oracle_backend,
                elign_oracle_backend_names());
     return ELIGN_ERR_CONFIG;
   }
-  return ELIGN_OK;
+  return train_judges_config_read(cfg, &o->judges, err);
 }

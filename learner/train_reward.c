@@ -189,7 +189,25 @@ static char **batch_smiles(const trainer *tr, const batch_inputs *bi, int64_t *n
   return smi;
 }
 
-static void advantage_stats(const trainer *tr, const grpo_advantages *adv, train_metrics *m) {
+/* Rank 0: zero-signal groups stayed high: say which settings make them. */
+static void warn_zero_signal(const trainer *tr, const grpo_advantages *adv, const train_metrics *m) {
+  const grpo_settings *s = &tr->o->s;
+  char fclip[32] = "null", eclip[32] = "null";
+  if (!isnan(s->reward.force_clip_threshold)) snprintf(fclip, sizeof fclip, "%g", s->reward.force_clip_threshold);
+  if (!isnan(s->reward.energy_transform_clip)) snprintf(eclip, sizeof eclip, "%g", s->reward.energy_transform_clip);
+  elign_warn("no learning signal: %d of %d groups (%.0f%%) have all-zero advantages, %d iterations in a row "
+             "(train.zero_signal_warn_fraction %g). Causes: groups of one member %d (dataloader.each_prompt_sample "
+             "K = %d; filters.enable_filtering %s kept %.0f of %.0f molecules); members with equal rewards %d "
+             "(reward.force_clip_threshold %s eV/A and reward.energy_transform_clip %s flatten rewards beyond them; "
+             "oracle failures %.0f share the failure reward); advantages clamped to +-%g (train.clip_advantage_value)",
+             adv->n_zero_signal, adv->n_groups, 100.0 * adv->n_zero_signal / (adv->n_groups ? adv->n_groups : 1),
+             tr->signal_watch.run, tr->signal_watch.threshold, adv->n_zero_single, tr->o->K,
+             s->filters.enable_filtering ? "on" : "off", train_metric_get(m, "kept"), train_metric_get(m, "molecules"),
+             adv->n_zero_signal - adv->n_zero_single, fclip, eclip, train_metric_get(m, "oracle_failures"),
+             grpo_advantage_clip(s));
+}
+
+static void advantage_stats(trainer *tr, const grpo_advantages *adv, train_metrics *m) {
   double s = 0, s2 = 0, lo = INFINITY, hi = -INFINITY;
   int64_t n = 0;
   for (int64_t b = 0; b < adv->n_mol; b++)
@@ -207,6 +225,10 @@ static void advantage_stats(const trainer *tr, const grpo_advantages *adv, train
   train_metric(m, "advantage_max", n ? hi : NAN);
   train_metric(m, "groups", adv->n_groups);
   train_metric(m, "zero_signal_groups", adv->n_zero_signal);
+  double frac = adv->n_groups ? (double)adv->n_zero_signal / adv->n_groups : NAN;
+  train_metric(m, "zero_signal_fraction", frac);
+  train_metric(m, "zero_signal_single_member", adv->n_zero_single);
+  if (grpo_signal_watch_update(&tr->signal_watch, frac)) warn_zero_signal(tr, adv, m);
 }
 
 static elign_status rank0_rewards(trainer *tr, train_iter *it, const batch_inputs *bi, train_metrics *m,

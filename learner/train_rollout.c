@@ -21,6 +21,7 @@ typedef struct train_request {
   int64_t mol_first, n_mol; /* record molecules */
   int copies;               /* > 1: the request holds each group's first member only; its answer
                                stands for all `copies` members (a frame inside a case-C prefix) */
+  uint8_t *clash;           /* [n_mol / copies] 1 = held back by the clash guard (not sent), or NULL = none */
 } oracle_request;
 
 typedef struct {
@@ -29,6 +30,44 @@ typedef struct {
   int64_t blk;              /* the block being sampled */
   double t_submit;
 } frame_sink;
+
+/* The clash guard (reward.clash_distance): molecules with two atoms closer
+ * than it never reach the oracle — an MLFF's energy there is an
+ * extrapolation a policy could exploit; they come back flagged
+ * ELIGN_MOL_OVERLAP and the reward counts them as oracle failures (D1).
+ * Returns [n] flags, or NULL when the guard is off or nothing clashes. */
+static uint8_t *clash_guard(trainer *tr, int64_t n, const int64_t *off, const int32_t *Z, const double *pos) {
+  double d = tr->o->clash_distance;
+  if (!(d > 0)) return NULL;
+  uint8_t *clash = NULL;
+  for (int64_t m = 0; m < n; m++) {
+    int64_t a0 = off[m];
+    if (elign_oracle_check_molecule(NULL, NULL, off[m + 1] - a0, Z + a0, pos + 3 * a0, d) != ELIGN_MOL_OVERLAP) continue;
+    if (!clash) clash = elign_calloc((size_t)n, 1, "train:clash");
+    clash[m] = 1;
+  }
+  if (clash && !tr->clash_logged) {
+    elign_info("clash guard: a molecule with atoms closer than reward.clash_distance = %g A is not sent to the oracle "
+               "(flagged %s, rewarded as an oracle failure; logged once)", d, elign_mol_status_string(ELIGN_MOL_OVERLAP));
+    tr->clash_logged = 1;
+  }
+  return clash;
+}
+
+/* Drop the clashing molecules from the packed batch in place; returns the count left. */
+static int64_t compact_unclashed(const uint8_t *clash, int64_t n, int64_t *off, int32_t *Z, double *pos) {
+  int64_t k = 0, at = 0;
+  for (int64_t m = 0; m < n; m++) {
+    int64_t a0 = off[m], na = off[m + 1] - a0;
+    if (clash[m]) continue;
+    memmove(pos + 3 * at, pos + 3 * a0, (size_t)(3 * na) * sizeof(double));
+    memmove(Z + at, Z + a0, (size_t)na * sizeof(int32_t));
+    off[k++] = at;
+    at += na;
+  }
+  off[k] = at;
+  return k;
+}
 
 /* The frame callback: scheduled ẑ₀ frames (shaping) or the final molecules
  * (terminal reward) go to the oracle now; everything else is ignored. */
@@ -55,7 +94,9 @@ static elign_status submit_frame(const rollout_frame *f, void *user, elign_error
     }
     off[q + 1] = off[q] + n;
   }
-  elign_oracle_batch b = {.n_mol = n_send, .offsets = off, .Z = Z, .pos = pos};
+  uint8_t *clash = clash_guard(tr, n_send, off, Z, pos);
+  int64_t n_sent = clash ? compact_unclashed(clash, n_send, off, Z, pos) : n_send;
+  elign_oracle_batch b = {.n_mol = n_sent, .offsets = off, .Z = Z, .pos = pos};
   uint64_t id = 0;
   double t0 = elign_wtime(), tt = elign_trace_begin();
   elign_status st = elign_oracle_client_submit(tr->client, &b, 1, &id, err);
@@ -64,15 +105,40 @@ static elign_status submit_frame(const rollout_frame *f, void *user, elign_error
   free(pos);
   free(Z);
   free(off);
-  if (st) return st;
+  if (st) {
+    free(clash);
+    return st;
+  }
   train_iter *it = fs->it;
   if (it->n_req == it->cap_req)
     it->req = elign_realloc(it->req, (size_t)(it->cap_req = it->cap_req ? 2 * it->cap_req : 64) * sizeof *it->req,
                             "train:requests");
   it->req[it->n_req++] =
       (oracle_request){.id = id, .blk = fs->blk, .slot = slot, .mol_first = f->mol_first, .n_mol = f->n_mol,
-                       .copies = copies};
+                       .copies = copies, .clash = clash};
   return ELIGN_OK;
+}
+
+/* The answer of a request with held-back molecules came packed: spread it
+ * to the full molecule order (from the back, in place) and flag the others. */
+static void expand_clashed(const uint8_t *clash, int64_t n, const int64_t *off, double *energy, double *forces,
+                           elign_mol_status *status) {
+  int64_t k = 0, at = 0;
+  for (int64_t m = 0; m < n; m++) k += !clash[m];
+  for (int64_t m = 0; m < n; m++) at += clash[m] ? 0 : off[m + 1] - off[m];
+  for (int64_t m = n - 1; m >= 0; m--) {
+    int64_t na = off[m + 1] - off[m];
+    if (clash[m]) {
+      status[m] = ELIGN_MOL_OVERLAP;
+      energy[m] = 0.0;
+      memset(forces + 3 * off[m], 0, (size_t)(3 * na) * sizeof(double));
+      continue;
+    }
+    k--, at -= na;
+    status[m] = status[k];
+    energy[m] = energy[k];
+    memmove(forces + 3 * off[m], forces + 3 * at, (size_t)(3 * na) * sizeof(double));
+  }
 }
 
 /* Wait for one request and reduce each molecule to (metric, energy, ok). */
@@ -89,6 +155,7 @@ static elign_status collect_request(trainer *tr, train_iter *it, const oracle_re
   uint8_t *answered = elign_malloc((size_t)(n > 0 ? n : 1), "train:req_ok");
   elign_oracle_result res = {.energy = energy, .forces = forces, .status = status};
   elign_status st = elign_oracle_client_wait(tr->client, q->id, &res, err);
+  if (!st && q->clash) expand_clashed(q->clash, n, off, energy, forces, status);
   if (!st) {
     for (int64_t b = 0; b < n; b++) answered[b] = status[b] == ELIGN_MOL_OK;
     grpo_oracle_frame f = {.forces = forces, .energy = energy, .ok = answered};
@@ -182,6 +249,7 @@ elign_status train_rollout_collect(trainer *tr, train_iter *it, elign_error *err
   }
   it->t[TM_ORACLE_WAIT] += elign_wtime() - t1;
   elign_trace_end(tt, "oracle_wait", ELIGN_TRACE_WAIT);
+  for (int q = 0; q < it->n_req; q++) free(it->req[q].clash);
   free(it->req);
   it->req = NULL;
   it->n_req = it->cap_req = 0;

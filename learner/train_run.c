@@ -342,6 +342,7 @@ static elign_status run_iteration(trainer *tr, train_iter *it, int prefetch, tra
 /* ==== the run ======================================================================== */
 
 static void trainer_free(trainer *tr) {
+  train_judges_free(tr);
   elign_metrics_close(&tr->metrics);
   egnn_workspace_free(&tr->ws_train);
   egnn_workspace_free(&tr->ws_ref);
@@ -379,6 +380,7 @@ static elign_status trainer_setup(trainer *tr, const train_start *start, elign_e
     st = elign_config_write_resolved(tr->cfg, o->run_dir, err);
     if (!st) tr->metrics = elign_metrics_open(o->run_dir, "metrics.jsonl", err);
     if (!st && !tr->metrics) st = err->status;
+    if (!st) st = train_judges_setup(tr, err);
   }
   return elign_mpi_agree(tr->comm, err);
 }
@@ -488,7 +490,8 @@ static elign_status train_loop(trainer *tr, const train_start *start, elign_erro
       tr->policy_version = tr->iteration; /* the weights after this iteration's update */
       done_this_run++;
       if (tr->rank == 0) {
-        st = write_metrics(tr, &it, &m, err);
+        st = train_judges_after_iteration(tr, &m, err);
+        if (!st) st = write_metrics(tr, &it, &m, err);
         log_iteration(tr, &it, &m);
         elign_progress_update(&progress, tr->iteration);
         if (!st) st = track_best(tr, &m, err);

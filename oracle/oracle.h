@@ -40,6 +40,8 @@ typedef struct {
   const double *pos;      /* [n_atoms][3] Å */
   const int *charge;      /* [n_mol] total charge, or NULL = all neutral */
   const int *multiplicity;/* [n_mol] spin multiplicity 2S+1, or NULL = all singlets */
+  int channel;            /* which of a server's oracles answers (0 = the primary; `elign train` sends its
+                             independent judges on 1, 2, ...: learner/judges.h); backends ignore it */
 } elign_oracle_batch;
 
 /* Output, allocated by the caller for the batch's sizes. On a flagged
@@ -66,7 +68,22 @@ typedef struct {
   int threads;                 /* threads the backend may use (0 = OMP_NUM_THREADS) */
   int rank;                    /* MPI world rank (scratch naming) */
   int max_iterations;          /* SCF iteration limit (xtb, DFT adapters); 0 = backend default */
+  int xtb_retry;               /* gfn2-xtb after an SCF failure: ELIGN_XTB_RETRY_* (0 = the default ladder) */
+  double xtb_retry_etemp;      /* K: the retry's electronic temperature (0 = ELIGN_XTB_RETRY_ETEMP_DEFAULT) */
 } elign_oracle_options;
+
+/* The gfn2-xtb retry ladder (oracle.xtb_retry): a molecule whose SCF does not
+ * converge is tried again at a higher electronic temperature (Fermi smearing
+ * helps a small-gap SCF converge), then with GFN-FF (no SCF at all), each
+ * attempt logged. GFN-FF's energies are not on GFN2's scale: an energy reward
+ * should stop at the electronic temperature (docs/oracles.md). */
+enum {
+  ELIGN_XTB_RETRY_DEFAULT = 0,     /* = ELIGN_XTB_RETRY_ETEMP_GFNFF */
+  ELIGN_XTB_RETRY_NONE = 1,        /* a failed SCF is flagged at once */
+  ELIGN_XTB_RETRY_ETEMP = 2,       /* one retry at xtb_retry_etemp */
+  ELIGN_XTB_RETRY_ETEMP_GFNFF = 3  /* ... then GFN-FF */
+};
+#define ELIGN_XTB_RETRY_ETEMP_DEFAULT 3000.0
 
 typedef struct elign_oracle elign_oracle;
 

@@ -4,6 +4,8 @@
  * backend is chosen by name in the config (oracle.backend) the same way
  * everywhere. Strings point into the config, which must outlive the options.
  */
+#include <string.h>
+
 #include "oracle/oracle.h"
 
 #include "common/base/config.h"
@@ -29,4 +31,9 @@ void elign_oracle_options_from_config(const elign_config *cfg, elign_oracle_opti
     opt->min_distance = d > 0 ? d : -1.0;
   }
   opt->threads = (int)elign_config_get_int(cfg, "mpi.threads_per_rank");
+  const char *retry = elign_config_get_string(cfg, "oracle.xtb_retry");
+  opt->xtb_retry = strcmp(retry, "none") == 0    ? ELIGN_XTB_RETRY_NONE
+                   : strcmp(retry, "etemp") == 0 ? ELIGN_XTB_RETRY_ETEMP
+                                                 : ELIGN_XTB_RETRY_ETEMP_GFNFF;
+  opt->xtb_retry_etemp = elign_config_get_double(cfg, "oracle.xtb_retry_etemp");
 }

@@ -8,3 +8,4 @@ add_test(NAME stability_info
 set_tests_properties(test_stability PROPERTIES FIXTURES_SETUP stability_samples)
 set_tests_properties(stability_info PROPERTIES ENVIRONMENT "${ELIGN_TEST_ENV}" TIMEOUT 60
                      FIXTURES_REQUIRED stability_samples)
+elign_add_test(NAME test_stability_variants SOURCES test_stability_variants.c TIMEOUT 60)

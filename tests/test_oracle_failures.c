@@ -70,11 +70,13 @@ static void coincident_without_check(const char *backend, const testmol *good) {
   elign_oracle_destroy(&o);
 }
 
-/* GFN2-xTB limited to 2 SCC iterations cannot converge: NOT_CONVERGED, not an abort. */
+/* GFN2-xTB limited to 2 SCC iterations cannot converge: NOT_CONVERGED, not an abort
+ * (the retry ladder off: test_oracle_xtb tests the ladder). */
 static void scc_not_converged(const testmol *good) {
   elign_oracle_options opt;
   elign_oracle_options_init(&opt);
   opt.max_iterations = 2;
+  opt.xtb_retry = ELIGN_XTB_RETRY_NONE;
   elign_oracle *o = NULL;
   elign_error err;
   CHECK(elign_oracle_create("gfn2-xtb", &opt, &o, &err) == ELIGN_OK);

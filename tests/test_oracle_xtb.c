@@ -115,6 +115,55 @@ static void compare_with_cli(const char *backend, const char *flag, const testmo
   CHECK(o == NULL);
 }
 
+/* One gfn2-xtb evaluation of molecule m with a SCF iteration limit and a retry mode. */
+static elign_mol_status gfn2_once(const testmol *m, int max_iter, int retry, const char *scratch, double *energy) {
+  elign_oracle_options opt;
+  elign_oracle_options_init(&opt);
+  opt.scratch_dir = scratch;
+  opt.max_iterations = max_iter;
+  opt.xtb_retry = retry;
+  elign_oracle *o = NULL;
+  elign_error err;
+  elign_error_clear(&err);
+  if (elign_oracle_create(max_iter < 0 ? "gfn-ff" : "gfn2-xtb", &opt, &o, &err) != ELIGN_OK) return ELIGN_MOL_BACKEND_ERROR;
+  static testbatch b;
+  testbatch_pack(&b, m, 1);
+  elign_oracle_batch batch = {.n_mol = 1, .offsets = b.offsets, .Z = b.Z, .pos = b.pos};
+  elign_mol_status st = ELIGN_MOL_BACKEND_ERROR;
+  elign_oracle_result res = {.energy = energy, .forces = b.forces, .status = &st};
+  if (elign_oracle_evaluate(o, &batch, &res, &err) != ELIGN_OK) st = ELIGN_MOL_BACKEND_ERROR;
+  elign_oracle_destroy(&o);
+  return st;
+}
+
+/* The retry ladder: an SCF cut short (oracle max_iterations) fails without
+ * retries; the higher electronic temperature rescues a limit at which 300 K
+ * fails, with the converged energy (a closed-shell gap makes the smearing
+ * negligible); GFN-FF rescues a one-iteration limit with GFN-FF's energy. */
+static void test_retry_ladder(const testmol *mols, int count, const char *scratch) {
+  double e_ref, e, e_ff;
+  CHECK(gfn2_once(&mols[0], 0, ELIGN_XTB_RETRY_NONE, scratch, &e_ref) == ELIGN_MOL_OK);
+  CHECK(gfn2_once(&mols[0], 1, ELIGN_XTB_RETRY_NONE, scratch, &e) == ELIGN_MOL_NOT_CONVERGED);
+  CHECK(gfn2_once(&mols[0], -1, 0, scratch, &e_ff) == ELIGN_MOL_OK); /* plain gfn-ff */
+  CHECK(gfn2_once(&mols[0], 1, ELIGN_XTB_RETRY_ETEMP_GFNFF, scratch, &e) == ELIGN_MOL_OK);
+  CHECK_CLOSE(e, e_ff, 1e-9, 0);
+  CHECK(fabs(e - e_ref) > 1.0); /* a different method: not GFN2's energy */
+  /* molecule 0 stretched 2.5x (a dissociated geometry, as early denoising frames are): the 300 K SCF
+   * oscillates, the smeared one converges — lower than the intact molecule, finite, and the ladder
+   * never reaches GFN-FF for it (the full ladder gives the same energy) */
+  testmol t = mols[0];
+  for (int i = 0; i < t.n; i++)
+    for (int k = 0; k < 3; k++) t.pos[i][k] *= 2.5;
+  double e_hot, e_full;
+  CHECK(gfn2_once(&t, 0, ELIGN_XTB_RETRY_NONE, scratch, &e) == ELIGN_MOL_NOT_CONVERGED);
+  CHECK(gfn2_once(&t, 0, ELIGN_XTB_RETRY_ETEMP, scratch, &e_hot) == ELIGN_MOL_OK);
+  CHECK(gfn2_once(&t, 0, ELIGN_XTB_RETRY_ETEMP_GFNFF, scratch, &e_full) == ELIGN_MOL_OK);
+  CHECK(e_full == e_hot && isfinite(e_hot) && e_hot > e_ref + 10.0);
+  printf("retry ladder: stretched molecule 0: 300 K not converged, %g K: E = %.4f eV (intact %.4f eV); "
+         "1 SCF iteration: GFN-FF %.4f eV\n", ELIGN_XTB_RETRY_ETEMP_DEFAULT, e_hot, e_ref, e_ff);
+  (void)count;
+}
+
 int main(void) {
   testmol mols[N_MOLS];
   int got = testmol_read_xyz(test_shared_path("data/qm9like/tiny.xyz"), 0, N_MOLS, mols);
@@ -129,6 +178,7 @@ int main(void) {
 
   compare_with_cli("gfn2-xtb", "--gfn 2", mols, got, scratch);
   compare_with_cli("gfn-ff", "--gfnff", mols, got, scratch);
+  test_retry_ladder(mols, got, scratch);
 
   /* GFN-FF topology went to <scratch>/rank0, the working directory is restored. */
   char topo[1200];

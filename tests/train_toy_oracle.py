@@ -23,6 +23,9 @@ import numpy as np
 K = 1.0
 R0 = 1.5
 
+# Provenance (oracle_python.c): versions the python backend records; tests/trust_cli.sh checks it.
+ELIGN_PROVENANCE_VERSIONS = {"train_toy_oracle": "toy-1"}
+
 
 def harmonic(Z, R, charge, multiplicity, options):
     n = len(Z)
@@ -76,3 +79,27 @@ def hangs(Z, R, charge, multiplicity, options):
         import time
         time.sleep(3600)
     return harmonic(Z, R, charge, multiplicity, options)
+
+
+def collapse(Z, R, charge, multiplicity, options):
+    """An exploitable oracle (the judges test): E = sum_i r_i,nn(i) eV/Å, the
+    distance of every atom to its nearest neighbour, so the energy keeps
+    dropping as atoms fall onto each other — a hole no physical potential has.
+    An energy reward on it pays for unphysical, collapsed geometries; an
+    independent judge (lj) must see its energy or failures rise."""
+    n = len(Z)
+    F = np.zeros((n, 3))
+    if n < 2:
+        return 0.0, F
+    d = R[:, None, :] - R[None, :, :]
+    r = np.sqrt((d * d).sum(-1))
+    np.fill_diagonal(r, np.inf)
+    nn = r.argmin(axis=1)
+    E = 0.0
+    for i in range(n):
+        j = nn[i]
+        E += r[i, j]
+        g = d[i, j] / max(r[i, j], 1e-12)
+        F[i] -= g
+        F[j] += g
+    return float(E), F

@@ -7,6 +7,7 @@
  * Values are stored in one array parallel to the schema.
  */
 #include "common/base/config.h"
+#include "common/base/provenance.h"
 #include "common/base/parse.h"
 
 #include "common/base/atomic_file.h"
@@ -715,6 +716,19 @@ elign_status elign_config_load(const char *path, const char *const *sets, int n_
   return elign_config_load_for(NULL, path, sets, n_sets, out, err);
 }
 
+/* The resolved config and its seed go into the provenance record of the files this process writes. */
+static void config_record_provenance(const elign_config *cfg) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  if (!f) return;
+  elign_config_write_yaml(cfg, f, 0);
+  fclose(f);
+  elign_provenance_set_config(text);
+  free(text);
+  elign_provenance_set_seed((uint64_t)elign_config_get_int(cfg, "seed"));
+}
+
 elign_status elign_config_load_for(const char *command, const char *path, const char *const *sets, int n_sets,
                                    elign_config **out, elign_error *err) {
   ELIGN_ASSERT(out);
@@ -745,6 +759,7 @@ elign_status elign_config_load_for(const char *command, const char *path, const 
     elign_config_free(&cfg);
     return st;
   }
+  config_record_provenance(cfg);
   *out = cfg;
   return ELIGN_OK;
 }

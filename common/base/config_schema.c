@@ -87,6 +87,7 @@ const elign_config_key elign_config_schema[] = {
     {"reward.energy_atom_ref_values", L, 1, "null", NULL, NULL, "[Elign-C] atom energies in eV indexed by Z-1 (H first) for energy_atom_refs = custom"},
     {"reward.oracle_failure", E, 0, "min_margin", NULL, "min_margin|reference", "[Elign-C] a molecule the oracle could not evaluate gets the worst value of its frame minus oracle_failure_margin (min_margin), or the public fallback forces (5,0,0) eV/Å and energy 0 (reference); docs/fed-grpo.md D1"},
     {"reward.oracle_failure_margin", F, 0, "1.0", "[0,inf)", NULL, "[Elign-C] margin below the worst evaluated molecule of min_margin (reward units)"},
+    {"reward.clash_distance", F, 1, "null", "(0,inf)", NULL, "[Elign-C] clash guard: a molecule with two atoms closer than this (Å) is never sent to the oracle; it is flagged (overlap) and rewarded as an oracle failure, so a policy cannot exploit an MLFF where it extrapolates (0.7 Å suits QM9/GEOM; null = off, as the reference)"},
 
     /* ---- reward.shaping (public Elign, §4.6) ---- */
     {"reward.shaping.enabled", B, 0, "false", NULL, NULL, "evaluate the oracle on z0 predictions along the trajectory (PBRS)"},
@@ -133,6 +134,20 @@ const elign_config_key elign_config_schema[] = {
     {"train.early_stop_mode", E, 0, "max", NULL, "max|min", "whether a larger or smaller early_stop_metric is better"},
     {"train.early_stop_min_delta", F, 0, "0.0", "[0,inf)", NULL, "an improvement must exceed this"},
     {"train.early_stop_patience_minutes", F, 1, "null", "(0,inf)", NULL, "stop after this many wall minutes without improvement (null: off)"},
+    {"train.judges", S, 1, "null", NULL, NULL, "[Elign-C] independent judges: comma-separated oracle backends that are not the reward (e.g. \"ani-1ccx, gfn2-xtb\" when the reward is ANI-2x; BACKEND, an ANI model name, ani:MODEL or python:FUNCTION); each scores a fixed sample set every train.judge_every iterations (docs/train.md, Judges); null = none"},
+    {"train.judge_every", I, 0, "10", "[1,inf)", NULL, "[Elign-C] iterations between judge rounds"},
+    {"train.judge_samples", I, 0, "16", "[1,4096]", NULL, "[Elign-C] molecules of the fixed judge set (sampled with the current weights, the same noise every round)"},
+    {"train.judge_seed", I, 0, "20251", "[0,2147483647]", NULL, "[Elign-C] seed of the judge set's noise (its own streams: training is unaffected)"},
+    {"train.judge_window", I, 0, "3", "[1,inf)", NULL, "[Elign-C] the alarm compares a judge round with the one this many rounds earlier"},
+    {"train.judge_reward_min_rise", F, 0, "0.0", "[0,inf)", NULL, "[Elign-C] the reward (mean reward_mean since the previous round) counts as improved over the window when it rose by more than this"},
+    {"train.judge_energy_tolerance", F, 0, "0.05", "[0,inf)", NULL, "[Elign-C] alarm when the reward improved while a judge's mean atomization energy per atom (energy minus the judge's isolated-atom energies) rose by more than this, eV/atom"},
+    {"train.judge_force_tolerance", F, 0, "0.25", "[0,inf)", NULL, "[Elign-C] alarm when the reward improved while a judge's mean RMS force rose by more than this fraction"},
+    {"train.judge_failure_rise", F, 0, "0.1", "[0,1]", NULL, "[Elign-C] alarm when the reward improved while the fraction of the set a judge cannot evaluate rose by more than this"},
+    {"train.judge_stability_drop", F, 0, "0.1", "[0,1]", NULL, "[Elign-C] alarm when the judge set's molecule stability fell by more than this over the window"},
+    {"train.judge_uniqueness_drop", F, 0, "0.1", "[0,1]", NULL, "[Elign-C] alarm when the judge set's uniqueness (distinct valid SMILES / molecules) fell by more than this"},
+    {"train.judge_alarm_stop", B, 0, "false", NULL, NULL, "[Elign-C] a firing alarm stops the run (with a checkpoint) instead of only warning"},
+    {"train.zero_signal_warn_fraction", F, 0, "0.5", "[0,1]", NULL, "[Elign-C] warn when at least this fraction of the prompt groups has all-zero advantages (no learning signal; metric zero_signal_fraction)..."},
+    {"train.zero_signal_warn_iterations", I, 0, "3", "[1,inf)", NULL, "[Elign-C] ...for this many iterations in a row; the warning names the group size and clip settings behind it"},
     {"train.scheduler.name", E, 1, "null", NULL, "cosine|constant|constant_warmup|linear_warmup|wsd|none",
      "LR schedule stepped per optimizer step; null or none = constant lr"},
     {"train.scheduler.warmup_steps", I, 0, "0", "[0,inf)", NULL, "linear warm-up length, optimizer steps (step 0 uses lr = 0)"},
@@ -159,6 +174,8 @@ const elign_config_key elign_config_schema[] = {
     {"oracle.scratch_dir", S, 1, "null", NULL, NULL, "[Elign-C] scratch directory for backends that write files (null: $TMPDIR)"},
     {"oracle.time_limit", F, 1, "null", "(0,inf)", NULL, "[Elign-C] per-molecule time limit, s (null: none); a molecule over it is flagged"},
     {"oracle.min_distance", F, 1, "null", "[0,inf)", NULL, "[Elign-C] molecules with two atoms closer than this are flagged (failure fallback), Å; null = the backend's default (0.5 Å; ANI: coincident atoms only), 0 = no check"},
+    {"oracle.xtb_retry", E, 0, "etemp+gfn-ff", NULL, "none|etemp|etemp+gfn-ff", "[Elign-C] gfn2-xtb after an SCF failure: retry at oracle.xtb_retry_etemp, then with GFN-FF (each attempt logged); GFN-FF energies are not on GFN2's scale, so an energy reward should use etemp"},
+    {"oracle.xtb_retry_etemp", F, 0, "3000.0", "(300,100000]", NULL, "[Elign-C] electronic temperature of the gfn2-xtb retry, K (xtb's default is 300 K)"},
 
     /* ---- [Elign-C] DFT validation pool ---- */
     {"dft.enabled", B, 0, "false", NULL, NULL, "[Elign-C] run DFT single points on sampled molecules for validation"},

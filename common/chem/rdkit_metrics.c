@@ -57,6 +57,30 @@ int elign_rdkit_smiles_dup(const double *pos, const int32_t *Z, int64_t n, int g
   return ELIGN_RDKIT_ERROR;
 }
 
+int elign_rdkit_smiles_graph(const int32_t *Z, const int8_t *charges, const int8_t *orders, int64_t n,
+                             int largest_fragment, char **out, elign_error *err) {
+  if (out) *out = NULL;
+  if (!out || n < 0 || (n > 0 && (!Z || !orders))) {
+    ELIGN_FAIL(err, ELIGN_ERR_ARG, "elign_rdkit_smiles_graph: bad arguments (n=%lld)", (long long)n);
+    return ELIGN_RDKIT_ERROR;
+  }
+  if (!elign_rdkit_available()) {
+    ELIGN_FAIL(err, ELIGN_ERR_UNSUPPORTED, "RDKit validity/SMILES: built without RDKit");
+    return ELIGN_RDKIT_ERROR;
+  }
+  char msg[ELIGN_ERROR_MSG_LEN] = "";
+  char *smiles = NULL;
+  int rc = elign_rdkit_shim_smiles_charged(n, Z, charges, orders, largest_fragment, &smiles, msg, sizeof msg);
+  if (rc == ELIGN_RDKIT_SHIM_VALID) {
+    *out = elign_strdup(smiles, "rdkit:smiles");
+    free(smiles);
+    return ELIGN_RDKIT_VALID;
+  }
+  if (rc == ELIGN_RDKIT_SHIM_INVALID) return ELIGN_RDKIT_INVALID;
+  ELIGN_FAIL(err, rc == ELIGN_RDKIT_SHIM_NOT_BUILT ? ELIGN_ERR_UNSUPPORTED : ELIGN_ERR_BACKEND, "%s", msg);
+  return ELIGN_RDKIT_ERROR;
+}
+
 int elign_rdkit_smiles(const double *pos, const int32_t *Z, int64_t n, int geom_rule, int largest_fragment,
                        char *out, size_t cap, elign_error *err) {
   if (!out || cap == 0) {

@@ -55,6 +55,13 @@ int elign_rdkit_smiles(const double *pos, const int32_t *Z, int64_t n, int geom_
                        char *out, size_t cap, elign_error *err);
 
 /* The same with the SMILES returned in *out (elign_malloc'ed; NULL unless valid). */
+/* Canonical SMILES of a given molecular graph: atoms Z [n] with formal
+ * charges [n] (NULL = none), bond orders [n*n] (symmetric; 1..3, 0 = none),
+ * sanitized as elign_rdkit_smiles does (the corrected validity variant builds
+ * its graph with elign_molecule_graph_corrected). Same return values. */
+int elign_rdkit_smiles_graph(const int32_t *Z, const int8_t *charges, const int8_t *orders, int64_t n,
+                             int largest_fragment, char **out, elign_error *err);
+
 int elign_rdkit_smiles_dup(const double *pos, const int32_t *Z, int64_t n, int geom_rule, int largest_fragment,
                            char **out, elign_error *err);
 

@@ -48,9 +48,14 @@ RDKit::Bond::BondType bond_type(int order) {
 
 // EDM's build_molecule: atoms by element only, bonds in row-major order of
 // the lower triangle (begin atom i, end atom j < i).
-std::unique_ptr<RDKit::RWMol> build_molecule(int64_t n, const int32_t *Z, const int8_t *orders) {
+// charges: formal charges (the corrected validity variant), or NULL (EDM: none).
+std::unique_ptr<RDKit::RWMol> build_molecule(int64_t n, const int32_t *Z, const int8_t *charges, const int8_t *orders) {
   auto mol = std::make_unique<RDKit::RWMol>();
-  for (int64_t i = 0; i < n; i++) mol->addAtom(new RDKit::Atom(static_cast<int>(Z[i])), true, true);
+  for (int64_t i = 0; i < n; i++) {
+    auto *atom = new RDKit::Atom(static_cast<int>(Z[i]));
+    if (charges) atom->setFormalCharge(charges[i]);
+    mol->addAtom(atom, true, true);
+  }
   for (int64_t i = 0; i < n; i++)
     for (int64_t j = 0; j < i; j++) {
       int order = orders[i * n + j];
@@ -102,12 +107,13 @@ int fail(char *msg, size_t cap, const std::string &what) {
 
 }  // namespace
 
-extern "C" int elign_rdkit_shim_smiles(int64_t n, const int32_t *Z, const int8_t *orders, int largest_fragment,
-                                       char **smiles, char *msg, size_t msg_cap) {
+extern "C" int elign_rdkit_shim_smiles_charged(int64_t n, const int32_t *Z, const int8_t *charges,
+                                               const int8_t *orders, int largest_fragment, char **smiles, char *msg,
+                                               size_t msg_cap) {
   *smiles = nullptr;
   try {
     silence_rdkit_logs();
-    std::unique_ptr<RDKit::RWMol> mol = build_molecule(n, Z, orders);
+    std::unique_ptr<RDKit::RWMol> mol = build_molecule(n, Z, charges, orders);
     std::string smi;
     if (!sanitized_smiles(*mol, smi)) return ELIGN_RDKIT_SHIM_INVALID;
     if (largest_fragment && !largest_fragment_smiles(*mol, smi)) return ELIGN_RDKIT_SHIM_INVALID;
@@ -125,6 +131,11 @@ extern "C" int elign_rdkit_shim_smiles(int64_t n, const int32_t *Z, const int8_t
   }
 }
 
+extern "C" int elign_rdkit_shim_smiles(int64_t n, const int32_t *Z, const int8_t *orders, int largest_fragment,
+                                       char **smiles, char *msg, size_t msg_cap) {
+  return elign_rdkit_shim_smiles_charged(n, Z, nullptr, orders, largest_fragment, smiles, msg, msg_cap);
+}
+
 extern "C" const char *elign_rdkit_shim_version(void) { return RDKit::rdkitVersion; }
 
 #else  // built without RDKit
@@ -135,6 +146,13 @@ extern "C" int elign_rdkit_shim_smiles(int64_t n, const int32_t *Z, const int8_t
   *smiles = nullptr;
   if (msg && msg_cap) std::snprintf(msg, msg_cap, "built without RDKit");
   return ELIGN_RDKIT_SHIM_NOT_BUILT;
+}
+
+extern "C" int elign_rdkit_shim_smiles_charged(int64_t n, const int32_t *Z, const int8_t *charges,
+                                               const int8_t *orders, int largest_fragment, char **smiles, char *msg,
+                                               size_t msg_cap) {
+  (void)charges;
+  return elign_rdkit_shim_smiles(n, Z, orders, largest_fragment, smiles, msg, msg_cap);
 }
 
 extern "C" const char *elign_rdkit_shim_version(void) { return ""; }

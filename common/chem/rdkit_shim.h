@@ -33,6 +33,9 @@ int elign_rdkit_shim_smiles(int64_t n, const int32_t *Z, const int8_t *orders, i
 
 /* "2022.09.3" or "" when not built with RDKit. */
 const char *elign_rdkit_shim_version(void);
+/* The same with formal charges per atom (charges [n], or NULL = none). */
+int elign_rdkit_shim_smiles_charged(int64_t n, const int32_t *Z, const int8_t *charges, const int8_t *orders,
+                                    int largest_fragment, char **smiles, char *msg, size_t msg_cap);
 
 #ifdef __cplusplus
 }

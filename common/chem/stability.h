@@ -61,4 +61,20 @@ double elign_stability_atom_mean(const elign_stability_stats *s);
 void elign_molset_stability(const elign_molset *set, int geom_rule, elign_stability_stats *stats,
                             uint8_t *mol_stable, int64_t *n_stable_atoms);
 
+/* The corrected variant (stability_corrected.c; docs/stability.md, "Corrected
+ * variant"): EDM's bond orders, then C1 aromatic bonds may take order 1 or 2
+ * (the best Kekulé assignment), C2 N+/N-/O-/O+ valences when the formal
+ * charges sum to 0, C3 sulfur valences 2, 4 and 6. A molecule stable under
+ * EDM's rules is stable here too, unless EDM's own rules would need charges
+ * that do not balance (they never do: EDM's valences are all neutral). */
+int elign_molecule_stability_corrected(const double *pos, const int32_t *Z, int64_t n, int geom_rule,
+                                       int64_t *n_stable_atoms);
+void elign_molset_stability_corrected(const elign_molset *set, int geom_rule, elign_stability_stats *stats);
+/* The graph behind it: orders [n*n] (symmetric, EDM's full orders with the
+ * chosen aromatic assignment) and formal charges [n] (0 where no charged
+ * state applies); either may be NULL. Returns the molecule's stability. The
+ * corrected validity variant sanitizes this graph (learner/eval.c). */
+int elign_molecule_graph_corrected(const double *pos, const int32_t *Z, int64_t n, int geom_rule, int8_t *orders,
+                                   int8_t *charges, int64_t *n_stable_atoms);
+
 #endif

@@ -482,6 +482,11 @@ static void print_stability(const elign_molset *mols) {
          geom ? "GEOM" : "QM9", (long long)st.n_stable_atoms, (long long)st.n_atoms,
          100 * elign_stability_atom_pooled(&st), (long long)st.n_stable_molecules, (long long)st.n_molecules,
          100 * elign_stability_molecule(&st), 100 * elign_stability_atom_mean(&st));
+  elign_stability_stats sc;
+  elign_stability_stats_init(&sc);
+  elign_molset_stability_corrected(mols, geom, &sc);
+  printf("stability (corrected variant: aromatic bonds, balanced charges, S 2/4/6; docs/stability.md): atoms "
+         "%.2f%% (pooled), molecules %.2f%%\n", 100 * elign_stability_atom_pooled(&sc), 100 * elign_stability_molecule(&sc));
 }
 
 static elign_status info_samples(const char *path, elign_error *err) {
@@ -492,7 +497,8 @@ static elign_status info_samples(const char *path, elign_error *err) {
   elign_hist nodes = {0}, elements = {0};
   if (st == ELIGN_OK) st = stored_hists(path, &mols, &nodes, &elements, err);
   if (st == ELIGN_OK) {
-    printf("model: %s\nseed: %llu\nsteps: %lld\niteration: %lld\n", meta.model[0] ? meta.model : "?",
+    printf("model: %s\nmodel sha256: %s\nseed: %llu\nsteps: %lld\niteration: %lld\n", meta.model[0] ? meta.model : "?",
+           meta.model_sha256[0] ? meta.model_sha256 : "(not recorded)",
            (unsigned long long)meta.seed, (long long)meta.steps, (long long)meta.iteration);
     int64_t *g = elign_malloc((size_t)(mols.n_mol ? mols.n_mol : 1) * sizeof *g, "info:groups");
     memcpy(g, group, (size_t)mols.n_mol * sizeof *g);
@@ -652,6 +658,117 @@ static elign_status info_denoise(const char *path, const char *format, elign_err
   return st;
 }
 
+/* ---- provenance (common/base/provenance.h) ----------------------------------------------- */
+
+/* Print one-line JSON indented, two spaces a level (strings copied verbatim). */
+static void print_json_indented(const char *j, int base) {
+  int depth = base, in_str = 0;
+  printf("%*s", 2 * depth, "");
+  for (const char *p = j; *p; p++) {
+    char c = *p;
+    if (in_str) {
+      if (++in_str > 120 && c != '"') { /* a long string (the resolved config): its start and its length */
+        const char *q = p;
+        while (*q && *q != '"') q += (*q == '\\' && q[1]) ? 2 : 1;
+        printf("... (%ld more characters; the file holds it whole)", (long)(q - p));
+        p = q - 1;
+        continue;
+      }
+      putchar(c);
+      if (c == '\\' && p[1]) putchar(*++p);
+      else if (c == '"') in_str = 0;
+      continue;
+    }
+    if (c == '"') in_str = 1, putchar(c);
+    else if (c == '{' || c == '[') {
+      char close = c == '{' ? '}' : ']';
+      if (p[1] == close) { printf("%c%c", c, close), p++; continue; }
+      printf("%c\n%*s", c, 2 * ++depth, "");
+    } else if (c == '}' || c == ']') printf("\n%*s%c", 2 * --depth, "", c);
+    else if (c == ',') printf(",\n%*s", 2 * depth, "");
+    else if (c == ':') printf(": ");
+    else if (c != ' ' && c != '\n' && c != '\t' && c != '\r') putchar(c);
+  }
+  putchar('\n');
+}
+
+/* The HDF5 file's provenance attribute, or a note that it has none (files of older builds). */
+static void info_provenance_h5(const char *path) {
+  hid_t f;
+  elign_error e;
+  elign_error_clear(&e);
+  if (elign_h5_open_read(path, NULL, 0, &f, NULL, NULL, &e) != ELIGN_OK) return;
+  char *text = NULL;
+  if (elign_h5_has_attr(f, "/", "provenance") && elign_h5_get_attr_text(f, "/", "provenance", &text, path, &e) == ELIGN_OK) {
+    printf("\nprovenance:\n");
+    print_json_indented(text, 1);
+  } else {
+    printf("\nprovenance: none recorded (written by a build before provenance records)\n");
+  }
+  free(text);
+  H5Fclose(f);
+}
+
+/* A JSON file's "provenance" member (`elign eval --out`), or a provenance.json
+ * itself, or a metrics log's RUN/provenance.json. */
+static int info_json(const char *path, elign_error *err) {
+  size_t n = strlen(path);
+  char target[4200];
+  if (n > 6 && strcmp(path + n - 6, ".jsonl") == 0) {
+    const char *slash = strrchr(path, '/');
+    snprintf(target, sizeof target, "%.*sprovenance.json", slash ? (int)(slash - path + 1) : 0, path);
+  } else {
+    snprintf(target, sizeof target, "%s", path);
+  }
+  FILE *f = fopen(target, "rb");
+  if (!f) {
+    ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot open: %s", target, strerror(errno));
+    if (strcmp(target, path) != 0) elign_error_hint(err, "a metrics log's provenance is the provenance.json beside it");
+    return elign_cli_fail(err);
+  }
+  char *text = NULL;
+  size_t len = 0, cap = 0, got;
+  char buf[65536];
+  while ((got = fread(buf, 1, sizeof buf, f)) > 0) {
+    if (len + got + 1 > cap) text = elign_realloc(text, cap = 2 * (len + got + 1), "info:json");
+    memcpy(text + len, buf, got);
+    len += got;
+  }
+  fclose(f);
+  if (!text) text = elign_calloc(1, 1, "info:json");
+  text[len] = 0;
+  /* the record: the whole file, or the value of its "provenance" member (one line, as written) */
+  const char *rec = strstr(text, "\"provenance\": ");
+  rec = rec ? rec + strlen("\"provenance\": ") : text;
+  while (*rec == ' ' || *rec == '\n') rec++;
+  if (*rec != '{') {
+    free(text);
+    ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: no provenance record in it", target);
+    return elign_cli_fail(err);
+  }
+  size_t rlen = 0; /* to the matching brace */
+  for (int depth = 0, in_str = 0; rec[rlen]; rlen++) {
+    char c = rec[rlen];
+    if (in_str) {
+      if (c == '\\' && rec[rlen + 1]) rlen++;
+      else if (c == '"') in_str = 0;
+    } else if (c == '"') in_str = 1;
+    else if (c == '{') depth++;
+    else if (c == '}' && --depth == 0) {
+      rlen++;
+      break;
+    }
+  }
+  char *one = elign_malloc(rlen + 1, "info:record");
+  memcpy(one, rec, rlen);
+  one[rlen] = 0;
+  printf("%s: provenance\n", target);
+  print_json_indented(one, 1);
+  free(one);
+  free(text);
+  return ELIGN_EXIT_OK;
+}
+
 static void info_usage(FILE *out) {
   fprintf(out,
           "usage: elign info [--views] FILE.h5\n"
@@ -659,7 +776,10 @@ static void info_usage(FILE *out) {
           "Describe an Elign-C HDF5 file: datasets and sample files (counts, element and size\n"
           "histograms, splits), model checkpoints (architecture, parameters, optimizer and\n"
           "iteration state; --views lists every parameter view), oracle results (counts,\n"
-          "status histogram, energy statistics), denoise states and outputs (counts, t range).\n");
+          "status histogram, energy statistics), denoise states and outputs (counts, t range);\n"
+          "for every file its provenance record (git commit, config, library versions, input\n"
+          "hashes, rank layout, seed: docs/trust.md). Also takes `elign eval --out` JSON\n"
+          "summaries, RUN/provenance.json and RUN/metrics.jsonl (its provenance.json).\n");
 }
 
 int info_main(int argc, char **argv) {
@@ -685,6 +805,9 @@ int info_main(int argc, char **argv) {
   }
   elign_error err;
   elign_error_clear(&err);
+  size_t plen = strlen(path);
+  if ((plen > 5 && strcmp(path + plen - 5, ".json") == 0) || (plen > 6 && strcmp(path + plen - 6, ".jsonl") == 0))
+    return info_json(path, &err);
   hid_t f;
   char format[32];
   int version;
@@ -710,6 +833,7 @@ int info_main(int argc, char **argv) {
   else if (!strcmp(format, "oracle_results")) st = info_oracle_results(path, &err);
   else if (!strcmp(format, "model")) st = info_model(path, all_views, &err);
   else st = info_denoise(path, format, &err);
+  if (st == ELIGN_OK) info_provenance_h5(path);
   fflush(stdout);
   return st == ELIGN_OK ? ELIGN_EXIT_OK : elign_cli_fail(&err);
 }

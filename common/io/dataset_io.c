@@ -550,6 +550,7 @@ static elign_status write_samples_meta(hid_t f, const elign_samples_meta *meta, 
   if (st == ELIGN_OK) st = elign_h5_set_attr_i64(f, "/", "seed", (int64_t)meta->seed, err);
   if (st == ELIGN_OK) st = elign_h5_set_attr_i64(f, "/", "steps", meta->steps, err);
   if (st == ELIGN_OK) st = elign_h5_set_attr_i64(f, "/", "iteration", meta->iteration, err);
+  if (st == ELIGN_OK && meta->model_sha256[0]) st = elign_h5_set_attr_str(f, "/", "model_sha256", meta->model_sha256, err);
   return st;
 }
 
@@ -794,6 +795,8 @@ elign_status elign_samples_read(const char *path, elign_molset *mols, int64_t **
     elign_h5_get_attr_i64(f, "/", "seed", &seed, path, NULL);
     elign_h5_get_attr_i64(f, "/", "steps", &meta->steps, path, NULL);
     elign_h5_get_attr_i64(f, "/", "iteration", &meta->iteration, path, NULL);
+    if (elign_h5_has_attr(f, "/", "model_sha256"))
+      elign_h5_get_attr_str(f, "/", "model_sha256", meta->model_sha256, sizeof meta->model_sha256, path, NULL);
     meta->seed = (uint64_t)seed;
   }
   H5Fclose(f);

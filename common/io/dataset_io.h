@@ -13,6 +13,7 @@
 #include <mpi.h>
 #include <stdint.h>
 
+#include "common/base/provenance.h"
 #include "common/base/error.h"
 #include "common/chem/elements.h"
 #include "common/chem/hist.h"
@@ -108,6 +109,7 @@ elign_status elign_dataset_read_range(const char *path, int64_t m0, int64_t m1, 
  * Generated molecules, their rollout group (or -1) and where they came from. */
 typedef struct {
   char model[512];   /* checkpoint path the samples came from */
+  char model_sha256[ELIGN_SHA256_HEX]; /* and its hash ("" = unknown): names the model file by content */
   uint64_t seed;
   int64_t steps;     /* diffusion steps used */
   int64_t iteration; /* training iteration, -1 if not applicable */

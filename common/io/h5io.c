@@ -12,6 +12,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "common/base/provenance.h"
+#include "common/chem/rdkit_metrics.h"
 #include "common/mpi/roles.h"
 
 void elign_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
@@ -186,9 +188,16 @@ elign_status elign_h5_open_read(const char *path, const char *expect_format, int
 
 /* ---- atomic writers ----------------------------------------------------------- */
 
+/* The format stamp and the provenance record (common/base/provenance.h) of every file. */
 static elign_status writer_stamp(elign_h5_writer *w, const char *format, int version, elign_error *err) {
   elign_status st = elign_h5_set_attr_str(w->file, "/", "elign_format", format, err);
   if (st == ELIGN_OK) st = elign_h5_set_attr_i64(w->file, "/", "elign_format_version", version, err);
+#ifdef ELIGN_WITH_RDKIT
+  elign_provenance_set_version("rdkit", elign_rdkit_version());
+#endif
+  char *prov = elign_provenance_json_max(ELIGN_H5_PROVENANCE_MAX);
+  if (st == ELIGN_OK) st = elign_h5_set_attr_str(w->file, "/", "provenance", prov, err);
+  free(prov);
   return st;
 }
 

@@ -56,6 +56,8 @@
 #include "common/base/atomic_file.h"
 #include "common/base/error.h"
 
+/* Largest provenance attribute (bytes) before the config text is left out of it. */
+#define ELIGN_H5_PROVENANCE_MAX 60000
 #define ELIGN_H5_PATH_MAX 4096
 /* The first elign_format_version with checksummed storage; readers refuse
  * older files (tools/h5_upgrade.py converts them). */

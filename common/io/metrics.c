@@ -1,6 +1,9 @@
 /* metrics.c — the JSON Lines writer of metrics.h. */
 #include "common/io/metrics.h"
 
+#include "common/base/atomic_file.h"
+#include "common/base/provenance.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -88,6 +91,26 @@ static int ends_torn(FILE *f) {
   return last != '\n';
 }
 
+/* RUN/provenance.json: the provenance record of the process that appends to
+ * the metrics log from its current line on (a resumed run rewrites it; the
+ * line it starts at says which lines it covers). Atomic. */
+static elign_status write_provenance(const char *run_dir, const char *file_name, FILE *log, elign_error *err) {
+  int64_t lines = 0;
+  rewind(log);
+  for (int c; (c = fgetc(log)) != EOF;) lines += c == '\n';
+  fseek(log, 0, SEEK_END);
+  char path[4200];
+  snprintf(path, sizeof path, "%s/provenance.json", run_dir);
+  elign_atomic_file a;
+  FILE *f;
+  elign_status st = elign_atomic_fopen(&a, path, &f, err);
+  if (st) return st;
+  char *rec = elign_provenance_json();
+  fprintf(f, "{\"metrics\": \"%s\", \"from_line\": %lld,\n \"provenance\": %s\n}\n", file_name, (long long)lines + 1, rec);
+  free(rec);
+  return elign_atomic_fclose(&a, f, err);
+}
+
 elign_metrics *elign_metrics_open(const char *run_dir, const char *file_name, elign_error *err) {
   size_t n = strlen(run_dir) + strlen(file_name) + 2;
   char *path = elign_malloc(n, "metrics:path");
@@ -110,6 +133,10 @@ elign_metrics *elign_metrics_open(const char *run_dir, const char *file_name, el
       elign_metrics_close(&m);
       return NULL;
     }
+  }
+  if (write_provenance(run_dir, file_name, f, err)) {
+    elign_metrics_close(&m);
+    return NULL;
   }
   return m;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/io/checkpoint.h"
+#include "common/base/provenance.h"
 #include "common/model/edm_model.h"
 
 /* ---- load ---------------------------------------------------------------- */
@@ -172,6 +173,7 @@ elign_status edm_model_from_checkpoint(edm_model *m, const elign_checkpoint *c, 
 
 elign_status edm_model_load(edm_model *m, const char *path, elign_error *err) {
   memset(m, 0, sizeof *m);
+  elign_provenance_add_input("model", path);
   elign_checkpoint c;
   elign_status st = elign_checkpoint_read(&c, path, err); /* its messages name the file */
   if (!st) {

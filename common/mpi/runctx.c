@@ -1,5 +1,6 @@
 /* runctx.c — the run context of every MPI command (runctx.h). */
 #include "common/mpi/runctx.h"
+#include "common/base/provenance.h"
 
 #include <omp.h>
 #include <stdlib.h>
@@ -42,6 +43,8 @@ elign_status elign_runctx_init(elign_runctx *ctx, int *argc, char ***argv, const
   st = elign_world_init(&ctx->world, MPI_COMM_WORLD, oracle_ranks, o->dft_ranks, err);
   elign_watchdog_disarm();
   if (st == ELIGN_OK && ctx->world.note[0]) elign_info("%s", ctx->world.note);
+  if (st == ELIGN_OK)
+    elign_provenance_set_layout(ctx->world.size, ctx->world.n_actors, ctx->world.n_oracles, ctx->world.n_dft);
   return st;
 }
 

@@ -57,6 +57,11 @@ enum {
  * file. *out is NULL on failure. */
 elign_status ani_model_load(const char *zoo_dir, const char *name, ani_model **out, elign_error *err);
 
+/* Called with the path of every file the loader reads (the provenance record
+ * hashes them: oracle/backends/oracle_ani.c); NULL = nobody. Process-wide. */
+typedef void (*ani_file_observer)(const char *path);
+void ani_set_file_observer(ani_file_observer fn);
+
 /* Frees and clears *m. Accepts NULL and *m == NULL. */
 void ani_model_free(ani_model **m);
 

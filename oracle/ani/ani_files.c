@@ -33,9 +33,14 @@ static int int_prefix(const char *s, int *out) {
 /* ------------------------------------------------------------------------ */
 /* small helpers                                                              */
 
+static ani_file_observer file_observer; /* ani.h: told every file the engine reads */
+
+void ani_set_file_observer(ani_file_observer fn) { file_observer = fn; }
+
 static elign_status read_whole_file(const char *path, char **data, size_t *size, elign_error *err) {
   *data = NULL;
   *size = 0;
+  if (file_observer) file_observer(path);
   FILE *f = fopen(path, "rb");
   if (!f) return ELIGN_FAIL(err, ELIGN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
   if (fseek(f, 0, SEEK_END) != 0) {

@@ -9,6 +9,7 @@
  * by default for ANI (its own coincident-atom check suffices; set
  * oracle.min_distance to flag close pairs as for the other backends).
  */
+#include "common/base/provenance.h"
 #include "oracle/oracle_backends.h"
 
 
@@ -21,7 +22,11 @@ typedef struct {
   ani_workspace *ws;
 } ani_oracle_state;
 
+/* Every network file read goes into the provenance record with its hash. */
+static void record_ani_file(const char *path) { elign_provenance_add_input("ani", path); }
+
 static elign_status ani_oracle_create(const elign_oracle_options *opt, void **state, elign_error *err) {
+  ani_set_file_observer(record_ani_file);
   const char *name = opt->model && opt->model[0] ? opt->model : "ani-2x";
   ani_oracle_state *s = elign_calloc(1, sizeof *s, "oracle_ani:state");
   elign_status st = ani_model_load(opt->model_dir, name, &s->model, err);

@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "common/base/log.h"
+#include "common/base/provenance.h"
 
 /* ELIGN_PYTHON_EXECUTABLE: the interpreter CMake pinned (Python3_EXECUTABLE);
  * ELIGN_PYTHON_EXTRA_PATH: a directory CMake probed (psi4's package on
@@ -89,6 +90,27 @@ typedef struct {
 } python_state;
 
 /* ------------------------------------------------------- interpreter setup */
+
+/* Provenance (common/base/provenance.h): an adapter names the versions of
+ * what it runs on in a module-level dict ELIGN_PROVENANCE_VERSIONS
+ * ({"psi4": psi4.__version__, ...}); the interpreter's own version too. */
+static void record_versions(PyObject *module) {
+  elign_provenance_set_version("python", Py_GetVersion());
+  PyObject *d = PyObject_GetAttrString(module, "ELIGN_PROVENANCE_VERSIONS");
+  if (d && PyDict_Check(d)) {
+    PyObject *k, *v;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(d, &pos, &k, &v)) {
+      PyObject *ks = PyObject_Str(k), *vs = PyObject_Str(v);
+      const char *kc = ks ? PyUnicode_AsUTF8(ks) : NULL, *vc = vs ? PyUnicode_AsUTF8(vs) : NULL;
+      if (kc && vc) elign_provenance_set_version(kc, vc);
+      Py_XDECREF(ks);
+      Py_XDECREF(vs);
+    }
+  }
+  Py_XDECREF(d);
+  PyErr_Clear();
+}
 
 static elign_status python_start(elign_error *err) {
   if (Py_IsInitialized()) return ELIGN_OK; /* a host that already runs Python (or a previous create) */
@@ -221,6 +243,7 @@ static elign_status python_create(const elign_oracle_options *opt, void **state,
     goto fail;
   }
   s->fn = PyObject_GetAttrString(module, fname);
+  record_versions(module);
   Py_DECREF(module);
   if (!s->fn || !PyCallable_Check(s->fn)) {
     PyErr_Clear();

@@ -46,6 +46,9 @@ typedef struct {
   int warned;             /* first xtb error message already logged */
   char outfile[PATH_MAX + 64]; /* xtb's output (GFN-FF prints even when muted); truncated per batch */
   int max_iterations;     /* SCC iteration limit, 0 = libxtb's default */
+  int retry;              /* ELIGN_XTB_RETRY_* (gfn2-xtb only) */
+  double retry_etemp;     /* K */
+  int64_t retries[3];     /* molecules rescued by: the higher temperature, GFN-FF; and lost after every rung */
   int threads;            /* OpenMP threads inside libxtb, 0 = the caller's setting */
 } xtb_state;
 
@@ -102,6 +105,9 @@ static elign_status xtb_create_common(xtb_method method, const char *name, const
   s->method = method;
   s->name = name;
   s->max_iterations = opt->max_iterations > 0 ? opt->max_iterations : 0;
+  s->retry = method == XTB_METHOD_GFN2 && opt->xtb_retry ? opt->xtb_retry : ELIGN_XTB_RETRY_ETEMP_GFNFF;
+  if (method != XTB_METHOD_GFN2) s->retry = ELIGN_XTB_RETRY_NONE;
+  s->retry_etemp = opt->xtb_retry_etemp > 0 ? opt->xtb_retry_etemp : ELIGN_XTB_RETRY_ETEMP_DEFAULT;
   s->threads = opt->threads > 0 ? opt->threads : 0;
   elign_status st = xtb_prepare_workdir(s, opt, err);
   if (st != ELIGN_OK) {
@@ -150,6 +156,10 @@ static int xtb_supports(const void *state, int Z) { return Z >= 1 && Z <= XTB_MA
 static void xtb_destroy(void *state) {
   xtb_state *s = state;
   if (!s) return;
+  if (s->retries[0] + s->retries[1] + s->retries[2] > 0)
+    elign_info("%s: retry ladder: %lld molecule(s) converged at %g K, %lld evaluated with GFN-FF, %lld failed every "
+               "attempt", s->name, (long long)s->retries[0], s->retry_etemp, (long long)s->retries[1],
+               (long long)s->retries[2]);
   if (s->env) {
     xtb_releaseOutput(s->env);
     xtb_delEnvironment(&s->env);
@@ -183,9 +193,12 @@ static elign_mol_status xtb_take_error(xtb_state *s, int64_t mol, const char *st
   return flag;
 }
 
-/* One molecule: n atoms, Z [n], pos [n][3] Å → energy eV, forces [n][3] eV/Å (may be NULL). */
-static elign_mol_status xtb_evaluate_one(xtb_state *s, int64_t mol, int n, const int32_t *Z, const double *pos,
-                                         int charge, int multiplicity, double *energy, double *forces) {
+/* One molecule with one method: n atoms, Z [n], pos [n][3] Å → energy eV,
+ * forces [n][3] eV/Å (may be NULL). etemp: electronic temperature in K (GFN2;
+ * 0 = xtb's default). */
+static elign_mol_status xtb_attempt(xtb_state *s, xtb_method method, double etemp, int64_t mol, int n,
+                                    const int32_t *Z, const double *pos, int charge, int multiplicity, double *energy,
+                                    double *forces) {
   int *numbers = elign_malloc((size_t)n * sizeof *numbers, "oracle_xtb:numbers");
   double *xyz = elign_malloc((size_t)(3 * n) * sizeof *xyz, "oracle_xtb:bohr");
   double *grad = elign_calloc((size_t)(3 * n), sizeof *grad, "oracle_xtb:gradient");
@@ -207,12 +220,13 @@ static elign_mol_status xtb_evaluate_one(xtb_state *s, int64_t mol, int n, const
   }
   calc = xtb_newCalculator();
   res = xtb_newResults();
-  if (s->method == XTB_METHOD_GFN2)
+  if (method == XTB_METHOD_GFN2)
     xtb_loadGFN2xTB(s->env, xmol, calc, NULL);
   else
     xtb_loadGFNFF(s->env, xmol, calc, NULL);
   if ((flag = xtb_take_error(s, mol, "loading the parametrisation")) != ELIGN_MOL_OK) goto done;
-  if (s->max_iterations > 0 && s->method == XTB_METHOD_GFN2) xtb_setMaxIter(s->env, calc, s->max_iterations);
+  if (s->max_iterations > 0 && method == XTB_METHOD_GFN2) xtb_setMaxIter(s->env, calc, s->max_iterations);
+  if (etemp > 0 && method == XTB_METHOD_GFN2) xtb_setElectronicTemp(s->env, calc, etemp);
   xtb_singlepoint(s->env, xmol, calc, res);
   if ((flag = xtb_take_error(s, mol, "singlepoint")) != ELIGN_MOL_OK) goto done;
   xtb_getEnergy(s->env, res, &e_ha);
@@ -230,6 +244,35 @@ done:
   free(numbers);
   free(xyz);
   free(grad);
+  return flag;
+}
+
+/* The retry ladder (oracle.h, ELIGN_XTB_RETRY_*): only an SCF that did not
+ * converge is retried; every attempt after the first is logged. */
+static elign_mol_status xtb_evaluate_one(xtb_state *s, int64_t mol, int n, const int32_t *Z, const double *pos,
+                                         int charge, int multiplicity, double *energy, double *forces) {
+  elign_mol_status flag = xtb_attempt(s, s->method, 0.0, mol, n, Z, pos, charge, multiplicity, energy, forces);
+  if (flag != ELIGN_MOL_NOT_CONVERGED || s->retry == ELIGN_XTB_RETRY_NONE) return flag;
+  elign_info("%s: molecule %lld (%d atoms): SCF not converged at 300 K; attempt 2 at an electronic temperature of %g K",
+             s->name, (long long)mol, n, s->retry_etemp);
+  flag = xtb_attempt(s, XTB_METHOD_GFN2, s->retry_etemp, mol, n, Z, pos, charge, multiplicity, energy, forces);
+  if (flag == ELIGN_MOL_OK) {
+    s->retries[0]++;
+    elign_info("%s: molecule %lld: converged at %g K", s->name, (long long)mol, s->retry_etemp);
+    return flag;
+  }
+  if (flag == ELIGN_MOL_NOT_CONVERGED && s->retry == ELIGN_XTB_RETRY_ETEMP_GFNFF) {
+    elign_info("%s: molecule %lld: not converged at %g K either; attempt 3 with GFN-FF (its energy is not on GFN2's "
+               "scale)", s->name, (long long)mol, s->retry_etemp);
+    flag = xtb_attempt(s, XTB_METHOD_GFNFF, 0.0, mol, n, Z, pos, charge, multiplicity, energy, forces);
+    if (flag == ELIGN_MOL_OK) {
+      s->retries[1]++;
+      elign_info("%s: molecule %lld: evaluated with GFN-FF", s->name, (long long)mol);
+      return flag;
+    }
+  }
+  s->retries[2]++;
+  elign_info("%s: molecule %lld: every attempt failed (%s)", s->name, (long long)mol, elign_mol_status_string(flag));
   return flag;
 }
 

@@ -127,7 +127,8 @@ static void evaluate_embedded(elign_oracle_client *c, client_entry *e, const eli
     for (int64_t i = 0; i <= n; i++) off[i] = batch->offsets[m0 + i] - a0; /* rebase to 0 */
     elign_oracle_batch chunk = {.n_mol = n, .offsets = off, .Z = batch->Z + a0, .pos = batch->pos + 3 * a0,
                                 .charge = batch->charge ? batch->charge + m0 : NULL,
-                                .multiplicity = batch->multiplicity ? batch->multiplicity + m0 : NULL};
+                                .multiplicity = batch->multiplicity ? batch->multiplicity + m0 : NULL,
+                                .channel = batch->channel};
     elign_oracle_result res = {.energy = r->energy + m0, .forces = r->forces + 3 * a0, .status = st};
     elign_oracle_evaluate_or_flag(c->evaluate, c->ctx, &chunk, &res, NULL);
     for (int64_t i = 0; i < n; i++) r->status[m0 + i] = (int32_t)st[i];
@@ -142,6 +143,9 @@ elign_status elign_oracle_client_submit(elign_oracle_client *c, const elign_orac
   if (!c || !batch || batch->n_mol < 0 || (batch->n_mol > 0 && !batch->offsets))
     return ELIGN_FAIL(err, ELIGN_ERR_ARG, "oracle client: bad batch");
   if (c->done_sent) return ELIGN_FAIL(err, ELIGN_ERR_ARG, "oracle client: submit after done");
+  if (batch->channel < 0 || batch->channel > ELIGN_WIRE_MAX_CHANNEL)
+    return ELIGN_FAIL(err, ELIGN_ERR_ARG, "oracle client: oracle channel %d outside 0..%d", batch->channel,
+                      ELIGN_WIRE_MAX_CHANNEL);
   static const int64_t zero_offsets[1] = {0};
   const int64_t *offsets = batch->n_mol > 0 ? batch->offsets : zero_offsets;
   client_entry probe = {0};
@@ -163,6 +167,7 @@ elign_status elign_oracle_client_submit(elign_oracle_client *c, const elign_orac
   elign_status st = elign_wire_pack_request(c->next_id, batch->n_mol, offsets, batch->Z, batch->pos, batch->charge,
                                             batch->multiplicity, want_forces, &buf, &len, err);
   if (st != ELIGN_OK) return st;
+  if (batch->channel) elign_wire_set_channel(buf, len, (uint32_t)batch->channel);
   if (len > (size_t)INT_MAX) { /* MPI counts are int */
     free(buf);
     return ELIGN_FAIL(err, ELIGN_ERR_ARG, "oracle client: a batch of %lld molecules / %lld atoms is %zu bytes, over "

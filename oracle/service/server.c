@@ -275,9 +275,11 @@ static elign_status run_batch(server *s, elign_error *err) {
   int64_t n = 0, n_atoms = 0;
   int any_charge = 0, any_mult = 0;
   s->b_off[0] = 0;
+  uint32_t channel = s->fifo_len > 0 ? s->reqs[s->fifo[s->fifo_head]].req.channel : 0;
   while (n < bs && s->fifo_len > 0 && (n == 0 || s->opt->merge_requests)) {
     int slot = s->fifo[s->fifo_head];
     server_request *r = &s->reqs[slot];
+    if (r->req.channel != channel) break; /* one batch, one oracle */
     while (n < bs && r->next_mol < r->req.n_mol) {
       int64_t m = r->next_mol++;
       int64_t a0 = r->req.offsets[m], na = r->req.offsets[m + 1] - a0;
@@ -302,7 +304,8 @@ static elign_status run_batch(server *s, elign_error *err) {
   s->queued_mols -= n;
 
   elign_oracle_batch batch = {.n_mol = n, .offsets = s->b_off, .Z = s->b_Z, .pos = s->b_pos,
-                              .charge = any_charge ? s->b_charge : NULL, .multiplicity = any_mult ? s->b_mult : NULL};
+                              .charge = any_charge ? s->b_charge : NULL, .multiplicity = any_mult ? s->b_mult : NULL,
+                              .channel = (int)channel};
   elign_oracle_result result = {.energy = s->b_energy, .forces = s->b_forces, .status = s->b_status};
   elign_error why;
   double t0 = elign_wtime(), tt = elign_trace_begin();

@@ -89,6 +89,12 @@ void elign_wire_seal(uint8_t *buf, size_t len) {
   memcpy(buf + offsetof(elign_wire_header, checksum), &c, 8);
 }
 
+void elign_wire_set_channel(uint8_t *buf, size_t len, uint32_t channel) {
+  if (len < ELIGN_WIRE_HEADER_BYTES) return;
+  memcpy(buf + offsetof(elign_wire_header, channel), &channel, sizeof channel);
+  elign_wire_seal(buf, len);
+}
+
 static uint8_t *start_message(elign_wire_kind kind, uint32_t flags, uint64_t id, int64_t n_mol, int64_t n_atoms,
                               size_t total) {
   uint8_t *buf = elign_calloc(1, total, "wire:message"); /* zeroed: padding is deterministic */
@@ -215,8 +221,11 @@ elign_status elign_wire_peek(const void *buf, size_t len, elign_wire_header *hdr
   if (wire_checksum(buf, len) != h.checksum)
     return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "wire: %s %llu: checksum mismatch (corrupted message)",
                       elign_wire_kind_string(h.kind), (unsigned long long)h.request_id);
-  if ((h.flags & ~ELIGN_WIRE_KNOWN_FLAGS) || h.reserved != 0)
+  if (h.flags & ~ELIGN_WIRE_KNOWN_FLAGS)
     return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "wire: unknown flag bits 0x%x", h.flags);
+  if (h.channel > (h.kind == ELIGN_WIRE_REQUEST ? ELIGN_WIRE_MAX_CHANNEL : 0))
+    return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "wire: %s addressed to oracle channel %u (requests only, at most %d)",
+                      elign_wire_kind_string(h.kind), h.channel, ELIGN_WIRE_MAX_CHANNEL);
   if (h.n_mol < 0 || h.n_mol > ELIGN_WIRE_MAX_MOL || h.n_atoms < 0 || h.n_atoms > ELIGN_WIRE_MAX_ATOMS)
     return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "wire: counts out of range (n_mol %lld, n_atoms %lld)",
                       (long long)h.n_mol, (long long)h.n_atoms);
@@ -293,6 +302,7 @@ elign_status elign_wire_unpack_request(const void *buf, size_t len, elign_wire_r
   request_layout L = layout_request(h.n_mol, h.n_atoms, h.flags);
   req->request_id = h.request_id;
   req->flags = h.flags;
+  req->channel = h.channel;
   req->n_mol = h.n_mol;
   req->n_atoms = h.n_atoms;
   st = read_offsets(b, L.offsets, &h, &req->offsets, err);

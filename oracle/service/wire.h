@@ -60,7 +60,7 @@ typedef struct {
   uint16_t version;    /* ELIGN_WIRE_VERSION */
   uint16_t kind;       /* elign_wire_kind */
   uint32_t flags;      /* ELIGN_WIRE_* bits */
-  uint32_t reserved;   /* 0 */
+  uint32_t channel;    /* REQUEST: the server's oracle to ask (0 = primary, <= ELIGN_WIRE_MAX_CHANNEL); else 0 */
   uint64_t request_id; /* chosen by the actor, echoed by the reply */
   int64_t n_mol;
   int64_t n_atoms;
@@ -69,11 +69,13 @@ typedef struct {
 } elign_wire_header;
 
 #define ELIGN_WIRE_HEADER_BYTES 56
+#define ELIGN_WIRE_MAX_CHANNEL 255
 
 /* A decoded request (arrays owned; free with elign_wire_request_free). */
 typedef struct {
   uint64_t request_id;
   uint32_t flags;
+  uint32_t channel; /* elign_oracle_batch.channel of the sender */
   int64_t n_mol, n_atoms;
   int64_t *offsets; /* [n_mol + 1] */
   int32_t *Z;       /* [n_atoms] */
@@ -115,6 +117,9 @@ elign_status elign_wire_pack_reply(uint64_t request_id, int64_t n_mol, const int
  * whose header named this id but whose body failed validation. */
 elign_status elign_wire_pack_rejected(uint64_t request_id, uint8_t **buf, size_t *len, elign_error *err);
 
+/* Address a packed request to oracle channel `channel` (header field, checksum
+ * resealed). */
+void elign_wire_set_channel(uint8_t *buf, size_t len, uint32_t channel);
 /* A DONE message (header only). */
 elign_status elign_wire_pack_done(uint8_t **buf, size_t *len, elign_error *err);
 

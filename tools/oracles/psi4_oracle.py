@@ -44,6 +44,9 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the machine
     raise ImportError("psi4_oracle needs psi4 (Debian: apt-get install psi4 python3-psi4; conda: psi4): %s" % exc)
 
+# Provenance: the C side records these versions (oracle_python.c, docs/trust.md).
+ELIGN_PROVENANCE_VERSIONS = {"psi4": getattr(psi4, "__version__", "unknown")}
+
 import numpy as np
 
 _SYMBOLS = ["X", "H", "He", "Li", "Be", "B", "C", "N", "O", "F", "Ne", "Na", "Mg", "Al", "Si", "P", "S", "Cl",

@@ -19,6 +19,11 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the machine
     raise ImportError("pyscf_oracle needs PySCF (pip install pyscf) in the interpreter Elign-C embeds: %s" % exc)
 
+# Provenance: the C side records these versions (oracle_python.c, docs/trust.md).
+import pyscf  # noqa: E402
+
+ELIGN_PROVENANCE_VERSIONS = {"pyscf": getattr(pyscf, "__version__", "unknown")}
+
 
 def _compute(Z, R, charge, multiplicity, options):
     threads = int(options.get("threads") or 0)
