@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "actor/commands.h"
+#include "actor/guidance.h"
 #include "actor/sampler.h"
 #include "common/base/provenance.h"
 #include "common/base/cli.h"
@@ -27,6 +28,9 @@
 #include "common/base/outputs.h"
 #include "common/base/parse.h"
 #include "common/mpi/runctx.h"
+#include "oracle/oracle.h"
+#include "oracle/service/client.h"
+#include "oracle/service/server.h"
 
 #define DENOISE_STATES_FORMAT "denoise_states"
 #define DENOISE_OUTPUT_FORMAT "denoise_output"
@@ -315,13 +319,22 @@ typedef struct {
   uint64_t seed;
   double timeout; /* mpi.timeout, s; 0 = the default */
   int force;
+  /* run-time guidance (actor/guidance.h) */
+  const char *guidance;       /* oracle backend, or NULL: unguided */
+  const char *oracle_config;  /* --config: oracle.* settings */
+  guidance_options gopt;
+  int64_t oracle_ranks, oracle_batch;
+  int oracle_batch_given;
+  elign_oracle_options opt;   /* --model-dir, --oracle-model, --scratch (flags beat --config) */
 } sample_args;
+
+#define SAMPLE_GUIDANCE_SCALE_DEFAULT 0.01 /* Å²/eV */
 
 static void sample_usage(FILE *f) {
   fprintf(f, "usage: elign sample --model M.h5 -n N --out SAMPLES.h5 [--seed S] [--steps K]\n"
              "                    [--T T] [--batch B] [--nodes-from DATASET.h5] [--xyz OUT.xyz] [--sdf OUT.sdf]\n"
-             "                    [--timeout S] [--force]\n\n"
-             "Unguided ancestral sampling (EDM, DDPM updates). Atom counts are drawn from\n"
+             "                    [--guidance BACKEND [--guidance-scale S] ...] [--timeout S] [--force]\n\n"
+             "Ancestral sampling (EDM, DDPM updates), unguided unless --guidance. Atom counts are drawn from\n"
              "the model's histogram, or from a dataset file's (--nodes-from). --T sets the chain length (default: the model's\n"
              "diffusion_steps); --steps K < T takes strides of T/K (K must divide T).\n"
              "Under mpirun the molecules are split over ranks in whole batches; the output\n"
@@ -332,8 +345,23 @@ static void sample_usage(FILE *f) {
              "  --timeout S mpi.timeout: seconds a rank waits for the others before ending the job\n"
              "              naming the silent rank (default %g)\n"
              "  --force     replace existing output files (never an input)\n"
-             "A molecule whose latents become non-finite is named and nothing is written.\n",
-          SAMPLE_MAX_MOLECULES, elign_config_default_int("seed"), SAMPLE_MAX_BATCH, ELIGN_MPI_TIMEOUT_DEFAULT);
+             "A molecule whose latents become non-finite is named and nothing is written.\n\n"
+             "Run-time guidance (the MLFF-guided baseline; docs/guidance.md): after every reverse step\n"
+             "t -> s the positions move by scale·(1 - σ_t)·F, F the oracle's force (eV/Å) on the state's\n"
+             "geometry and argmax atom types, then are re-centred.\n"
+             "  --guidance NAME          oracle backend (lj, ani, gfn2-xtb, gfn-ff, python)\n"
+             "  --guidance-scale S       Å²/eV, >= 0 (default %g; 0 = exactly the unguided samples)\n"
+             "  --guidance-max-sigma X   guide only steps with σ_t <= X (default 1: every step)\n"
+             "  --guidance-clip F        cap each atom's force at F eV/Å first (default 0: none)\n"
+             "  --oracle-ranks N         under mpirun: N ranks serve the oracle, the rest sample\n"
+             "                           (default 0: every rank evaluates its own molecules in-process)\n"
+             "  --oracle-batch N         molecules per oracle batch (oracle.batch_size, default %ld);\n"
+             "                           the samples depend on it, never on the rank count\n"
+             "  --config FILE            oracle.* settings from a config (flags win)\n"
+             "  --model-dir DIR  --oracle-model NAME  --scratch DIR   as --model-dir, --model, --scratch\n"
+             "                           of `elign oracle`\n",
+          SAMPLE_MAX_MOLECULES, elign_config_default_int("seed"), SAMPLE_MAX_BATCH, ELIGN_MPI_TIMEOUT_DEFAULT,
+          SAMPLE_GUIDANCE_SCALE_DEFAULT, elign_config_default_int("oracle.batch_size"));
 }
 
 /* One numeric option's value into a; 0 ok, else the message is in err. */
@@ -343,7 +371,37 @@ static elign_status sample_number(sample_args *a, const char *o, const char *v, 
   if (strcmp(o, "--steps") == 0) return elign_parse_i64(v, 0, SAMPLE_MAX_T, o, &a->steps, err);
   if (strcmp(o, "--batch") == 0) return elign_parse_i64(v, 1, SAMPLE_MAX_BATCH, o, &a->batch, err);
   if (strcmp(o, "--timeout") == 0) return elign_parse_real(v, 1e-3, 1e9, o, &a->timeout, err);
+  if (strcmp(o, "--guidance-scale") == 0) return elign_parse_real(v, 0, 1e6, o, &a->gopt.scale, err);
+  if (strcmp(o, "--guidance-max-sigma") == 0) return elign_parse_real(v, 1e-9, 1e9, o, &a->gopt.max_sigma, err);
+  if (strcmp(o, "--guidance-clip") == 0) return elign_parse_real(v, 0, 1e9, o, &a->gopt.clip, err);
+  if (strcmp(o, "--oracle-ranks") == 0) return elign_parse_i64(v, 0, 1000000, o, &a->oracle_ranks, err);
+  if (strcmp(o, "--oracle-batch") == 0) {
+    a->oracle_batch_given = 1;
+    return elign_parse_i64(v, 1, 10000000, o, &a->oracle_batch, err);
+  }
   return elign_parse_i64(v, 0, SAMPLE_MAX_T, o, &a->T, err); /* --T */
+}
+
+static int is_sample_number(const char *o) {
+  static const char *const names[] = {"-n", "--seed", "--steps", "--batch", "--T", "--timeout", "--guidance-scale",
+                                      "--guidance-max-sigma", "--guidance-clip", "--oracle-ranks", "--oracle-batch"};
+  for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+    if (strcmp(o, names[k]) == 0) return 1;
+  return 0;
+}
+
+static const char **sample_string_slot(sample_args *a, const char *o) {
+  return strcmp(o, "--model") == 0           ? &a->model
+         : strcmp(o, "--out") == 0          ? &a->out
+         : strcmp(o, "--xyz") == 0          ? &a->xyz
+         : strcmp(o, "--sdf") == 0          ? &a->sdf
+         : strcmp(o, "--nodes-from") == 0   ? &a->nodes_from
+         : strcmp(o, "--guidance") == 0     ? &a->guidance
+         : strcmp(o, "--config") == 0       ? &a->oracle_config
+         : strcmp(o, "--model-dir") == 0    ? &a->opt.model_dir
+         : strcmp(o, "--oracle-model") == 0 ? &a->opt.model
+         : strcmp(o, "--scratch") == 0      ? &a->opt.scratch_dir
+                                            : NULL;
 }
 
 /* 0 ok, 1 help, 2 usage error (printed when verbose: only the launcher's rank 0 prints). */
@@ -351,6 +409,11 @@ static int parse_sample_args(int argc, char **argv, sample_args *a, int verbose)
   memset(a, 0, sizeof *a);
   a->seed = (uint64_t)elign_config_default_int("seed");
   a->batch = 64;
+  a->gopt.scale = SAMPLE_GUIDANCE_SCALE_DEFAULT;
+  a->gopt.max_sigma = 1.0;
+  a->oracle_batch = elign_config_default_int("oracle.batch_size");
+  elign_oracle_options_init(&a->opt);
+  int guidance_flag = 0; /* a --guidance-* or oracle option was given */
   for (int i = 1; i < argc; i++) {
     const char *o = argv[i];
     if (elign_cli_is_help(o)) return 1;
@@ -358,14 +421,8 @@ static int parse_sample_args(int argc, char **argv, sample_args *a, int verbose)
       a->force = 1;
       continue;
     }
-    const char **str = strcmp(o, "--model") == 0 ? &a->model
-                       : strcmp(o, "--out") == 0 ? &a->out
-                       : strcmp(o, "--xyz") == 0 ? &a->xyz
-                       : strcmp(o, "--sdf") == 0 ? &a->sdf
-                       : strcmp(o, "--nodes-from") == 0 ? &a->nodes_from
-                                                 : NULL;
-    int num = !strcmp(o, "-n") || !strcmp(o, "--seed") || !strcmp(o, "--steps") || !strcmp(o, "--batch") ||
-              !strcmp(o, "--T") || !strcmp(o, "--timeout");
+    const char **str = sample_string_slot(a, o);
+    int num = is_sample_number(o);
     if (!str && !num) {
       if (verbose) fprintf(stderr, "elign sample: unknown option '%s' (see --help)\n", o);
       return 2;
@@ -377,6 +434,9 @@ static int parse_sample_args(int argc, char **argv, sample_args *a, int verbose)
     const char *v = argv[++i];
     elign_error err;
     elign_error_clear(&err);
+    if (strncmp(o, "--guidance-", 11) == 0 || strncmp(o, "--oracle-", 9) == 0 || !strcmp(o, "--config") ||
+        !strcmp(o, "--model-dir") || !strcmp(o, "--scratch"))
+      guidance_flag = 1;
     if (str) *str = v;
     else if (sample_number(a, o, v, &err)) {
       if (verbose) fprintf(stderr, "elign sample: %s\n", err.msg);
@@ -387,7 +447,29 @@ static int parse_sample_args(int argc, char **argv, sample_args *a, int verbose)
     if (verbose) fprintf(stderr, "elign sample: need --model, --out and -n N (see --help)\n");
     return 2;
   }
+  if (guidance_flag && !a->guidance) {
+    if (verbose) fprintf(stderr, "elign sample: the guidance and oracle options need --guidance BACKEND\n");
+    return 2;
+  }
   return 0;
+}
+
+/* Oracle settings from --config where no flag gave them (as `elign oracle`);
+ * cfg owns the strings and must outlive a. */
+static elign_status sample_oracle_config(sample_args *a, elign_config **cfg, elign_error *err) {
+  elign_status st = elign_config_load(a->oracle_config, NULL, 0, cfg, err);
+  if (st) return st;
+  elign_oracle_options from_cfg;
+  elign_oracle_options_from_config(*cfg, &from_cfg);
+  const char **override[][2] = {{&from_cfg.model, &a->opt.model},
+                                {&from_cfg.model_dir, &a->opt.model_dir},
+                                {&from_cfg.scratch_dir, &a->opt.scratch_dir}};
+  for (size_t i = 0; i < sizeof override / sizeof override[0]; i++)
+    if (*override[i][1]) *override[i][0] = *override[i][1];
+  a->opt = from_cfg;
+  if (!a->oracle_batch_given) a->oracle_batch = elign_config_get_int(*cfg, "oracle.batch_size");
+  if (a->timeout <= 0) a->timeout = elign_config_get_double(*cfg, "mpi.timeout");
+  return ELIGN_OK;
 }
 
 /* Molecules with a non-finite position (the decode marks atoms whose latent
@@ -453,6 +535,86 @@ static elign_status use_dataset_hist(edm_model *m, const char *path, elign_error
   return st;
 }
 
+/* ---- guided sampling: the oracle side and the actor's client -------------- */
+
+/* Where the guidance oracle lives: on oracle ranks, or in every actor when
+ * there are none (unguided: nowhere). */
+static elign_status sample_create_oracle(const elign_world *w, sample_args *a, elign_oracle **oracle,
+                                         elign_error *err) {
+  if (!a->guidance) return ELIGN_OK;
+  a->opt.rank = w->rank;
+  if (w->is_oracle || (w->is_actor && w->embedded_oracle)) return elign_oracle_create(a->guidance, &a->opt, oracle, err);
+  return ELIGN_OK;
+}
+
+/* An oracle rank: serve the actors assigned to it until each said DONE. */
+static elign_status sample_serve(const elign_runctx *ctx, const sample_args *a, elign_oracle *oracle,
+                                 elign_error *err) {
+  const elign_world *w = &ctx->world;
+  int *clients = elign_malloc((size_t)w->size * sizeof *clients, "sample:clients");
+  int n = elign_world_oracle_clients(w, w->rank, clients, w->size);
+  elign_oracle_server_options so = {.batch_size = (int)a->oracle_batch, .n_clients = n, .timeout_s = ctx->timeout_s,
+                                    .clients = clients};
+  elign_oracle_server_stats stats;
+  elign_interrupt_doing("serving the guidance oracle", "nothing written; inputs untouched");
+  elign_status st = n > 0 ? elign_oracle_server_run(oracle, w->comm, &so, &stats, err) : ELIGN_OK;
+  if (st == ELIGN_ERR_TIMEOUT) elign_world_fail_one(err); /* an actor is silent: end the job from here */
+  if (!st && n > 0) elign_oracle_server_stats_log(&stats, so.batch_size);
+  elign_free(clients);
+  return st;
+}
+
+static elign_status sample_client(const elign_runctx *ctx, const sample_args *a, elign_oracle *oracle,
+                                  elign_oracle_client **client, elign_error *err) {
+  const elign_world *w = &ctx->world;
+  elign_status st = w->embedded_oracle
+                        ? elign_oracle_client_create_embedded(oracle, (int)a->oracle_batch, client, err)
+                        : elign_oracle_client_create_mpi(w->comm, &w->my_oracle, 1, client, err);
+  if (!st) elign_oracle_client_set_timeout(*client, ctx->timeout_s);
+  return st;
+}
+
+/* This actor's molecules, guided or not. */
+static elign_status sample_actor(const elign_runctx *ctx, const sample_args *a, const sampler_config *cfg,
+                                 elign_oracle *oracle, int64_t first, int64_t count, sampler_output *out,
+                                 guidance_stats *gstats, elign_error *err) {
+  if (!a->guidance) return sampler_run(cfg, first, count, NULL, out, err);
+  elign_oracle_client *client = NULL;
+  elign_status st = sample_client(ctx, a, oracle, &client, err);
+  if (st) {
+    memset(out, 0, sizeof *out);
+    return st;
+  }
+  guidance g;
+  guidance_init(&g, cfg->model, client, &a->gopt);
+  sampler_adjust adj = guidance_adjust(&g);
+  sampler_config gcfg = *cfg;
+  gcfg.adjust = &adj;
+  st = sampler_run(&gcfg, first, count, NULL, out, err);
+  if (st == ELIGN_ERR_TIMEOUT) elign_world_fail_one(err); /* an oracle rank is silent: nobody can end cleanly */
+  elign_error done_err;
+  elign_error_clear(&done_err);
+  elign_oracle_client_done(client, &done_err); /* always: the server waits for it */
+  elign_oracle_client_destroy(&client);
+  *gstats = g.stats;
+  guidance_free(&g);
+  return st;
+}
+
+/* Rank 0's line about the guidance (sums over the actors). Collective over w->actors. */
+static void sample_log_guidance(const elign_world *w, const sample_args *a, const guidance_stats *g, double all_dt) {
+  double loc[4] = {(double)g->molecules, (double)g->flagged, (double)g->steps_guided, g->oracle_s}, sum[4];
+  double mx[2] = {g->oracle_s, g->max_force}, allmx[2];
+  MPI_Reduce(loc, sum, 4, MPI_DOUBLE, MPI_SUM, 0, w->actors);
+  MPI_Reduce(mx, allmx, 2, MPI_DOUBLE, MPI_MAX, 0, w->actors);
+  if (w->is_learner)
+    elign_info("guidance '%s' scale %g Å²/eV (max σ %g, clip %g eV/Å): %.0f oracle molecule evaluations in %.0f "
+               "batch steps, %.0f flagged (no force); oracle wait %.2f s on the slowest actor (%.0f%% of %.2f s); "
+               "largest |F| %.3g eV/Å",
+               a->guidance, a->gopt.scale, a->gopt.max_sigma, a->gopt.clip, sum[0], sum[2], sum[1], allmx[0],
+               all_dt > 0 ? 100 * allmx[0] / all_dt : 0, all_dt, allmx[1]);
+}
+
 int sample_main(int argc, char **argv) {
   sample_args a;
   int rc = parse_sample_args(argc, argv, &a, elign_launcher_rank() == 0);
@@ -463,11 +625,19 @@ int sample_main(int argc, char **argv) {
   if (rc) return ELIGN_EXIT_USAGE;
   elign_error err;
   elign_error_clear(&err);
-  /* Every rank is an actor: no oracle or DFT ranks for plain sampling. */
-  elign_runctx_options ro = {.oracle_ranks = 0, .dft_ranks = 0, .timeout_s = a.timeout};
+  elign_config *ocfg = NULL; /* owns the oracle option strings */
+  if ((a.oracle_config && sample_oracle_config(&a, &ocfg, &err)) || (a.guidance && guidance_options_check(&a.gopt, &err))) {
+    if (elign_launcher_rank() == 0) elign_error_print(&err); /* every rank found it, before MPI starts */
+    elign_config_free(&ocfg);
+    return ELIGN_EXIT_FAIL;
+  }
+  /* Unguided: every rank is an actor. Guided: --oracle-ranks ranks serve the oracle. */
+  elign_runctx_options ro = {.oracle_ranks = a.guidance ? (int)a.oracle_ranks : 0, .dft_ranks = 0,
+                             .timeout_s = a.timeout};
   elign_runctx ctx;
   edm_model m;
   memset(&m, 0, sizeof m);
+  elign_oracle *oracle = NULL;
   const elign_world *w = &ctx.world;
   elign_interrupt_install("sample"); /* before MPI starts: a signal then already says what it stopped */
   elign_interrupt_doing("starting", "nothing written; inputs untouched");
@@ -475,35 +645,55 @@ int sample_main(int argc, char **argv) {
   elign_interrupt_doing("loading the model", "nothing written; inputs untouched");
   if (!st && w->is_learner) { /* rank 0 publishes every output: it alone checks them */
     elign_file_arg outs[] = {{a.out, "--out"}, {a.xyz, "--xyz"}, {a.sdf, "--sdf"}};
-    elign_file_arg ins[] = {{a.model, "--model"}, {a.nodes_from, "--nodes-from"}};
-    st = elign_outputs_check(outs, 3, ins, 2, a.force, &err);
+    elign_file_arg ins[] = {{a.model, "--model"}, {a.nodes_from, "--nodes-from"}, {a.oracle_config, "--config"}};
+    st = elign_outputs_check(outs, 3, ins, 3, a.force, &err);
   }
-  if (!st) st = edm_model_load(&m, a.model, &err); /* same outcome on every rank */
-  if (!st && a.nodes_from) st = use_dataset_hist(&m, a.nodes_from, &err);
+  if (!st && w->is_actor) st = edm_model_load(&m, a.model, &err); /* same outcome on every actor */
+  if (!st && w->is_actor && a.nodes_from) st = use_dataset_hist(&m, a.nodes_from, &err);
+  if (!st) st = sample_create_oracle(w, &a, &oracle, &err);
   int64_t first = 0, count = 0;
   if (!st) {
-    sampler_rank_range(a.n, a.batch, w->actor_index, w->n_actors, &first, &count);
-    st = check_sample_memory(w, &m, count, &err);
+    if (w->is_actor) sampler_rank_range(a.n, a.batch, w->actor_index, w->n_actors, &first, &count);
+    st = check_sample_memory(w, &m, count, &err); /* collective over the world: oracle ranks ask for 0 */
   }
   if (elign_runctx_agree(&ctx, &err)) {
+    elign_oracle_destroy(&oracle);
     edm_model_free(&m);
     elign_runctx_free(&ctx);
+    elign_config_free(&ocfg);
     return ELIGN_EXIT_FAIL;
+  }
+  if (w->is_oracle) { /* serve, then take part in the two agreements the actors reach */
+    elign_error_clear(&err);
+    sample_serve(&ctx, &a, oracle, &err);
+    st = elign_runctx_agree(&ctx, &err);
+    if (!st) {
+      elign_error_clear(&err);
+      st = elign_runctx_agree(&ctx, &err);
+    }
+    elign_oracle_destroy(&oracle);
+    elign_runctx_free(&ctx);
+    elign_config_free(&ocfg);
+    return st ? ELIGN_EXIT_FAIL : ELIGN_EXIT_OK;
   }
   sampler_config cfg = {.model = &m, .T = (int)a.T, .steps = (int)a.steps, .seed = a.seed, .batch = a.batch,
                         .progress_label = w->is_learner ? "sampling (rank 0's share, molecule-steps)" : NULL};
   char doing[300], kept[300];
-  snprintf(doing, sizeof doing, "sampling %lld molecules", (long long)a.n);
+  snprintf(doing, sizeof doing, "%s %lld molecules", a.guidance ? "guided sampling of" : "sampling", (long long)a.n);
   elign_interrupt_doing(doing, "nothing written; inputs untouched");
   double t0 = elign_wtime();
   sampler_output out;
-  st = sampler_run(&cfg, first, count, NULL, &out, &err);
+  guidance_stats gstats;
+  memset(&gstats, 0, sizeof gstats);
+  st = sample_actor(&ctx, &a, &cfg, oracle, first, count, &out, &gstats, &err);
+  elign_oracle_destroy(&oracle);
   if (!st && (st = check_finite_samples(&out.mols, &err))) sampler_output_free(&out);
   double dt = elign_wtime() - t0;
   if (elign_runctx_agree(&ctx, &err)) {
     if (!st) sampler_output_free(&out); /* another rank failed */
     edm_model_free(&m);
     elign_runctx_free(&ctx);
+    elign_config_free(&ocfg);
     return ELIGN_EXIT_FAIL;
   }
   elign_samples_meta meta;
@@ -525,6 +715,7 @@ int sample_main(int argc, char **argv) {
   double max_com = out.max_com, all_com = 0, all_dt = 0;
   MPI_Reduce(&max_com, &all_com, 1, MPI_DOUBLE, MPI_MAX, 0, w->actors);
   MPI_Reduce(&dt, &all_dt, 1, MPI_DOUBLE, MPI_MAX, 0, w->actors);
+  if (a.guidance) sample_log_guidance(w, &a, &gstats, all_dt);
   elign_watchdog_disarm();
   if (!st && w->is_learner)
     elign_info("sampled %lld molecules on %d rank(s) in %.2f s (%.2f mol/s); max |CoM| %.3g; wrote %s",
@@ -539,5 +730,6 @@ int sample_main(int argc, char **argv) {
   st = elign_runctx_agree(&ctx, &err);
   edm_model_free(&m);
   elign_runctx_free(&ctx);
+  elign_config_free(&ocfg);
   return st ? ELIGN_EXIT_FAIL : ELIGN_EXIT_OK;
 }

@@ -158,6 +158,13 @@ static elign_status call_step(const sampler_chain *ch, const chain_buffers *b, i
   return ch->on_step(&info, ch->user, err);
 }
 
+static elign_status adjust_state(const sampler_config *cfg, const sampler_chain *ch, chain_buffers *b, int t, int s,
+                                 int T, int D, elign_error *err) {
+  sampler_adjust_step info = {.t = t, .s = s, .T = T, .n_mol = ch->n_mol, .offsets = b->off,
+                              .key_group = ch->key_group, .key_member = ch->key_member, .noise = b->noise, .D = D};
+  return cfg->adjust->apply(cfg->adjust->ctx, &info, b->z_next, err);
+}
+
 /* The chain t_start → t_stop (+ decode) of one batch with a policy. Appends
  * decoded molecules to out. */
 static elign_status run_chain(const sampler_config *cfg, const sampler_policy *pol, const sampler_chain *ch, int T,
@@ -198,6 +205,8 @@ static elign_status run_chain(const sampler_config *cfg, const sampler_policy *p
     for (int64_t m = 0; m < n_mol; m++) b.coef[m].sigma_step = b.sigma[m];
     draw_noise(cfg, ch, b.noise, b.off, s, ELIGN_RNG_STEP_NOISE, D);
     diffusion_reverse_sample(b.z_next, b.mu, b.noise, b.coef, b.off, n_mol, D);
+    if (cfg->adjust) st = adjust_state(cfg, ch, &b, t, s, T, D, err);
+    if (st) break;
     *network_calls += n_mol;
     if (progress) elign_progress_update(progress, *network_calls);
     if (hook) st = call_step(ch, &b, t, s, 0, b.z_next, D, err);

@@ -69,6 +69,28 @@ typedef struct {
 sampler_policy sampler_policy_edm(sampler_edm_ctx *ctx);
 void sampler_edm_ctx_free(sampler_edm_ctx *ctx); /* the scratch only, not ws or model */
 
+/* ---- an adjustment of each sampled state ------------------------------------ */
+
+/* Called right after every reverse step's z_s = μ + σ ε (and its re-centring),
+ * before the step callback and the next step, never after the decode; it may
+ * change z_s in place. Run-time guidance (actor/guidance.h: the oracle's
+ * force added to the positions) and diffusion relaxation (actor/relax.h:
+ * the atom-type channels clamped to a given molecule) are adjustments. A
+ * sampler without one (the default) is bit for bit the plain sampler. */
+typedef struct {
+  int t, s, T;             /* the transition t → s of a T-step chain */
+  int64_t n_mol;
+  const int64_t *offsets;  /* [n_mol + 1] atoms of the batch, offsets[0] = 0 */
+  const uint32_t *key_group, *key_member; /* [n_mol] stream keys (key_member may be NULL: all 0) */
+  const elign_real *noise; /* (N, D) the combined noise ε this step drew */
+  int D;                   /* latent channels */
+} sampler_adjust_step;
+typedef struct {
+  void *ctx;
+  /* Adjust z_s (N, D) in place; an error stops the chain. */
+  elign_status (*apply)(void *ctx, const sampler_adjust_step *step, elign_real *z_s, elign_error *err);
+} sampler_adjust;
+
 typedef struct {
   const edm_model *model; /* atom-count histogram, T0, and the policy when `policy` is NULL */
   const sampler_policy *policy; /* NULL: EDM (sampler_policy_edm of model) */
@@ -78,6 +100,7 @@ typedef struct {
   uint64_t iteration; /* key field; 0 for plain sampling */
   int64_t batch;      /* molecules per network batch (≥ 1) */
   const char *progress_label; /* non-NULL: progress lines (rate, ETA) under this label */
+  const sampler_adjust *adjust; /* NULL: none (the plain sampler) */
 } sampler_config;
 
 /* Output of sampler_run: the decoded molecules (positions Å, Z from the
