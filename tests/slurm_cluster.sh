@@ -119,50 +119,8 @@ cd "$dir/work" || exit 1
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 "$MAKE_MODEL" tiny.h5 7 || bad "make model"
 ITERS=6
-cat > job.yaml <<EOF
-seed: 5
-run:
-  dir: run
-  log_every: 0
-model:
-  checkpoint: $dir/work/tiny.h5
-  time_step: 10
-  share_initial_noise: true
-  skip_prefix: 5
-dataloader:
-  sample_group_size: 4
-  each_prompt_sample: 4
-  epoches: $ITERS
-  micro_batch_size: 4
-  smiles_path: null
-filters:
-  enable_filtering: false
-reward:
-  use_energy: true
-  energy_transform_offset: 0.0
-  energy_transform_scale: 1.0
-  energy_normalize_by_atoms: true
-train:
-  learning_rate: 1.0e-4
-  adam_beta1: 0.9
-  adam_beta2: 0.999
-  adam_epsilon: 1.0e-8
-  adam_weight_decay: 1.0e-4
-  max_grad_norm: 1.0
-  clip_range: 0.2
-  kl_penalty_weight: 0.01
-  train_micro_batch_size: 6
-oracle:
-  backend: python
-  python_module: train_toy_oracle
-  python_function: harmonic
-  python_path: $SRC/tests
-  min_distance: 0
-  batch_size: 8
-mpi:
-  oracle_ranks: 1
-save_interval: 2
-EOF
+. "$SRC/tests/tiny_train_config.sh"
+tiny_train_config job.yaml "$dir/work/tiny.h5" $ITERS 2 1
 $MPIRUN -np 3 "$ELIGN" --quiet train job.yaml --set run.dir=ref > ref.txt 2>&1 || bad "reference run: $(tail -3 ref.txt)"
 
 # the templates run from ELIGN_HOME (configs name paths relative to the checkout): absolute run directories here
