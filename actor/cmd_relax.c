@@ -24,7 +24,6 @@
 #include "common/chem/align.h"
 #include "common/io/dataset_io.h"
 #include "common/io/export.h"
-#include "common/io/h5io.h"
 #include "common/io/importers.h"
 #include "common/model/edm_model.h"
 #include "common/mpi/runctx.h"
@@ -151,29 +150,7 @@ static elign_status read_input(const relax_args *a, elign_molset *out, elign_err
   elign_dataset ds;
   elign_dataset_init(&ds);
   size_t n = strlen(a->in);
-  elign_status st = ELIGN_OK;
-  if (n >= 3 && strcmp(a->in + n - 3, ".h5") == 0) {
-    hid_t f;
-    char format[32];
-    int version;
-    st = elign_h5_open_read(a->in, NULL, 0, &f, format, &version, err);
-    if (st) {
-      elign_dataset_free(&ds);
-      return st;
-    }
-    H5Fclose(f);
-    if (strcmp(format, "dataset") == 0) {
-      st = elign_dataset_read(a->in, &ds, err);
-    } else if (strcmp(format, "samples") == 0) {
-      elign_molset_free(&ds.mols);
-      st = elign_samples_read(a->in, &ds.mols, NULL, NULL, err);
-    } else {
-      st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: an Elign-C '%s' file; IN takes molecules: extended XYZ, a QM9 "
-                      "archive, or a dataset or samples file", a->in, format);
-    }
-  } else {
-    st = elign_import_any(a->in, &ds, err);
-  }
+  elign_status st = elign_read_molecules(a->in, "IN", &ds, err);
   if (!st && a->split && strcmp(a->in + (n >= 3 ? n - 3 : 0), ".h5") != 0)
     st = ELIGN_FAIL(err, ELIGN_ERR_ARG, "--split needs a dataset file (%s is not one)", a->in);
   if (!st) st = select_molecules(a->in, &ds, a->split, a->limit, out, err);

@@ -26,7 +26,6 @@
 #include "common/base/log.h"
 #include "common/base/outputs.h"
 #include "common/base/parse.h"
-#include "common/io/h5io.h"
 #include "common/chem/molset.h"
 #include "common/mpi/runctx.h"
 #include "oracle/service/client.h"
@@ -151,36 +150,6 @@ static int parse_args(int argc, char **argv, oracle_args *a, int verbose) {
     return 2;
   }
   return 0;
-}
-
-/* Molecules from an extended XYZ (.xyz, .xyz.gz), a QM9 tarball, or an
- * Elign-C HDF5 file holding molecules: a dataset or a samples file (its
- * elign_format attribute decides). ds: initialised and empty. */
-static elign_status read_molecules(const char *path, elign_dataset *ds, elign_error *err) {
-  size_t n = strlen(path);
-  elign_status st;
-  if (n >= 3 && strcmp(path + n - 3, ".h5") == 0) {
-    hid_t f;
-    char format[32];
-    int version;
-    st = elign_h5_open_read(path, NULL, 0, &f, format, &version, err);
-    if (st != ELIGN_OK) return st;
-    H5Fclose(f);
-    if (strcmp(format, "dataset") == 0) {
-      st = elign_dataset_read(path, ds, err);
-    } else if (strcmp(format, "samples") == 0) {
-      elign_molset_free(&ds->mols);
-      st = elign_samples_read(path, &ds->mols, NULL, NULL, err);
-    } else {
-      st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: %s%s%s: --in takes molecules: extended XYZ, a QM9 archive, or an "
-                      "Elign-C dataset or samples file", path, format[0] ? "an Elign-C " : "not an Elign-C file",
-                      format, format[0] ? " file" : "");
-    }
-  } else {
-    st = elign_import_any(path, ds, err);
-  }
-  if (st == ELIGN_OK && ds->mols.n_mol == 0) st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: no molecules", path);
-  return st;
 }
 
 /* Send every molecule through the client in chunks of `batch`, keeping at
@@ -356,7 +325,7 @@ static int oracle_run(oracle_args *args, int *argc, char ***argv) {
   elign_interrupt_doing("reading the molecules", "nothing written; inputs untouched");
   if (init == ELIGN_OK && w->is_learner) {
     elign_file_arg outs[] = {{a.out, "--out"}}, ins[] = {{a.in, "--in"}, {a.config, "--config"}};
-    if (elign_outputs_check(outs, 1, ins, 2, a.force, &err) == ELIGN_OK) read_molecules(a.in, &ds, &err);
+    if (elign_outputs_check(outs, 1, ins, 2, a.force, &err) == ELIGN_OK) elign_read_molecules(a.in, "--in", &ds, &err);
   }
   if (elign_runctx_agree(&ctx, &err)) goto out;
   /* 2. the oracle, failures agreed on */

@@ -84,7 +84,8 @@ grep -Eq "oracle +1 rank\(s\): busy +28.0%" hand.txt && ok || bad "per-role line
 
 # ---- a real run ---------------------------------------------------------------------
 "$(dirname "$ELIGN")/tests/train_make_model" tiny.h5 7 > /dev/null 2>&1 || bad "make model"
-sed -n '/^cat > base.yaml/,/^EOF/p' "$SRC/tests/train_cli.sh" | sed '1d;$d' | sed "s|\$SRC|$SRC|" > base.yaml
+. "$SRC/tests/tiny_train_config.sh"
+tiny_train_config base.yaml tiny.h5 3 1
 $MPIRUN -np 3 "$ELIGN" --quiet train base.yaml --set run.dir=run --set run.trace=true --set mpi.oracle_ranks=1 \
   --set dataloader.epoches=2 > run.txt 2>&1 || bad "traced run: $(tail -3 run.txt)"
 "$PY" - <<'EOF' && ok || bad "trace files of the run"

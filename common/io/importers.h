@@ -39,6 +39,13 @@ elign_status elign_import_qm9_archive(const char *path, elign_dataset *ds, elign
  * A *.msgpack (GEOM) is refused: it streams into a file (elign_import_geom_msgpack). */
 elign_status elign_import_any(const char *path, elign_dataset *ds, elign_error *err);
 
+/* Molecules from any file that holds them: extended XYZ, a QM9 archive
+ * (elign_import_any), or an Elign-C dataset or samples file (*.h5, told apart
+ * by its format; any other Elign-C file is refused naming its kind and the
+ * option `role` that gave it, e.g. "--in"). No molecules is an error.
+ * ds: initialised and empty (read_molecules.c). */
+elign_status elign_read_molecules(const char *path, const char *role, elign_dataset *ds, elign_error *err);
+
 /* ---- GEOM-Drugs msgpack ---------------------------------------------------
  * Each kept conformer is one entry ("molecule") of the dataset, as in EDM:
  * /ids = the GEOM molecule's 0-based position in the file (shared by its
