@@ -21,9 +21,10 @@ PACKAGES=(
   librdkit-dev libboost-dev
   clang libclang-rt-dev libomp-dev
   slurmctld slurmd slurm-client munge shellcheck
-  npm chromium python3-scipy
+  chromium python3-scipy
 )
-# npm fetches 3Dmol.js for `elign report`'s 3D viewer (below); chromium runs the report's
+# npm (the machine's Node.js has it; Debian's npm package conflicts with it) fetches 3Dmol.js
+# for `elign report`'s 3D viewer (below); chromium runs the report's
 # headless-browser test; scipy cross-checks the KS test (tests skip cleanly without them).
 
 # 3Dmol.js, the molecule viewer `elign report` embeds into its page: a pinned release from
