@@ -47,13 +47,7 @@ elign_status pretrain_options_from_config(const elign_config *cfg, pretrain_opti
   copy_string(o->train_split, sizeof o->train_split, elign_config_get_string(cfg, "data.train_split"));
   if (!elign_config_is_null(cfg, "data.val_split"))
     copy_string(o->val_split, sizeof o->val_split, elign_config_get_string(cfg, "data.val_split"));
-  const char *dir = !elign_config_is_null(cfg, "run.dir")     ? elign_config_get_string(cfg, "run.dir")
-                    : !elign_config_is_null(cfg, "save_path") ? elign_config_get_string(cfg, "save_path")
-                                                              : NULL;
-  if (dir)
-    copy_string(o->run_dir, sizeof o->run_dir, dir);
-  else
-    snprintf(o->run_dir, sizeof o->run_dir, "runs/%s", elign_config_get_string(cfg, "name"));
+  run_dir_from_config(cfg, o->run_dir, sizeof o->run_dir);
   o->seed = (uint64_t)elign_config_get_int(cfg, "seed");
   o->batch = elign_config_get_int(cfg, "pretrain.batch_size");
   o->chunk = elign_config_get_int(cfg, "pretrain.chunk_size");

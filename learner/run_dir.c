@@ -399,3 +399,12 @@ elign_status run_check_architecture(const elign_checkpoint *mine, const elign_ch
   }
   return ELIGN_OK;
 }
+
+void run_dir_from_config(const elign_config *cfg, char *buf, size_t cap) {
+  if (!elign_config_is_null(cfg, "run.dir"))
+    snprintf(buf, cap, "%s", elign_config_get_string(cfg, "run.dir"));
+  else if (!elign_config_is_null(cfg, "save_path"))
+    snprintf(buf, cap, "%s", elign_config_get_string(cfg, "save_path"));
+  else
+    snprintf(buf, cap, "runs/%s", elign_config_get_string(cfg, "name"));
+}

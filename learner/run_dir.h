@@ -109,6 +109,10 @@ void run_trace_start(const elign_config *cfg, const char *run_dir, int world_ran
 
 /* ---- config and resume ------------------------------------------------------ */
 
+/* The run directory a config names: run.dir, else the public code's
+ * save_path, else runs/<name>. */
+void run_dir_from_config(const elign_config *cfg, char *buf, size_t cap);
+
 /* The resolved config as YAML text (malloc'ed). */
 char *run_config_yaml(const elign_config *cfg);
 

@@ -135,13 +135,7 @@ static elign_status load_optimizer(train_options *o, const elign_config *cfg, el
 }
 
 static void load_run(train_options *o, const elign_config *cfg) {
-  const char *dir = !elign_config_is_null(cfg, "run.dir")     ? elign_config_get_string(cfg, "run.dir")
-                    : !elign_config_is_null(cfg, "save_path") ? elign_config_get_string(cfg, "save_path")
-                                                              : NULL;
-  if (dir)
-    copy_string(o->run_dir, sizeof o->run_dir, dir);
-  else
-    snprintf(o->run_dir, sizeof o->run_dir, "runs/%s", elign_config_get_string(cfg, "name"));
+  run_dir_from_config(cfg, o->run_dir, sizeof o->run_dir);
   o->seed = (uint64_t)elign_config_get_int(cfg, "seed");
   o->save_interval = elign_config_get_int(cfg, "save_interval");
   o->keep_checkpoints = elign_config_get_int(cfg, "train.keep_checkpoints");
