@@ -315,16 +315,7 @@ static elign_status apply_config(eval_args *a, elign_config **cfg, elign_error *
   if (st != ELIGN_OK) return st;
   elign_oracle_options from_cfg;
   elign_oracle_options_from_config(*cfg, &from_cfg);
-  elign_oracle_options *flags = &a->opt;
-  const char **override[][2] = {{&from_cfg.model, &flags->model},
-                                {&from_cfg.model_dir, &flags->model_dir},
-                                {&from_cfg.scratch_dir, &flags->scratch_dir},
-                                {&from_cfg.python_module, &flags->python_module},
-                                {&from_cfg.python_function, &flags->python_function},
-                                {&from_cfg.python_path, &flags->python_path}};
-  for (size_t i = 0; i < sizeof override / sizeof override[0]; i++)
-    if (*override[i][1]) *override[i][0] = *override[i][1];
-  if (a->min_distance_given) from_cfg.min_distance = flags->min_distance;
+  elign_oracle_options_apply_flags(&from_cfg, &a->opt, a->min_distance_given);
   a->opt = from_cfg;
   if (a->n_oracles == 0) {
     a->oracles[a->n_oracles++] = elign_config_get_string(*cfg, "oracle.backend");

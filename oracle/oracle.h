@@ -133,6 +133,11 @@ void elign_oracle_options_init(elign_oracle_options *opt);
  * point into cfg, which must outlive opt. */
 struct elign_config;
 void elign_oracle_options_from_config(const struct elign_config *cfg, elign_oracle_options *opt);
+/* Command-line flags over config values: every path / name flag given in
+ * `flags` (non-NULL) replaces the one in `opt`, and min_distance when
+ * min_distance_given (the `--config` + flags rule of oracle and eval). */
+void elign_oracle_options_apply_flags(elign_oracle_options *opt, const elign_oracle_options *flags,
+                                      int min_distance_given);
 
 /* The common input checks for one molecule of n atoms, in this order:
  * n == 0 → EMPTY; a NaN/Inf coordinate → NONFINITE_INPUT; supports(state, Z)

@@ -37,3 +37,14 @@ void elign_oracle_options_from_config(const elign_config *cfg, elign_oracle_opti
                                                  : ELIGN_XTB_RETRY_ETEMP_GFNFF;
   opt->xtb_retry_etemp = elign_config_get_double(cfg, "oracle.xtb_retry_etemp");
 }
+
+void elign_oracle_options_apply_flags(elign_oracle_options *opt, const elign_oracle_options *flags,
+                                      int min_distance_given) {
+  const char **dst[] = {&opt->model, &opt->model_dir, &opt->scratch_dir, &opt->python_module, &opt->python_function,
+                        &opt->python_path};
+  const char *const src[] = {flags->model, flags->model_dir, flags->scratch_dir, flags->python_module,
+                             flags->python_function, flags->python_path};
+  for (size_t i = 0; i < sizeof dst / sizeof dst[0]; i++)
+    if (src[i]) *dst[i] = src[i];
+  if (min_distance_given) opt->min_distance = flags->min_distance;
+}
