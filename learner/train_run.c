@@ -25,18 +25,6 @@ static const char *const OWN_FILES[] = {"checkpoint.h5", "checkpoint_best.h5"};
 
 /* ==== small pieces =========================================================== */
 
-void train_metric(train_metrics *m, const char *name, double value) {
-  ELIGN_ASSERT(m->n < TRAIN_MAX_METRICS);
-  m->name[m->n] = name;
-  m->value[m->n++] = value;
-}
-
-double train_metric_get(const train_metrics *m, const char *name) {
-  for (int i = 0; i < m->n; i++)
-    if (strcmp(m->name[i], name) == 0) return m->value[i];
-  return NAN;
-}
-
 void train_iter_free(train_iter *it) {
   for (int64_t j = 0; j < it->n_mine; j++) {
     if (it->rec) rollout_batch_free(&it->rec[j]);
