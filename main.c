@@ -21,7 +21,9 @@ typedef struct {
 static int version_main(int argc, char **argv) {
   (void)argc;
   (void)argv;
-  printf("elign %s\n", ELIGN_VERSION);
+  int dirty = elign_provenance_build_dirty();
+  printf("elign %s (git %s%s)\n", ELIGN_VERSION, elign_provenance_build_commit(),
+         dirty > 0 ? ", modified tree" : "");
   return ELIGN_EXIT_OK;
 }
 

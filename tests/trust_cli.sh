@@ -143,7 +143,12 @@ mtrue honest/metrics.jsonl "all(x['zero_signal_fraction'] == 0 for x in m)" && o
 
 # ---- provenance: every kind of file names it; elign info prints it -----------------------------
 MODEL_SHA=$(sha256sum tiny.h5 | cut -d' ' -f1)
-COMMIT=$(git -C "$SRC" rev-parse HEAD 2>/dev/null || echo unknown)
+# the commit the binary was built from (commits may land between build and test);
+# it must be HEAD or one of its ancestors
+COMMIT=$("$ELIGN" --version | sed -n 's/^elign [^ ]* (git \([0-9a-f]\{40\}\|unknown\).*/\1/p')
+if git -C "$SRC" rev-parse HEAD > /dev/null 2>&1; then
+  git -C "$SRC" merge-base --is-ancestor "$COMMIT" HEAD && ok || bad "--version commit '$COMMIT' is not in HEAD's history"
+fi
 "$ELIGN" info honest/checkpoint.h5 > info_ckpt.txt 2>&1 || bad "info checkpoint"
 grep -q "\"git_commit\": \"$COMMIT\"" info_ckpt.txt && grep -q "\"command\": \"train\"" info_ckpt.txt &&
   grep -q "\"sha256\": \"$MODEL_SHA\"" info_ckpt.txt && grep -q '"seed": 5' info_ckpt.txt &&

@@ -26,6 +26,9 @@ int openblas_get_num_threads(void);
 extern const char elign_build_git_commit[];
 extern const int elign_build_git_dirty;
 
+const char *elign_provenance_build_commit(void) { return elign_build_git_commit; }
+int elign_provenance_build_dirty(void) { return elign_build_git_dirty; }
+
 #define PROV_MAX_INPUTS 1024
 #define PROV_MAX_VERSIONS 16
 

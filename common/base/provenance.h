@@ -58,6 +58,11 @@ void elign_provenance_text_sha256(const char *text, char hex[ELIGN_SHA256_HEX]);
 
 /* The record as a JSON object under `key` of an open writer (NULL key: a top-level object)... */
 void elign_provenance_write_json(elign_json_writer *w, const char *key);
+
+/* The git commit this binary was built from ("unknown" outside a checkout)
+ * and whether tracked files differed from it: 1, 0, or -1 unknown. */
+const char *elign_provenance_build_commit(void);
+int elign_provenance_build_dirty(void);
 /* ...or as a string (one line, malloc'ed; the caller frees). */
 char *elign_provenance_json(void);
 
