@@ -337,11 +337,12 @@ static void sample_usage(FILE *f) {
              "Ancestral sampling (EDM, DDPM updates), unguided unless --guidance. Atom counts are drawn from\n"
              "the model's histogram, or from a dataset file's (--nodes-from). --T sets the chain length (default: the model's\n"
              "diffusion_steps); --steps K < T takes strides of T/K (K must divide T).\n"
-             "Under mpirun the molecules are split over ranks in whole batches; the output\n"
-             "is bitwise identical for any rank count (same threads per rank).\n"
+             "Under mpirun the molecules are split over ranks in whole batches, balanced by their\n"
+             "network cost; the output is bitwise identical for any rank count (same threads per rank).\n"
              "  -n N        1..%lld molecules (checked against the memory available)\n"
              "  --seed S    0..18446744073709551615: the RNG key, stored as is (default %ld, the config key seed)\n"
-             "  --batch B   molecules per network batch, 1..%d (default 64)\n"
+             "  --batch B   at most B molecules per network batch, 1..%d (default 64); fewer when N < %d B,\n"
+             "              so that up to %d ranks get work (the batch follows from N and B only)\n"
              "  --timeout S mpi.timeout: seconds a rank waits for the others before ending the job\n"
              "              naming the silent rank (default %g)\n"
              "  --force     replace existing output files (never an input)\n"
@@ -360,7 +361,8 @@ static void sample_usage(FILE *f) {
              "  --config FILE            oracle.* settings from a config (flags win)\n"
              "  --model-dir DIR  --oracle-model NAME  --scratch DIR   as --model-dir, --model, --scratch\n"
              "                           of `elign oracle`\n",
-          SAMPLE_MAX_MOLECULES, elign_config_default_int("seed"), SAMPLE_MAX_BATCH, ELIGN_MPI_TIMEOUT_DEFAULT,
+          SAMPLE_MAX_MOLECULES, elign_config_default_int("seed"), SAMPLE_MAX_BATCH, SAMPLER_SPREAD_BATCHES,
+          SAMPLER_SPREAD_BATCHES, ELIGN_MPI_TIMEOUT_DEFAULT,
           SAMPLE_GUIDANCE_SCALE_DEFAULT, elign_config_default_int("oracle.batch_size"));
 }
 
@@ -451,6 +453,7 @@ static int parse_sample_args(int argc, char **argv, sample_args *a, int verbose)
     if (verbose) fprintf(stderr, "elign sample: the guidance and oracle options need --guidance BACKEND\n");
     return 2;
   }
+  a->batch = sampler_batch_for(a->n, a->batch); /* from n and --batch only: the same for any rank count */
   return 0;
 }
 
@@ -653,7 +656,10 @@ int sample_main(int argc, char **argv) {
   if (!st) st = sample_create_oracle(w, &a, &oracle, &err);
   int64_t first = 0, count = 0;
   if (!st) {
-    if (w->is_actor) sampler_rank_range(a.n, a.batch, w->actor_index, w->n_actors, &first, &count);
+    if (w->is_actor) {
+      sampler_config share = {.model = &m, .seed = a.seed, .batch = a.batch};
+      sampler_rank_share(&share, a.n, w->actor_index, w->n_actors, &first, &count);
+    }
     st = check_sample_memory(w, &m, count, &err); /* collective over the world: oracle ranks ask for 0 */
   }
   if (elign_runctx_agree(&ctx, &err)) {

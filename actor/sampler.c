@@ -35,6 +35,58 @@ void sampler_rank_range(int64_t n_total, int64_t batch, int rank, int size, int6
   *count = m1 - m0;
 }
 
+int64_t sampler_batch_for(int64_t n_total, int64_t max_batch) {
+  int64_t b = n_total / SAMPLER_SPREAD_BATCHES;
+  if (b > max_batch) b = max_batch;
+  return b < 1 ? 1 : b;
+}
+
+/* Network cost of batch [b0, b1): Σ n² over its molecules. */
+static double batch_cost(const sampler_config *cfg, int64_t b0, int64_t b1) {
+  double c = 0;
+  for (int64_t g = b0; g < b1; g++) {
+    double n = sampler_draw_n_atoms(cfg, g);
+    c += n * n;
+  }
+  return c;
+}
+
+void sampler_rank_share(const sampler_config *cfg, int64_t n_total, int rank, int size, int64_t *first,
+                        int64_t *count) {
+  int64_t B = cfg->batch;
+  if (n_total > SAMPLER_BALANCE_MAX || size <= 1 || n_total <= 0) {
+    sampler_rank_range(n_total, B, rank, size, first, count);
+    return;
+  }
+  int64_t nb = (n_total + B - 1) / B;
+  double *cost = elign_malloc((size_t)nb * sizeof *cost, "sampler:batch costs");
+  double total = 0;
+  for (int64_t b = 0; b < nb; b++) {
+    int64_t hi = (b + 1) * B < n_total ? (b + 1) * B : n_total;
+    cost[b] = batch_cost(cfg, b * B, hi);
+    total += cost[b];
+  }
+  /* batch b goes to the rank whose equal slice of the total cost holds its
+   * midpoint: monotone in b, so every rank's batches are contiguous */
+  int64_t lo = nb, hi = nb;
+  double before = 0;
+  for (int64_t b = 0; b < nb; b++) {
+    int64_t owner = (int64_t)((before + 0.5 * cost[b]) * size / total);
+    if (owner > size - 1) owner = size - 1;
+    if (owner == rank && lo == nb) lo = b;
+    if (owner > rank) {
+      hi = b;
+      break;
+    }
+    before += cost[b];
+  }
+  if (lo > hi) lo = hi;
+  elign_free(cost);
+  *first = lo * B < n_total ? lo * B : n_total;
+  int64_t end = hi * B < n_total ? hi * B : n_total;
+  *count = end - *first;
+}
+
 void sampler_output_free(sampler_output *out) {
   if (!out) return;
   elign_molset_free(&out->mols);

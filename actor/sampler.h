@@ -172,4 +172,21 @@ elign_status sampler_run_chain(const sampler_config *cfg, const sampler_chain *c
  * blocks over `size` ranks: this rank's molecules [*first, *first + *count). */
 void sampler_rank_range(int64_t n_total, int64_t batch, int rank, int size, int64_t *first, int64_t *count);
 
+/* Network batch of a sampling run of n_total molecules: at most max_batch,
+ * and small enough that the run has SAMPLER_SPREAD_BATCHES batches or more,
+ * so that up to that many ranks get work for any n. It depends on n_total
+ * and max_batch only, never on the rank count: batches aligned in the global
+ * index are what keeps the output bitwise identical across rank counts (a
+ * BLAS may sum a row differently in a batch of another size). */
+#define SAMPLER_SPREAD_BATCHES 32
+int64_t sampler_batch_for(int64_t n_total, int64_t max_batch);
+
+/* This rank's molecules of [0, n_total): whole batches of cfg->batch,
+ * contiguous, balanced over the ranks by the network cost of their molecules
+ * (Σ n², the edges; sizes drawn as sampler_run draws them) — by count instead
+ * when n_total exceeds SAMPLER_BALANCE_MAX (where counts balance anyway). */
+#define SAMPLER_BALANCE_MAX ((int64_t)1 << 20)
+void sampler_rank_share(const sampler_config *cfg, int64_t n_total, int rank, int size, int64_t *first,
+                        int64_t *count);
+
 #endif

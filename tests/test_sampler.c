@@ -65,6 +65,66 @@ static int same_molsets(const elign_molset *a, const elign_molset *b) {
          memcmp(a->pos, b->pos, (size_t)a->n_atoms * 3 * sizeof(double)) == 0;
 }
 
+/* Σ n² of the drawn sizes of molecules [a, b): the network cost the share balances. */
+static double drawn_cost(const sampler_config *cfg, int64_t a, int64_t b) {
+  double c = 0;
+  for (int64_t g = a; g < b; g++) c += (double)sampler_draw_n_atoms(cfg, g) * sampler_draw_n_atoms(cfg, g);
+  return c;
+}
+
+/* sampler_batch_for and sampler_rank_share: the batch depends on n only; every
+ * rank count covers [0, n) with contiguous whole batches, balanced by cost to
+ * within one batch, and the joined output equals the one-rank run bit for bit. */
+static void check_rank_share(const sampler_config *base) {
+  elign_error share_err;
+  CHECK(sampler_batch_for(16, 64) == 1 && sampler_batch_for(1, 64) == 1);
+  CHECK(sampler_batch_for(100, 64) == 100 / SAMPLER_SPREAD_BATCHES);
+  CHECK(sampler_batch_for(1000000, 64) == 64 && sampler_batch_for(1000000, 5) == 5);
+  sampler_config cfg = *base;
+  cfg.T = 4; /* short chains: the split, not the chain, is under test */
+  for (int64_t n = 1; n <= 40; n += 13)
+    for (int64_t B = 1; B <= 4; B += 3)
+      for (int W = 1; W <= 5; W++) {
+        cfg.batch = B;
+        int64_t next = 0, nb = (n + B - 1) / B;
+        double total = drawn_cost(&cfg, 0, n), max_batch = 0;
+        for (int64_t b = 0; b < nb; b++) {
+          double c = drawn_cost(&cfg, b * B, (b + 1) * B < n ? (b + 1) * B : n);
+          if (c > max_batch) max_batch = c;
+        }
+        int ok = 1;
+        for (int r = 0; r < W; r++) {
+          int64_t first, count;
+          sampler_rank_share(&cfg, n, r, W, &first, &count);
+          ok &= first == next && count >= 0 && (first % B == 0 || count == 0);
+          ok &= drawn_cost(&cfg, first, first + count) <= total / W + max_batch + 1e-9;
+          next = first + count;
+        }
+        CHECK(ok && next == n);
+      }
+  /* 11 molecules in batches of 2 over 1, 2 and 3 ranks: the same molecules, bit for bit */
+  cfg.batch = 2;
+  sampler_output one;
+  CHECK(sampler_run(&cfg, 0, 11, NULL, &one, &share_err) == ELIGN_OK);
+  for (int W = 2; W <= 3; W++) {
+    elign_molset joined;
+    elign_molset_init(&joined);
+    for (int r = 0; r < W; r++) {
+      int64_t first, count;
+      sampler_rank_share(&cfg, 11, r, W, &first, &count);
+      sampler_output part;
+      CHECK(sampler_run(&cfg, first, count, NULL, &part, &share_err) == ELIGN_OK);
+      for (int64_t m = 0; m < part.mols.n_mol; m++)
+        elign_molset_append(&joined, (int)elign_molset_natoms(&part.mols, m), part.mols.Z + part.mols.offsets[m],
+                            part.mols.pos + 3 * part.mols.offsets[m], part.mols.ids[m], NULL);
+      sampler_output_free(&part);
+    }
+    CHECK(same_molsets(&joined, &one.mols));
+    elign_molset_free(&joined);
+  }
+  sampler_output_free(&one);
+}
+
 int main(void) {
   elign_error err;
   CHECK(edm_model_init_preset(&model, "qm9", 1, 1234, &err) == ELIGN_OK);
@@ -157,6 +217,7 @@ int main(void) {
   CHECK(sampler_run(&c5, 0, 7, sizes, &s5, &err) == ELIGN_ERR_ARG); /* 3 does not divide 20 */
 
   sampler_output_free(&all);
+  check_rank_share(&cfg);
   edm_model_free(&model);
   return test_main_result("test_sampler");
 }
