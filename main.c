@@ -8,6 +8,7 @@
 #include "common/base/provenance.h"
 #include "common/base/cli.h"
 #include "common/base/log.h"
+#include "common/base/omp_wait.h"
 #include "common/cmd/commands.h"
 #include "learner/commands.h"
 #include "oracle/commands.h"
@@ -89,4 +90,7 @@ static int elign_cli_dispatch(int argc, char **argv) {
   return ELIGN_EXIT_USAGE;
 }
 
-int main(int argc, char **argv) { return elign_cli_finish_stdout(elign_cli_dispatch(argc, argv)); }
+int main(int argc, char **argv) {
+  elign_omp_wait_policy_default(argv);
+  return elign_cli_finish_stdout(elign_cli_dispatch(argc, argv));
+}

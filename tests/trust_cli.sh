@@ -153,7 +153,11 @@ fi
 grep -q "\"git_commit\": \"$COMMIT\"" info_ckpt.txt && grep -q "\"command\": \"train\"" info_ckpt.txt &&
   grep -q "\"sha256\": \"$MODEL_SHA\"" info_ckpt.txt && grep -q '"seed": 5' info_ckpt.txt &&
   grep -q '"hdf5": "' info_ckpt.txt && grep -q '"mpi": "' info_ckpt.txt && grep -q '"actor_ranks": 1' info_ckpt.txt &&
+  grep -q '"omp_wait_policy": "passive"' info_ckpt.txt &&
   ok || bad "checkpoint provenance: $(sed -n '/provenance:/,$p' info_ckpt.txt | head -40)"
+# the OpenMP wait policy: passive unless the user chose (common/base/omp_wait.h)
+OMP_WAIT_POLICY=active "$ELIGN" sample --model tiny.h5 -n 2 --T 10 --out waitpol.h5 > /dev/null 2>&1 &&
+  "$ELIGN" info waitpol.h5 2>&1 | grep -q '"omp_wait_policy": "active"' && ok || bad "OMP_WAIT_POLICY=active not kept"
 "$PY" - honest/checkpoint.h5 orank/checkpoint.h5 <<'EOF2' && ok || bad "provenance attribute: config hash / layout"
 import hashlib, json, sys
 import h5py
