@@ -104,8 +104,25 @@ static elign_status shard_check(pretrain_shard *s, const char *path, const edm_m
   return ELIGN_OK;
 }
 
-elign_status pretrain_shard_load(pretrain_shard *s, const char *path, const elign_split *split, int64_t pos0,
-                                 int64_t pos1, const edm_model *m, elign_error *err) {
+/* Append the split positions [*q, pos1) whose molecules lie in the file
+ * window [w0, w1) (read as one hyperslab) to s; *q moves past them. */
+static elign_status shard_append_window(pretrain_shard *s, const char *path, const elign_split *split, int64_t *q,
+                                        int64_t pos1, int64_t w0, int64_t w1, elign_error *err) {
+  elign_molset range;
+  elign_status st = elign_dataset_read_range(path, w0, w1, &range, err);
+  if (st) return st;
+  for (; *q < pos1 && split->index[*q] < w1; (*q)++) {
+    int64_t j = split->index[*q] - w0;
+    int64_t n = range.offsets[j + 1] - range.offsets[j];
+    elign_molset_append(&s->mols, (int)n, range.Z + range.offsets[j], range.pos + 3 * range.offsets[j],
+                        range.ids ? range.ids[j] : split->index[*q], NULL);
+  }
+  elign_molset_free(&range);
+  return ELIGN_OK;
+}
+
+elign_status pretrain_shard_load_windowed(pretrain_shard *s, const char *path, const elign_split *split, int64_t pos0,
+                                          int64_t pos1, const edm_model *m, int64_t window_mol, elign_error *err) {
   memset(s, 0, sizeof *s);
   elign_molset_init(&s->mols);
   s->pos0 = pos0;
@@ -116,18 +133,19 @@ elign_status pretrain_shard_load(pretrain_shard *s, const char *path, const elig
     if (split->index[q] <= split->index[q - 1])
       return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: split '%s' is not in ascending order at position %lld", path,
                         split->name, (long long)q);
-  int64_t m0 = split->index[pos0], m1 = split->index[pos1 - 1] + 1;
-  elign_molset range;
-  elign_status st = elign_dataset_read_range(path, m0, m1, &range, err);
-  if (st) return st;
-  for (int64_t q = pos0; q < pos1; q++) {
-    int64_t j = split->index[q] - m0;
-    int64_t n = range.offsets[j + 1] - range.offsets[j];
-    elign_molset_append(&s->mols, (int)n, range.Z + range.offsets[j], range.pos + 3 * range.offsets[j],
-                        range.ids ? range.ids[j] : split->index[q], NULL);
+  if (window_mol < 1) window_mol = PRETRAIN_SHARD_WINDOW;
+  int64_t end = split->index[pos1 - 1] + 1;
+  for (int64_t q = pos0; q < pos1;) {
+    int64_t w0 = split->index[q], w1 = w0 + window_mol < end ? w0 + window_mol : end;
+    elign_status st = shard_append_window(s, path, split, &q, pos1, w0, w1, err);
+    if (st) return st;
   }
-  elign_molset_free(&range);
   return shard_check(s, path, m, err);
+}
+
+elign_status pretrain_shard_load(pretrain_shard *s, const char *path, const elign_split *split, int64_t pos0,
+                                 int64_t pos1, const edm_model *m, elign_error *err) {
+  return pretrain_shard_load_windowed(s, path, split, pos0, pos1, m, 0, err);
 }
 
 void pretrain_shard_free(pretrain_shard *s) {

@@ -66,9 +66,15 @@ typedef struct {
 } pretrain_shard;
 
 /* Read split positions [pos0, pos1) of `split` from the dataset at `path`
- * (one hyperslab over the file range they span; other molecules in that
- * range are dropped) and check every atom against the model's types and
- * every coordinate for finiteness (messages name the molecule's dataset id). */
+ * and check every atom against the model's types and every coordinate for
+ * finiteness (messages name the molecule's dataset id). The file range the
+ * positions span is read in windows of at most window_mol molecules (0:
+ * PRETRAIN_SHARD_WINDOW), keeping only the split's molecules of each: a
+ * random split spans almost the whole file (GEOM: ~9 GB of positions), and
+ * one read of that range would hold it all at once on every rank. */
+#define PRETRAIN_SHARD_WINDOW ((int64_t)1 << 14)
+elign_status pretrain_shard_load_windowed(pretrain_shard *s, const char *path, const elign_split *split, int64_t pos0,
+                                          int64_t pos1, const edm_model *m, int64_t window_mol, elign_error *err);
 elign_status pretrain_shard_load(pretrain_shard *s, const char *path, const elign_split *split, int64_t pos0,
                                  int64_t pos1, const edm_model *m, elign_error *err);
 void pretrain_shard_free(pretrain_shard *s);

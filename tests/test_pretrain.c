@@ -244,10 +244,57 @@ static void test_chunk_sum(void) {
   edm_model_free(&m);
 }
 
+/* A shard read in windows of 1, 2, 3 and 7 molecules holds exactly what one
+ * read of its whole file range holds (molecules, ids, order). */
+static void test_shard_windows(void) {
+  elign_error err;
+  edm_model m;
+  make_model(&m);
+  elign_dataset ds;
+  elign_dataset_init(&ds);
+  const int32_t Z[4] = {6, 1, 8, 7};
+  for (int g = 0; g < 20; g++) {
+    double pos[3 * 5];
+    int n = 2 + g % 4;
+    int32_t z[5];
+    for (int i = 0; i < n; i++) {
+      z[i] = Z[(g + i) % 4];
+      for (int k = 0; k < 3; k++) pos[3 * i + k] = 0.1 * g + 0.7 * i + 0.3 * k;
+    }
+    elign_molset_append(&ds.mols, n, z, pos, 100 + g, NULL);
+  }
+  int64_t train[9] = {0, 2, 3, 7, 8, 12, 15, 16, 19};
+  elign_dataset_add_split(&ds, "train", 9, train);
+  CHECK(elign_dataset_write("shard_windows.h5", &ds, &err) == ELIGN_OK);
+  elign_dataset_index idx;
+  CHECK(elign_dataset_read_index("shard_windows.h5", &idx, &err) == ELIGN_OK);
+  const elign_split *sp = elign_dataset_index_find_split(&idx, "train");
+  pretrain_shard whole;
+  CHECK(pretrain_shard_load_windowed(&whole, "shard_windows.h5", sp, 1, 8, &m, 1000, &err) == ELIGN_OK);
+  CHECK(whole.mols.n_mol == 7 && whole.mols.ids[0] == 102 && whole.mols.ids[6] == 116);
+  const int64_t windows[4] = {1, 2, 3, 7};
+  for (int w = 0; w < 4; w++) {
+    pretrain_shard part;
+    CHECK(pretrain_shard_load_windowed(&part, "shard_windows.h5", sp, 1, 8, &m, windows[w], &err) == ELIGN_OK);
+    int same = part.mols.n_mol == whole.mols.n_mol && part.mols.n_atoms == whole.mols.n_atoms;
+    if (same)
+      same = !memcmp(part.mols.ids, whole.mols.ids, (size_t)whole.mols.n_mol * sizeof(int64_t)) &&
+             !memcmp(part.mols.Z, whole.mols.Z, (size_t)whole.mols.n_atoms * sizeof(int32_t)) &&
+             !memcmp(part.mols.pos, whole.mols.pos, (size_t)whole.mols.n_atoms * 3 * sizeof(double));
+    CHECK(same);
+    pretrain_shard_free(&part);
+  }
+  pretrain_shard_free(&whole);
+  elign_dataset_index_free(&idx);
+  elign_dataset_free(&ds);
+  edm_model_free(&m);
+}
+
 int main(void) {
   test_plan();
   test_rotation();
   test_train_state();
   test_chunk_sum();
+  test_shard_windows();
   return test_main_result("test_pretrain");
 }
