@@ -17,6 +17,7 @@
  * 10-step run inflates the unguided per-step time with (measured: 4.7 vs
  * 1.3 ms per molecule-step, 18 atoms, demo model). Threads:
  * OMP_NUM_THREADS as set by the caller (printed). */
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +152,13 @@ int main(int argc, char **argv) {
     double ms = 1e3 / ((double)a.batch * (a.steps + 1)); /* per molecule-step (network calls incl. the decode) */
     printf("%6d %14.2f %14.2f %8.2f %14.2f %14.2f %8.2f %11.0f%% %5lld/%lld\n", n, wu * ms, wg * ms, wg / wu, cu * ms,
            cg * ms, cg / cu, 100 * g.stats.oracle_s / wg, (long long)g.stats.flagged, (long long)g.stats.molecules);
+    /* for bench/run_all.sh: what post-training saves at inference (guided / unguided) */
+    printf("BENCH {\"figure\": \"guidance_cost_%dat\", \"what\": \"guided / unguided sampling time, %d atoms "
+           "(%s guidance)\", \"ours\": %.4g, \"unit\": \"ms/mol-step\", \"reference\": %.4g, "
+           "\"reference_program\": \"elign sample --guidance %s (ms/mol-step)\", \"ratio\": %.4g, "
+           "\"peak_fraction\": null, \"peak_gflops\": null, \"threads\": %d, \"batch\": %d, \"target\": null, "
+           "\"pass\": null}\n",
+           n, n, a.oracle, wu * ms, wg * ms, a.oracle, wg / wu, omp_get_max_threads(), a.batch);
     fflush(stdout);
     guidance_free(&g);
     free(sizes);

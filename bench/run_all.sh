@@ -54,7 +54,7 @@ DATA="$OUT/qm9like.h5"
 [ -f "$DATA" ] || "$ELIGN" --quiet data import "$SHARED/data/qm9like/qm9like_mmff.xyz.gz" -o "$DATA" \
   --split "$SHARED/data/qm9like/split.json" >> "$LOG" 2>&1
 
-if [ "$QUICK" = 1 ]; then REPS=2 STEPS=4; else REPS=4 STEPS=20; fi
+if [ "$QUICK" = 1 ]; then REPS=2 STEPS=4 GSIZES=20,50; else REPS=4 STEPS=20 GSIZES=20,50,100,200; fi
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 
 run egnn "$BUILD/bench/bench_egnn" --mols 32 --threads 1,2 --reps "$REPS" --torch "$SRC/bench/egnn_torch.py"
@@ -63,6 +63,8 @@ run ani "$BUILD/bench/bench_ani" "$SHARED/models/ani-model-zoo" --threads 1 --re
 run train_step "$BUILD/bench/bench_train_step" --reps "$REPS" --torch "$SRC/bench/egnn_torch.py"
 run pretrain "$PY" "$SRC/bench/bench_pretrain.py" "$ELIGN" "$DATA" --arch qm9like --steps "$STEPS" \
   --threads 1,2 --ranks 2 --workdir "$OUT/pretrain"
+run guidance "$BUILD/bench/bench_guidance" --model edm-qm9 --oracle ani --model-dir "$SHARED/models/ani-model-zoo" \
+  --sizes "$GSIZES" --steps 50 --batch 4
 run sample_ranks bash "$SRC/bench/sample_ranks.sh" "$ELIGN" "$SRC/models/qm9like-base.h5" "$OUT/sample_ranks"
 SCALING_STRONG="1:0 2:0" SCALING_WEAK="" SCALING_ITERS="${BENCH_TRAIN_ITERS:-2}" \
   run train_ranks bash "$SRC/bench/scaling.sh" "$ELIGN" "$OUT/train_ranks" "$SRC/configs/demo.yaml"
