@@ -78,13 +78,6 @@ static void reference_relax(uint64_t seed, int64_t g, int n, const double *x, co
   free(ty);
 }
 
-static int same_molsets(const elign_molset *a, const elign_molset *b) {
-  if (a->n_mol != b->n_mol || a->n_atoms != b->n_atoms) return 0;
-  return memcmp(a->Z, b->Z, (size_t)a->n_atoms * sizeof(int32_t)) == 0 &&
-         memcmp(a->pos, b->pos, (size_t)a->n_atoms * 3 * sizeof(double)) == 0 &&
-         memcmp(a->ids, b->ids, (size_t)a->n_mol * sizeof(int64_t)) == 0;
-}
-
 int main(void) {
   elign_error err;
   CHECK(edm_model_init_preset(&model, "qm9", 1, 4321, &err) == ELIGN_OK);
@@ -140,12 +133,10 @@ int main(void) {
       sampler_rank_range(7, o.batch, r, W, &first, &count);
       sampler_output part;
       CHECK(diffusion_relax_run(&model, &o, &in, first, count, &part, NULL, &err) == ELIGN_OK);
-      for (int64_t m = 0; m < part.mols.n_mol; m++)
-        elign_molset_append(&joined, (int)elign_molset_natoms(&part.mols, m), part.mols.Z + part.mols.offsets[m],
-                            part.mols.pos + 3 * part.mols.offsets[m], part.mols.ids[m], NULL);
+      test_molset_join(&joined, &part.mols);
       sampler_output_free(&part);
     }
-    CHECK(same_molsets(&joined, &all.mols));
+    CHECK(test_molsets_identical(&joined, &all.mols));
     elign_molset_free(&joined);
   }
 
@@ -172,7 +163,7 @@ int main(void) {
   on.noise = 0;
   sampler_output nn;
   CHECK(diffusion_relax_run(&model, &on, &in, 0, 7, &nn, NULL, &err) == ELIGN_OK);
-  CHECK(!same_molsets(&nn.mols, &all.mols));
+  CHECK(!test_molsets_identical(&nn.mols, &all.mols));
   sampler_output_free(&nn);
 
   /* bad input: an element the model lacks; a start step past T */

@@ -74,12 +74,6 @@ static double mean_energy(const elign_molset *s) {
   return sum / (double)s->n_mol;
 }
 
-static int same_molsets(const elign_molset *a, const elign_molset *b) {
-  if (a->n_mol != b->n_mol || a->n_atoms != b->n_atoms) return 0;
-  return memcmp(a->Z, b->Z, (size_t)a->n_atoms * sizeof(int32_t)) == 0 &&
-         memcmp(a->pos, b->pos, (size_t)a->n_atoms * 3 * sizeof(double)) == 0;
-}
-
 /* ---- one update against the formula ----------------------------------------- */
 
 static void test_one_update(void) {
@@ -176,7 +170,7 @@ static void test_chains(void) {
   guidance_options o0 = {.scale = 0, .max_sigma = 1};
   sampler_output s0;
   guided_run(&cfg, c, &o0, 0, 8, sizes, &s0, NULL);
-  CHECK(same_molsets(&s0.mols, &plain.mols));
+  CHECK(test_molsets_identical(&s0.mols, &plain.mols));
   CHECK(h.calls == 0);
   sampler_output_free(&s0);
 
@@ -205,12 +199,10 @@ static void test_chains(void) {
     sampler_rank_range(8, cfg.batch, r, 3, &first, &count);
     sampler_output part;
     guided_run(&cfg, c, &o, first, count, sizes + first, &part, NULL);
-    for (int64_t m = 0; m < part.mols.n_mol; m++)
-      elign_molset_append(&joined, (int)elign_molset_natoms(&part.mols, m), part.mols.Z + part.mols.offsets[m],
-                          part.mols.pos + 3 * part.mols.offsets[m], part.mols.ids[m], NULL);
+    test_molset_join(&joined, &part.mols);
     sampler_output_free(&part);
   }
-  CHECK(same_molsets(&joined, &sg.mols));
+  CHECK(test_molsets_identical(&joined, &sg.mols));
   elign_molset_free(&joined);
   sampler_output_free(&sg);
   elign_oracle_client_destroy(&c);

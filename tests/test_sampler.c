@@ -58,13 +58,6 @@ static void reference_sample(const sampler_config *cfg, int64_t g, int n, int T,
   free(nz);
 }
 
-static int same_molsets(const elign_molset *a, const elign_molset *b) {
-  if (a->n_mol != b->n_mol || a->n_atoms != b->n_atoms) return 0;
-  return memcmp(a->offsets, b->offsets, (size_t)(a->n_mol + 1) * sizeof(int64_t)) == 0 &&
-         memcmp(a->Z, b->Z, (size_t)a->n_atoms * sizeof(int32_t)) == 0 &&
-         memcmp(a->pos, b->pos, (size_t)a->n_atoms * 3 * sizeof(double)) == 0;
-}
-
 /* Σ n² of the drawn sizes of molecules [a, b): the network cost the share balances. */
 static double drawn_cost(const sampler_config *cfg, int64_t a, int64_t b) {
   double c = 0;
@@ -114,12 +107,10 @@ static void check_rank_share(const sampler_config *base) {
       sampler_rank_share(&cfg, 11, r, W, &first, &count);
       sampler_output part;
       CHECK(sampler_run(&cfg, first, count, NULL, &part, &share_err) == ELIGN_OK);
-      for (int64_t m = 0; m < part.mols.n_mol; m++)
-        elign_molset_append(&joined, (int)elign_molset_natoms(&part.mols, m), part.mols.Z + part.mols.offsets[m],
-                            part.mols.pos + 3 * part.mols.offsets[m], part.mols.ids[m], NULL);
+      test_molset_join(&joined, &part.mols);
       sampler_output_free(&part);
     }
-    CHECK(same_molsets(&joined, &one.mols));
+    CHECK(test_molsets_identical(&joined, &one.mols));
     elign_molset_free(&joined);
   }
   sampler_output_free(&one);
@@ -157,12 +148,10 @@ int main(void) {
       sampler_rank_range(7, cfg.batch, r, W, &first, &count);
       sampler_output part;
       CHECK(sampler_run(&cfg, first, count, sizes + first, &part, &err) == ELIGN_OK);
-      for (int64_t m = 0; m < part.mols.n_mol; m++)
-        elign_molset_append(&joined, (int)elign_molset_natoms(&part.mols, m), part.mols.Z + part.mols.offsets[m],
-                            part.mols.pos + 3 * part.mols.offsets[m], part.mols.ids[m], NULL);
+      test_molset_join(&joined, &part.mols);
       sampler_output_free(&part);
     }
-    CHECK(same_molsets(&joined, &all.mols));
+    CHECK(test_molsets_identical(&joined, &all.mols));
     elign_molset_free(&joined);
   }
 
@@ -171,7 +160,7 @@ int main(void) {
   c1.steps = T;
   sampler_output s1;
   CHECK(sampler_run(&c1, 0, 7, sizes, &s1, &err) == ELIGN_OK);
-  CHECK(same_molsets(&s1.mols, &all.mols));
+  CHECK(test_molsets_identical(&s1.mols, &all.mols));
   sampler_output_free(&s1);
 
   /* independent straight-line reference, molecule by molecule (batch 1) */
@@ -211,7 +200,7 @@ int main(void) {
   for (int64_t j = 0; j < 3 * s5.mols.n_atoms; j++) finite &= isfinite(s5.mols.pos[j]);
   CHECK(finite);
   CHECK(s5.max_com < 1e-3);
-  CHECK(!same_molsets(&s5.mols, &all.mols));
+  CHECK(!test_molsets_identical(&s5.mols, &all.mols));
   sampler_output_free(&s5);
   c5.steps = 3;
   CHECK(sampler_run(&c5, 0, 7, sizes, &s5, &err) == ELIGN_ERR_ARG); /* 3 does not divide 20 */
