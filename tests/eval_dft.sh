@@ -82,7 +82,11 @@ PYEOF
 "${MPIRUN[@]}" -np 3 "$ELIGN" eval eval_dft_post.h5 --dft 3 --dft-ranks 1 --oracle lj "${CHEAP[@]}" \
   --out $D/m3.json --table $D/m3.csv --run-dir $D/m3.d --no-print 2> $D/m3.log && ok || bad "3 ranks: $(tail -3 $D/m3.log)"
 grep -q "r2.*isolated atom" $D/m3.log && ok || bad "the DFT rank (2) did not compute the atoms"
-"$PY" - $D/a.csv $D/m2.csv $D/m3.csv <<'PYEOF' && ok || bad "DFT numbers differ between rank layouts"
+# the oracle rank serves lj, then DFT: the DFT requests (the isolated atoms first) must not
+# be answered by the lj server still draining its queue (they were, until 2026-11-30)
+"${MPIRUN[@]}" -np 2 "$ELIGN" eval eval_dft_post.h5 --dft 3 --oracle lj "${CHEAP[@]}" --out $D/m2o.json \
+  --table $D/m2o.csv --run-dir $D/m2o.d --no-print 2> $D/m2o.log && ok || bad "2 ranks, lj + DFT: $(tail -3 $D/m2o.log)"
+"$PY" - $D/a.csv $D/m2.csv $D/m3.csv $D/m2o.csv <<'PYEOF' && ok || bad "DFT numbers differ between rank layouts"
 import csv, sys
 cols = ['dft.status', 'dft.energy', 'dft.formation_energy_per_atom', 'dft.frms', 'dft.fmax']
 a = [r for r in csv.DictReader(open(sys.argv[1])) if r['set'] == 'samples'][:3]

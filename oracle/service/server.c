@@ -111,6 +111,7 @@ typedef struct {
 
   int dones;
   int *done_from;       /* [comm size] DONE count per rank */
+  int size, probe_next; /* comm size; the rank improbe_open asks first */
 
   /* batch scratch, grown as needed */
   int64_t *b_off;
@@ -332,12 +333,57 @@ static elign_status run_batch(server *s, elign_error *err) {
 }
 
 /* Receive everything already waiting, without blocking. */
+/* A request or DONE from a rank that has not sent its DONE yet. Once a rank
+ * has, its next messages belong to the next server run on the same ranks
+ * (eval serves each oracle backend in turn, then the DFT pool): taking them
+ * here would answer them with this run's oracle. With no DONE yet, any
+ * source; then the open ranks one by one, starting from a rotating rank so
+ * that none waits behind the others. */
+static int improbe_open(server *s, int *flag, MPI_Message *msg, MPI_Status *status) {
+  *flag = 0;
+  if (s->dones == 0) return MPI_Improbe(MPI_ANY_SOURCE, ELIGN_ORACLE_TAG_REQUEST, s->comm, flag, msg, status);
+  for (int k = 0; k < s->size; k++) {
+    int r = (s->probe_next + k) % s->size;
+    if (s->done_from[r]) continue;
+    int rc = MPI_Improbe(r, ELIGN_ORACLE_TAG_REQUEST, s->comm, flag, msg, status);
+    if (rc != MPI_SUCCESS) return rc;
+    if (*flag) {
+      s->probe_next = (r + 1) % s->size;
+      return MPI_SUCCESS;
+    }
+  }
+  return MPI_SUCCESS;
+}
+
+/* improbe_open until a message comes or timeout_s of our own running time
+ * passes (0: no bound); polls every poll_us (<= 0: the default). */
+static int wait_open(server *s, int poll_us, double timeout_s, MPI_Message *msg, MPI_Status *status,
+                     int *timed_out) {
+  *timed_out = 0;
+  if (s->dones == 0) /* the common case: any source, MPI's own wait */
+    return elign_oracle_mprobe_within(MPI_ANY_SOURCE, ELIGN_ORACLE_TAG_REQUEST, s->comm, poll_us, timeout_s, msg,
+                                      status, timed_out);
+  if (poll_us <= 0) poll_us = ELIGN_ORACLE_POLL_US_DEFAULT;
+  struct timespec pause = {poll_us / 1000000, (long)(poll_us % 1000000) * 1000L};
+  elign_wait_clock clock;
+  elign_wait_clock_start(&clock);
+  for (;;) {
+    int flag = 0, rc = improbe_open(s, &flag, msg, status);
+    if (rc != MPI_SUCCESS || flag) return rc;
+    if (timeout_s > 0 && elign_wait_clock_tick(&clock) > timeout_s) {
+      *timed_out = 1;
+      return MPI_SUCCESS;
+    }
+    nanosleep(&pause, NULL);
+  }
+}
+
 static elign_status drain(server *s, elign_error *err) {
   for (;;) {
     int flag = 0;
     MPI_Message msg;
     MPI_Status status;
-    if (MPI_Improbe(MPI_ANY_SOURCE, ELIGN_ORACLE_TAG_REQUEST, s->comm, &flag, &msg, &status) != MPI_SUCCESS)
+    if (improbe_open(s, &flag, &msg, &status) != MPI_SUCCESS)
       return ELIGN_FAIL(err, ELIGN_ERR_MPI, "oracle server: MPI_Improbe failed");
     if (!flag) return ELIGN_OK;
     elign_status st = receive_one(s, &msg, &status, err);
@@ -414,6 +460,7 @@ elign_status elign_oracle_server_run(elign_oracle *oracle, MPI_Comm comm, const 
   s.ctx = opt->evaluate ? opt->evaluate_ctx : oracle;
   s.stats = stats;
   s.done_from = elign_calloc((size_t)size, sizeof *s.done_from, "oracle_server:done");
+  s.size = size;
   int bs = opt->batch_size;
   s.b_off = elign_malloc((size_t)(bs + 1) * sizeof *s.b_off, "oracle_server:batch_off");
   s.b_energy = elign_malloc((size_t)bs * sizeof *s.b_energy, "oracle_server:batch_E");
@@ -447,8 +494,7 @@ elign_status elign_oracle_server_run(elign_oracle *oracle, MPI_Comm comm, const 
     MPI_Status status;
     double t0 = elign_wtime(), tt = elign_trace_begin();
     int timed_out = 0;
-    if (elign_oracle_mprobe_within(MPI_ANY_SOURCE, ELIGN_ORACLE_TAG_REQUEST, comm, opt->poll_us, idle_limit, &msg,
-                                   &status, &timed_out) != MPI_SUCCESS) {
+    if (wait_open(&s, opt->poll_us, idle_limit, &msg, &status, &timed_out) != MPI_SUCCESS) {
       st = ELIGN_FAIL(err, ELIGN_ERR_MPI, "oracle server: MPI_Mprobe failed");
       break;
     }
