@@ -109,6 +109,14 @@ typedef struct {
 elign_status ani_compute_ex(ani_model *m, ani_workspace *ws, int64_t n_mol, const int64_t *offsets,
                             const int32_t *Z, const double *pos, const ani_outputs *out, elign_error *err);
 
+/* FLOPs (2 per multiply-add) of the network matrix products one ani_compute
+ * call does for these atoms (one batch; unsupported elements skipped): every
+ * member's forward and, with_forces, its input-gradient backward, with the
+ * first layer over the AEV columns of the species present (column
+ * compaction). AEV work is not counted. For benches: flops / sgemm peak is
+ * the time limit of the networks. */
+double ani_network_flops(const ani_model *m, int64_t n_atoms, const int32_t *Z, int with_forces);
+
 /* AEV of one molecule (tests, descriptors): aev [n_atoms][D] in the model's
  * layout (§6.4). Fails (ELIGN_ERR_UNSUPPORTED) on an element the model lacks. */
 elign_status ani_compute_aev(const ani_model *m, int64_t n_atoms, const int32_t *Z, const double *pos,

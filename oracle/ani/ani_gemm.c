@@ -1,0 +1,214 @@
+/* ani_gemm.c — fixed-order GEMM for the ANI networks (see ani_gemm.h for the
+ * contract: one fma chain per output element, k in increasing order).
+ *
+ * One micro-tile body, instantiated for every (rows ≤ MR, vectors ≤ NV) pair
+ * so that the tails of a matrix run the same chain as its body. The vector
+ * type is chosen at compile time (the project builds with -march=native):
+ * AVX-512F, AVX2+FMA, or plain C with fma()/fmaf() (vector width 1). A
+ * vector lane and the scalar column tail compute exactly the same chain. */
+#include "oracle/ani/ani_gemm.h"
+
+#include <math.h>
+#include <stddef.h>
+
+#if (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))) && !defined(ANI_GEMM_SCALAR)
+#include <immintrin.h>
+#endif
+
+#ifdef ELIGN_DOUBLE
+#define SFMA(a, b, c) fma(a, b, c)
+#else
+#define SFMA(a, b, c) fmaf(a, b, c)
+#endif
+
+#if defined(__AVX512F__) && !defined(ANI_GEMM_SCALAR)
+#define ISA_NAME "avx512"
+#define MR 6 /* 24 accumulators of 32 registers */
+#define NV 4
+#ifdef ELIGN_DOUBLE
+typedef __m512d vreal;
+#define VW 8
+#define VZERO() _mm512_setzero_pd()
+#define VLOAD(p) _mm512_loadu_pd(p)
+#define VSTORE(p, x) _mm512_storeu_pd(p, x)
+#define VSET1(x) _mm512_set1_pd(x)
+#define VFMA(a, b, c) _mm512_fmadd_pd(a, b, c)
+#define VMUL(a, b) _mm512_mul_pd(a, b)
+#define VADD(a, b) _mm512_add_pd(a, b)
+#else
+typedef __m512 vreal;
+#define VW 16
+#define VZERO() _mm512_setzero_ps()
+#define VLOAD(p) _mm512_loadu_ps(p)
+#define VSTORE(p, x) _mm512_storeu_ps(p, x)
+#define VSET1(x) _mm512_set1_ps(x)
+#define VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define VMUL(a, b) _mm512_mul_ps(a, b)
+#define VADD(a, b) _mm512_add_ps(a, b)
+#endif
+#elif defined(__AVX2__) && defined(__FMA__) && !defined(ANI_GEMM_SCALAR)
+#define ISA_NAME "avx2"
+#define MR 6 /* 12 accumulators of 16 registers */
+#define NV 2
+#ifdef ELIGN_DOUBLE
+typedef __m256d vreal;
+#define VW 4
+#define VZERO() _mm256_setzero_pd()
+#define VLOAD(p) _mm256_loadu_pd(p)
+#define VSTORE(p, x) _mm256_storeu_pd(p, x)
+#define VSET1(x) _mm256_set1_pd(x)
+#define VFMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define VMUL(a, b) _mm256_mul_pd(a, b)
+#define VADD(a, b) _mm256_add_pd(a, b)
+#else
+typedef __m256 vreal;
+#define VW 8
+#define VZERO() _mm256_setzero_ps()
+#define VLOAD(p) _mm256_loadu_ps(p)
+#define VSTORE(p, x) _mm256_storeu_ps(p, x)
+#define VSET1(x) _mm256_set1_ps(x)
+#define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define VMUL(a, b) _mm256_mul_ps(a, b)
+#define VADD(a, b) _mm256_add_ps(a, b)
+#endif
+#else
+#define ISA_NAME "scalar"
+#define MR 4
+#define NV 4
+typedef elign_real vreal;
+#define VW 1
+#define VZERO() ((elign_real)0)
+#define VLOAD(p) (*(p))
+#define VSTORE(p, x) (*(p) = (x))
+#define VSET1(x) (x)
+#define VFMA(a, b, c) SFMA(a, b, c)
+#define VMUL(a, b) ((a) * (b))
+#define VADD(a, b) ((a) + (b))
+#endif
+
+#define TILE_MR_MAX 6
+#define TILE_NV_MAX 4
+
+/* k block: B panel of KC × (NV·VW) stays in L2 while all row blocks pass
+ * over it. The chain continues across blocks through C (exact). */
+#define KC 256
+
+const char *ani_gemm_isa(void) { return ISA_NAME; }
+
+/* One mr × (nv·VW) tile of C over kb steps of k. first: the chain starts
+ * at 0; otherwise it continues from C (restart = 0) or a fresh chain is
+ * added to C (restart = 1). last: multiply by alpha when storing. */
+static inline __attribute__((always_inline)) void tile_body(const int mr, const int nv, int kb, int first, int restart, int last,
+                                                            elign_real alpha, const elign_real *a, int64_t lda,
+                                                            const elign_real *b, int64_t ldb, elign_real *c,
+                                                            int64_t ldc) {
+  vreal acc[TILE_MR_MAX][TILE_NV_MAX];
+  for (int r = 0; r < mr; r++)
+    for (int v = 0; v < nv; v++) acc[r][v] = first || restart ? VZERO() : VLOAD(c + r * ldc + v * VW);
+  for (int k = 0; k < kb; k++) {
+    const elign_real *bk = b + (int64_t)k * ldb;
+    vreal bv[TILE_NV_MAX];
+    for (int v = 0; v < nv; v++) bv[v] = VLOAD(bk + v * VW);
+    for (int r = 0; r < mr; r++) {
+      vreal av = VSET1(a[r * lda + k]);
+      for (int v = 0; v < nv; v++) acc[r][v] = VFMA(av, bv[v], acc[r][v]);
+    }
+  }
+  if (restart && !first)
+    for (int r = 0; r < mr; r++)
+      for (int v = 0; v < nv; v++) acc[r][v] = VADD(VLOAD(c + r * ldc + v * VW), acc[r][v]);
+  if (last) {
+    vreal al = VSET1(alpha);
+    for (int r = 0; r < mr; r++)
+      for (int v = 0; v < nv; v++) acc[r][v] = VMUL(acc[r][v], al);
+  }
+  for (int r = 0; r < mr; r++)
+    for (int v = 0; v < nv; v++) VSTORE(c + r * ldc + v * VW, acc[r][v]);
+}
+
+typedef void (*tile_fn)(int kb, int first, int restart, int last, elign_real alpha, const elign_real *a, int64_t lda,
+                        const elign_real *b, int64_t ldb, elign_real *c, int64_t ldc);
+
+#define TILE(R, V)                                                                                           \
+  static void tile_##R##_##V(int kb, int first, int restart, int last, elign_real alpha, const elign_real *a,  \
+                             int64_t lda, const elign_real *b, int64_t ldb, elign_real *c, int64_t ldc) {    \
+    tile_body(R, V, kb, first, restart, last, alpha, a, lda, b, ldb, c, ldc);                               \
+  }
+#define TILE_ROW(R) TILE(R, 1) TILE(R, 2) TILE(R, 3) TILE(R, 4)
+TILE_ROW(1)
+TILE_ROW(2)
+TILE_ROW(3)
+TILE_ROW(4)
+TILE_ROW(5)
+TILE_ROW(6)
+#define TILE_PTRS(R) {tile_##R##_1, tile_##R##_2, tile_##R##_3, tile_##R##_4}
+/* TILES[mr − 1][nv − 1]; only mr ≤ MR, nv ≤ NV are called (larger shapes
+ * would not fit the register file of this build). */
+static const tile_fn TILES[TILE_MR_MAX][TILE_NV_MAX] = {
+    TILE_PTRS(1), TILE_PTRS(2), TILE_PTRS(3), TILE_PTRS(4), TILE_PTRS(5), TILE_PTRS(6),
+};
+
+/* Columns j0 … j1−1 that do not fill a vector: the same chain in scalar. */
+static void scalar_columns(int m, int j0, int j1, int kb, int first, int restart, int last, elign_real alpha,
+                           const elign_real *a, int64_t lda, const elign_real *b, int64_t ldb, elign_real *c,
+                           int64_t ldc) {
+  for (int r = 0; r < m; r++)
+    for (int j = j0; j < j1; j++) {
+      elign_real acc = first || restart ? (elign_real)0 : c[r * ldc + j];
+      for (int k = 0; k < kb; k++) acc = SFMA(a[r * lda + k], b[(int64_t)k * ldb + j], acc);
+      if (restart && !first) acc = c[r * ldc + j] + acc;
+      c[r * ldc + j] = last ? acc * alpha : acc;
+    }
+}
+
+/* kc: k block; restart = 0: blocks only bound the cache footprint (one
+ * chain continues through C); restart = 1: each block is a fresh chain and
+ * the blocks are added in order. */
+static void gemm_blocks(int m, int n, int k, int kc, int restart, elign_real alpha, const elign_real *a, int64_t lda,
+                        const elign_real *b, int64_t ldb, elign_real *c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    for (int r = 0; r < m; r++)
+      for (int j = 0; j < n; j++) c[r * ldc + j] = 0;
+    return;
+  }
+  const int mr_max = MR, tile_w = NV * VW, n_vec = n / VW * VW;
+  for (int k0 = 0; k0 < k; k0 += kc) {
+    const int kb = k - k0 < kc ? k - k0 : kc, first = k0 == 0, last = k0 + kb == k;
+    const elign_real *ak = a + k0, *bk = b + (int64_t)k0 * ldb;
+    for (int j0 = 0; j0 < n_vec; j0 += tile_w) {
+      const int nv = (n_vec - j0 < tile_w ? n_vec - j0 : tile_w) / VW;
+      for (int r0 = 0; r0 < m; r0 += mr_max) {
+        const int mr = m - r0 < mr_max ? m - r0 : mr_max;
+        TILES[mr - 1][nv - 1](kb, first, restart, last, alpha, ak + r0 * lda, lda, bk + j0, ldb, c + r0 * ldc + j0,
+                              ldc);
+      }
+    }
+    if (n_vec < n) scalar_columns(m, n_vec, n, kb, first, restart, last, alpha, ak, lda, bk, ldb, c, ldc);
+  }
+}
+
+void ani_gemm_fixed(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda, const elign_real *b,
+                    int64_t ldb, elign_real *c, int64_t ldc) {
+  gemm_blocks(m, n, k, KC, 0, alpha, a, lda, b, ldb, c, ldc);
+}
+
+void ani_gemm_blocksum(int m, int n, int k, int kblock, elign_real alpha, const elign_real *a, int64_t lda,
+                       const elign_real *b, int64_t ldb, elign_real *c, int64_t ldc) {
+  gemm_blocks(m, n, k, kblock > 0 ? kblock : (k > 0 ? k : 1), 1, alpha, a, lda, b, ldb, c, ldc);
+}
+
+void ani_dot_rows(int m, int k, const elign_real *a, int64_t lda, const elign_real *v, elign_real *y) {
+  enum { LANES = 16 };
+  for (int r = 0; r < m; r++) {
+    const elign_real *ar = a + r * lda;
+    elign_real lane[LANES] = {0};
+    int k0 = 0;
+    for (; k0 + LANES <= k; k0 += LANES)
+      for (int j = 0; j < LANES; j++) lane[j] = SFMA(ar[k0 + j], v[k0 + j], lane[j]);
+    for (int j = 0; k0 + j < k; j++) lane[j] = SFMA(ar[k0 + j], v[k0 + j], lane[j]);
+    for (int w = LANES / 2; w >= 1; w /= 2)
+      for (int j = 0; j < w; j++) lane[j] += lane[j + w];
+    y[r] = lane[0];
+  }
+}
