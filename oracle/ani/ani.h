@@ -17,8 +17,14 @@
  *
  * Precision: the AEV, its backward, the self atomic energies and every total
  * are double; the networks run in elign_real (float32, or double with
- * -DELIGN_DOUBLE=ON) through cblas GEMMs batched over all atoms of one
- * element across the whole batch.
+ * -DELIGN_DOUBLE=ON) through the fixed-order products of ani_gemm.h,
+ * batched over all atoms of one element across the whole batch.
+ *
+ * Per-molecule determinism: a molecule's outputs are bit-identical whether
+ * it is evaluated alone or inside any batch (any companions, order or
+ * size), because every network product sums each output in one fixed order
+ * that does not depend on the row count (ani_gemm.h) and everything else is
+ * per molecule or per element.
  *
  * Threads: ani_compute uses up to omp_get_max_threads() OpenMP threads
  * (molecules for the AEV, (member, element) work items for the networks);

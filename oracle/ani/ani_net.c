@@ -8,20 +8,33 @@
  *      into H0_s (n_s, K) — only the K columns that can be non-zero for the
  *      species present in the batch (see "column compaction" below)
  *   4. work item (member m, species s): forward through the layers with
- *      GEMMs, keep celu'(Z_l), then the input-gradient backward down to
- *      Δ1 (§9.1); items run in parallel, one thread each, BLAS single-threaded
- *   5. per species: Γ_s = Σ_m Δ1_m W1_m / M as ONE GEMM over the stacked
- *      first layers (n_s, M·n1)·(M·n1, K) — the ensemble-averaged ∂E/∂AEV
+ *      matrix products, keep celu'(Z_l), then the input-gradient backward
+ *      down to Δ1 (§9.1); items run in parallel, one thread each
+ *   5. per species: Γ_s = Σ_m Δ1_m W1_m / M as ONE product over the stacked
+ *      first layers (n_s, M·n1)·(M·n1, K) — the ensemble-averaged ∂E/∂AEV,
+ *      one summation chain per member, members added in order
  *   6. AEV backward per molecule (one pass, §9.1) → forces
+ *
+ * Every product is ani_gemm.h's fixed-order kernel (not the BLAS): each
+ * output is one fma chain in a fixed order whatever the number of rows, so
+ * a molecule gets the same bits alone or in any batch — which the oracle
+ * ranks need to batch requests without changing results — and a lone
+ * molecule (1 … 11 rows per element) is not left to a BLAS tuned for large
+ * matrices. Tried and dropped: the backward in transposed form (vectorised
+ * over atoms, reusing the forward's Wᵀ copies from L2) gives the same bits
+ * but runs 60 % slower for one molecule, where each vector holds 1 … 11
+ * atoms.
  *
  * Column compaction: AEV columns of species (radial) or species pairs
  * (angular) absent from the batch are exactly zero for every atom, and their
  * input gradient is never read by the AEV backward. Dropping them shrinks the
  * first layer — the dominant GEMM — by 2.6× for an H/C/N/O batch under
- * ANI-2x (K = 384 of D = 1008). Because the dropped terms are exact zeros the
- * remaining sums are the same (a + 0·w = a exactly), so a molecule gets the
- * same numbers whatever else is in its batch. The packed first-layer weights
- * are cached in the workspace for the last species set.
+ * ANI-2x (K = 384 of D = 1008). The compact columns keep their order and
+ * the dropped terms are exact zeros, so each fma chain of the first layer
+ * is the full chain minus steps fma(0, w, acc) = acc: a molecule gets the
+ * same bits whatever species the rest of its batch brings. The packed
+ * first-layer weights (W1ᵀ per member for the forward, the stacked W1 for
+ * Γ) are cached in the workspace for the last species set.
  *
  * Results do not depend on the thread count: every work item and every row
  * block is computed by one thread in a fixed order. */
@@ -34,7 +47,7 @@
 #include "oracle/ani/ani_gemm.h"
 #include "oracle/ani/ani_impl.h"
 
-#define ANI_ROW_BLOCK 64 /* atoms per Γ GEMM task */
+#define ANI_ROW_BLOCK 64 /* atoms per Γ product task */
 
 struct ani_workspace {
   /* per-atom, sized for the largest batch seen */
