@@ -20,11 +20,10 @@
 #include "oracle/ani/ani_gemm.h"
 #include "testutil.h"
 
+#define SFMA(a, b, c) ANI_MADD(a, b, c) /* the kernel's multiply-add (fused where the target has FMA) */
 #ifdef ELIGN_DOUBLE
-#define SFMA fma
 #define TOL_REL 1e-12
 #else
-#define SFMA fmaf
 #define TOL_REL 2e-5
 #endif
 

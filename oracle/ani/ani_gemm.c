@@ -15,11 +15,7 @@
 #include <immintrin.h>
 #endif
 
-#ifdef ELIGN_DOUBLE
-#define SFMA(a, b, c) fma(a, b, c)
-#else
-#define SFMA(a, b, c) fmaf(a, b, c)
-#endif
+#define SFMA(a, b, c) ANI_MADD(a, b, c)
 
 #if defined(__AVX512F__) && !defined(ANI_GEMM_SCALAR)
 #define ISA_NAME "avx512"

@@ -25,9 +25,29 @@
 #ifndef ELIGN_ANI_GEMM_H
 #define ELIGN_ANI_GEMM_H
 
+#include <math.h>
 #include <stdint.h>
 
 #include "common/base/real.h"
+
+/* The multiply-add of every chain: fused (one rounding) where the target has
+ * FMA instructions — every x86-64 the project builds for natively since
+ * Haswell — so the AVX-512, AVX2 and scalar paths agree bit for bit. A
+ * target without FMA (-DELIGN_NATIVE=OFF gives x86-64-v2) would pay a
+ * software fma per step; it multiplies and adds instead: other bits than an
+ * FMA build, but still one fixed order per output, so still independent of
+ * the batch within that build. */
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+#define ANI_GEMM_FUSED 1
+#ifdef ELIGN_DOUBLE
+#define ANI_MADD(a, b, c) fma(a, b, c)
+#else
+#define ANI_MADD(a, b, c) fmaf(a, b, c)
+#endif
+#else
+#define ANI_GEMM_FUSED 0
+#define ANI_MADD(a, b, c) ((a) * (b) + (c))
+#endif
 
 /* C (m, n) = alpha · A (m, k) · B (k, n), row strides lda, ldb, ldc.
  * C is overwritten (not accumulated). m, n, k ≥ 0; k = 0 gives zeros. */
