@@ -1,15 +1,29 @@
 #!/usr/bin/python3
-"""ani_torch.py — an ANI ensemble in plain PyTorch, written from
-the project's ANI specification (spec/ANI.md), as the in-run reference for bench_ani (TorchANI
-itself is not installable here). Same maths as the C engine, TorchANI-style
-execution: AEV with autograd, per-species networks per member, forces by
-autograd.grad of the summed energy.
+"""ani_torch.py — the PyTorch side of bench_ani: TorchANI itself when a
+source checkout is given (--torchani DIR, bench_ani passes $TORCHANI_SRC),
+else an ANI ensemble in plain PyTorch written from the project's ANI
+specification (spec/ANI.md): same maths as the C engine, TorchANI-style
+execution (AEV with autograd, per-species networks per member, forces by
+autograd.grad of the summed energy).
+
+TorchANI from source (tested with tag 2.2.4) needs Debian's python3-lark
+(its NeuroChem file parser) and python3-importlib-metadata. It is not
+installed as a distribution, so its import-time query of its own package
+metadata (only used to detect the CUDA AEV extension) is answered here
+with "no extension". Its builtin models download their weights; instead
+the ensemble is assembled with torchani.neurochem's loaders from the local
+model zoo's .info file, which is what its builtin ANI-2x does with the
+same files.
 
 Subcommands
   geom  --smiles S --out F.xyz [--seed 42]   RDKit ETKDG + MMFF94 geometry (with H)
   time  --zoo DIR --xyz F.xyz --batch B --threads T --reps R [--sigma 0.05] [--dtype float32]
-        prints "TORCH_MS_PER_MOL <value>" (energy + forces, median over reps)
-  eval  --zoo DIR --xyz F.xyz [--model ani-2x] [--dtype float64]
+        [--frames BATCH.xyz] [--torchani SRC]
+        prints "TORCH_MS_PER_MOL <value>" (energy + forces, median over reps);
+        --frames: the B geometries themselves (multi-frame xyz, e.g. written
+        by bench_ani) instead of perturbing --xyz here; with --torchani also
+        "TORCH_E_F64 <k> <Ha>" for every molecule, TorchANI in float64
+  eval  --zoo DIR --xyz F.xyz [--model ani-2x] [--dtype float64] [--torchani SRC]
         prints the energy (Ha) and forces (Ha/Å) of one molecule
 Units: Å, Hartree, Hartree/Å.
 """
@@ -204,7 +218,71 @@ class Model:
         return e.detach(), -g
 
 
+class TorchANIModel:
+    """TorchANI's own BuiltinEnsemble, built from the local zoo (see top)."""
+
+    def __init__(self, src, zoo, name, dtype):
+        sys.path.insert(0, os.path.abspath(src))
+        import importlib_metadata
+        real_metadata = importlib_metadata.metadata
+
+        class _NoProvides:
+            def get_all(self, key, default=None):
+                return []
+
+        def metadata(dist):
+            try:
+                return real_metadata(dist)
+            except importlib_metadata.PackageNotFoundError:
+                return _NoProvides()
+
+        importlib_metadata.metadata = metadata
+        import torchani
+        from torchani import neurochem
+        self.module_path = os.path.dirname(torchani.__file__)
+        info = os.path.join(zoo, "resources", INFO.get(name, name))
+        base = os.path.dirname(info)
+        lines = [l.strip() for l in open(info).read().split("\n")][:4]
+        consts = neurochem.Constants(os.path.join(base, lines[0]))
+        shifter, sae_dict = neurochem.load_sae(os.path.join(base, lines[1]), return_dict=True)
+        nets = neurochem.load_model_ensemble(consts.species, os.path.join(base, lines[2]), int(lines[3]))
+        self.model = torchani.models.BuiltinEnsemble(torchani.nn.SpeciesConverter(consts.species),
+                                                     torchani.AEVComputer(**consts), nets, shifter,
+                                                     consts.species_to_tensor, consts, sae_dict,
+                                                     periodic_table_index=True).to(dtype)
+        self.z_to_s = {z: z for z in range(1, len(SYMBOLS))}  # takes atomic numbers
+        self.dtype = dtype
+
+    def energy_forces(self, species, pos):
+        pos = pos.detach().requires_grad_(True)
+        e = self.model((species, pos)).energies
+        (g,) = torch.autograd.grad(e.sum(), pos)
+        return e.detach().to(torch.float64), -g
+
+
+def make_model(a, dtype):
+    if getattr(a, "torchani", None):
+        return TorchANIModel(a.torchani, a.zoo, a.model, dtype)
+    return Model(a.zoo, a.model, dtype)
+
+
 # ------------------------------------------------------------------ helpers
+def read_frames(path):
+    """All frames of a multi-frame xyz file: [(Z list, (n,3) array)]."""
+    lines = open(path).read().split("\n")
+    out, i = [], 0
+    while i < len(lines) and lines[i].strip():
+        n = int(lines[i])
+        z, xyz = [], []
+        for l in lines[i + 2:i + 2 + n]:
+            f = l.split()
+            z.append(SYMBOLS.index(f[0]))
+            xyz.append([float(v) for v in f[1:4]])
+        out.append((z, np.array(xyz)))
+        i += 2 + n
+    return out
+
+
 def read_xyz(path):
     lines = open(path).read().split("\n")
     n = int(lines[0])
@@ -237,10 +315,16 @@ def cmd_geom(a):
 def cmd_time(a):
     torch.set_num_threads(a.threads)
     dtype = torch.float32 if a.dtype == "float32" else torch.float64
-    m = Model(a.zoo, a.model, dtype)
+    m = make_model(a, dtype)
     z, xyz = read_xyz(a.xyz)
-    rng = np.random.default_rng(a.seed)
-    pos = np.stack([xyz + a.sigma * rng.standard_normal(xyz.shape) for _ in range(a.batch)])
+    if a.frames:
+        frames = read_frames(a.frames)[:a.batch]
+        if len(frames) < a.batch or any(f[0] != z for f in frames):
+            raise SystemExit("%s: need %d frames of the molecule in %s" % (a.frames, a.batch, a.xyz))
+        pos = np.stack([f[1] for f in frames])
+    else:
+        rng = np.random.default_rng(a.seed)
+        pos = np.stack([xyz + a.sigma * rng.standard_normal(xyz.shape) for _ in range(a.batch)])
     species = torch.tensor([[m.z_to_s[v] for v in z]] * a.batch, dtype=torch.long)
     pos_t = torch.tensor(pos, dtype=dtype)
     for _ in range(2):
@@ -252,6 +336,13 @@ def cmd_time(a):
         times.append(time.perf_counter() - t0)
     ms = 1e3 * statistics.median(times) / a.batch
     print("TORCH_MS_PER_MOL %.4f" % ms)
+    print("TORCH_MS_PER_MOL_BEST %.4f" % (1e3 * min(times) / a.batch))
+    if getattr(a, "torchani", None):
+        m64 = make_model(a, torch.float64)
+        e64, _ = m64.energy_forces(species, torch.tensor(pos, dtype=torch.float64))
+        for k, v in enumerate(e64.tolist()):
+            print("TORCH_E_F64 %d %.12f" % (k, v))
+        print("TORCH_MODULE %s" % m.module_path)
     if a.energies:
         np.savetxt(a.energies, e.numpy(), fmt="%.12f")
     return 0
@@ -259,7 +350,7 @@ def cmd_time(a):
 
 def cmd_eval(a):
     dtype = torch.float32 if a.dtype == "float32" else torch.float64
-    m = Model(a.zoo, a.model, dtype)
+    m = make_model(a, dtype)
     z, xyz = read_xyz(a.xyz)
     species = torch.tensor([[m.z_to_s[v] for v in z]], dtype=torch.long)
     e, f = m.energy_forces(species, torch.tensor(xyz[None], dtype=dtype))
@@ -282,6 +373,7 @@ def main():
         t.add_argument("--xyz", required=True)
         t.add_argument("--model", default="ani-2x")
         t.add_argument("--dtype", default="float32" if name == "time" else "float64")
+        t.add_argument("--torchani", default=None, help="TorchANI source checkout (else the re-implementation)")
         if name == "time":
             t.add_argument("--batch", type=int, default=32)
             t.add_argument("--threads", type=int, default=1)
@@ -289,6 +381,7 @@ def main():
             t.add_argument("--sigma", type=float, default=0.05)
             t.add_argument("--seed", type=int, default=1)
             t.add_argument("--energies", default=None)
+            t.add_argument("--frames", default=None, help="multi-frame xyz with the batch geometries")
     a = ap.parse_args()
     return {"geom": cmd_geom, "time": cmd_time, "eval": cmd_eval}[a.cmd](a)
 

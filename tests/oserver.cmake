@@ -5,7 +5,8 @@ elign_add_test(NAME test_oracle_server_embedded SOURCES test_oracle_server_embed
 
 # lj, batches mixing requests: 1 oracle + 4 actors, small batches (requests split
 # and merged); 2 oracles + 3 actors; 1 oracle + 3 actors waiting in blocking
-# MPI_Mprobe. ani, one request per batch: bit for bit as in-process.
+# MPI_Mprobe. ani, one request per batch and batches mixing requests: bit for
+# bit as in-process (the ANI engine's results do not depend on the batch).
 # (built like elign_add_test's executables, but only ever run under mpirun)
 add_executable(test_oracle_server test_oracle_server.c ${CMAKE_CURRENT_SOURCE_DIR}/testutil.c)
 target_link_libraries(test_oracle_server PRIVATE elign_core)
@@ -17,8 +18,10 @@ add_test(NAME test_oracle_server_np4
          COMMAND ${ELIGN_MPIRUN} -np 4 $<TARGET_FILE:test_oracle_server> 1 64 -1 1)
 add_test(NAME test_oracle_server_np5_ani
          COMMAND ${ELIGN_MPIRUN} -np 5 $<TARGET_FILE:test_oracle_server> 1 4 0 0 ani)
+add_test(NAME test_oracle_server_np5_ani_merge
+         COMMAND ${ELIGN_MPIRUN} -np 5 $<TARGET_FILE:test_oracle_server> 1 4 0 1 ani)
 set_tests_properties(test_oracle_server_np5 test_oracle_server_np5_2oracles test_oracle_server_np4
-                     test_oracle_server_np5_ani
+                     test_oracle_server_np5_ani test_oracle_server_np5_ani_merge
                      PROPERTIES ENVIRONMENT "${ELIGN_TEST_ENV}" TIMEOUT 120 PROCESSORS 2)
 
 # `elign oracle` end to end (single process and mpirun -np 3), bad inputs.

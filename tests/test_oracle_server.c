@@ -9,9 +9,10 @@
  *   - every request is answered exactly once (no reply left over, none
  *     unknown; the servers' request and molecule counts equal the actors');
  *   - results equal in-process evaluation (embedded client with the same
- *     batch size) bit for bit — with lj in either batch mode (its molecules
- *     do not interact with their batch), with ani in the one-request-per-batch
- *     mode (float32 batched networks differ in the last bits with the batch);
+ *     batch size) bit for bit — with lj and ani in either batch mode (an
+ *     lj molecule does not interact with its batch; the ANI engine's
+ *     fixed-order products give a molecule the same bits in any batch,
+ *     oracle/ani/ani_gemm.h);
  *   - failing molecules inside server traffic (NaN coordinate, overlapping
  *     atoms, unsupported element, empty) are flagged and their neighbours right;
  *   - a batch the backend fails as a whole (a "poison" helium molecule makes

@@ -17,8 +17,14 @@
  *
  * Precision: the AEV, its backward, the self atomic energies and every total
  * are double; the networks run in elign_real (float32, or double with
- * -DELIGN_DOUBLE=ON) through cblas GEMMs batched over all atoms of one
- * element across the whole batch.
+ * -DELIGN_DOUBLE=ON) through the fixed-order products of ani_gemm.h,
+ * batched over all atoms of one element across the whole batch.
+ *
+ * Per-molecule determinism: a molecule's outputs are bit-identical whether
+ * it is evaluated alone or inside any batch (any companions, order or
+ * size), because every network product sums each output in one fixed order
+ * that does not depend on the row count (ani_gemm.h) and everything else is
+ * per molecule or per element.
  *
  * Threads: ani_compute uses up to omp_get_max_threads() OpenMP threads
  * (molecules for the AEV, (member, element) work items for the networks);
@@ -108,6 +114,14 @@ typedef struct {
 
 elign_status ani_compute_ex(ani_model *m, ani_workspace *ws, int64_t n_mol, const int64_t *offsets,
                             const int32_t *Z, const double *pos, const ani_outputs *out, elign_error *err);
+
+/* FLOPs (2 per multiply-add) of the network matrix products one ani_compute
+ * call does for these atoms (one batch; unsupported elements skipped): every
+ * member's forward and, with_forces, its input-gradient backward, with the
+ * first layer over the AEV columns of the species present (column
+ * compaction). AEV work is not counted. For benches: flops / sgemm peak is
+ * the time limit of the networks. */
+double ani_network_flops(const ani_model *m, int64_t n_atoms, const int32_t *Z, int with_forces);
 
 /* AEV of one molecule (tests, descriptors): aev [n_atoms][D] in the model's
  * layout (§6.4). Fails (ELIGN_ERR_UNSUPPORTED) on an element the model lacks. */

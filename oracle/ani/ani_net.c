@@ -8,20 +8,33 @@
  *      into H0_s (n_s, K) — only the K columns that can be non-zero for the
  *      species present in the batch (see "column compaction" below)
  *   4. work item (member m, species s): forward through the layers with
- *      GEMMs, keep celu'(Z_l), then the input-gradient backward down to
- *      Δ1 (§9.1); items run in parallel, one thread each, BLAS single-threaded
- *   5. per species: Γ_s = Σ_m Δ1_m W1_m / M as ONE GEMM over the stacked
- *      first layers (n_s, M·n1)·(M·n1, K) — the ensemble-averaged ∂E/∂AEV
+ *      matrix products, keep celu'(Z_l), then the input-gradient backward
+ *      down to Δ1 (§9.1); items run in parallel, one thread each
+ *   5. per species: Γ_s = Σ_m Δ1_m W1_m / M as ONE product over the stacked
+ *      first layers (n_s, M·n1)·(M·n1, K) — the ensemble-averaged ∂E/∂AEV,
+ *      one summation chain per member, members added in order
  *   6. AEV backward per molecule (one pass, §9.1) → forces
+ *
+ * Every product is ani_gemm.h's fixed-order kernel (not the BLAS): each
+ * output is one fma chain in a fixed order whatever the number of rows, so
+ * a molecule gets the same bits alone or in any batch — which the oracle
+ * ranks need to batch requests without changing results — and a lone
+ * molecule (1 … 11 rows per element) is not left to a BLAS tuned for large
+ * matrices. Tried and dropped: the backward in transposed form (vectorised
+ * over atoms, reusing the forward's Wᵀ copies from L2) gives the same bits
+ * but runs 60 % slower for one molecule, where each vector holds 1 … 11
+ * atoms.
  *
  * Column compaction: AEV columns of species (radial) or species pairs
  * (angular) absent from the batch are exactly zero for every atom, and their
  * input gradient is never read by the AEV backward. Dropping them shrinks the
  * first layer — the dominant GEMM — by 2.6× for an H/C/N/O batch under
- * ANI-2x (K = 384 of D = 1008). Because the dropped terms are exact zeros the
- * remaining sums are the same (a + 0·w = a exactly), so a molecule gets the
- * same numbers whatever else is in its batch. The packed first-layer weights
- * are cached in the workspace for the last species set.
+ * ANI-2x (K = 384 of D = 1008). The compact columns keep their order and
+ * the dropped terms are exact zeros, so each fma chain of the first layer
+ * is the full chain minus steps fma(0, w, acc) = acc: a molecule gets the
+ * same bits whatever species the rest of its batch brings. The packed
+ * first-layer weights (W1ᵀ per member for the forward, the stacked W1 for
+ * Γ) are cached in the workspace for the last species set.
  *
  * Results do not depend on the thread count: every work item and every row
  * block is computed by one thread in a fixed order. */
@@ -30,11 +43,11 @@
 #include <omp.h>
 #include <string.h>
 
-#include "common/nn/blas.h"
 #include "common/nn/fastmath.h"
+#include "oracle/ani/ani_gemm.h"
 #include "oracle/ani/ani_impl.h"
 
-#define ANI_ROW_BLOCK 64 /* atoms per Γ GEMM task */
+#define ANI_ROW_BLOCK 64 /* atoms per Γ product task */
 
 struct ani_workspace {
   /* per-atom, sized for the largest batch seen */
@@ -65,6 +78,7 @@ struct ani_workspace {
   const ani_model *packed_model;           /* cache key: model … */
   unsigned packed_mask;                    /* … and species set */
   elign_real *w1_packed[ANI_MAX_SPECIES];  /* (M·n1, K), NULL when K == D */
+  elign_real *w1t_packed[ANI_MAX_SPECIES]; /* [M] blocks (K, n1): member m at m·K·n1 */
 };
 
 ani_workspace *ani_workspace_create(void) { return elign_calloc(1, sizeof(ani_workspace), "ani:workspace"); }
@@ -86,6 +100,7 @@ void ani_workspace_free(ani_workspace **wsp) {
     elign_free(ws->z1[s]);
     elign_free(ws->g0[s]);
     elign_free(ws->w1_packed[s]);
+    elign_free(ws->w1t_packed[s]);
   }
   for (int t = 0; t < ws->cap_threads; t++) elign_free(ws->scratch[t]);
   elign_free(ws->scratch);
@@ -118,21 +133,22 @@ static void activation_forward(elign_real *h, elign_real *d, const elign_real *z
   }
 }
 
-/* Z (n, out) = H (n, in) · Wᵀ + 1 bᵀ, W (out, in) row-major (§9.1 batched form). */
-static void dense_forward(elign_real *z, int64_t ldz, const elign_real *h, int64_t ldh, const elign_real *w,
+/* Z (n, out) = H (n, in) · Wᵀ + 1 bᵀ (§9.1 batched form), from the transposed
+ * weights wt (in, out) so the fixed-order kernel streams them row by row. */
+static void dense_forward(elign_real *z, int64_t ldz, const elign_real *h, int64_t ldh, const elign_real *wt,
                           const elign_real *b, int n, int in, int out) {
-  elign_gemm_xwt(n, out, in, 1, h, (int)ldh, w, in, 0, z, (int)ldz);
+  ani_gemm_fixed(n, out, in, 1, h, ldh, wt, out, z, ldz);
   for (int r = 0; r < n; r++) {
     elign_real *zr = z + (int64_t)r * ldz;
     for (int o = 0; o < out; o++) zr[o] += b[o];
   }
 }
 
-/* Input gradient of z = W h + b: dH (n, in) = dZ (n, out) · W (out, in).
+/* Input gradient of z = W h + b: dH (n, in) = α dZ (n, out) · W (out, in).
  * (No weight gradient: only forces are wanted.) */
 static void dense_backward(elign_real *dh, int64_t lddh, const elign_real *dz, int64_t lddz, const elign_real *w,
                            int n, int in, int out, elign_real alpha) {
-  elign_gemm_xw(n, out, in, alpha, dz, (int)lddz, w, in, 0, dh, (int)lddh);
+  ani_gemm_fixed(n, in, out, alpha, dz, lddz, w, in, dh, lddh);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -151,13 +167,13 @@ static size_t item_scratch_per_row(const ani_net *net) {
 
 /* Forward of member m's network for species s on the n rows of H0 (n, K),
  * writing y (n) and, for forces, Δ1/M into the member's block of z1
- * (row stride ld1 = M·n1). w1 (n1, K) is the member's (possibly
- * column-compacted) first layer.
+ * (row stride ld1 = M·n1). w1t (K, n1) is the member's (possibly
+ * column-compacted) first layer, transposed.
  *
  * Backward (§9.1), the maths: y = w_L · h_{L−1} + b_L, h_l = act(z_l),
  *   Δ_{L−1} = w_L ⊙ act'(z_{L−1}),  Δ_{l−1} = (Δ_l W_l) ⊙ act'(z_{l−1}),
  * stopping at Δ1; Γ = Δ1 W1 is done later for all members at once. */
-static void member_item(double *y, elign_real *z1, int64_t ld1, const ani_net *net, const elign_real *w1,
+static void member_item(double *y, elign_real *z1, int64_t ld1, const ani_net *net, const elign_real *w1t,
                         const elign_real *h0, int n, int K, int want_grad, elign_real inv_members,
                         elign_real *scratch) {
   const int L = net->n_layers;
@@ -172,7 +188,7 @@ static void member_item(double *y, elign_real *z1, int64_t ld1, const ani_net *n
   Dv[0] = z1; /* act'(Z1) kept in the member's block of z1 */
 
   /* layer 1: Z1 into the z1 block, then H1 and act'(Z1) */
-  dense_forward(z1, ld1, h0, K, w1, net->layer[0].b, n, K, n1);
+  dense_forward(z1, ld1, h0, K, w1t, net->layer[0].b, n, K, n1);
   for (int r = 0; r < n; r++)
     activation_forward(H[0] + (size_t)r * n1, z1 + r * ld1, z1 + r * ld1, n1, net->layer[0].activation);
 
@@ -183,7 +199,7 @@ static void member_item(double *y, elign_real *z1, int64_t ld1, const ani_net *n
     cursor += (size_t)n * Ly->n_out;
     Dv[l] = cursor;
     cursor += (size_t)n * Ly->n_out;
-    dense_forward(Dv[l], Ly->n_out, H[l - 1], Ly->n_in, Ly->w, Ly->b, n, Ly->n_in, Ly->n_out);
+    dense_forward(Dv[l], Ly->n_out, H[l - 1], Ly->n_in, Ly->wt, Ly->b, n, Ly->n_in, Ly->n_out);
     activation_forward(H[l], Dv[l], Dv[l], (int64_t)n * Ly->n_out, Ly->activation);
   }
 
@@ -192,7 +208,7 @@ static void member_item(double *y, elign_real *z1, int64_t ld1, const ani_net *n
   const elign_real *hl = H[L - 2];
   elign_real *yr = cursor;
   cursor += n;
-  elign_gemv_xv(n, Lo->n_in, 1, hl, Lo->n_in, Lo->w, 0, yr);
+  ani_dot_rows(n, Lo->n_in, hl, Lo->n_in, Lo->w, yr);
   for (int r = 0; r < n; r++) y[r] = (double)yr[r] + (double)Lo->b[0];
   if (!want_grad) return;
 
@@ -294,8 +310,19 @@ static void prepare_columns(ani_workspace *ws, const ani_model *m, unsigned mask
   ws->n_cols = K;
   for (int s = 0; s < S; s++) {
     elign_free(ws->w1_packed[s]);
-    if (K == D || !(mask >> s & 1u)) continue;
-    const int64_t rows = (int64_t)m->n_members * m->nets[s].layer[0].n_out;
+    elign_free(ws->w1t_packed[s]);
+    ws->w1_packed[s] = ws->w1t_packed[s] = NULL;
+    if (!(mask >> s & 1u)) continue;
+    const int n1 = m->nets[s].layer[0].n_out;
+    const int64_t rows = (int64_t)m->n_members * n1;
+    /* forward: each member's first layer transposed, (K, n1) */
+    elign_real *wt = elign_malloc((size_t)rows * K * sizeof(elign_real), "ani:w1t_packed");
+    for (int64_t r = 0; r < rows; r++) {
+      elign_real *blk = wt + r / n1 * (int64_t)K * n1;
+      for (int k = 0; k < K; k++) blk[(int64_t)k * n1 + r % n1] = m->w1_stack[s][r * D + ws->cols[k]];
+    }
+    ws->w1t_packed[s] = wt;
+    if (K == D) continue;
     elign_real *dst = elign_malloc((size_t)rows * K * sizeof(elign_real), "ani:w1_packed");
     const elign_real *src = m->w1_stack[s];
     for (int64_t r = 0; r < rows; r++)
@@ -359,7 +386,8 @@ static void gradient_to_forces(double *forces_out, ani_workspace *ws, const ani_
     const elign_real *w = ws->w1_packed[s] ? ws->w1_packed[s] : m->w1_stack[s];
     const int64_t ld1 = (int64_t)M * n1;
     if (only < 0) {
-      dense_backward(ws->g0[s] + r0 * K, K, ws->z1[s] + r0 * ld1, ld1, w, rows, K, M * n1, 1);
+      /* Σ over members of Δ1_m W1_m, one chain per member, members added in order */
+      ani_gemm_blocksum(rows, K, M * n1, n1, 1, ws->z1[s] + r0 * ld1, ld1, w, K, ws->g0[s] + r0 * K, K);
     } else { /* one member: its block of Δ1/M times M */
       dense_backward(ws->g0[s] + r0 * K, K, ws->z1[s] + r0 * ld1 + (int64_t)only * n1, ld1,
                      w + (int64_t)only * n1 * K, rows, K, n1, (elign_real)M);
@@ -485,11 +513,11 @@ elign_status ani_compute_ex(ani_model *m, ani_workspace *ws, int64_t n_mol, cons
     const int mm = items[it].member, s = items[it].species;
     const ani_net *net = &m->nets[mm * S + s];
     const int n1 = net->layer[0].n_out;
-    const elign_real *w1 = ws->w1_packed[s] ? ws->w1_packed[s] + (int64_t)mm * n1 * K : net->layer[0].w;
+    const elign_real *w1t = ws->w1t_packed[s] + (int64_t)mm * K * n1;
     /* member mm's outputs: row r of species s at y[mm·n_atoms + Σ_{s'<s} n_s' + r] */
     int64_t off = 0;
     for (int t = 0; t < s; t++) off += n_s[t];
-    member_item(ws->y + (int64_t)mm * n_atoms + off, ws->z1[s] + (int64_t)mm * n1, (int64_t)M * n1, net, w1, ws->h0[s], (int)n_s[s], K,
+    member_item(ws->y + (int64_t)mm * n_atoms + off, ws->z1[s] + (int64_t)mm * n1, (int64_t)M * n1, net, w1t, ws->h0[s], (int)n_s[s], K,
                 want_forces, inv_members, ws->scratch[omp_get_thread_num()]);
   }
 
@@ -556,4 +584,33 @@ elign_status ani_compute_aev(const ani_model *m, int64_t n_atoms, const int32_t 
   ani_aev_forward(aev, NULL, &m->aev, (int)n_atoms, species, pos);
   elign_free(species);
   return ELIGN_OK;
+}
+
+double ani_network_flops(const ani_model *m, int64_t n_atoms, const int32_t *Z, int with_forces) {
+  const ani_aev_params *p = &m->aev;
+  int64_t n_s[ANI_MAX_SPECIES] = {0};
+  unsigned mask = 0;
+  for (int64_t i = 0; i < n_atoms; i++) {
+    int s = ani_model_species_index(m, Z[i]);
+    if (s < 0) continue;
+    n_s[s]++;
+    mask |= 1u << s;
+  }
+  int present = 0, K = 0;
+  for (int s = 0; s < m->n_species; s++) present += (int)(mask >> s & 1u);
+  K = present * p->n_rad + present * (present + 1) / 2 * p->angular_block;
+  double flops = 0.0;
+  for (int s = 0; s < m->n_species; s++) {
+    if (!n_s[s]) continue;
+    for (int mm = 0; mm < m->n_members; mm++) {
+      const ani_net *net = &m->nets[mm * m->n_species + s];
+      double fwd = (double)K * net->layer[0].n_out, bwd = fwd; /* Z1 = H0 W1ᵀ; Γ = Δ1 W1 */
+      for (int l = 1; l < net->n_layers; l++) {
+        fwd += (double)net->layer[l].n_in * net->layer[l].n_out;
+        if (l < net->n_layers - 1) bwd += (double)net->layer[l].n_in * net->layer[l].n_out; /* Δ_l W_l */
+      }
+      flops += 2.0 * (double)n_s[s] * (fwd + (with_forces ? bwd : 0.0));
+    }
+  }
+  return flops;
 }

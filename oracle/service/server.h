@@ -14,12 +14,13 @@
  * fixed multiples of batch_size. Two batch modes:
  *   merge_requests = 0 (default, deterministic): a batch holds molecules of
  *     one request only. A backend whose per-molecule result depends on the
- *     rest of its batch (float32 ANI: GEMM blocking changes the last bits)
- *     then answers bit for bit as the embedded client does, whatever the
- *     arrival order or the number of actors.
+ *     rest of its batch then answers bit for bit as the embedded client
+ *     does, whatever the arrival order or the number of actors.
  *   merge_requests = 1 (throughput): batches take molecules across requests
  *     (fuller batches from small requests); results of batch-sensitive
- *     backends then depend on arrival timing.
+ *     backends then depend on arrival timing. lj, xtb, per-molecule Python
+ *     and ANI (fixed-order products, oracle/ani/ani_gemm.h) are not
+ *     batch-sensitive: bit for bit in either mode (tested for lj and ani).
  * Each request is answered exactly once, when its last molecule is done, with
  * its molecules in request order (MPI_Isend; the buffer lives until the send
  * completes).
