@@ -16,6 +16,7 @@
 #include "actor/diffusion_relax.h"
 #include "common/io/importers.h"
 #include "tests/testutil.h"
+#include "tests/testutil_molset.h"
 
 static edm_model model;
 

@@ -16,6 +16,7 @@
 
 #include "actor/guidance.h"
 #include "tests/testutil.h"
+#include "tests/testutil_molset.h"
 
 static edm_model model;
 

@@ -9,6 +9,7 @@
 
 #include "actor/sampler.h"
 #include "tests/testutil.h"
+#include "tests/testutil_molset.h"
 
 static edm_model model;
 

@@ -9,8 +9,6 @@
 
 #include <stddef.h>
 
-#include "common/chem/molset.h"
-
 extern int test_checks_passed;
 extern int test_checks_failed;
 
@@ -33,12 +31,5 @@ const char *test_shared_path(const char *relative);
 
 /* Print "N passed, N failed" and return 0 if nothing failed, 1 otherwise. */
 int test_main_result(const char *test_name);
-
-/* Append every molecule of src (atoms, positions, id) to dst: the parts of a
- * run split over ranks, joined in rank order. */
-void test_molset_join(elign_molset *dst, const elign_molset *src);
-
-/* The same molecules, ids, atoms and positions, bit for bit. */
-int test_molsets_identical(const elign_molset *a, const elign_molset *b);
 
 #endif
