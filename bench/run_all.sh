@@ -15,6 +15,7 @@
 #   TORCHANI_SRC  github.com/aiqm/torchani (tag 2.2.4)
 # Run it on a quiet machine: every figure is a ratio or a fraction of the
 # sgemm peak measured in the same run, but a busy core still blurs them.
+# ELIGN_SHARED_DIR names the reference data (the ANI model zoo, the qm9like data).
 # BENCH_QUICK=1 shortens every bench (a smoke run, not figures to publish).
 set -u
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
@@ -23,7 +24,7 @@ OUT="${2:-bench-results}"
 UPDATE_README="${3:-}"
 PY="${ELIGN_PYTHON:-/usr/bin/python3}"
 ELIGN="$BUILD/elign"
-SHARED="${ELIGN_SHARED_DIR:-$SRC/../shared}"
+SHARED="${ELIGN_SHARED_DIR:?set ELIGN_SHARED_DIR to the reference data folder (models/ani-model-zoo, data/qm9like)}"
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 LOG="$OUT/run_all.log"
