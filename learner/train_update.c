@@ -9,6 +9,7 @@
  *     μθ   = reverse-step mean of the current weights at (z_t, t)   [training workspace]
  *     μref = the same for the frozen reference (when β > 0)          [forward-only workspace]
  *     grpo_ppo_step → dL/dε̂ (PPO-clip on ρ = exp(ℓθ − ℓold) and β·KL)
+ *     force alignment (§4.13, fine-stage steps only) → dL/dμθ → dL/dε̂ +=
  *     egnn_dynamics_backward → the unit's buffer += dL/dθ
  * The network sees the unit's molecules in rollout order, a sub-batch of the
  * block the sampler ran: a whole block is the very batch of the rollout, so
@@ -22,6 +23,9 @@
  * sums are the same for any rank count. Then the
  * global-norm clip to train.max_grad_norm (torch's clip_grad_norm_ rule),
  * AdamW (amsgrad off) at lr·λ(step), and the weights go out to every actor.
+ * Force alignment divides by the qualifying atoms of the whole micro-batch:
+ * for micro-batches of several units a forward-only pre-pass counts them
+ * before the gradient pass (fa_count_pass).
  */
 #include <math.h>
 #include <stdlib.h>
