@@ -154,8 +154,7 @@ static void gather_force_alignment(const trainer *tr, const train_iter *it, cons
 }
 
 /* The inputs of trained step i for the unit's molecules. */
-static void step_inputs(const trainer *tr, const train_iter *it, const train_unit *u, unit_scratch *sc,
-                        const rollout_batch *r, int i) {
+static void step_inputs(const train_iter *it, const train_unit *u, unit_scratch *sc, const rollout_batch *r, int i) {
   rollout_step v0 = rollout_step_view(r, 0, i);
   for (int64_t b = 0; b < sc->n; b++) {
     sc->t[b] = v0.t;
@@ -166,7 +165,6 @@ static void step_inputs(const trainer *tr, const train_iter *it, const train_uni
   }
   gather_latent(sc, r, i, sc->z_t);
   gather_latent(sc, r, i + 1, sc->z_s);
-  (void)tr;
 }
 
 static void stats_add_step(double *us, const grpo_ppo_stats *st) {
@@ -230,7 +228,7 @@ static elign_status compute_unit(trainer *tr, const train_iter *it, const train_
   int use_ref = o->s.train.kl_penalty_weight > 0;
   elign_status st = ELIGN_OK;
   for (int i = 0; i < tr->T_act && !st; i++) {
-    step_inputs(tr, it, u, &sc, r, i);
+    step_inputs(it, u, &sc, r, i);
     st = edm_model_denoise(&theta, tr->ws_train, sc.n, sc.off, sc.z_t, sc.t, sc.s, T, sc.eps, sc.mu, NULL, NULL,
                            sc.coef, err);
     if (!st && use_ref)
@@ -293,7 +291,7 @@ static elign_status fa_count_pass(trainer *tr, const train_iter *it, const grpo_
     for (int i = 0; i < tr->T_act && !st; i++) {
       int j = tr->fa_slot_of_step[i];
       if (j < 0) continue;
-      step_inputs(tr, it, un, &sc, r, i);
+      step_inputs(it, un, &sc, r, i);
       st = edm_model_denoise(&theta, tr->ws_train, sc.n, sc.off, sc.z_t, sc.t, sc.s, tr->o->T, sc.eps, sc.mu, NULL,
                              NULL, sc.coef, err);
       if (st) break;
