@@ -60,6 +60,7 @@
 #include "common/base/error.h"
 #include "common/mpi/roles.h"
 #include "common/nn/adamw.h"
+#include "learner/force_align.h"
 #include "learner/grpo_settings.h"
 #include "learner/judges.h"
 #include "learner/run_dir.h"
@@ -97,6 +98,10 @@ typedef struct {
   double oracle_reply_timeout;   /* mpi.timeout: an actor waits this long for its oracle rank, s */
   elign_oracle_options oracle;   /* strings point into the config */
   train_judges_config judges;    /* train.judge* (learner/judges.h) */
+  int force_align_enabled;       /* train.force_alignment_enabled (null: weight > 0) */
+  int force_align;               /* train.force_alignment_* on (enabled, weight > 0); it acts only with
+                                    adaptive shaping's fine-stage frames (§4.13, the trainer decides) */
+  grpo_force_align_settings fa;  /* its weight and thresholds */
   double clash_distance;         /* reward.clash_distance, Å (0 = off): closer pairs never reach the oracle */
 } train_options;
 

@@ -63,7 +63,12 @@ typedef struct {
 /* Per-unit statistics (sums over its trained steps; doubles). */
 enum {
   US_MOLSTEPS, US_RATIO_SUM, US_RATIO_MIN, US_RATIO_MAX, US_CLIPPED, US_KL_SUM, US_PG_SUM, US_LOSS_SUM,
-  US_WLOSS_SUM, US_ADV_CLIPPED, US_COUNT
+  US_WLOSS_SUM, US_ADV_CLIPPED,
+  US_FA_LOSS,  /* force alignment (§4.13): Σ of the unit's share of each step's w·Σ(1 − cos)/(count + 1e−8) */
+  US_FA_ATOMS, /* qualifying atoms */
+  US_FA_COS,   /* Σ cos over them */
+  US_FA_STEPS, /* (micro-batch, step) pairs where it acted (counted by the micro-batch's first unit) */
+  US_COUNT
 };
 
 typedef struct {
@@ -89,6 +94,12 @@ typedef struct {
   int train_start;   /* k0 of §4.9 */
   int T_act;
   int64_t n_blocks;  /* rollout blocks of an iteration; block b belongs to actor b mod size */
+
+  /* force alignment (§4.13; learner/force_align.h) */
+  int fa_active;       /* on, and the schedule has fine-stage frames at trained steps */
+  int n_fa_frames;     /* those frames: their oracle forces are kept */
+  int *fa_slot_of_step; /* [T_act] frame slot j of trained step i where it acts, else −1 */
+  int *fa_index_of_slot; /* [J] index among the kept-force frames, else −1 */
 
   /* rank 0 */
   elign_smiles_set *train_smiles; /* dataloader.smiles_path, or NULL */
@@ -139,6 +150,8 @@ typedef struct {
   int64_t n_mine;          /* my blocks: b = rank + j·size, j < n_mine */
   rollout_batch *rec;      /* [n_mine] the rollouts of each */
   double **frame_vals;     /* [n_mine] → [J][rec[j].h.n_mol][FV_COUNT] */
+  double **fa_forces;      /* force alignment: [n_mine] → [n_fa_frames][rec[j].h.n_atoms][3] oracle forces (eV/Å;
+                              0 where the oracle failed), else NULL */
   int64_t oracle_pending_max; /* molecules still unanswered when sampling ended */
   struct train_request *req;  /* oracle requests submitted while sampling, not yet collected */
   int n_req, cap_req;

@@ -60,19 +60,7 @@ static elign_status load_atom_refs(train_options *o, const elign_config *cfg, el
 
 /* Keys of the public code that Elign-C does not act on yet: refuse values
  * that would change the result rather than ignore them. */
-static elign_status check_unsupported(const train_options *o, const elign_config *cfg, elign_error *err) {
-  int fa_weight = elign_config_get_double(cfg, "train.force_alignment_weight") > 0;
-  int fa_on = elign_config_is_null(cfg, "train.force_alignment_enabled")
-                  ? fa_weight
-                  : elign_config_get_bool(cfg, "train.force_alignment_enabled") && fa_weight;
-  /* §4.13: active only with shaping and the adaptive scheduler's fine stage */
-  if (fa_on && o->s.reward.shaping.enabled && o->s.reward.shaping.scheduler.mode == GRPO_SCHEDULER_ADAPTIVE) {
-    ELIGN_FAIL(err, ELIGN_ERR_UNSUPPORTED,
-               "train.force_alignment_weight > 0 with adaptive shaping: the force-alignment regularizer (§4.13, not part "
-               "of the paper) is not implemented");
-    elign_error_hint(err, "set train.force_alignment_enabled: false (the paper and launch-script configs do)");
-    return ELIGN_ERR_UNSUPPORTED;
-  }
+static elign_status check_unsupported(const elign_config *cfg, elign_error *err) {
   if (!elign_config_is_null(cfg, "dataloader.nodes_dist_focus_min") ||
       !elign_config_is_null(cfg, "dataloader.nodes_dist_focus_max") ||
       elign_config_get_double(cfg, "dataloader.nodes_dist_focus_multiplier") != 1.0)
@@ -85,6 +73,20 @@ static elign_status check_unsupported(const train_options *o, const elign_config
                       "ranks' gradients are summed into its micro-batch mean); independent replicas per rank, as the "
                       "public multi-GPU code ends up with, are not offered");
   return ELIGN_OK;
+}
+
+/* train.force_alignment_* (§4.13): on iff enabled (null: iff weight > 0) and
+ * weight > 0; whether it acts depends on the shaping (trainer setup). */
+static void load_force_alignment(train_options *o, const elign_config *cfg) {
+  double w = elign_config_get_double(cfg, "train.force_alignment_weight");
+  int enabled = elign_config_is_null(cfg, "train.force_alignment_enabled")
+                    ? w > 0
+                    : elign_config_get_bool(cfg, "train.force_alignment_enabled");
+  o->force_align_enabled = enabled;
+  o->force_align = enabled && w > 0;
+  o->fa.weight = w;
+  o->fa.min_force = elign_config_get_double(cfg, "train.force_alignment_min_force");
+  o->fa.min_delta = elign_config_get_double(cfg, "train.force_alignment_min_delta");
 }
 
 static elign_status load_rollout_shape(train_options *o, const elign_config *cfg, elign_error *err) {
@@ -162,9 +164,10 @@ elign_status train_options_from_config(const elign_config *cfg, train_options *o
   if (!st) st = load_optimizer(o, cfg, err);
   if (st) return st;
   load_run(o, cfg);
+  load_force_alignment(o, cfg);
   o->dummy_reward = strcmp(elign_config_get_string(cfg, "reward.type"), "dummy") == 0;
   st = load_atom_refs(o, cfg, err);
-  if (!st) st = check_unsupported(o, cfg, err);
+  if (!st) st = check_unsupported(cfg, err);
   if (st) return st;
   copy_string(o->oracle_backend, sizeof o->oracle_backend, elign_config_get_string(cfg, "oracle.backend"));
   o->oracle_batch = (int)elign_config_get_int(cfg, "oracle.batch_size");

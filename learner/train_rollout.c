@@ -141,6 +141,23 @@ static void expand_clashed(const uint8_t *clash, int64_t n, const int64_t *off, 
   }
 }
 
+/* Force alignment (§4.13): keep the forces of a fine-stage frame per atom
+ * of the record (every copy of a case-C prefix row; zero where not ok). */
+static void keep_forces(const trainer *tr, train_iter *it, const oracle_request *q, const int64_t *off,
+                        const double *forces, const uint8_t *ok) {
+  int fi = tr->fa_active ? tr->fa_index_of_slot[q->slot] : -1;
+  const rollout_batch *r = &it->rec[q->blk];
+  if (fi < 0 || !it->fa_forces || !it->fa_forces[q->blk] || !r->offsets) return; /* (a failed rollout: only drained) */
+  double *dst = it->fa_forces[q->blk] + (int64_t)fi * r->h.n_atoms * 3;
+  for (int64_t b = 0; b < q->n_mol / q->copies; b++) {
+    if (!ok[b]) continue;
+    for (int c = 0; c < q->copies; c++) {
+      int64_t m = q->mol_first + b * q->copies + c;
+      memcpy(dst + 3 * r->offsets[m], forces + 3 * off[b], (size_t)(3 * (off[b + 1] - off[b])) * sizeof(double));
+    }
+  }
+}
+
 /* Wait for one request and reduce each molecule to (metric, energy, ok). */
 static elign_status collect_request(trainer *tr, train_iter *it, const oracle_request *q, elign_error *err) {
   const rollout_batch *r = &it->rec[q->blk];
@@ -161,6 +178,7 @@ static elign_status collect_request(trainer *tr, train_iter *it, const oracle_re
     grpo_oracle_frame f = {.forces = forces, .energy = energy, .ok = answered};
     for (int64_t b = 0; b < n; b++) {
       int ok = grpo_frame_molecule_ok(&f, b, off, &tr->o->s);
+      answered[b] = (uint8_t)ok;
       double metric = ok ? grpo_force_metric(forces + 3 * off[b], off[b + 1] - off[b], &tr->o->s) : 0.0;
       for (int c = 0; c < q->copies; c++) {
         double *v =
@@ -170,6 +188,7 @@ static elign_status collect_request(trainer *tr, train_iter *it, const oracle_re
         v[FV_ENERGY] = ok ? energy[b] : 0.0;
       }
     }
+    keep_forces(tr, it, q, off, forces, answered);
   }
   free(off);
   free(energy);
@@ -197,13 +216,14 @@ elign_status train_rollout_sample(trainer *tr, train_iter *it, elign_error *err)
   size_t nb = (size_t)(it->n_mine > 0 ? it->n_mine : 1);
   it->rec = elign_calloc(nb, sizeof *it->rec, "train:records");
   it->frame_vals = elign_calloc(nb, sizeof *it->frame_vals, "train:frame_vals");
+  if (tr->fa_active) it->fa_forces = elign_calloc(nb, sizeof *it->fa_forces, "train:fa_forces");
   test_poison(tr, it);
 
   frame_sink fs = {.tr = tr, .it = it};
   rollout_config rc = {.model = &tr->model, .T = o->T, .K = o->K, .share_initial_noise = o->s.model.share_initial_noise,
                        .skip_prefix = grpo_rollout_skip_prefix(&o->s), .train_start = tr->train_start,
                        .frames = tr->shaped ? tr->sched.indices : NULL, .n_frames = tr->shaped ? tr->sched.n : 0,
-                       .keep_mu = 0, .groups_per_batch = o->groups_per_block, .seed = o->seed,
+                       .keep_mu = tr->fa_active, .groups_per_batch = o->groups_per_block, .seed = o->seed,
                        .iteration = (uint64_t)it->it, .policy_version = tr->policy_version, .on_frame = submit_frame,
                        .user = &fs};
   double t0 = elign_wtime();
@@ -217,6 +237,10 @@ elign_status train_rollout_sample(trainer *tr, train_iter *it, elign_error *err)
     elign_trace_end(tt, "sample", ELIGN_TRACE_BUSY);
     int64_t J = tr->n_oracle_frames, nm = it->rec[j].h.n_mol;
     it->frame_vals[j] = elign_calloc((size_t)(J * nm > 0 ? J * nm : 1) * FV_COUNT, sizeof(double), "train:frame_vals");
+    if (tr->fa_active) {
+      int64_t na = (int64_t)tr->n_fa_frames * it->rec[j].h.n_atoms * 3;
+      it->fa_forces[j] = elign_calloc((size_t)(na > 0 ? na : 1), sizeof(double), "train:fa_forces");
+    }
   }
   it->t[TM_ORACLE_SUBMIT] = fs.t_submit;
   it->t[TM_SAMPLE] = elign_wtime() - t0 - fs.t_submit;

@@ -29,7 +29,9 @@ void train_iter_free(train_iter *it) {
   for (int64_t j = 0; j < it->n_mine; j++) {
     if (it->rec) rollout_batch_free(&it->rec[j]);
     if (it->frame_vals) free(it->frame_vals[j]);
+    if (it->fa_forces) free(it->fa_forces[j]);
   }
+  free(it->fa_forces);
   free(it->rec);
   free(it->frame_vals);
   free(it->group_sizes);
@@ -73,6 +75,42 @@ static elign_status setup_model(trainer *tr, elign_error *err) {
   return ELIGN_OK;
 }
 
+/* Force alignment (§4.13) acts at the trained steps whose ẑ₀ frame the oracle
+ * evaluates in the adaptive scheduler's fine stage; anywhere else (and with
+ * no such step at all) it is inert, which rank 0 says once, with the reason. */
+static void setup_force_alignment(trainer *tr) {
+  const train_options *o = tr->o;
+  tr->fa_active = 0;
+  tr->n_fa_frames = 0;
+  if (!o->force_align_enabled) return;
+  const char *why = NULL;
+  if (!(o->fa.weight > 0)) why = "train.force_alignment_weight is 0";
+  else if (o->dummy_reward) why = "reward.type dummy: no oracle, no force vectors";
+  else if (!o->s.reward.shaping.enabled) why = "reward shaping is off: the oracle sees only the final molecules, no per-step force vectors";
+  else if (o->s.reward.shaping.scheduler.mode != GRPO_SCHEDULER_ADAPTIVE)
+    why = "the reward scheduler is uniform: no fine stage (it needs reward.shaping.scheduler.mode adaptive)";
+  int J = tr->sched.n;
+  if (!why) {
+    tr->fa_slot_of_step = elign_malloc((size_t)(tr->T_act > 0 ? tr->T_act : 1) * sizeof(int), "train:fa_steps");
+    tr->fa_index_of_slot = elign_malloc((size_t)(J > 0 ? J : 1) * sizeof(int), "train:fa_slots");
+    for (int i = 0; i < tr->T_act; i++) tr->fa_slot_of_step[i] = -1;
+    for (int j = 0; j < J; j++) {
+      int k = tr->sched.indices[j];
+      tr->fa_index_of_slot[j] = -1;
+      if (!tr->sched.fine[j] || k < tr->train_start || k >= o->T) continue; /* frame T (decode) is never trained */
+      tr->fa_index_of_slot[j] = tr->n_fa_frames++;
+      tr->fa_slot_of_step[k - tr->train_start] = j;
+    }
+    if (tr->n_fa_frames == 0) why = "no fine-stage reward frame falls on a trained step (adaptive threshold below them)";
+  }
+  tr->fa_active = !why;
+  if (tr->rank != 0) return;
+  if (why) elign_info("force alignment (train.force_alignment_*, §4.13) is inert: %s", why);
+  else
+    elign_info("force alignment (§4.13): weight %g at %d fine-stage trained step(s) of %d (|F| > %g, |dmu| > %g)",
+               o->fa.weight, tr->n_fa_frames, tr->T_act, o->fa.min_force, o->fa.min_delta);
+}
+
 static elign_status setup_schedule(trainer *tr, elign_error *err) {
   const train_options *o = tr->o;
   tr->S = o->T + 1;
@@ -86,6 +124,7 @@ static elign_status setup_schedule(trainer *tr, elign_error *err) {
   tr->n_oracle_frames = o->dummy_reward ? 0 : tr->shaped ? tr->sched.n : 1;
   tr->train_start = grpo_trained_start(&o->s, o->T);
   tr->T_act = o->T - tr->train_start;
+  setup_force_alignment(tr);
   return ELIGN_OK;
 }
 
@@ -337,6 +376,8 @@ static void trainer_free(trainer *tr) {
   elign_oracle_client_destroy(&tr->client);
   elign_smiles_set_free(&tr->train_smiles);
   grpo_schedule_free(&tr->sched);
+  free(tr->fa_slot_of_step);
+  free(tr->fa_index_of_slot);
   free(tr->timesteps);
   tr->model.params = NULL; /* the training state's */
   edm_model_free(&tr->model);

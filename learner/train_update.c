@@ -9,6 +9,7 @@
  *     μθ   = reverse-step mean of the current weights at (z_t, t)   [training workspace]
  *     μref = the same for the frozen reference (when β > 0)          [forward-only workspace]
  *     grpo_ppo_step → dL/dε̂ (PPO-clip on ρ = exp(ℓθ − ℓold) and β·KL)
+ *     force alignment (§4.13, fine-stage steps only) → dL/dμθ → dL/dε̂ +=
  *     egnn_dynamics_backward → the unit's buffer += dL/dθ
  * The network sees the unit's molecules in rollout order, a sub-batch of the
  * block the sampler ran: a whole block is the very batch of the rollout, so
@@ -22,6 +23,9 @@
  * sums are the same for any rank count. Then the
  * global-norm clip to train.max_grad_norm (torch's clip_grad_norm_ rule),
  * AdamW (amsgrad off) at lr·λ(step), and the weights go out to every actor.
+ * Force alignment divides by the qualifying atoms of the whole micro-batch:
+ * for micro-batches of several units a forward-only pre-pass counts them
+ * before the gradient pass (fa_count_pass).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -66,6 +70,8 @@ typedef struct {
   int64_t *off;            /* [n + 1] */
   int *t, *s;              /* [n] */
   elign_real *z_t, *z_s, *eps, *mu, *eps_ref, *mu_ref, *d_eps, *d_mu; /* (N, D) */
+  elign_real *mu_old;      /* (N, D) force alignment: the rollout's μ at the step */
+  double *fa_F;            /* (N, 3) force alignment: the oracle's forces on the step's ẑ₀ */
   diffusion_step_coef *coef, *coef_ref; /* [n] */
   double *logp, *dlogp, *logp_old, *adv; /* [n] */
 } unit_scratch;
@@ -74,6 +80,7 @@ static void scratch_free(unit_scratch *sc) {
   free(sc->rec), free(sc->off), free(sc->t), free(sc->s);
   free(sc->z_t), free(sc->z_s), free(sc->eps), free(sc->mu), free(sc->eps_ref), free(sc->mu_ref);
   free(sc->d_eps), free(sc->d_mu), free(sc->coef), free(sc->coef_ref);
+  free(sc->mu_old), free(sc->fa_F);
   free(sc->logp), free(sc->dlogp), free(sc->logp_old), free(sc->adv);
   memset(sc, 0, sizeof *sc);
 }
@@ -111,6 +118,10 @@ static void scratch_init(unit_scratch *sc, const trainer *tr, const train_iter *
   sc->mu_ref = elign_malloc(nd, "unit:mu_ref");
   sc->d_eps = elign_malloc(nd, "unit:d_eps");
   sc->d_mu = elign_malloc(nd, "unit:d_mu");
+  if (tr->fa_active) {
+    sc->mu_old = elign_malloc(nd, "unit:mu_old");
+    sc->fa_F = elign_malloc((size_t)(sc->N > 0 ? sc->N : 1) * 3 * sizeof(double), "unit:fa_F");
+  }
   sc->coef = elign_malloc(n * sizeof *sc->coef, "unit:coef");
   sc->coef_ref = elign_malloc(n * sizeof *sc->coef_ref, "unit:coef_ref");
   sc->logp = elign_malloc(n * sizeof(double), "unit:logp");
@@ -128,6 +139,34 @@ static void gather_latent(const unit_scratch *sc, const rollout_batch *r, int i,
            (size_t)((sc->off[b + 1] - sc->off[b]) * D) * sizeof(elign_real));
 }
 
+/* Force alignment at trained step i (frame slot j): the rollout's μ and the
+ * kept oracle forces of the unit's molecules, packed. */
+static void gather_force_alignment(const trainer *tr, const train_iter *it, const train_unit *u, unit_scratch *sc,
+                                   const rollout_batch *r, int j) {
+  int D = r->h.D;
+  const elign_real *mu = rollout_frame_mu(r, j);
+  const double *F = it->fa_forces[(u->block - tr->rank) / tr->size] + (int64_t)tr->fa_index_of_slot[j] * r->h.n_atoms * 3;
+  for (int64_t b = 0; b < sc->n; b++) {
+    int64_t na = sc->off[b + 1] - sc->off[b], a = r->offsets[sc->rec[b]];
+    memcpy(sc->mu_old + sc->off[b] * D, mu + a * D, (size_t)(na * D) * sizeof(elign_real));
+    memcpy(sc->fa_F + sc->off[b] * 3, F + a * 3, (size_t)(na * 3) * sizeof(double));
+  }
+}
+
+/* The inputs of trained step i for the unit's molecules. */
+static void step_inputs(const train_iter *it, const train_unit *u, unit_scratch *sc, const rollout_batch *r, int i) {
+  rollout_step v0 = rollout_step_view(r, 0, i);
+  for (int64_t b = 0; b < sc->n; b++) {
+    sc->t[b] = v0.t;
+    sc->s[b] = v0.s;
+    sc->logp_old[b] = rollout_logp_old(r, sc->rec[b], i);
+    int64_t kept = u->k0 + b;
+    sc->adv[b] = it->adv_cols == 1 ? it->adv[kept] : it->adv[kept * it->adv_cols + v0.k];
+  }
+  gather_latent(sc, r, i, sc->z_t);
+  gather_latent(sc, r, i + 1, sc->z_s);
+}
+
 static void stats_add_step(double *us, const grpo_ppo_stats *st) {
   double n = (double)st->n;
   us[US_MOLSTEPS] += n;
@@ -142,9 +181,38 @@ static void stats_add_step(double *us, const grpo_ppo_stats *st) {
   us[US_ADV_CLIPPED] += n * st->adv_clipfrac;
 }
 
+/* Force alignment (§4.13) at trained step i (frame slot j), after the PPO
+ * term: its loss into the stats, dL/dμθ through μ → ε̂ into d_eps. The
+ * micro-batch's qualifying-atom count is fa_counts[mb · T_act + i] when the
+ * micro-batch has several units (the pre-pass), else this unit's own. The
+ * step's term counts with the micro-batch's share of the optimizer step
+ * (w_mb · count: 1/(grad_accum · T_act) in the public weighting), as its
+ * mean PPO loss does. */
+static void add_force_alignment(const trainer *tr, const train_iter *it, const train_unit *u, const grpo_microbatch *mb,
+                                unit_scratch *sc, const rollout_batch *r, int i, int j, const int64_t *fa_counts,
+                                double *us) {
+  const grpo_force_align_settings *fs = &tr->o->fa;
+  int D = tr->D;
+  gather_force_alignment(tr, it, u, sc, r, j);
+  int64_t total = fa_counts && fa_counts[(int64_t)u->mb * tr->T_act + i] >= 0
+                      ? fa_counts[(int64_t)u->mb * tr->T_act + i]
+                      : grpo_force_align_count(sc->mu, sc->mu_old, sc->fa_F, sc->N, D, fs);
+  if (total <= 0) return; /* count 0: no contribution */
+  double per_sum = fs->weight / ((double)total + GRPO_FORCE_ALIGN_EPS);
+  double dS = per_sum * mb->weight * (double)mb->count;
+  memset(sc->d_mu, 0, (size_t)(sc->N * D) * sizeof(elign_real));
+  grpo_force_align_result fr;
+  grpo_force_align_step(&fr, sc->d_mu, sc->mu, sc->mu_old, sc->fa_F, sc->N, D, fs, dS);
+  grpo_mu_backward_eps_hat(sc->d_eps, sc->d_mu, sc->coef, sc->off, sc->n, D);
+  us[US_FA_LOSS] += per_sum * fr.sum_one_minus_cos;
+  us[US_FA_ATOMS] += (double)fr.count;
+  us[US_FA_COS] += fr.sum_cos;
+  us[US_FA_STEPS] += u->k0 == mb->begin;
+}
+
 /* The gradient of one unit over all trained steps into g (zeroed here). */
 static elign_status compute_unit(trainer *tr, const train_iter *it, const train_unit *u, const grpo_microbatch *mb,
-                                 elign_real *g, double *us, elign_error *err) {
+                                 const int64_t *fa_counts, elign_real *g, double *us, elign_error *err) {
   const train_options *o = tr->o;
   const rollout_batch *r = unit_record(tr, it, u);
   int D = tr->D, T = o->T;
@@ -160,16 +228,7 @@ static elign_status compute_unit(trainer *tr, const train_iter *it, const train_
   int use_ref = o->s.train.kl_penalty_weight > 0;
   elign_status st = ELIGN_OK;
   for (int i = 0; i < tr->T_act && !st; i++) {
-    rollout_step v0 = rollout_step_view(r, 0, i);
-    for (int64_t b = 0; b < sc.n; b++) {
-      sc.t[b] = v0.t;
-      sc.s[b] = v0.s;
-      sc.logp_old[b] = rollout_logp_old(r, sc.rec[b], i);
-      int64_t kept = u->k0 + b;
-      sc.adv[b] = it->adv_cols == 1 ? it->adv[kept] : it->adv[kept * it->adv_cols + v0.k];
-    }
-    gather_latent(&sc, r, i, sc.z_t);
-    gather_latent(&sc, r, i + 1, sc.z_s);
+    step_inputs(it, u, &sc, r, i);
     st = edm_model_denoise(&theta, tr->ws_train, sc.n, sc.off, sc.z_t, sc.t, sc.s, T, sc.eps, sc.mu, NULL, NULL,
                            sc.coef, err);
     if (!st && use_ref)
@@ -185,11 +244,75 @@ static elign_status compute_unit(trainer *tr, const train_iter *it, const train_
     grpo_ppo_step(&ps, sc.logp, sc.dlogp, sc.d_mu, sc.d_eps, &in, mb->weight, &o->s);
     ps.n = sc.n;
     stats_add_step(us, &ps);
+    int j = tr->fa_active ? tr->fa_slot_of_step[i] : -1;
+    if (j >= 0) add_force_alignment(tr, it, u, mb, &sc, r, i, j, fa_counts, us);
     egnn_dynamics_backward(&tr->model.net, tr->ts.params, g, tr->ws_train, sc.d_eps, NULL);
   }
   scratch_free(&sc);
   if (st) elign_error_prefix(err, "iteration %lld, update: ", (long long)it->it);
   return st;
+}
+
+/* ---- force alignment: the micro-batch's atom count ------------------------------- */
+
+/* §4.13 divides by the qualifying atoms of the WHOLE micro-batch, which may
+ * be cut into units on several actors. For the micro-batches of optimizer
+ * step `step` that are, every owner runs the forward of its units at the
+ * fine-stage steps (the same sub-batch and weights as the gradient pass
+ * after, so the same μθ bit for bit) and counts; an MPI sum of integers
+ * (exact in any order) gives counts[mb · T_act + i]. Single-unit
+ * micro-batches get −1: the unit counts its own atoms in the gradient pass
+ * (no extra forward). *out = NULL when no micro-batch of the step needs a
+ * count (the same decision on every rank: units do not depend on them).
+ * Collective whenever force alignment acts. */
+static elign_status fa_count_pass(trainer *tr, const train_iter *it, const grpo_microbatch_plan *plan,
+                                  const train_unit *units, int n_units, int step, int64_t **out, elign_error *err) {
+  *out = NULL;
+  if (!tr->fa_active || plan->n == 0) return ELIGN_OK;
+  int *per_mb = elign_calloc((size_t)plan->n, sizeof(int), "train:fa_units");
+  for (int u = 0; u < n_units; u++) per_mb[units[u].mb]++;
+  int any = 0;
+  for (int mb = 0; mb < plan->n; mb++) any |= per_mb[mb] > 1 && plan->mb[mb].optimizer_step == step;
+  if (!any) {
+    free(per_mb);
+    return ELIGN_OK;
+  }
+  int64_t n = (int64_t)plan->n * tr->T_act;
+  int64_t *counts = elign_calloc((size_t)n, sizeof *counts, "train:fa_counts");
+  edm_model theta = tr->model;
+  theta.params = tr->ts.params;
+  elign_status st = ELIGN_OK;
+  for (int u = 0; u < n_units && !st; u++) {
+    const train_unit *un = &units[u];
+    if (un->owner != tr->rank || plan->mb[un->mb].optimizer_step != step || per_mb[un->mb] < 2) continue;
+    const rollout_batch *r = unit_record(tr, it, un);
+    unit_scratch sc;
+    scratch_init(&sc, tr, it, un);
+    for (int i = 0; i < tr->T_act && !st; i++) {
+      int j = tr->fa_slot_of_step[i];
+      if (j < 0) continue;
+      step_inputs(it, un, &sc, r, i);
+      st = edm_model_denoise(&theta, tr->ws_train, sc.n, sc.off, sc.z_t, sc.t, sc.s, tr->o->T, sc.eps, sc.mu, NULL,
+                             NULL, sc.coef, err);
+      if (st) break;
+      gather_force_alignment(tr, it, un, &sc, r, j);
+      counts[(int64_t)un->mb * tr->T_act + i] += grpo_force_align_count(sc.mu, sc.mu_old, sc.fa_F, sc.N, tr->D, &tr->o->fa);
+    }
+    scratch_free(&sc);
+  }
+  if (st) elign_error_prefix(err, "iteration %lld, force-alignment count: ", (long long)it->it);
+  st = elign_mpi_agree(tr->comm, err);
+  if (!st) MPI_Allreduce(MPI_IN_PLACE, counts, (int)n, MPI_INT64_T, MPI_SUM, tr->comm);
+  for (int mb = 0; mb < plan->n; mb++)
+    if (per_mb[mb] < 2)
+      for (int i = 0; i < tr->T_act; i++) counts[(int64_t)mb * tr->T_act + i] = -1;
+  free(per_mb);
+  if (st) {
+    free(counts);
+    return st;
+  }
+  *out = counts;
+  return ELIGN_OK;
 }
 
 /* ---- one optimizer step ---------------------------------------------------------- */
@@ -260,12 +383,16 @@ static elign_status update_step(trainer *tr, train_iter *it, const grpo_microbat
   double t0 = elign_wtime(), tt = elign_trace_begin();
   elign_status st = ELIGN_OK;
   if (tr->rank == 0) memset(tr->ts.grads, 0, n * sizeof *tr->ts.grads);
+  int64_t *fa_counts = NULL;
+  st = fa_count_pass(tr, it, plan, units, n_units, step, &fa_counts, err);
   int j = 0;
   for (int u = 0; u < n_units && !st; u++) {
     if (units[u].owner != tr->rank || plan->mb[units[u].mb].optimizer_step != step) continue;
-    st = compute_unit(tr, it, &units[u], &plan->mb[units[u].mb], buf + (size_t)j * n, stats + j * US_COUNT, err);
+    st = compute_unit(tr, it, &units[u], &plan->mb[units[u].mb], fa_counts, buf + (size_t)j * n,
+                      stats + j * US_COUNT, err);
     j++;
   }
+  free(fa_counts);
   it->t[TM_UPDATE] += elign_wtime() - t0;
   elign_trace_end(tt, "gradient", ELIGN_TRACE_BUSY);
   double t1 = elign_wtime();
@@ -350,6 +477,14 @@ elign_status train_update(trainer *tr, train_iter *it, train_metrics *m, elign_e
     train_metric(m, "lr_last", tot.steps ? tot.lr_last : learning_rate(tr));
     train_metric(m, "grad_norm", tot.steps ? tot.grad_norm_sum / tot.steps : NAN);
     train_metric(m, "grad_norm_max", tot.steps ? tot.grad_norm_max : NAN);
+    if (tr->fa_active) {
+      double fa_atoms = tot.us[US_FA_ATOMS], fa_steps = tot.us[US_FA_STEPS];
+      /* the mean over the (micro-batch, step) pairs where it acted, as the public ForceAlignPenalty */
+      train_metric(m, "force_align_loss", fa_steps > 0 ? tot.us[US_FA_LOSS] / fa_steps : 0.0);
+      train_metric(m, "force_align_atoms", fa_atoms);
+      train_metric(m, "force_align_steps", fa_steps);
+      train_metric(m, "force_align_cos", fa_atoms > 0 ? tot.us[US_FA_COS] / fa_atoms : NAN);
+    }
   }
   free(units);
   grpo_microbatch_plan_free(&plan);

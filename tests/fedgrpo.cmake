@@ -15,3 +15,8 @@ add_test(NAME trust_cli COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/trust_cli.sh $<
 set_tests_properties(trust_cli PROPERTIES ENVIRONMENT "${ELIGN_TEST_ENV};ELIGN_PYTHON=${Python3_EXECUTABLE};ELIGN_MPIRUN=${MPIEXEC_EXECUTABLE}"
                      TIMEOUT 300 PROCESSORS 2 LABELS mpi)
 elign_add_test(NAME test_judges SOURCES test_judges.c TIMEOUT 30)
+# The force-alignment regularizer (§4.13) end to end: metrics, the micro-batch ratio, ranks, inert cases.
+add_test(NAME force_align_cli COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/force_align_cli.sh $<TARGET_FILE:elign> $<TARGET_FILE:train_make_model>
+         WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+set_tests_properties(force_align_cli PROPERTIES ENVIRONMENT "${ELIGN_TEST_ENV};ELIGN_PYTHON=${Python3_EXECUTABLE};ELIGN_MPIRUN=${MPIEXEC_EXECUTABLE}"
+                     TIMEOUT 300 PROCESSORS 2 LABELS mpi)

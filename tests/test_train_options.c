@@ -114,14 +114,23 @@ int main(void) {
   test_qm9_preset();
   test_defaults_and_keys();
   test_refused();
-  /* force alignment acts only with adaptive shaping: refused there, accepted when inert */
+  /* force alignment (§4.13): enabled needs weight > 0; null follows the weight; accepted with shaping on or off
+   * (whether it acts is the trainer's decision) */
   {
-    const char *sets[] = {"train.force_alignment_enabled=true", "reward.shaping.enabled=true"};
+    const char *sets[] = {"train.force_alignment_enabled=true", "reward.shaping.enabled=true",
+                          "train.force_alignment_min_force=0.25"};
     train_options o;
     elign_error err;
     elign_error_clear(&err);
     CHECK(load("configs/qm9.yaml", sets, 1, &o, &err) == ELIGN_OK); /* shaping off: inert, as in group4x6 */
-    CHECK(load("configs/qm9.yaml", sets, 2, &o, &err) != ELIGN_OK && strstr(err.msg, "force-alignment"));
+    CHECK(o.force_align == 1 && o.fa.weight == 0.5 && o.fa.min_force == 1e-4 && o.fa.min_delta == 1e-4);
+    CHECK(load("configs/qm9.yaml", sets, 3, &o, &err) == ELIGN_OK);
+    CHECK(o.force_align == 1 && o.fa.min_force == 0.25);
+    CHECK(load("configs/qm9.yaml", NULL, 0, &o, &err) == ELIGN_OK && o.force_align == 0); /* enabled: false */
+    const char *zero[] = {"train.force_alignment_enabled=true", "train.force_alignment_weight=0"};
+    CHECK(load("configs/qm9.yaml", zero, 2, &o, &err) == ELIGN_OK && o.force_align == 0);
+    const char *byw[] = {"train.force_alignment_enabled=null", "train.force_alignment_weight=0.3"};
+    CHECK(load("configs/qm9.yaml", byw, 2, &o, &err) == ELIGN_OK && o.force_align == 1 && o.fa.weight == 0.3);
   }
   return test_main_result("test_train_options");
 }
