@@ -8,7 +8,7 @@
 #include "common/base/provenance.h"
 #include "common/base/cli.h"
 #include "common/base/log.h"
-#include "common/base/omp_wait.h"
+#include "common/base/launch_env.h"
 #include "common/cmd/commands.h"
 #include "learner/commands.h"
 #include "oracle/commands.h"
@@ -91,6 +91,6 @@ static int elign_cli_dispatch(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-  elign_omp_wait_policy_default(argv);
+  elign_launch_env_defaults(argv);
   return elign_cli_finish_stdout(elign_cli_dispatch(argc, argv));
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The OpenMP wait policy under oversubscription (issue 14 item 4,
-# common/base/omp_wait.h): `elign sample` with 2 threads while one busy
+# common/base/launch_env.h): `elign sample` with 2 threads while one busy
 # process holds a core, with OMP_WAIT_POLICY=active (libgomp's spinning) and
 # with Elign-C's default (passive). Prints a BENCH line: active / passive.
 #   bash bench/omp_wait.sh ELIGN MODEL.h5 OUT [N=4] [STEPS=50]

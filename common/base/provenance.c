@@ -1,6 +1,8 @@
 /* provenance.c — the process-wide provenance record (provenance.h). */
 #include "common/base/provenance.h"
 
+#include "common/base/launch_env.h"
+
 #include <errno.h>
 #include <hdf5.h>
 #include <mpi.h>
@@ -259,7 +261,8 @@ void elign_provenance_write_json(elign_json_writer *w, const char *key) {
   }
   elign_jw_int(w, "omp_threads", omp_get_max_threads());
   elign_jw_int(w, "openblas_threads", openblas_get_num_threads());
-  elign_jw_string(w, "omp_wait_policy", getenv("OMP_WAIT_POLICY")); /* common/base/omp_wait.h */
+  elign_jw_string(w, "omp_wait_policy", getenv("OMP_WAIT_POLICY")); /* common/base/launch_env.h */
+  elign_jw_string(w, "openblas_core", elign_openblas_core());
   elign_jw_end(w);
   write_libraries(w);
   elign_jw_begin_array(w, "inputs");
