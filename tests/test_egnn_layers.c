@@ -9,6 +9,9 @@
  * aggregation, node MLP with residual, coordinate update (with r = ‖x_i − x_j‖²
  * recomputed from x, so the geometric chain is included). The whole network
  * and the dynamics wrapper are checked in test_egnn_grad.c.
+ * The edge-range forms the block forward runs in chunks must equal the
+ * whole-range layers bit for bit for any split of the edges, rows spanning
+ * two ranges and atoms without edges included (test_ranges).
  */
 #include <math.h>
 #include <stdio.h>
@@ -188,6 +191,56 @@ static void test_coord(int use_tanh) {
   check_layer(use_tanh ? "coordinate update (tanh)" : "coordinate update (linear)", coord_loss, c, 3);
 }
 
+/* ---- edge ranges: any split of the edges gives the whole-range bits ------- */
+
+static void test_ranges(void) {
+  enum { RN = 8, RM = 3 };
+  static const int64_t roff[RM + 1] = {0, 3, 4, 8}; /* the middle molecule has 1 atom: no edges */
+  int64_t reoff[RM + 1];
+  int32_t rmol[RN];
+  egnn_graph g;
+  egnn_graph_init(&g, RM, roff, reoff, rmol);
+  int64_t RE = g.E, bad_atom = 0;
+  CHECK(RE == 6 + 12);
+  for (int64_t i = 0; i < RN; i++) /* receiver of every edge */
+    for (int64_t e = reoff[rmol[i]] + (i - roff[rmol[i]]) * (roff[rmol[i] + 1] - roff[rmol[i]] - 1), k = 0;
+         k < roff[rmol[i] + 1] - roff[rmol[i]] - 1; k++)
+      bad_atom += egnn_graph_edge_atom(&g, e + k) != i;
+  CHECK(bad_atom == 0);
+  real *h = rnd(RN * F, 1), *x = rnd(RN * 3, 1), *W1 = rnd(F * (2 * F + 2), 0.5), *b1 = rnd(F, 0.5);
+  real *w = rnd(F, 0.5), *b = rnd(1, 0.5), *r = zeros(RE), *d0 = rnd(RE, 1), *P = zeros(RN * 2 * F);
+  egnn_edge_sqdist(r, &g, x);
+  /* whole range */
+  real *Z = zeros(RE * F), *S = zeros(RE * F), *gw = zeros(RE), *agg = zeros(RN * F), *c = zeros(RE);
+  real *xo = zeros(RN * 3);
+  egnn_edge_in_forward(Z, S, P, &g, h, r, d0, W1, b1, F);
+  egnn_attention_aggregate_forward(gw, agg, &g, S, w, b, 1, 1, F);
+  egnn_coord_update_forward(c, xo, &g, S, w, x, r, 1, 1, 1, F);
+  /* every two- and three-way split */
+  int mismatches = 0;
+  for (int64_t s1 = 1; s1 < RE; s1++)
+    for (int64_t s2 = s1; s2 <= RE; s2++) {
+      const int64_t cut[4] = {0, s1, s2, RE};
+      real *Zr = zeros(RE * F), *Sr = zeros(RE * F), *gr = zeros(RE), *ar = zeros(RN * F), *cr = zeros(RE);
+      real *acc = zeros(RN * 3);
+      egnn_edge_in_project(P, &g, h, W1, F);
+      for (int q = 0; q < 3; q++) {
+        int64_t e0 = cut[q], e1 = cut[q + 1];
+        egnn_edge_in_forward_range(Zr + e0 * F, Sr + e0 * F, &g, P, r, d0, W1, b1, F, e0, e1);
+        egnn_attention_aggregate_forward_range(gr, ar, &g, Sr + e0 * F, w, b, 1, F, e0, e1);
+        egnn_coord_update_forward_range(cr, acc, &g, Sr + e0 * F, w, x, r, 1, 1, F, e0, e1);
+      }
+      int same = !memcmp(Z, Zr, sizeof(real) * RE * F) && !memcmp(S, Sr, sizeof(real) * RE * F) &&
+                 !memcmp(gw, gr, sizeof(real) * RE) && !memcmp(agg, ar, sizeof(real) * RN * F) &&
+                 !memcmp(c, cr, sizeof(real) * RE);
+      for (int k = 0; k < RN * 3; k++) same &= xo[k] == x[k] + acc[k]; /* coef 1 */
+      mismatches += !same;
+      free(Zr), free(Sr), free(gr), free(ar), free(cr), free(acc);
+    }
+  CHECK(mismatches == 0);
+  printf("%-34s %lld splits, bitwise equal\n", "edge ranges", (long long)(RE * (RE + 1) / 2 - 1));
+}
+
 int main(void) {
   egnn_graph_init(&G, NMOL, OFF, EOFF, MOL);
   N = G.N;
@@ -200,5 +253,6 @@ int main(void) {
   test_node_mlp();
   test_coord(1);
   test_coord(0);
+  test_ranges();
   return test_main_result("test_egnn_layers_dbl"); /* test arrays are left to the OS */
 }
