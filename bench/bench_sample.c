@@ -1,19 +1,24 @@
 /* bench_sample.c — C side of the sampling benchmark (bench_sample.py runs it
  * next to a PyTorch sampler of the same network and prints the ratios).
  *
- *   bench_sample STEPS N1 N2 ... : sample one batch of molecules with the
- *   given atom counts through STEPS reverse steps + decode (QM9 architecture:
- *   9 blocks, F = 256, random weights); prints "seconds <s> network_calls <k>".
+ *   bench_sample [--model MODEL.h5] STEPS N1 N2 ... : sample one batch of
+ *   molecules with the given atom counts through STEPS reverse steps + decode
+ *   (default: QM9 architecture, 9 blocks, F = 256, random weights; --model: an
+ *   imported model, e.g. the original EDM's random-weight model that
+ *   bench_sample.py makes); prints "seconds <s> network_calls <k>".
  * Threads: OMP_NUM_THREADS / OPENBLAS_NUM_THREADS as set by the caller. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "actor/sampler.h"
 #include "common/base/log.h"
 
 int main(int argc, char **argv) {
+  const char *model_path = NULL;
+  if (argc > 2 && !strcmp(argv[1], "--model")) model_path = argv[2], argc -= 2, argv += 2;
   if (argc < 3) {
-    fprintf(stderr, "usage: bench_sample STEPS N1 [N2 ...]\n");
+    fprintf(stderr, "usage: bench_sample [--model MODEL.h5] STEPS N1 [N2 ...]\n");
     return 2;
   }
   int steps = atoi(argv[1]), n_mol = argc - 2;
@@ -21,7 +26,7 @@ int main(int argc, char **argv) {
   for (int i = 0; i < n_mol; i++) sizes[i] = atoi(argv[2 + i]);
   elign_error err;
   edm_model m;
-  if (edm_model_init_preset(&m, "qm9", 0, 1, &err)) {
+  if (model_path ? edm_model_load(&m, model_path, &err) : edm_model_init_preset(&m, "qm9", 0, 1, &err)) {
     elign_error_print(&err);
     return 1;
   }

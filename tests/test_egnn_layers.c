@@ -89,6 +89,20 @@ static double wsum(const real *w, const real *y, size_t n) {
   return s;
 }
 
+/* dZsum (N,F) of the attention / coordinate backward: each atom's Σ_j dZ_ij
+ * (the edge layer's bias gradient is their sum). */
+static int row_sums_match(const real *zs, const real *dZ) {
+  for (int64_t i = 0; i < N; i++) {
+    int64_t n = OFF[MOL[i] + 1] - OFF[MOL[i]], e0 = EOFF[MOL[i]] + (i - OFF[MOL[i]]) * (n - 1);
+    for (int o = 0; o < F; o++) {
+      double s = 0;
+      for (int64_t k = 0; k < n - 1; k++) s += dZ[(size_t)F * (e0 + k) + o];
+      if (fabs(s - zs[(size_t)F * i + o]) > 1e-12 * (1 + fabs(s))) return 0;
+    }
+  }
+  return 1;
+}
+
 /* ---- separable first edge layer + SiLU ---------------------------------- */
 
 static real *ei_h, *ei_r, *ei_d0, *ei_W1, *ei_b1, *ei_Z, *ei_S, *ei_P, *ei_w;
@@ -141,7 +155,9 @@ static void test_attention(void) {
   at_g = zeros((size_t)E), at_agg = zeros((size_t)(N * F));
   real *dZ2 = zeros((size_t)(E * F)), *dwa = zeros(F), *dba = zeros(1), *M = zeros((size_t)(E * F)), *da = zeros((size_t)E);
   attention_loss();
-  egnn_attention_aggregate_backward(dZ2, dwa, dba, M, da, at_w, &G, at_Z2, at_g, at_wa, 1, AT_INV_NF, F);
+  real *zs = zeros((size_t)(N * F));
+  egnn_attention_aggregate_backward(dZ2, zs, dwa, dba, M, da, at_w, &G, at_Z2, at_g, at_wa, 1, AT_INV_NF, F);
+  CHECK(row_sums_match(zs, dZ2));
   checked c[] = {{"Z2", at_Z2, dZ2, (size_t)(E * F)}, {"w_att", at_wa, dwa, F}, {"b_att", at_ba, dba, 1}};
   check_layer("SiLU + attention gate + aggregation", attention_loss, c, 3);
 }
@@ -183,8 +199,10 @@ static void test_coord(int use_tanh) {
   real *dZ6 = zeros((size_t)(E * F)), *dd = zeros((size_t)(E * 3)), *dw7 = zeros(F), *M = zeros((size_t)(E * F));
   real *dc = zeros((size_t)E), *dx = zeros((size_t)(N * 3));
   coord_loss();
-  egnn_coord_update_backward(dZ6, dd, dw7, M, dc, cu_w, &G, cu_Z6, cu_w7, cu_c, cu_x, cu_r, cu_tanh, CU_COEF, CU_KAPPA,
-                             F);
+  real *zs = zeros((size_t)(N * F));
+  egnn_coord_update_backward(dZ6, zs, dd, dw7, M, dc, cu_w, &G, cu_Z6, cu_w7, cu_c, cu_x, cu_r, cu_tanh, CU_COEF,
+                             CU_KAPPA, F);
+  CHECK(row_sums_match(zs, dZ6));
   memcpy(dx, cu_w, (size_t)(N * 3) * sizeof(real)); /* identity path x_out = x + … */
   egnn_edge_diff_scatter(dx, &G, dd);
   checked c[] = {{"Z6", cu_Z6, dZ6, (size_t)(E * F)}, {"w7", cu_w7, dw7, F}, {"x", cu_x, dx, (size_t)(N * 3)}};

@@ -54,10 +54,12 @@ void egnn_linear_forward(elign_real *Z, const elign_real *X, const elign_real *W
                          int F_in, int F_out);
 void egnn_linear_backward(elign_real *dX, elign_real *dW, elign_real *db, const elign_real *dZ, const elign_real *X,
                           const elign_real *W, const elign_real *ones, int64_t M, int F_in, int F_out);
+void egnn_linear_backward_weights(elign_real *dX, elign_real *dW, const elign_real *dZ, const elign_real *X,
+                                  const elign_real *W, int64_t M, int F_in, int F_out);
 void egnn_attention_aggregate_forward(elign_real *g_out, elign_real *agg, const egnn_graph *g, const elign_real *Z2,
                                       const elign_real *w, const elign_real *b, int attention, elign_real inv_nf,
                                       int F);
-void egnn_attention_aggregate_backward(elign_real *dZ2, elign_real *dw, elign_real *db, elign_real *M, elign_real *da,
+void egnn_attention_aggregate_backward(elign_real *dZ2, elign_real *dZsum, elign_real *dw, elign_real *db, elign_real *M, elign_real *da,
                                        const elign_real *dagg, const egnn_graph *g, const elign_real *Z2,
                                        const elign_real *g_e, const elign_real *w, int attention, elign_real inv_nf,
                                        int F);
@@ -71,7 +73,7 @@ void egnn_node_mlp_backward(elign_real *dh, elign_real *dagg, elign_real *dW3, e
 void egnn_coord_update_forward(elign_real *c, elign_real *x_out, const egnn_graph *g, const elign_real *Z6,
                                const elign_real *w7, const elign_real *x, const elign_real *r, int use_tanh,
                                elign_real coef, elign_real kappa, int F);
-void egnn_coord_update_backward(elign_real *dZ6, elign_real *dd, elign_real *dw7, elign_real *M, elign_real *dc,
+void egnn_coord_update_backward(elign_real *dZ6, elign_real *dZsum, elign_real *dd, elign_real *dw7, elign_real *M, elign_real *dc,
                                 const elign_real *dx_out, const egnn_graph *g, const elign_real *Z6,
                                 const elign_real *w7, const elign_real *c, const elign_real *x, const elign_real *r,
                                 int use_tanh, elign_real coef, elign_real kappa, int F);
