@@ -16,7 +16,7 @@
  * (egnn_phase_timing). --cpu-clock times ours and the peak in process CPU
  * time instead of wall time: on a machine shared with other jobs the time
  * slices they take are then not counted (1-thread cases only; the PyTorch
- * side stays on wall time, so its ratios are then only indicative). GFLOP/s count GEMM FLOPs only
+ * script is then told to use its process CPU time too). GFLOP/s count GEMM FLOPs only
  * (egnn_forward_gemm_flops; forward+backward = 3×).
  *
  * PyTorch: bench/egnn_torch.py on the same sizes with torch threads = ours —
@@ -166,9 +166,10 @@ static void print_bench(const char *kind, const char *arch, int n_mol, int th, d
 }
 
 static void run_case(const char *arch, int th, int n_mol, const int64_t *sizes, const int64_t *off, int reps,
-                     const char *script, const char *edm) {
+                     const char *script, const char *edm, int cpu_clock) {
   bench_net b;
   if (!net_setup(&b, arch, n_mol, off)) return;
+  bench_use_cpu_clock(cpu_clock && th == 1); /* CPU time of 2 threads would add up: wall clock there */
   omp_set_num_threads(th);
   openblas_set_num_threads(th);
   int64_t N = off[n_mol], E = egnn_batch_edges(n_mol, off);
@@ -206,7 +207,7 @@ static void run_case(const char *arch, int th, int n_mol, const int64_t *sizes, 
 }
 
 int main(int argc, char **argv) {
-  int n_mol = 32, nmin = 10, nmax = 29, reps = 5, same = 0, use_torch = 1;
+  int n_mol = 32, nmin = 10, nmax = 29, reps = 5, same = 0, use_torch = 1, cpu_clock = 0;
   const char *script = EGNN_TORCH_SCRIPT;
   char cases[128] = "qm9:1,qm9:2,geom:1";
   for (int k = 1; k < argc; k++) {
@@ -218,7 +219,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[k], "--torch") && k + 1 < argc) script = argv[++k];
     else if (!strcmp(argv[k], "--no-torch")) use_torch = 0;
     else if (!strcmp(argv[k], "--same-size")) same = 1;
-    else if (!strcmp(argv[k], "--cpu-clock")) bench_use_cpu_clock(1);
+    else if (!strcmp(argv[k], "--cpu-clock")) cpu_clock = 1;
     else {
       fprintf(stderr, "usage: bench_egnn [--mols B] [--min n] [--max n] [--reps r] [--cases qm9:1,qm9:2,geom:1] "
                       "[--torch script.py | --no-torch] [--same-size] [--cpu-clock]   (EDM_SRC=<EDM checkout>: original EDM)\n");
@@ -253,7 +254,7 @@ int main(int argc, char **argv) {
       fprintf(stderr, "bench_egnn: bad case '%s' (arch:threads, arch qm9 or geom)\n", tok);
       return 2;
     }
-    run_case(arch, th, n_mol, sizes, off, reps, use_torch ? script : NULL, edm);
+    run_case(arch, th, n_mol, sizes, off, reps, use_torch ? script : NULL, edm, cpu_clock);
   }
   free(sizes), free(off);
   return 0;

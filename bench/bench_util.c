@@ -116,9 +116,9 @@ const char *bench_edm_src(void) {
 int bench_run_torch(const char *script, const char *edm, const char *arch, int threads, int reps, int n_mol,
                     const int64_t *sizes, bench_torch_times *t) {
   char cmd[8192];
-  int len = snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=%d %s %s --arch %s --threads %d --reps %d %s%s --sizes ",
-                     threads, ELIGN_PYTHON_EXECUTABLE, script, arch, threads, reps, edm ? "--edm " : "",
-                     edm ? edm : "--no-edm");
+  int len = snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=%d %s %s --arch %s --threads %d --reps %d%s %s%s --sizes ",
+                     threads, ELIGN_PYTHON_EXECUTABLE, script, arch, threads, reps,
+                     use_cpu_clock ? " --cpu-clock" : "", edm ? "--edm " : "", edm ? edm : "--no-edm");
   for (int b = 0; b < n_mol && len < (int)sizeof cmd - 16; b++)
     len += snprintf(cmd + len, sizeof cmd - (size_t)len, "%s%lld", b ? "," : "", (long long)sizes[b]);
   FILE *p = popen(cmd, "r");

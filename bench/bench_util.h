@@ -47,7 +47,8 @@ typedef struct {
 } bench_torch_times;
 
 /* Run `script --arch ARCH --threads T --reps R --sizes n1,n2,... [--edm DIR]`
- * with the Debian interpreter; edm = NULL times our re-implementation.
+ * with the Debian interpreter (plus --cpu-clock when the benches' clock is
+ * the CPU clock); edm = NULL times our re-implementation.
  * Returns 1 and fills t on success. */
 int bench_run_torch(const char *script, const char *edm, const char *arch, int threads, int reps, int n_mol,
                     const int64_t *sizes, bench_torch_times *t);

@@ -118,7 +118,8 @@ static void test_edge_in(void) {
   real *dW1 = zeros((size_t)F * (2 * F + 2)), *db1 = zeros(F), *dS = zeros((size_t)(E * F)), *dAB = zeros((size_t)(N * 2 * F));
   edge_in_loss();
   memcpy(dS, ei_w, (size_t)(E * F) * sizeof(real));
-  egnn_edge_in_backward(dW1, db1, dh, dr, dd0, dS, dAB, &G, ei_Z, ei_h, ei_r, ei_d0, ei_W1, F);
+  real *dRD = zeros((size_t)(N * 2 * F));
+  egnn_edge_in_backward(dW1, db1, dh, dr, dd0, dS, dAB, dRD, &G, ei_Z, ei_h, ei_r, ei_d0, ei_W1, F);
   checked c[] = {{"h", ei_h, dh, (size_t)(N * F)}, {"r", ei_r, dr, (size_t)E}, {"d0", ei_d0, dd0, (size_t)E},
                  {"W1", ei_W1, dW1, (size_t)F * (2 * F + 2)}, {"b1", ei_b1, db1, F}};
   check_layer("edge MLP layer 1 (separable)+SiLU", edge_in_loss, c, 5);

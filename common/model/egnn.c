@@ -108,6 +108,19 @@ static inline real dot_r(const real *a, const real *b, int n) {
   return s;
 }
 
+/* dst[o·inc] += Σ_i rows[i·ld + o] over n rows of width F: the fixed-order
+ * end of a weight gradient summed per atom first (no GEMV over (E,F) rows).
+ * The sum is formed first and added once, so a second backward adds exactly
+ * the same gradient (the accumulate rule). */
+static void add_row_sums_strided(real *dst, int inc, const real *rows, int ld, int64_t n, int F) {
+  real *sum = (real *)calloc((size_t)F, sizeof(real));
+  for (int64_t i = 0; i < n; i++)
+    for (int o = 0; o < F; o++) sum[o] += rows[(size_t)ld * i + o];
+  for (int o = 0; o < F; o++) dst[(size_t)inc * o] += sum[o];
+  free(sum);
+}
+static void add_row_sums(real *dst, const real *rows, int64_t n, int F) { add_row_sums_strided(dst, 1, rows, F, n, F); }
+
 /* Y[m][:] = b for every row m. */
 static void fill_rows(real *Y, int64_t M, int K, const real *b) {
 #pragma omp parallel for schedule(static)
@@ -297,8 +310,10 @@ void egnn_edge_in_forward(real *Z, real *S, real *P, const egnn_graph *g, const 
  *   dwr += Σ_e dZ_e r_e,  dwd += Σ_e dZ_e d0_e
  *   dh  += dA Wa + dB Wb                   (accumulated into dh)
  *   dr_e += dZ_e · wr,  dd0_e += dZ_e · wd
- * dAB (N,2F) scratch. */
-void egnn_edge_in_backward(real *dW1, real *db1, real *dh, real *dr, real *dd0, real *dS, real *dAB,
+ * dAB (N,2F) scratch; dRD (N,2F) scratch: each atom's Σ_j dZ_ij r_ij and
+ * Σ_j dZ_ij d0_ij, summed over atoms in order into dwr, dwd (no GEMV pass
+ * over dZ). */
+void egnn_edge_in_backward(real *dW1, real *db1, real *dh, real *dr, real *dd0, real *dS, real *dAB, real *dRD,
                              const egnn_graph *g, const real *Z, const real *h, const real *r, const real *d0,
                              const real *W1, int F) {
   int ldw = 2 * F + 2;
@@ -310,16 +325,19 @@ void egnn_edge_in_backward(real *dW1, real *db1, real *dh, real *dr, real *dd0, 
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < g->N; i++) { /* rows: i receives; dZ = dS ⊙ SiLU'(Z) made here, in cache */
       int64_t e0 = edge_first(g, i), deg = row_degree(g, i);
-      real *da = dAB + 2 * F * i;
-      for (int o = 0; o < F; o++) da[o] = 0;
+      real *da = dAB + 2 * F * i, *pr = dRD + 2 * F * i, *pd = pr + F;
+      for (int o = 0; o < F; o++) da[o] = pr[o] = pd[o] = 0;
       for (int64_t k = 0; k < deg; k++) {
         int64_t e = e0 + k;
         real *z = dZ + (size_t)F * e;
         const real *zp = Z + (size_t)F * e;
+        real re = r[e], de = d0[e];
         for (int o = 0; o < F; o++) {
           real sg = elign_sigmoid_real(zp[o]);
           z[o] = z[o] * sg * ((real)1 + zp[o] * ((real)1 - sg));
           da[o] += z[o];
+          pr[o] += z[o] * re;
+          pd[o] += z[o] * de;
         }
         dr[e] += dot_r(z, wr, F);
         dd0[e] += dot_r(z, wd, F);
@@ -339,9 +357,9 @@ void egnn_edge_in_backward(real *dW1, real *db1, real *dh, real *dr, real *dd0, 
     }
     free(wr);
   }
-  /* edge-attribute columns: Σ_e dZ_e r_e and Σ_e dZ_e d0_e */
-  GEMM(elign_gemv_xtv((int)g->E, F, 1, dZ, F, r, 1, dW1 + 2 * F, ldw));
-  GEMM(elign_gemv_xtv((int)g->E, F, 1, dZ, F, d0, 1, dW1 + 2 * F + 1, ldw));
+  /* edge-attribute columns: Σ_e dZ_e r_e and Σ_e dZ_e d0_e, atom by atom */
+  add_row_sums_strided(dW1 + 2 * F, ldw, dRD, 2 * F, g->N, F);
+  add_row_sums_strided(dW1 + 2 * F + 1, ldw, dRD + F, 2 * F, g->N, F);
   /* bias: Σ_e dZ_e = Σ_i dA_i (fixed order) */
   for (int64_t i = 0; i < g->N; i++)
     for (int o = 0; o < F; o++) db1[o] += dAB[2 * F * i + o];
@@ -428,12 +446,6 @@ void egnn_attention_aggregate_forward(real *g_out, real *agg, const egnn_graph *
   scale_rows(agg, g->N, F, inv_nf);
 }
 
-/* dst[o] += Σ_i rows[i][o] over n rows of width F, in row order: the fixed-order
- * end of a weight gradient summed per atom first (no GEMV over (E,F) rows). */
-static void add_row_sums(real *dst, const real *rows, int64_t n, int F) {
-  for (int64_t i = 0; i < n; i++)
-    for (int o = 0; o < F; o++) dst[o] += rows[(size_t)F * i + o];
-}
 
 /* Backward, given dagg (N,F). With m_ij = dagg_i / nf:
  *   dg_ij = m_ij · μ_ij,  da_ij = dg_ij g_ij (1 − g_ij)        (a = logit)
@@ -812,7 +824,7 @@ struct egnn_workspace {
   real *agg, *Z3;              /* (L | 1) × (N,F) */
   /* scratch */
   real *S, *D1, *D2;           /* (E,F) */
-  real *P;                     /* (N,2F) */
+  real *P, *dRD;               /* (N,2F) */
   real *S3, *dh, *dh2, *dagg;  /* (N,F) */
   real *dd;                    /* (E,3) */
   real *dr, *dd0, *dc;         /* (E) */
@@ -832,7 +844,7 @@ static void ws_release(egnn_workspace *ws) {
                    (void **)&ws->h_raw, (void **)&ws->d0, (void **)&ws->h, (void **)&ws->x, (void **)&ws->r,
                    (void **)&ws->g, (void **)&ws->c, (void **)&ws->Z1, (void **)&ws->Z2, (void **)&ws->Z5,
                    (void **)&ws->Z6, (void **)&ws->agg, (void **)&ws->Z3, (void **)&ws->S, (void **)&ws->D1,
-                   (void **)&ws->D2, (void **)&ws->P, (void **)&ws->S3, (void **)&ws->dh, (void **)&ws->dh2,
+                   (void **)&ws->D2, (void **)&ws->P, (void **)&ws->dRD, (void **)&ws->S3, (void **)&ws->dh, (void **)&ws->dh2,
                    (void **)&ws->dagg, (void **)&ws->dd, (void **)&ws->dr, (void **)&ws->dd0, (void **)&ws->dc,
                    (void **)&ws->dx, (void **)&ws->dx2, (void **)&ws->xacc, (void **)&ws->dyn_x, (void **)&ws->dyn_hin,
                    (void **)&ws->dyn_hout, (void **)&ws->dyn_xout, (void **)&ws->dyn_dh, (void **)&ws->dyn_dhin,
@@ -884,6 +896,7 @@ static void ws_allocate(egnn_workspace *ws) {
   if (ws->keep) { /* backward scratch */
     ws->D1 = ws_alloc(ws, E * F, sz, "egnn:D1");
     ws->D2 = ws_alloc(ws, E * F, sz, "egnn:D2");
+    ws->dRD = ws_alloc(ws, A * 2 * F, sz, "egnn:dRD");
     ws->dh = ws_alloc(ws, A * F, sz, "egnn:dh");
     ws->dh2 = ws_alloc(ws, A * F, sz, "egnn:dh2");
     ws->dagg = ws_alloc(ws, A * F, sz, "egnn:dagg");
@@ -1134,7 +1147,7 @@ static void block_backward(const egnn_model *m, const real *params, real *grads,
   /* Z5 = Wa h_out_i + Wb h_out_j + wr r + wd d0 + b5 */
   memset(ws->dr, 0, (size_t)E * sizeof(real));
   PHASE(EGNN_PHASE_EDGE_IN, egnn_edge_in_backward(gr + off[B_CW1], gr + off[B_CB1], dh_out, ws->dr, ws->dd0, ws->D2,
-                                                  ws->P, g, a.Z5, a.h_out, a.r, ws->d0, p + off[B_CW1], F));
+                                                  ws->P, ws->dRD, g, a.Z5, a.h_out, a.r, ws->d0, p + off[B_CW1], F));
   /* node MLP: h_out = h_in + W4 SiLU(W3 [h_in | agg] + b3) + b4 */
   PHASE(EGNN_PHASE_NODE, egnn_node_mlp_backward(dh_in, ws->dagg, gr + off[B_NW1], gr + off[B_NB1], gr + off[B_NW2],
                                                 gr + off[B_NB2], ws->S3, ws->P, dh_out, a.h_in, a.agg, a.Z3,
@@ -1149,7 +1162,7 @@ static void block_backward(const egnn_model *m, const real *params, real *grads,
   PHASE(EGNN_PHASE_NODE, egnn_linear_backward_weights(ws->D2, gr + off[B_EW2], ws->D1, ws->S, p + off[B_EW2], E, F, F));
   /* Z1 = Wa h_in_i + Wb h_in_j + wr r + wd d0 + b1 */
   PHASE(EGNN_PHASE_EDGE_IN, egnn_edge_in_backward(gr + off[B_EW1], gr + off[B_EB1], dh_in, ws->dr, ws->dd0, ws->D2,
-                                                  ws->P, g, a.Z1, a.h_in, a.r, ws->d0, p + off[B_EW1], F));
+                                                  ws->P, ws->dRD, g, a.Z1, a.h_in, a.r, ws->d0, p + off[B_EW1], F));
   /* geometry: dD_ij += 2 D_ij dr_ij (r = ‖D‖²), then scatter to atoms;
    * dx_in = dx_out (identity path) + Σ geometric terms */
   PHASE(EGNN_PHASE_GEOMETRY, geometry_backward(ws->dx, ws->dd, g, a.x_in, ws->dr));

@@ -48,7 +48,7 @@ void egnn_edge_diff_scatter(elign_real *dx, const egnn_graph *g, const elign_rea
 void egnn_edge_in_forward(elign_real *Z, elign_real *S, elign_real *P, const egnn_graph *g, const elign_real *h,
                           const elign_real *r, const elign_real *d0, const elign_real *W1, const elign_real *b1, int F);
 void egnn_edge_in_backward(elign_real *dW1, elign_real *db1, elign_real *dh, elign_real *dr, elign_real *dd0,
-                           elign_real *dS, elign_real *dAB, const egnn_graph *g, const elign_real *Z,
+                           elign_real *dS, elign_real *dAB, elign_real *dRD, const egnn_graph *g, const elign_real *Z,
                            const elign_real *h, const elign_real *r, const elign_real *d0, const elign_real *W1, int F);
 void egnn_linear_forward(elign_real *Z, const elign_real *X, const elign_real *W, const elign_real *b, int64_t M,
                          int F_in, int F_out);
