@@ -23,6 +23,7 @@
 #include "common/nn/fastmath.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -875,17 +876,18 @@ static void ws_allocate(egnn_workspace *ws) {
   ws->r = ws_alloc(ws, nb * E, sz, "egnn:r");
   ws->g = ws_alloc(ws, nb * E, sz, "egnn:g");
   ws->c = ws_alloc(ws, nb * E, sz, "egnn:c");
-  /* Sampling keeps no per-edge activation: Z2, Z6 and S are chunk scratch
-   * (block_forward), Z1 and Z5 are not written. Training keeps all four and
-   * the backward uses S over all edges. */
-  size_t chunk = E < EDGE_CHUNK ? E : EDGE_CHUNK, ez = ws->keep ? nb * E : chunk;
+  /* Sampling keeps no per-edge activation: Z1 and Z5 are not written; Z2,
+   * Z6 and S are scratch for one chunk of edges, sized for all edges because
+   * multi-threaded forwards run the whole edge set as one chunk
+   * (block_edge_chunk). Training keeps all four; its backward uses S over all
+   * edges. */
   ws->Z1 = ws->keep ? ws_alloc(ws, nb * E * F, sz, "egnn:Z1") : NULL;
-  ws->Z2 = ws_alloc(ws, ez * F, sz, "egnn:Z2");
+  ws->Z2 = ws_alloc(ws, nb * E * F, sz, "egnn:Z2");
   ws->Z5 = ws->keep ? ws_alloc(ws, nb * E * F, sz, "egnn:Z5") : NULL;
-  ws->Z6 = ws_alloc(ws, ez * F, sz, "egnn:Z6");
+  ws->Z6 = ws_alloc(ws, nb * E * F, sz, "egnn:Z6");
   ws->agg = ws_alloc(ws, nb * A * F, sz, "egnn:agg");
   ws->Z3 = ws_alloc(ws, nb * A * F, sz, "egnn:Z3");
-  ws->S = ws_alloc(ws, (ws->keep ? E : chunk) * F, sz, "egnn:S");
+  ws->S = ws_alloc(ws, E * F, sz, "egnn:S");
   ws->xacc = ws_alloc(ws, A * 3, sz, "egnn:xacc");
   ws->P = ws_alloc(ws, A * 2 * F, sz, "egnn:P");
   ws->S3 = ws_alloc(ws, A * F, sz, "egnn:S3");
@@ -1072,6 +1074,18 @@ static void geometry0_backward(real *dx, real *dd, const egnn_graph *g, const re
   egnn_edge_diff_scatter(dx, g, dd);
 }
 
+/* Edges per chunk of the block forward: EDGE_CHUNK with one OpenMP thread;
+ * with more, all edges at once. Every chunk costs three OpenMP regions (three
+ * barriers) per sub-layer, and on a machine running more threads than cores
+ * each barrier of libgomp's default spin-then-sleep policy can cost a
+ * scheduler time slice: a 2-thread sampling run measured 9–14 s instead of
+ * 0.7 s with OMP_WAIT_POLICY=passive (docs/egnn.md, Performance). The bits
+ * do not depend on the chunk (test_egnn_layers_dbl, edge ranges). */
+static int64_t block_edge_chunk(int64_t E) {
+  int64_t chunk = omp_get_max_threads() > 1 ? E : EDGE_CHUNK;
+  return chunk > 0 ? chunk : 1;
+}
+
 /* Block l: (h_in, x_in) → (h_out, x_out) with the block's activations kept. */
 static void block_forward(const egnn_model *m, const real *params, egnn_workspace *ws, const egnn_graph *g, int l) {
   const egnn_config *c = &m->cfg;
@@ -1083,17 +1097,17 @@ static void block_forward(const egnn_model *m, const real *params, egnn_workspac
   real inv_nf = (real)(1.0 / c->normalization_factor);
   real coef = (real)((c->tanh ? c->coords_range : 1.0) / c->normalization_factor);
 
-  int64_t E = g->E;
+  int64_t E = g->E, chunk = block_edge_chunk(E);
   PHASE(EGNN_PHASE_GEOMETRY, egnn_edge_sqdist(a.r, g, a.x_in));
   /* GCL (§1.6): edge MLP → attention → aggregation → node MLP. The edges go
-   * through in chunks of EDGE_CHUNK so that SiLU(Z1), Z2 and the messages
+   * through in chunks (block_edge_chunk) so that SiLU(Z1), Z2 and the messages
    * stay in cache between the passes; training keeps Z1 and Z2 (written
    * where they belong), sampling keeps neither (chunk scratch). A GEMM row's
    * bits do not depend on the chunk (common/nn/blas.h: row independence). */
   PHASE(EGNN_PHASE_GEMM, egnn_edge_in_project(ws->P, g, a.h_in, p + off[B_EW1], F));
   memset(a.agg, 0, (size_t)g->N * F * sizeof(real));
-  for (int64_t e0 = 0; e0 < E; e0 += EDGE_CHUNK) {
-    int64_t e1 = e0 + EDGE_CHUNK < E ? e0 + EDGE_CHUNK : E;
+  for (int64_t e0 = 0; e0 < E; e0 += chunk) {
+    int64_t e1 = e0 + chunk < E ? e0 + chunk : E;
     real *z1 = ws->keep ? a.Z1 + (size_t)F * e0 : NULL, *z2 = ws->keep ? a.Z2 + (size_t)F * e0 : ws->Z2;
     PHASE(EGNN_PHASE_EDGE_IN, egnn_edge_in_forward_range(z1, ws->S, g, ws->P, a.r, ws->d0, p + off[B_EW1],
                                                          p + off[B_EB1], F, e0, e1));
@@ -1107,8 +1121,8 @@ static void block_forward(const egnn_model *m, const real *params, egnn_workspac
   /* coordinate update (§1.7) with the post-GCL h, chunked the same way */
   PHASE(EGNN_PHASE_GEMM, egnn_edge_in_project(ws->P, g, a.h_out, p + off[B_CW1], F));
   memset(ws->xacc, 0, 3 * (size_t)g->N * sizeof(real));
-  for (int64_t e0 = 0; e0 < E; e0 += EDGE_CHUNK) {
-    int64_t e1 = e0 + EDGE_CHUNK < E ? e0 + EDGE_CHUNK : E;
+  for (int64_t e0 = 0; e0 < E; e0 += chunk) {
+    int64_t e1 = e0 + chunk < E ? e0 + chunk : E;
     real *z5 = ws->keep ? a.Z5 + (size_t)F * e0 : NULL, *z6 = ws->keep ? a.Z6 + (size_t)F * e0 : ws->Z6;
     PHASE(EGNN_PHASE_EDGE_IN, egnn_edge_in_forward_range(z5, ws->S, g, ws->P, a.r, ws->d0, p + off[B_CW1],
                                                          p + off[B_CB1], F, e0, e1));
