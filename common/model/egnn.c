@@ -314,49 +314,71 @@ void egnn_edge_in_forward(real *Z, real *S, real *P, const egnn_graph *g, const 
  * dAB (N,2F) scratch; dRD (N,2F) scratch: each atom's Σ_j dZ_ij r_ij and
  * Σ_j dZ_ij d0_ij, summed over atoms in order into dwr, dwd (no GEMV pass
  * over dZ). */
+/* One receiver row of the backward: dZ_ij = dS_ij ⊙ SiLU'(Z_ij) in place,
+ * dA_i, the per-atom r/d⁰ sums and dr, dd0 of its edges. With scatter, also
+ * dB_j += dZ_ij for each neighbour j (the caller zeroed dB and runs the rows
+ * in increasing i: the order of the column gather). */
+static inline void edge_in_backward_row(int64_t i, int scatter, real *dZ, real *dAB, real *dRD, real *dr, real *dd0,
+                                        const egnn_graph *g, const real *Z, const real *r, const real *d0,
+                                        const real *wr, const real *wd, int F) {
+  int64_t e0 = edge_first(g, i), deg = row_degree(g, i);
+  real *da = dAB + 2 * F * i, *pr = dRD + 2 * F * i, *pd = pr + F;
+  for (int o = 0; o < F; o++) da[o] = pr[o] = pd[o] = 0;
+  for (int64_t k = 0; k < deg; k++) {
+    int64_t e = e0 + k;
+    real *z = dZ + (size_t)F * e;
+    const real *zp = Z + (size_t)F * e;
+    real re = r[e], de = d0[e];
+    for (int o = 0; o < F; o++) {
+      real sg = elign_sigmoid_real(zp[o]);
+      z[o] = z[o] * sg * ((real)1 + zp[o] * ((real)1 - sg));
+      da[o] += z[o];
+      pr[o] += z[o] * re;
+      pd[o] += z[o] * de;
+    }
+    if (scatter) {
+      real *db = dAB + 2 * F * edge_neighbour(g, i, k) + F;
+      for (int o = 0; o < F; o++) db[o] += z[o];
+    }
+    dr[e] += dot_r(z, wr, F);
+    dd0[e] += dot_r(z, wd, F);
+  }
+}
+
 void egnn_edge_in_backward(real *dW1, real *db1, real *dh, real *dr, real *dd0, real *dS, real *dAB, real *dRD,
                              const egnn_graph *g, const real *Z, const real *h, const real *r, const real *d0,
                              const real *W1, int F) {
   int ldw = 2 * F + 2;
   real *dZ = dS;
-#pragma omp parallel
-  {
+  if (omp_get_max_threads() == 1) {
+    /* one thread: the column sums dB ride along in the row pass (dZ rows are
+     * in cache there); same order, same bits as the gather below */
     real *wr = copy_geometry_columns(W1, F);
-    real *wd = wr + F;
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < g->N; i++) { /* rows: i receives; dZ = dS ⊙ SiLU'(Z) made here, in cache */
-      int64_t e0 = edge_first(g, i), deg = row_degree(g, i);
-      real *da = dAB + 2 * F * i, *pr = dRD + 2 * F * i, *pd = pr + F;
-      for (int o = 0; o < F; o++) da[o] = pr[o] = pd[o] = 0;
-      for (int64_t k = 0; k < deg; k++) {
-        int64_t e = e0 + k;
-        real *z = dZ + (size_t)F * e;
-        const real *zp = Z + (size_t)F * e;
-        real re = r[e], de = d0[e];
-        for (int o = 0; o < F; o++) {
-          real sg = elign_sigmoid_real(zp[o]);
-          z[o] = z[o] * sg * ((real)1 + zp[o] * ((real)1 - sg));
-          da[o] += z[o];
-          pr[o] += z[o] * re;
-          pd[o] += z[o] * de;
-        }
-        dr[e] += dot_r(z, wr, F);
-        dd0[e] += dot_r(z, wd, F);
-      }
-    }
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < g->N; i++) {
-      int64_t deg = row_degree(g, i), o0 = g->off[g->mol[i]];
-      real *db = dAB + 2 * F * i + F;
-      for (int o = 0; o < F; o++) db[o] = 0;
-      for (int64_t jl = 0; jl <= deg; jl++) { /* columns: i as neighbour of j */
-        int64_t j = o0 + jl;
-        if (j == i) continue;
-        const real *z = dZ + (size_t)F * edge_index(g, j, i);
-        for (int o = 0; o < F; o++) db[o] += z[o];
-      }
-    }
+    for (int64_t i = 0; i < g->N; i++)
+      for (int o = 0; o < F; o++) dAB[2 * F * i + F + o] = 0;
+    for (int64_t i = 0; i < g->N; i++) edge_in_backward_row(i, 1, dZ, dAB, dRD, dr, dd0, g, Z, r, d0, wr, wr + F, F);
     free(wr);
+  } else {
+#pragma omp parallel
+    {
+      real *wr = copy_geometry_columns(W1, F);
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < g->N; i++) /* rows: i receives; dZ = dS ⊙ SiLU'(Z) made here, in cache */
+        edge_in_backward_row(i, 0, dZ, dAB, dRD, dr, dd0, g, Z, r, d0, wr, wr + F, F);
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < g->N; i++) {
+        int64_t deg = row_degree(g, i), o0 = g->off[g->mol[i]];
+        real *db = dAB + 2 * F * i + F;
+        for (int o = 0; o < F; o++) db[o] = 0;
+        for (int64_t jl = 0; jl <= deg; jl++) { /* columns: i as neighbour of j */
+          int64_t j = o0 + jl;
+          if (j == i) continue;
+          const real *z = dZ + (size_t)F * edge_index(g, j, i);
+          for (int o = 0; o < F; o++) db[o] += z[o];
+        }
+      }
+      free(wr);
+    }
   }
   /* edge-attribute columns: Σ_e dZ_e r_e and Σ_e dZ_e d0_e, atom by atom */
   add_row_sums_strided(dW1 + 2 * F, ldw, dRD, 2 * F, g->N, F);
