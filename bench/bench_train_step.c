@@ -7,19 +7,24 @@
  * block of the QM9 preset (4 groups x 6 members; sizes from EDM's QM9
  * histogram) with the released EDM QM9 architecture (9 layers x 256).
  * PyTorch does the same network work as forward (no_grad, the reference) +
- * forward+backward (the policy): bench/egnn_torch.py on the same sizes, the
- * padded-batch EDM model of tools/egnn_reference.py. Ratios are printed raw
- * and normalised by each side's large-SGEMM speed at that moment (the
- * machine may be shared).
+ * forward+backward (the policy): bench/egnn_torch.py on the same sizes — the
+ * original EDM EGNN_dynamics_QM9 from $EDM_SRC when it is set, else our
+ * padded-batch re-implementation tools/egnn_reference.py. Ratios are printed
+ * raw and normalised by each side's large-SGEMM speed at that moment (the
+ * machine may be shared); the BENCH line train_step_vs_torch_t1 carries the
+ * raw one.
  *
  *   OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 build/bench/bench_train_step [--reps 5] [--groups 4] [--members 6]
- *       [--torch bench/egnn_torch.py | --no-torch] [--small]
+ *       [--torch bench/egnn_torch.py | --no-torch] [--small] [--cpu-clock]     (EDM_SRC=<EDM checkout>: original EDM)
+ * --cpu-clock: both sides timed in process CPU time (a machine shared with other jobs).
  */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/bench_util.h"
 #include "common/base/log.h"
 #include "common/base/rng.h"
 #include "common/model/edm_model.h"
@@ -27,48 +32,9 @@
 #include "learner/grpo_settings.h"
 #include "learner/ppo.h"
 
-static double sgemm_peak_gflops(void) {
-  int n = 1536;
-  float *a = malloc((size_t)n * n * sizeof(float)), *b = malloc((size_t)n * n * sizeof(float)),
-        *c = malloc((size_t)n * n * sizeof(float));
-  for (size_t k = 0; k < (size_t)n * n; k++) a[k] = (float)(k % 7) * 0.1f, b[k] = (float)(k % 5) * 0.1f, c[k] = 0;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1, a, n, b, n, 0, c, n);
-  double best = 1e30;
-  for (int r = 0; r < 5; r++) {
-    double t0 = elign_wtime();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1, a, n, b, n, 0, c, n);
-    double t = elign_wtime() - t0;
-    if (t < best) best = t;
-  }
-  free(a), free(b), free(c);
-  return 2.0 * n * n * (double)n / best * 1e-9;
-}
-
-typedef struct {
-  double fwd_nograd, fwd, fwdbwd, peak;
-} torch_times;
-
-static int run_torch(const char *script, int reps, int n_mol, const int64_t *off, torch_times *t) {
-  char cmd[8192];
-  int len = snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=1 %s %s --threads 1 --reps %d --sizes ", ELIGN_PYTHON_EXECUTABLE,
-                     script, reps);
-  for (int b = 0; b < n_mol && len < (int)sizeof cmd - 16; b++)
-    len += snprintf(cmd + len, sizeof cmd - (size_t)len, "%s%lld", b ? "," : "", (long long)(off[b + 1] - off[b]));
-  FILE *p = popen(cmd, "r");
-  if (!p) return 0;
-  char line[512];
-  int ok = 0;
-  while (fgets(line, sizeof line, p))
-    if (sscanf(line, "TORCH fwd_nograd_ms %lf fwd_ms %lf fwdbwd_ms %lf peak_gflops %lf", &t->fwd_nograd, &t->fwd,
-               &t->fwdbwd, &t->peak) == 4)
-      ok = 1;
-  pclose(p);
-  return ok;
-}
-
 int main(int argc, char **argv) {
   int reps = 5, groups = 4, members = 6, use_torch = 1, small = 0;
-  const char *script = "bench/egnn_torch.py";
+  const char *script = EGNN_TORCH_SCRIPT;
   for (int k = 1; k < argc; k++) {
     if (!strcmp(argv[k], "--reps") && k + 1 < argc) reps = atoi(argv[++k]);
     else if (!strcmp(argv[k], "--groups") && k + 1 < argc) groups = atoi(argv[++k]);
@@ -76,9 +42,10 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[k], "--torch") && k + 1 < argc) script = argv[++k];
     else if (!strcmp(argv[k], "--no-torch")) use_torch = 0;
     else if (!strcmp(argv[k], "--small")) small = 1, use_torch = 0;
+    else if (!strcmp(argv[k], "--cpu-clock")) bench_use_cpu_clock(1);
     else {
       fprintf(stderr, "usage: bench_train_step [--reps N] [--groups P] [--members K] [--torch script | --no-torch] "
-                      "[--small]\n");
+                      "[--small] [--cpu-clock]\n");
       return 2;
     }
   }
@@ -124,9 +91,10 @@ int main(int argc, char **argv) {
   gs.train.clip_range = 0.002;
   gs.train.kl_penalty_weight = 0.08;
 
-  double best = 1e30;
+  double best = 1e30, peak = 0;
   for (int rep = 0; rep <= reps; rep++) {
-    double t0 = elign_wtime();
+    if (rep > 0) peak = fmax(peak, bench_sgemm_sample_gflops()); /* between the reps: same machine load */
+    double t0 = bench_now();
     if (edm_model_denoise(&m, ws_train, n, off, z_t, t, s, T, eps, mu, NULL, NULL, coef, &err) ||
         edm_model_denoise(&ref, ws_ref, n, off, z_t, t, s, T, eps_ref, mu_ref, NULL, NULL, coef_ref, &err)) {
       elign_error_print(&err);
@@ -138,25 +106,42 @@ int main(int argc, char **argv) {
     grpo_ppo_stats st;
     grpo_ppo_step(&st, logp, dlogp, d_mu, d_eps, &in, 1.0 / n, &gs);
     egnn_dynamics_backward(&m.net, params, grads, ws_train, d_eps, NULL);
-    double dt = elign_wtime() - t0;
+    double dt = bench_now() - t0;
     if (rep > 0 && dt < best) best = dt; /* rep 0 warms up */
   }
-  double peak = sgemm_peak_gflops();
+  peak = fmax(peak, bench_sgemm_sample_gflops());
+  bench_cpu cpu;
+  bench_cpu_describe(&cpu);
+  bench_cpu_print(&cpu);
   printf("trained step (elign train unit): EDM QM9 %d layers x %d, one block of %d groups x %d = %d molecules, %lld "
          "atoms, %lld edges, 1 thread\n",
          m.net.cfg.n_layers, m.net.cfg.hidden, groups, members, n, (long long)N, (long long)egnn_batch_edges(n, off));
   printf("  elign  forward + reference forward + PPO/KL + backward  %8.2f ms  (sgemm peak %.1f GFLOP/s)\n", 1e3 * best,
          peak);
-  torch_times tt;
-  if (use_torch && run_torch(script, reps, n, off, &tt)) {
-    double torch_ms = tt.fwd_nograd + tt.fwdbwd;
-    printf("  torch  forward (no_grad) + forward+backward           %8.2f ms  (sgemm peak %.1f GFLOP/s)\n", torch_ms,
-           tt.peak);
+  bench_torch_times tt;
+  int64_t *sizes = malloc((size_t)n * sizeof *sizes);
+  for (int b = 0; b < n; b++) sizes[b] = off[b + 1] - off[b];
+  int have_torch = use_torch && bench_run_torch(script, bench_edm_src(), "qm9", 1, reps, n, sizes, &tt);
+  double torch_ms = have_torch ? tt.fwd_nograd + tt.fwdbwd : -1;
+  if (have_torch) {
+    printf("  torch  forward (no_grad) + forward+backward           %8.2f ms  (torch.mm peak %.1f GFLOP/s)\n",
+           torch_ms, tt.peak);
+    printf("  torch: %s\n", tt.label);
     printf("  speed-up elign/torch: %.2fx raw, %.2fx load-normalised\n", torch_ms / (1e3 * best),
            torch_ms / (1e3 * best) * peak / tt.peak);
   } else if (use_torch) {
     printf("  torch: %s did not run\n", script);
   }
+  char what[200];
+  snprintf(what, sizeof what, "elign train learner step (policy fwd+bwd, reference fwd, PPO/KL), EDM QM9 network, "
+           "%d molecules", n);
+  bench_line l = {.figure = "train_step_vs_torch_t1", .what = what, .unit = "ms",
+                  .reference_program = have_torch ? tt.label : "none", .target = ">= 2x", .ours = 1e3 * best,
+                  .reference = torch_ms, .ratio = have_torch ? torch_ms / (1e3 * best) : -1, .peak_fraction = -1,
+                  .peak_gflops = peak, .threads = 1, .batch = n,
+                  .pass = have_torch ? torch_ms / (1e3 * best) >= 2.0 : -1};
+  bench_print_line(&l);
+  free(sizes);
   egnn_workspace_free(&ws_train);
   egnn_workspace_free(&ws_ref);
   edm_model_free(&m);

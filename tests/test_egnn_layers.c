@@ -9,6 +9,9 @@
  * aggregation, node MLP with residual, coordinate update (with r = ‖x_i − x_j‖²
  * recomputed from x, so the geometric chain is included). The whole network
  * and the dynamics wrapper are checked in test_egnn_grad.c.
+ * The edge-range forms the block forward runs in chunks must equal the
+ * whole-range layers bit for bit for any split of the edges, rows spanning
+ * two ranges and atoms without edges included (test_ranges).
  */
 #include <math.h>
 #include <stdio.h>
@@ -86,6 +89,20 @@ static double wsum(const real *w, const real *y, size_t n) {
   return s;
 }
 
+/* dZsum (N,F) of the attention / coordinate backward: each atom's Σ_j dZ_ij
+ * (the edge layer's bias gradient is their sum). */
+static int row_sums_match(const real *zs, const real *dZ) {
+  for (int64_t i = 0; i < N; i++) {
+    int64_t n = OFF[MOL[i] + 1] - OFF[MOL[i]], e0 = EOFF[MOL[i]] + (i - OFF[MOL[i]]) * (n - 1);
+    for (int o = 0; o < F; o++) {
+      double s = 0;
+      for (int64_t k = 0; k < n - 1; k++) s += dZ[(size_t)F * (e0 + k) + o];
+      if (fabs(s - zs[(size_t)F * i + o]) > 1e-12 * (1 + fabs(s))) return 0;
+    }
+  }
+  return 1;
+}
+
 /* ---- separable first edge layer + SiLU ---------------------------------- */
 
 static real *ei_h, *ei_r, *ei_d0, *ei_W1, *ei_b1, *ei_Z, *ei_S, *ei_P, *ei_w;
@@ -101,7 +118,8 @@ static void test_edge_in(void) {
   real *dW1 = zeros((size_t)F * (2 * F + 2)), *db1 = zeros(F), *dS = zeros((size_t)(E * F)), *dAB = zeros((size_t)(N * 2 * F));
   edge_in_loss();
   memcpy(dS, ei_w, (size_t)(E * F) * sizeof(real));
-  egnn_edge_in_backward(dW1, db1, dh, dr, dd0, dS, dAB, &G, ei_Z, ei_h, ei_r, ei_d0, ei_W1, F);
+  real *dRD = zeros((size_t)(N * 2 * F));
+  egnn_edge_in_backward(dW1, db1, dh, dr, dd0, dS, dAB, dRD, &G, ei_Z, ei_h, ei_r, ei_d0, ei_W1, F);
   checked c[] = {{"h", ei_h, dh, (size_t)(N * F)}, {"r", ei_r, dr, (size_t)E}, {"d0", ei_d0, dd0, (size_t)E},
                  {"W1", ei_W1, dW1, (size_t)F * (2 * F + 2)}, {"b1", ei_b1, db1, F}};
   check_layer("edge MLP layer 1 (separable)+SiLU", edge_in_loss, c, 5);
@@ -138,7 +156,9 @@ static void test_attention(void) {
   at_g = zeros((size_t)E), at_agg = zeros((size_t)(N * F));
   real *dZ2 = zeros((size_t)(E * F)), *dwa = zeros(F), *dba = zeros(1), *M = zeros((size_t)(E * F)), *da = zeros((size_t)E);
   attention_loss();
-  egnn_attention_aggregate_backward(dZ2, dwa, dba, M, da, at_w, &G, at_Z2, at_g, at_wa, 1, AT_INV_NF, F);
+  real *zs = zeros((size_t)(N * F));
+  egnn_attention_aggregate_backward(dZ2, zs, dwa, dba, M, da, at_w, &G, at_Z2, at_g, at_wa, 1, AT_INV_NF, F);
+  CHECK(row_sums_match(zs, dZ2));
   checked c[] = {{"Z2", at_Z2, dZ2, (size_t)(E * F)}, {"w_att", at_wa, dwa, F}, {"b_att", at_ba, dba, 1}};
   check_layer("SiLU + attention gate + aggregation", attention_loss, c, 3);
 }
@@ -180,12 +200,64 @@ static void test_coord(int use_tanh) {
   real *dZ6 = zeros((size_t)(E * F)), *dd = zeros((size_t)(E * 3)), *dw7 = zeros(F), *M = zeros((size_t)(E * F));
   real *dc = zeros((size_t)E), *dx = zeros((size_t)(N * 3));
   coord_loss();
-  egnn_coord_update_backward(dZ6, dd, dw7, M, dc, cu_w, &G, cu_Z6, cu_w7, cu_c, cu_x, cu_r, cu_tanh, CU_COEF, CU_KAPPA,
-                             F);
+  real *zs = zeros((size_t)(N * F));
+  egnn_coord_update_backward(dZ6, zs, dd, dw7, M, dc, cu_w, &G, cu_Z6, cu_w7, cu_c, cu_x, cu_r, cu_tanh, CU_COEF,
+                             CU_KAPPA, F);
+  CHECK(row_sums_match(zs, dZ6));
   memcpy(dx, cu_w, (size_t)(N * 3) * sizeof(real)); /* identity path x_out = x + … */
   egnn_edge_diff_scatter(dx, &G, dd);
   checked c[] = {{"Z6", cu_Z6, dZ6, (size_t)(E * F)}, {"w7", cu_w7, dw7, F}, {"x", cu_x, dx, (size_t)(N * 3)}};
   check_layer(use_tanh ? "coordinate update (tanh)" : "coordinate update (linear)", coord_loss, c, 3);
+}
+
+/* ---- edge ranges: any split of the edges gives the whole-range bits ------- */
+
+static void test_ranges(void) {
+  enum { RN = 8, RM = 3 };
+  static const int64_t roff[RM + 1] = {0, 3, 4, 8}; /* the middle molecule has 1 atom: no edges */
+  int64_t reoff[RM + 1];
+  int32_t rmol[RN];
+  egnn_graph g;
+  egnn_graph_init(&g, RM, roff, reoff, rmol);
+  int64_t RE = g.E, bad_atom = 0;
+  CHECK(RE == 6 + 12);
+  for (int64_t i = 0; i < RN; i++) /* receiver of every edge */
+    for (int64_t e = reoff[rmol[i]] + (i - roff[rmol[i]]) * (roff[rmol[i] + 1] - roff[rmol[i]] - 1), k = 0;
+         k < roff[rmol[i] + 1] - roff[rmol[i]] - 1; k++)
+      bad_atom += egnn_graph_edge_atom(&g, e + k) != i;
+  CHECK(bad_atom == 0);
+  real *h = rnd(RN * F, 1), *x = rnd(RN * 3, 1), *W1 = rnd(F * (2 * F + 2), 0.5), *b1 = rnd(F, 0.5);
+  real *w = rnd(F, 0.5), *b = rnd(1, 0.5), *r = zeros(RE), *d0 = rnd(RE, 1), *P = zeros(RN * 2 * F);
+  egnn_edge_sqdist(r, &g, x);
+  /* whole range */
+  real *Z = zeros(RE * F), *S = zeros(RE * F), *gw = zeros(RE), *agg = zeros(RN * F), *c = zeros(RE);
+  real *xo = zeros(RN * 3);
+  egnn_edge_in_forward(Z, S, P, &g, h, r, d0, W1, b1, F);
+  egnn_attention_aggregate_forward(gw, agg, &g, S, w, b, 1, 1, F);
+  egnn_coord_update_forward(c, xo, &g, S, w, x, r, 1, 1, 1, F);
+  /* every two- and three-way split */
+  int mismatches = 0;
+  for (int64_t s1 = 1; s1 < RE; s1++)
+    for (int64_t s2 = s1; s2 <= RE; s2++) {
+      const int64_t cut[4] = {0, s1, s2, RE};
+      real *Zr = zeros(RE * F), *Sr = zeros(RE * F), *gr = zeros(RE), *ar = zeros(RN * F), *cr = zeros(RE);
+      real *acc = zeros(RN * 3);
+      egnn_edge_in_project(P, &g, h, W1, F);
+      for (int q = 0; q < 3; q++) {
+        int64_t e0 = cut[q], e1 = cut[q + 1];
+        egnn_edge_in_forward_range(Zr + e0 * F, Sr + e0 * F, &g, P, r, d0, W1, b1, F, e0, e1);
+        egnn_attention_aggregate_forward_range(gr, ar, &g, Sr + e0 * F, w, b, 1, F, e0, e1);
+        egnn_coord_update_forward_range(cr, acc, &g, Sr + e0 * F, w, x, r, 1, 1, F, e0, e1);
+      }
+      int same = !memcmp(Z, Zr, sizeof(real) * RE * F) && !memcmp(S, Sr, sizeof(real) * RE * F) &&
+                 !memcmp(gw, gr, sizeof(real) * RE) && !memcmp(agg, ar, sizeof(real) * RN * F) &&
+                 !memcmp(c, cr, sizeof(real) * RE);
+      for (int k = 0; k < RN * 3; k++) same &= xo[k] == x[k] + acc[k]; /* coef 1 */
+      mismatches += !same;
+      free(Zr), free(Sr), free(gr), free(ar), free(cr), free(acc);
+    }
+  CHECK(mismatches == 0);
+  printf("%-34s %lld splits, bitwise equal\n", "edge ranges", (long long)(RE * (RE + 1) / 2 - 1));
 }
 
 int main(void) {
@@ -200,5 +272,6 @@ int main(void) {
   test_node_mlp();
   test_coord(1);
   test_coord(0);
+  test_ranges();
   return test_main_result("test_egnn_layers_dbl"); /* test arrays are left to the OS */
 }

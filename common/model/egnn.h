@@ -177,6 +177,29 @@ elign_status egnn_dynamics_forward(const egnn_model *m, const elign_real *params
 void egnn_dynamics_backward(const egnn_model *m, const elign_real *params, elign_real *grads,
                             egnn_workspace *ws, const elign_real *deps, elign_real *dxh);
 
+/* ---- where the time goes (benchmarks) ------------------------------------ */
+
+/* Phases of a forward / backward. GEMM is every BLAS call; each other phase
+ * is the element-wise work of one layer kind (its own GEMMs excluded). */
+typedef enum {
+  EGNN_PHASE_GEMM,          /* all GEMM/GEMV calls */
+  EGNN_PHASE_EDGE_IN,       /* first edge/coord-MLP layer: per-edge sum of node projections + SiLU (bwd: SiLU', row/column sums) */
+  EGNN_PHASE_SILU_RECOMPUTE, /* backward: SiLU of the kept pre-activations, the input of the F×F weight gradients */
+  EGNN_PHASE_ATTENTION,     /* SiLU + attention gate + message aggregation */
+  EGNN_PHASE_NODE,          /* node MLP's SiLU, biases, residual; embedding/output biases */
+  EGNN_PHASE_COORD,         /* SiLU + coordinate head + equivariant coordinate update */
+  EGNN_PHASE_GEOMETRY,      /* squared distances, displacement gradients and their scatter to atoms */
+  EGNN_PHASE_COUNT
+} egnn_phase;
+
+/* Accumulate per-phase wall seconds into acc[EGNN_PHASE_COUNT] from now on
+ * (acc = NULL: off, the default). A process-wide switch for benchmarks: off,
+ * it costs one pointer test per layer call; on, the caller owns acc and must
+ * not run two EGNN calls at once. */
+void egnn_phase_timing(double *acc);
+/* Short name of a phase ("gemm", "edge_in", ...). */
+const char *egnn_phase_name(int phase);
+
 /* ---- GEMM FLOP count (for benchmarks) ---------------------------------- */
 
 /* Multiply-add FLOPs (2 per MAC) of the GEMMs of one forward over a batch. */
