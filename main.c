@@ -2,6 +2,7 @@
  * dispatcher. It sits outside libelign so that no library file points up
  * into the areas that implement the commands. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "actor/commands.h"
@@ -23,8 +24,9 @@ static int version_main(int argc, char **argv) {
   (void)argc;
   (void)argv;
   int dirty = elign_provenance_build_dirty();
-  printf("elign %s (git %s%s)\n", ELIGN_VERSION, elign_provenance_build_commit(),
-         dirty > 0 ? ", modified tree" : "");
+  printf("elign %s (git %s%s; OpenBLAS core %s, OMP_WAIT_POLICY %s)\n", ELIGN_VERSION,
+         elign_provenance_build_commit(), dirty > 0 ? ", modified tree" : "", elign_openblas_core(),
+         getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "unset");
   return ELIGN_EXIT_OK;
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/base/launch_env.h"
 #include "actor/sampler.h"
 #include "common/base/log.h"
 
@@ -24,6 +25,7 @@ static double cpu_seconds(void) {
 }
 
 int main(int argc, char **argv) {
+  elign_launch_env_defaults(argv); /* the threads' wait policy and OpenBLAS core `elign` runs with */
   const char *model_path = NULL;
   if (argc > 2 && !strcmp(argv[1], "--model")) model_path = argv[2], argc -= 2, argv += 2;
   if (argc < 3) {

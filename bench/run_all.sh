@@ -47,6 +47,10 @@ run() {
   grep '^BENCH ' "$OUT/$name.out" | sed 's/^BENCH //' >> "$OUT/bench.jsonl"
 }
 
+# the OpenBLAS core and wait policy `elign` chooses (common/base/launch_env.h), for every
+# process of the run, the PyTorch references included: like for like
+OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-$("$ELIGN" --version | sed -n 's/.*OpenBLAS core \([^,]*\),.*/\1/p')}"
+export OPENBLAS_CORETYPE OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 "$PY" "$SRC/bench/perf_table.py" machine > "$OUT/machine.json"
 cat "$OUT/machine.json" | tee -a "$LOG"
 
@@ -58,7 +62,7 @@ DATA="$OUT/qm9like.h5"
 if [ "$QUICK" = 1 ]; then REPS=2 STEPS=4 GSIZES=20,50; else REPS=4 STEPS=20 GSIZES=20,50,100,200; fi
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 
-run egnn "$BUILD/bench/bench_egnn" --mols 32 --threads 1,2 --reps "$REPS" --torch "$SRC/bench/egnn_torch.py"
+run egnn "$BUILD/bench/bench_egnn" --mols 32 --cases qm9:1,qm9:2,geom:1 --reps "$REPS" --torch "$SRC/bench/egnn_torch.py"
 run sample_vs_torch "$PY" "$SRC/bench/bench_sample.py" "$BUILD/bench/bench_sample" --threads 1 2
 run ani "$BUILD/bench/bench_ani" "$SHARED/models/ani-model-zoo" --threads 1 --reps "$REPS"
 run train_step "$BUILD/bench/bench_train_step" --reps "$REPS" --torch "$SRC/bench/egnn_torch.py"
