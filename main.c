@@ -24,9 +24,13 @@ static int version_main(int argc, char **argv) {
   (void)argc;
   (void)argv;
   int dirty = elign_provenance_build_dirty();
+  const char *core = elign_openblas_core(), *better = elign_openblas_better_core(core);
   printf("elign %s (git %s%s; OpenBLAS core %s, OMP_WAIT_POLICY %s)\n", ELIGN_VERSION,
-         elign_provenance_build_commit(), dirty > 0 ? ", modified tree" : "", elign_openblas_core(),
+         elign_provenance_build_commit(), dirty > 0 ? ", modified tree" : "", core,
          getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "unset");
+  if (better) /* common/base/launch_env.h: why it is not switched */
+    printf("note: this CPU's vector units would take OpenBLAS core %s, which is faster but not row-independent "
+           "(elign train needs that); see docs/performance.md\n", better);
   return ELIGN_EXIT_OK;
 }
 

@@ -40,9 +40,6 @@ const char *elign_openblas_better_core(const char *current) {
 void elign_launch_env_defaults(char **argv) {
   int changed = 0;
   if (!getenv("OMP_WAIT_POLICY")) changed |= setenv("OMP_WAIT_POLICY", "passive", 1) == 0;
-  if (!getenv("OPENBLAS_CORETYPE")) {
-    const char *better = elign_openblas_better_core(elign_openblas_core());
-    if (better) changed |= setenv("OPENBLAS_CORETYPE", better, 1) == 0;
-  }
+  /* OPENBLAS_CORETYPE is NOT chosen here (yet): see launch_env.h. */
   if (changed) execv("/proc/self/exe", argv); /* Linux; returns only on failure */
 }

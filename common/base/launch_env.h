@@ -11,17 +11,23 @@
  *
  * OPENBLAS_CORETYPE. Debian's OpenBLAS 0.3.21 does not know CPUs newer than
  * its release and falls back to old kernels: on a 5th-generation Xeon
- * (family 6 model 207) it picks Prescott (SSE3), several times slower than
- * its AVX-512 kernels; on the newest AMD cores Haswell (AVX2). Default here:
- * when the core OpenBLAS chose lacks vector extensions the CPU has, the
- * OpenBLAS core that uses them (SkylakeX for AVX-512, Haswell for AVX2+FMA).
+ * (family 6 model 207) it picks Prescott (SSE3), about 5 times slower in
+ * sgemm than its AVX-512 (SkylakeX) kernels. It is NOT switched here: with
+ * the SkylakeX kernels a GEMM row's bits depend on the number of rows of the
+ * product, so the learner's recomputed log-probabilities no longer equal
+ * the actors' and the first PPO ratio of an iteration is not 1
+ * (tests/train_cli.sh "zero drift" fails). The Prescott and Haswell kernels
+ * are row-independent. elign_openblas_better_core says what a switch would
+ * pick, for `elign --version` and provenance; switching waits for the EGNN
+ * products to be made row-independent (fixed-shape panels or our own
+ * fixed-order kernel, as oracle/ani/ani_gemm.c does for ANI).
  *
  * A variable the user set is always kept. Both are recorded in every file's
  * provenance. Setting them from the program means starting it again. */
 #ifndef ELIGN_LAUNCH_ENV_H
 #define ELIGN_LAUNCH_ENV_H
 
-/* Set the defaults above where the variables are unset and, if any was set,
+/* Set OMP_WAIT_POLICY where it is unset and, if so,
  * re-execute this program with the same arguments (same process id, before
  * MPI starts). Returns when nothing needed setting or the re-execution
  * failed (then the run goes on with the libraries' defaults). */
