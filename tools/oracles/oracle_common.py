@@ -1,8 +1,10 @@
 """oracle_common — shared pieces of Elign-C's Python oracle adapters.
 
-run_with_time_limit(fn, args, time_limit): call fn(*args) in a forked child
-process and return its result; kill the child and raise TimeoutError after
-time_limit seconds. Exceptions in the child come back as RuntimeError (or a
+run_with_time_limit(fn, args, time_limit, after=None): call fn(*args) in a
+forked child process and return its result; kill the child and raise
+TimeoutError after time_limit seconds; after(child_pid), if given, runs once
+the child is gone (finished or killed), to remove what the child's library
+leaves behind. Exceptions in the child come back as RuntimeError (or a
 *Convergence* exception when the child's exception class name says so), so
 the C side flags the molecule TIMEOUT / NOT_CONVERGED / BACKEND_ERROR.
 Fork (not spawn) keeps modules imported in the parent (psi4, pyscf, torch
@@ -27,7 +29,7 @@ def _child(conn, fn, args):
         conn.close()
 
 
-def run_with_time_limit(fn, args, time_limit):
+def run_with_time_limit(fn, args, time_limit, after=None):
     if not time_limit or time_limit <= 0:
         return fn(*args)
     ctx = _mp.get_context("fork")
@@ -45,6 +47,8 @@ def run_with_time_limit(fn, args, time_limit):
         if proc.is_alive():
             proc.kill()
         proc.join()
+        if after:
+            after(proc.pid)
     if msg[0] == "ok":
         return msg[1]
     if "Convergence" in msg[2]:

@@ -57,6 +57,15 @@ _SYMBOLS = ["X", "H", "He", "Li", "Be", "B", "C", "N", "O", "F", "Ne", "Na", "Mg
 _configured = {}
 
 
+def _remove_clean_file(pid):
+    """psi4 lists its scratch files in psi.<pid>.clean in the working directory and
+    removes it at interpreter exit, which a forked child (os._exit) never reaches."""
+    try:
+        os.remove("psi.%d.clean" % pid)
+    except OSError:
+        pass
+
+
 def _configure(options):
     """Output, scratch, threads and memory: set once per process (and again if they change)."""
     scratch = options.get("scratch_dir") or None
@@ -141,7 +150,8 @@ def evaluate(Z, R, charge, multiplicity, options):
     R = np.asarray(R, dtype=np.float64).reshape(-1, 3)
     time_limit = float(options.get("time_limit") or 0.0)
     try:
-        energy, grad = run_with_time_limit(_compute, (Z, R, int(charge), int(multiplicity), options), time_limit)
+        energy, grad = run_with_time_limit(_compute, (Z, R, int(charge), int(multiplicity), options), time_limit,
+                                           after=_remove_clean_file)
     except TimeoutError as exc:
         raise TimeoutError("psi4_oracle: %d atoms %s" % (len(Z), exc))
     return energy * HARTREE_EV, -grad * (HARTREE_EV / BOHR_ANGSTROM)
