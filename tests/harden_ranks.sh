@@ -25,7 +25,7 @@ cd "$W"
 fails=0; passes=0
 ok()  { passes=$((passes+1)); }
 bad() { echo "FAIL: $*" >&2; fails=$((fails+1)); }
-BOUND=40 # s: every case must end by then (each takes a few seconds)
+BOUND=40 # s: every case must end by then (each takes a few seconds; the chain is long enough (T 2000) that no case finishes before its signal)
 
 # pid of MPI rank $2 among the children of mpirun $1
 rank_pid() {
@@ -87,7 +87,7 @@ if [ "$WHICH" = sample ]; then
   INPUTS="m.h5"
   cp m.h5 orig_m.h5
   "$ELIGN" sample --model m.h5 -n 2 --T 2 --out out.h5 2> /dev/null && cp out.h5 prev_out.h5 && ok || bad "earlier output"
-  S="$MPIRUN -np 2 $ELIGN sample --model m.h5 -n 16 --T 400 --batch 4 --timeout 2 --out out.h5 --force"
+  S="$MPIRUN -np 2 $ELIGN sample --model m.h5 -n 16 --T 2000 --batch 4 --timeout 2 --out out.h5 --force"
   run_case "sample: SIGSTOP rank 1" STOP 1 1 "error on rank 0: rank 1 did not answer within 2 s" $S
   run_case "sample: SIGSTOP rank 0" STOP 0 1 "rank 0 did not answer within" $S
   run_case "sample: kill -9 rank 1" KILL 1 1 "exited on signal 9" $S
