@@ -1068,29 +1068,21 @@ const elign_real *egnn_workspace_x(const egnn_workspace *ws, int l) {
 /* the equivariant block (§1.5) and the whole EGNN (§1.4)                    */
 /* ======================================================================= */
 
-/* Gradient through r_ij = ‖x_i − x_j‖² added to the displacement gradients
- * dd (E,3) — dD_ij += 2 D_ij dr_ij — then scattered to the atoms' dx. */
-static void geometry_backward(real *dx, real *dd, const egnn_graph *g, const real *x, const real *dr) {
+/* Gradient through a squared distance r_ij = ‖x_i − x_j‖²: 2 D_ij dr_ij into
+ * the displacement gradients dd (E,3) — added to them (a block's r_ij, whose
+ * D_ij already carry gradient) or overwriting them (the network input's
+ * d⁰_ij) — then scattered to the atoms' dx. */
+static void squared_distance_backward(real *dx, real *dd, const egnn_graph *g, const real *x, const real *dr,
+                                      int accumulate) {
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < g->N; i++) {
     int64_t e0 = edge_first(g, i), deg = row_degree(g, i);
     for (int64_t k = 0; k < deg; k++) {
       int64_t e = e0 + k, j = edge_neighbour(g, i, k);
-      for (int d = 0; d < 3; d++) dd[3 * e + d] += 2 * (x[3 * i + d] - x[3 * j + d]) * dr[e];
-    }
-  }
-  egnn_edge_diff_scatter(dx, g, dd);
-}
-
-/* The same for the network input's d⁰_ij = ‖x⁰_i − x⁰_j‖²: dd (E,3) is
- * overwritten with 2 D⁰ dd0, then scattered to dx. */
-static void geometry0_backward(real *dx, real *dd, const egnn_graph *g, const real *x0, const real *dd0) {
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < g->N; i++) {
-    int64_t e0 = edge_first(g, i), deg = row_degree(g, i);
-    for (int64_t k = 0; k < deg; k++) {
-      int64_t e = e0 + k, j = edge_neighbour(g, i, k);
-      for (int d = 0; d < 3; d++) dd[3 * e + d] = 2 * (x0[3 * i + d] - x0[3 * j + d]) * dd0[e];
+      for (int d = 0; d < 3; d++) {
+        real v = 2 * (x[3 * i + d] - x[3 * j + d]) * dr[e];
+        dd[3 * e + d] = accumulate ? dd[3 * e + d] + v : v;
+      }
     }
   }
   egnn_edge_diff_scatter(dx, g, dd);
@@ -1201,7 +1193,7 @@ static void block_backward(const egnn_model *m, const real *params, real *grads,
                                                   ws->P, ws->dRD, g, a.Z1, a.h_in, a.r, ws->d0, p + off[B_EW1], F));
   /* geometry: dD_ij += 2 D_ij dr_ij (r = ‖D‖²), then scatter to atoms;
    * dx_in = dx_out (identity path) + Σ geometric terms */
-  PHASE(EGNN_PHASE_GEOMETRY, geometry_backward(ws->dx, ws->dd, g, a.x_in, ws->dr));
+  PHASE(EGNN_PHASE_GEOMETRY, squared_distance_backward(ws->dx, ws->dd, g, a.x_in, ws->dr, 1));
   /* block input gradient becomes the next (earlier) block's output gradient */
   ws->dh = dh_in;
   ws->dh2 = dh_out;
@@ -1255,7 +1247,7 @@ void egnn_backward(const egnn_model *m, const elign_real *params, elign_real *gr
                                               params + t[0].offset, ws->ones, N, Hn, F));
   /* d⁰_ij = ‖x⁰_i − x⁰_j‖²: dD⁰ = 2 D⁰ dd0 */
   if (dx_in) {
-    PHASE(EGNN_PHASE_GEOMETRY, geometry0_backward(ws->dx, ws->dd, &g, ws_block(ws, 0).x_in, ws->dd0));
+    PHASE(EGNN_PHASE_GEOMETRY, squared_distance_backward(ws->dx, ws->dd, &g, ws_block(ws, 0).x_in, ws->dd0, 0));
     memcpy(dx_in, ws->dx, (size_t)N * 3 * sizeof(real));
   }
 }
