@@ -829,7 +829,10 @@ elign_status pretrain_run(MPI_Comm comm, const pretrain_options *o, const elign_
     elign_info("the checkpoint is at step %lld of %lld: nothing to train (raise pretrain.max_steps or epochs)",
                (long long)tr.step, (long long)tr.total_steps);
   elign_progress progress;
-  if (tr.rank == 0) elign_progress_start(&progress, "pretraining (optimizer steps)", tr.total_steps, o->progress_seconds);
+  if (tr.rank == 0) {
+    elign_progress_start(&progress, "pretraining (optimizer steps)", tr.total_steps, o->progress_seconds);
+    elign_progress_resume_at(&progress, tr.step);
+  }
   tr.t_run_start = elign_wtime();
   window_reset(&tr.win);
   int64_t last_checkpoint = tr.step;

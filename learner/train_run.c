@@ -494,7 +494,7 @@ static elign_status train_loop(trainer *tr, const train_start *start, elign_erro
   const train_options *o = tr->o;
   elign_progress progress;
   if (tr->rank == 0) elign_progress_start(&progress, "FED-GRPO iterations", o->iterations, o->progress_seconds);
-  if (tr->rank == 0) elign_progress_update(&progress, tr->iteration);
+  if (tr->rank == 0) elign_progress_resume_at(&progress, tr->iteration);
   int64_t done_this_run = 0, last_checkpoint = tr->iteration;
   int stop = 0;
   elign_status st = ELIGN_OK;

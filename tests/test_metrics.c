@@ -132,6 +132,35 @@ static void test_progress_plain(void) {
   elign_free(text);
 }
 
+/* A resumed loop (a checkpoint at unit 1000): the rate counts the units of this
+ * run only, so neither it nor the ETA is inflated by the work done before. */
+static void test_progress_resumed(void) {
+  capture c;
+  capture_begin(&c);
+  elign_progress p;
+  elign_progress_start(&p, "resumed", 1040, 0.05);
+  elign_progress_resume_at(&p, 1000);
+  for (long long i = 1001; i <= 1040; i++) {
+    sleep_seconds(0.01);
+    elign_progress_update(&p, i);
+  }
+  elign_progress_finish(&p);
+  char *text = capture_end(&c);
+  fprintf(stderr, "resumed progress:\n%s", text);
+  const char *first = strstr(text, "resumed: ");
+  long long done = 0, tot = 0;
+  double pct = 0, rate = 0;
+  int fields = first ? sscanf(first, "resumed: %lld/%lld (%lf%%) %lf/s", &done, &tot, &pct, &rate) : 0;
+  CHECK(fields == 4);
+  CHECK(done > 1000 && done < 1040);
+  CHECK(rate > 0 && rate < 150); /* 10 ms per unit: at most 100/s, not (done)/elapsed */
+  const char *last = strstr(text, "resumed: 1040/1040 done in ");
+  double secs = 0, mean = 0;
+  CHECK(last != NULL && sscanf(last, "resumed: 1040/1040 done in %lfs (%lf/s)", &secs, &mean) == 2);
+  CHECK(mean > 0 && mean < 150);
+  elign_free(text);
+}
+
 static void test_progress_quiet_and_tty(void) {
   /* Above INFO nothing is printed. */
   capture c;
@@ -289,6 +318,7 @@ static void test_metrics_file(void) {
 int main(void) {
   test_log_lines();
   test_progress_plain();
+  test_progress_resumed();
   test_progress_quiet_and_tty();
   test_metrics_file();
   return test_main_result("test_metrics");

@@ -86,7 +86,7 @@ static void format_rate(double rate, char *buf, size_t len) {
 /* "label: 120/1000 (12.0%) 45.3/s ETA 19s" */
 static void progress_body(const elign_progress *p, double now, char *buf, size_t len) {
   double elapsed = now - p->start;
-  double rate = elapsed > 0.0 ? (double)p->done / elapsed : 0.0;
+  double rate = elapsed > 0.0 ? (double)(p->done - p->resumed) / elapsed : 0.0;
   char rate_text[32], eta_text[32];
   format_rate(rate, rate_text, sizeof rate_text);
   if (p->total > 0) {
@@ -133,12 +133,17 @@ void elign_progress_update(elign_progress *p, long long done) {
   progress_write(p, body, 0);
 }
 
+void elign_progress_resume_at(elign_progress *p, long long done) {
+  p->resumed = done;
+  p->done = done;
+}
+
 void elign_progress_finish(elign_progress *p) {
   if (elign_log_get_level() > ELIGN_LOG_INFO) return;
   double now = elign_wtime();
   double elapsed = now - p->start;
   char rate_text[32], time_text[32], body[256];
-  format_rate(elapsed > 0.0 ? (double)p->done / elapsed : 0.0, rate_text, sizeof rate_text);
+  format_rate(elapsed > 0.0 ? (double)(p->done - p->resumed) / elapsed : 0.0, rate_text, sizeof rate_text);
   snprintf(time_text, sizeof time_text, "%.1fs", elapsed);
   if (p->total > 0)
     snprintf(body, sizeof body, "%s: %lld/%lld done in %s (%s)", p->label, p->done, p->total, time_text, rate_text);

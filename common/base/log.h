@@ -53,6 +53,7 @@ typedef struct {
   char label[64];
   long long total;   /* units expected; 0 if unknown (no percentage or ETA) */
   long long done;    /* units done at the last update */
+  long long resumed; /* units done before this run (a resumed loop): not counted in the rate */
   double start;      /* elign_wtime() at start */
   double last_print; /* elign_wtime() of the last line written */
   double interval;   /* seconds between plain lines */
@@ -62,6 +63,8 @@ typedef struct {
 
 void elign_progress_start(elign_progress *p, const char *label, long long total, double interval);
 void elign_progress_update(elign_progress *p, long long done);
+/* A loop resumed at `done` units: the rate and ETA count only the units done since. */
+void elign_progress_resume_at(elign_progress *p, long long done);
 void elign_progress_finish(elign_progress *p);
 
 #endif
