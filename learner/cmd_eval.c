@@ -63,7 +63,8 @@ static void usage(FILE *out) {
           "  --split NAME            evaluate only this split of dataset inputs\n"
           "  --rule auto|qm9|geom    bond rule (default auto: QM9 when every atom is H C N O F)\n"
           "Oracles:\n"
-          "  --oracle NAME           backend (repeatable): lj, ani, gfn2-xtb, gfn-ff, python, dft\n"
+          "  --oracle NAME           backend (repeatable): lj, ani, gfn2-xtb, gfn-ff, python, dft;\n"
+          "                          or an ANI model (ani-2x, ani-1x, ani-1ccx), ani:MODEL, python:FUNCTION\n"
           "  --config FILE           oracle.* settings from a config (flags win); without --oracle\n"
           "                          its oracle.backend\n"
           "  --set KEY=VALUE         override a config key (repeatable; needs --config)\n"
@@ -102,6 +103,7 @@ typedef struct {
   int n_refs;
   const char *dataset, *train_split, *train_smiles, *split, *rule;
   const char *oracles[EVAL_MAX_BACKENDS];
+  elign_oracle_spec specs[EVAL_MAX_BACKENDS]; /* oracles[] parsed: backend + ANI model / Python function */
   int n_oracles;
   int relax;
   const char *optimizer;
@@ -274,10 +276,9 @@ static int parse_args(int argc, char **argv, eval_args *a, int verbose) {
     return 2;
   }
   for (int b = 0; b < a->n_oracles; b++) {
-    if (!elign_oracle_backend_find(a->oracles[b])) {
-      if (verbose)
-        fprintf(stderr, "elign eval: unknown oracle backend '%s' (valid: %s)\n", a->oracles[b],
-                elign_oracle_backend_names());
+    elign_error serr = {0};
+    if (elign_oracle_spec_parse(a->oracles[b], "--oracle", &a->specs[b], &serr) != ELIGN_OK) {
+      if (verbose) fprintf(stderr, "elign eval: %s\n", serr.msg);
       return 2;
     }
     for (int c = 0; c < b; c++)
@@ -322,6 +323,8 @@ static elign_status apply_config(eval_args *a, elign_config **cfg, elign_error *
     if (!elign_oracle_backend_find(a->oracles[0]))
       return ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "%s: oracle.backend '%s' is not a backend (valid: %s)", a->config,
                         a->oracles[0], elign_oracle_backend_names());
+    elign_status st = elign_oracle_spec_parse(a->oracles[0], "oracle.backend", &a->specs[0], err);
+    if (st) return st;
   }
   if (!a->batch_given) a->batch = (int)elign_config_get_int(*cfg, "oracle.batch_size");
   if (!a->dft_method) a->dft_method = elign_config_get_string(*cfg, "dft.method");
@@ -350,14 +353,15 @@ static void make_settings(const eval_args *a, eval_settings *s) {
   for (int b = 0; b < a->n_oracles; b++) {
     snprintf(s->backends[b], sizeof s->backends[b], "%s", a->oracles[b]);
     /* everything that can change this backend's numbers; not paths that only say where files are */
+    elign_oracle_options o = elign_oracle_spec_options(&a->specs[b], &a->opt);
     uint64_t h = EVAL_FNV_START;
     h = hash_str(h, a->oracles[b]);
-    h = hash_str(h, a->opt.model);
-    h = hash_str(h, a->opt.python_module);
-    h = hash_str(h, a->opt.python_function);
-    h = hash_str(h, a->opt.method);
-    h = hash_str(h, a->opt.basis);
-    double nums[9] = {a->opt.min_distance, a->opt.time_limit, (double)a->opt.max_iterations, (double)a->batch,
+    h = hash_str(h, o.model);
+    h = hash_str(h, o.python_module);
+    h = hash_str(h, o.python_function);
+    h = hash_str(h, o.method);
+    h = hash_str(h, o.basis);
+    double nums[9] = {o.min_distance, o.time_limit, (double)o.max_iterations, (double)a->batch,
                       (double)a->relax, s->opt.fmax, (double)s->opt.max_steps, s->opt.max_step,
                       (double)s->opt.method};
     h = eval_fnv1a(h, nums, sizeof nums);
@@ -630,8 +634,10 @@ static int eval_run_all(eval_args *a, int *argc, char ***argv) {
   /* 2. the oracles where they run */
   if (w->is_oracle || w->embedded_oracle) {
     a->opt.rank = w->rank;
-    for (int b = 0; b < r.s.n_backends && err.status == ELIGN_OK; b++)
-      elign_oracle_create(r.s.backends[b], &a->opt, &oracles[b], &err);
+    for (int b = 0; b < r.s.n_backends && err.status == ELIGN_OK; b++) {
+      elign_oracle_options o = elign_oracle_spec_options(&a->specs[b], &a->opt);
+      elign_oracle_create(a->specs[b].backend, &o, &oracles[b], &err);
+    }
   }
   /* the DFT servers: the DFT ranks, else the oracle ranks, else rank 0 in-process */
   const int *dft_servers = w->n_dft > 0 ? w->dft_ranks : w->oracle_ranks;

@@ -12,32 +12,12 @@
 
 /* ---- config ------------------------------------------------------------------------- */
 
-static int is_ani_model(const char *s) {
-  return strcmp(s, "ani-2x") == 0 || strcmp(s, "ani-1x") == 0 || strcmp(s, "ani-1ccx") == 0;
-}
-
-/* "ani-1ccx" → (ani, ani-1ccx); "gfn2-xtb" → (gfn2-xtb, ""); "B:ARG" → (B, ARG). */
+/* The oracle layer's names (elign_oracle_spec: "ani-1ccx", "gfn2-xtb", "B:ARG"), plus a
+ * metric label. */
 static elign_status parse_judge(const char *text, train_judge_spec *j, elign_error *err) {
   memset(j, 0, sizeof *j);
-  if (strlen(text) >= sizeof j->spec)
-    return ELIGN_FAIL(err, ELIGN_ERR_ARG, "train.judges: entry '%s' is too long", text);
-  snprintf(j->spec, sizeof j->spec, "%s", text);
-  const char *colon = strchr(text, ':');
-  if (is_ani_model(text)) {
-    snprintf(j->backend, sizeof j->backend, "ani");
-    snprintf(j->arg, sizeof j->arg, "%s", text);
-  } else if (colon) {
-    snprintf(j->backend, sizeof j->backend, "%.*s", (int)(colon - text), text);
-    snprintf(j->arg, sizeof j->arg, "%s", colon + 1);
-  } else {
-    snprintf(j->backend, sizeof j->backend, "%s", text);
-  }
-  if (!elign_oracle_backend_find(j->backend))
-    return ELIGN_FAIL(err, ELIGN_ERR_ARG, "train.judges: '%s' is not an oracle backend (valid: %s; ANI models: "
-                      "ani-2x, ani-1x, ani-1ccx; BACKEND:MODEL or python:FUNCTION)", text, elign_oracle_backend_names());
-  if (strcmp(j->backend, "ani") == 0 && j->arg[0] && !is_ani_model(j->arg))
-    return ELIGN_FAIL(err, ELIGN_ERR_ARG, "train.judges: '%s': unknown ANI model '%s' (ani-2x, ani-1x, ani-1ccx)",
-                      text, j->arg);
+  elign_status st = elign_oracle_spec_parse(text, "train.judges", &j->oracle, err);
+  if (st) return st;
   size_t k = 0;
   for (const char *p = text; *p && k + 1 < sizeof j->label; p++)
     j->label[k++] = isalnum((unsigned char)*p) ? (char)tolower((unsigned char)*p) : '_';
@@ -87,13 +67,11 @@ elign_status train_oracle_set_create(train_oracle_set *set, elign_oracle *primar
   set->primary = primary;
   for (int i = 0; i < jc->n; i++) {
     const train_judge_spec *j = &jc->judge[i];
-    elign_oracle_options opt = *base;
+    elign_oracle_options opt = elign_oracle_spec_options(&j->oracle, base);
     opt.min_distance = 0; /* the judge's own default, not the reward's setting */
-    if (j->arg[0] && strcmp(j->backend, "ani") == 0) opt.model = j->arg;
-    if (j->arg[0] && strcmp(j->backend, "python") == 0) opt.python_function = j->arg;
-    elign_status st = elign_oracle_create(j->backend, &opt, &set->judge[i], err);
+    elign_status st = elign_oracle_create(j->oracle.backend, &opt, &set->judge[i], err);
     if (st) {
-      elign_error_prefix(err, "train.judges '%s': ", j->spec);
+      elign_error_prefix(err, "train.judges '%s': ", j->oracle.spec);
       train_oracle_set_free(set);
       return st;
     }
@@ -145,7 +123,7 @@ int train_judges_alarm(const train_judges_config *jc, const train_judge_round *t
   double rise = now->reward - then->reward;
   if (isfinite(rise) && rise > jc->reward_min_rise) {
     for (int i = 0; i < jc->n; i++) {
-      const char *name = jc->judge[i].spec;
+      const char *name = jc->judge[i].oracle.spec;
       double dE = now->energy[i] - then->energy[i];
       if (isfinite(dE) && dE > jc->energy_tol)
         add_cause(why, len, &n, "reward up while judge %s's energy rose %.4g eV/atom (%.6g -> %.6g)", dE,

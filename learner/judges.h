@@ -42,10 +42,9 @@
 
 /* One judge: a backend and its model (ANI) or function (python). */
 typedef struct {
-  char spec[64];    /* as written in train.judges, e.g. "ani-1ccx", "gfn2-xtb", "python:stretch" */
-  char backend[32]; /* registry name */
-  char arg[64];     /* ANI model / python function ("" = the oracle.* setting) */
-  char label[48];   /* metric-name form of spec: [a-z0-9_] */
+  elign_oracle_spec oracle; /* as written in train.judges, e.g. "ani-1ccx", "gfn2-xtb", "python:stretch";
+                               arg "" = the oracle.* setting */
+  char label[48];           /* metric-name form of the spec: [a-z0-9_] */
 } train_judge_spec;
 
 typedef struct {

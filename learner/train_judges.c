@@ -37,13 +37,13 @@ struct train_judges {
 
 /* The same backend with the same model (ANI) or function (python) as the reward. */
 static int judge_is_reward(const train_judge_spec *j, const train_options *o) {
-  if (strcmp(j->backend, o->oracle_backend) != 0) return 0;
-  const char *mine = strcmp(j->backend, "ani") == 0      ? o->oracle.model
-                     : strcmp(j->backend, "python") == 0 ? (o->oracle.python_function ? o->oracle.python_function
+  if (strcmp(j->oracle.backend, o->oracle_backend) != 0) return 0;
+  const char *mine = strcmp(j->oracle.backend, "ani") == 0      ? o->oracle.model
+                     : strcmp(j->oracle.backend, "python") == 0 ? (o->oracle.python_function ? o->oracle.python_function
                                                                                           : "evaluate")
                                                          : NULL;
-  if (!j->arg[0] || !mine) return 1;
-  return strcmp(j->arg, mine) == 0;
+  if (!j->oracle.arg[0] || !mine) return 1;
+  return strcmp(j->oracle.arg, mine) == 0;
 }
 
 /* With oracle ranks rank 0 reads no ANI file, yet its checkpoints must name
@@ -59,9 +59,8 @@ static void record_remote_ani_files(const trainer *tr) {
     elign_oracle_destroy(&o);
   for (int i = 0; i < tr->o->judges.n; i++) {
     const train_judge_spec *j = &tr->o->judges.judge[i];
-    if (strcmp(j->backend, "ani") != 0) continue;
-    elign_oracle_options opt = tr->o->oracle;
-    if (j->arg[0]) opt.model = j->arg;
+    if (strcmp(j->oracle.backend, "ani") != 0) continue;
+    elign_oracle_options opt = elign_oracle_spec_options(&j->oracle, &tr->o->oracle);
     if (elign_oracle_create("ani", &opt, &o, &e) == ELIGN_OK) elign_oracle_destroy(&o);
   }
 }
@@ -91,10 +90,10 @@ elign_status train_judges_setup(trainer *tr, elign_error *err) {
   for (int i = 0; i < jc->n; i++) /* a judge that is the reward itself cannot catch the reward's holes */
     if (!tr->o->dummy_reward && judge_is_reward(&jc->judge[i], tr->o))
       elign_warn("train.judges: '%s' is the reward's own oracle (oracle.backend %s): it cannot see the reward's "
-                 "holes; list backends or models the reward does not use", jc->judge[i].spec, tr->o->oracle_backend);
+                 "holes; list backends or models the reward does not use", jc->judge[i].oracle.spec, tr->o->oracle_backend);
   char list[512] = "";
   for (int i = 0; i < jc->n; i++)
-    snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", jc->judge[i].spec);
+    snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", jc->judge[i].oracle.spec);
   elign_info("judges: %s score %d fixed samples every %lld iterations (%s); alarm window %d rounds%s", list,
              jc->samples, (long long)jc->every, tr->w->embedded_oracle ? "in process" : "on the oracle ranks",
              jc->window, jc->stop ? ", a firing alarm stops the run" : "");

@@ -139,6 +139,25 @@ void elign_oracle_options_from_config(const struct elign_config *cfg, elign_orac
 void elign_oracle_options_apply_flags(elign_oracle_options *opt, const elign_oracle_options *flags,
                                       int min_distance_given);
 
+/* An oracle named the way users name judges and evaluation oracles: a backend
+ * ("gfn2-xtb"), an ANI model ("ani-1ccx": backend ani with that model), or
+ * "BACKEND:ARG" ("ani:ani-1x", "python:stretch": the ANI model or the Python
+ * function). One parser, so train.judges and `elign eval --oracle` accept the
+ * same names. */
+typedef struct {
+  char spec[64];    /* as written */
+  char backend[32]; /* registry name */
+  char arg[64];     /* ANI model / Python function; "" = the options' own */
+} elign_oracle_spec;
+/* Fails naming `what` (e.g. "train.judges", "--oracle") and the entry: too long,
+ * not a backend, an unknown ANI model. */
+elign_status elign_oracle_spec_parse(const char *text, const char *what, elign_oracle_spec *spec, elign_error *err);
+/* 1 if text names an ANI model (ani-2x, ani-1x, ani-1ccx). */
+int elign_oracle_is_ani_model(const char *text);
+/* The options for this spec: base with the ANI model or Python function of its
+ * ARG (pointing into spec, which must outlive the result). */
+elign_oracle_options elign_oracle_spec_options(const elign_oracle_spec *spec, const elign_oracle_options *base);
+
 /* The common input checks for one molecule of n atoms, in this order:
  * n == 0 → EMPTY; a NaN/Inf coordinate → NONFINITE_INPUT; supports(state, Z)
  * false (skipped if supports is NULL) → UNSUPPORTED_ELEMENT; a pair closer

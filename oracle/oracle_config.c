@@ -1,9 +1,11 @@
-/* oracle_config.c — the oracle.* / dft.* config keys → elign_oracle_options.
+/* oracle_config.c — the oracle.* / dft.* config keys → elign_oracle_options,
+ * and oracle names as users write them (elign_oracle_spec).
  *
  * One mapping shared by `elign oracle --config` and the training roles, so a
  * backend is chosen by name in the config (oracle.backend) the same way
  * everywhere. Strings point into the config, which must outlive the options.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "oracle/oracle.h"
@@ -47,4 +49,42 @@ void elign_oracle_options_apply_flags(elign_oracle_options *opt, const elign_ora
   for (size_t i = 0; i < sizeof dst / sizeof dst[0]; i++)
     if (src[i]) *dst[i] = src[i];
   if (min_distance_given) opt->min_distance = flags->min_distance;
+}
+
+/* ---- oracle names: "gfn2-xtb", "ani-1ccx", "ani:ani-1x", "python:stretch" ---------- */
+
+int elign_oracle_is_ani_model(const char *text) {
+  return text && (strcmp(text, "ani-2x") == 0 || strcmp(text, "ani-1x") == 0 || strcmp(text, "ani-1ccx") == 0);
+}
+
+elign_status elign_oracle_spec_parse(const char *text, const char *what, elign_oracle_spec *spec, elign_error *err) {
+  memset(spec, 0, sizeof *spec);
+  if (strlen(text) >= sizeof spec->spec)
+    return ELIGN_FAIL(err, ELIGN_ERR_ARG, "%s: entry '%s' is too long", what, text);
+  snprintf(spec->spec, sizeof spec->spec, "%s", text);
+  const char *colon = strchr(text, ':');
+  if (elign_oracle_is_ani_model(text)) {
+    snprintf(spec->backend, sizeof spec->backend, "ani");
+    snprintf(spec->arg, sizeof spec->arg, "%s", text);
+  } else if (colon) {
+    snprintf(spec->backend, sizeof spec->backend, "%.*s", (int)(colon - text), text);
+    snprintf(spec->arg, sizeof spec->arg, "%s", colon + 1);
+  } else {
+    snprintf(spec->backend, sizeof spec->backend, "%s", text);
+  }
+  if (!elign_oracle_backend_find(spec->backend))
+    return ELIGN_FAIL(err, ELIGN_ERR_ARG, "%s: '%s' is not an oracle backend (valid: %s; ANI models: "
+                      "ani-2x, ani-1x, ani-1ccx; BACKEND:MODEL or python:FUNCTION)", what, text,
+                      elign_oracle_backend_names());
+  if (strcmp(spec->backend, "ani") == 0 && spec->arg[0] && !elign_oracle_is_ani_model(spec->arg))
+    return ELIGN_FAIL(err, ELIGN_ERR_ARG, "%s: '%s': unknown ANI model '%s' (ani-2x, ani-1x, ani-1ccx)", what, text,
+                      spec->arg);
+  return ELIGN_OK;
+}
+
+elign_oracle_options elign_oracle_spec_options(const elign_oracle_spec *spec, const elign_oracle_options *base) {
+  elign_oracle_options opt = *base;
+  if (spec->arg[0] && strcmp(spec->backend, "ani") == 0) opt.model = spec->arg;
+  if (spec->arg[0] && strcmp(spec->backend, "python") == 0) opt.python_function = spec->arg;
+  return opt;
 }

@@ -223,6 +223,24 @@ ok = r['n_converged'] == 4 and r['fmax_final_mean'] < 0.03 and r['strain_mean'] 
 ok &= m['oracle:ani']['frms_mean'] > r['fmax_final_mean'] / 2  # MMFF geometries are not ANI minima
 sys.exit(0 if ok else 1)
 EOF
+  # ANI models named as judges are: --oracle ani-2x --oracle ani-1ccx in one run (on an oracle
+  # rank) give each model's numbers of a run with --oracle ani --model M, under its own name
+  "$ELIGN" eval eval_tiny4.h5 --oracle ani --model ani-1ccx --model-dir "$ZOO" --batch 4 --no-print \
+    --out $D/ccx.json --run-dir $D/ccx.d 2> $D/ccx.log && ok || bad "ani-1ccx: $(tail -3 $D/ccx.log)"
+  "$ELIGN" eval eval_tiny4.h5 --oracle ani --model-dir "$ZOO" --batch 4 --no-print --out $D/a2x.json \
+    --run-dir $D/a2x.d 2> $D/a2x.log && ok || bad "ani-2x: $(tail -3 $D/a2x.log)"
+  "${MPIRUN[@]}" -np 2 "$ELIGN" eval eval_tiny4.h5 --oracle ani-2x --oracle ani-1ccx --model-dir "$ZOO" --batch 4 \
+    --no-print --out $D/two.json --run-dir $D/two.d > /dev/null 2> $D/two.log && ok || bad "two ANI models: $(tail -3 $D/two.log)"
+  "$PY" - $D/a2x.json $D/ccx.json $D/two.json <<'EOF' && ok || bad "ani-2x / ani-1ccx by name"
+import json, sys
+a2x, ccx, two = (json.load(open(f))['samples']['mean'] for f in sys.argv[1:])
+pairs = [(two['oracle:ani-2x'], a2x['oracle:ani']), (two['oracle:ani-1ccx'], ccx['oracle:ani'])]
+for k in ('energy_per_atom_mean', 'frms_mean'):
+    print('%s: ani-2x %.6f / %.6f, ani-1ccx %.6f / %.6f' % (k, pairs[0][0][k], pairs[0][1][k], pairs[1][0][k], pairs[1][1][k]))
+ok = all(p[0][k] == p[1][k] for p in pairs for k in ('energy_per_atom_mean', 'frms_mean'))
+ok &= two['oracle:ani-2x']['energy_per_atom_mean'] != two['oracle:ani-1ccx']['energy_per_atom_mean']
+sys.exit(0 if ok else 1)
+EOF
 else
   echo "skip: no ANI model zoo at $ZOO"
 fi
@@ -235,7 +253,9 @@ expect_usage() {
   local rc=$?
   [ $rc -eq 2 ] && grep -q -- "$want" $D/usage.txt && ok || bad "eval $*: exit $rc, $(cat $D/usage.txt)"
 }
-expect_usage "unknown oracle backend 'nosuch'" eval_tiny4.h5 --oracle nosuch
+expect_usage "'nosuch' is not an oracle backend" eval_tiny4.h5 --oracle nosuch
+expect_usage "unknown ANI model 'ani-3x'" eval_tiny4.h5 --oracle ani:ani-3x
+expect_usage "--oracle ani-1ccx given twice" eval_tiny4.h5 --oracle ani-1ccx --oracle ani-1ccx
 expect_usage "--relax needs an --oracle" eval_tiny4.h5 --relax
 expect_usage "exists: refusing to overwrite it" eval_tiny4.h5 --out $D/full.json
 expect_usage "at least one samples file" --oracle lj

@@ -11,8 +11,8 @@ static train_judges_config config(void) {
   train_judges_config jc;
   memset(&jc, 0, sizeof jc);
   jc.n = 2;
-  strcpy(jc.judge[0].spec, "ani-1ccx");
-  strcpy(jc.judge[1].spec, "gfn2-xtb");
+  strcpy(jc.judge[0].oracle.spec, "ani-1ccx");
+  strcpy(jc.judge[1].oracle.spec, "gfn2-xtb");
   jc.window = 3, jc.reward_min_rise = 0.0, jc.energy_tol = 0.05, jc.force_tol = 0.25, jc.failure_rise = 0.1;
   jc.stability_drop = 0.1, jc.uniqueness_drop = 0.1;
   return jc;
