@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "common/base/launch_env.h"
+#include "common/nn/blas_probe.h"
 #include "common/base/log.h"
 #include "oracle/service/client.h"
 #include "oracle/service/server.h"
@@ -140,7 +141,7 @@ static double inprocess_rate(elign_oracle *o, const bench_args *a) {
 }
 
 int main(int argc, char **argv) {
-  elign_launch_env_defaults(argv); /* the threads' wait policy and OpenBLAS core `elign` runs with */
+  elign_launch_env_defaults(argv, elign_blas_rows_independent); /* the threads' wait policy and OpenBLAS core `elign` runs with */
   MPI_Init(&argc, &argv);
   int rank, size;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);

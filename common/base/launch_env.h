@@ -9,29 +9,40 @@
  * test that takes 0.9 s with one thread took 86 s with two beside a 2-rank
  * job (docs/performance.md). Default here: passive.
  *
- * OPENBLAS_CORETYPE. Debian's OpenBLAS 0.3.21 does not know CPUs newer than
- * its release and falls back to old kernels: on a 5th-generation Xeon
- * (family 6 model 207) it picks Prescott (SSE3), about 5 times slower in
- * sgemm than its AVX-512 (SkylakeX) kernels. It is NOT switched here: with
- * the SkylakeX kernels a GEMM row's bits depend on the number of rows of the
- * product, so the learner's recomputed log-probabilities no longer equal
- * the actors' and the first PPO ratio of an iteration is not 1
- * (tests/train_cli.sh "zero drift" fails). The Prescott and Haswell kernels
- * are row-independent. elign_openblas_better_core says what a switch would
- * pick, for `elign --version` and provenance; switching waits for the EGNN
- * products to be made row-independent (fixed-shape panels or our own
- * fixed-order kernel, as oracle/ani/ani_gemm.c does for ANI).
+ * OPENBLAS_CORETYPE. Results that must not depend on the batch (a PPO ratio
+ * recomputed in other micro-batches is exactly 1, a molecule's ε̂ alone or in
+ * a batch) need GEMMs whose rows' bits do not depend on the product's height.
+ * Which OpenBLAS kernels give that depends on the CPU: Haswell's do on Intel
+ * but not on an AMD EPYC (Zen 4), SkylakeX's never; Sandybridge (AVX) and
+ * Prescott (SSE3) did everywhere measured. So the program probes the core
+ * OpenBLAS picked (common/nn/blas_probe.h, a few ms) and, where a row's bits
+ * move, restarts itself with OPENBLAS_CORETYPE=Sandybridge, then Prescott.
+ * The core that failed is kept in ELIGN_OPENBLAS_FALLBACK_FROM for `elign
+ * --version` and provenance. Debian's OpenBLAS 0.3.21 also does not know
+ * CPUs newer than itself (a 5th-generation Xeon gets Prescott);
+ * elign_openblas_better_core says what faster core the CPU could run, which
+ * is used once the EGNN products are made row-independent on any kernel
+ * (fixed-shape panels or our own fixed-order kernel, as oracle/ani/ani_gemm.c
+ * does for ANI).
  *
- * A variable the user set is always kept. Both are recorded in every file's
- * provenance. Setting them from the program means starting it again. */
+ * An OPENBLAS_CORETYPE set in the environment (some clusters and containers
+ * export one for every job) is replaced too when it fails the probe, unless
+ * ELIGN_KEEP_OPENBLAS_CORETYPE is set: exact results first. An
+ * OMP_WAIT_POLICY the user set is always kept. Both are recorded in every
+ * file's provenance. Setting them from the program means starting it again. */
 #ifndef ELIGN_LAUNCH_ENV_H
 #define ELIGN_LAUNCH_ENV_H
 
-/* Set OMP_WAIT_POLICY where it is unset and, if so,
- * re-execute this program with the same arguments (same process id, before
- * MPI starts). Returns when nothing needed setting or the re-execution
- * failed (then the run goes on with the libraries' defaults). */
-void elign_launch_env_defaults(char **argv);
+/* Set OMP_WAIT_POLICY where it is unset and, where rows_independent (e.g.
+ * elign_blas_rows_independent; NULL = no probe) says the OpenBLAS core is not
+ * row-independent and the user did not choose one, the next fallback core;
+ * if anything was set, re-execute this program with the same arguments (same
+ * process id, before MPI starts). Returns when nothing needed setting or the
+ * re-execution failed (then the run goes on with the libraries' defaults). */
+void elign_launch_env_defaults(char **argv, int (*rows_independent)(void));
+
+/* The core OpenBLAS picked before a fallback for row independence, or NULL. */
+const char *elign_openblas_fallback_from(void);
 
 /* The OpenBLAS core type this process runs with ("unknown" if OpenBLAS does
  * not say). */
