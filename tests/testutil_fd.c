@@ -20,7 +20,7 @@ int test_fd_gradient(test_fd_loss loss, void *ctx, elign_real *x, const elign_re
     double lm = loss(ctx, x);
     x[j] = keep;
     double fd = (lp - lm) / (2 * h), err = fabs(fd - (double)g[j]);
-    if (err > worst) worst = err;
+    if (err > worst || isnan(err)) worst = err; /* once NaN, reported as NaN */
     if (!(err <= atol + rtol * fabs(fd))) { /* written so that a NaN is a mismatch */
       if (bad < FD_SHOWN) fprintf(stderr, "  %s [%zu]: analytic %.12g, fd %.12g\n", label, j, (double)g[j], fd);
       bad++;
