@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
 # CLI basics: --help lists commands, unknown commands fail with a clear message.
 set -u
-ELIGN="$1"
-fails=0; passes=0
-ok()   { passes=$((passes+1)); }
-bad()  { echo "FAIL: $*" >&2; fails=$((fails+1)); }
+# shellcheck source=SCRIPTDIR/cli_lib.sh
+. "$(dirname "$0")/cli_lib.sh"
 
 "$ELIGN" --help > help.txt && grep -q "usage: elign" help.txt && ok || bad "elign --help"
 "$ELIGN" version | grep -q "^elign " && ok || bad "elign version"
@@ -15,5 +13,4 @@ bad()  { echo "FAIL: $*" >&2; fails=$((fails+1)); }
 for cmd in $(awk '/^  [a-z]/{print $1}' help.txt); do
   "$ELIGN" "$cmd" --help > /dev/null && ok || bad "elign $cmd --help"
 done
-echo "cli_basics: $passes passed, $fails failed"
-[ $fails -eq 0 ]
+cli_finish

@@ -1,6 +1,6 @@
 # Diffusion process, sampler, EDM import and the denoise/sample CLI (owner: diffusion).
 elign_add_test(NAME test_diffusion SOURCES test_diffusion.c)
-elign_add_test(NAME test_diffusion_grad SOURCES test_diffusion_grad.c)
+elign_add_test(NAME test_diffusion_grad SOURCES test_diffusion_grad.c testutil_fd.c)
 
 # Double-precision copies (tight finite differences) in the normal build: the
 # diffusion maths, the RNG and the EGNN compiled again with ELIGN_DOUBLE into
@@ -16,6 +16,7 @@ foreach(t test_diffusion test_diffusion_grad)
   add_test(NAME ${t}_dbl COMMAND ${t}_dbl WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
   set_tests_properties(${t}_dbl PROPERTIES ENVIRONMENT "${ELIGN_TEST_ENV}" TIMEOUT 120)
 endforeach()
+target_sources(test_diffusion_grad_dbl PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/testutil_fd.c)
 elign_add_test(NAME test_sampler SOURCES test_sampler.c testutil_molset.c)
 elign_add_script_test(test_edm_import test_edm_import.sh)
 elign_add_test(NAME test_energy_loss SOURCES test_energy_loss.c)

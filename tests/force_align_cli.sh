@@ -16,29 +16,16 @@
 #     weight 0.
 #   bash tests/force_align_cli.sh path/to/elign path/to/train_make_model
 set -u
-ELIGN="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
-MAKE_MODEL="$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"
-PY="${ELIGN_PYTHON:-/usr/bin/python3}"
-MPIRUN="${ELIGN_MPIRUN:-mpirun} --oversubscribe --bind-to none --allow-run-as-root -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1"
-SRC="$(cd "$(dirname "$0")/.." && pwd)"
-COMPARE="$PY $SRC/tests/pretrain_compare.py"
-fails=0; passes=0
-ok()  { passes=$((passes+1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails+1)); }
-dir=$(mktemp -d "$PWD/force_align_cli.XXXXXX")
-trap 'rm -rf "$dir"' EXIT
-cd "$dir" || exit 1
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+# shellcheck source=SCRIPTDIR/cli_lib.sh
+. "$(dirname "$0")/cli_lib.sh"
+MAKE_MODEL="$(cli_abspath "$2")"
+cli_workdir force_align_cli
 
 # mall FILE EXPR: EXPR is true on every metrics line; mnone FILE PREFIX: no key starts with PREFIX
 mall() { "$PY" -c "import json,sys; sys.exit(0 if all(eval(sys.argv[2], {}, json.loads(l)) for l in open(sys.argv[1])) else 1)" "$@"; }
 mnone() { "$PY" -c "import json,sys; sys.exit(1 if any(k.startswith(sys.argv[2]) for l in open(sys.argv[1]) for k in json.loads(l)) else 0)" "$@"; }
-same() { # same "what" A B...
-  local what="$1"; shift
-  $COMPARE "$@" > cmp.txt 2>&1 && ok || { bad "$what"; cat cmp.txt >&2; }
-}
 differ() { # differ "what" A B
-  $COMPARE "$2" "$3" > cmp.txt 2>&1 && bad "$1: the weights are bitwise equal" || ok
+  "${COMPARE[@]}" "$2" "$3" > cmp.txt 2>&1 && bad "$1: the weights are bitwise equal" || ok
 }
 
 "$MAKE_MODEL" tiny.h5 7 || bad "make model"
@@ -69,9 +56,9 @@ mall one/metrics.jsonl "units == 4 and optimizer_steps == 2 and force_align_step
   abs(force_align_loss - 0.5 * (1 - force_align_cos)) < 1e-9" && ok || bad "micro-batch ratio: $(cat one/metrics.jsonl)"
 
 # ---- determinism over rank counts ------------------------------------------------------
-$MPIRUN -np 2 "$ELIGN" --quiet train base.yaml --set run.dir=a2 $FA --set train.force_alignment_weight=0.5 > /dev/null 2>&1 ||
+"${MPIRUN[@]}" -np 2 "$ELIGN" --quiet train base.yaml --set run.dir=a2 $FA --set train.force_alignment_weight=0.5 > /dev/null 2>&1 ||
   bad "-np 2 run"
-$MPIRUN -np 3 "$ELIGN" --quiet train base.yaml --set run.dir=a3 --set mpi.oracle_ranks=1 $FA --set train.force_alignment_weight=0.5 \
+"${MPIRUN[@]}" -np 3 "$ELIGN" --quiet train base.yaml --set run.dir=a3 --set mpi.oracle_ranks=1 $FA --set train.force_alignment_weight=0.5 \
   > /dev/null 2>&1 || bad "-np 3 run"
 same "force alignment: 1 process vs -np 2 vs -np 3 (one oracle rank)" a1/checkpoint.h5 a2/checkpoint.h5 a3/checkpoint.h5
 
@@ -93,5 +80,4 @@ inert nocompare "no fine-stage reward frame falls on a trained step" $FA --set r
   --set reward.shaping.scheduler.include_terminal=false --set train.force_alignment_weight=0.5
 inert nocompare "train.force_alignment_weight is 0" $FA --set train.force_alignment_weight=0
 
-echo "force_align_cli: $passes checks passed, $fails failed"
-[ $fails -eq 0 ]
+cli_finish checks

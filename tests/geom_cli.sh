@@ -6,13 +6,11 @@
 # headers), then re-reads it with EDM's rules and compares the dataset (h5py).
 # usage: geom_cli.sh ELIGN PYTHON
 set -u
-ELIGN="$1"; PY="$2"
-HERE="$(cd "$(dirname "$0")" && pwd)"
-CHECK="$HERE/geom_check.py"
+# shellcheck source=SCRIPTDIR/cli_lib.sh
+. "$(dirname "$0")/cli_lib.sh"
+PY="$2"
+CHECK="$SRC/tests/geom_check.py"
 W=geom_cli.work; rm -rf "$W"; mkdir -p "$W"; cd "$W"
-fails=0; passes=0
-ok()  { passes=$((passes+1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails+1)); }
 # one_error CMD...: exit 1 with exactly one line on stderr (left in err.txt)
 one_error() {
   "$@" > out.txt 2> err.txt; local rc=$?
@@ -100,12 +98,11 @@ one_error "$ELIGN" data import missing.msgpack -o x.h5 && grep -q "missing.msgpa
   && grep -q "must be the only input" err.txt && ok || bad "two msgpack inputs"
 "$ELIGN" data import g.msgpack -o x.h5 --split s.json > /dev/null 2> err.txt; [ $? -eq 2 ] \
   && grep -q "do not apply to GEOM input" err.txt && ok || bad "--split with msgpack"
-"$ELIGN" data import "${ELIGN_SHARED_DIR:-../shared}/data/qm9like/tiny.xyz" -o x.h5 --conformers 3 > /dev/null 2> err.txt; [ $? -eq 2 ] \
+"$ELIGN" data import "$SHARED/data/qm9like/tiny.xyz" -o x.h5 --conformers 3 > /dev/null 2> err.txt; [ $? -eq 2 ] \
   && grep -q "need a .msgpack input" err.txt && ok || bad "GEOM option without msgpack"
 "$ELIGN" data import g.msgpack -o x.h5 --valid-fraction 1.5 > /dev/null 2> err.txt; [ $? -eq 2 ] \
   && grep -q "bad or missing value for --valid-fraction: 1.5" err.txt && ok || bad "bad fraction"
 "$ELIGN" data import g.msgpack -o x.h5 --valid-fraction 0.6 --test-fraction 0.6 > /dev/null 2> err.txt; [ $? -eq 1 ] \
   && grep -q "sum <= 1" err.txt && nothing_left x.h5 && ok || bad "fractions over 1: $(cat err.txt)"
 
-echo "geom_cli: $passes passed, $fails failed"
-[ $fails -eq 0 ]
+cli_finish

@@ -23,6 +23,7 @@ function(grpo_add_dbl_test NAME SRC)
   set_tests_properties(${NAME} PROPERTIES ENVIRONMENT "${ELIGN_TEST_ENV}" TIMEOUT 60)
 endfunction()
 grpo_add_dbl_test(test_grpo_dbl test_grpo.c)
+target_sources(test_grpo_dbl PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/testutil_fd.c) # the step gradient vs finite differences
 
 add_test(NAME grpo_ref_fixture
          COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/grpo_ref.py ${CMAKE_CURRENT_BINARY_DIR}/grpo_ref.json)
@@ -37,3 +38,4 @@ set_tests_properties(test_grpo_ref_dbl PROPERTIES FIXTURES_REQUIRED grpo_ref)
 # step, w.r.t. ε̂ against finite differences in the double build.
 elign_add_test(NAME test_force_align SOURCES test_force_align.c TIMEOUT 30)
 grpo_add_dbl_test(test_force_align_dbl test_force_align.c)
+target_sources(test_force_align_dbl PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/testutil_fd.c)

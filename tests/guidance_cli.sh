@@ -5,20 +5,12 @@
 # guidance with the lj backend lowers the lj energy; relax: ranks change
 # nothing, --steps 0 is the input centred, types kept, bad input named.
 set -u
-ELIGN="$1"
-PY="${ELIGN_PYTHON:-/usr/bin/python3}"
-MPIRUN="${ELIGN_MPIRUN:-mpirun}"
-SHARED="${ELIGN_SHARED_DIR:-../shared}"
-HERE="$(cd "$(dirname "$0")" && pwd)"
-MODEL="$HERE/../models/demo.h5"
-MPI=("$MPIRUN" --oversubscribe --bind-to none --allow-run-as-root -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1)
-COMPARE="$HERE/h5data_compare.py"
-fails=0; passes=0
-ok()  { passes=$((passes+1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails+1)); }
-dir=$(mktemp -d guidance_cli.XXXXXX)
-trap 'rm -rf "$dir"' EXIT
-same() { "$PY" "$COMPARE" "$@" > "$dir/cmp.txt" 2>&1 || { cat "$dir/cmp.txt" >&2; return 1; }; }
+# shellcheck source=SCRIPTDIR/cli_lib.sh
+. "$(dirname "$0")/cli_lib.sh"
+MODEL="$SRC/models/demo.h5"
+cli_tempdir guidance_cli
+# same_samples A B...: the sample files are equal (h5data_compare.py; its report on stderr if not)
+same_samples() { "$PY" "$SRC/tests/h5data_compare.py" "$@" > "$dir/cmp.txt" 2>&1 || { cat "$dir/cmp.txt" >&2; return 1; }; }
 
 S=(sample --model "$MODEL" -n 6 --T 20 --batch 4 --seed 5)
 G=(--guidance lj --guidance-scale 0.01 --guidance-clip 5 --oracle-batch 3)
@@ -26,19 +18,19 @@ G=(--guidance lj --guidance-scale 0.01 --guidance-clip 5 --oracle-batch 3)
 "$ELIGN" sample --help | grep -q -- "--guidance-scale" && ok || bad "sample --help lists the guidance options"
 "$ELIGN" "${S[@]}" --out "$dir/u.h5" 2> "$dir/log" && ok || { bad "unguided run"; cat "$dir/log" >&2; }
 "$ELIGN" "${S[@]}" --guidance lj --guidance-scale 0 --out "$dir/g0.h5" 2> "$dir/log" && ok || bad "scale 0 run"
-same "$dir/u.h5" "$dir/g0.h5" && ok || bad "scale 0 differs from the unguided samples"
+same_samples "$dir/u.h5" "$dir/g0.h5" && ok || bad "scale 0 differs from the unguided samples"
 grep -q "0 oracle molecule evaluations" "$dir/log" && ok || bad "scale 0 called the oracle"
 
 "$ELIGN" "${S[@]}" "${G[@]}" --out "$dir/g.h5" 2> "$dir/log" && ok || { bad "guided run"; cat "$dir/log" >&2; }
-! same "$dir/u.h5" "$dir/g.h5" 2> /dev/null && ok || bad "guidance changed nothing"
-"${MPI[@]}" -np 2 "$ELIGN" "${S[@]}" "${G[@]}" --oracle-ranks 1 --out "$dir/g_np2.h5" 2> "$dir/log" && ok \
+! same_samples "$dir/u.h5" "$dir/g.h5" 2> /dev/null && ok || bad "guidance changed nothing"
+"${MPIRUN[@]}" -np 2 "$ELIGN" "${S[@]}" "${G[@]}" --oracle-ranks 1 --out "$dir/g_np2.h5" 2> "$dir/log" && ok \
   || { bad "np 2 with an oracle rank"; cat "$dir/log" >&2; }
 grep -q "oracle server: requests" "$dir/log" && ok || bad "np 2: no oracle server ran"
-"${MPI[@]}" -np 3 "$ELIGN" "${S[@]}" "${G[@]}" --oracle-ranks 1 --out "$dir/g_np3.h5" 2> "$dir/log" && ok \
+"${MPIRUN[@]}" -np 3 "$ELIGN" "${S[@]}" "${G[@]}" --oracle-ranks 1 --out "$dir/g_np3.h5" 2> "$dir/log" && ok \
   || { bad "np 3 (2 actors, 1 oracle rank)"; cat "$dir/log" >&2; }
-"${MPI[@]}" -np 2 "$ELIGN" "${S[@]}" "${G[@]}" --out "$dir/g_np2e.h5" 2> "$dir/log" && ok \
+"${MPIRUN[@]}" -np 2 "$ELIGN" "${S[@]}" "${G[@]}" --out "$dir/g_np2e.h5" 2> "$dir/log" && ok \
   || { bad "np 2, oracles in-process"; cat "$dir/log" >&2; }
-same "$dir/g.h5" "$dir/g_np2.h5" "$dir/g_np3.h5" "$dir/g_np2e.h5" && ok || bad "oracle ranks changed the guided samples"
+same_samples "$dir/g.h5" "$dir/g_np2.h5" "$dir/g_np3.h5" "$dir/g_np2e.h5" && ok || bad "oracle ranks changed the guided samples"
 
 # the lj energy of the guided samples is lower (16 molecules, 50 steps)
 L=(sample --model "$MODEL" -n 16 --T 50 --batch 8 --seed 3)
@@ -67,8 +59,8 @@ R=(relax "$SHARED/data/qm9like/tiny.xyz" --model "$MODEL" -n 10 --batch 4 --seed
 "$ELIGN" relax --help | grep -q "usage: elign relax" && ok || bad "relax --help"
 "$ELIGN" "${R[@]}" --steps 15 --T 200 --out "$dir/r.h5" 2> "$dir/log" && ok || { bad "relax run"; cat "$dir/log" >&2; }
 grep -q "relaxed 10 molecules from step 15" "$dir/log" && ok || bad "relax log line"
-"${MPI[@]}" -np 2 "$ELIGN" "${R[@]}" --steps 15 --T 200 --out "$dir/r2.h5" 2> "$dir/log" && ok || bad "relax np 2"
-same "$dir/r.h5" "$dir/r2.h5" && ok || bad "relax: 2 ranks differ from 1"
+"${MPIRUN[@]}" -np 2 "$ELIGN" "${R[@]}" --steps 15 --T 200 --out "$dir/r2.h5" 2> "$dir/log" && ok || bad "relax np 2"
+same_samples "$dir/r.h5" "$dir/r2.h5" && ok || bad "relax: 2 ranks differ from 1"
 "$ELIGN" "${R[@]}" --steps 0 --out "$dir/r0.h5" --xyz "$dir/r0.xyz" 2> /dev/null && ok || bad "relax --steps 0"
 "$PY" - "$SHARED/data/qm9like/tiny.xyz" "$dir/r0.h5" "$dir/r.h5" <<'EOF' && ok || bad "relax: identity / types / ids"
 import sys, h5py, numpy as np
@@ -99,5 +91,4 @@ printf '2\nsulfur is not a QM9 type\nS 0 0 0\nH 0 0 1.34\n' > "$dir/s.xyz"
 "$ELIGN" "${R[@]}" --steps 2000 --out "$dir/s.h5" 2> "$dir/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "exceeds the chain length" "$dir/err" && ok || bad "relax: --steps > T: exit $rc"
 
-echo "guidance_cli: $passes passed, $fails failed"
-[ $fails -eq 0 ]
+cli_finish

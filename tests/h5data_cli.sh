@@ -3,14 +3,12 @@
 # (h5py + an independent XYZ/QM9 parser) against the inputs and the qm9like README.
 # usage: h5data_cli.sh ELIGN MAKE_FILES PYTHON
 set -u
-ELIGN="$1"; MAKE_FILES="$2"; PY="$3"
-HERE="$(cd "$(dirname "$0")" && pwd)"
-CHECK="$HERE/h5data_check.py"
-DATA="${ELIGN_SHARED_DIR:-../shared}/data/qm9like"
+# shellcheck source=SCRIPTDIR/cli_lib.sh
+. "$(dirname "$0")/cli_lib.sh"
+MAKE_FILES="$(cli_abspath "$2")"; PY="$3"
+CHECK="$SRC/tests/h5data_check.py"
+DATA="$SHARED/data/qm9like"
 W=h5data_cli.work; rm -rf "$W"; mkdir -p "$W"; cd "$W"
-fails=0; passes=0
-ok()  { passes=$((passes+1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails+1)); }
 # one_error CMD...: must exit 1 with exactly one line on stderr; leaves it in err.txt
 one_error() {
   "$@" > out.txt 2> err.txt; local rc=$?
@@ -107,5 +105,4 @@ one_error "$ELIGN" info text.h5 && grep -q "text.h5: not an HDF5 file$" err.txt 
 one_error "$ELIGN" info missing.h5 && grep -q "missing.h5: cannot open" err.txt && ok || bad "missing file"
 "$ELIGN" data import > /dev/null 2>&1; [ $? -eq 2 ] && ok || bad "data import without args should exit 2"
 
-echo "h5data_cli: $passes passed, $fails failed"
-[ $fails -eq 0 ]
+cli_finish

@@ -8,17 +8,10 @@
 #   SIGTERM during a command
 # $1 = elign, $2 = harden_make_files. Needs /usr/bin/python3 with h5py.
 set -u
-ELIGN="$(realpath "$1")"
-MAKE="$(realpath "$2")"
-PY="${ELIGN_PYTHON:-/usr/bin/python3}"
-HERE="$(cd "$(dirname "$0")" && pwd)"
-SHARED="${ELIGN_SHARED_DIR:-$HERE/../../shared}"
-W="$(mktemp -d "${TMPDIR:-/tmp}/elign_harden_cli.XXXXXX")"
-trap 'rm -rf "$W"' EXIT
-cd "$W"
-fails=0; passes=0
-ok()  { passes=$((passes+1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails+1)); }
+# shellcheck source=SCRIPTDIR/cli_lib.sh
+. "$(dirname "$0")/cli_lib.sh"
+MAKE="$(cli_abspath "$2")"
+cli_workdir elign_harden_cli "${TMPDIR:-/tmp}"
 # expect RC PATTERN what cmd...: exit code RC, stderr matching PATTERN in one
 # "elign...error" line (at most 2 lines: the message and a HINT)
 expect() {
@@ -28,7 +21,8 @@ expect() {
   if [ "$rc" = "$want" ] && grep -q -- "$pat" err.txt && [ "$msgs" -le 1 ]; then ok
   else bad "$what: rc=$rc (want $want), stderr: $(head -3 err.txt | tr '\n' '|')"; fi
 }
-same() { cmp -s "$1" "$2" && ok || bad "$3"; }
+# same_bytes A B WHAT: A and B are byte for byte equal (cli_lib.sh's `same` compares checkpoints)
+same_bytes() { cmp -s "$1" "$2" && ok || bad "$3"; }
 
 "$MAKE" model m.h5 && "$MAKE" model mnan.h5 nan && "$MAKE" model minf.h5 inf && "$MAKE" model mhuge.h5 huge \
   && "$MAKE" states st.h5 && "$MAKE" states stnan.h5 nan && "$MAKE" dataset ds.h5 && "$MAKE" dataset dsnan.h5 nan \
@@ -52,14 +46,14 @@ expect 1 "is the same file as SAMPLES" "export --xyz = input" "$ELIGN" export s.
 expect 1 "is the same file as --in" "denoise --out = --in" "$ELIGN" denoise --model m.h5 --in st.h5 --out st.h5 --force
 expect 1 "is the same file as --model" "denoise --out = --model" "$ELIGN" denoise --model m.h5 --in st.h5 --out m.h5 --force
 touch args.pickle weights.npy
-expect 1 "is the same file as --args" "edm_import --out = --args" "$PY" "$HERE/../tools/edm_import.py" --args args.pickle --weights weights.npy --out args.pickle
-expect 1 "exists: refusing" "edm_import existing --out" "$PY" "$HERE/../tools/edm_import.py" --args args.pickle --weights weights.npy --out m.h5
-for f in m.h5 st.h5 ds.h5 tiny.xyz s.h5; do same "$f" "orig_$f" "$f changed by a refused command"; done
+expect 1 "is the same file as --args" "edm_import --out = --args" "$PY" "$SRC/tools/edm_import.py" --args args.pickle --weights weights.npy --out args.pickle
+expect 1 "exists: refusing" "edm_import existing --out" "$PY" "$SRC/tools/edm_import.py" --args args.pickle --weights weights.npy --out m.h5
+for f in m.h5 st.h5 ds.h5 tiny.xyz s.h5; do same_bytes "$f" "orig_$f" "$f changed by a refused command"; done
 [ ! -e n.h5 ] && ok || bad "a refused sample wrote n.h5"
 # an existing output is replaced only with --force
 "$ELIGN" data import tiny.xyz -o t.h5 > /dev/null 2>&1 && cp t.h5 t_first.h5 && ok || bad "import t.h5"
 expect 1 "exists: refusing to overwrite it" "data import onto an existing file" "$ELIGN" data import tiny.xyz -o t.h5
-same t.h5 t_first.h5 "refused import touched t.h5"
+same_bytes t.h5 t_first.h5 "refused import touched t.h5"
 "$ELIGN" data import tiny.xyz -o t.h5 --force > /dev/null 2>&1 && ok || bad "import --force"
 for cmd in "sample --model m.h5 -n 2 --T 2 --out s.h5" "oracle --backend lj --in ds.h5 --out t.h5" \
            "denoise --model m.h5 --in st.h5 --out t.h5" "export s.h5 --xyz tiny.xyz"; do
@@ -112,7 +106,7 @@ for f in st.h5 dn.h5; do
     && ok || bad "info $f (was: a header, then an error): $(cat info_err.txt)"
 done
 "$PY" -c "
-import sys; sys.path.insert(0, '$HERE/../tools')
+import sys; sys.path.insert(0, '$SRC/tools')
 import elign_h5
 with elign_h5.create('future.h5') as f:
     elign_h5.set_str_attr(f, 'elign_format', 'train_state_v9'); f.attrs['elign_format_version'] = 2
@@ -128,5 +122,4 @@ sleep 1; kill -TERM $P; wait $P; rc=$?
   && [ "$(grep -vc INFO sig.txt)" = 1 ] && ok || bad "SIGTERM during sample: rc=$rc, $(grep -v INFO sig.txt | head -2)"
 ls | grep -q "\.tmp\." && bad "temporaries left: $(ls | grep '\.tmp\.')" || ok
 
-echo "harden_cli: $passes passed, $fails failed"
-[ $fails -eq 0 ]
+cli_finish

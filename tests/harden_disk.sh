@@ -10,12 +10,10 @@
 # Needs to mount a tmpfs (root): skipped with a message otherwise.
 # $1 = elign, $2 = harden_make_files, $3 = mpiexec.
 set -u
-ELIGN="$(realpath "$1")"
-MAKE="$(realpath "$2")"
-MPIEXEC="${3:-mpirun}"
-MPIRUN="$MPIEXEC --oversubscribe --bind-to none --allow-run-as-root -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1"
-HERE="$(cd "$(dirname "$0")" && pwd)"
-SHARED="${ELIGN_SHARED_DIR:-$HERE/../../shared}"
+ELIGN_MPIRUN="${3:-mpirun}" # the launcher comes as argument 3 here
+# shellcheck source=SCRIPTDIR/cli_lib.sh
+. "$(dirname "$0")/cli_lib.sh"
+MAKE="$(cli_abspath "$2")"
 W="$(mktemp -d "${TMPDIR:-/tmp}/elign_harden_disk.XXXXXX")"
 D="$W/disk"
 mkdir -p "$D"
@@ -26,9 +24,6 @@ if ! mount -t tmpfs -o size=1m tmpfs "$D" 2> /dev/null; then
 fi
 trap 'umount "$D" 2> /dev/null; rm -rf "$W"' EXIT
 cd "$W"
-fails=0; passes=0
-ok()  { passes=$((passes+1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails+1)); }
 
 # Leave `free` KiB on the 1 MiB disk.
 fill() { rm -f "$D"/*; dd if=/dev/zero of="$D/fill" bs=1k count=$((1024 - $1)) 2> /dev/null; }
@@ -65,17 +60,16 @@ for free in 16 200; do
 done
 on_full_disk "denoise (16 KiB free)" d.h5 16 "$ELIGN" denoise --model m.h5 --in st.h5 --out "$D/d.h5" --force
 for np in 2 3; do
-  on_full_disk "mpirun -np $np sample" s.h5 200 $MPIRUN -np $np "$ELIGN" sample --model m.h5 -n $N --T 1 --out "$D/s.h5" --force
+  on_full_disk "mpirun -np $np sample" s.h5 200 "${MPIRUN[@]}" -np $np "$ELIGN" sample --model m.h5 -n $N --T 1 --out "$D/s.h5" --force
 done
 on_full_disk "mpirun -np 2 sample without fallocate" s.h5 200 \
-  $MPIRUN -x ELIGN_NO_FALLOCATE=1 -np 2 "$ELIGN" sample --model m.h5 -n $N --T 1 --out "$D/s.h5" --force
+  "${MPIRUN[@]}" -x ELIGN_NO_FALLOCATE=1 -np 2 "$ELIGN" sample --model m.h5 -n $N --T 1 --out "$D/s.h5" --force
 on_full_disk "mpirun -np 3 oracle" o.h5 200 \
-  $MPIRUN -np 3 "$ELIGN" oracle --backend lj --in in.xyz --out "$D/o.h5" --no-table --force
+  "${MPIRUN[@]}" -np 3 "$ELIGN" oracle --backend lj --in in.xyz --out "$D/o.h5" --no-table --force
 cmp -s in.xyz in_orig.xyz && cmp -s m.h5 m_orig.h5 && ok || bad "an input changed"
 # and with room, the same commands write (the checks above are not just "never writes")
 fill 900
 "$ELIGN" sample --model m.h5 -n $N --T 1 --out "$D/s.h5" 2> /dev/null && "$ELIGN" info "$D/s.h5" > /dev/null && ok \
   || bad "sample with room"
 
-echo "harden_disk: $passes passed, $fails failed"
-[ $fails -eq 0 ]
+cli_finish

@@ -10,21 +10,17 @@
 # message.)
 # $1 = elign, $2 = harden_make_files, $3 = mpiexec, $4 = sample | oracle.
 set -u
-ELIGN="$(realpath "$1")"
-MAKE="$(realpath "$2")"
-MPIEXEC="${3:-mpirun}"
+ELIGN_MPIRUN="${3:-mpirun}" # the launcher comes as argument 3 here
+# shellcheck source=SCRIPTDIR/cli_lib.sh
+. "$(dirname "$0")/cli_lib.sh"
+MAKE="$(cli_abspath "$2")"
 WHICH="${4:-sample}"
-MPIRUN="$MPIEXEC --oversubscribe --bind-to none --allow-run-as-root -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1"
-HERE="$(cd "$(dirname "$0")" && pwd)"
-SHARED="${ELIGN_SHARED_DIR:-$HERE/../../shared}"
+CLI_NAME="harden_ranks $WHICH"
 W="$(mktemp -d "${TMPDIR:-/tmp}/elign_harden_ranks.XXXXXX")"
 JOB=""
 cleanup() { [ -n "$JOB" ] && kill -KILL $JOB 2> /dev/null; rm -rf "$W"; }
 trap cleanup EXIT
 cd "$W"
-fails=0; passes=0
-ok()  { passes=$((passes+1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails+1)); }
 BOUND=40 # s: every case must end by then (each takes a few seconds; the chain is long enough (T 2000) that no case finishes before its signal)
 
 # pid of MPI rank $2 among the children of mpirun $1
@@ -87,11 +83,11 @@ if [ "$WHICH" = sample ]; then
   INPUTS="m.h5"
   cp m.h5 orig_m.h5
   "$ELIGN" sample --model m.h5 -n 2 --T 2 --out out.h5 2> /dev/null && cp out.h5 prev_out.h5 && ok || bad "earlier output"
-  S="$MPIRUN -np 2 $ELIGN sample --model m.h5 -n 16 --T 2000 --batch 4 --timeout 2 --out out.h5 --force"
-  run_case "sample: SIGSTOP rank 1" STOP 1 1 "error on rank 0: rank 1 did not answer within 2 s" $S
-  run_case "sample: SIGSTOP rank 0" STOP 0 1 "rank 0 did not answer within" $S
-  run_case "sample: kill -9 rank 1" KILL 1 1 "exited on signal 9" $S
-  run_case "sample: SIGTERM to mpirun" TERM mpirun 1 "^elign sample: interrupted by SIGTERM while sampling 16 molecules" $S
+  S=("${MPIRUN[@]}" -np 2 "$ELIGN" sample --model m.h5 -n 16 --T 2000 --batch 4 --timeout 2 --out out.h5 --force)
+  run_case "sample: SIGSTOP rank 1" STOP 1 1 "error on rank 0: rank 1 did not answer within 2 s" "${S[@]}"
+  run_case "sample: SIGSTOP rank 0" STOP 0 1 "rank 0 did not answer within" "${S[@]}"
+  run_case "sample: kill -9 rank 1" KILL 1 1 "exited on signal 9" "${S[@]}"
+  run_case "sample: SIGTERM to mpirun" TERM mpirun 1 "^elign sample: interrupted by SIGTERM while sampling 16 molecules" "${S[@]}"
 else
   INPUTS="mols.xyz"
   # the first 1000 molecules (whole ones: count line, comment, atoms)
@@ -100,13 +96,12 @@ else
   cp mols.xyz orig_mols.xyz
   "$ELIGN" oracle --backend lj --in mols.xyz --out out.h5 --no-table 2> /dev/null && cp out.h5 prev_out.h5 && ok \
     || bad "earlier output"
-  O="$MPIRUN -np 3 $ELIGN oracle --backend ani --model-dir $SHARED/models/ani-model-zoo --in mols.xyz --batch 8
-     --no-table --timeout 2 --out out.h5 --force"
-  run_case "oracle: SIGSTOP oracle rank 2" STOP 2 1 "error on rank 0: oracle client: no reply from oracle rank 2" $O
-  run_case "oracle: SIGSTOP rank 0 (the client)" STOP 0 1 "no request or DONE from actor rank 0" $O
-  run_case "oracle: kill -9 oracle rank 2" KILL 2 1 "exited on signal 9" $O
-  run_case "oracle: SIGTERM to mpirun" TERM mpirun 1 "^elign oracle: interrupted by SIGTERM while evaluating" $O
+  O=("${MPIRUN[@]}" -np 3 "$ELIGN" oracle --backend ani --model-dir "$SHARED/models/ani-model-zoo" --in mols.xyz --batch 8
+     --no-table --timeout 2 --out out.h5 --force)
+  run_case "oracle: SIGSTOP oracle rank 2" STOP 2 1 "error on rank 0: oracle client: no reply from oracle rank 2" "${O[@]}"
+  run_case "oracle: SIGSTOP rank 0 (the client)" STOP 0 1 "no request or DONE from actor rank 0" "${O[@]}"
+  run_case "oracle: kill -9 oracle rank 2" KILL 2 1 "exited on signal 9" "${O[@]}"
+  run_case "oracle: SIGTERM to mpirun" TERM mpirun 1 "^elign oracle: interrupted by SIGTERM while evaluating" "${O[@]}"
 fi
 
-echo "harden_ranks $WHICH: $passes passed, $fails failed"
-[ $fails -eq 0 ]
+cli_finish

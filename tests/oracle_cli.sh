@@ -3,15 +3,9 @@
 # (energies checked against an independent Python LJ), identical results
 # under mpirun (rank 0 + 2 oracle ranks), flagged molecules, bad inputs.
 set -u
-ELIGN="$1"
-PY="${ELIGN_PYTHON:-/usr/bin/python3}"
-MPIRUN="${ELIGN_MPIRUN:-mpirun}"
-SHARED="${ELIGN_SHARED_DIR:-../shared}"
-fails=0; passes=0
-ok()  { passes=$((passes+1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails+1)); }
-dir=$(mktemp -d oracle_cli.XXXXXX)
-trap 'rm -rf "$dir"' EXIT
+# shellcheck source=SCRIPTDIR/cli_lib.sh
+. "$(dirname "$0")/cli_lib.sh"
+cli_tempdir oracle_cli
 
 # first three molecules of the shared tiny file, plus an overlapping pair and an unsupported element
 head -n 64 "$SHARED/data/qm9like/tiny.xyz" | "$PY" -c '
@@ -70,7 +64,7 @@ assert E[3] == 0 and E[4] == 0 and not F[off[3]:].any()
 EOF
 
 # Under mpirun: rank 0 reads and distributes, ranks 1-2 serve; same numbers.
-"$MPIRUN" --oversubscribe --bind-to none --allow-run-as-root -x OMP_NUM_THREADS=1 -np 3 \
+"${MPIRUN[@]}" -np 3 \
   "$ELIGN" oracle --backend lj --in "$dir/mols.xyz" --out "$dir/ef_mpi.h5" --batch 2 > "$dir/table_mpi.txt" 2> "$dir/log_mpi.txt"
 rc=$?
 [ $rc -eq 0 ] && ok || { bad "mpirun exit $rc"; cat "$dir/log_mpi.txt" >&2; }
@@ -93,7 +87,7 @@ for k in ("energy", "forces", "status", "positions", "offsets", "atomic_numbers"
 [ $rc -eq 1 ] && grep -q "missing.xyz: cannot open" "$dir/err.txt" && ok || bad "missing file exit=$rc: $(cat "$dir/err.txt")"
 "$ELIGN" oracle --backend nosuch --in "$dir/mols.xyz" > /dev/null 2> "$dir/err.txt"; rc=$?
 [ $rc -eq 1 ] && grep -q "nosuch" "$dir/err.txt" && grep -q "lj" "$dir/err.txt" && ok || bad "unknown backend exit=$rc: $(cat "$dir/err.txt")"
-"$MPIRUN" --oversubscribe --bind-to none --allow-run-as-root -np 3 "$ELIGN" oracle --backend nosuch --in "$dir/mols.xyz" \
+"${MPIRUN[@]}" -np 3 "$ELIGN" oracle --backend nosuch --in "$dir/mols.xyz" \
   > /dev/null 2> "$dir/err.txt"; rc=$?
 [ $rc -ne 0 ] && [ "$(grep -c "unknown oracle backend 'nosuch'" "$dir/err.txt")" = 1 ] && ! grep -q "rank" "$dir/err.txt" &&
   ok || bad "unknown backend under mpirun exit=$rc: $(cat "$dir/err.txt")"
@@ -109,7 +103,7 @@ printf '2\nbroken\nC 0 0 0\nC 0 zero 1.5\n' > "$dir/broken.xyz"
 
 # Backend and settings from a run config (oracle.*): the same table as the flags;
 # a flag beats the config; a misspelled --set key is named with a suggestion.
-CONFIG="$(dirname "$0")/../configs/demo.yaml"
+CONFIG="$SRC/configs/demo.yaml"
 "$ELIGN" oracle --config "$CONFIG" --set oracle.backend=lj --in "$dir/mols.xyz" > "$dir/table_cfg.txt" 2> "$dir/err.txt"
 cmp -s "$dir/table.txt" "$dir/table_cfg.txt" && ok || bad "--config oracle.backend=lj differs from --backend lj: $(cat "$dir/err.txt")"
 "$ELIGN" oracle --config "$CONFIG" --set oracle.backend=nosuch --backend lj --in "$dir/mols.xyz" > "$dir/table_cfg2.txt" 2> "$dir/err.txt"
@@ -133,7 +127,7 @@ assert all(S[:3] == 0) and S[4] == 1 and all(-2e4 < E[:3]) and all(E[:3] < -5e3)
 ' "$dir/ani.h5" && ok || bad "ani run exit=$rc: $(cat "$dir/ani_err.txt" "$dir/ani.txt")"
 # float32 ANI depends on batch composition in the last bits; the oracle
 # ranks batch per request, so mpirun gives the single-process bits.
-"$MPIRUN" --oversubscribe --bind-to none --allow-run-as-root -x OMP_NUM_THREADS=1 -np 3 \
+"${MPIRUN[@]}" -np 3 \
   "$ELIGN" oracle --backend ani --model-dir "$SHARED/models/ani-model-zoo" --in "$dir/mols.xyz" --batch 2 \
   --out "$dir/ani_mpi.h5" > /dev/null 2>&1 &&
   "$PY" -c '
@@ -147,9 +141,9 @@ for k in ("energy", "forces", "status"):
 # HF/STO-3G to stay quick): water's total energy must be the textbook
 # HF/STO-3G value at this geometry (-74.96 Ha = -2039.8 eV).
 printf '3\nwater\nO 0.0 0.0 0.117\nH 0.0 0.757 -0.467\nH 0.0 -0.757 -0.467\n' > "$dir/water.xyz"
-"$MPIRUN" --oversubscribe --bind-to none --allow-run-as-root -x OMP_NUM_THREADS=1 -np 2 \
+"${MPIRUN[@]}" -np 2 \
   "$ELIGN" oracle --config "$CONFIG" --set oracle.backend=dft --set dft.method=hf --set dft.basis=sto-3g \
-  --set oracle.scratch_dir="$PWD/$dir/dft" --in "$dir/water.xyz" --out "$dir/dft.h5" > "$dir/dft.txt" 2> "$dir/dft_err.txt"; rc=$?
+  --set oracle.scratch_dir="$dir/dft" --in "$dir/water.xyz" --out "$dir/dft.h5" > "$dir/dft.txt" 2> "$dir/dft_err.txt"; rc=$?
 [ $rc -eq 0 ] && grep -q "on oracle ranks" "$dir/dft_err.txt" && "$PY" -c '
 import sys, h5py
 f = h5py.File(sys.argv[1]); E, S = f["energy"][0], f["status"][0]
@@ -159,7 +153,7 @@ assert S == 0 and abs(E / 27.211386024367243 + 74.96) < 0.02, (E, S)
 # Python backend options reach the backend: tests/oracle_toy.py's toy()
 # (E = 0.1 Σ Z_i Z_j / r_ij + 0.25 for a neutral singlet), recomputed here.
 "$ELIGN" oracle --backend python --python-module oracle_toy --python-function toy \
-  --python-path "$(cd "$(dirname "$0")" && pwd)" --in "$dir/mols.xyz" --out "$dir/py.h5" \
+  --python-path "$SRC/tests" --in "$dir/mols.xyz" --out "$dir/py.h5" \
   > "$dir/py.txt" 2> "$dir/py_err.txt"; rc=$?
 if grep -q "not built" "$dir/py_err.txt"; then
   echo "oracle_cli: python backend not built here, python run skipped"
@@ -174,5 +168,4 @@ for m in range(3):
 ' "$dir/py.h5" && ok || bad "python backend exit=$rc: $(cat "$dir/py_err.txt")"
 fi
 
-echo "oracle_cli: $passes passed, $fails failed"
-[ $fails -eq 0 ] && [ $passes -gt 0 ]
+cli_finish

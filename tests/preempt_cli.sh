@@ -17,25 +17,11 @@
 # ok() always succeeds, so `A && ok || bad` is a safe if-then-else; run directories hold plain names
 # shellcheck disable=SC2015,SC2012
 set -u
-ELIGN="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
-MAKE_MODEL="$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"
-PY="${ELIGN_PYTHON:-/usr/bin/python3}"
-MPIRUN="${ELIGN_MPIRUN:-mpirun} --oversubscribe --bind-to none --allow-run-as-root -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1"
-SRC="$(cd "$(dirname "$0")/.." && pwd)"
-SHARED="${ELIGN_SHARED_DIR:-$SRC/../shared}"
-COMPARE="$PY $SRC/tests/pretrain_compare.py"
-fails=0; passes=0
-ok()  { passes=$((passes+1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails+1)); }
-dir=$(mktemp -d "$PWD/preempt_cli.XXXXXX")
-trap 'rm -rf "$dir"' EXIT
-cd "$dir" || exit 1
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+# shellcheck source=SCRIPTDIR/cli_lib.sh
+. "$(dirname "$0")/cli_lib.sh"
+MAKE_MODEL="$(cli_abspath "$2")"
+cli_workdir preempt_cli
 
-same() { # same "what" A B...
-  local what="$1"; shift
-  $COMPARE "$@" > cmp.txt 2>&1 && ok || { bad "$what"; cat cmp.txt >&2; }
-}
 # lines_ok FILE KEY N: the metrics file holds exactly KEY = 0..N-1 (train) once each, all whole JSON lines
 lines_ok() {
   "$PY" - "$@" <<'EOF'
@@ -58,9 +44,9 @@ ITERS=6
 . "$SRC/tests/tiny_train_config.sh"
 tiny_train_config base.yaml tiny.h5 $ITERS 2 1
 # the job's one command line: 2 actors + 1 oracle rank; a requeued job runs it again
-JOB() { $MPIRUN -np 3 "$ELIGN" --quiet train base.yaml --resume-if-exists "$@"; }
+JOB() { "${MPIRUN[@]}" -np 3 "$ELIGN" --quiet train base.yaml --resume-if-exists "$@"; }
 # JOB_BG OUT ARGS...: the same in the background; $job is mpirun's pid (the ranks are its children)
-JOB_BG() { local out="$1"; shift; $MPIRUN -np 3 "$ELIGN" --quiet train base.yaml --resume-if-exists "$@" > "$out" 2>&1 & job=$!; }
+JOB_BG() { local out="$1"; shift; "${MPIRUN[@]}" -np 3 "$ELIGN" --quiet train base.yaml --resume-if-exists "$@" > "$out" 2>&1 & job=$!; }
 
 JOB --set run.dir=ref > ref.txt 2>&1 || bad "uninterrupted run: $(tail -3 ref.txt)"
 lines_ok ref/metrics.jsonl iteration $ITERS && ok || bad "reference metrics"
@@ -150,9 +136,9 @@ pretrain:
     n_layers: 2
     nf: 16
 EOF
-PJOB() { $MPIRUN -np 2 "$ELIGN" --quiet pretrain pre.yaml --resume-if-exists "$@"; }
+PJOB() { "${MPIRUN[@]}" -np 2 "$ELIGN" --quiet pretrain pre.yaml --resume-if-exists "$@"; }
 PJOB --set run.dir=pref > /dev/null 2>&1 || bad "pretrain reference"
-$MPIRUN -np 2 "$ELIGN" --quiet pretrain pre.yaml --resume-if-exists --set run.dir=pterm > pterm.txt 2>&1 &
+"${MPIRUN[@]}" -np 2 "$ELIGN" --quiet pretrain pre.yaml --resume-if-exists --set run.dir=pterm > pterm.txt 2>&1 &
 job=$!
 wait_lines pterm/metrics.jsonl 3 || bad "pretrain: no third step"
 # shellcheck disable=SC2046
@@ -165,5 +151,4 @@ same "pretrain SIGTERM + the same command line" pref/checkpoints/step_000000040.
 "$PY" -c "import json,sys; s=[d['step'] for d in map(json.loads, open('pterm/metrics.jsonl')) if d['phase'] == 'train']; sys.exit(0 if s == list(range(1, 41)) else str(s))" &&
   ok || bad "pretrain metrics lines after the restart"
 
-echo "preempt_cli: $passes checks passed, $fails failed"
-[ $fails -eq 0 ]
+cli_finish checks

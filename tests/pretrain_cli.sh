@@ -12,19 +12,9 @@
 #     than chunks, no data.path, a non-empty run directory.
 #   bash tests/pretrain_cli.sh path/to/elign
 set -u
-ELIGN="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
-PY="${ELIGN_PYTHON:-/usr/bin/python3}"
-MPIRUN="${ELIGN_MPIRUN:-mpirun} --oversubscribe --bind-to none --allow-run-as-root -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1"
-SHARED="$(cd "${ELIGN_SHARED_DIR:-../shared}" && pwd)"
-SRC="$(cd "$(dirname "$0")/.." && pwd)"
-COMPARE="$PY $SRC/tests/pretrain_compare.py"
-fails=0; passes=0
-ok()  { passes=$((passes+1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails+1)); }
-dir=$(mktemp -d "$PWD/pretrain_cli.XXXXXX")
-trap 'rm -rf "$dir"' EXIT
-cd "$dir" || exit 1
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+# shellcheck source=SCRIPTDIR/cli_lib.sh
+. "$(dirname "$0")/cli_lib.sh"
+cli_workdir pretrain_cli
 
 # expect_fail "description" "fragment" elign-args... : exit 1, one error line (+ HINT), the fragment in it
 expect_fail() {
@@ -33,10 +23,6 @@ expect_fail() {
   local lines; lines=$(grep -vc '^HINT: ' err.txt)
   if [ $rc -eq 1 ] && [ "$lines" -eq 1 ] && grep -qF -- "$frag" err.txt; then ok
   else bad "$what: exit $rc, stderr: $(cat err.txt)"; fi
-}
-same() { # same "what" A B...
-  local what="$1"; shift
-  $COMPARE "$@" > cmp.txt 2>&1 && ok || { bad "$what"; cat cmp.txt >&2; }
 }
 
 # ---- data: tiny.xyz with 48 train / 16 valid molecules; 8 train molecules; one far-away atom
@@ -90,7 +76,7 @@ done
 
 # ---- 1, 2, 4 ranks: the same bits
 for np in 1 2 4; do
-  $MPIRUN -np $np "$ELIGN" --quiet pretrain base.yaml --set run.dir=np$np 2> log_np$np.txt \
+  "${MPIRUN[@]}" -np $np "$ELIGN" --quiet pretrain base.yaml --set run.dir=np$np 2> log_np$np.txt \
     && ok || { bad "np $np run"; cat log_np$np.txt >&2; }
 done
 same "1, 2, 4 ranks: checkpoints at step 4" np1/checkpoints/step_000000004.h5 np2/checkpoints/step_000000004.h5 \
@@ -135,7 +121,7 @@ done
 "$ELIGN" --quiet pretrain base.yaml --set run.dir=rs --stop-after 1 && ok || bad "--stop-after"
 [ -f rs/checkpoints/step_000000001.h5 ] && [ ! -f rs/checkpoints/step_000000002.h5 ] && ok || bad "stopped at step 1"
 expect_fail "non-empty run dir" "run directory rs is not empty" "$ELIGN" --quiet pretrain base.yaml --set run.dir=rs
-$MPIRUN -np 2 "$ELIGN" --quiet pretrain base.yaml --resume rs && ok || bad "--resume on 2 ranks"
+"${MPIRUN[@]}" -np 2 "$ELIGN" --quiet pretrain base.yaml --resume rs && ok || bad "--resume on 2 ranks"
 same "stop at 1 + resume = uninterrupted" np1/checkpoints/step_000000004.h5 rs/checkpoints/step_000000004.h5
 "$ELIGN" --quiet pretrain base.yaml --set run.dir=rs --force && ok || bad "--force"
 same "--force run = a fresh run" np1/checkpoints/step_000000004.h5 rs/checkpoints/step_000000004.h5
@@ -189,7 +175,7 @@ expect_fail "--resume without checkpoints" "no checkpoint" "$ELIGN" --quiet pret
 expect_fail "chunk_size must divide batch_size" "pretrain.chunk_size = 5 must divide pretrain.batch_size = 16" \
   "$ELIGN" --quiet pretrain base.yaml --set run.dir=e3 --set pretrain.chunk_size=5
 # (mpirun adds its own report after ours: only our line is checked here)
-$MPIRUN -np 4 "$ELIGN" --quiet pretrain base.yaml --set run.dir=e4 --set pretrain.chunk_size=8 > out.txt 2> err.txt
+"${MPIRUN[@]}" -np 4 "$ELIGN" --quiet pretrain base.yaml --set run.dir=e4 --set pretrain.chunk_size=8 > out.txt 2> err.txt
 rc=$?
 [ $rc -ne 0 ] && [ "$(grep -c '^elign: error: ' err.txt)" = 1 ] && grep -q "^elign: error: 4 ranks but only 2 chunks per batch" err.txt \
   && ok || bad "more ranks than chunks: exit $rc, $(head -3 err.txt)"
@@ -207,5 +193,4 @@ if [ "${step:-1}" -gt 1 ]; then
   [ ! -f "$(printf 'nan/checkpoints/step_%09d.h5' "$step")" ] && ok || bad "a checkpoint was written for the NaN step"
 fi
 
-echo "pretrain_cli: $passes passed, $fails failed"
-[ $fails -eq 0 ]
+cli_finish

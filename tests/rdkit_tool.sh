@@ -5,11 +5,10 @@
 # EDM's novelty of the test split against it after loading it.
 #   rdkit_tool.sh ELIGN PYTHON TOOL TEST_RDKIT GOLDEN_DIR
 set -u
-ELIGN="$1"; PY="$2"; TOOL="$3"; TEST_RDKIT="$4"; GOLDEN="$5"
-TINY="$ELIGN_SHARED_DIR/data/qm9like/tiny.xyz"
-fails=0; passes=0
-ok()  { passes=$((passes+1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails+1)); }
+# shellcheck source=SCRIPTDIR/cli_lib.sh
+. "$(dirname "$0")/cli_lib.sh"
+PY="$2"; TOOL="$3"; TEST_RDKIT="$4"; GOLDEN="$5"
+TINY="$SHARED/data/qm9like/tiny.xyz"
 
 "$PY" - "$TINY" > tiny_split.json <<'PYEOF'
 import json, re, sys
@@ -47,5 +46,4 @@ echo "not hdf5" > not.h5
 "$PY" "$TOOL" not.h5 -o x.txt > err.txt 2>&1; rc=$?
 [ $rc -ne 0 ] && [ ! -e x.txt ] && ok || bad "non-HDF5 input: rc=$rc"
 
-echo "rdkit_tool: $passes passed, $fails failed"
-[ $fails -eq 0 ]
+cli_finish

@@ -20,15 +20,9 @@
 # ok() always succeeds, so `A && ok || bad` is a safe if-then-else; run directories hold plain names
 # shellcheck disable=SC2015,SC2012
 set -u
-ELIGN="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
-MAKE_MODEL="$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"
-PY="${ELIGN_PYTHON:-/usr/bin/python3}"
-MPIRUN="${ELIGN_MPIRUN:-mpirun} --oversubscribe --bind-to none --allow-run-as-root -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1"
-SRC="$(cd "$(dirname "$0")/.." && pwd)"
-COMPARE="$PY $SRC/tests/pretrain_compare.py"
-fails=0; passes=0
-ok()  { passes=$((passes+1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails+1)); }
+# shellcheck source=SCRIPTDIR/cli_lib.sh
+. "$(dirname "$0")/cli_lib.sh"
+MAKE_MODEL="$(cli_abspath "$2")"
 skip() { echo "SKIP: slurm_cluster: $*"; exit 77; }
 
 for b in slurmctld slurmd sbatch squeue scontrol scancel sinfo srun; do
@@ -116,12 +110,11 @@ echo "slurm_cluster: $(sinfo -h -o '%P %D %T %C') ($AUTH, port $PORT)"
 
 # ---- the job's inputs -----------------------------------------------------------------
 cd "$dir/work" || exit 1
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 "$MAKE_MODEL" tiny.h5 7 || bad "make model"
 ITERS=6
 . "$SRC/tests/tiny_train_config.sh"
 tiny_train_config job.yaml "$dir/work/tiny.h5" $ITERS 2 1
-$MPIRUN -np 3 "$ELIGN" --quiet train job.yaml --set run.dir=ref > ref.txt 2>&1 || bad "reference run: $(tail -3 ref.txt)"
+"${MPIRUN[@]}" -np 3 "$ELIGN" --quiet train job.yaml --set run.dir=ref > ref.txt 2>&1 || bad "reference run: $(tail -3 ref.txt)"
 
 # the templates run from ELIGN_HOME (configs name paths relative to the checkout): absolute run directories here
 export ELIGN_HOME="$SRC" ELIGN="$ELIGN"
@@ -159,7 +152,7 @@ jn=$(ELIGN_ORACLE_RANKS=1 submit nodes train_nodes.sbatch --nodes=1 --ntasks-per
   "$dir/work/job.yaml" --set run.dir="$dir/work/nodes" --set dataloader.epoches=2)
 finished "$j1" || bad "one node: still queued"
 check_done "$j1" one 0
-same_ckpt() { $COMPARE "$@" > cmp.txt 2>&1 && ok || { bad "checkpoints differ: $*"; cat cmp.txt >&2; }; }
+same_ckpt() { same "checkpoints differ: $*" "$@"; }
 same_ckpt ref/checkpoint.h5 one/checkpoint.h5
 grep -q "^\[elign-job .*3 rank(s) x 1 thread(s)" one-"$j1".out && grep -q "done: $ITERS iterations" one-"$j1".out && ok ||
   bad "one node: job log: $(head -3 one-"$j1".out)"
@@ -202,5 +195,4 @@ for t in 0 1; do
 done
 [ "$(ls one/eval/*.json 2> /dev/null | wc -l)" -eq 2 ] && ok || bad "eval outputs: $(ls one/eval 2>&1)"
 
-echo "slurm_cluster: $passes checks passed, $fails failed"
-[ $fails -eq 0 ]
+cli_finish checks

@@ -4,19 +4,11 @@
 # round trip, and `elign sample` bitwise identical on 1, 2 and 4 MPI ranks.
 # $1 = the elign binary. Needs /usr/bin/python3 with torch + h5py.
 set -u
-ELIGN="$1"
-PY="${ELIGN_PYTHON:-/usr/bin/python3}"
-HERE="$(cd "$(dirname "$0")" && pwd)"
-TOOL="$HERE/../tools/edm_import.py"
-PAR="$HERE/edm_parity.py"
-MPIRUN="${ELIGN_MPIRUN:-mpirun} --oversubscribe --bind-to none --allow-run-as-root -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1"
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-W="$(mktemp -d "${TMPDIR:-/tmp}/elign_edm_import.XXXXXX")"
-trap 'rm -rf "$W"' EXIT
-cd "$W"
-fails=0; passes=0
-ok()  { passes=$((passes+1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails+1)); }
+# shellcheck source=SCRIPTDIR/cli_lib.sh
+. "$(dirname "$0")/cli_lib.sh"
+TOOL="$SRC/tools/edm_import.py"
+PAR="$SRC/tests/edm_parity.py"
+cli_workdir elign_edm_import "${TMPDIR:-/tmp}"
 expect_fail() { # expect_fail "what" "pattern" cmd...
   local what="$1" pat="$2"; shift 2
   "$@" > out.txt 2> err.txt; local rc=$?
@@ -56,7 +48,7 @@ expect_fail "states with the wrong width" "needs D = 19" "$ELIGN" denoise --mode
 # 16 MB buffer and need 4 x 144 MB of model-width buffers; under a 300 MB
 # address-space limit a late check therefore aborts ("out of memory") or
 # crashes instead of printing the error.
-"$PY" - "$HERE/../tools" <<'PY' && ok || bad "narrow states fixture"
+"$PY" - "$SRC/tools" <<'PY' && ok || bad "narrow states fixture"
 import sys; sys.path.insert(0, sys.argv[1])
 import elign_h5, numpy as np
 n = 4000000
@@ -76,7 +68,7 @@ expect_fail "missing states" "missing.h5" "$ELIGN" denoise --model a.h5 --in mis
 # ---- sampling: bitwise identical on 1, 2 and 4 ranks ----------------------------------
 "$ELIGN" sample --model a.h5 -n 10 --T 20 --batch 3 --seed 9 --out s1.h5 --xyz s1.xyz --sdf s1.sdf 2> log1.txt && ok || bad "sample 1 rank: $(cat log1.txt)"
 for np in 2 4; do
-  $MPIRUN -np $np "$ELIGN" sample --model a.h5 -n 10 --T 20 --batch 3 --seed 9 --out s$np.h5 2> log$np.txt && ok || bad "sample $np ranks: $(tail -3 log$np.txt)"
+  "${MPIRUN[@]}" -np $np "$ELIGN" sample --model a.h5 -n 10 --T 20 --batch 3 --seed 9 --out s$np.h5 2> log$np.txt && ok || bad "sample $np ranks: $(tail -3 log$np.txt)"
   "$PY" "$PAR" h5equal s1.h5 s$np.h5 && ok || bad "samples on $np ranks differ from 1 rank"
 done
 "$ELIGN" sample --model a.h5 -n 10 --T 20 --batch 3 --seed 10 --out s1b.h5 2> /dev/null
@@ -89,7 +81,7 @@ expect_fail "export of a model file" "expected a samples file" "$ELIGN" export a
 "$ELIGN" sample --model a.h5 --out x.h5 > /dev/null 2>&1; [ $? -eq 2 ] && ok || bad "sample without -n should exit 2"
 
 # atom counts from a dataset's histogram (--nodes-from)
-TINY="${ELIGN_SHARED_DIR:-../shared}/data/qm9like/tiny.xyz"
+TINY="$SHARED/data/qm9like/tiny.xyz"
 if [ -f "$TINY" ]; then
   "$ELIGN" data import "$TINY" -o tiny.h5 > /dev/null 2>&1 && \
   "$ELIGN" sample --model a.h5 -n 6 --T 10 --nodes-from tiny.h5 --out st.h5 2> /dev/null && \
@@ -105,5 +97,4 @@ else
   bad "missing $TINY"
 fi
 
-echo "test_edm_import: $passes passed, $fails failed"
-[ $fails -eq 0 ]
+cli_finish

@@ -6,13 +6,13 @@
  * c·ε̂ into ε̂, together with the PPO-clip + KL step it is added to —
  * against central finite differences. */
 #include <math.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "learner/force_align.h"
 #include "learner/ppo.h"
 #include "tests/testrng.h"
 #include "tests/testutil.h"
+#include "tests/testutil_fd.h"
 
 enum { D = 9 };
 
@@ -113,10 +113,18 @@ static void test_units_add_up(void) {
 
 #ifdef ELIGN_DOUBLE
 /* L(μ) = dS · Σ(1 − cos) with the count fixed (it is piecewise constant). */
-static double fa_loss(const elign_real *mu, const elign_real *mu_old, const double *F, int64_t n, double dS) {
+typedef struct {
+  const elign_real *mu_old;
+  const double *F;
+  int64_t n;
+  double dS;
+} fa_loss_ctx;
+
+static double fa_loss(void *ctx, const elign_real *mu) {
+  const fa_loss_ctx *c = ctx;
   grpo_force_align_result r;
-  grpo_force_align_step(&r, NULL, mu, mu_old, F, n, D, &FS, dS);
-  return dS * r.sum_one_minus_cos;
+  grpo_force_align_step(&r, NULL, mu, c->mu_old, c->F, c->n, D, &FS, c->dS);
+  return c->dS * r.sum_one_minus_cos;
 }
 
 static void test_fd_mu(void) {
@@ -136,22 +144,11 @@ static void test_fd_mu(void) {
   double dS = FS.weight * 0.37 / ((double)count + GRPO_FORCE_ALIGN_EPS); /* 0.37: the micro-batch's share */
   grpo_force_align_result r;
   grpo_force_align_step(&r, g, mu, mu_old, F, N, D, &FS, dS);
-  double h = 1e-6, worst = 0;
-  int bad = 0;
-  for (int j = 0; j < N * D; j++) {
-    elign_real keep = mu[j];
-    mu[j] = keep + h;
-    double lp = fa_loss(mu, mu_old, F, N, dS);
-    mu[j] = keep - h;
-    double lm = fa_loss(mu, mu_old, F, N, dS);
-    mu[j] = keep;
-    double fd = (lp - lm) / (2 * h), e = fabs(fd - g[j]);
-    if (e > 1e-9 + 1e-6 * fabs(fd)) bad++;
-    if (e > worst) worst = e;
+  fa_loss_ctx ctx = {mu_old, F, N, dS};
+  CHECK(test_fd_gradient(fa_loss, &ctx, mu, g, N * D, 1, 1e-6, 1e-9, 1e-6, "force alignment FD (mu)") == 0);
+  /* channels ≥ 3 and the masked atoms 4 and 7 get no gradient at all */
+  for (int j = 0; j < N * D; j++)
     if (j % D >= 3 || j / D == 4 || j / D == 7) CHECK(g[j] == 0);
-  }
-  if (bad) fprintf(stderr, "force alignment FD (mu): %d mismatches, worst abs %.3g\n", bad, worst);
-  CHECK(bad == 0);
   double norm = 0;
   for (int j = 0; j < N * D; j++) norm += g[j] * g[j];
   CHECK(norm > 1e-6);
@@ -184,6 +181,8 @@ static double total_loss(const fixture *f, const elign_real *eps_hat, elign_real
   grpo_mu_backward_eps_hat(de, d_mu, f->c, OFF, NM, D);
   return st.weighted_loss + f->dS * r.sum_one_minus_cos;
 }
+
+static double total_loss_at(void *f, const elign_real *eps_hat) { return total_loss(f, eps_hat, NULL); }
 
 static void test_fd_eps_hat(void) {
   diffusion_schedule sched;
@@ -228,21 +227,8 @@ static void test_fd_eps_hat(void) {
     for (int j = 0; j < 9 * D; j++) diff += fabs(g[j] - g_ppo[j]);
     CHECK(diff > 1e-6);
   }
-  double h = 1e-6, worst = 0;
-  int bad = 0;
-  for (int j = 0; j < 9 * D; j++) {
-    elign_real keep = eps_hat[j];
-    eps_hat[j] = keep + h;
-    double lp = total_loss(&f, eps_hat, NULL);
-    eps_hat[j] = keep - h;
-    double lm = total_loss(&f, eps_hat, NULL);
-    eps_hat[j] = keep;
-    double fd = (lp - lm) / (2 * h), e = fabs(fd - g[j]);
-    if (e > 1e-9 + 1e-6 * fabs(fd)) bad++;
-    if (e > worst) worst = e;
-  }
-  if (bad) fprintf(stderr, "force alignment FD (eps_hat, with PPO + KL): %d mismatches, worst abs %.3g\n", bad, worst);
-  CHECK(bad == 0);
+  CHECK(test_fd_gradient(total_loss_at, &f, eps_hat, g, 9 * D, 1, 1e-6, 1e-9, 1e-6,
+                         "force alignment FD (eps_hat, with PPO + KL)") == 0);
   diffusion_schedule_free(&sched);
 }
 #endif

@@ -8,7 +8,6 @@
  * step gradient dL/dε̂ against central finite differences. The random-input
  * comparison with an independent PyTorch/NumPy version is test_grpo_ref.c. */
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +21,7 @@
 #include "learner/shaping.h"
 #include "tests/testrng.h"
 #include "tests/testutil.h"
+#include "tests/testutil_fd.h"
 
 #define EXACT(got, want) CHECK_CLOSE((got), (want), 1e-12, 1e-12)
 
@@ -673,6 +673,17 @@ static double step_loss(const step_fixture *f, const elign_real *eps_hat, elign_
   return st.weighted_loss;
 }
 
+typedef struct {
+  const step_fixture *f;
+  const grpo_settings *s;
+  double w;
+} step_loss_ctx;
+
+static double step_loss_at(void *ctx, const elign_real *eps_hat) {
+  const step_loss_ctx *c = ctx;
+  return step_loss(c->f, eps_hat, NULL, c->s, c->w);
+}
+
 static void test_step_fd(void) {
   diffusion_schedule sched;
   elign_error err;
@@ -706,21 +717,8 @@ static void test_step_fd(void) {
   double w = 1.0 / (NM * 300.0);
   elign_real g[11 * D] = {0};
   step_loss(&f, eps_hat, g, &s, w);
-  double h = 1e-6, worst = 0;
-  int bad = 0;
-  for (int j = 0; j < 11 * D; j += 2) {
-    elign_real keep = eps_hat[j];
-    eps_hat[j] = keep + h;
-    double lp = step_loss(&f, eps_hat, NULL, &s, w);
-    eps_hat[j] = keep - h;
-    double lm = step_loss(&f, eps_hat, NULL, &s, w);
-    eps_hat[j] = keep;
-    double fd = (lp - lm) / (2 * h), err_j = fabs(fd - g[j]);
-    if (err_j > 1e-9 + 1e-6 * fabs(fd)) bad++;
-    if (err_j > worst) worst = err_j;
-  }
-  if (bad) fprintf(stderr, "step FD: %d mismatches, worst abs %.3g\n", bad, worst);
-  CHECK(bad == 0);
+  step_loss_ctx ctx = {&f, &s, w};
+  CHECK(test_fd_gradient(step_loss_at, &ctx, eps_hat, g, 11 * D, 2, 1e-6, 1e-9, 1e-6, "step FD") == 0);
   /* the gradient is not trivially zero: both molecules inside the range contribute */
   double norm = 0;
   for (int j = 0; j < 11 * D; j++) norm += g[j] * g[j];

@@ -15,17 +15,9 @@
 # ok() always succeeds, so `A && ok || bad` is a safe if-then-else
 # shellcheck disable=SC2015
 set -u
-ELIGN="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
-PY="${ELIGN_PYTHON:-/usr/bin/python3}"
-MPIRUN="${ELIGN_MPIRUN:-mpirun} --oversubscribe --bind-to none --allow-run-as-root -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1"
-SRC="$(cd "$(dirname "$0")/.." && pwd)"
-fails=0; passes=0
-ok()  { passes=$((passes+1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails+1)); }
-dir=$(mktemp -d "$PWD/trace_cli.XXXXXX")
-trap 'rm -rf "$dir"' EXIT
-cd "$dir" || exit 1
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+# shellcheck source=SCRIPTDIR/cli_lib.sh
+. "$(dirname "$0")/cli_lib.sh"
+cli_workdir trace_cli
 
 # ---- a hand-made trace (seconds; one iteration of 10 s) -------------------------------
 # rank 0 learner: sample 0-3, oracle_wait 3-4, reward_gather 4-4.5, reward 4.5-6,
@@ -86,7 +78,7 @@ grep -Eq "oracle +1 rank\(s\): busy +28.0%" hand.txt && ok || bad "per-role line
 "$(dirname "$ELIGN")/tests/train_make_model" tiny.h5 7 > /dev/null 2>&1 || bad "make model"
 . "$SRC/tests/tiny_train_config.sh"
 tiny_train_config base.yaml tiny.h5 3 1
-$MPIRUN -np 3 "$ELIGN" --quiet train base.yaml --set run.dir=run --set run.trace=true --set mpi.oracle_ranks=1 \
+"${MPIRUN[@]}" -np 3 "$ELIGN" --quiet train base.yaml --set run.dir=run --set run.trace=true --set mpi.oracle_ranks=1 \
   --set dataloader.epoches=2 > run.txt 2>&1 || bad "traced run: $(tail -3 run.txt)"
 "$PY" - <<'EOF' && ok || bad "trace files of the run"
 import glob, json, sys
@@ -137,12 +129,11 @@ EOF
 [ $rc -eq 1 ] && grep -q "exists" e4.txt && ok || bad "merge over an existing file without --force: exit $rc"
 
 # elign pretrain records its steps too: 2 ranks, 4 optimizer steps
-SHARED="${ELIGN_SHARED_DIR:-$SRC/../shared}"
 "$PY" -c "import json,re,sys; ids=[int(m) for m in re.findall(r' id=(\d+)', open(sys.argv[1]).read())]; json.dump({'train': ids}, open('split.json','w'))" \
   "$SHARED/data/qm9like/tiny.xyz" && "$ELIGN" --quiet data import "$SHARED/data/qm9like/tiny.xyz" -o tinyd.h5 --split split.json > /dev/null ||
   bad "pretrain data"
 printf 'seed: 3\nrun:\n  dir: pre\n  trace: true\ndata:\n  path: tinyd.h5\n  val_split: null\npretrain:\n  batch_size: 8\n  chunk_size: 4\n  max_steps: 4\n  checkpoint_every: 2\n  eval_every: 0\n  model:\n    n_layers: 2\n    nf: 16\n' > pre.yaml
-$MPIRUN -np 2 "$ELIGN" --quiet pretrain pre.yaml > pre.txt 2>&1 || bad "traced pretrain: $(tail -3 pre.txt)"
+"${MPIRUN[@]}" -np 2 "$ELIGN" --quiet pretrain pre.yaml > pre.txt 2>&1 || bad "traced pretrain: $(tail -3 pre.txt)"
 "$ELIGN" trace summary pre --json > pre.json 2> pre.err || bad "pretrain summary: $(cat pre.err)"
 "$PY" - <<'EOF' && ok || bad "pretrain trace: $(cat pre.json)"
 import json, sys
@@ -158,5 +149,4 @@ mkdir -p empty && "$ELIGN" trace summary empty > /dev/null 2> e2.txt; rc=$?
 "$ELIGN" trace summary run --bogus > /dev/null 2> e3.txt; rc=$?
 [ $rc -eq 2 ] && ok || bad "unknown option: exit $rc"
 
-echo "trace_cli: $passes checks passed, $fails failed"
-[ $fails -eq 0 ]
+cli_finish checks

@@ -21,27 +21,14 @@
 #   - elign sample --model RUN/checkpoint.h5, and bad input messages.
 #   bash tests/train_cli.sh path/to/elign path/to/train_make_model
 set -u
-ELIGN="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
-MAKE_MODEL="$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"
-PY="${ELIGN_PYTHON:-/usr/bin/python3}"
-MPIRUN="${ELIGN_MPIRUN:-mpirun} --oversubscribe --bind-to none --allow-run-as-root -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1"
-SRC="$(cd "$(dirname "$0")/.." && pwd)"
-COMPARE="$PY $SRC/tests/pretrain_compare.py"
-fails=0; passes=0
-ok()  { passes=$((passes+1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails+1)); }
-dir=$(mktemp -d "$PWD/train_cli.XXXXXX")
-trap 'rm -rf "$dir"' EXIT
-cd "$dir" || exit 1
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+# shellcheck source=SCRIPTDIR/cli_lib.sh
+. "$(dirname "$0")/cli_lib.sh"
+MAKE_MODEL="$(cli_abspath "$2")"
+cli_workdir train_cli
 
 # metric FILE ITER KEY: one value of metrics.jsonl; mtrue FILE ITER EXPR: EXPR over that line's keys is true
 metric() { "$PY" -c "import json,sys; print([json.loads(l) for l in open(sys.argv[1])][int(sys.argv[2])][sys.argv[3]])" "$@"; }
 mtrue() { "$PY" -c "import json,sys; d=[json.loads(l) for l in open(sys.argv[1])][int(sys.argv[2])]; sys.exit(0 if eval(sys.argv[3], {}, d) else 1)" "$@"; }
-same() { # same "what" A B...
-  local what="$1"; shift
-  $COMPARE "$@" > cmp.txt 2>&1 && ok || { bad "$what"; cat cmp.txt >&2; }
-}
 # expect_fail "description" "fragment" cmd... : exit 1, the fragment on stderr
 expect_fail() {
   local what="$1" frag="$2"; shift 2
@@ -101,21 +88,21 @@ mtrue r1/metrics.jsonl 1 "ratio_first_step_min == 1 and ratio_first_step_max == 
   ok || bad "first-step ratios of the base run are not exactly 1"
 
 # ---- determinism over rank counts and restarts ---------------------------------------
-$MPIRUN -np 3 "$ELIGN" --quiet train base.yaml --set run.dir=r3 > /dev/null 2>&1 || bad "-np 3 run"
-$MPIRUN -np 4 "$ELIGN" --quiet train base.yaml --set run.dir=r4 --set mpi.oracle_ranks=1 > /dev/null 2>&1 || bad "-np 4 run"
+"${MPIRUN[@]}" -np 3 "$ELIGN" --quiet train base.yaml --set run.dir=r3 > /dev/null 2>&1 || bad "-np 3 run"
+"${MPIRUN[@]}" -np 4 "$ELIGN" --quiet train base.yaml --set run.dir=r4 --set mpi.oracle_ranks=1 > /dev/null 2>&1 || bad "-np 4 run"
 same "1 process vs -np 3 vs -np 4 (one oracle rank)" r1/checkpoint.h5 r3/checkpoint.h5 r4/checkpoint.h5
 # the shaped path (PBRS return-to-go, reward frames from inside the shared prefix on): 1 process = 2 actors + 1 oracle rank
 SHAPED="--set reward.shaping.enabled=true --set reward.shaping.mode=pbrs_return_to_go --set reward.shaping.scheduler.skip_prefix=2
         --set reward.shaping.terminal_weight=1.0 --set dataloader.epoches=1"
 T --set run.dir=p1 $SHAPED > /dev/null 2>&1 || bad "shaped run"
-$MPIRUN -np 3 "$ELIGN" --quiet train base.yaml --set run.dir=p3 --set mpi.oracle_ranks=1 $SHAPED > /dev/null 2>&1 || bad "shaped -np 3"
+"${MPIRUN[@]}" -np 3 "$ELIGN" --quiet train base.yaml --set run.dir=p3 --set mpi.oracle_ranks=1 $SHAPED > /dev/null 2>&1 || bad "shaped -np 3"
 same "shaped: 1 process vs -np 3 (one oracle rank)" p1/checkpoint.h5 p3/checkpoint.h5
 mtrue p1/metrics.jsonl 0 "oracle_evaluations == 16 * 9 and zero_signal_groups < groups" && ok || bad "shaped: 9 frames per molecule"
 # train.max_staleness 1: iteration i+1 is sampled before iteration i's update (never across a
 # checkpoint): staleness 0, 1, 0, 1 with save_interval 2; 1 process = 2 actors + 1 oracle rank, bitwise
 STALE="--set train.max_staleness=1 --set save_interval=2 --set dataloader.epoches=4"
 T --set run.dir=s1 $STALE > /dev/null 2>&1 || bad "staleness run"
-$MPIRUN -np 3 "$ELIGN" --quiet train base.yaml --set run.dir=s3 --set mpi.oracle_ranks=1 $STALE > /dev/null 2>&1 ||
+"${MPIRUN[@]}" -np 3 "$ELIGN" --quiet train base.yaml --set run.dir=s3 --set mpi.oracle_ranks=1 $STALE > /dev/null 2>&1 ||
   bad "staleness -np 3"
 same "staleness 1: 1 process vs -np 3" s1/checkpoint.h5 s3/checkpoint.h5
 "$PY" -c "import json,sys; s=[json.loads(l)['staleness_max'] for l in open('s1/metrics.jsonl')]; sys.exit(0 if s == [0, 1, 0, 1] else 1)" &&
@@ -127,7 +114,7 @@ pid=$!
 for _ in $(seq 1 600); do [ -f rk/checkpoints/iter_000000001.h5 ] && break; sleep 0.02; done
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 [ ! -f rk/checkpoints/iter_000000003.h5 ] && ok || bad "kill -9 came too late"
-$MPIRUN -np 2 "$ELIGN" --quiet train base.yaml --resume rk > /dev/null 2>&1 || bad "resume after kill -9 (2 ranks)"
+"${MPIRUN[@]}" -np 2 "$ELIGN" --quiet train base.yaml --resume rk > /dev/null 2>&1 || bad "resume after kill -9 (2 ranks)"
 same "kill -9 + --resume (2 ranks)" r1/checkpoint.h5 rk/checkpoint.h5
 [ "$(wc -l < rk/metrics.jsonl)" -ge 3 ] && ok || bad "resumed metrics lines"
 
@@ -157,7 +144,7 @@ grep -qF "checkpoint (iteration 1)" err.txt && [ -f nan/checkpoints/iter_0000000
 same "the checkpoint before the NaN is intact" r1/checkpoints/iter_000000001.h5 nan/checkpoints/iter_000000001.h5
 for fn in dies hangs; do
   t0=$(date +%s)
-  timeout 90 $MPIRUN -x ELIGN_TOY_DIE_AFTER=20 -np 2 "$ELIGN" --quiet train base.yaml --set run.dir=o_$fn --set mpi.oracle_ranks=1 \
+  timeout 90 "${MPIRUN[@]}" -x ELIGN_TOY_DIE_AFTER=20 -np 2 "$ELIGN" --quiet train base.yaml --set run.dir=o_$fn --set mpi.oracle_ranks=1 \
     --set oracle.python_function=$fn --set mpi.timeout=3 > o_$fn.txt 2>&1
   rc=$? dt=$(( $(date +%s) - t0 ))
   if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $dt -lt 60 ]; then ok; else bad "oracle rank that $fn: exit $rc after $dt s"; fi
@@ -172,5 +159,4 @@ expect_fail "micro batch" "not a multiple of dataloader.each_prompt_sample" T --
 expect_fail "resume nothing" "no such directory" T --resume x4
 mkdir -p x5 && expect_fail "resume empty" "no checkpoint" T --resume x5
 
-echo "train_cli: $passes checks passed, $fails failed"
-[ $fails -eq 0 ]
+cli_finish checks

@@ -17,19 +17,10 @@
 #   - bad train.judges entries are refused naming the key.
 #   bash tests/trust_cli.sh path/to/elign path/to/train_make_model
 set -u
-ELIGN="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
-MAKE_MODEL="$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"
-PY="${ELIGN_PYTHON:-/usr/bin/python3}"
-MPIRUN="${ELIGN_MPIRUN:-mpirun} --oversubscribe --bind-to none --allow-run-as-root -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1"
-SRC="$(cd "$(dirname "$0")/.." && pwd)"
-COMPARE="$PY $SRC/tests/pretrain_compare.py"
-fails=0; passes=0
-ok()  { passes=$((passes+1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails+1)); }
-dir=$(mktemp -d "$PWD/trust_cli.XXXXXX")
-trap 'rm -rf "$dir"' EXIT
-cd "$dir" || exit 1
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+# shellcheck source=SCRIPTDIR/cli_lib.sh
+. "$(dirname "$0")/cli_lib.sh"
+MAKE_MODEL="$(cli_abspath "$2")"
+cli_workdir trust_cli
 # mtrue FILE EXPR: EXPR over the list `m` of metrics lines is true
 mtrue() { "$PY" -c "import json,sys; m=[json.loads(l) for l in open(sys.argv[1])]; sys.exit(0 if eval('(' + sys.argv[2] + ')') else 1)" "$@"; }
 expect_fail() {
@@ -105,11 +96,11 @@ grep -q "train.judges: 'python:harmonic' is the reward's own oracle" honest.txt 
 
 # ---- judges leave the training alone; on an oracle rank they answer alike -----------------
 T --set run.dir=plain > /dev/null 2>&1 || bad "run without judges"
-$COMPARE plain/checkpoint.h5 honest/checkpoint.h5 > cmp.txt 2>&1 && ok || { bad "judges changed the training"; cat cmp.txt >&2; }
-$MPIRUN -np 2 "$ELIGN" --quiet train base.yaml --set run.dir=orank --set mpi.oracle_ranks=1 \
-  --set train.judges=python:harmonic,lj,ani-1ccx --set oracle.model_dir="${ELIGN_SHARED_DIR:-$SRC/../shared}/models/ani-model-zoo" \
+same "judges changed the training" plain/checkpoint.h5 honest/checkpoint.h5
+"${MPIRUN[@]}" -np 2 "$ELIGN" --quiet train base.yaml --set run.dir=orank --set mpi.oracle_ranks=1 \
+  --set train.judges=python:harmonic,lj,ani-1ccx --set oracle.model_dir="$SHARED/models/ani-model-zoo" \
   > orank.txt 2>&1 || bad "judges on an oracle rank: $(tail -3 orank.txt)"
-$COMPARE plain/checkpoint.h5 orank/checkpoint.h5 > cmp.txt 2>&1 && ok || { bad "oracle rank run differs"; cat cmp.txt >&2; }
+same "oracle rank run differs" plain/checkpoint.h5 orank/checkpoint.h5
 "$PY" - honest/metrics.jsonl orank/metrics.jsonl <<'EOF' && ok || bad "judge numbers: oracle rank vs in process"
 import json, sys
 a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:3])
@@ -196,5 +187,4 @@ expect_fail "unknown judge" "train.judges: 'nosuch' is not an oracle backend" T 
 expect_fail "bad ANI model" "unknown ANI model 'ani-3'" T --set run.dir=x2 --set train.judges=ani:ani-3
 expect_fail "judge twice" "listed twice" T --set run.dir=x3 --set "train.judges=lj, lj"
 
-echo "trust_cli: $passes checks passed, $fails failed"
-[ $fails -eq 0 ]
+cli_finish checks
