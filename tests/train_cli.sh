@@ -174,6 +174,7 @@ HANG_S=10
 stopped_rank_run ah.txt $((HANG_S + 20)) ah/checkpoints/iter_000000001.h5 0 1 \
   $MPIRUN -np 2 "$ELIGN" --quiet train base.yaml --set run.dir=ah --set mpi.timeout=$HANG_S
 echo "train_cli: actor rank 1 stopped: exit $STOPPED_RC after $STOPPED_SECONDS s (mpi.timeout $HANG_S s)"
+grep -m1 "^elign: error" ah.txt
 [ -n "$STOPPED_PID" ] && [ "$STOPPED_RC" != hung ] && [ "$STOPPED_RC" != 0 ] && ok ||
   bad "stopped actor: exit $STOPPED_RC $STOPPED_SECONDS s after the SIGSTOP (bound $((HANG_S + 20)) s), pid '$STOPPED_PID'"
 newest=$(ls ah/checkpoints | grep '^iter_[0-9]*\.h5$' | sort | tail -1 | sed 's/^iter_0*\([0-9][0-9]*\)\.h5$/\1/')
