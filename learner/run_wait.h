@@ -12,7 +12,11 @@
  *   run_wait_begin(&w, 3, "the gradient reduction");  // arm: this rank now waits for the others (in iteration 3)
  *   ... MPI calls ...
  *   run_wait_end();                                   // disarm: this rank works alone again
- *   run_wait_agree(&w, 3, "the sampling phase", comm, &err);   // the three around elign_mpi_agree
+ *   run_wait_agree(&w, 3, "the sampling phase", comm, &err);   // begin, elign_mpi_agree, end in one call
+ *
+ * The number is the iteration or step as the command's other messages count
+ * it: train's iteration index (its checkpoint K is the state before
+ * iteration K), pretrain's step 1, 2, ... (checkpoint K after step K).
  *
  * What counts: only the time a rank waits for the others, never its own work
  * between two waits (each begin restarts the clock; end stops it). A wait
