@@ -22,6 +22,7 @@
 #include "common/mpi/roles.h"
 #include "learner/pretrain_data.h"
 #include "learner/run_dir.h"
+#include "learner/run_wait.h"
 
 void openblas_set_num_threads(int); /* OpenBLAS (no header declares it portably) */
 
@@ -89,6 +90,7 @@ elign_status pretrain_options_from_config(const elign_config *cfg, pretrain_opti
       elign_config_is_null(cfg, "pretrain.eval_sample_steps") ? 0 : elign_config_get_int(cfg, "pretrain.eval_sample_steps");
   o->progress_seconds = elign_config_get_double(cfg, "run.log_every");
   o->threads = (int)elign_config_get_int(cfg, "mpi.threads_per_rank");
+  o->rank_wait_timeout = elign_config_get_double(cfg, "mpi.timeout");
 
   copy_string(o->atom_types, sizeof o->atom_types, elign_config_get_string(cfg, "pretrain.model.atom_types"));
   int qm9 = strcmp(o->atom_types, "qm9") == 0;
@@ -145,6 +147,7 @@ typedef struct {
   elign_metrics *metrics;
   double t_run_start;
   int64_t steps_this_run;
+  run_wait wait;               /* the deadline of every wait for the other ranks (mpi.timeout) */
 } trainer;
 
 /* Per-chunk statistics shipped to rank 0 (doubles). */
@@ -574,21 +577,27 @@ static elign_status train_step(trainer *tr, elign_error *err) {
   elign_status st = compute_chunks(tr, N_batch, mine, err);
   elign_trace_end(tt, "gradient", ELIGN_TRACE_BUSY);
   tt = elign_trace_begin();
+  /* waits: for the slowest rank's chunks (the reduction), then for rank 0's optimizer step (the broadcast) */
+  int64_t number = tr->step + 1; /* as the logs count steps */
+  run_wait_begin(&tr->wait, number, "the gradient reduction");
   st = elign_mpi_agree(tr->comm, err);
   if (!st) {
     reduce_chunk_grads(tr);
     gather_stats(tr, mine, nk, all, tr->plan.n_chunks, pretrain_rank_chunks);
+    run_wait_end();
     elign_trace_end(tt, "reduce", ELIGN_TRACE_WAIT);
     tt = elign_trace_begin();
     if (tr->rank == 0) st = optimizer_step(tr, all, err);
     if (tr->rank == 0) elign_trace_end(tt, "optimizer", ELIGN_TRACE_BUSY);
     tt = elign_trace_begin();
+    run_wait_begin(&tr->wait, number, "the weight broadcast");
     st = elign_mpi_agree(tr->comm, err);
   }
   if (!st) {
     MPI_Bcast(tr->ts.params, (int)tr->ts.n, MPI_ELIGN_REAL, 0, tr->comm);
     tr->step++;
   }
+  run_wait_end();
   elign_trace_end(tt, "broadcast", ELIGN_TRACE_WAIT);
   elign_trace_end(t_step, "iteration", ELIGN_TRACE_ITERATION);
   free(mine);
@@ -624,9 +633,11 @@ static elign_status validation_loss(trainer *tr, const elign_real *w, double *nl
     L.l2_term *= (double)(m1 - m0);
     terms_to_stats(&L, -1, mine + (q - tr->q0) * ST_COUNT);
   }
+  run_wait_begin(&tr->wait, tr->step, "the evaluation (the validation loss)");
   st = elign_mpi_agree(tr->comm, err);
   double *all = tr->rank == 0 ? elign_malloc((size_t)(n_q ? n_q : 1) * ST_COUNT * sizeof(double), "val:all") : NULL;
   if (!st) gather_stats(tr, mine, nq, all, n_q, pretrain_rank_chunks);
+  run_wait_end();
   if (!st && tr->rank == 0) {
     double s = 0, s2 = 0;
     for (int64_t q = 0; q < n_q; q++) s += all[q * ST_COUNT + ST_LOSS], s2 += all[q * ST_COUNT + ST_L2];
@@ -658,12 +669,17 @@ static elign_status sample_stability(trainer *tr, elign_real *w, elign_stability
   elign_stability_stats_init(&mine);
   if (!st) elign_molset_stability(&out.mols, strcmp(o->atom_types, "geom") == 0, &mine, NULL, NULL);
   if (!st) sampler_output_free(&out);
+  run_wait_begin(&tr->wait, tr->step, "the evaluation (the stability samples)");
   st = elign_mpi_agree(tr->comm, err);
-  if (st) return st;
+  if (st) {
+    run_wait_end();
+    return st;
+  }
   double packed[5] = {(double)mine.n_molecules, (double)mine.n_stable_molecules, (double)mine.n_atoms,
                       (double)mine.n_stable_atoms, mine.sum_atom_fraction};
   double *all = tr->rank == 0 ? elign_malloc((size_t)tr->size * sizeof packed, "eval:stab") : NULL;
   MPI_Gather(packed, 5, MPI_DOUBLE, all, 5, MPI_DOUBLE, 0, tr->comm);
+  run_wait_end();
   for (int r = 0; tr->rank == 0 && r < tr->size; r++) {
     const double *p = all + 5 * r;
     elign_stability_stats s = {(int64_t)p[0], (int64_t)p[1], (int64_t)p[2], (int64_t)p[3], p[4]};
@@ -677,7 +693,9 @@ static elign_status evaluate(trainer *tr, elign_error *err) {
   double t0 = elign_wtime(), nll = NAN, l2 = NAN;
   /* the weights evaluated: rank 0's EMA (or raw weights without EMA), on every rank */
   elign_real *w = tr->rank == 0 ? (tr->ts.ema ? tr->ts.ema : tr->ts.params) : tr->eval_params;
+  run_wait_begin(&tr->wait, tr->step, "the evaluation (the weights to every rank)");
   MPI_Bcast(w, (int)tr->ts.n, MPI_ELIGN_REAL, 0, tr->comm);
+  run_wait_end();
   elign_status st = tr->val ? validation_loss(tr, w, &nll, &l2, err) : ELIGN_OK;
   double t1 = elign_wtime();
   elign_stability_stats stab;
@@ -767,30 +785,40 @@ static void trainer_free(trainer *tr) {
   free(tr->config_text);
 }
 
+/* The phase of every wait before the first step. */
+#define START_UP "the start-up (run directory, data shards, resume checkpoint, weights to every rank)"
+
+static elign_status setup_agree(trainer *tr, elign_error *err) {
+  return run_wait_agree(&tr->wait, -1, START_UP, tr->comm, err);
+}
+
 /* Everything before the first step; collective, agreed status. */
 static elign_status trainer_setup(trainer *tr, const pretrain_start *start, elign_error *err) {
   const pretrain_options *o = tr->o;
   elign_status st = ELIGN_OK;
   if (tr->rank == 0) st = prepare_run_dir(o->run_dir, start, err);
-  if (elign_mpi_agree(tr->comm, err)) return err->status;
+  if (setup_agree(tr, err)) return err->status;
   st = setup_data(tr, err); /* every rank reads the small index and finds the same problems */
   if (!st) st = setup_model(tr, err);
   if (!st) st = setup_shards(tr, err);
   if (!st) st = setup_state(tr);
-  if (elign_mpi_agree(tr->comm, err)) return err->status;
+  if (setup_agree(tr, err)) return err->status;
   tr->total_steps = o->max_steps > 0 ? o->max_steps : o->epochs * tr->plan.steps_per_epoch;
   if (tr->rank == 0 && start->resume_dir) st = read_resume_checkpoint(tr, err);
-  if (elign_mpi_agree(tr->comm, err)) return err->status;
+  if (setup_agree(tr, err)) return err->status;
   int64_t step = tr->ts.step;
+  run_wait_begin(&tr->wait, -1, START_UP);
   MPI_Bcast(&step, 1, MPI_INT64_T, 0, tr->comm);
   MPI_Bcast(tr->ts.params, (int)tr->ts.n, MPI_ELIGN_REAL, 0, tr->comm);
+  run_wait_end();
   tr->step = tr->ts.step = step;
+  if (start->resume_dir) run_wait_checkpoint_done(&tr->wait, step); /* the one resumed from */
   if (tr->rank == 0) {
     st = elign_config_write_resolved(tr->cfg, o->run_dir, err);
     if (!st) tr->metrics = elign_metrics_open(o->run_dir, "metrics.jsonl", err);
     if (!st && !tr->metrics) st = err->status;
   }
-  return elign_mpi_agree(tr->comm, err);
+  return setup_agree(tr, err);
 }
 
 static void log_start(const trainer *tr) {
@@ -818,6 +846,7 @@ elign_status pretrain_run(MPI_Comm comm, const pretrain_options *o, const elign_
     openblas_set_num_threads(o->threads);
   }
   tr.config_text = run_config_yaml(cfg);
+  run_wait_init(&tr.wait, o->rank_wait_timeout, o->run_dir, "step", start->resume_dir ? RUN_WAIT_AS_BEFORE : -1);
   elign_status st = trainer_setup(&tr, start, err);
   if (st) {
     trainer_free(&tr);
@@ -849,16 +878,24 @@ elign_status pretrain_run(MPI_Comm comm, const pretrain_options *o, const elign_
     run_signals_take(&sig_stop, &sig_ckpt);
     int local[2] = {sig_stop || (start->stop_after > 0 && tr.steps_this_run >= start->stop_after), sig_ckpt};
     int any[2];
+    /* the others wait here for rank 0's metrics line */
+    run_wait_begin(&tr.wait, tr.step, "the end of the step (stop and checkpoint requests)");
     MPI_Allreduce(local, any, 2, MPI_INT, MPI_MAX, comm);
+    run_wait_end();
     stopped = any[0];
     int want_ckpt = tr.step % o->checkpoint_every == 0 || tr.step == tr.total_steps || any[0] || any[1];
-    if (!st && want_ckpt && tr.rank == 0) {
+    if (want_ckpt) run_wait_checkpoint_pending(&tr.wait, tr.step);
+    if (!st && want_ckpt && tr.rank == 0) { /* rank 0 alone: its own write does not count against its deadline */
       double tc = elign_trace_begin();
       st = write_checkpoint(&tr, err);
       elign_trace_end(tc, "checkpoint_io", ELIGN_TRACE_IO);
       last_checkpoint = tr.step;
+      if (!st) run_wait_checkpoint_done(&tr.wait, tr.step);
     }
-    st = elign_mpi_agree(comm, err);
+    /* the others wait here for rank 0's checkpoint write */
+    const char *phase = want_ckpt ? "the agreement on rank 0's checkpoint" : "the end-of-step agreement";
+    st = run_wait_agree(&tr.wait, tr.step, phase, comm, err);
+    if (!st && want_ckpt) run_wait_checkpoint_done(&tr.wait, tr.step);
     int want_eval = (o->eval_every > 0 && tr.step % o->eval_every == 0) || tr.step == tr.total_steps;
     if (!st && want_eval) st = evaluate(&tr, err);
   }

@@ -57,6 +57,7 @@ typedef struct {
   int64_t eval_samples, eval_sample_steps; /* stability samples (0 = none); reverse steps (0 = T0) */
   double progress_seconds;    /* run.log_every */
   int threads;                /* mpi.threads_per_rank (0 = leave as is) */
+  double rank_wait_timeout;   /* mpi.timeout: a rank waits this long for the others in a collective, s (run_wait.h) */
   /* architecture */
   egnn_config arch;
   char atom_types[16];        /* "qm9" or "geom" */

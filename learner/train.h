@@ -96,6 +96,7 @@ typedef struct {
   char oracle_backend[64];
   int oracle_batch;              /* oracle.batch_size */
   double oracle_reply_timeout;   /* mpi.timeout: an actor waits this long for its oracle rank, s */
+  double rank_wait_timeout;      /* mpi.timeout: an actor waits this long for the others (run_wait.h), s */
   elign_oracle_options oracle;   /* strings point into the config */
   train_judges_config judges;    /* train.judge* (learner/judges.h) */
   int force_align_enabled;       /* train.force_alignment_enabled (null: weight > 0) */

@@ -23,6 +23,7 @@
 #include "learner/filter.h"
 #include "learner/ppo.h"
 #include "learner/rewards.h"
+#include "learner/run_wait.h"
 #include "learner/shaping.h"
 #include "learner/signal_watch.h"
 #include "learner/train.h"
@@ -127,6 +128,8 @@ typedef struct {
   int clash_logged;        /* the clash guard has said it once */
   grpo_signal_watch signal_watch; /* rank 0: zero-signal groups (train_reward.c) */
   struct train_judges *judges; /* rank 0 with train.judges: the judge rounds (train_judges.c) */
+
+  run_wait wait;           /* the deadline of every wait for the other actors (mpi.timeout) */
 } trainer;
 
 /* Rollout blocks: block b holds groups [b·G, min((b+1)·G, P)) and belongs

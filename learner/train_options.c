@@ -172,6 +172,7 @@ elign_status train_options_from_config(const elign_config *cfg, train_options *o
   copy_string(o->oracle_backend, sizeof o->oracle_backend, elign_config_get_string(cfg, "oracle.backend"));
   o->oracle_batch = (int)elign_config_get_int(cfg, "oracle.batch_size");
   o->oracle_reply_timeout = elign_config_get_double(cfg, "mpi.timeout");
+  o->rank_wait_timeout = elign_config_get_double(cfg, "mpi.timeout");
   elign_oracle_options_from_config(cfg, &o->oracle);
   o->clash_distance = elign_config_is_null(cfg, "reward.clash_distance") ? 0.0
                                                                            : elign_config_get_double(cfg, "reward.clash_distance");

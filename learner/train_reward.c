@@ -355,19 +355,8 @@ static elign_status rank0_rewards(trainer *tr, train_iter *it, const batch_input
   return st;
 }
 
-elign_status train_reward(trainer *tr, train_iter *it, train_metrics *m, elign_error *err) {
-  batch_inputs bi;
-  memset(&bi, 0, sizeof bi);
-  double t0 = elign_wtime(), tt = elign_trace_begin();
-  gather_inputs(tr, it, &bi);
-  elign_trace_end(tt, "reward_gather", ELIGN_TRACE_WAIT);
-  tt = elign_trace_begin();
-  elign_status st = tr->rank == 0 ? rank0_rewards(tr, it, &bi, m, err) : ELIGN_OK;
-  if (tr->rank == 0) elign_trace_end(tt, "reward", ELIGN_TRACE_BUSY);
-  tt = elign_trace_begin();
-  batch_inputs_free(&bi);
-  st = elign_mpi_agree(tr->comm, err);
-  if (st) return st;
+/* Rank 0's kept molecules and their advantages to every actor. */
+static void broadcast_advantages(trainer *tr, train_iter *it) {
   int64_t head[2] = {it->n_kept, it->adv_cols};
   MPI_Bcast(head, 2, MPI_INT64_T, 0, tr->comm);
   if (tr->rank != 0) {
@@ -379,6 +368,27 @@ elign_status train_reward(trainer *tr, train_iter *it, train_metrics *m, elign_e
   }
   MPI_Bcast(it->kept, (int)it->n_kept, MPI_INT64_T, 0, tr->comm);
   MPI_Bcast(it->adv, (int)(it->n_kept * it->adv_cols), MPI_DOUBLE, 0, tr->comm);
+}
+
+elign_status train_reward(trainer *tr, train_iter *it, train_metrics *m, elign_error *err) {
+  batch_inputs bi;
+  memset(&bi, 0, sizeof bi);
+  double t0 = elign_wtime(), tt = elign_trace_begin();
+  run_wait_begin(&tr->wait, it->it, "the reward stage (every actor's reward inputs to rank 0)");
+  gather_inputs(tr, it, &bi);
+  run_wait_end();
+  elign_trace_end(tt, "reward_gather", ELIGN_TRACE_WAIT);
+  tt = elign_trace_begin();
+  elign_status st = tr->rank == 0 ? rank0_rewards(tr, it, &bi, m, err) : ELIGN_OK;
+  if (tr->rank == 0) elign_trace_end(tt, "reward", ELIGN_TRACE_BUSY);
+  tt = elign_trace_begin();
+  batch_inputs_free(&bi);
+  /* the others wait here for rank 0's rewards */
+  run_wait_begin(&tr->wait, it->it, "the reward stage (rank 0's advantages to every actor)");
+  st = elign_mpi_agree(tr->comm, err);
+  if (!st) broadcast_advantages(tr, it);
+  run_wait_end();
+  if (st) return st;
   if (tr->rank == 0) train_metric(m, "time_reward_s", elign_wtime() - t0);
   elign_trace_end(tt, "advantage_broadcast", ELIGN_TRACE_WAIT);
   return ELIGN_OK;

@@ -278,7 +278,9 @@ static void gather_times(trainer *tr, const train_iter *it, train_metrics *m) {
   mine[TM_COUNT] = (double)it->oracle_pending_max;
   mine[TM_COUNT + 1] = elign_memory_resident() / (1024.0 * 1024.0);
   double mx[TM_COUNT + 2];
+  run_wait_begin(&tr->wait, it->it, "the timing metrics");
   MPI_Reduce(mine, mx, TM_COUNT + 2, MPI_DOUBLE, MPI_MAX, 0, tr->comm);
+  run_wait_end();
   if (tr->rank != 0) return;
   train_metric(m, "time_sample_s", mx[TM_SAMPLE]);
   train_metric(m, "time_oracle_submit_s", mx[TM_ORACLE_SUBMIT]);
@@ -340,12 +342,13 @@ static elign_status run_iteration(trainer *tr, train_iter *it, int prefetch, tra
   elign_error_clear(&cerr);
   elign_status cs = train_rollout_collect(tr, it, &cerr);
   if (cs && !st) *err = cerr, st = cs;
-  st = elign_mpi_agree(tr->comm, err);
+  /* the first wait for the others: it ends when the slowest actor has its rollouts and oracle answers */
+  st = run_wait_agree(&tr->wait, it->it, "the sampling phase", tr->comm, err);
   if (!st) st = train_reward(tr, it, m, err);
   if (!st && prefetch) {
     *next = elign_calloc(1, sizeof **next, "train:next_iteration");
     begin_iteration(tr, *next, it->it + 1, err);
-    st = elign_mpi_agree(tr->comm, err);
+    st = run_wait_agree(&tr->wait, it->it, "the sampling phase of the next iteration (prefetched)", tr->comm, err);
     if (st) discard_iteration(tr, next);
   }
   int64_t staleness = tr->policy_version - it->policy_version;
@@ -385,25 +388,35 @@ static void trainer_free(trainer *tr) {
   free(tr->config_text);
 }
 
+/* The phase of every wait before the first iteration. */
+#define START_UP "the start-up (run directory, model, resume checkpoint, weights to every actor)"
+
+static elign_status setup_agree(trainer *tr, elign_error *err) {
+  return run_wait_agree(&tr->wait, -1, START_UP, tr->comm, err);
+}
+
 /* Everything before the first iteration; collective over the actors, agreed. */
 static elign_status trainer_setup(trainer *tr, const train_start *start, elign_error *err) {
   const train_options *o = tr->o;
   elign_status st = ELIGN_OK;
   if (tr->rank == 0)
     st = run_dir_prepare(o->run_dir, start->resume_dir != NULL, start->force, CKPT_PREFIX, OWN_FILES, 2, err);
-  if (elign_mpi_agree(tr->comm, err)) return err->status;
+  if (setup_agree(tr, err)) return err->status;
   st = setup_model(tr, err); /* every rank reads the model and finds the same problems */
   if (!st) st = setup_schedule(tr, err);
   if (!st) setup_blocks(tr);
   if (!st && tr->rank == 0) st = setup_chemistry(tr, err);
-  if (elign_mpi_agree(tr->comm, err)) return err->status;
+  if (setup_agree(tr, err)) return err->status;
   if (tr->rank == 0 && start->resume_dir) st = read_resume_checkpoint(tr, err);
-  if (elign_mpi_agree(tr->comm, err)) return err->status;
+  if (setup_agree(tr, err)) return err->status;
   int64_t head[3] = {tr->iteration, tr->policy_version, tr->ts.step};
+  run_wait_begin(&tr->wait, -1, START_UP);
   MPI_Bcast(head, 3, MPI_INT64_T, 0, tr->comm);
   tr->iteration = head[0], tr->policy_version = head[1], tr->ts.step = head[2];
   MPI_Bcast(tr->ts.params, (int)tr->ts.n, MPI_ELIGN_REAL, 0, tr->comm);
   MPI_Bcast(tr->ts.reference, (int)tr->ts.n, MPI_ELIGN_REAL, 0, tr->comm);
+  run_wait_end();
+  if (start->resume_dir) run_wait_checkpoint_done(&tr->wait, tr->iteration); /* the one resumed from */
   setup_workspaces(tr);
   if (tr->rank == 0) {
     st = elign_config_write_resolved(tr->cfg, o->run_dir, err);
@@ -411,7 +424,7 @@ static elign_status trainer_setup(trainer *tr, const train_start *start, elign_e
     if (!st && !tr->metrics) st = err->status;
     if (!st) st = train_judges_setup(tr, err);
   }
-  return elign_mpi_agree(tr->comm, err);
+  return setup_agree(tr, err);
 }
 
 static void log_start(const trainer *tr) {
@@ -527,11 +540,15 @@ static elign_status train_loop(trainer *tr, const train_start *start, elign_erro
         track_early_stop(tr, &m);
       }
     }
+    int64_t index = it.it;
     train_iter_free(&it);
+    /* the others wait here for rank 0's metrics and judge round */
+    run_wait_begin(&tr->wait, index, "the end of the iteration (rank 0's metrics and judges, stop requests)");
     st = elign_mpi_agree(tr->comm, err);
+    int want_ckpt = 0;
+    if (!st) end_of_iteration_flags(tr, start, done_this_run, &stop, &want_ckpt);
+    run_wait_end();
     if (st) break;
-    int want_ckpt;
-    end_of_iteration_flags(tr, start, done_this_run, &stop, &want_ckpt);
     if ((want_ckpt || stop) && next) { /* an unscheduled checkpoint: the prefetched rollouts are sampled again */
       if (tr->rank == 0)
         elign_info("checkpoint outside save_interval: iteration %lld's prefetched rollouts are dropped (sampled again, "
@@ -539,13 +556,18 @@ static elign_status train_loop(trainer *tr, const train_start *start, elign_erro
       discard_iteration(tr, &next);
     }
     want_ckpt = want_ckpt || stop || tr->iteration % o->save_interval == 0 || tr->iteration == o->iterations;
-    if (want_ckpt && tr->rank == 0) {
+    if (want_ckpt) run_wait_checkpoint_pending(&tr->wait, tr->iteration);
+    if (want_ckpt && tr->rank == 0) { /* rank 0 alone: its own write does not count against its deadline */
       double tc = elign_trace_begin();
       st = write_checkpoint(tr, err);
       elign_trace_end(tc, "checkpoint_io", ELIGN_TRACE_IO);
       last_checkpoint = tr->iteration;
+      if (!st) run_wait_checkpoint_done(&tr->wait, tr->iteration);
     }
-    st = elign_mpi_agree(tr->comm, err);
+    /* the others wait here for rank 0's checkpoint write */
+    const char *phase = want_ckpt ? "the agreement on rank 0's checkpoint" : "the end-of-iteration agreement";
+    st = run_wait_agree(&tr->wait, index, phase, tr->comm, err);
+    if (!st && want_ckpt) run_wait_checkpoint_done(&tr->wait, tr->iteration);
   }
   discard_iteration(tr, &next);
   if (tr->rank == 0) {
@@ -586,9 +608,10 @@ elign_status train_run(const elign_world *world, const train_options *o, const e
   }
   tr.config_text = run_config_yaml(cfg);
   tr.t_run_start = elign_wtime();
+  run_wait_init(&tr.wait, o->rank_wait_timeout, o->run_dir, "iteration", start->resume_dir ? RUN_WAIT_AS_BEFORE : -1);
   /* the client first: whatever fails later, the oracle ranks must hear DONE */
   setup_oracle_client(&tr, oracle, err);
-  elign_status st = elign_mpi_agree(tr.comm, err);
+  elign_status st = setup_agree(&tr, err);
   if (!st) st = trainer_setup(&tr, start, err);
   if (!st) run_trace_start(cfg, o->run_dir, world->rank, world->rank == 0 ? "learner" : "actor", 1);
   if (!st) {

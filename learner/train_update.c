@@ -301,8 +301,10 @@ static elign_status fa_count_pass(trainer *tr, const train_iter *it, const grpo_
     scratch_free(&sc);
   }
   if (st) elign_error_prefix(err, "iteration %lld, force-alignment count: ", (long long)it->it);
+  run_wait_begin(&tr->wait, it->it, "the force-alignment count");
   st = elign_mpi_agree(tr->comm, err);
   if (!st) MPI_Allreduce(MPI_IN_PLACE, counts, (int)n, MPI_INT64_T, MPI_SUM, tr->comm);
+  run_wait_end();
   for (int mb = 0; mb < plan->n; mb++)
     if (per_mb[mb] < 2)
       for (int i = 0; i < tr->T_act; i++) counts[(int64_t)mb * tr->T_act + i] = -1;
@@ -397,6 +399,8 @@ static elign_status update_step(trainer *tr, train_iter *it, const grpo_microbat
   elign_trace_end(tt, "gradient", ELIGN_TRACE_BUSY);
   double t1 = elign_wtime();
   tt = elign_trace_begin();
+  /* waits: for the slowest actor's units (the reduction), then for rank 0's fold and optimizer step (the broadcast) */
+  run_wait_begin(&tr->wait, it->it, "the gradient reduction");
   st = elign_mpi_agree(tr->comm, err);
   if (!st) {
     if (tr->rank == 0) {
@@ -420,6 +424,7 @@ static elign_status update_step(trainer *tr, train_iter *it, const grpo_microbat
         totals_add_unit(tot, s, first);
       }
       elign_trace_end(tt, "reduce", ELIGN_TRACE_WAIT);
+      run_wait_end(); /* rank 0 alone */
       tt = elign_trace_begin();
       st = optimizer_step(tr, it, tot, err);
       elign_trace_end(tt, "optimizer", ELIGN_TRACE_BUSY);
@@ -433,11 +438,13 @@ static elign_status update_step(trainer *tr, train_iter *it, const grpo_microbat
         j++;
       }
     }
+    run_wait_begin(&tr->wait, it->it, "the weight broadcast");
     st = elign_mpi_agree(tr->comm, err);
   }
   elign_trace_end(tt, tr->rank == 0 ? "reduce_agree" : "reduce", ELIGN_TRACE_WAIT);
   tt = elign_trace_begin();
   if (!st) MPI_Bcast(tr->ts.params, (int)n, MPI_ELIGN_REAL, 0, tr->comm);
+  run_wait_end();
   elign_trace_end(tt, "broadcast", ELIGN_TRACE_WAIT);
   it->t[TM_REDUCE_WAIT] += elign_wtime() - t1;
   free(buf);

@@ -98,8 +98,10 @@ else
     || bad "earlier output"
   O=("${MPIRUN[@]}" -np 3 "$ELIGN" oracle --backend ani --model-dir "$SHARED/models/ani-model-zoo" --in mols.xyz --batch 8
      --no-table --timeout 2 --out out.h5 --force)
-  run_case "oracle: SIGSTOP oracle rank 2" STOP 2 1 "error on rank 0: oracle client: no reply from oracle rank 2" "${O[@]}"
-  run_case "oracle: SIGSTOP rank 0 (the client)" STOP 0 1 "no request or DONE from actor rank 0" "${O[@]}"
+  # the stop can land while the ranks still agree on the start (ANI loaded in < 0.4 s of CPU on a
+  # fast machine) or while the oracle serves: either bounded end names the stopped rank
+  run_case "oracle: SIGSTOP oracle rank 2" STOP 2 1 "error on rank 0: \(oracle client: no reply from oracle rank 2\|rank 2 did not answer within\)" "${O[@]}"
+  run_case "oracle: SIGSTOP rank 0 (the client)" STOP 0 1 "no request or DONE from actor rank 0\|rank 0 did not answer within" "${O[@]}"
   run_case "oracle: kill -9 oracle rank 2" KILL 2 1 "exited on signal 9" "${O[@]}"
   run_case "oracle: SIGTERM to mpirun" TERM mpirun 1 "^elign oracle: interrupted by SIGTERM while evaluating" "${O[@]}"
 fi

@@ -4,6 +4,8 @@
 #   - 1, 2 and 4 ranks write bitwise identical checkpoints and model files;
 #   - --stop-after + --resume (on another rank count), --force, and kill -9
 #     + --resume all end bitwise equal to an uninterrupted run;
+#   - a rank stopped (SIGSTOP) ends the 2-rank job within mpi.timeout + 20 s,
+#     naming phase, step and checkpoint; --resume then ends bitwise equal;
 #   - the loss of 8 molecules falls clearly when the network overfits them;
 #   - bad inputs each give one clear message and exit 1: no train split, a
 #     model file as dataset, an architecture that disagrees with --resume's
@@ -15,6 +17,7 @@ set -u
 # shellcheck source=SCRIPTDIR/cli_lib.sh
 . "$(dirname "$0")/cli_lib.sh"
 cli_workdir pretrain_cli
+. "$SRC/tests/stopped_rank.sh"
 
 # expect_fail "description" "fragment" elign-args... : exit 1, one error line (+ HINT), the fragment in it
 expect_fail() {
@@ -151,6 +154,29 @@ echo "garbage" > killed/checkpoints/step_000000039.h5.tmp.12345   # what a kill 
   --set pretrain.eval_every=0 --resume killed && ok || bad "resume after kill -9"
 same "kill -9 at $newest + resume = uninterrupted" straight/checkpoints/step_000000040.h5 killed/checkpoints/step_000000040.h5
 [ "$(ls straight/checkpoints | wc -l)" = 3 ] && ok || bad "keep_checkpoints: $(ls straight/checkpoints)"
+
+# ---- a rank that hangs: rank 1 of 2 stopped (SIGSTOP) once checkpoint 1 of 40 is there. Rank 0
+# would wait for it inside an MPI collective forever; the watchdog (learner/run_wait.h) ends the job
+# within mpi.timeout + 20 s, naming the phase, the step and the newest checkpoint (intact), and
+# --resume then ends bitwise equal to the uninterrupted run.
+HANG_S=10
+LONG="--set pretrain.max_steps=40 --set pretrain.checkpoint_every=1 --set pretrain.eval_every=0 --set mpi.timeout=$HANG_S"
+stopped_rank_run hung.txt $((HANG_S + 20)) hung/checkpoints/step_000000001.h5 0 1 \
+  "${MPIRUN[@]}" -np 2 "$ELIGN" --quiet pretrain base.yaml --set run.dir=hung $LONG
+echo "pretrain_cli: rank 1 stopped: exit $STOPPED_RC after $STOPPED_SECONDS s (mpi.timeout $HANG_S s)"
+grep -m1 "^elign: error" hung.txt
+[ -n "$STOPPED_PID" ] && [ "$STOPPED_RC" != hung ] && [ "$STOPPED_RC" != 0 ] && ok ||
+  bad "stopped rank: exit $STOPPED_RC $STOPPED_SECONDS s after the SIGSTOP (bound $((HANG_S + 20)) s), pid '$STOPPED_PID'"
+newest=$(ls hung/checkpoints | grep '^step_[0-9]*\.h5$' | sort | tail -1 | sed 's/^step_0*\([0-9][0-9]*\)\.h5$/\1/')
+case "$newest" in 40) bad "the run finished before the SIGSTOP (step $newest)";; [0-9]*) ok;; *) bad "no checkpoint in hung/";; esac
+PHASES="the (gradient reduction|weight broadcast|end of the step|agreement on rank 0's checkpoint|end-of-step agreement)( \([^)]*\))?"
+grep -qE "^elign: error on rank 0: in step [0-9]+, $PHASES did not finish within $HANG_S s \(mpi.timeout\): a rank is \
+stopped or hung; the last checkpoint \(step $newest, in hung/checkpoints\) is intact; --resume hung continues from it$" \
+  hung.txt && ok || bad "stopped rank message: $(grep -v INFO hung.txt | head -3)"
+ls -a hung/checkpoints | grep -q "\.tmp\." && bad "stopped rank: temporaries left: $(ls -a hung/checkpoints)" || ok
+"${MPIRUN[@]}" -np 2 "$ELIGN" --quiet pretrain base.yaml --resume hung $LONG > /dev/null 2>&1 && ok || bad "resume after the stopped rank"
+same "stopped rank at step $newest + resume = uninterrupted" straight/checkpoints/step_000000040.h5 \
+  hung/checkpoints/step_000000040.h5
 
 # ---- the loss falls when the network overfits 8 molecules
 "$ELIGN" --quiet pretrain base.yaml --set run.dir=fit --set data.path=tiny8.h5 --set pretrain.batch_size=8 \

@@ -15,7 +15,8 @@
 #   - faults: 10 % of the oracle answers NaN -> the run goes on and counts them;
 #     a NaN in a rollout names iteration, group and step, exits 1 and leaves the
 #     last checkpoint intact; an oracle rank that dies or hangs ends the job in
-#     bounded time;
+#     bounded time, and so does an actor rank that is stopped (SIGSTOP: the
+#     message names phase, iteration and checkpoint; --resume ends bitwise equal);
 #   - train.max_staleness 1 (the next iteration sampled before the update): the
 #     staleness logged, bitwise over rank counts;
 #   - elign sample --model RUN/checkpoint.h5, and bad input messages.
@@ -39,6 +40,7 @@ expect_fail() {
 
 "$MAKE_MODEL" tiny.h5 7 || bad "make model"
 . "$SRC/tests/tiny_train_config.sh"
+. "$SRC/tests/stopped_rank.sh"
 tiny_train_config base.yaml tiny.h5 3 1
 T() { "$ELIGN" --quiet train base.yaml "$@"; }
 
@@ -150,6 +152,34 @@ for fn in dies hangs; do
   if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $dt -lt 60 ]; then ok; else bad "oracle rank that $fn: exit $rc after $dt s"; fi
 done
 grep -qF "no reply from oracle rank 1" o_hangs.txt && ok || bad "hung oracle message: $(head -5 o_hangs.txt)"
+# An actor that hangs: rank 1 of 2 stopped (SIGSTOP) as soon as the first checkpoint is there (in
+# the second iteration, or just before it, or later on a machine that polls slowly: the phase is
+# whichever rank 0 waits in; 8 iterations, so the stop cannot miss the run). Rank 0 would wait for it
+# inside an MPI collective forever; the watchdog (learner/run_wait.h) ends the job within mpi.timeout
+# + 20 s, naming the phase, the iteration and the newest checkpoint (bitwise intact), and --resume
+# then ends bitwise equal to the uninterrupted run.
+HANG_S=10
+AH="--set dataloader.epoches=8 --set train.keep_checkpoints=8"
+T --set run.dir=ah_ref $AH > /dev/null 2>&1 || bad "the uninterrupted 8-iteration run"
+stopped_rank_run ah.txt $((HANG_S + 20)) ah/checkpoints/iter_000000001.h5 0 1 \
+  "${MPIRUN[@]}" -np 2 "$ELIGN" --quiet train base.yaml --set run.dir=ah --set mpi.timeout=$HANG_S $AH
+echo "train_cli: actor rank 1 stopped: exit $STOPPED_RC after $STOPPED_SECONDS s (mpi.timeout $HANG_S s)"
+grep -m1 "^elign: error" ah.txt
+[ -n "$STOPPED_PID" ] && [ "$STOPPED_RC" != hung ] && [ "$STOPPED_RC" != 0 ] && ok ||
+  bad "stopped actor: exit $STOPPED_RC $STOPPED_SECONDS s after the SIGSTOP (bound $((HANG_S + 20)) s), pid '$STOPPED_PID'"
+newest=$(ls ah/checkpoints | grep '^iter_[0-9]*\.h5$' | sort | tail -1 | sed 's/^iter_0*\([0-9][0-9]*\)\.h5$/\1/')
+case "$newest" in 8) bad "the run finished before the SIGSTOP";; [1-7]) ok;; *) bad "stopped actor: checkpoints $(ls ah/checkpoints)";; esac
+PHASES="the (sampling phase|reward stage|force-alignment count|gradient reduction|weight broadcast|timing metrics|end of the \
+iteration|agreement on rank 0's checkpoint|end-of-iteration agreement)( \([^)]*\))?"
+grep -qE "^elign: error on rank 0: in iteration [0-9]+, $PHASES did not finish within $HANG_S s \(mpi.timeout\): a rank is \
+stopped or hung; the last checkpoint \(iteration $newest, in ah/checkpoints\) is intact; --resume ah continues from it$" ah.txt &&
+  ok || bad "stopped actor message: $(grep -v INFO ah.txt | head -3)"
+ls -a ah ah/checkpoints | grep -q "\.tmp\." && bad "stopped actor: temporaries left: $(ls -a ah ah/checkpoints)" || ok
+same "the checkpoint before the stopped actor is intact" ah_ref/checkpoints/iter_00000000$newest.h5 \
+  ah/checkpoints/iter_00000000$newest.h5
+"${MPIRUN[@]}" -np 2 "$ELIGN" --quiet train base.yaml --resume ah --set mpi.timeout=$HANG_S $AH > /dev/null 2>&1 ||
+  bad "resume after the stopped actor"
+same "stopped actor + --resume" ah_ref/checkpoint.h5 ah/checkpoint.h5
 
 # ---- the trained weights sample; bad input ------------------------------------------
 "$ELIGN" --quiet sample --model r1/checkpoint.h5 -n 4 --T 10 --out s.h5 > /dev/null 2>&1 && ok || bad "sample from RUN/checkpoint.h5"

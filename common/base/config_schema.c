@@ -160,7 +160,7 @@ const elign_config_key elign_config_schema[] = {
     {"mpi.oracle_ranks", I, 0, "0", "[0,inf)", NULL, "[Elign-C] ranks serving the oracle; 0 = actors evaluate it in-process"},
     {"mpi.dft_ranks", I, 0, "0", "[0,inf)", NULL, "[Elign-C] ranks running DFT validation; 0 = none"},
     {"mpi.threads_per_rank", I, 0, "0", "[0,1024]", NULL, "[Elign-C] OpenMP threads per rank; 0 = leave OMP_NUM_THREADS"},
-    {"mpi.timeout", F, 0, "600", "(0,1e9]", NULL, "[Elign-C] seconds a rank waits for another (an oracle reply, a request, an error agreement) before it ends the job with a message naming the silent rank; must exceed the longest work between two messages (one oracle batch, one sampling phase)"},
+    {"mpi.timeout", F, 0, "600", "(0,1e9]", NULL, "[Elign-C] seconds a rank waits for another (an oracle reply, a request, an error agreement, a collective step of pretrain or train) before it ends the job with a message naming the silent rank or the step; must exceed the longest work between two messages (one oracle batch, one sampling phase, rank 0's checkpoint write or judge round)"},
     {"mpi.gradient_average", B, 0, "true", NULL, NULL, "[Elign-C] average gradients over learner ranks (the reference never does, §6.1)"},
 
     /* ---- [Elign-C] reward oracle ---- */

@@ -15,7 +15,7 @@ static pthread_cond_t changed = PTHREAD_COND_INITIALIZER;
 static int started = 0, armed = 0;
 static unsigned generation = 0; /* counts arm calls: a re-arm restarts the clock */
 static double armed_timeout;
-static char step_text[256], kept_text[256];
+static char step_text[256], kept_text[1024]; /* kept: may name a run directory twice */
 
 #define WAIT_CLOCK_MAX_GAP 1.0 /* s between ticks beyond which this process was not running */
 #define WATCHDOG_TICK_NS 200000000L
@@ -48,7 +48,7 @@ int elign_env_rank(void) {
 }
 
 static void fire(void) {
-  char line[800];
+  char line[1400];
   int n = snprintf(line, sizeof line,
                    "elign: error on rank %d: %s did not finish within %g s (mpi.timeout): a rank is stopped or hung%s%s\n",
                    elign_env_rank(), step_text, armed_timeout, kept_text[0] ? "; " : "", kept_text);
