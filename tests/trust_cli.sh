@@ -87,9 +87,12 @@ grep -q "REWARD-HACKING ALARM at iteration 3: reward up while judge python:harmo
   grep -q "stopping (train.judge_alarm_stop)" exploit.txt && [ -f exploit/checkpoints/iter_000000003.h5 ] &&
   ok || bad "exploit: alarm log line / stop: $(grep -i alarm exploit.txt)"
 T --set run.dir=honest --set train.judges=python:harmonic > honest.txt 2>&1 || bad "honest run: $(tail -3 honest.txt)"
-mtrue honest/metrics.jsonl "len(m) == 3 and all(x['judge_alarm'] == 0 for x in m) and m[2]['judge_reward'] > m[0]['judge_reward']
+# no alarm, and on its fixed sample set the judge (the reward's own springs) sees the energy fall;
+# the rollouts' mean reward over 3 iterations is noise (-74,242 -> -74,257 with the Sandybridge
+# core while the judge's energy fell 87k -> 66k), so it is not compared here
+mtrue honest/metrics.jsonl "len(m) == 3 and all(x['judge_alarm'] == 0 for x in m)
   and m[2]['judge_python_harmonic_atomization_per_atom'] < m[0]['judge_python_harmonic_atomization_per_atom']" &&
-  ok || bad "honest: the alarm fired or the judge disagrees"
+  ok || bad "honest: the alarm fired or the judge disagrees: $("$PY" -c "import json,sys; [print(json.loads(l)['judge_reward'], json.loads(l)['judge_python_harmonic_atomization_per_atom']) for l in open('honest/metrics.jsonl')]" | tr '\n' ' ')"
 ! grep -q "ALARM" honest.txt && ok || bad "honest: alarm line"
 grep -q "train.judges: 'python:harmonic' is the reward's own oracle" honest.txt && ok || bad "honest: no same-oracle warning"
 ! grep -q "is the reward's own oracle" exploit.txt && ok || bad "exploit: a different function is not the reward"
