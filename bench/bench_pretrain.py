@@ -199,6 +199,7 @@ def main():
     a = ap.parse_args()
     edm = os.environ.get("EDM_SRC")
     work = a.workdir or tempfile.mkdtemp(prefix="elign_bench_pretrain")
+    os.makedirs(work, exist_ok=True)  # a --workdir that does not exist yet
     layers, nf = ARCH[a.arch]
     print(f"pretraining, {a.arch} architecture ({layers} x {nf}), batch {BATCH}, {a.steps} steps; "
           f"{cpu_name()}")
