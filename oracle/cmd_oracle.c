@@ -162,6 +162,8 @@ static elign_status evaluate_all(elign_oracle_client *c, elign_molset *s, int32_
   elign_mol_status *st = elign_malloc((size_t)batch * sizeof *st, "cmd_oracle:chunk_status");
   elign_status rc = ELIGN_OK;
   int64_t waited = 0;
+  elign_progress progress;
+  elign_progress_start(&progress, "oracle (molecules)", (long long)s->n_mol, 10.0);
   for (int64_t k = 0; k <= n_chunks && rc == ELIGN_OK; k++) {
     /* wait for the oldest chunk when the window is full or everything is sent */
     while (rc == ELIGN_OK && waited < k && (k - waited >= window || k == n_chunks)) {
@@ -170,6 +172,7 @@ static elign_status evaluate_all(elign_oracle_client *c, elign_molset *s, int32_
       rc = elign_oracle_client_wait(c, ids[waited], &res, err);
       for (int64_t i = 0; i < n; i++) status[m0 + i] = (int32_t)st[i];
       waited++;
+      elign_progress_update(&progress, (long long)(m0 + n));
     }
     if (k == n_chunks || rc != ELIGN_OK) break;
     int64_t m0 = k * batch, n = s->n_mol - m0 < batch ? s->n_mol - m0 : batch, a0 = s->offsets[m0];

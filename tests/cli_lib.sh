@@ -23,6 +23,12 @@
 #                current directory, where ctest runs the script), removed
 #                when the script exits
 #   cli_workdir NAME [PARENT]   cli_tempdir, then cd into it
+#   cli_wait_line FILE PATTERN [SECONDS] [PID]   wait (10 s by default) until
+#                a line of FILE matches the grep PATTERN; fails at the limit
+#                or when process PID has ended first. With
+#                ELIGN_PROGRESS_SECONDS set small, the first progress line
+#                marks a command's work phase (after start-up, whose length
+#                varies with the machine and its load)
 #   cli_finish [NOUN]     the script's last line: print "NAME: P [NOUN ]passed,
 #                F failed" (NAME: the script's, or $CLI_NAME); its status,
 #                and so the script's, is 0 only if no check failed and at
@@ -66,6 +72,16 @@ cli_tempdir() {
   trap 'rm -rf "$dir"' EXIT
 }
 cli_workdir() { cli_tempdir "$@"; cd "$dir" || exit 1; }
+
+cli_wait_line() {
+  local i
+  for i in $(seq 1 $(( ${3:-10} * 20 ))); do
+    grep -q -- "$2" "$1" 2> /dev/null && return 0
+    [ -n "${4:-}" ] && ! kill -0 "$4" 2> /dev/null && break
+    sleep 0.05
+  done
+  grep -q -- "$2" "$1" 2> /dev/null
+}
 
 # shellcheck disable=SC2120 # the noun is optional
 cli_finish() {

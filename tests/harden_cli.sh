@@ -116,8 +116,11 @@ expect 1 "Elign-C format 'train_state_v9' is not one this build describes" "info
 
 # ---- stdout on a full disk; SIGTERM --------------------------------------------------------
 expect 1 "cannot write to standard output" "info > /dev/full (was: rc 0)" bash -c '"$0" info "$1" > /dev/full' "$ELIGN" s.h5
-"$ELIGN" sample --model m.h5 -n 4000 --T 100 --out sig.h5 2> sig.txt & P=$!
-sleep 1; kill -TERM $P; wait $P; rc=$?
+# the signal goes once sampling runs (its first progress line), not after a fixed
+# sleep: start-up (the BLAS check, a restart on another core) takes > 1 s on a loaded machine
+ELIGN_PROGRESS_SECONDS=0.1 "$ELIGN" sample --model m.h5 -n 4000 --T 100 --out sig.h5 2> sig.txt & P=$!
+cli_wait_line sig.txt "INFO\] sampling" 30 $P || bad "SIGTERM during sample: no progress line in 30 s"
+kill -TERM $P; wait $P; rc=$?
 [ $rc = 143 ] && grep -q "^elign sample: interrupted by SIGTERM while sampling 4000 molecules; nothing written" sig.txt \
   && [ "$(grep -vc INFO sig.txt)" = 1 ] && ok || bad "SIGTERM during sample: rc=$rc, $(grep -v INFO sig.txt | head -2)"
 ls | grep -q "\.tmp\." && bad "temporaries left: $(ls | grep '\.tmp\.')" || ok

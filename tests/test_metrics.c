@@ -161,6 +161,29 @@ static void test_progress_resumed(void) {
   elign_free(text);
 }
 
+/* ELIGN_PROGRESS_SECONDS replaces the loop's own interval (60 s here, so
+ * without it no line before the final one); a malformed value is ignored. */
+static void test_progress_interval_from_env(void) {
+  setenv("ELIGN_PROGRESS_SECONDS", "0", 1);
+  capture c;
+  capture_begin(&c);
+  elign_progress p;
+  elign_progress_start(&p, "env", 3, 60.0);
+  for (int i = 1; i <= 3; i++) elign_progress_update(&p, i);
+  elign_progress_finish(&p);
+  char *text = capture_end(&c);
+  CHECK(p.interval == 0.0);
+  CHECK(count_occurrences(text, "env: ") == 4); /* three updates and the final line */
+  elign_free(text);
+  setenv("ELIGN_PROGRESS_SECONDS", "soon", 1);
+  elign_progress_start(&p, "env", 3, 60.0);
+  CHECK(p.interval == 60.0);
+  setenv("ELIGN_PROGRESS_SECONDS", "-1", 1);
+  elign_progress_start(&p, "env", 3, 60.0);
+  CHECK(p.interval == 60.0);
+  unsetenv("ELIGN_PROGRESS_SECONDS");
+}
+
 static void test_progress_quiet_and_tty(void) {
   /* Above INFO nothing is printed. */
   capture c;
@@ -319,6 +342,7 @@ int main(void) {
   test_log_lines();
   test_progress_plain();
   test_progress_resumed();
+  test_progress_interval_from_env();
   test_progress_quiet_and_tty();
   test_metrics_file();
   return test_main_result("test_metrics");

@@ -111,11 +111,22 @@ static void progress_write(elign_progress *p, const char *body, int final) {
   }
 }
 
+/* ELIGN_PROGRESS_SECONDS, when set to a number >= 0, replaces every loop's
+ * own interval: a batch log that wants one line a minute, or a script that
+ * waits for the first line to know a command reached its work phase. */
+static double progress_interval(double own) {
+  const char *env = getenv("ELIGN_PROGRESS_SECONDS");
+  char *end = NULL;
+  double v = env && *env ? strtod(env, &end) : -1.0;
+  if (end && *end == '\0' && v >= 0.0 && v <= 1e9) return v;
+  return own > 0.0 ? own : 0.0;
+}
+
 void elign_progress_start(elign_progress *p, const char *label, long long total, double interval) {
   memset(p, 0, sizeof *p);
   snprintf(p->label, sizeof p->label, "%s", label ? label : "progress");
   p->total = total > 0 ? total : 0;
-  p->interval = interval > 0.0 ? interval : 0.0;
+  p->interval = progress_interval(interval);
   p->start = elign_wtime();
   p->last_print = p->start;
   p->tty = isatty(STDERR_FILENO);

@@ -43,7 +43,8 @@ double elign_wtime(void);
  *
  * On a terminal (stderr isatty) one line is rewritten in place (at most ten
  * times a second); otherwise (batch jobs, log files) a plain log line is
- * written at most every `interval` seconds:
+ * written at most every `interval` seconds (ELIGN_PROGRESS_SECONDS in the
+ * environment overrides every interval):
  *
  *   [elign r0 INFO] sampling: 120/1000 (12.0%) 45.3/s ETA 19s
  *
