@@ -98,6 +98,11 @@ PlugStackConfig=/dev/null
 NodeName=$HOST NodeAddr=127.0.0.1 CPUs=12 RealMemory=4000 State=UNKNOWN
 PartitionName=test Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 EOF
+# The PMIx plugin names a step's client directory /tmp/spmix_appdir_<uid>_<job>.<step> and
+# does not always remove it; a later cluster's job ids start at 1 again, and a step whose
+# directory exists fails to launch (srun: "launch failed", seen in CI). Keep them in $dir.
+mkdir -p "$dir/pmix"
+echo "PMIxCliTmpDirBase=$dir/pmix" > "$dir/mpi.conf"
 slurmctld -f "$SLURM_CONF" 2> "$dir/log/slurmctld.err" || skip "slurmctld did not start: $(tail -2 "$dir/log/slurmctld.err")"
 slurmd -f "$SLURM_CONF" 2> "$dir/log/slurmd.err" || skip "slurmd did not start: $(tail -2 "$dir/log/slurmd.err")"
 up=0
@@ -194,5 +199,13 @@ for t in 0 1; do
   [ "$(field "${je}_$t" JobState)" = COMPLETED ] && ok || bad "eval task $t: $(field "${je}_$t" JobState): $(tail -3 ev-*.out)"
 done
 [ "$(ls one/eval/*.json 2> /dev/null | wc -l)" -eq 2 ] && ok || bad "eval outputs: $(ls one/eval 2>&1)"
+# a step that does not launch (its PMIx directory taken, as CI once had) while srun exits 0:
+# the task must fail and say so, not pass without its results
+jf=$(ELIGN_EVAL_N=4 ELIGN_EVAL_T=10 submit evf eval.sbatch --array=1 --hold -- "$dir/work/one")
+mkdir -p "$dir/pmix/spmix_appdir_$(id -u)_$jf.1"
+scontrol release "$jf"
+finished "$jf" || bad "eval failure: still queued"
+[ "$(field "${jf}_1" JobState)" = FAILED ] && grep -q "no new .*iter_000000004.json: the task failed" evf-*.out && ok ||
+  bad "eval failure: $(field "${jf}_1" JobState): $(tail -3 evf-*.out)"
 
 cli_finish checks
