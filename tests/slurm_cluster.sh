@@ -98,7 +98,7 @@ PlugStackConfig=/dev/null
 NodeName=$HOST NodeAddr=127.0.0.1 CPUs=12 RealMemory=4000 State=UNKNOWN
 PartitionName=test Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 EOF
-# The PMIx plugin names a step's client directory /tmp/spmix_appdir_<uid>_<job>.<step> and
+# The PMIx plugin names a step's client directory spmix_appdir_<uid>_<job>.<step> (under TmpFS) and
 # does not always remove it; a later cluster's job ids start at 1 again, and a step whose
 # directory exists fails to launch (srun: "launch failed", seen in CI). Keep them in $dir.
 mkdir -p "$dir/pmix"
