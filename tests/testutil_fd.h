@@ -12,6 +12,7 @@
 typedef double (*test_fd_loss)(void *ctx, const elign_real *x);
 
 /* For j = 0, stride, 2·stride, … below n: fd = (L(x + h·e_j) − L(x − h·e_j)) / 2h
+ * (2h as rounded to elign_real)
  * against the analytic g[j]. A mismatch is |fd − g[j]| > atol + rtol·|fd|, or
  * a NaN on either side. x is perturbed in place and each entry restored bit
  * for bit. If any mismatch: prints "label: N mismatches, worst abs E" and the
