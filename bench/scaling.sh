@@ -46,7 +46,7 @@ for p in ${SCALING_STRONG:-1:0 2:0 2:1 4:0 4:2 12:4}; do
   point strong "${p%%:*}" "${p##*:}" "$@" || exit 1
   run="$OUT/strong_a${p%%:*}_o${p##*:}/checkpoint.h5"
   if [ -z "$first" ]; then first="$run"
-  else "$PY" "$SRC/tests/pretrain_compare.py" "$first" "$run" > /dev/null || { echo "scaling: $run differs from $first" >&2; exit 1; }
+  else "$PY" "$SRC/tests/h5_compare.py" "$first" "$run" > /dev/null || { echo "scaling: $run differs from $first" >&2; exit 1; }
   fi
 done
 echo "scaling: every strong point ends with the same checkpoint bits"

@@ -12,7 +12,7 @@
 #   SRC          the source tree (the parent of tests/)
 #   SHARED       the shared reference data ($ELIGN_SHARED_DIR, else
 #                SRC/../shared), absolute so that it survives a cd
-#   COMPARE      array: tests/pretrain_compare.py, which tells whether
+#   COMPARE      array: tests/h5_compare.py (bitwise), which tells whether
 #                checkpoints / model files are bitwise equal
 #   passes fails ok bad   the check counters: `CHECK && ok || bad "what"` (ok
 #                always succeeds, so that is a safe if-then-else)
@@ -53,7 +53,7 @@ MPIRUN=("${ELIGN_MPIRUN:-mpirun}" --oversubscribe --bind-to none --allow-run-as-
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SHARED="$(cd "${ELIGN_SHARED_DIR:-$SRC/../shared}" 2> /dev/null && pwd)" ||
   SHARED="${ELIGN_SHARED_DIR:-$SRC/../shared}" # missing: the checks that need it name it
-COMPARE=("$PY" "$SRC/tests/pretrain_compare.py")
+COMPARE=("$PY" "$SRC/tests/h5_compare.py")
 CLI_NAME="$(basename "$0" .sh)"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 

@@ -9,8 +9,8 @@ set -u
 . "$(dirname "$0")/cli_lib.sh"
 MODEL="$SRC/models/demo.h5"
 cli_tempdir guidance_cli
-# same_samples A B...: the sample files are equal (h5data_compare.py; its report on stderr if not)
-same_samples() { "$PY" "$SRC/tests/h5data_compare.py" "$@" > "$dir/cmp.txt" 2>&1 || { cat "$dir/cmp.txt" >&2; return 1; }; }
+# same_samples A B...: the sample files are equal (h5_compare.py --values; its report on stderr if not)
+same_samples() { "$PY" "$SRC/tests/h5_compare.py" --values "$@" > "$dir/cmp.txt" 2>&1 || { cat "$dir/cmp.txt" >&2; return 1; }; }
 
 S=(sample --model "$MODEL" -n 6 --T 20 --batch 4 --seed 5)
 G=(--guidance lj --guidance-scale 0.01 --guidance-clip 5 --oracle-batch 3)

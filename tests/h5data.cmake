@@ -14,7 +14,7 @@ foreach(np 1 2 4)
                        FIXTURES_SETUP h5par PROCESSORS ${np})
 endforeach()
 add_test(NAME test_h5_parallel_identical
-         COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/h5data_compare.py
+         COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/h5_compare.py --values
                  h5par_np1.h5 h5par_np2.h5 h5par_np4.h5
          WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
 set_tests_properties(test_h5_parallel_identical PROPERTIES ENVIRONMENT "${ELIGN_TEST_ENV}" TIMEOUT 60
