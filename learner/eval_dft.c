@@ -80,7 +80,7 @@ void eval_dft_fill(eval_dft *d, elign_mol_status status, double energy, const do
  * (NaN where the element has no tabulated ground state or the atom failed). */
 static elign_status atom_energies(eval_file *files, int n_files, elign_oracle_client *c, double *e_atom,
                                   elign_error *err) {
-  int want[ELIGN_MAX_Z + 1] = {0};
+  uint8_t want[ELIGN_MAX_Z + 1] = {0};
   for (int z = 0; z <= ELIGN_MAX_Z; z++) e_atom[z] = NAN;
   for (int i = 0; i < n_files; i++) {
     eval_file *f = &files[i];
@@ -92,44 +92,16 @@ static elign_status atom_energies(eval_file *files, int n_files, elign_oracle_cl
         if (f->mols.Z[a] >= 1 && f->mols.Z[a] <= ELIGN_MAX_Z) want[f->mols.Z[a]] = 1;
     }
   }
-  int32_t Z[ELIGN_MAX_Z + 1];
-  int mult[ELIGN_MAX_Z + 1];
-  int64_t offsets[ELIGN_MAX_Z + 2];
-  double pos[3 * (ELIGN_MAX_Z + 1)];
-  int n = 0;
-  offsets[0] = 0;
-  for (int z = 1; z <= ELIGN_MAX_Z; z++) {
+  elign_status st = elign_oracle_isolated_atoms(c, 0, want, e_atom, err);
+  for (int z = 1; st == ELIGN_OK && z <= ELIGN_MAX_Z; z++) {
     if (!want[z]) continue;
-    int mu = elign_atom_ground_multiplicity(z);
-    if (mu == 0) {
-      elign_warn("dft: no ground-state multiplicity for Z=%d: molecules with it get no formation energy", z);
-      continue;
-    }
-    Z[n] = z;
-    mult[n] = mu;
-    pos[3 * n] = pos[3 * n + 1] = pos[3 * n + 2] = 0.0;
-    offsets[n + 1] = n + 1;
-    n++;
+    if (isfinite(e_atom[z]))
+      elign_info("dft: isolated atom Z=%d (2S+1=%d): %.6f eV", z, elign_atom_ground_multiplicity(z), e_atom[z]);
+    else
+      elign_warn("dft: isolated atom Z=%d: no energy (%s): molecules with it get no formation energy", z,
+                 elign_atom_ground_multiplicity(z) ? "the DFT job failed" : "no tabulated ground state");
   }
-  if (n == 0) return ELIGN_OK;
-  elign_oracle_batch b = {.n_mol = n, .offsets = offsets, .Z = Z, .pos = pos, .multiplicity = mult};
-  double energy[ELIGN_MAX_Z + 1];
-  elign_mol_status status[ELIGN_MAX_Z + 1];
-  elign_oracle_result r = {.energy = energy, .forces = NULL, .status = status};
-  uint64_t id;
-  elign_status st = elign_oracle_client_submit(c, &b, 0, &id, err);
-  if (st == ELIGN_OK) st = elign_oracle_client_wait(c, id, &r, err);
-  if (st) return st;
-  for (int i = 0; i < n; i++) {
-    if (status[i] == ELIGN_MOL_OK) {
-      e_atom[Z[i]] = energy[i];
-      elign_info("dft: isolated atom Z=%d (2S+1=%d): %.6f eV", Z[i], mult[i], energy[i]);
-    } else {
-      elign_warn("dft: isolated atom Z=%d failed (%s): molecules with it get no formation energy", Z[i],
-                 elign_mol_status_string(status[i]));
-    }
-  }
-  return ELIGN_OK;
+  return st;
 }
 
 typedef struct {

@@ -135,45 +135,23 @@ static void score(const elign_molset *s, const elign_oracle_result *r, const dou
   *failed = s->n_mol ? 1.0 - (double)ok / (double)s->n_mol : NAN;
 }
 
-/* Ground-state spin multiplicity of an isolated atom (H–Ar, Br, I; else by parity). */
-static int atom_multiplicity(int z) {
-  static const int8_t m[19] = {1, 2, 1, 2, 1, 2, 3, 4, 3, 2, 1, 2, 1, 2, 3, 4, 3, 2, 1};
-  return z >= 0 && z <= 18 ? m[z] : z == 35 || z == 53 ? 2 : (z % 2 ? 2 : 1);
-}
-
 /* The isolated-atom energies of oracle `channel` for the elements of s not yet known. */
 static elign_status atom_energies(struct train_judges *J, elign_oracle_client *c, int channel, const elign_molset *s,
                                   elign_error *err) {
-  int32_t Z[ELIGN_MAX_Z + 1];
-  int mult[ELIGN_MAX_Z + 1];
-  int64_t off[ELIGN_MAX_Z + 2];
-  double pos[3 * (ELIGN_MAX_Z + 1)];
+  uint8_t want[ELIGN_MAX_Z + 1] = {0}, *known = J->atom_known[channel];
   int n = 0;
-  uint8_t *known = J->atom_known[channel];
   for (int64_t a = 0; a < s->n_atoms; a++) {
     int z = s->Z[a];
-    if (z < 0 || z > ELIGN_MAX_Z || known[z]) continue;
-    known[z] = 1;
-    J->atom_e[channel][z] = NAN;
-    Z[n] = z, mult[n] = atom_multiplicity(z), off[n] = n;
-    pos[3 * n] = pos[3 * n + 1] = pos[3 * n + 2] = 0;
+    if (z < 1 || z > ELIGN_MAX_Z || known[z]) continue;
+    known[z] = want[z] = 1;
     n++;
   }
   if (n == 0) return ELIGN_OK;
-  off[n] = n;
-  elign_oracle_batch b = {.n_mol = n, .offsets = off, .Z = Z, .pos = pos, .multiplicity = mult, .channel = channel};
-  double e[ELIGN_MAX_Z + 1], f[3 * (ELIGN_MAX_Z + 1)];
-  elign_mol_status st_m[ELIGN_MAX_Z + 1];
-  elign_oracle_result r = {.energy = e, .forces = f, .status = st_m};
-  uint64_t id;
-  elign_status st = elign_oracle_client_submit(c, &b, 1, &id, err);
-  if (!st) st = elign_oracle_client_wait(c, id, &r, err);
-  for (int i = 0; !st && i < n; i++) {
-    J->atom_e[channel][Z[i]] = st_m[i] == ELIGN_MOL_OK && isfinite(e[i]) ? e[i] : NAN;
-    if (!isfinite(J->atom_e[channel][Z[i]]))
-      elign_warn("judges: oracle channel %d cannot evaluate an isolated atom of Z = %d (%s): molecules with it get no "
-                 "atomization energy", channel, Z[i], elign_mol_status_string(st_m[i]));
-  }
+  elign_status st = elign_oracle_isolated_atoms(c, channel, want, J->atom_e[channel], err);
+  for (int z = 1; st == ELIGN_OK && z <= ELIGN_MAX_Z; z++)
+    if (want[z] && !isfinite(J->atom_e[channel][z]))
+      elign_warn("judges: oracle channel %d has no energy of an isolated atom of Z = %d: molecules with it get no "
+                 "atomization energy", channel, z);
   return st;
 }
 

@@ -22,6 +22,7 @@
 
 #include "common/base/error.h"
 #include "common/base/log.h"
+#include "common/chem/elements.h"
 #include "oracle/backends/dft_pool.h"
 #include "oracle/oracle.h"
 #include "tests/oracle_testmol.h"

@@ -21,4 +21,9 @@ const char *elign_element_symbol(int z);
  * atoms with an invalid Z are not counted. */
 void elign_count_elements(const int32_t *Z, int64_t n, int64_t counts[ELIGN_MAX_Z + 1]);
 
+/* Ground-state spin multiplicity 2S+1 of the neutral atom Z (Hund's rules for
+ * the main-group elements H–Xe); 0 if this table has no entry (d-block). The
+ * isolated atoms of atomization and formation energies are computed in it. */
+int elign_atom_ground_multiplicity(int Z);
+
 #endif

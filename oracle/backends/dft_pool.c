@@ -29,28 +29,6 @@ struct elign_dft_pool {
   int have_atom[ELIGN_MAX_Z + 1];
 };
 
-/* ---------------------------------------------------- atomic ground states */
-
-int elign_atom_ground_multiplicity(int Z) {
-  /* Main-group elements: the open valence subshell decides (Hund's first
-   * rule): s^1 → doublet, s^2 → singlet, p^k → 2S+1 with S = min(k, 6−k)/2. */
-  static const int p_block_start[] = {5, 13, 31, 49}; /* B, Al, Ga, In */
-  static const int s_block_start[] = {1, 3, 11, 19, 37};  /* H, Li, Na, K, Rb */
-  if (Z == 2) return 1;
-  for (int k = 0; k < 5; k++)
-    if (Z == s_block_start[k]) return 2;
-  for (int k = 1; k < 5; k++)
-    if (Z == s_block_start[k] + 1) return 1; /* Be, Mg, Ca, Sr */
-  for (int k = 0; k < 4; k++) {
-    int p = Z - p_block_start[k] + 1; /* p electrons */
-    if (p >= 1 && p <= 6) {
-      int unpaired = p <= 3 ? p : 6 - p;
-      return unpaired + 1;
-    }
-  }
-  return 0; /* d-block: not tabulated */
-}
-
 /* -------------------------------------------------------- on-disk cache */
 
 /* Cache format: one flat JSON object {"<method>/<basis>/Z=<Z>": energy_eV, ...}

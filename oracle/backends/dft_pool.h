@@ -65,10 +65,6 @@ elign_status elign_dft_pool_atom_energy(elign_dft_pool *pool, int Z, double *ene
 /* Frees and clears *pool (accepts NULL). */
 void elign_dft_pool_destroy(elign_dft_pool **pool);
 
-/* Ground-state spin multiplicity 2S+1 of the neutral atom Z (Hund's rules for
- * the main-group elements H–Xe); 0 if this table has no entry (d-block). */
-int elign_atom_ground_multiplicity(int Z);
-
 /* Path of the on-disk atom-energy cache ("" when no scratch_dir was given). */
 const char *elign_dft_pool_cache_path(const elign_dft_pool *pool);
 

@@ -2,10 +2,12 @@
 #include "oracle/service/client.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/chem/elements.h"
 #include "oracle/service/wire.h"
 
 typedef struct {
@@ -340,4 +342,33 @@ void elign_oracle_client_destroy(elign_oracle_client **cp) {
   elign_free(c->oracles);
   elign_free(c);
   *cp = NULL;
+}
+
+elign_status elign_oracle_isolated_atoms(elign_oracle_client *c, int channel, const uint8_t *want, double *e_atom,
+                                         elign_error *err) {
+  int32_t Z[ELIGN_MAX_Z + 1];
+  int mult[ELIGN_MAX_Z + 1];
+  int64_t offsets[ELIGN_MAX_Z + 2];
+  double pos[3 * (ELIGN_MAX_Z + 1)] = {0}, energy[ELIGN_MAX_Z + 1];
+  elign_mol_status status[ELIGN_MAX_Z + 1];
+  int n = 0;
+  offsets[0] = 0;
+  for (int z = 1; z <= ELIGN_MAX_Z; z++) {
+    if (!want[z]) continue;
+    e_atom[z] = NAN;
+    if (elign_atom_ground_multiplicity(z) == 0) continue;
+    Z[n] = z;
+    mult[n] = elign_atom_ground_multiplicity(z);
+    offsets[n + 1] = n + 1;
+    n++;
+  }
+  if (n == 0) return ELIGN_OK;
+  elign_oracle_batch b = {.n_mol = n, .offsets = offsets, .Z = Z, .pos = pos, .multiplicity = mult, .channel = channel};
+  elign_oracle_result r = {.energy = energy, .forces = NULL, .status = status};
+  uint64_t id;
+  elign_status st = elign_oracle_client_submit(c, &b, 0, &id, err);
+  if (st == ELIGN_OK) st = elign_oracle_client_wait(c, id, &r, err);
+  for (int i = 0; st == ELIGN_OK && i < n; i++)
+    e_atom[Z[i]] = status[i] == ELIGN_MOL_OK && isfinite(energy[i]) ? energy[i] : NAN;
+  return st;
 }

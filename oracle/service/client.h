@@ -80,6 +80,16 @@ elign_status elign_oracle_client_poll(elign_oracle_client *c, int64_t *pending_m
  * server finishes only when its replies have been delivered. */
 elign_status elign_oracle_client_done(elign_oracle_client *c, elign_error *err);
 
+/* The energies of lone neutral atoms, one per element z with want[z] != 0
+ * (z = 1 … ELIGN_MAX_Z), at the element's ground-state spin multiplicity, in
+ * one request of `channel` (as a batch's): e_atom[z] = the energy in eV, NaN
+ * where the element has no tabulated ground state or the oracle flagged the
+ * atom; entries not wanted are left as they are. What atomization and
+ * formation energies, E − Σ E_atom, subtract: a total energy mostly counts
+ * the elements, not how they are bound. */
+elign_status elign_oracle_isolated_atoms(elign_oracle_client *c, int channel, const uint8_t *want, double *e_atom,
+                                         elign_error *err);
+
 /* Frees the client (accepts NULL, clears the pointer). Outstanding sends are completed first. */
 void elign_oracle_client_destroy(elign_oracle_client **c);
 
