@@ -27,6 +27,7 @@
 #include "common/base/log.h"
 #include "common/base/outputs.h"
 #include "common/base/parse.h"
+#include "common/chem/elements.h"
 #include "common/chem/rdkit_metrics.h"
 #include "common/chem/stability.h"
 #include "common/mpi/runctx.h"
@@ -530,6 +531,25 @@ static elign_status on_chunk(void *ctx, int64_t chunk, int64_t m0, int64_t m1, c
   return ELIGN_OK;
 }
 
+/* The lone atoms of every element in the files under backend b (for the
+ * atomization energies; a few atoms, asked again on a resumed run). */
+static elign_status isolated_atoms(eval_run *r, int b, elign_oracle_client *c, elign_error *err) {
+  uint8_t want[ELIGN_MAX_Z + 1] = {0};
+  double e_atom[ELIGN_MAX_Z + 1];
+  for (int i = 0; i < r->n_files; i++)
+    for (int64_t a = 0; !r->files[i].error[0] && a < r->files[i].mols.n_atoms; a++)
+      if (elign_element_valid(r->files[i].mols.Z[a])) want[r->files[i].mols.Z[a]] = 1;
+  elign_status st = elign_oracle_isolated_atoms(c, 0, want, e_atom, err);
+  for (int z = 1; st == ELIGN_OK && z <= ELIGN_MAX_Z; z++) {
+    if (!want[z]) continue;
+    if (!isfinite(e_atom[z]))
+      elign_warn("%s: no energy of a lone atom of Z = %d: molecules with it get no atomization energy",
+                 r->s.backends[b], z);
+    for (int i = 0; i < r->n_files; i++) r->files[i].atom_energy[b][z] = e_atom[z];
+  }
+  return st;
+}
+
 /* Every file's missing chunks of backend b through client c. */
 static elign_status oracle_phase(eval_run *r, int b, elign_oracle_client *c, int window, elign_error *err) {
   elign_relax_options ro = {.chunk = r->s.chunk, .window = window, .relax = r->s.relax, .opt = r->s.opt};
@@ -557,7 +577,7 @@ static elign_status oracle_phase(eval_run *r, int b, elign_oracle_client *c, int
     elign_free(todo);
     if (st) return st;
   }
-  return ELIGN_OK;
+  return isolated_atoms(r, b, c, err);
 }
 
 static elign_status on_dft(void *ctx, eval_file *f, int64_t k, elign_error *err) {

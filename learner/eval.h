@@ -26,6 +26,7 @@
 #include <stdio.h>
 
 #include "common/base/error.h"
+#include "common/chem/elements.h"
 #include "common/chem/geomopt.h"
 #include "common/chem/molset.h"
 #include "common/chem/smiles_set.h"
@@ -97,6 +98,7 @@ typedef struct {
   int n_backends;
   elign_relax_result *oracle[EVAL_MAX_BACKENDS]; /* [n_mol] per backend */
   uint8_t *oracle_done[EVAL_MAX_BACKENDS];       /* [n_chunks] */
+  double atom_energy[EVAL_MAX_BACKENDS][ELIGN_MAX_Z + 1]; /* lone atoms under each backend, eV (NaN: unknown) */
   int64_t n_dft;               /* molecules chosen for DFT */
   int64_t *dft_index;          /* [n_dft] their indices, ascending */
   eval_dft *dft;               /* [n_dft] */
@@ -176,6 +178,11 @@ uint64_t eval_fnv1a(uint64_t h, const void *data, size_t n);
 elign_status eval_train_smiles_from_dataset(const char *path, const char *split, int rule, const char *cache_dir,
                                             elign_smiles_set *set, int64_t *n_molecules, int64_t *n_smiles,
                                             elign_error *err);
+
+/* Atomization energy per atom of molecule m under backend b, (E − Σ E_atom)/n
+ * with f->atom_energy[b]: NaN unless the molecule was evaluated and every
+ * element's lone-atom energy is known. */
+double eval_atomization_per_atom(const eval_file *f, int b, int64_t m);
 
 /* ---- summaries ------------------------------------------------------------- */
 

@@ -312,7 +312,7 @@ static void csv_num(FILE *f, double v) {
 
 static void csv_header(FILE *f, const eval_settings *s) {
   fputs("set,file,path,index,id,n_atoms,formula,stable,n_stable_atoms,valid,n_fragments,smiles,novel", f);
-  static const char *sp[] = {"status", "energy", "energy_per_atom", "fmax", "frms"};
+  static const char *sp[] = {"status", "energy", "energy_per_atom", "atomization_energy_per_atom", "fmax", "frms"};
   static const char *rx[] = {"relax", "relax_status", "steps", "energy_final", "strain", "strain_per_atom",
                              "fmax_final", "frms_final", "rmsd", "rmsd_heavy", "drms"};
   for (int b = 0; b < s->n_backends; b++) {
@@ -350,6 +350,7 @@ static void csv_rows(FILE *out, const eval_file *f, int file_index, const eval_r
       fprintf(out, ",%s", elign_mol_status_string((elign_mol_status)x->status));
       csv_num(out, x->energy);
       csv_num(out, n > 0 ? x->energy / (double)n : NAN);
+      csv_num(out, eval_atomization_per_atom(f, b, m));
       csv_num(out, x->fmax);
       csv_num(out, x->frms);
       if (!s->relax) continue;

@@ -228,7 +228,28 @@ EOF
   "$ELIGN" eval eval_tiny4.h5 --oracle ani --model ani-1ccx --model-dir "$ZOO" --batch 4 --no-print \
     --out $D/ccx.json --run-dir $D/ccx.d 2> $D/ccx.log && ok || bad "ani-1ccx: $(tail -3 $D/ccx.log)"
   "$ELIGN" eval eval_tiny4.h5 --oracle ani --model-dir "$ZOO" --batch 4 --no-print --out $D/a2x.json \
-    --run-dir $D/a2x.d 2> $D/a2x.log && ok || bad "ani-2x: $(tail -3 $D/a2x.log)"
+    --table $D/a2x.csv --run-dir $D/a2x.d 2> $D/a2x.log && ok || bad "ani-2x: $(tail -3 $D/a2x.log)"
+  # atomization energy per atom = (E - the lone atoms' energies) / n, the lone atoms asked of
+  # `elign oracle` here: per molecule in the table and as the summary's mean
+  printf '1\nH\nH 0 0 0\n1\nC\nC 0 0 0\n1\nN\nN 0 0 0\n1\nO\nO 0 0 0\n1\nF\nF 0 0 0\n' > $D/atoms.xyz
+  "$ELIGN" oracle --backend ani --model-dir "$ZOO" --in $D/atoms.xyz --out $D/atoms.h5 --no-table 2> /dev/null ||
+    bad "lone atoms"
+  "$PY" - $D/atoms.h5 $D/a2x.csv $D/a2x.json <<'EOF' && ok || bad "atomization energies"
+import csv, json, re, sys
+import h5py
+f = h5py.File(sys.argv[1])
+atom = dict(zip("HCNOF", f["energy"][:].tolist()))
+rows = [r for r in csv.DictReader(open(sys.argv[2])) if r["ani.status"] == "ok"]
+worst, got = 0.0, []
+for r in rows:
+    ref = sum(atom[el] * int(n or 1) for el, n in re.findall(r"([A-Z][a-z]?)(\d*)", r["formula"]))
+    want = (float(r["ani.energy"]) - ref) / int(r["n_atoms"])
+    got.append(float(r["ani.atomization_energy_per_atom"]))
+    worst = max(worst, abs(got[-1] - want))
+mean = json.load(open(sys.argv[3]))["samples"]["mean"]["oracle:ani"]["atomization_energy_per_atom_mean"]
+print("atomization per atom: %d molecules, worst gap %.2e eV, mean %.6f eV" % (len(rows), worst, mean))
+sys.exit(0 if rows and worst < 1e-9 and abs(mean - sum(got) / len(got)) < 1e-9 and -3 < mean < 0 else 1)
+EOF
   "${MPIRUN[@]}" -np 2 "$ELIGN" eval eval_tiny4.h5 --oracle ani-2x --oracle ani-1ccx --model-dir "$ZOO" --batch 4 \
     --no-print --out $D/two.json --run-dir $D/two.d > /dev/null 2> $D/two.log && ok || bad "two ANI models: $(tail -3 $D/two.log)"
   "$PY" - $D/a2x.json $D/ccx.json $D/two.json <<'EOF' && ok || bad "ani-2x / ani-1ccx by name"
