@@ -68,7 +68,9 @@
 
 #define TRAIN_PATH_MAX 4096
 
-typedef enum { TRAIN_REF_NONE = 0, TRAIN_REF_CUSTOM = 1 } train_atom_refs;
+/* reward.energy_atom_refs: total energies; the config's values; the reward
+ * oracle's own lone atoms, asked once at start-up. */
+typedef enum { TRAIN_REF_NONE = 0, TRAIN_REF_CUSTOM = 1, TRAIN_REF_ORACLE = 2 } train_atom_refs;
 
 /* Everything a run reads from the config (train_options_from_config). */
 typedef struct {
@@ -92,7 +94,7 @@ typedef struct {
   int threads;                   /* mpi.threads_per_rank */
   int dummy_reward;              /* reward.type = dummy: every potential 0, no oracle */
   train_atom_refs atom_refs;
-  double atom_ref_eV[119];       /* by Z (custom references) */
+  double atom_ref_eV[119];       /* by Z (custom references; NaN elsewhere) */
   char oracle_backend[64];
   int oracle_batch;              /* oracle.batch_size */
   double oracle_reply_timeout;   /* mpi.timeout: an actor waits this long for its oracle rank, s */

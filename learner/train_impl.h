@@ -112,6 +112,7 @@ typedef struct {
 
   /* oracle */
   elign_oracle_client *client;
+  double atom_ref_eV[119]; /* energy references by Z, every rank (train_reward_setup_atom_refs; NaN = none) */
 
   /* learner work */
   egnn_workspace *ws_train, *ws_ref;
@@ -180,6 +181,11 @@ elign_status train_rollout_sample(trainer *tr, train_iter *it, elign_error *err)
 /* ...then wait for the answers and reduce them (always call it once after
  * sampling, also on an error path: the oracle ranks must deliver every reply). */
 elign_status train_rollout_collect(trainer *tr, train_iter *it, elign_error *err);
+/* Rank 0: tr->atom_ref_eV from reward.energy_atom_refs (custom: the config's
+ * values; oracle: the reward oracle's lone atoms, one request), checked to
+ * cover every element of the model and logged. Before the first iteration. */
+elign_status train_reward_setup_atom_refs(trainer *tr, elign_error *err);
+
 /* train_reward.c: gather to rank 0, rewards/filter/advantages there (metrics
  * into m), broadcast the kept molecules and advantages. Collective. */
 elign_status train_reward(trainer *tr, train_iter *it, train_metrics *m, elign_error *err);

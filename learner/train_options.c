@@ -34,15 +34,21 @@ static elign_status load_grpo_settings(grpo_settings *s, const elign_config *cfg
   return grpo_settings_validate(s, err);
 }
 
-/* reward.energy_atom_refs: null, or custom with reward.energy_atom_ref_values. */
+/* reward.energy_atom_refs: null, oracle, or custom with reward.energy_atom_ref_values. */
 static elign_status load_atom_refs(train_options *o, const elign_config *cfg, elign_error *err) {
   o->atom_refs = TRAIN_REF_NONE;
+  for (int i = 0; i < 119; i++) o->atom_ref_eV[i] = NAN;
   if (elign_config_is_null(cfg, "reward.energy_atom_refs")) return ELIGN_OK;
   const char *name = elign_config_get_string(cfg, "reward.energy_atom_refs");
+  if (strcmp(name, "oracle") == 0) {
+    o->atom_refs = TRAIN_REF_ORACLE;
+    return ELIGN_OK;
+  }
   if (strcmp(name, "custom") != 0) {
     ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "reward.energy_atom_refs: '%s' references are not available in Elign-C", name);
-    elign_error_hint(err, "set energy_atom_refs: custom and give the isolated-atom energies of your oracle (eV, by "
-                          "Z − 1: H first) in reward.energy_atom_ref_values, or null for total energies");
+    elign_error_hint(err, "set energy_atom_refs: oracle (the reward oracle's own lone atoms), or custom and give the "
+                          "isolated-atom energies (eV, by Z − 1: H first) in reward.energy_atom_ref_values, or null "
+                          "for total energies");
     return ELIGN_ERR_CONFIG;
   }
   if (elign_config_is_null(cfg, "reward.energy_atom_ref_values"))
@@ -52,7 +58,6 @@ static elign_status load_atom_refs(train_options *o, const elign_config *cfg, el
   const double *v = elign_config_get_list(cfg, "reward.energy_atom_ref_values", &n);
   if (n < 1 || n > 118)
     return ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "reward.energy_atom_ref_values: %d values (1..118, by Z − 1)", n);
-  for (int i = 0; i < 119; i++) o->atom_ref_eV[i] = NAN;
   for (int i = 0; i < n; i++) o->atom_ref_eV[i + 1] = v[i];
   o->atom_refs = TRAIN_REF_CUSTOM;
   return ELIGN_OK;

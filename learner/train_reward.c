@@ -5,11 +5,13 @@
  * batch (§4.7) and the group-relative advantages (§4.8); then the kept
  * molecules and their advantages broadcast to every actor. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/base/log.h"
 #include "common/base/trace.h"
+#include "common/chem/elements.h"
 #include "common/chem/rdkit_metrics.h"
 #include "common/mpi/roles.h"
 #include "learner/grpo_chem.h"
@@ -123,6 +125,37 @@ static double min_of(const double *v, int64_t n) {
   return n ? s : NAN;
 }
 
+elign_status train_reward_setup_atom_refs(trainer *tr, elign_error *err) {
+  const train_options *o = tr->o;
+  for (int z = 0; z < 119; z++) tr->atom_ref_eV[z] = o->atom_ref_eV[z];
+  if (o->atom_refs == TRAIN_REF_NONE || tr->rank != 0) return ELIGN_OK;
+  uint8_t want[ELIGN_MAX_Z + 1] = {0};
+  for (int t = 0; t < tr->model.n_types; t++)
+    if (elign_element_valid(tr->model.type_Z[t])) want[tr->model.type_Z[t]] = 1;
+  if (o->atom_refs == TRAIN_REF_ORACLE) {
+    if (!tr->client)
+      return ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "reward.energy_atom_refs: oracle needs an oracle (reward.type is dummy)");
+    elign_status st = elign_oracle_isolated_atoms(tr->client, 0, want, tr->atom_ref_eV, err);
+    if (st) return st;
+  }
+  char list[512] = "";
+  for (int z = 1; z <= ELIGN_MAX_Z; z++) {
+    if (!want[z]) continue;
+    if (!isfinite(tr->atom_ref_eV[z]))
+      return o->atom_refs == TRAIN_REF_ORACLE
+                 ? ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "reward.energy_atom_refs: oracle: the oracle '%s' gives no energy "
+                              "for a lone atom of %s (Z = %d), an element of the model", o->oracle_backend,
+                              elign_element_symbol(z), z)
+                 : ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "reward.energy_atom_ref_values has no energy for %s (Z = %d, "
+                              "entry %d), an element of the model", elign_element_symbol(z), z, z - 1);
+    size_t len = strlen(list);
+    snprintf(list + len, sizeof list - len, "%s%s %.6f", len ? ", " : "", elign_element_symbol(z), tr->atom_ref_eV[z]);
+  }
+  elign_info("energy references (%s): %s eV", o->atom_refs == TRAIN_REF_ORACLE ? "the oracle's lone atoms" : "custom",
+             list);
+  return ELIGN_OK;
+}
+
 /* Potentials of every oracle frame (J × B each), failures counted. */
 static elign_status frame_potentials(const trainer *tr, const batch_inputs *bi, double *phi_f, double *phi_e,
                                      uint8_t *failed_terminal, int32_t *fail_count, int64_t *n_failed,
@@ -130,18 +163,11 @@ static elign_status frame_potentials(const trainer *tr, const batch_inputs *bi, 
   const train_options *o = tr->o;
   int64_t B = bi->B;
   double *ref_sum = NULL;
-  if (o->atom_refs == TRAIN_REF_CUSTOM) {
+  if (o->atom_refs != TRAIN_REF_NONE) { /* every element of the model has one (train_reward_setup_atom_refs) */
     ref_sum = elign_calloc((size_t)(B > 0 ? B : 1), sizeof *ref_sum, "train:ref_sum");
     for (int64_t b = 0; b < B; b++)
-      for (int64_t i = bi->offsets[b]; i < bi->offsets[b + 1]; i++) {
-        double e = bi->Z[i] >= 1 && bi->Z[i] <= 118 ? o->atom_ref_eV[bi->Z[i]] : NAN;
-        if (!isfinite(e)) {
-          free(ref_sum);
-          return ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "reward.energy_atom_ref_values has no energy for Z = %d (entry %d)",
-                            bi->Z[i], bi->Z[i] - 1);
-        }
-        ref_sum[b] += e;
-      }
+      for (int64_t i = bi->offsets[b]; i < bi->offsets[b + 1]; i++)
+        ref_sum[b] += elign_element_valid(bi->Z[i]) ? tr->atom_ref_eV[bi->Z[i]] : NAN;
   }
   double *metric = elign_malloc((size_t)(B > 0 ? B : 1) * sizeof(double), "train:metric");
   double *energy = elign_malloc((size_t)(B > 0 ? B : 1) * sizeof(double), "train:energy");

@@ -21,7 +21,7 @@
 void openblas_set_num_threads(int); /* OpenBLAS (no header declares it portably) */
 
 #define CKPT_PREFIX "iter_"
-static const char *const OWN_FILES[] = {"checkpoint.h5", "checkpoint_best.h5"};
+static const char *const OWN_FILES[] = {"checkpoint.h5", "checkpoint_best.h5", "model.h5"};
 
 /* ==== small pieces =========================================================== */
 
@@ -167,18 +167,26 @@ static void setup_workspaces(trainer *tr) {
 
 /* ==== checkpoints ================================================================= */
 
-static elign_status state_checkpoint(const trainer *tr, elign_checkpoint *c, elign_error *err) {
+/* The policy's weights as a model file (what `elign sample` and a later
+ * `elign train` read): no optimizer moments, no frozen reference. */
+static elign_status weights_checkpoint(const trainer *tr, elign_checkpoint *c, elign_error *err) {
   elign_checkpoint_init(c);
   elign_status st = edm_model_to_checkpoint(&tr->model, tr->ts.params, c, err);
   if (st) return st;
   elign_checkpoint_set_config(c, tr->config_text);
   uint64_t version = (uint64_t)tr->policy_version;
   elign_checkpoint_set_rng(c, tr->o->seed, 1, &version); /* counter 0: the policy version */
-  train_state_to_checkpoint(&tr->ts, c);
   c->iteration = tr->iteration;
   c->epoch = tr->iteration;
   c->optimizer_step = tr->ts.step;
   return ELIGN_OK;
+}
+
+/* The whole training state: the weights plus what --resume needs. */
+static elign_status state_checkpoint(const trainer *tr, elign_checkpoint *c, elign_error *err) {
+  elign_status st = weights_checkpoint(tr, c, err);
+  if (!st) train_state_to_checkpoint(&tr->ts, c);
+  return st;
 }
 
 /* RUN/<name> becomes another name of `path` (a hard link, else a copy). */
@@ -193,9 +201,11 @@ static elign_status publish(const trainer *tr, const char *path, const char *nam
   return elign_checkpoint_write(c, dst, err);
 }
 
-/* Rank 0: RUN/checkpoints/iter_<n>.h5 and RUN/checkpoint.h5. */
+/* Rank 0: RUN/checkpoints/iter_<n>.h5 and RUN/checkpoint.h5 (the whole
+ * state), RUN/model.h5 (the weights alone: a quarter of the size, the file to
+ * keep or share). */
 static elign_status write_checkpoint(trainer *tr, elign_error *err) {
-  char path[RUN_PATH_MAX + 64];
+  char path[RUN_PATH_MAX + 64], model_path[RUN_PATH_MAX + 64];
   elign_checkpoint c;
   elign_status st = state_checkpoint(tr, &c, err);
   if (!st) {
@@ -203,6 +213,12 @@ static elign_status write_checkpoint(trainer *tr, elign_error *err) {
     st = elign_checkpoint_write(&c, path, err);
   }
   if (!st) st = publish(tr, path, "checkpoint.h5", &c, err);
+  elign_checkpoint_free(&c);
+  if (!st) st = weights_checkpoint(tr, &c, err);
+  if (!st) {
+    snprintf(model_path, sizeof model_path, "%s/model.h5", tr->o->run_dir);
+    st = elign_checkpoint_write(&c, model_path, err);
+  }
   elign_checkpoint_free(&c);
   if (!st) {
     run_dir_prune(tr->o->run_dir, CKPT_PREFIX, tr->o->keep_checkpoints);
@@ -400,12 +416,14 @@ static elign_status trainer_setup(trainer *tr, const train_start *start, elign_e
   const train_options *o = tr->o;
   elign_status st = ELIGN_OK;
   if (tr->rank == 0)
-    st = run_dir_prepare(o->run_dir, start->resume_dir != NULL, start->force, CKPT_PREFIX, OWN_FILES, 2, err);
+    st = run_dir_prepare(o->run_dir, start->resume_dir != NULL, start->force, CKPT_PREFIX, OWN_FILES,
+                         (int)(sizeof OWN_FILES / sizeof OWN_FILES[0]), err);
   if (setup_agree(tr, err)) return err->status;
   st = setup_model(tr, err); /* every rank reads the model and finds the same problems */
   if (!st) st = setup_schedule(tr, err);
   if (!st) setup_blocks(tr);
   if (!st && tr->rank == 0) st = setup_chemistry(tr, err);
+  if (!st) st = train_reward_setup_atom_refs(tr, err);
   if (setup_agree(tr, err)) return err->status;
   if (tr->rank == 0 && start->resume_dir) st = read_resume_checkpoint(tr, err);
   if (setup_agree(tr, err)) return err->status;
@@ -576,7 +594,7 @@ static elign_status train_loop(trainer *tr, const train_start *start, elign_erro
       elign_info("stopped after iteration %lld by request; continue with: elign train CONFIG --resume %s",
                  (long long)tr->iteration, o->run_dir);
     else if (!st)
-      elign_info("done: %lld iterations; weights in %s/checkpoint.h5 (`elign sample --model %s/checkpoint.h5`), last "
+      elign_info("done: %lld iterations; weights in %s/model.h5 (`elign sample --model %s/model.h5`), last "
                  "checkpoint iteration %lld",
                  (long long)tr->iteration, o->run_dir, o->run_dir, (long long)last_checkpoint);
     else {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Do HDF5 files hold the same contents as the first? (h5py)
 
-usage: h5_compare.py [--values] A.h5 B.h5 [C.h5 ...]  — exit 0 if every file's
+usage: h5_compare.py [--values] [--skip-attr NAME]... A.h5 B.h5 [C.h5 ...]  — exit 0 if every file's
 datasets and attributes equal the first's, and there is at least one dataset.
 
 Default, BIT FOR BIT (checkpoints, model and sample files of runs that must be
@@ -10,7 +10,8 @@ count. With --values, equal VALUES with the same dtype and shape, NaN equal to
 NaN (files written collectively by 1, 2 and 4 ranks). Both ignore what
 differs on purpose: the root's provenance record (rank layout, command) and a
 /config dataset (the resolved config names each run's own directory). The file
-bytes themselves may differ (HDF5 metadata placement). For a difference it
+bytes themselves may differ (HDF5 metadata placement). --skip-attr leaves out
+a root attribute too (sample files name their model file and its hash). For a difference it
 prints the dataset and, for float arrays, how many values differ and the
 largest gap.
 """
@@ -22,7 +23,7 @@ import numpy as np
 IGNORED = {"config"}
 
 
-def contents(path):
+def contents(path, skipped_root_attrs=()):
     """name -> (dtype, shape, value, attrs); groups have dtype "group"."""
     out = {}
 
@@ -36,7 +37,8 @@ def contents(path):
             out[name] = ("group", None, None, attrs)
 
     with h5py.File(path, "r") as f:
-        out["/"] = ("group", None, None, {k: f.attrs[k] for k in f.attrs if k != "provenance"})
+        skip = {"provenance", *skipped_root_attrs}
+        out["/"] = ("group", None, None, {k: f.attrs[k] for k in f.attrs if k not in skip})
         f.visititems(visit)
     return out
 
@@ -72,9 +74,9 @@ def describe(a, b):
     return "values differ"
 
 
-def compare(ref_path, ref, path, same):
+def compare(ref_path, ref, path, same, skipped):
     """The number of differences of the file at path against ref."""
-    got = contents(path)
+    got = contents(path, skipped)
     if set(got) != set(ref):
         print(f"FAIL {path}: objects differ from {ref_path}: {sorted(set(got) ^ set(ref))}")
         return 1
@@ -94,15 +96,22 @@ def compare(ref_path, ref, path, same):
 
 
 def main(argv):
-    values = "--values" in argv
-    paths = [a for a in argv if a != "--values"]
+    values, skipped, paths = False, [], []
+    args = iter(argv)
+    for a in args:
+        if a == "--values":
+            values = True
+        elif a == "--skip-attr":
+            skipped.append(next(args, ""))
+        else:
+            paths.append(a)
     if len(paths) < 2:
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 2
     ref_path, others = paths[0], paths[1:]
-    ref = contents(ref_path)
+    ref = contents(ref_path, skipped)
     same = same_values if values else same_bits
-    bad = sum(compare(ref_path, ref, path, same) for path in others)
+    bad = sum(compare(ref_path, ref, path, same, skipped) for path in others)
     n = sum(1 for v in ref.values() if v[0] != "group")
     kind = "equal values" if values else "bitwise"
     print(f"h5_compare ({kind}): {len(others)} file(s) against {ref_path}, {n} datasets each: {bad} differences")

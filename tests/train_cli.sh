@@ -19,7 +19,7 @@
 #     message names phase, iteration and checkpoint; --resume ends bitwise equal);
 #   - train.max_staleness 1 (the next iteration sampled before the update): the
 #     staleness logged, bitwise over rank counts;
-#   - elign sample --model RUN/checkpoint.h5, and bad input messages.
+#   - elign sample --model RUN/checkpoint.h5 and RUN/model.h5 (same samples), and bad input messages.
 #   bash tests/train_cli.sh path/to/elign path/to/train_make_model
 set -u
 # shellcheck source=SCRIPTDIR/cli_lib.sh
@@ -181,8 +181,38 @@ same "the checkpoint before the stopped actor is intact" ah_ref/checkpoints/iter
   bad "resume after the stopped actor"
 same "stopped actor + --resume" ah_ref/checkpoint.h5 ah/checkpoint.h5
 
+# ---- energy references: the oracle's lone atoms --------------------------------------
+# with_atoms gives every atom -Z eV besides the springs. energy_atom_refs: oracle asks it
+# for the lone atoms (H -1, C -6, ...) and must train exactly as the same numbers given by
+# hand (custom); without references the composition enters the energy channel: other weights.
+REFS="--set oracle.python_function=with_atoms --set reward.energy_adv_weight=1"
+"$ELIGN" train base.yaml --set run.dir=ref_oracle $REFS --set reward.energy_atom_refs=oracle > /dev/null 2> ref_oracle.txt ||
+  bad "refs oracle run"
+grep -q "energy references (the oracle's lone atoms): H -1.000000, C -6.000000" ref_oracle.txt && ok ||
+  bad "refs oracle: no references line: $(grep -v 'INFO iteration' ref_oracle.txt | tail -3)"
+T --set run.dir=ref_custom $REFS --set reward.energy_atom_refs=custom \
+  --set "reward.energy_atom_ref_values=[-1, -2, -3, -4, -5, -6, -7, -8, -9]" > /dev/null 2>&1 || bad "refs custom run"
+same "energy_atom_refs oracle vs the same values as custom" ref_oracle/checkpoint.h5 ref_custom/checkpoint.h5
+T --set run.dir=ref_none $REFS > /dev/null 2>&1 || bad "refs none run"
+# the first iteration's mean energy reward, -(E - refs)/n: without references it is higher by
+# the mean of sum(Z)/n, between 1 (all H) and 9 (all F). (The tiny model's random weights
+# sample hydrogen only, so the advantages, and the weights, come out alike either way.)
+"$PY" - ref_none/metrics.jsonl ref_oracle/metrics.jsonl <<'PY' && ok || bad "energy references: the energy rewards did not move by sum(Z)/n"
+import json, sys
+none, oracle = (json.loads(open(p).readline())["energy_reward_mean"] for p in sys.argv[1:3])
+print(f"energy reward without references {none:.6f}, with {oracle:.6f}", file=sys.stderr)
+sys.exit(not 1 - 1e-9 <= none - oracle <= 9 + 1e-9)
+PY
+expect_fail "custom refs without an element of the model" "has no energy for C (Z = 6, entry 5)" T --set run.dir=x6 $REFS \
+  --set reward.energy_atom_refs=custom --set "reward.energy_atom_ref_values=[-1]"
+
 # ---- the trained weights sample; bad input ------------------------------------------
 "$ELIGN" --quiet sample --model r1/checkpoint.h5 -n 4 --T 10 --out s.h5 > /dev/null 2>&1 && ok || bad "sample from RUN/checkpoint.h5"
+# RUN/model.h5: the same weights without the training state, so the same samples, in a smaller file
+"$ELIGN" --quiet sample --model r1/model.h5 -n 4 --T 10 --out s_model.h5 > /dev/null 2>&1 && ok || bad "sample from RUN/model.h5"
+"$PY" "$SRC/tests/h5_compare.py" --skip-attr model --skip-attr model_sha256 s.h5 s_model.h5 > cmp.txt 2>&1 && ok ||
+  bad "RUN/model.h5 samples differ: $(cat cmp.txt)"
+[ "$(stat -c %s r1/model.h5)" -lt "$(stat -c %s r1/checkpoint.h5)" ] && ok || bad "RUN/model.h5 is not smaller than checkpoint.h5"
 expect_fail "non-empty run dir" "is not empty" T --set run.dir=r1
 expect_fail "no model" "model.checkpoint is null" T --set model.checkpoint=null --set run.dir=x1
 expect_fail "micro batch" "not a multiple of dataloader.each_prompt_sample" T --set dataloader.micro_batch_size=2 --set run.dir=x3

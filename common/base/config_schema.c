@@ -83,7 +83,7 @@ const elign_config_key elign_config_schema[] = {
     {"reward.energy_transform_scale", F, 0, "1000.0", "(0,inf)", NULL, "energy transform scale, eV"},
     {"reward.energy_transform_clip", F, 1, "null", "(0,inf)", NULL, "clamp E' to [-c, c] (null: no clamp)"},
     {"reward.energy_normalize_by_atoms", B, 0, "false", NULL, NULL, "divide the energy by the atom count before the transform"},
-    {"reward.energy_atom_refs", S, 1, "null", NULL, NULL, "subtract per-element atom energies: null (total energy), omol (UMA), oracle (the backend's own), custom"},
+    {"reward.energy_atom_refs", S, 1, "null", NULL, NULL, "subtract per-element atom energies: null (total energy), oracle ([Elign-C] the reward oracle's own lone atoms, asked once at start-up), custom (reward.energy_atom_ref_values); omol (UMA's table) is refused"},
     {"reward.energy_atom_ref_values", L, 1, "null", NULL, NULL, "[Elign-C] atom energies in eV indexed by Z-1 (H first) for energy_atom_refs = custom"},
     {"reward.oracle_failure", E, 0, "min_margin", NULL, "min_margin|reference", "[Elign-C] a molecule the oracle could not evaluate gets the worst value of its frame minus oracle_failure_margin (min_margin), or the public fallback forces (5,0,0) eV/Å and energy 0 (reference); docs/fed-grpo.md D1"},
     {"reward.oracle_failure_margin", F, 0, "1.0", "[0,inf)", NULL, "[Elign-C] margin below the worst evaluated molecule of min_margin (reward units)"},
