@@ -22,8 +22,8 @@
  * CPUs newer than itself (a 5th-generation Xeon gets Prescott);
  * elign_openblas_better_core says what faster core the CPU could run, which
  * is used once the EGNN products are made row-independent on any kernel
- * (fixed-shape panels or our own fixed-order kernel, as oracle/ani/ani_gemm.c
- * does for ANI).
+ * (fixed-shape panels or our own fixed-order kernel, common/nn/gemm_fixed.c,
+ * which ANI runs on).
  *
  * An OPENBLAS_CORETYPE set in the environment (some clusters and containers
  * export one for every job) is replaced too when it fails the probe, unless
