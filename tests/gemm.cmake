@@ -1,6 +1,8 @@
-# The fixed-order GEMM (common/nn/gemm_fixed.h) that the ANI networks run on:
-# bitwise equal to its definition, row-independent, compaction-invariant,
-# the same for any thread count; float (elign_core) and double.
+# The fixed-order GEMM (common/nn/gemm_fixed.h) that the ANI networks and the
+# EGNN's row-wise products (common/nn/blas.h) run on: bitwise equal to its
+# definition, row-independent, compaction-invariant, the same for any thread
+# count, and blas.h's xwt / xw / gemv_xv row-independent at the EGNN's widths;
+# float (elign_core) and double.
 # gemm_fixed_dbl is the double copy the other double test libraries
 # (ani_double in ani.cmake) link.
 add_library(gemm_fixed_dbl STATIC ${CMAKE_SOURCE_DIR}/common/nn/gemm_fixed.c)

@@ -5,8 +5,8 @@
  *   translation of x: ε̂ unchanged (relative geometry only; the x-part is mean-free)
  *   permutation of a molecule's atoms: ε̂ permuted the same way
  *   packing: a molecule's ε̂ does not depend on the other molecules or their
- *            order, bit for bit (common/nn/blas.h runs every row through the
- *            same BLAS kernels)
+ *            order, bit for bit (common/nn/blas.h's row-wise products sum
+ *            each output in one fixed order, whatever the rows around it)
  * plus: the forward-only workspace gives the same ε̂ as the training one, and a
  * batch larger than the workspace is an error, not a crash.
  *

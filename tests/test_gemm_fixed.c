@@ -12,7 +12,12 @@
  * 4. Column compaction: dropping k indices whose A column is exactly zero
  *    does not change a bit (ani_net.c drops AEV columns of absent species).
  * 5. Threads: the row-parallel forms give the serial bits for 1, 2, 3
- *    threads. */
+ *    threads.
+ * 6. The row-wise products of common/nn/blas.h that the EGNN layers call
+ *    (xwt, xw, gemv_xv), for widths N, K in {32, 64, 128, 129, 256}: the
+ *    rows of a call of 1 … 40 or 200 rows, at several positions, have the
+ *    bits of the same rows inside a call of 240 (1 and 2 threads), and those
+ *    are the bits of the definition and close to a double product. */
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -20,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/nn/blas.h"
 #include "common/nn/gemm_fixed.h"
 #include "testutil.h"
 
@@ -217,6 +223,142 @@ static void check_threads(void) {
   free(a), free(b), free(c0), free(w), free(serial), free(c);
 }
 
+/* ---- 6. the row-wise products of blas.h ---------------------------------- */
+
+/* One of them on `rows` rows: in (rows, in_w) → out (rows, out_w), alpha = 1
+ * as in the EGNN; w is the weight W (n, k) (gemv_xv: its first row is v). */
+typedef struct {
+  const char *name;
+  int in_is_k; /* input width k (xwt, gemv_xv) or n (xw) */
+  int out_w_n; /* output width n (xwt), k (xw) or 1 (gemv_xv) */
+  void (*run)(int rows, int n, int k, const elign_real *in, int ldi, const elign_real *w, int ldw, elign_real beta,
+              elign_real *out, int ldo);
+  /* the definition of output (r, j) before the store */
+  elign_real (*chain)(int r, int j, int n, int k, const elign_real *in, int ldi, const elign_real *w, int ldw);
+} rowwise_product;
+
+static void run_xwt(int rows, int n, int k, const elign_real *in, int ldi, const elign_real *w, int ldw,
+                    elign_real beta, elign_real *out, int ldo) {
+  elign_gemm_xwt(rows, n, k, 1, in, ldi, w, ldw, beta, out, ldo);
+}
+static void run_xw(int rows, int n, int k, const elign_real *in, int ldi, const elign_real *w, int ldw,
+                   elign_real beta, elign_real *out, int ldo) {
+  elign_gemm_xw(rows, n, k, 1, in, ldi, w, ldw, beta, out, ldo);
+}
+static void run_xv(int rows, int n, int k, const elign_real *in, int ldi, const elign_real *w, int ldw,
+                   elign_real beta, elign_real *out, int ldo) {
+  elign_gemv_xv(rows, k, 1, in, ldi, w, beta, out); /* y has stride 1 (ldo = 1) */
+}
+static elign_real chain_xwt(int r, int j, int n, int k, const elign_real *in, int ldi, const elign_real *w, int ldw) {
+  elign_real s = 0;
+  for (int q = 0; q < k; q++) s = SFMA(in[(int64_t)r * ldi + q], w[(int64_t)j * ldw + q], s);
+  return s;
+}
+static elign_real chain_xw(int r, int j, int n, int k, const elign_real *in, int ldi, const elign_real *w, int ldw) {
+  elign_real s = 0;
+  for (int q = 0; q < n; q++) s = SFMA(in[(int64_t)r * ldi + q], w[(int64_t)q * ldw + j], s);
+  return s;
+}
+static elign_real chain_xv(int r, int j, int n, int k, const elign_real *in, int ldi, const elign_real *w, int ldw) {
+  elign_real lane[16] = {0}; /* gemm_fixed.h's dot: 16 interleaved chains, a pairwise tree */
+  for (int q = 0; q < k; q++) lane[q % 16] = SFMA(in[(int64_t)r * ldi + q], w[q], lane[q % 16]);
+  for (int h = 8; h >= 1; h /= 2)
+    for (int l = 0; l < h; l++) lane[l] += lane[l + h];
+  return lane[0];
+}
+
+static const rowwise_product ROWWISE[] = {
+    {"elign_gemm_xwt", 1, 1, run_xwt, chain_xwt},
+    {"elign_gemm_xw", 0, 0, run_xw, chain_xw},
+    {"elign_gemv_xv", 1, -1, run_xv, chain_xv},
+};
+
+enum { TALL = 240 };
+
+/* The tall call: bits of the definition, close to double, the same on 2 threads. */
+static int check_tall_call(const rowwise_product *p, int n, int k, int in_w, int out_w, const elign_real *in, int ldi,
+                           const elign_real *w, int ldw, elign_real beta, const elign_real *out0, int ldo,
+                           elign_real *tall) {
+  memcpy(tall, out0, sizeof(elign_real) * (size_t)TALL * ldo);
+  p->run(TALL, n, k, in, ldi, w, ldw, beta, tall, ldo);
+  int exact = 1;
+  double worst = 0;
+  for (int r = 0; r < TALL; r++)
+    for (int j = 0; j < out_w; j++) {
+      const elign_real old = out0[r * ldo + j], got = tall[r * ldo + j];
+      const elign_real def = store(1, p->chain(r, j, n, k, in, ldi, w, ldw), beta, old);
+      exact &= memcmp(&got, &def, sizeof got) == 0;
+      double s = beta != 0 ? (double)beta * old : 0, sa = fabs(s);
+      for (int q = 0; q < in_w; q++) {
+        double wq = p->out_w_n < 0 ? w[q] : p->in_is_k ? w[(int64_t)j * ldw + q] : w[(int64_t)q * ldw + j];
+        s += (double)in[(int64_t)r * ldi + q] * wq, sa += fabs((double)in[(int64_t)r * ldi + q] * wq);
+      }
+      worst = fmax(worst, fabs(got - s) / (sa + 1e-300));
+    }
+  elign_real *two = copy_matrix(out0, TALL, ldo);
+  omp_set_num_threads(2);
+  p->run(TALL, n, k, in, ldi, w, ldw, beta, two, ldo);
+  omp_set_num_threads(1);
+  int threads_same = same_bits(two, ldo, tall, ldo, TALL, out_w);
+  free(two);
+  if (!exact || worst > TOL_REL || !threads_same)
+    fprintf(stderr, "%s n=%d k=%d beta=%g, %d rows: definition %s, worst relative error %.2g, 2 threads %s\n", p->name,
+            n, k, (double)beta, TALL, exact ? "bitwise" : "DIFFERS", worst, threads_same ? "bitwise" : "DIFFER");
+  return exact && worst <= TOL_REL && threads_same;
+}
+
+/* Rows [r0, r0 + len) alone: the bits they have inside the tall call. */
+static int check_row_subsets(const rowwise_product *p, int n, int k, int out_w, const elign_real *in, int ldi,
+                             const elign_real *w, int ldw, elign_real beta, const elign_real *out0, int ldo,
+                             const elign_real *tall) {
+  static const int extra_lens[] = {200};
+  elign_real *part = malloc(sizeof(elign_real) * (size_t)TALL * ldo);
+  int ok = 1;
+  for (int li = 0; li < 41; li++) {
+    const int len = li < 40 ? li + 1 : extra_lens[0];
+    const int starts[3] = {0, (len * 37) % (TALL - len + 1), TALL - len};
+    for (int si = 0; si < 3; si++) {
+      const int r0 = starts[si];
+      memcpy(part, out0 + (int64_t)r0 * ldo, sizeof(elign_real) * (size_t)len * ldo);
+      p->run(len, n, k, in + (int64_t)r0 * ldi, ldi, w, ldw, beta, part, ldo);
+      if (!same_bits(part, ldo, tall + (int64_t)r0 * ldo, ldo, len, out_w)) {
+        fprintf(stderr, "%s n=%d k=%d beta=%g: rows %d..%d alone differ from the same rows of %d\n", p->name, n, k,
+                (double)beta, r0, r0 + len - 1, TALL);
+        ok = 0;
+      }
+    }
+  }
+  free(part);
+  return ok;
+}
+
+static void check_rowwise_products(void) {
+  static const int widths[] = {32, 64, 128, 129, 256};
+  const int n_widths = (int)(sizeof widths / sizeof *widths);
+  int ok = 1, cases = 0;
+  for (size_t pi = 0; pi < sizeof ROWWISE / sizeof *ROWWISE; pi++) {
+    const rowwise_product *p = &ROWWISE[pi];
+    for (int a = 0; a < n_widths; a++)
+      for (int b = 0; b < n_widths; b++) {
+        const int n = widths[a], k = widths[b];
+        if (p->out_w_n < 0 && a > 0) continue; /* gemv_xv: one output, only k matters */
+        const int in_w = p->in_is_k ? k : n, out_w = p->out_w_n < 0 ? 1 : p->out_w_n ? n : k;
+        /* strides as in the EGNN: W1's blocks have ldw = 2F + 2, P has ldy = 2F */
+        const int ldi = in_w + (a + b) % 2 * 3, ldw = k + (a + 2 * b) % 3, ldo = out_w == 1 ? 1 : out_w + b % 2 * 5;
+        elign_real *in = random_matrix(TALL, ldi), *w = random_matrix(n, ldw), *out0 = random_matrix(TALL, ldo);
+        elign_real *tall = malloc(sizeof(elign_real) * (size_t)TALL * ldo);
+        for (int beta = 0; beta <= 1; beta++) {
+          ok &= check_tall_call(p, n, k, in_w, out_w, in, ldi, w, ldw, (elign_real)beta, out0, ldo, tall);
+          ok &= check_row_subsets(p, n, k, out_w, in, ldi, w, ldw, (elign_real)beta, out0, ldo, tall);
+          cases++;
+        }
+        free(in), free(w), free(out0), free(tall);
+      }
+  }
+  printf("blas.h row-wise products (%d shapes and betas): %s\n", cases, ok ? "row-independent, bitwise" : "DIFFER");
+  CHECK(ok);
+}
+
 int main(void) {
   printf("gemm_fixed path: %s, %s\n", elign_gemm_fixed_isa(), sizeof(elign_real) == 4 ? "float32" : "float64");
   const int ms[] = {1, 2, 3, 5, 6, 7, 11, 13, 40};
@@ -234,5 +376,6 @@ int main(void) {
   check_row_independence();
   check_compaction();
   check_threads();
+  check_rowwise_products();
   return test_main_result("gemm_fixed");
 }
