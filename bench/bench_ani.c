@@ -27,7 +27,6 @@
 #include <cblas.h>
 
 #include "common/base/launch_env.h"
-#include "common/nn/blas_probe.h"
 #include "common/base/real.h"
 #include "oracle/ani/ani.h"
 #include "common/nn/gemm_fixed.h"
@@ -313,7 +312,7 @@ static void write_frames(const char *path, int n, const int32_t *Z, const double
 }
 
 int main(int argc, char **argv) {
-  elign_launch_env_defaults(argv, elign_blas_rows_independent); /* the threads' wait policy and OpenBLAS core `elign` runs with */
+  elign_launch_env_defaults(argv); /* the threads' wait policy `elign` runs with */
   if (argc < 2 || !strcmp(argv[1], "--help")) {
     printf("usage: bench_ani ZOO_DIR [--threads 1,2] [--reps N] [--batch B] [--no-torch]\n"
            "  TorchANI: set TORCHANI_SRC to its source checkout (else our PyTorch re-implementation)\n");

@@ -20,8 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/base/launch_env.h"
-#include "common/nn/blas_probe.h"
 #include "common/model/egnn.h"
 #include "tests/testrng.h"
 #include "tests/testutil.h"
@@ -86,9 +84,7 @@ static void compare_exact(const real *got, const real *want, int64_t n, const ch
   test_check(bad == 0, __FILE__, __LINE__, what);
 }
 
-int main(int argc, char **argv) {
-  (void)argc;
-  elign_launch_env_defaults(argv, elign_blas_rows_independent); /* row-independent products: see launch_env.h */
+int main(void) {
   egnn_config c = egnn_config_qm9();
   c.n_layers = 3;
   c.hidden = 32;
