@@ -10,7 +10,6 @@
 #include "common/base/cli.h"
 #include "common/base/log.h"
 #include "common/base/launch_env.h"
-#include "common/nn/blas_probe.h"
 #include "common/cmd/commands.h"
 #include "learner/commands.h"
 #include "oracle/commands.h"
@@ -29,12 +28,9 @@ static int version_main(int argc, char **argv) {
   printf("elign %s (git %s%s; OpenBLAS core %s, OMP_WAIT_POLICY %s)\n", ELIGN_VERSION,
          elign_provenance_build_commit(), dirty > 0 ? ", modified tree" : "", core,
          getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "unset");
-  if (elign_openblas_fallback_from()) /* common/base/launch_env.h */
-    printf("note: OpenBLAS core %s instead of %s, whose products are not row-independent on this CPU\n", core,
-           elign_openblas_fallback_from());
-  if (better) /* common/base/launch_env.h: why it is not switched */
-    printf("note: this CPU's vector units would take OpenBLAS core %s, which is faster but not row-independent "
-           "(elign train needs that); see docs/performance.md\n", better);
+  if (better) /* common/base/launch_env.h */
+    printf("note: this CPU's vector units would take OpenBLAS core %s, faster for the weight gradients: "
+           "OPENBLAS_CORETYPE=%s; see docs/performance.md\n", better, better);
   return ELIGN_EXIT_OK;
 }
 
@@ -101,6 +97,6 @@ static int elign_cli_dispatch(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-  elign_launch_env_defaults(argv, elign_blas_rows_independent);
+  elign_launch_env_defaults(argv);
   return elign_cli_finish_stdout(elign_cli_dispatch(argc, argv));
 }

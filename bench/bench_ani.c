@@ -27,10 +27,9 @@
 #include <cblas.h>
 
 #include "common/base/launch_env.h"
-#include "common/nn/blas_probe.h"
 #include "common/base/real.h"
 #include "oracle/ani/ani.h"
-#include "oracle/ani/ani_gemm.h"
+#include "common/nn/gemm_fixed.h"
 
 #ifndef ANI_TORCH_SCRIPT
 #define ANI_TORCH_SCRIPT "bench/ani_torch.py"
@@ -195,7 +194,7 @@ static double sgemm_peak_gflops(void) {
   return 2.0 * n * n * (double)n / best * 1e-9;
 }
 
-/* The same product through the engine's fixed-order kernel (ani_gemm.h). */
+/* The same product through the engine's fixed-order kernel (common/nn/gemm_fixed.h). */
 static double fixed_gemm_gflops(void) {
   const int n = 1536;
   elign_real *a = malloc((size_t)n * n * sizeof *a), *b = malloc((size_t)n * n * sizeof *b),
@@ -204,7 +203,7 @@ static double fixed_gemm_gflops(void) {
   double best = 1e30;
   for (int r = 0; r < 4; r++) {
     double t0 = omp_get_wtime();
-    ani_gemm_fixed(n, n, n, 1, a, n, b, n, c, n);
+    elign_gemm_fixed(n, n, n, 1, a, n, b, n, 0, c, n);
     double t = omp_get_wtime() - t0;
     if (t < best) best = t;
   }
@@ -313,7 +312,7 @@ static void write_frames(const char *path, int n, const int32_t *Z, const double
 }
 
 int main(int argc, char **argv) {
-  elign_launch_env_defaults(argv, elign_blas_rows_independent); /* the threads' wait policy and OpenBLAS core `elign` runs with */
+  elign_launch_env_defaults(argv); /* the threads' wait policy `elign` runs with */
   if (argc < 2 || !strcmp(argv[1], "--help")) {
     printf("usage: bench_ani ZOO_DIR [--threads 1,2] [--reps N] [--batch B] [--no-torch]\n"
            "  TorchANI: set TORCHANI_SRC to its source checkout (else our PyTorch re-implementation)\n");
@@ -360,7 +359,7 @@ int main(int argc, char **argv) {
   double peak = blas_peak > fixed_peak ? blas_peak : fixed_peak;
   printf("CPU: %s\n", cpu);
   printf("ANI-2x loaded in %.2f s; networks in %s; engine GEMM path: %s\n", omp_get_wtime() - t0, ELIGN_REAL_NAME,
-         ani_gemm_isa());
+         elign_gemm_fixed_isa());
   printf("1-thread 1536^3 product: BLAS sgemm %.1f GFLOP/s (OpenBLAS core %s), engine kernel %.1f GFLOP/s; "
          "peak = the faster\n",
          blas_peak, openblas_get_corename(), fixed_peak);

@@ -34,7 +34,6 @@
 #include <string.h>
 
 #include "common/base/launch_env.h"
-#include "common/nn/blas_probe.h"
 #include "bench/bench_util.h"
 #include "common/base/log.h"
 #include "common/model/egnn.h"
@@ -209,7 +208,7 @@ static void run_case(const char *arch, int th, int n_mol, const int64_t *sizes, 
 }
 
 int main(int argc, char **argv) {
-  elign_launch_env_defaults(argv, elign_blas_rows_independent); /* the threads' wait policy and OpenBLAS core `elign` runs with */
+  elign_launch_env_defaults(argv); /* the threads' wait policy `elign` runs with */
   int n_mol = 32, nmin = 10, nmax = 29, reps = 5, same = 0, use_torch = 1, cpu_clock = 0;
   const char *script = EGNN_TORCH_SCRIPT;
   char cases[128] = "qm9:1,qm9:2,geom:1";

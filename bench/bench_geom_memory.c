@@ -26,7 +26,6 @@
 #include <sys/resource.h>
 
 #include "common/base/launch_env.h"
-#include "common/nn/blas_probe.h"
 #include "common/base/log.h"
 #include "common/base/rng.h"
 #include "common/model/egnn.h"
@@ -75,7 +74,7 @@ static int parse_list(const char *s, int64_t *out, int max) {
 }
 
 int main(int argc, char **argv) {
-  elign_launch_env_defaults(argv, elign_blas_rows_independent); /* the threads' wait policy and OpenBLAS core `elign` runs with */
+  elign_launch_env_defaults(argv); /* the threads' wait policy `elign` runs with */
   int64_t batches[16] = {1, 8, 32};
   int n_batches = 3;
   int64_t run_max = 8, atoms = 181, mean_batch = 64;

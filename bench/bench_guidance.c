@@ -24,7 +24,6 @@
 #include <time.h>
 
 #include "common/base/launch_env.h"
-#include "common/nn/blas_probe.h"
 #include "actor/guidance.h"
 #include "common/base/log.h"
 #include "oracle/oracle.h"
@@ -103,7 +102,7 @@ static int timed_run(const sampler_config *cfg, int n_mol, const int *sizes, dou
 }
 
 int main(int argc, char **argv) {
-  elign_launch_env_defaults(argv, elign_blas_rows_independent); /* the threads' wait policy and OpenBLAS core `elign` runs with */
+  elign_launch_env_defaults(argv); /* the threads' wait policy `elign` runs with */
   bench_args a;
   if (!parse(argc, argv, &a)) {
     fprintf(stderr, "usage: bench_guidance --model M.h5|edm-qm9 [--oracle NAME] [--model-dir ZOO] [--sizes 20,50,...]\n"

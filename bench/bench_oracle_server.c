@@ -22,7 +22,6 @@
 #include <time.h>
 
 #include "common/base/launch_env.h"
-#include "common/nn/blas_probe.h"
 #include "common/base/log.h"
 #include "oracle/service/client.h"
 #include "oracle/service/server.h"
@@ -141,7 +140,7 @@ static double inprocess_rate(elign_oracle *o, const bench_args *a) {
 }
 
 int main(int argc, char **argv) {
-  elign_launch_env_defaults(argv, elign_blas_rows_independent); /* the threads' wait policy and OpenBLAS core `elign` runs with */
+  elign_launch_env_defaults(argv); /* the threads' wait policy `elign` runs with */
   MPI_Init(&argc, &argv);
   int rank, size;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);

@@ -17,7 +17,6 @@
 #include <string.h>
 
 #include "common/base/launch_env.h"
-#include "common/nn/blas_probe.h"
 #include "actor/rollout.h"
 #include "common/base/log.h"
 
@@ -29,7 +28,7 @@ static int arg_int(int argc, char **argv, const char *name, int def) {
 
 
 int main(int argc, char **argv) {
-  elign_launch_env_defaults(argv, elign_blas_rows_independent); /* the threads' wait policy and OpenBLAS core `elign` runs with */
+  elign_launch_env_defaults(argv); /* the threads' wait policy `elign` runs with */
   int L = arg_int(argc, argv, "--layers", 4), F = arg_int(argc, argv, "--hidden", 64);
   int P = arg_int(argc, argv, "--P", 2), K = arg_int(argc, argv, "--K", 4), T = arg_int(argc, argv, "--T", 50);
   int p = arg_int(argc, argv, "--p", 35), iters = arg_int(argc, argv, "--iters", 5);

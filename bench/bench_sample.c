@@ -13,7 +13,6 @@
 #include <time.h>
 
 #include "common/base/launch_env.h"
-#include "common/nn/blas_probe.h"
 #include "actor/sampler.h"
 #include "common/base/log.h"
 
@@ -26,7 +25,7 @@ static double cpu_seconds(void) {
 }
 
 int main(int argc, char **argv) {
-  elign_launch_env_defaults(argv, elign_blas_rows_independent); /* the threads' wait policy and OpenBLAS core `elign` runs with */
+  elign_launch_env_defaults(argv); /* the threads' wait policy `elign` runs with */
   const char *model_path = NULL;
   if (argc > 2 && !strcmp(argv[1], "--model")) model_path = argv[2], argc -= 2, argv += 2;
   if (argc < 3) {

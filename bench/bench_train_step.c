@@ -25,7 +25,6 @@
 #include <string.h>
 
 #include "common/base/launch_env.h"
-#include "common/nn/blas_probe.h"
 #include "bench/bench_util.h"
 #include "common/base/log.h"
 #include "common/base/rng.h"
@@ -35,7 +34,7 @@
 #include "learner/ppo.h"
 
 int main(int argc, char **argv) {
-  elign_launch_env_defaults(argv, elign_blas_rows_independent); /* the threads' wait policy and OpenBLAS core `elign` runs with */
+  elign_launch_env_defaults(argv); /* the threads' wait policy `elign` runs with */
   int reps = 5, groups = 4, members = 6, use_torch = 1, small = 0;
   const char *script = EGNN_TORCH_SCRIPT;
   for (int k = 1; k < argc; k++) {

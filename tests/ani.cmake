@@ -14,11 +14,11 @@ target_link_libraries(test_ani PRIVATE elign_core)
 # Double build: the same engine sources compiled again with ELIGN_DOUBLE into
 # a test-only library, so one ctest run also covers the tight checks (§10).
 set(ANI_ENGINE_SOURCES ${CMAKE_SOURCE_DIR}/oracle/ani/ani_files.c ${CMAKE_SOURCE_DIR}/oracle/ani/ani_aev.c
-    ${CMAKE_SOURCE_DIR}/oracle/ani/ani_net.c ${CMAKE_SOURCE_DIR}/oracle/ani/ani_gemm.c)
+    ${CMAKE_SOURCE_DIR}/oracle/ani/ani_net.c)
 add_library(ani_double STATIC ${ANI_ENGINE_SOURCES} ${CMAKE_SOURCE_DIR}/common/base/error.c)
 target_include_directories(ani_double PUBLIC ${CMAKE_SOURCE_DIR} ${OPENBLAS_INCLUDE})
 target_compile_definitions(ani_double PUBLIC ELIGN_DOUBLE=1)
-target_link_libraries(ani_double PUBLIC OpenMP::OpenMP_C BZip2::BZip2 ${OPENBLAS_LIB} m)
+target_link_libraries(ani_double PUBLIC gemm_fixed_dbl OpenMP::OpenMP_C BZip2::BZip2 ${OPENBLAS_LIB} m)
 add_executable(test_ani_double test_ani.c ${CMAKE_CURRENT_SOURCE_DIR}/testutil.c)
 target_link_libraries(test_ani_double PRIVATE ani_double)
 
@@ -31,13 +31,3 @@ foreach(variant test_ani test_ani_double)
   endforeach()
 endforeach()
 
-# The fixed-order GEMM of the networks (oracle/ani/ani_gemm.h): bitwise equal
-# to its definition, row-independent, compaction-invariant; float and double.
-add_executable(test_ani_gemm test_ani_gemm.c ${CMAKE_CURRENT_SOURCE_DIR}/testutil.c)
-target_link_libraries(test_ani_gemm PRIVATE elign_core)
-add_executable(test_ani_gemm_double test_ani_gemm.c ${CMAKE_CURRENT_SOURCE_DIR}/testutil.c)
-target_link_libraries(test_ani_gemm_double PRIVATE ani_double)
-foreach(variant test_ani_gemm test_ani_gemm_double)
-  add_test(NAME ${variant} COMMAND ${variant})
-  set_tests_properties(${variant} PROPERTIES TIMEOUT 60 LABELS ani)
-endforeach()

@@ -9,7 +9,7 @@ add_library(diffusion_dbl STATIC ${CMAKE_SOURCE_DIR}/common/model/diffusion.c ${
             ${CMAKE_SOURCE_DIR}/common/base/rng.c ${CMAKE_SOURCE_DIR}/common/base/error.c)
 target_include_directories(diffusion_dbl PUBLIC ${CMAKE_SOURCE_DIR} ${OPENBLAS_INCLUDE})
 target_compile_definitions(diffusion_dbl PUBLIC ELIGN_DOUBLE=1)
-target_link_libraries(diffusion_dbl PUBLIC OpenMP::OpenMP_C ${OPENBLAS_LIB} m)
+target_link_libraries(diffusion_dbl PUBLIC gemm_fixed_dbl OpenMP::OpenMP_C ${OPENBLAS_LIB} m)
 foreach(t test_diffusion test_diffusion_grad)
   add_executable(${t}_dbl ${t}.c ${CMAKE_CURRENT_SOURCE_DIR}/testutil.c)
   target_link_libraries(${t}_dbl PRIVATE diffusion_dbl)

@@ -3,15 +3,14 @@ elign_add_test(NAME test_egnn_grad SOURCES test_egnn_grad.c)
 
 # The double-precision copy: common/model/egnn.c compiled a second time with
 # ELIGN_DOUBLE into a test-only static library, so one normal build runs
-# the tight finite-difference checks too. It links error.c, rng.c, launch_env.c and
-# blas_probe.c (dgemm here) directly (not
-# elign_core) so the float and double egnn_* symbols never meet.
+# the tight finite-difference checks too. It links error.c and rng.c directly
+# and the double fixed-order GEMM (gemm_fixed_dbl, tests/gemm.cmake), not
+# elign_core, so the float and double egnn_* symbols never meet.
 add_library(egnn_dbl STATIC ${CMAKE_SOURCE_DIR}/common/model/egnn.c ${CMAKE_SOURCE_DIR}/common/base/error.c
-            ${CMAKE_SOURCE_DIR}/common/base/rng.c ${CMAKE_SOURCE_DIR}/common/base/launch_env.c
-            ${CMAKE_SOURCE_DIR}/common/nn/blas_probe.c)
+            ${CMAKE_SOURCE_DIR}/common/base/rng.c)
 target_include_directories(egnn_dbl PUBLIC ${CMAKE_SOURCE_DIR} ${OPENBLAS_INCLUDE})
 target_compile_definitions(egnn_dbl PUBLIC ELIGN_DOUBLE=1)
-target_link_libraries(egnn_dbl PUBLIC OpenMP::OpenMP_C ${OPENBLAS_LIB} m)
+target_link_libraries(egnn_dbl PUBLIC gemm_fixed_dbl OpenMP::OpenMP_C ${OPENBLAS_LIB} m)
 
 function(egnn_add_dbl_test NAME SRC)
   add_executable(${NAME} ${SRC} ${CMAKE_CURRENT_SOURCE_DIR}/testutil.c)

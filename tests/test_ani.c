@@ -42,7 +42,7 @@
 #define TOL_FD 2e-4
 #endif
 /* Single molecule vs the same molecule inside a batch: bit-identical. The
- * networks run on ani_gemm.h's fixed-order products (one fma chain per
+ * networks run on gemm_fixed.h's fixed-order products (one fma chain per
  * output element whatever the row count, tile or column compaction), so a
  * molecule's numbers do not depend on what else is in its batch. */
 #define TOL_AEV 1e-12

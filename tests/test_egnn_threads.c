@@ -1,13 +1,15 @@
 /* test_egnn_threads.c — thread-count (in)dependence of ε̂ and all gradients,
  * QM9-width network:
- *  (a) our OpenMP loops own whole atoms, so 1 vs 2 OpenMP threads with BLAS
- *      single-threaded give BITWISE identical results;
- *  (b) OpenBLAS's multi-threaded sgemm rounds differently from its
- *      single-threaded one (measured: most gradient entries differ in the
- *      last bits), so across BLAS thread counts results are only close;
+ *  (a) our OpenMP loops own whole atoms and the row-wise products
+ *      (common/nn/blas.h, fixed order) own whole rows, so 1 vs 2 OpenMP
+ *      threads with BLAS single-threaded give BITWISE identical results;
+ *  (b) the weight and bias gradients are OpenBLAS reductions over rows, and
+ *      its multi-threaded sgemm rounds differently from its single-threaded
+ *      one, so across BLAS thread counts the parameter gradients are only
+ *      close — while ε̂ and dxh (row-wise products only) stay bitwise;
  *  (c) at a FIXED thread count, repeated runs are bitwise identical.
- * Bitwise-reproducible runs therefore fix the BLAS thread count (the MPI
- * layout uses OMP_NUM_THREADS=1 per rank). */
+ * Bitwise-reproducible training therefore fixes the BLAS thread count (the
+ * MPI layout uses OMP_NUM_THREADS=1 per rank). */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -72,6 +74,9 @@ int main(void) {
   }
   printf("BLAS 1 vs 2 threads: max |dgrad| / max |grad| = %.2e\n", dmax / gmax);
   CHECK(dmax <= 1e-4 * gmax);
+  /* ... while ε̂ and dxh, made of row-wise products only, keep their bits */
+  CHECK(memcmp(e1, e2, (size_t)(N * D) * sizeof(real)) == 0);
+  CHECK(memcmp(d1, d2, (size_t)(N * D) * sizeof(real)) == 0);
   /* (c) same thread count again: bitwise */
   real *g3 = malloc(m.n_params * sizeof(real)), *e3 = malloc((size_t)(N * D) * sizeof(real));
   run(&m, p, 2, 2, 4, off, xh, tau, deps, e3, g3, d1);

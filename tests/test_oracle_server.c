@@ -12,7 +12,7 @@
  *     batch size) bit for bit — with lj and ani in either batch mode (an
  *     lj molecule does not interact with its batch; the ANI engine's
  *     fixed-order products give a molecule the same bits in any batch,
- *     oracle/ani/ani_gemm.h);
+ *     common/nn/gemm_fixed.h);
  *   - failing molecules inside server traffic (NaN coordinate, overlapping
  *     atoms, unsupported element, empty) are flagged and their neighbours right;
  *   - a batch the backend fails as a whole (a "poison" helium molecule makes

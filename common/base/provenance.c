@@ -263,7 +263,6 @@ void elign_provenance_write_json(elign_json_writer *w, const char *key) {
   elign_jw_int(w, "openblas_threads", openblas_get_num_threads());
   elign_jw_string(w, "omp_wait_policy", getenv("OMP_WAIT_POLICY")); /* common/base/launch_env.h */
   elign_jw_string(w, "openblas_core", elign_openblas_core());
-  elign_jw_string(w, "openblas_core_fallback_from", elign_openblas_fallback_from()); /* NULL: none */
   elign_jw_end(w);
   write_libraries(w);
   elign_jw_begin_array(w, "inputs");

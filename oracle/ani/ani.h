@@ -17,13 +17,13 @@
  *
  * Precision: the AEV, its backward, the self atomic energies and every total
  * are double; the networks run in elign_real (float32, or double with
- * -DELIGN_DOUBLE=ON) through the fixed-order products of ani_gemm.h,
+ * -DELIGN_DOUBLE=ON) through the fixed-order products of common/nn/gemm_fixed.h,
  * batched over all atoms of one element across the whole batch.
  *
  * Per-molecule determinism: a molecule's outputs are bit-identical whether
  * it is evaluated alone or inside any batch (any companions, order or
  * size), because every network product sums each output in one fixed order
- * that does not depend on the row count (ani_gemm.h) and everything else is
+ * that does not depend on the row count (gemm_fixed.h) and everything else is
  * per molecule or per element.
  *
  * Threads: ani_compute uses up to omp_get_max_threads() OpenMP threads

@@ -15,12 +15,12 @@
  *      one summation chain per member, members added in order
  *   6. AEV backward per molecule (one pass, §9.1) → forces
  *
- * Every product is ani_gemm.h's fixed-order kernel (not the BLAS): each
- * output is one fma chain in a fixed order whatever the number of rows, so
- * a molecule gets the same bits alone or in any batch — which the oracle
- * ranks need to batch requests without changing results — and a lone
- * molecule (1 … 11 rows per element) is not left to a BLAS tuned for large
- * matrices. Tried and dropped: the backward in transposed form (vectorised
+ * Every product is the fixed-order kernel of common/nn/gemm_fixed.h (not the
+ * BLAS): each output is one fma chain in a fixed order whatever the number
+ * of rows, so a molecule gets the same bits alone or in any batch — which
+ * the oracle ranks need to batch requests without changing results — and a
+ * lone molecule (1 … 11 rows per element) is not left to a BLAS tuned for
+ * large matrices. Tried and dropped: the backward in transposed form (vectorised
  * over atoms, reusing the forward's Wᵀ copies from L2) gives the same bits
  * but runs 60 % slower for one molecule, where each vector holds 1 … 11
  * atoms.
@@ -44,7 +44,7 @@
 #include <string.h>
 
 #include "common/nn/fastmath.h"
-#include "oracle/ani/ani_gemm.h"
+#include "common/nn/gemm_fixed.h"
 #include "oracle/ani/ani_impl.h"
 
 #define ANI_ROW_BLOCK 64 /* atoms per Γ product task */
@@ -137,7 +137,7 @@ static void activation_forward(elign_real *h, elign_real *d, const elign_real *z
  * weights wt (in, out) so the fixed-order kernel streams them row by row. */
 static void dense_forward(elign_real *z, int64_t ldz, const elign_real *h, int64_t ldh, const elign_real *wt,
                           const elign_real *b, int n, int in, int out) {
-  ani_gemm_fixed(n, out, in, 1, h, ldh, wt, out, z, ldz);
+  elign_gemm_fixed(n, out, in, 1, h, ldh, wt, out, 0, z, ldz);
   for (int r = 0; r < n; r++) {
     elign_real *zr = z + (int64_t)r * ldz;
     for (int o = 0; o < out; o++) zr[o] += b[o];
@@ -148,7 +148,7 @@ static void dense_forward(elign_real *z, int64_t ldz, const elign_real *h, int64
  * (No weight gradient: only forces are wanted.) */
 static void dense_backward(elign_real *dh, int64_t lddh, const elign_real *dz, int64_t lddz, const elign_real *w,
                            int n, int in, int out, elign_real alpha) {
-  ani_gemm_fixed(n, in, out, alpha, dz, lddz, w, in, dh, lddh);
+  elign_gemm_fixed(n, in, out, alpha, dz, lddz, w, in, 0, dh, lddh);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -208,7 +208,7 @@ static void member_item(double *y, elign_real *z1, int64_t ld1, const ani_net *n
   const elign_real *hl = H[L - 2];
   elign_real *yr = cursor;
   cursor += n;
-  ani_dot_rows(n, Lo->n_in, hl, Lo->n_in, Lo->w, yr);
+  elign_dot_rows_fixed(n, Lo->n_in, hl, Lo->n_in, Lo->w, yr);
   for (int r = 0; r < n; r++) y[r] = (double)yr[r] + (double)Lo->b[0];
   if (!want_grad) return;
 
@@ -387,7 +387,7 @@ static void gradient_to_forces(double *forces_out, ani_workspace *ws, const ani_
     const int64_t ld1 = (int64_t)M * n1;
     if (only < 0) {
       /* Σ over members of Δ1_m W1_m, one chain per member, members added in order */
-      ani_gemm_blocksum(rows, K, M * n1, n1, 1, ws->z1[s] + r0 * ld1, ld1, w, K, ws->g0[s] + r0 * K, K);
+      elign_gemm_fixed_blocksum(rows, K, M * n1, n1, 1, ws->z1[s] + r0 * ld1, ld1, w, K, ws->g0[s] + r0 * K, K);
     } else { /* one member: its block of Δ1/M times M */
       dense_backward(ws->g0[s] + r0 * K, K, ws->z1[s] + r0 * ld1 + (int64_t)only * n1, ld1,
                      w + (int64_t)only * n1 * K, rows, K, n1, (elign_real)M);

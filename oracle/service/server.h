@@ -19,7 +19,7 @@
  *   merge_requests = 1 (throughput): batches take molecules across requests
  *     (fuller batches from small requests); results of batch-sensitive
  *     backends then depend on arrival timing. lj, xtb, per-molecule Python
- *     and ANI (fixed-order products, oracle/ani/ani_gemm.h) are not
+ *     and ANI (fixed-order products, common/nn/gemm_fixed.h) are not
  *     batch-sensitive: bit for bit in either mode (tested for lj and ani).
  * Each request is answered exactly once, when its last molecule is done, with
  * its molecules in request order (MPI_Isend; the buffer lives until the send

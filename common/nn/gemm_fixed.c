@@ -1,0 +1,348 @@
+/* gemm_fixed.c — fixed-order GEMM (see gemm_fixed.h for the contract: one
+ * fma chain per output element, k in increasing order).
+ *
+ * One micro-tile body, instantiated for every (rows ≤ MR, vectors ≤ NV) pair
+ * so that the tails of a matrix run the same chain as its body. The vector
+ * type is chosen at compile time (the project builds with -march=native):
+ * AVX-512F, AVX2+FMA, or plain C with fma()/fmaf() (vector width 1). Every
+ * lane, of a full or of a masked partial vector, computes the same chain.
+ * Loop order and blocking (k blocks, row panels, column tiles, threads)
+ * only decide which thread computes a tile when: no output's chain depends
+ * on them. */
+#include "common/nn/gemm_fixed.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+#define SFMA(a, b, c) ELIGN_FIXED_MADD(a, b, c)
+
+#if (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))) && !defined(ELIGN_GEMM_FIXED_SCALAR)
+#include <immintrin.h>
+#endif
+
+#define SFMA(a, b, c) ELIGN_FIXED_MADD(a, b, c)
+
+#if defined(__AVX512F__) && !defined(ELIGN_GEMM_FIXED_SCALAR)
+#define ISA_NAME "avx512"
+#define MR 6 /* 24 accumulators of 32 registers */
+#define NV 4
+#ifdef ELIGN_DOUBLE
+typedef __m512d vreal;
+#define VW 8
+#define VZERO() _mm512_setzero_pd()
+#define VLOAD(p) _mm512_loadu_pd(p)
+#define VSTORE(p, x) _mm512_storeu_pd(p, x)
+#define VSET1(x) _mm512_set1_pd(x)
+#define VFMA(a, b, c) _mm512_fmadd_pd(a, b, c)
+#define VMUL(a, b) _mm512_mul_pd(a, b)
+typedef __mmask8 vmask;
+#define VMASK(cnt) ((__mmask8)((1u << (cnt)) - 1u))
+#define VLOADM(p, m) _mm512_maskz_loadu_pd(m, p)
+#define VSTOREM(p, x, m) _mm512_mask_storeu_pd(p, m, x)
+#define VADD(a, b) _mm512_add_pd(a, b)
+#else
+typedef __m512 vreal;
+#define VW 16
+#define VZERO() _mm512_setzero_ps()
+#define VLOAD(p) _mm512_loadu_ps(p)
+#define VSTORE(p, x) _mm512_storeu_ps(p, x)
+#define VSET1(x) _mm512_set1_ps(x)
+#define VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define VMUL(a, b) _mm512_mul_ps(a, b)
+typedef __mmask16 vmask;
+#define VMASK(cnt) ((__mmask16)((1u << (cnt)) - 1u))
+#define VLOADM(p, m) _mm512_maskz_loadu_ps(m, p)
+#define VSTOREM(p, x, m) _mm512_mask_storeu_ps(p, m, x)
+#define VADD(a, b) _mm512_add_ps(a, b)
+#endif
+#elif defined(__AVX2__) && defined(__FMA__) && !defined(ELIGN_GEMM_FIXED_SCALAR)
+#define ISA_NAME "avx2"
+#define MR 6 /* 12 accumulators of 16 registers */
+#define NV 2
+#ifdef ELIGN_DOUBLE
+typedef __m256d vreal;
+#define VW 4
+#define VZERO() _mm256_setzero_pd()
+#define VLOAD(p) _mm256_loadu_pd(p)
+#define VSTORE(p, x) _mm256_storeu_pd(p, x)
+#define VSET1(x) _mm256_set1_pd(x)
+#define VFMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define VMUL(a, b) _mm256_mul_pd(a, b)
+typedef __m256i vmask;
+#define VMASK(cnt) _mm256_cmpgt_epi64(_mm256_set1_epi64x(cnt), _mm256_setr_epi64x(0, 1, 2, 3))
+#define VLOADM(p, m) _mm256_maskload_pd(p, m)
+#define VSTOREM(p, x, m) _mm256_maskstore_pd(p, m, x)
+#define VADD(a, b) _mm256_add_pd(a, b)
+#else
+typedef __m256 vreal;
+#define VW 8
+#define VZERO() _mm256_setzero_ps()
+#define VLOAD(p) _mm256_loadu_ps(p)
+#define VSTORE(p, x) _mm256_storeu_ps(p, x)
+#define VSET1(x) _mm256_set1_ps(x)
+#define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define VMUL(a, b) _mm256_mul_ps(a, b)
+typedef __m256i vmask;
+#define VMASK(cnt) _mm256_cmpgt_epi32(_mm256_set1_epi32(cnt), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define VLOADM(p, m) _mm256_maskload_ps(p, m)
+#define VSTOREM(p, x, m) _mm256_maskstore_ps(p, m, x)
+#define VADD(a, b) _mm256_add_ps(a, b)
+#endif
+#else
+#define ISA_NAME "scalar"
+#define MR 4
+#define NV 4
+typedef elign_real vreal;
+#define VW 1
+#define VZERO() ((elign_real)0)
+#define VLOAD(p) (*(p))
+#define VSTORE(p, x) (*(p) = (x))
+#define VSET1(x) (x)
+#define VFMA(a, b, c) SFMA(a, b, c)
+#define VMUL(a, b) ((a) * (b))
+typedef int vmask; /* width 1: never a partial vector */
+#define VMASK(cnt) (cnt)
+#define VLOADM(p, m) (*(p))
+#define VSTOREM(p, x, m) (*(p) = (x))
+#define VADD(a, b) ((a) + (b))
+#endif
+
+#define TILE_MR_MAX 6
+#define PF_ROWS 8 /* software prefetch distance in rows of B (no effect on results) */
+#define TILE_NV_MAX 4
+
+/* k block: B panel of KC × (NV·VW) stays in L2 while the rows pass over it.
+ * The chain continues across blocks through C (exact). */
+#define KC 256
+/* Row panel: the A rows of one panel (≤ 96 × KC) stay in L2 while every
+ * column tile of B passes over them, instead of streaming A from memory once
+ * per column tile when M is tall (the EGNN's edge layers: M = edges). */
+#define PANEL_ROWS (16 * MR)
+
+const char *elign_gemm_fixed_isa(void) { return ISA_NAME; }
+
+/* One mr × (nv·VW) tile of C over kb steps of k. first: the chain starts
+ * at 0; otherwise it continues from C (restart = 0) or a fresh chain is
+ * added to C (restart = 1). last: store alpha · chain, or with beta ≠ 0
+ * fma(alpha, chain, beta · C) — then C still holds its value from before
+ * the call, so beta ≠ 0 comes with a single k block (first = last = 1). */
+/* masked (nv = 1 only): the vector holds cnt < VW columns; the other lanes
+ * compute on zeros and are neither read from B/C nor stored. */
+#define LOADV(p, v) (masked ? VLOADM(p, mask) : VLOAD(p))
+static inline __attribute__((always_inline)) void tile_body(const int mr, const int nv, const int masked, int cnt,
+                                                            int kb, int first, int restart, int last,
+                                                            elign_real alpha, elign_real beta, const elign_real *a,
+                                                            int64_t lda, const elign_real *b, int64_t ldb,
+                                                            elign_real *c, int64_t ldc) {
+  const vmask mask = VMASK(masked ? cnt : 0);
+  (void)mask;
+  vreal acc[TILE_MR_MAX][TILE_NV_MAX];
+  for (int r = 0; r < mr; r++)
+    for (int v = 0; v < nv; v++) acc[r][v] = first || restart ? VZERO() : LOADV(c + r * ldc + v * VW, v);
+  for (int k = 0; k < kb; k++) {
+    const elign_real *bk = b + (int64_t)k * ldb;
+    /* one molecule: the weights stream from L3 once per call; asking for
+     * them PF rows ahead keeps more misses in flight (measured 6 %) */
+    for (int v = 0; v < nv; v++) __builtin_prefetch(bk + PF_ROWS * ldb + v * VW, 0, 3);
+    vreal bv[TILE_NV_MAX];
+    for (int v = 0; v < nv; v++) bv[v] = LOADV(bk + v * VW, v);
+    for (int r = 0; r < mr; r++) {
+      vreal av = VSET1(a[r * lda + k]);
+      for (int v = 0; v < nv; v++) acc[r][v] = VFMA(av, bv[v], acc[r][v]);
+    }
+  }
+  if (restart && !first)
+    for (int r = 0; r < mr; r++)
+      for (int v = 0; v < nv; v++) acc[r][v] = VADD(LOADV(c + r * ldc + v * VW, v), acc[r][v]);
+  if (last && beta != 0) {
+    vreal al = VSET1(alpha), be = VSET1(beta);
+    for (int r = 0; r < mr; r++)
+      for (int v = 0; v < nv; v++) acc[r][v] = VFMA(al, acc[r][v], VMUL(be, LOADV(c + r * ldc + v * VW, v)));
+  } else if (last) {
+    vreal al = VSET1(alpha);
+    for (int r = 0; r < mr; r++)
+      for (int v = 0; v < nv; v++) acc[r][v] = VMUL(acc[r][v], al);
+  }
+  for (int r = 0; r < mr; r++)
+    for (int v = 0; v < nv; v++) {
+      if (masked) VSTOREM(c + r * ldc + v * VW, acc[r][v], mask);
+      else VSTORE(c + r * ldc + v * VW, acc[r][v]);
+    }
+}
+
+typedef void (*tile_fn)(int cnt, int kb, int first, int restart, int last, elign_real alpha, elign_real beta,
+                        const elign_real *a, int64_t lda, const elign_real *b, int64_t ldb, elign_real *c,
+                        int64_t ldc);
+
+#define TILE(R, V)                                                                                           \
+  static void tile_##R##_##V(int cnt, int kb, int first, int restart, int last, elign_real alpha,             \
+                             elign_real beta, const elign_real *a, int64_t lda, const elign_real *b,          \
+                             int64_t ldb, elign_real *c, int64_t ldc) {                                       \
+    tile_body(R, V, 0, cnt, kb, first, restart, last, alpha, beta, a, lda, b, ldb, c, ldc);                 \
+  }
+#define TILEM(R)                                                                                             \
+  static void tile_##R##_m(int cnt, int kb, int first, int restart, int last, elign_real alpha,                \
+                           elign_real beta, const elign_real *a, int64_t lda, const elign_real *b,            \
+                           int64_t ldb, elign_real *c, int64_t ldc) {                                         \
+    tile_body(R, 1, 1, cnt, kb, first, restart, last, alpha, beta, a, lda, b, ldb, c, ldc);                 \
+  }
+#define TILE_ROW(R) TILE(R, 1) TILE(R, 2) TILE(R, 3) TILE(R, 4) TILEM(R)
+TILE_ROW(1)
+TILE_ROW(2)
+TILE_ROW(3)
+TILE_ROW(4)
+TILE_ROW(5)
+TILE_ROW(6)
+#define TILE_PTRS(R) {tile_##R##_1, tile_##R##_2, tile_##R##_3, tile_##R##_4}
+/* TILES[mr − 1][nv − 1]; only mr ≤ MR, nv ≤ NV are called (larger shapes
+ * would not fit the register file of this build). */
+static const tile_fn TILES[TILE_MR_MAX][TILE_NV_MAX] = {
+    TILE_PTRS(1), TILE_PTRS(2), TILE_PTRS(3), TILE_PTRS(4), TILE_PTRS(5), TILE_PTRS(6),
+};
+/* MTILES[mr − 1]: one partial vector of columns (masked loads/stores). */
+static const tile_fn MTILES[TILE_MR_MAX] = {tile_1_m, tile_2_m, tile_3_m, tile_4_m, tile_5_m, tile_6_m};
+
+static int min_int(int x, int y) { return x < y ? x : y; }
+
+/* Rows [0, m) × columns [0, n) of one k block: the full-vector column tiles,
+ * then the last n mod VW columns as one masked vector (same chain per lane). */
+static void block_tiles(int m, int n, int kb, int first, int restart, int last, elign_real alpha, elign_real beta,
+                        const elign_real *a, int64_t lda, const elign_real *b, int64_t ldb, elign_real *c,
+                        int64_t ldc) {
+  const int tile_w = NV * VW, n_vec = n / VW * VW;
+  for (int j0 = 0; j0 < n_vec; j0 += tile_w) {
+    const int nv = min_int(n_vec - j0, tile_w) / VW;
+    for (int r0 = 0; r0 < m; r0 += MR)
+      TILES[min_int(m - r0, MR) - 1][nv - 1](0, kb, first, restart, last, alpha, beta, a + r0 * lda, lda, b + j0,
+                                               ldb, c + r0 * ldc + j0, ldc);
+  }
+  if (n_vec < n)
+    for (int r0 = 0; r0 < m; r0 += MR)
+      MTILES[min_int(m - r0, MR) - 1](n - n_vec, kb, first, restart, last, alpha, beta, a + r0 * lda, lda,
+                                      b + n_vec, ldb, c + r0 * ldc + n_vec, ldc);
+}
+
+/* k = 0: the empty chain (+0), so C = beta · C, or zeros. */
+static void empty_product(int m, int n, elign_real alpha, elign_real beta, elign_real *c, int64_t ldc) {
+  for (int r = 0; r < m; r++)
+    for (int j = 0; j < n; j++) c[r * ldc + j] = beta != 0 ? SFMA(alpha, (elign_real)0, beta * c[r * ldc + j]) : 0;
+}
+
+/* kc: k block; restart = 0: blocks only bound the cache footprint (one
+ * chain continues through C); restart = 1: each block is a fresh chain and
+ * the blocks are added in order. beta ≠ 0 (never with restart) keeps one
+ * block, as C must keep its old value until the chain is complete. */
+static void gemm_blocks(int m, int n, int k, int kc, int restart, elign_real alpha, elign_real beta,
+                        const elign_real *a, int64_t lda, const elign_real *b, int64_t ldb, elign_real *c,
+                        int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    empty_product(m, n, alpha, beta, c, ldc);
+    return;
+  }
+  if (beta != 0) kc = k;
+  for (int k0 = 0; k0 < k; k0 += kc) {
+    const int kb = min_int(k - k0, kc), first = k0 == 0, last = k0 + kb == k;
+    for (int p0 = 0; p0 < m; p0 += PANEL_ROWS)
+      block_tiles(min_int(m - p0, PANEL_ROWS), n, kb, first, restart, last, alpha, beta, a + p0 * lda + k0, lda,
+                  b + (int64_t)k0 * ldb, ldb, c + p0 * ldc, ldc);
+  }
+}
+
+void elign_gemm_fixed(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda, const elign_real *b,
+                      int64_t ldb, elign_real beta, elign_real *c, int64_t ldc) {
+  gemm_blocks(m, n, k, KC, 0, alpha, beta, a, lda, b, ldb, c, ldc);
+}
+
+void elign_gemm_fixed_blocksum(int m, int n, int k, int kblock, elign_real alpha, const elign_real *a, int64_t lda,
+                               const elign_real *b, int64_t ldb, elign_real *c, int64_t ldc) {
+  gemm_blocks(m, n, k, kblock > 0 ? kblock : (k > 0 ? k : 1), 1, alpha, 0, a, lda, b, ldb, c, ldc);
+}
+
+/* ---- rows over threads --------------------------------------------------- */
+
+/* A thread team costs a few µs to wake (more with OMP_WAIT_POLICY=passive):
+ * below this many multiply-adds per thread it costs more than it saves. */
+#define THREAD_MIN_MADDS ((int64_t)1 << 18)
+
+static int row_threads(int m, int n, int k) {
+  if (omp_in_parallel()) return 1;
+  int t = omp_get_max_threads();
+  const int64_t madds = (int64_t)m * n * (k > 0 ? k : 1);
+  while (t > 1 && (madds / t < THREAD_MIN_MADDS || m < t * MR)) t--;
+  return t;
+}
+
+void elign_gemm_fixed_rows(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda,
+                           const elign_real *b, int64_t ldb, elign_real beta, elign_real *c, int64_t ldc) {
+  const int threads = row_threads(m, n, k);
+  if (threads <= 1) {
+    elign_gemm_fixed(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  const int blocks = (m + MR - 1) / MR; /* threads take whole MR-row blocks, in order */
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num(), team = omp_get_num_threads();
+    const int lo = min_int(m, (int)((int64_t)blocks * t / team) * MR);
+    const int hi = min_int(m, (int)((int64_t)blocks * (t + 1) / team) * MR);
+    if (hi > lo) elign_gemm_fixed(hi - lo, n, k, alpha, a + lo * lda, lda, b, ldb, beta, c + lo * ldc, ldc);
+  }
+}
+
+/* ---- B given as a Linear's weight W (n, k) ------------------------------- */
+
+/* bt (k, n) = wᵀ, in 16 × 16 blocks so that reads and writes both stay in
+ * a few cache lines. */
+static void transpose_weight(elign_real *bt, const elign_real *w, int64_t ldw, int n, int k) {
+  enum { TB = 16 };
+  for (int j0 = 0; j0 < n; j0 += TB)
+    for (int q0 = 0; q0 < k; q0 += TB)
+      for (int q = q0; q < min_int(q0 + TB, k); q++)
+        for (int j = j0; j < min_int(j0 + TB, n); j++) bt[(int64_t)q * n + j] = w[(int64_t)j * ldw + q];
+}
+
+/* The definition read straight from W, one output at a time: only where no
+ * memory is left for the packed copy (same bits, slowly). */
+static void gemm_bt_unpacked(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda,
+                             const elign_real *w, int64_t ldw, elign_real beta, elign_real *c, int64_t ldc) {
+  for (int r = 0; r < m; r++)
+    for (int j = 0; j < n; j++) {
+      elign_real s = 0;
+      for (int q = 0; q < k; q++) s = SFMA(a[r * lda + q], w[(int64_t)j * ldw + q], s);
+      elign_real *cr = c + r * ldc + j;
+      *cr = beta != 0 ? SFMA(alpha, s, beta * *cr) : alpha * s;
+    }
+}
+
+void elign_gemm_fixed_bt(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda,
+                         const elign_real *w, int64_t ldw, elign_real beta, elign_real *c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  elign_real *bt = k > 0 ? malloc(sizeof *bt * (size_t)k * (size_t)n) : NULL;
+  if (k > 0 && !bt) {
+    gemm_bt_unpacked(m, n, k, alpha, a, lda, w, ldw, beta, c, ldc);
+    return;
+  }
+  if (bt) transpose_weight(bt, w, ldw, n, k);
+  elign_gemm_fixed_rows(m, n, k, alpha, a, lda, bt, n, beta, c, ldc);
+  free(bt);
+}
+
+/* ---- one output column ------------------------------------------------------ */
+
+void elign_dot_rows_fixed(int m, int k, const elign_real *a, int64_t lda, const elign_real *v, elign_real *y) {
+  enum { LANES = 16 };
+  for (int r = 0; r < m; r++) {
+    const elign_real *ar = a + r * lda;
+    elign_real lane[LANES] = {0};
+    int k0 = 0;
+    for (; k0 + LANES <= k; k0 += LANES)
+      for (int j = 0; j < LANES; j++) lane[j] = SFMA(ar[k0 + j], v[k0 + j], lane[j]);
+    for (int j = 0; k0 + j < k; j++) lane[j] = SFMA(ar[k0 + j], v[k0 + j], lane[j]);
+    for (int w = LANES / 2; w >= 1; w /= 2)
+      for (int j = 0; j < w; j++) lane[j] += lane[j + w];
+    y[r] = lane[0];
+  }
+}

@@ -1,0 +1,93 @@
+/* gemm_fixed.h — matrix products with a fixed summation order, so that an
+ * output row's bits depend only on its input row and the weights: never on
+ * how many rows share the call, the row's position, the thread count or the
+ * CPU's vector width. The EGNN's row-wise products (common/nn/blas.h) and
+ * the ANI networks (oracle/ani) run on them; a molecule's numbers are then
+ * the same alone as inside a batch of hundreds.
+ *
+ * The definition. Every output element is ONE fused multiply-add chain over
+ * k = 0 … K−1 in increasing order, starting from +0,
+ *     s = fma(a_{K−1}, b_{K−1}, … fma(a_1, b_1, fma(a_0, b_0, 0))),
+ * then c = alpha · s (beta = 0: C is not read) or
+ *      c = fma(alpha, s, beta · c_old) (beta ≠ 0; for alpha = 1, beta = 1
+ *      that is the rounded sum c_old + s),
+ * whatever the row count, the row's position in its block, the vector width
+ * (AVX-512, AVX2 or the scalar fallback) or the thread. This holds on any
+ * x86-64 with FMA and in the portable fallback, where fma()/fmaf() are exact
+ * by definition.
+ *
+ * Column compaction (oracle/ani/ani_net.c) relies on the chain as well:
+ * k indices whose A column is exactly zero can be dropped, since
+ * fma(0, w, acc) = acc for finite w.
+ *
+ * Speed: register-blocked micro-tiles (6 rows × 64 columns with AVX-512,
+ * 6 × 16 with AVX2) that stream each row of B once per 6 rows of A, and the
+ * chain split into k blocks that stay in L1/L2 (the partial sums go through
+ * C, which is exact, so the chain is unchanged). Small M — one molecule —
+ * streams each weight once; large M reaches most of the FMA peak. Layout is
+ * row-major throughout; B is (K, N) — k-major — except in
+ * elign_gemm_fixed_bt, which takes a Linear's weight W (N, K) and packs Wᵀ
+ * per call (O(NK) copies against O(MNK) multiply-adds). */
+#ifndef ELIGN_NN_GEMM_FIXED_H
+#define ELIGN_NN_GEMM_FIXED_H
+
+#include <math.h>
+#include <stdint.h>
+
+#include "common/base/real.h"
+
+/* The multiply-add of every chain: fused (one rounding) where the target has
+ * FMA instructions — every x86-64 the project builds for natively since
+ * Haswell — so the AVX-512, AVX2 and scalar paths agree bit for bit. A
+ * target without FMA (-DELIGN_NATIVE=OFF gives x86-64-v2) would pay a
+ * software fma per step; it multiplies and adds instead: other bits than an
+ * FMA build, but still one fixed order per output, so still independent of
+ * the batch within that build. */
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+#define ELIGN_GEMM_FIXED_FUSED 1
+#ifdef ELIGN_DOUBLE
+#define ELIGN_FIXED_MADD(a, b, c) fma(a, b, c)
+#else
+#define ELIGN_FIXED_MADD(a, b, c) fmaf(a, b, c)
+#endif
+#else
+#define ELIGN_GEMM_FIXED_FUSED 0
+#define ELIGN_FIXED_MADD(a, b, c) ((a) * (b) + (c))
+#endif
+
+/* C (m, n) = alpha · A (m, k) · B (k, n) + beta · C, row strides lda, ldb,
+ * ldc (see the definition above). m, n, k ≥ 0; k = 0 gives beta · C.
+ * One thread (the ANI engine calls it inside its own parallel loops). */
+void elign_gemm_fixed(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda, const elign_real *b,
+                      int64_t ldb, elign_real beta, elign_real *c, int64_t ldc);
+
+/* The same with the rows split over the OpenMP threads when the product is
+ * large enough and the caller is not inside a parallel region: same bits
+ * for any thread count. */
+void elign_gemm_fixed_rows(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda,
+                           const elign_real *b, int64_t ldb, elign_real beta, elign_real *c, int64_t ldc);
+
+/* C (m, n) = alpha · A (m, k) · Wᵀ + beta · C with W (n, k), row stride ldw
+ * (a PyTorch Linear's weight): the same bits as elign_gemm_fixed_rows on an
+ * explicit transpose of W. Rows split over threads like _rows. */
+void elign_gemm_fixed_bt(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda,
+                         const elign_real *w, int64_t ldw, elign_real beta, elign_real *c, int64_t ldc);
+
+/* The k range cut into blocks of kblock (the last may be shorter): each
+ * block is its own fma chain from 0 and the block sums are added in order,
+ * c = alpha · (((s_0 + s_1) + s_2) + …); C is overwritten. Used where k runs
+ * over ensemble members (k = M·n1, kblock = n1): a shorter chain per member
+ * keeps float32 rounding at the level of a blocked BLAS. One thread. */
+void elign_gemm_fixed_blocksum(int m, int n, int k, int kblock, elign_real alpha, const elign_real *a, int64_t lda,
+                               const elign_real *b, int64_t ldb, elign_real *c, int64_t ldc);
+
+/* y[r] = Σ_k a[r][k] v[k] for r < m (a 1-wide output layer): per row, 16
+ * interleaved fma chains (lane j takes k ≡ j mod 16) summed by a fixed
+ * pairwise tree — the same for every row, vector width and batch. */
+void elign_dot_rows_fixed(int m, int k, const elign_real *a, int64_t lda, const elign_real *v, elign_real *y);
+
+/* Which code path the kernels use in this build ("avx512", "avx2",
+ * "scalar"); for benches, tests and logs. */
+const char *elign_gemm_fixed_isa(void);
+
+#endif
