@@ -145,7 +145,8 @@ grep -q "WARN\] --resume: pretrain.lr is 0.0002 now, 0.0001 in the checkpoint's 
 "$ELIGN" --quiet pretrain base.yaml --set run.dir=killed --set pretrain.max_steps=40 --set pretrain.checkpoint_every=1 \
   --set pretrain.eval_every=0 &
 pid=$!
-for i in $(seq 1 1000); do [ -f killed/checkpoints/step_000000003.h5 ] && break; sleep 0.01; done
+# any checkpoint: a named one can already be pruned (keep_checkpoints) when we look
+for i in $(seq 1 1000); do compgen -G "killed/checkpoints/step_*.h5" > /dev/null && break; sleep 0.01; done
 kill -9 $pid; wait $pid 2>/dev/null
 newest=$(ls killed/checkpoints | sort | tail -1)
 case "$newest" in step_000000040.h5) bad "the run finished before kill -9 ($newest)";; *) ok;; esac
@@ -155,13 +156,13 @@ echo "garbage" > killed/checkpoints/step_000000039.h5.tmp.12345   # what a kill 
 same "kill -9 at $newest + resume = uninterrupted" straight/checkpoints/step_000000040.h5 killed/checkpoints/step_000000040.h5
 [ "$(ls straight/checkpoints | wc -l)" = 3 ] && ok || bad "keep_checkpoints: $(ls straight/checkpoints)"
 
-# ---- a rank that hangs: rank 1 of 2 stopped (SIGSTOP) once checkpoint 1 of 40 is there. Rank 0
+# ---- a rank that hangs: rank 1 of 2 stopped (SIGSTOP) once a checkpoint of 40 is there. Rank 0
 # would wait for it inside an MPI collective forever; the watchdog (learner/run_wait.h) ends the job
 # within mpi.timeout + 20 s, naming the phase, the step and the newest checkpoint (intact), and
 # --resume then ends bitwise equal to the uninterrupted run.
 HANG_S=10
 LONG="--set pretrain.max_steps=40 --set pretrain.checkpoint_every=1 --set pretrain.eval_every=0 --set mpi.timeout=$HANG_S"
-stopped_rank_run hung.txt $((HANG_S + 20)) hung/checkpoints/step_000000001.h5 0 1 \
+stopped_rank_run hung.txt $((HANG_S + 20)) "hung/checkpoints/step_*.h5" 0 1 \
   "${MPIRUN[@]}" -np 2 "$ELIGN" --quiet pretrain base.yaml --set run.dir=hung $LONG
 echo "pretrain_cli: rank 1 stopped: exit $STOPPED_RC after $STOPPED_SECONDS s (mpi.timeout $HANG_S s)"
 grep -m1 "^elign: error" hung.txt

@@ -4,7 +4,8 @@
 #   stopped_rank_run OUT BOUND FILE DELAY RANK cmd...
 #
 # starts cmd (an mpirun command line) in the background, stdout and stderr to
-# OUT; once FILE exists (e.g. the first checkpoint) and DELAY more seconds have
+# OUT; once a file matches the glob FILE (e.g. any checkpoint: a named one can
+# be pruned by keep_checkpoints between two looks) and DELAY more seconds have
 # passed, stops MPI rank RANK with SIGSTOP; then waits at most BOUND seconds
 # for the job to end. Sets
 #   STOPPED_RC       the job's exit code, or "hung" (it ran BOUND s after the stop; then it was killed)
@@ -24,7 +25,7 @@ stopped_rank_run() {
   local out="$1" bound="$2" file="$3" delay="$4" rank="$5"; shift 5
   "$@" > "$out" 2>&1 &
   local job=$! i
-  for i in $(seq 1 6000); do [ -f "$file" ] && break; kill -0 $job 2> /dev/null || break; sleep 0.02; done
+  for i in $(seq 1 6000); do compgen -G "$file" > /dev/null && break; kill -0 $job 2> /dev/null || break; sleep 0.02; done
   sleep "$delay"
   STOPPED_PID=$(stopped_rank_pid $job "$rank")
   local t0; t0=$(date +%s.%N)

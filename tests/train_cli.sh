@@ -161,7 +161,7 @@ grep -qF "no reply from oracle rank 1" o_hangs.txt && ok || bad "hung oracle mes
 HANG_S=10
 AH="--set dataloader.epoches=8 --set train.keep_checkpoints=8"
 T --set run.dir=ah_ref $AH > /dev/null 2>&1 || bad "the uninterrupted 8-iteration run"
-stopped_rank_run ah.txt $((HANG_S + 20)) ah/checkpoints/iter_000000001.h5 0 1 \
+stopped_rank_run ah.txt $((HANG_S + 20)) "ah/checkpoints/iter_*.h5" 0 1 \
   "${MPIRUN[@]}" -np 2 "$ELIGN" --quiet train base.yaml --set run.dir=ah --set mpi.timeout=$HANG_S $AH
 echo "train_cli: actor rank 1 stopped: exit $STOPPED_RC after $STOPPED_SECONDS s (mpi.timeout $HANG_S s)"
 grep -m1 "^elign: error" ah.txt
