@@ -5,8 +5,8 @@
 # (any rank count gives the same checkpoint), which is checked.
 #   bash bench/scaling.sh ELIGN OUT CONFIG [--set KEY=VALUE]...
 # Environment:
-#   SCALING_STRONG   actors:oracle_ranks of the strong points (default "1:0 2:0 2:1 4:0 4:2 12:4")
-#   SCALING_WEAK     actors:oracle_ranks of the weak points   (default "1:0 2:0 4:0")
+#   SCALING_STRONG   actors:oracle_ranks of the strong points (unset: "1:0 2:0 2:1 4:0 4:2 12:4"; "" = none)
+#   SCALING_WEAK     actors:oracle_ranks of the weak points   (unset: "1:0 2:0 4:0"; "" = none)
 #   SCALING_GROUPS_PER_ACTOR  weak scaling: dataloader.sample_group_size = this x actors (default 1)
 #   SCALING_ITERS    iterations per point (default 2)
 # Output: OUT/<kind>_a<actors>_o<oracles>/ (run dir with trace/), OUT/<...>.json (summary),
@@ -42,7 +42,7 @@ point() {
 }
 
 first=""
-for p in ${SCALING_STRONG:-1:0 2:0 2:1 4:0 4:2 12:4}; do
+for p in ${SCALING_STRONG-1:0 2:0 2:1 4:0 4:2 12:4}; do
   point strong "${p%%:*}" "${p##*:}" "$@" || exit 1
   run="$OUT/strong_a${p%%:*}_o${p##*:}/checkpoint.h5"
   if [ -z "$first" ]; then first="$run"
@@ -50,7 +50,7 @@ for p in ${SCALING_STRONG:-1:0 2:0 2:1 4:0 4:2 12:4}; do
   fi
 done
 echo "scaling: every strong point ends with the same checkpoint bits"
-for p in ${SCALING_WEAK:-1:0 2:0 4:0}; do
+for p in ${SCALING_WEAK-1:0 2:0 4:0}; do
   a="${p%%:*}"
   point weak "$a" "${p##*:}" --set dataloader.sample_group_size=$(( ${SCALING_GROUPS_PER_ACTOR:-1} * a )) "$@" || exit 1
 done
