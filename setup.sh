@@ -22,10 +22,12 @@ PACKAGES=(
   clang libclang-rt-dev libomp-dev
   slurmctld slurmd slurm-client munge shellcheck
   chromium python3-scipy
+  python3-lark
 )
 # npm (the machine's Node.js has it; Debian's npm package conflicts with it) fetches 3Dmol.js
 # for `elign report`'s 3D viewer (below); chromium runs the report's
-# headless-browser test; scipy cross-checks the KS test (tests skip cleanly without them).
+# headless-browser test; scipy cross-checks the KS test (tests skip cleanly without them);
+# lark is the NeuroChem parser of a TorchANI source tree (bench/ani_torch.py, TORCHANI_SRC).
 
 # 3Dmol.js, the molecule viewer `elign report` embeds into its page: a pinned release from
 # the npm registry, checked against its SHA-256, unpacked into vendor/3dmol/ (not tracked:

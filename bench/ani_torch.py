@@ -223,7 +223,11 @@ class TorchANIModel:
 
     def __init__(self, src, zoo, name, dtype):
         sys.path.insert(0, os.path.abspath(src))
-        import importlib_metadata
+        try:
+            import importlib_metadata
+        except ImportError:  # the backport is not installed: TorchANI 2.2.4 gets the standard library's
+            import importlib.metadata as importlib_metadata
+            sys.modules["importlib_metadata"] = importlib_metadata
         real_metadata = importlib_metadata.metadata
 
         class _NoProvides:
