@@ -1,9 +1,11 @@
 #include "tests/testutil.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int test_checks_passed = 0;
 int test_checks_failed = 0;
@@ -47,10 +49,21 @@ size_t test_check_array(const double *got, const double *want, size_t n, double 
   return bad;
 }
 
+/* Every caller needs the file: a missing one ends the test with a message
+ * that names it (a clone placed without ../shared beside it), instead of a
+ * crash further on in code that trusted the read. */
 const char *test_shared_path(const char *relative) {
   static char buf[4096];
   const char *dir = getenv("ELIGN_SHARED_DIR");
   snprintf(buf, sizeof buf, "%s/%s", dir ? dir : "../shared", relative);
+  if (access(buf, R_OK) != 0) {
+    fprintf(stderr,
+            "FAIL: reference data %s: %s\n"
+            "  the tests read ../shared beside the source tree; set ELIGN_SHARED_DIR "
+            "(cmake -DELIGN_SHARED_DIR=...) to where it is\n",
+            buf, strerror(errno));
+    exit(2);
+  }
   return buf;
 }
 
