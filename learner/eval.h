@@ -223,6 +223,22 @@ void eval_summary_diff(const eval_summary *a, const eval_summary *b, eval_summar
 /* Median of v[0..n) (v is reordered); NaN for n = 0. */
 double eval_median(double *v, int64_t n);
 
+/* ---- energies at equal composition (eval_formula.c) ------------------------
+ * A model that moves its element mix moves every energy per atom with it
+ * (by different amounts under different judges); molecules of the same
+ * formula have no such bias. Per backend a section "same_formula:<backend>":
+ * over the formulas found among the successful single points of both sides
+ * (files of a side pooled), d = mean energy per atom of the samples' ones −
+ * the ref's; formulas, pairs (Σ min(n_samples, n_ref)), samples_matched (the
+ * fraction of the samples' molecules in those formulas), energy_per_atom_diff
+ * (d averaged with weight min(n_samples, n_ref)), energy_per_atom_diff_median
+ * (over formulas), frms_diff (the same for the RMS force), formulas_lower
+ * (fraction with d < 0) and sign_test_p (two-sided, formulas with d ≠ 0). */
+void eval_same_formula(eval_file *const *samples, int n_samples, eval_file *const *ref, int n_ref,
+                       const eval_settings *s, eval_summary *out);
+/* Two-sided sign test: P(a split at least as uneven as k of n) with p = 1/2 per formula; NaN for n = 0. */
+double eval_sign_test_p(int64_t k, int64_t n);
+
 /* ---- outputs (eval_report.c) ---------------------------------------------- */
 
 typedef struct {

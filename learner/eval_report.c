@@ -274,6 +274,9 @@ elign_status eval_write_json(const eval_report *r, const char *path, elign_error
     write_group(&w, "ref", r->ref, r->n_ref, r, &mean_r);
     eval_summary_diff(&mean_s, &mean_r, &diff);
     write_sections(&w, "diff", &diff);
+    eval_summary same;
+    eval_same_formula(r->samples, r->n_samples, r->ref, r->n_ref, s, &same);
+    write_sections(&w, "same_formula", &same);
   }
   write_distributions(&w, r);
   elign_provenance_write_json(&w, "provenance"); /* last: comparisons of two summaries can drop it */
@@ -423,6 +426,22 @@ static void cell(FILE *out, double mean, double std, int n) {
   fprintf(out, " %22s", buf);
 }
 
+/* The energies at equal composition, below the table: one line per backend. */
+static void print_same_formula(const eval_report *r, FILE *out) {
+  eval_summary same;
+  eval_same_formula(r->samples, r->n_samples, r->ref, r->n_ref, r->settings, &same);
+  fprintf(out, "\nsame formula in samples and ref (samples - ref, weighted by the molecules that pair up):\n");
+  for (int i = 0; i < same.n; i++) {
+    const eval_section *sec = &same.s[i];
+    fprintf(out, "%-44s formulas %.0f, pairs %.0f (%.1f %% of samples): energy/atom %+.4g eV (median %+.4g), "
+                 "RMS force %+.4g eV/A, lower in %.1f %% of formulas, sign test p %.2g\n",
+            sec->name, eval_section_get(sec, "formulas"), eval_section_get(sec, "pairs"),
+            100 * eval_section_get(sec, "samples_matched"), eval_section_get(sec, "energy_per_atom_diff"),
+            eval_section_get(sec, "energy_per_atom_diff_median"), eval_section_get(sec, "frms_diff"),
+            100 * eval_section_get(sec, "formulas_lower"), eval_section_get(sec, "sign_test_p"));
+  }
+}
+
 void eval_print_table(const eval_report *r, FILE *out) {
   eval_summary ms, ss, mr, sr, d;
   int ns = 0, nr = 0;
@@ -448,4 +467,5 @@ void eval_print_table(const eval_report *r, FILE *out) {
       }
       fputc('\n', out);
     }
+  if (r->n_ref > 0 && r->settings->n_backends > 0) print_same_formula(r, out);
 }

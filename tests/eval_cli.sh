@@ -102,7 +102,7 @@ EOF
 # ---- seeds and a baseline ---------------------------------------------------------------
 "$ELIGN" eval eval_tiny_a.h5 eval_tiny_b.h5 --ref eval_tiny.h5 --oracle lj --out $D/seeds.json \
   --table $D/seeds.csv > $D/seeds.txt 2> $D/seeds.log && ok || bad "seeds: $(cat $D/seeds.log)"
-grep -q "samples - ref" $D/seeds.txt && grep -q "mean ± std" $D/seeds.txt && ok || bad "side-by-side table"
+grep -q "samples - ref" $D/seeds.txt && grep -q "mean ± std" $D/seeds.txt && grep -q "^same_formula:lj .*sign test p" $D/seeds.txt && ok || bad "side-by-side table"
 "$PY" - $D/seeds.json $D/seeds.csv <<'EOF' && ok || bad "seeds / ref numbers"
 import csv, json, statistics, sys
 d = json.load(open(sys.argv[1]))
@@ -123,6 +123,19 @@ whole = r['files'][0]['metrics']['stability']['mol_stable']
 ok &= abs(whole - sum(f['stability']['mol_stable'] * k for f, k in zip(files, n)) / sum(n)) < 1e-15
 print('seeds: validity %.4f ± %.4f vs ref %.4f' % (s['mean']['rdkit']['validity'], s['std']['rdkit']['validity'],
                                                  r['mean']['rdkit']['validity']))
+# energies at equal composition, recomputed from the table (the halves pooled against the whole)
+side = {'samples': {}, 'ref': {}}
+for x in rows:
+    if x['lj.status'] == 'ok':
+        side[x['set']].setdefault(x['formula'], []).append(float(x['lj.energy_per_atom']))
+both = sorted(set(side['samples']) & set(side['ref']))
+pairs = sum(min(len(side['samples'][f]), len(side['ref'][f])) for f in both)
+mean = lambda v: sum(v) / len(v)
+diff = sum(min(len(side['samples'][f]), len(side['ref'][f])) * (mean(side['samples'][f]) - mean(side['ref'][f]))
+           for f in both) / pairs
+same = d['same_formula']['same_formula:lj']
+ok &= same['formulas'] == len(both) and same['pairs'] == pairs and abs(same['energy_per_atom_diff'] - diff) < 1e-12
+print('same formula: %d formulas, %d pairs, energy/atom diff %.3g' % (len(both), pairs, diff))
 sys.exit(0 if ok else 1)
 EOF
 

@@ -656,6 +656,113 @@ static void test_json_writer(void) {
   CHECK(strcmp(d, "0.1") == 0);
 }
 
+/* ---- 5. energies at equal composition ------------------------------------------------ */
+
+/* Every molecule of f evaluated by backend 0: energy e0(m) + shift·n_atoms, RMS force frms. */
+static void set_single_points(eval_file *f, double shift, double frms) {
+  for (int64_t m = 0; m < f->mols.n_mol; m++) {
+    elign_relax_result *x = &f->oracle[0][m];
+    elign_relax_result_clear(x, ELIGN_MOL_OK);
+    x->energy = -100.0 - 7.0 * (double)(m % 4) + shift * (double)elign_molset_natoms(&f->mols, m);
+    x->frms = frms;
+  }
+}
+
+static int64_t distinct_formulas(const elign_molset *s) {
+  int64_t distinct = 0;
+  for (int64_t m = 0; m < s->n_mol; m++) {
+    char a[64], b[64];
+    int seen = 0;
+    elign_molset_formula(s, m, a, sizeof a);
+    for (int64_t k = 0; k < m && !seen; k++) {
+      elign_molset_formula(s, k, b, sizeof b);
+      seen = strcmp(a, b) == 0;
+    }
+    distinct += !seen;
+  }
+  return distinct;
+}
+
+static void test_same_formula(void) {
+  /* the sign test against scipy.stats.binomtest(k, n).pvalue */
+  CHECK(eval_sign_test_p(0, 1) == 1);
+  CHECK(eval_sign_test_p(5, 10) == 1);
+  CHECK_CLOSE(eval_sign_test_p(0, 10), 2.0 / 1024, 1e-15, 1e-12);
+  CHECK_CLOSE(eval_sign_test_p(178, 271), 2.6987384799864957e-07, 0, 1e-9);
+  CHECK_CLOSE(eval_sign_test_p(93, 271), 2.6987384799864957e-07, 0, 1e-9);
+  CHECK(isnan(eval_sign_test_p(0, 0)));
+
+  eval_settings s;
+  memset(&s, 0, sizeof s);
+  s.chunk = 5;
+  s.n_backends = 1;
+  snprintf(s.backends[0], sizeof s.backends[0], "x");
+  eval_file a, b;
+  eval_file_load(&a, "eval_tiny_a.h5", "samples", NULL);
+  eval_file_load(&b, "eval_tiny_a.h5", "ref", NULL);
+  eval_file_prepare(&a, &s);
+  eval_file_prepare(&b, &s);
+  int64_t n = a.mols.n_mol, formulas = distinct_formulas(&a.mols);
+  CHECK(n >= 4 && formulas >= 2 && formulas < n); /* the fixture has repeated formulas */
+  set_single_points(&a, -0.5, 1.0);
+  set_single_points(&b, 0.0, 1.25);
+
+  /* every molecule 0.5 eV/atom lower: d = -0.5 for each formula */
+  eval_file *pa[2] = {&a, &a}, *pb[1] = {&b};
+  eval_summary same;
+  eval_same_formula(pa, 1, pb, 1, &s, &same);
+  const eval_section *sec = eval_summary_find(&same, "same_formula:x");
+  CHECK(sec != NULL);
+  CHECK(eval_section_get(sec, "formulas") == (double)formulas);
+  CHECK(eval_section_get(sec, "pairs") == (double)n);
+  CHECK(eval_section_get(sec, "samples_matched") == 1);
+  CHECK_CLOSE(eval_section_get(sec, "energy_per_atom_diff"), -0.5, 1e-12, 0);
+  CHECK_CLOSE(eval_section_get(sec, "energy_per_atom_diff_median"), -0.5, 1e-12, 0);
+  CHECK_CLOSE(eval_section_get(sec, "frms_diff"), -0.25, 1e-15, 0);
+  CHECK(eval_section_get(sec, "formulas_lower") == 1);
+  CHECK_CLOSE(eval_section_get(sec, "sign_test_p"), fmin(1, 2 * pow(0.5, (double)formulas)), 0, 1e-12);
+
+  /* the samples twice: a formula pairs min(2k, k) = k molecules, the means do not move */
+  eval_same_formula(pa, 2, pb, 1, &s, &same);
+  sec = eval_summary_find(&same, "same_formula:x");
+  CHECK(eval_section_get(sec, "pairs") == (double)n);
+  CHECK_CLOSE(eval_section_get(sec, "energy_per_atom_diff"), -0.5, 1e-12, 0);
+
+  /* a formula the baseline never produced (its single points failed) is left out, not compared */
+  char first[64], other[64];
+  elign_molset_formula(&b.mols, 0, first, sizeof first);
+  int64_t dropped = 0;
+  for (int64_t m = 0; m < n; m++) {
+    elign_molset_formula(&b.mols, m, other, sizeof other);
+    if (strcmp(first, other) == 0) elign_relax_result_clear(&b.oracle[0][m], ELIGN_MOL_OVERLAP), dropped++;
+  }
+  eval_same_formula(pa, 1, pb, 1, &s, &same);
+  sec = eval_summary_find(&same, "same_formula:x");
+  CHECK(eval_section_get(sec, "formulas") == (double)(formulas - 1));
+  CHECK(eval_section_get(sec, "pairs") == (double)(n - dropped));
+  CHECK_CLOSE(eval_section_get(sec, "samples_matched"), (double)(n - dropped) / (double)n, 1e-15, 0);
+
+  /* a mixed verdict: the baseline lower for one formula */
+  for (int64_t m = 0; m < n; m++) {
+    elign_molset_formula(&a.mols, m, other, sizeof other);
+    if (strcmp(first, other) != 0 && a.oracle[0][m].energy < 0) {
+      char mine[64];
+      snprintf(mine, sizeof mine, "%s", other);
+      for (int64_t k = 0; k < n; k++) { /* every molecule of that formula 1 eV/atom higher */
+        elign_molset_formula(&a.mols, k, other, sizeof other);
+        if (strcmp(mine, other) == 0) a.oracle[0][k].energy += (double)elign_molset_natoms(&a.mols, k);
+      }
+      break;
+    }
+  }
+  eval_same_formula(pa, 1, pb, 1, &s, &same);
+  sec = eval_summary_find(&same, "same_formula:x");
+  CHECK_CLOSE(eval_section_get(sec, "formulas_lower"), (double)(formulas - 2) / (double)(formulas - 1), 1e-15, 0);
+  CHECK(eval_section_get(sec, "energy_per_atom_diff") > -0.5);
+  eval_file_free(&a);
+  eval_file_free(&b);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: test_eval DATA_DIR\n");
@@ -668,5 +775,6 @@ int main(int argc, char **argv) {
   test_data_row();
   test_relax_driver();
   test_journal();
+  test_same_formula();
   return test_main_result("test_eval");
 }
