@@ -84,6 +84,7 @@ typedef struct {
   int energy_atom_refs;                  /* 1: per-element references are subtracted (key holds their name) */
   grpo_failure_mode oracle_failure;      /* [Elign-C] reward.oracle_failure (min_margin) */
   double oracle_failure_margin;          /* [Elign-C] reward.oracle_failure_margin (1.0) */
+  double composition_weight;             /* [Elign-C] reward.composition_weight (0: off; targets in train_options) */
   grpo_shaping_settings shaping;
 } grpo_reward_settings;
 

@@ -1,6 +1,8 @@
 /* rewards.c — FED-GRPO rewards from oracle answers (ALGORITHMS.md §4.5). */
 #include "learner/rewards.h"
 
+#include "common/chem/elements.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,6 +285,30 @@ elign_status grpo_molecule_terms(grpo_mol_terms *terms, int64_t n_mol, const int
                t->bonus_overbond_soft;
   }
   return ELIGN_OK;
+}
+
+double grpo_composition_bonus(grpo_mol_terms *terms, int64_t n_mol, const int64_t *offsets, const int32_t *Z,
+                              const double *target_by_Z, double weight) {
+  double count[ELIGN_MAX_Z + 1] = {0}, log_ratio[ELIGN_MAX_Z + 1] = {0};
+  int64_t N = offsets[n_mol] - offsets[0];
+  for (int64_t i = offsets[0]; i < offsets[n_mol]; i++) count[Z[i]] += 1;
+  int targets = 0;
+  for (int z = 1; z <= ELIGN_MAX_Z; z++) targets += target_by_Z[z] > 0;
+  double kl = 0;
+  for (int z = 1; z <= ELIGN_MAX_Z; z++) {
+    if (!(target_by_Z[z] > 0)) continue;
+    double p = (count[z] + 0.5) / ((double)N + 0.5 * targets);
+    log_ratio[z] = log(p / target_by_Z[z]);
+    kl += p * log_ratio[z];
+  }
+  for (int64_t b = 0; b < n_mol; b++) {
+    int64_t o = offsets[b], n = offsets[b + 1] - o;
+    double sum = 0;
+    for (int64_t a = o; a < o + n; a++) sum += log_ratio[Z[a]];
+    terms[b].bonus_composition = n > 0 ? -weight * sum / (double)n : 0.0;
+    terms[b].bonus += terms[b].bonus_composition;
+  }
+  return kl;
 }
 
 /* ==== the reward batch ====================================================== */

@@ -139,7 +139,8 @@ typedef struct {
   double bonus_stability;            /* w_stab (2 st − 1) */
   double bonus_atom;                 /* −w_atom (1 − as) */
   double bonus_underbond, bonus_overbond, bonus_underbond_soft, bonus_overbond_soft; /* −w·count */
-  double bonus;                      /* sum of the six (item 9) */
+  double bonus_composition;          /* [Elign-C] the element-mix term (grpo_composition_bonus) */
+  double bonus;                      /* sum of the above (item 9) */
 } grpo_mol_terms;
 
 /* Fill terms[b] for n_mol molecules (§4.5 items 6–9). Fails (ELIGN_ERR_ARG)
@@ -148,6 +149,21 @@ typedef struct {
 elign_status grpo_molecule_terms(grpo_mol_terms *terms, int64_t n_mol, const int64_t *offsets,
                                  const int32_t *type_index, const grpo_chem_input *chem, const grpo_settings *s,
                                  elign_error *err);
+
+/* [Elign-C] The element-mix term. A policy can buy stability and small RMS
+ * forces with a different element mix (more hydrogens: one bond each, small
+ * forces), which no energy per atom compares fairly. With target fractions
+ * p*_Z (target_by_Z[Z], > 0 for every element present) and the batch's own
+ * p̂_Z = (n_Z + ½) / (N + ½·#targets) over all atoms of the n_mol molecules
+ * (the ½ keeps the log of an element the batch lacks finite), molecule b gains
+ *   −w · (1/n_b) Σ_{atoms a of b} log(p̂_{Z_a} / p*_{Z_a}),
+ * per atom the derivative of the batch's N·KL(p̂ ‖ p*) with respect to that
+ * element's count: molecules rich in what the batch lacks gain, and the term
+ * is 0 when the batch has the target mix. Added to terms[b].bonus_composition
+ * and .bonus (the force channel, after the stability gate like every bonus).
+ * Returns KL(p̂ ‖ p*) of the batch (nats). */
+double grpo_composition_bonus(grpo_mol_terms *terms, int64_t n_mol, const int64_t *offsets, const int32_t *Z,
+                              const double *target_by_Z, double weight);
 
 /* ---- the reward batch --------------------------------------------------------- */
 

@@ -95,6 +95,7 @@ typedef struct {
   int dummy_reward;              /* reward.type = dummy: every potential 0, no oracle */
   train_atom_refs atom_refs;
   double atom_ref_eV[119];       /* by Z (custom references; NaN elsewhere) */
+  double composition_target[119];/* reward.composition_target by Z, summing to 1 (0 elsewhere; all 0 when off) */
   char oracle_backend[64];
   int oracle_batch;              /* oracle.batch_size */
   double oracle_reply_timeout;   /* mpi.timeout: an actor waits this long for its oracle rank, s */

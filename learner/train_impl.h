@@ -185,6 +185,9 @@ elign_status train_rollout_collect(trainer *tr, train_iter *it, elign_error *err
  * values; oracle: the reward oracle's lone atoms, one request), checked to
  * cover every element of the model and logged. Before the first iteration. */
 elign_status train_reward_setup_atom_refs(trainer *tr, elign_error *err);
+/* Rank 0, with reward.composition_weight > 0: every element of the model has a
+ * positive reward.composition_target fraction; the targets are logged. */
+elign_status train_reward_check_composition(const trainer *tr, elign_error *err);
 
 /* train_reward.c: gather to rank 0, rewards/filter/advantages there (metrics
  * into m), broadcast the kept molecules and advantages. Collective. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/chem/elements.h"
 #include "learner/train.h"
 
 static void copy_string(char *dst, size_t cap, const char *src) { snprintf(dst, cap, "%s", src ? src : ""); }
@@ -60,6 +61,31 @@ static elign_status load_atom_refs(train_options *o, const elign_config *cfg, el
     return ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "reward.energy_atom_ref_values: %d values (1..118, by Z − 1)", n);
   for (int i = 0; i < n; i++) o->atom_ref_eV[i + 1] = v[i];
   o->atom_refs = TRAIN_REF_CUSTOM;
+  return ELIGN_OK;
+}
+
+/* reward.composition_target (by Z − 1), normalised to sum 1; needed only
+ * when reward.composition_weight > 0. Which elements it must cover is
+ * known once the model is read (train_composition_check). */
+static elign_status load_composition(train_options *o, const elign_config *cfg, elign_error *err) {
+  for (int z = 0; z < 119; z++) o->composition_target[z] = 0;
+  if (!(o->s.reward.composition_weight > 0)) return ELIGN_OK;
+  if (elign_config_is_null(cfg, "reward.composition_target"))
+    return ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "reward.composition_weight is %g but reward.composition_target is null "
+                      "(element fractions by Z − 1, H first)", o->s.reward.composition_weight);
+  int n = 0;
+  const double *v = elign_config_get_list(cfg, "reward.composition_target", &n);
+  if (n < 1 || n > 118)
+    return ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "reward.composition_target: %d values (1..118, by Z − 1)", n);
+  double sum = 0;
+  for (int i = 0; i < n; i++) {
+    if (!(v[i] >= 0) || !isfinite(v[i]))
+      return ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "reward.composition_target: entry %d (%s) is %g, not a fraction >= 0", i,
+                        elign_element_symbol(i + 1), v[i]);
+    sum += v[i];
+  }
+  if (!(sum > 0)) return ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "reward.composition_target: every fraction is 0");
+  for (int i = 0; i < n; i++) o->composition_target[i + 1] = v[i] / sum;
   return ELIGN_OK;
 }
 
@@ -172,6 +198,7 @@ elign_status train_options_from_config(const elign_config *cfg, train_options *o
   load_force_alignment(o, cfg);
   o->dummy_reward = strcmp(elign_config_get_string(cfg, "reward.type"), "dummy") == 0;
   st = load_atom_refs(o, cfg, err);
+  if (!st) st = load_composition(o, cfg, err);
   if (!st) st = check_unsupported(cfg, err);
   if (st) return st;
   copy_string(o->oracle_backend, sizeof o->oracle_backend, elign_config_get_string(cfg, "oracle.backend"));

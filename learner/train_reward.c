@@ -156,6 +156,25 @@ elign_status train_reward_setup_atom_refs(trainer *tr, elign_error *err) {
   return ELIGN_OK;
 }
 
+elign_status train_reward_check_composition(const trainer *tr, elign_error *err) {
+  const train_options *o = tr->o;
+  if (!(o->s.reward.composition_weight > 0)) return ELIGN_OK;
+  char list[512] = "";
+  for (int t = 0; t < tr->model.n_types; t++) {
+    int z = tr->model.type_Z[t];
+    if (!elign_element_valid(z)) continue;
+    if (!(o->composition_target[z] > 0))
+      return ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "reward.composition_target: entry %d (%s) is 0 or missing, but the "
+                        "model makes %s: give every element of the model a fraction > 0", z - 1,
+                        elign_element_symbol(z), elign_element_symbol(z));
+    size_t len = strlen(list);
+    snprintf(list + len, sizeof list - len, "%s%s %.4f", len ? ", " : "", elign_element_symbol(z),
+             o->composition_target[z]);
+  }
+  elign_info("element-mix term: weight %g, target fractions %s", o->s.reward.composition_weight, list);
+  return ELIGN_OK;
+}
+
 /* Potentials of every oracle frame (J × B each), failures counted. */
 static elign_status frame_potentials(const trainer *tr, const batch_inputs *bi, double *phi_f, double *phi_e,
                                      uint8_t *failed_terminal, int32_t *fail_count, int64_t *n_failed,
@@ -296,6 +315,9 @@ static elign_status rank0_rewards(trainer *tr, train_iter *it, const batch_input
     grpo_chem_input chem = {.stable = stable, .n_stable_atoms = n_stable, .nr_bonds = nr_bonds, .positions = bi->pos,
                             .valence = &tr->valence, .bonds = tr->have_bonds ? &tr->bonds : NULL};
     st = grpo_molecule_terms(terms, B, bi->offsets, type_index, &chem, s, err);
+    if (!st && s->reward.composition_weight > 0)
+      train_metric(m, "composition_kl", grpo_composition_bonus(terms, B, bi->offsets, bi->Z, o->composition_target,
+                                                               s->reward.composition_weight));
   }
   if (!st) {
     for (int64_t b = 0; b < B; b++) group_index[b] = (int32_t)(b / o->K);

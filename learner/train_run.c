@@ -424,6 +424,7 @@ static elign_status trainer_setup(trainer *tr, const train_start *start, elign_e
   if (!st) setup_blocks(tr);
   if (!st && tr->rank == 0) st = setup_chemistry(tr, err);
   if (!st) st = train_reward_setup_atom_refs(tr, err);
+  if (!st && tr->rank == 0) st = train_reward_check_composition(tr, err);
   if (setup_agree(tr, err)) return err->status;
   if (tr->rank == 0 && start->resume_dir) st = read_resume_checkpoint(tr, err);
   if (setup_agree(tr, err)) return err->status;

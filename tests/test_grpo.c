@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "learner/advantages.h"
+#include "common/chem/elements.h"
 #include "common/chem/stability.h"
 #include "learner/filter.h"
 #include "learner/grpo_chem.h"
@@ -727,6 +728,64 @@ static void test_step_fd(void) {
 }
 #endif
 
+/* ---- the element-mix term ([Elign-C]) --------------------------------------------- */
+
+/* M·KL(p̃ ‖ p*) of element counts n (H, C, O) with the half-atom smoothing,
+ * M = Σ (n + ½): the quantity whose derivative the term is. */
+static double scaled_kl(const double n[3], const double target[3]) {
+  double M = 0, sum = 0;
+  for (int k = 0; k < 3; k++) M += n[k] + 0.5;
+  for (int k = 0; k < 3; k++) sum += (n[k] + 0.5) * log((n[k] + 0.5) / (M * target[k]));
+  return sum;
+}
+
+static void test_composition(void) {
+  /* C2H6, CH4, H2O: 12 H, 3 C, 1 O; the target has more carbon than the batch */
+  const int32_t Z[] = {6, 6, 1, 1, 1, 1, 1, 1, 6, 1, 1, 1, 1, 8, 1, 1};
+  const int64_t off[] = {0, 8, 13, 16};
+  const int el[3] = {1, 6, 8};
+  double target_by_Z[ELIGN_MAX_Z + 1] = {0}, target[3] = {0.5, 0.35, 0.15};
+  for (int k = 0; k < 3; k++) target_by_Z[el[k]] = target[k];
+  grpo_mol_terms terms[3];
+  memset(terms, 0, sizeof terms);
+  terms[1].bonus = 1.0; /* an earlier bonus stays */
+  const double w = 2.5;
+  double kl = grpo_composition_bonus(terms, 3, off, Z, target_by_Z, w);
+
+  /* per atom, the derivative of M·KL with respect to its element's count (central differences) */
+  double n[3] = {12, 3, 1}, dkl[3];
+  for (int k = 0; k < 3; k++) {
+    double h = 1e-4, up[3] = {n[0], n[1], n[2]}, dn[3] = {n[0], n[1], n[2]};
+    up[k] += h;
+    dn[k] -= h;
+    dkl[k] = (scaled_kl(up, target) - scaled_kl(dn, target)) / (2 * h);
+  }
+  const double atoms_of[3][3] = {{6, 2, 0}, {4, 1, 0}, {2, 0, 1}}; /* H, C, O per molecule */
+  for (int b = 0; b < 3; b++) {
+    double want = 0, size = 0;
+    for (int k = 0; k < 3; k++) want += atoms_of[b][k] * dkl[k], size += atoms_of[b][k];
+    CHECK_CLOSE(terms[b].bonus_composition, -w * want / size, 1e-8, 0);
+  }
+  CHECK(terms[0].bonus_composition > terms[1].bonus_composition); /* more carbon per atom, the batch lacks carbon */
+  CHECK_CLOSE(terms[1].bonus, 1.0 + terms[1].bonus_composition, 1e-15, 0);
+  CHECK_CLOSE(kl, scaled_kl(n, target) / 17.5, 1e-14, 0);
+  CHECK(kl > 0);
+
+  /* a batch that has the target mix (smoothed) is left alone */
+  for (int k = 0; k < 3; k++) target_by_Z[el[k]] = (n[k] + 0.5) / 17.5;
+  memset(terms, 0, sizeof terms);
+  kl = grpo_composition_bonus(terms, 3, off, Z, target_by_Z, w);
+  CHECK(fabs(kl) < 1e-15);
+  for (int b = 0; b < 3; b++) CHECK(fabs(terms[b].bonus_composition) < 1e-14);
+
+  /* an element of the target that the batch lacks has a finite log (half an atom) */
+  target_by_Z[7] = 0.1;
+  memset(terms, 0, sizeof terms);
+  kl = grpo_composition_bonus(terms, 3, off, Z, target_by_Z, w);
+  CHECK(isfinite(kl));
+  for (int b = 0; b < 3; b++) CHECK(isfinite(terms[b].bonus_composition));
+}
+
 int main(void) {
   test_settings();
   test_force_energy();
@@ -741,6 +800,7 @@ int main(void) {
   test_ppo_clip();
   test_plan();
   test_chem();
+  test_composition();
 #ifdef ELIGN_DOUBLE
   test_step_fd();
 #endif

@@ -107,6 +107,27 @@ static void test_refused(void) {
   expect_refused("mpi.gradient_average=false", "mpi.gradient_average");
   expect_refused("reward.energy_atom_refs=omol", "reward.energy_atom_refs");
   expect_refused("oracle.backend=nope", "oracle.backend");
+  expect_refused("reward.composition_weight=2", "reward.composition_target is null");
+  expect_refused("reward.composition_weight=-1", "reward.composition_weight");
+}
+
+/* the element-mix targets: by Z − 1, normalised; a negative fraction names its element */
+static void test_composition_target(void) {
+  const char *sets[] = {"reward.composition_weight=2", "reward.composition_target=[5, 0, 0, 0, 0, 3, 1, 1]"};
+  train_options o;
+  elign_error err;
+  elign_error_clear(&err);
+  CHECK(load("configs/qm9.yaml", sets, 2, &o, &err) == ELIGN_OK);
+  CHECK_CLOSE(o.composition_target[1], 0.5, 1e-15, 0);
+  CHECK_CLOSE(o.composition_target[6], 0.3, 1e-15, 0);
+  CHECK_CLOSE(o.composition_target[8], 0.1, 1e-15, 0);
+  CHECK(o.composition_target[9] == 0 && o.s.reward.composition_weight == 2);
+  const char *bad[] = {"reward.composition_weight=2", "reward.composition_target=[5, 0, 0, 0, 0, -3]"};
+  elign_error_clear(&err);
+  CHECK(load("configs/qm9.yaml", bad, 2, &o, &err) != ELIGN_OK && strstr(err.msg, "entry 5 (C)"));
+  const char *off[] = {"reward.composition_target=[5, 0, 0, 0, 0, 3]"}; /* weight 0: targets unused */
+  elign_error_clear(&err);
+  CHECK(load("configs/qm9.yaml", off, 1, &o, &err) == ELIGN_OK && o.composition_target[1] == 0);
 }
 
 int main(void) {
@@ -114,6 +135,7 @@ int main(void) {
   test_qm9_preset();
   test_defaults_and_keys();
   test_refused();
+  test_composition_target();
   /* force alignment (§4.13): enabled needs weight > 0; null follows the weight; accepted with shaping on or off
    * (whether it acts is the trainer's decision) */
   {
