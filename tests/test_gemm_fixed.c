@@ -5,7 +5,8 @@
  *    chains, for shapes that hit every tile (rows 1 … 6 and beyond, full and
  *    partial vector groups, scalar column tails, k across the k blocks,
  *    strided operands, alpha ≠ 1, beta = 0 and beta ≠ 0), and the
- *    transposed-weight form equal to the plain one on an explicit transpose.
+ *    transposed-weight forms (W packed per call, and W packed per panel)
+ *    equal to the plain one on an explicit transpose.
  * 2. Close to a double-precision product (the definition is a GEMM).
  * 3. Row independence: any subset of rows, at any position, computed alone
  *    gives the same bits (what makes a molecule's numbers batch-independent).
@@ -127,6 +128,20 @@ static void check_shape(int m, int n, int k, int pad, elign_real alpha, elign_re
   exact = same_bits(ct, ldc, c, ldc, m, n);
   if (!exact) fprintf(stderr, "elign_gemm_fixed_bt m=%d n=%d k=%d pad=%d beta=%g: differs\n", m, n, k, pad, (double)beta);
   CHECK(exact);
+  /* W read in place, packed per panel (C overwritten): the definition with beta = 0 */
+  elign_real *cw = copy_matrix(c0, m, ldc), *want0 = copy_matrix(c0, m, ldc);
+  reference_blocks(m, n, k, k > 0 ? k : 1, alpha, a, lda, b, ldb, 0, want0, ldc);
+  elign_real *panel = malloc(sizeof(elign_real) * (size_t)elign_gemm_fixed_wt_panel_elems(k));
+  for (int own_panel = 0; own_panel < 2; own_panel++) { /* stack panels of 64 k steps; one panel of all k */
+    memcpy(cw, c0, sizeof(elign_real) * (size_t)m * (size_t)ldc);
+    elign_gemm_fixed_wt(m, n, k, alpha, a, lda, w, ldw, cw, ldc, own_panel ? panel : NULL);
+    exact = same_bits(cw, ldc, want0, ldc, m, n);
+    if (!exact)
+      fprintf(stderr, "elign_gemm_fixed_wt m=%d n=%d k=%d pad=%d panel=%d: differs from its definition\n", m, n, k,
+              pad, own_panel);
+    CHECK(exact);
+  }
+  free(cw), free(want0), free(panel);
   /* block sums (C overwritten): the definition, for a few block sizes */
   const int blocks[3] = {1, 7, 64};
   for (int t = 0; t < 3; t++) {

@@ -330,6 +330,96 @@ void elign_gemm_fixed_bt(int m, int n, int k, elign_real alpha, const elign_real
   free(bt);
 }
 
+/* ---- W (n, k) read in place, packed per panel ---------------------------- */
+
+/* Without a caller's panel buffer: k steps per stack panel of KCW × (NV·VW)
+ * elements (16 KB in float with AVX-512). */
+#define KCW 64
+#define WT_TILE_W (NV * VW)
+#define WT_PANEL_W ((WT_TILE_W + 15) / 16 * 16)
+
+int64_t elign_gemm_fixed_wt_panel_elems(int k) { return (int64_t)WT_PANEL_W * (k > 0 ? k : 1); }
+
+#if defined(__AVX512F__) && !defined(ELIGN_DOUBLE) && !defined(ELIGN_GEMM_FIXED_SCALAR)
+/* r[0 … 15] (16 rows of 16 floats) → their transpose, in 64 shuffles. */
+static inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; i++) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; i++) { /* lane L of r[4i + c]: column 4L + c of rows 4i … 4i + 3 */
+    const __m512d t0 = _mm512_castps_pd(t[4 * i]), t1 = _mm512_castps_pd(t[4 * i + 1]);
+    const __m512d t2 = _mm512_castps_pd(t[4 * i + 2]), t3 = _mm512_castps_pd(t[4 * i + 3]);
+    r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+  }
+  __m512 out[16];
+  for (int c = 0; c < 4; c++) {
+    const __m512 u0 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88), u1 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xDD);
+    const __m512 u2 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
+    const __m512 u3 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xDD);
+    out[c] = _mm512_shuffle_f32x4(u0, u2, 0x88);
+    out[8 + c] = _mm512_shuffle_f32x4(u0, u2, 0xDD);
+    out[4 + c] = _mm512_shuffle_f32x4(u1, u3, 0x88);
+    out[12 + c] = _mm512_shuffle_f32x4(u1, u3, 0xDD);
+  }
+  for (int i = 0; i < 16; i++) r[i] = out[i];
+}
+
+/* panel (kb, ldp) = Wᵀ of rows 0 … nw−1 and k steps 0 … kb−1 of w, in
+ * 16 × 16 blocks transposed in registers; rows beyond nw are zeros (their
+ * columns are computed on zeros and never stored). W is read 16 rows at a
+ * time; the next 16 rows (pf_rows of them exist beyond the panel's) are
+ * prefetched one block row ahead, so that the misses of 16 streams overlap. */
+static void pack_wt_panel(elign_real *panel, int ldp, const elign_real *w, int64_t ldw, int nw, int kb,
+                          int pf_rows) {
+  for (int j = 0; j < nw; j += 16) {
+    const int ahead = min_int(16, nw + pf_rows - (j + 16));
+    for (int q = 0; q < kb; q += 16) {
+      const int qn = min_int(16, kb - q);
+      const __mmask16 km = (__mmask16)((1u << qn) - 1u);
+      for (int i = 0; i < ahead; i++) __builtin_prefetch(w + (int64_t)(j + 16 + i) * ldw + q, 0, 3);
+      __m512 r[16];
+      for (int i = 0; i < 16; i++)
+        r[i] = j + i < nw ? _mm512_maskz_loadu_ps(km, w + (int64_t)(j + i) * ldw + q) : _mm512_setzero_ps();
+      transpose16(r);
+      for (int i = 0; i < qn; i++) _mm512_storeu_ps(panel + (int64_t)(q + i) * ldp + j, r[i]);
+    }
+  }
+}
+#else
+static void pack_wt_panel(elign_real *panel, int ldp, const elign_real *w, int64_t ldw, int nw, int kb,
+                          int pf_rows) {
+  (void)pf_rows;
+  const int width = (nw + VW - 1) / VW * VW;
+  for (int q = 0; q < kb; q++)
+    for (int j = 0; j < width; j++) panel[(int64_t)q * ldp + j] = j < nw ? w[(int64_t)j * ldw + q] : 0;
+}
+#endif
+
+void elign_gemm_fixed_wt(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda,
+                         const elign_real *w, int64_t ldw, elign_real *c, int64_t ldc, elign_real *panel) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    empty_product(m, n, alpha, 0, c, ldc);
+    return;
+  }
+  _Alignas(64) elign_real stack_panel[KCW * WT_PANEL_W];
+  const int kc = panel ? k : KCW;
+  if (!panel) panel = stack_panel;
+  for (int j0 = 0; j0 < n; j0 += WT_TILE_W) {
+    const int nw = min_int(n - j0, WT_TILE_W);
+    for (int k0 = 0; k0 < k; k0 += kc) {
+      const int kb = min_int(k - k0, kc), first = k0 == 0, last = k0 + kb == k;
+      pack_wt_panel(panel, WT_PANEL_W, w + (int64_t)j0 * ldw + k0, ldw, nw, kb, last ? n - j0 - nw : 0);
+      block_tiles(m, nw, kb, first, 0, last, alpha, 0, a + k0, lda, panel, WT_PANEL_W, c + j0, ldc);
+    }
+  }
+}
+
 /* ---- one output column ------------------------------------------------------ */
 
 void elign_dot_rows_fixed(int m, int k, const elign_real *a, int64_t lda, const elign_real *v, elign_real *y) {

@@ -36,6 +36,18 @@
  * first-layer weights (W1ᵀ per member for the forward, the stacked W1 for
  * Γ) are cached in the workspace for the last species set.
  *
+ * Few atoms (one molecule; ≤ ANI_ONE_PASS_ROWS atoms of a species in the
+ * batch, forces wanted): the products then cost what reading the weights
+ * costs — 8 members × 4 elements ≈ 19 MB of float32 for H/C/N/O, more than
+ * the last-level cache — and the batched path reads each layer twice in two
+ * layouts (Wᵀ for the forward, W for the backward and Γ), 38 MB a call.
+ * The one-pass path reads W only: the forward packs Wᵀ panel by panel in
+ * registers (elign_gemm_fixed_wt), the backward reads W, and each member
+ * adds its own Γ term Δ1_m W1_m right after its backward, while its W1
+ * (≤ 0.4 MB) is still in L2; the terms are summed in member order
+ * afterwards. Every chain is the one of the batched path, so the bits are
+ * the same: a molecule alone and inside a batch still agree.
+ *
  * Results do not depend on the thread count: every work item and every row
  * block is computed by one thread in a fixed order. */
 #include <math.h>
@@ -48,6 +60,9 @@
 #include "oracle/ani/ani_impl.h"
 
 #define ANI_ROW_BLOCK 64 /* atoms per Γ product task */
+/* Species with at most this many atoms in the batch take the one-pass path
+ * (see "Few atoms" above); its per-member Γ terms cost n_s·K·M floats. */
+#define ANI_ONE_PASS_ROWS 32
 
 struct ani_workspace {
   /* per-atom, sized for the largest batch seen */
@@ -68,6 +83,8 @@ struct ani_workspace {
   elign_real *h0[ANI_MAX_SPECIES];    /* (n_s, K) compact AEV rows */
   elign_real *z1[ANI_MAX_SPECIES];    /* (n_s, M·n1): celu'(Z1) then Δ1/M */
   elign_real *g0[ANI_MAX_SPECIES];    /* (n_s, K): Γ_s */
+  elign_real *g_member[ANI_MAX_SPECIES]; /* one-pass species: (M, n_s, K), member m's Δ1_m W1_m */
+  int64_t cap_g_member[ANI_MAX_SPECIES]; /* elements */
   /* per thread scratch for layers ≥ 2 */
   int cap_threads;
   size_t cap_scratch;   /* elements per thread */
@@ -99,6 +116,7 @@ void ani_workspace_free(ani_workspace **wsp) {
     elign_free(ws->h0[s]);
     elign_free(ws->z1[s]);
     elign_free(ws->g0[s]);
+    elign_free(ws->g_member[s]);
     elign_free(ws->w1_packed[s]);
     elign_free(ws->w1t_packed[s]);
   }
@@ -144,6 +162,17 @@ static void dense_forward(elign_real *z, int64_t ldz, const elign_real *h, int64
   }
 }
 
+/* The same from W (out, in) itself, packed per panel on the fly: for few
+ * rows, where the backward then reads the same W (same bits). */
+static void dense_forward_w(elign_real *z, int64_t ldz, const elign_real *h, int64_t ldh, const elign_real *w,
+                            int64_t ldw, const elign_real *b, int n, int in, int out, elign_real *panel) {
+  elign_gemm_fixed_wt(n, out, in, 1, h, ldh, w, ldw, z, ldz, panel);
+  for (int r = 0; r < n; r++) {
+    elign_real *zr = z + (int64_t)r * ldz;
+    for (int o = 0; o < out; o++) zr[o] += b[o];
+  }
+}
+
 /* Input gradient of z = W h + b: dH (n, in) = α dZ (n, out) · W (out, in).
  * (No weight gradient: only forces are wanted.) */
 static void dense_backward(elign_real *dh, int64_t lddh, const elign_real *dz, int64_t lddz, const elign_real *w,
@@ -153,6 +182,15 @@ static void dense_backward(elign_real *dh, int64_t lddh, const elign_real *dz, i
 
 /* ------------------------------------------------------------------------ */
 /* one (member, species) work item                                           */
+
+/* Scratch a one-pass work item adds for elign_gemm_fixed_wt's panel (any
+ * first-layer width up to D, any hidden layer), + 16 to align it to 64 bytes. */
+static size_t panel_elems(const ani_model *m, const ani_net *net) {
+  int widest_in = m->aev.aev_length;
+  for (int l = 1; l < net->n_layers; l++)
+    if (net->layer[l].n_in > widest_in) widest_in = net->layer[l].n_in;
+  return (size_t)elign_gemm_fixed_wt_panel_elems(widest_in) + 16;
+}
 
 /* Scratch elements a work item needs per atom row for layers ≥ 2. */
 static size_t item_scratch_per_row(const ani_net *net) {
@@ -165,15 +203,27 @@ static size_t item_scratch_per_row(const ani_net *net) {
   return total + 2 * (size_t)widest + 1; /* two Δ buffers + y */
 }
 
+/* Member m's (possibly column-compacted) first layer, in the form its path
+ * reads: batched, W1ᵀ (K, n1) for the forward and Γ later for all members
+ * at once; one pass, W1 (n1, K) itself for the forward, the backward and
+ * this member's Γ term, into g_member (n, K) when forces are wanted. */
+typedef struct {
+  int one_pass;
+  const elign_real *w1t; /* batched: (K, n1) */
+  const elign_real *w1;  /* one pass: (n1, K), row stride ldw1 */
+  int64_t ldw1;
+  elign_real *g_member;  /* one pass: (n, K) ← (Δ1_m/M) W1_m */
+  elign_real *panel;     /* one pass: elign_gemm_fixed_wt_panel_elems(max(K, widest layer input)) */
+} first_layer;
+
 /* Forward of member m's network for species s on the n rows of H0 (n, K),
  * writing y (n) and, for forces, Δ1/M into the member's block of z1
- * (row stride ld1 = M·n1). w1t (K, n1) is the member's (possibly
- * column-compacted) first layer, transposed.
+ * (row stride ld1 = M·n1).
  *
  * Backward (§9.1), the maths: y = w_L · h_{L−1} + b_L, h_l = act(z_l),
  *   Δ_{L−1} = w_L ⊙ act'(z_{L−1}),  Δ_{l−1} = (Δ_l W_l) ⊙ act'(z_{l−1}),
  * stopping at Δ1; Γ = Δ1 W1 is done later for all members at once. */
-static void member_item(double *y, elign_real *z1, int64_t ld1, const ani_net *net, const elign_real *w1t,
+static void member_item(double *y, elign_real *z1, int64_t ld1, const ani_net *net, const first_layer *first,
                         const elign_real *h0, int n, int K, int want_grad, elign_real inv_members,
                         elign_real *scratch) {
   const int L = net->n_layers;
@@ -188,7 +238,8 @@ static void member_item(double *y, elign_real *z1, int64_t ld1, const ani_net *n
   Dv[0] = z1; /* act'(Z1) kept in the member's block of z1 */
 
   /* layer 1: Z1 into the z1 block, then H1 and act'(Z1) */
-  dense_forward(z1, ld1, h0, K, w1t, net->layer[0].b, n, K, n1);
+  if (first->one_pass) dense_forward_w(z1, ld1, h0, K, first->w1, first->ldw1, net->layer[0].b, n, K, n1, first->panel);
+  else dense_forward(z1, ld1, h0, K, first->w1t, net->layer[0].b, n, K, n1);
   for (int r = 0; r < n; r++)
     activation_forward(H[0] + (size_t)r * n1, z1 + r * ld1, z1 + r * ld1, n1, net->layer[0].activation);
 
@@ -199,7 +250,9 @@ static void member_item(double *y, elign_real *z1, int64_t ld1, const ani_net *n
     cursor += (size_t)n * Ly->n_out;
     Dv[l] = cursor;
     cursor += (size_t)n * Ly->n_out;
-    dense_forward(Dv[l], Ly->n_out, H[l - 1], Ly->n_in, Ly->wt, Ly->b, n, Ly->n_in, Ly->n_out);
+    if (first->one_pass) dense_forward_w(Dv[l], Ly->n_out, H[l - 1], Ly->n_in, Ly->w, Ly->n_in, Ly->b, n, Ly->n_in, Ly->n_out,
+                      first->panel);
+    else dense_forward(Dv[l], Ly->n_out, H[l - 1], Ly->n_in, Ly->wt, Ly->b, n, Ly->n_in, Ly->n_out);
     activation_forward(H[l], Dv[l], Dv[l], (int64_t)n * Ly->n_out, Ly->activation);
   }
 
@@ -241,6 +294,9 @@ static void member_item(double *y, elign_real *z1, int64_t ld1, const ani_net *n
       delta_next = t;
     }
   }
+  /* one pass: this member's Γ term while W1 is still in cache — the chain
+   * of its block in elign_gemm_fixed_blocksum (member sums: sum_member_gradients) */
+  if (first->one_pass) elign_gemm_fixed(n, K, n1, 1, z1, ld1, first->w1, first->ldw1, 0, first->g_member, K);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -363,11 +419,24 @@ static int cmp_cost_desc(const void *a, const void *b) {
   return (ca < cb) - (ca > cb);
 }
 
+/* Γ rows of a one-pass species from its members' terms (M blocks of
+ * member_stride elements), added in member order: the bits of
+ * elign_gemm_fixed_blocksum over the stacked members, ((t_0 + t_1) + t_2) + …
+ * (its final product by alpha = 1 is exact). */
+static void sum_member_gradients(elign_real *g, const elign_real *terms, int64_t member_stride, int64_t count,
+                                 int M) {
+  for (int64_t i = 0; i < count; i++) {
+    elign_real acc = terms[i];
+    for (int mm = 1; mm < M; mm++) acc = acc + terms[(int64_t)mm * member_stride + i];
+    g[i] = acc;
+  }
+}
+
 /* Γ for member `only` (or the ensemble mean when only < 0) into ws->gamma,
  * then the AEV backward per molecule; forces_out (n_atoms, 3) = −∂E/∂x. */
 static void gradient_to_forces(double *forces_out, ani_workspace *ws, const ani_model *m, int64_t n_mol,
                                const int64_t *offsets, const int *status, const double *pos, const int64_t *n_s,
-                               int only) {
+                               const int *one_pass, int only) {
   const int S = m->n_species, D = m->aev.aev_length, K = ws->n_cols, M = m->n_members;
   /* Γ_s = Z1cat_s (n_s, M·n1) · W1stack_s (M·n1, K) in row blocks */
   int64_t n_tasks = 0, task_start[ANI_MAX_SPECIES + 1];
@@ -385,7 +454,9 @@ static void gradient_to_forces(double *forces_out, ani_workspace *ws, const ani_
     const int n1 = m->nets[s].layer[0].n_out;
     const elign_real *w = ws->w1_packed[s] ? ws->w1_packed[s] : m->w1_stack[s];
     const int64_t ld1 = (int64_t)M * n1;
-    if (only < 0) {
+    if (only < 0 && one_pass[s]) {
+      sum_member_gradients(ws->g0[s] + r0 * K, ws->g_member[s] + r0 * K, n_s[s] * K, (int64_t)rows * K, M);
+    } else if (only < 0) {
       /* Σ over members of Δ1_m W1_m, one chain per member, members added in order */
       elign_gemm_fixed_blocksum(rows, K, M * n1, n1, 1, ws->z1[s] + r0 * ld1, ld1, w, K, ws->g0[s] + r0 * K, K);
     } else { /* one member: its block of Δ1/M times M */
@@ -491,7 +562,17 @@ elign_status ani_compute_ex(ani_model *m, ani_workspace *ws, int64_t n_mol, cons
     }
   }
 
-  /* 4. (member, species) work items, most expensive first */
+  /* 4. (member, species) work items, most expensive first; species with
+   * few atoms take the one-pass path */
+  int one_pass[ANI_MAX_SPECIES] = {0};
+  for (int s = 0; s < S; s++) {
+    one_pass[s] = out->forces && n_s[s] > 0 && n_s[s] <= ANI_ONE_PASS_ROWS;
+    const int64_t need = (int64_t)M * n_s[s] * K;
+    if (one_pass[s] && need > ws->cap_g_member[s]) {
+      grow((void **)&ws->g_member[s], (size_t)need * sizeof(elign_real), "ani:g_member");
+      ws->cap_g_member[s] = need;
+    }
+  }
   work_item items[ANI_MAX_MEMBERS * ANI_MAX_SPECIES];
   int n_items = 0;
   size_t scratch_rows = 0;
@@ -499,7 +580,7 @@ elign_status ani_compute_ex(ani_model *m, ani_workspace *ws, int64_t n_mol, cons
     if (!n_s[s]) continue;
     for (int mm = 0; mm < M; mm++) {
       const ani_net *net = &m->nets[mm * S + s];
-      size_t need = item_scratch_per_row(net) * (size_t)n_s[s];
+      size_t need = item_scratch_per_row(net) * (size_t)n_s[s] + panel_elems(m, net);
       if (need > scratch_rows) scratch_rows = need;
       items[n_items++] = (work_item){mm, s, (double)n_s[s] * net->layer[0].n_out * (K + 8.0 * net->layer[1].n_in)};
     }
@@ -513,11 +594,21 @@ elign_status ani_compute_ex(ani_model *m, ani_workspace *ws, int64_t n_mol, cons
     const int mm = items[it].member, s = items[it].species;
     const ani_net *net = &m->nets[mm * S + s];
     const int n1 = net->layer[0].n_out;
-    const elign_real *w1t = ws->w1t_packed[s] + (int64_t)mm * K * n1;
+    first_layer first = {.one_pass = one_pass[s]};
+    if (first.one_pass) {
+      const int64_t ldw1 = ws->w1_packed[s] ? K : D;
+      first.w1 = (ws->w1_packed[s] ? ws->w1_packed[s] : m->w1_stack[s]) + (int64_t)mm * n1 * ldw1;
+      first.ldw1 = ldw1;
+      first.g_member = ws->g_member[s] + (int64_t)mm * n_s[s] * K;
+      elign_real *rows_end = ws->scratch[omp_get_thread_num()] + item_scratch_per_row(net) * (size_t)n_s[s];
+      first.panel = (elign_real *)(((uintptr_t)rows_end + 63) & ~(uintptr_t)63);
+    } else {
+      first.w1t = ws->w1t_packed[s] + (int64_t)mm * K * n1;
+    }
     /* member mm's outputs: row r of species s at y[mm·n_atoms + Σ_{s'<s} n_s' + r] */
     int64_t off = 0;
     for (int t = 0; t < s; t++) off += n_s[t];
-    member_item(ws->y + (int64_t)mm * n_atoms + off, ws->z1[s] + (int64_t)mm * n1, (int64_t)M * n1, net, w1t, ws->h0[s], (int)n_s[s], K,
+    member_item(ws->y + (int64_t)mm * n_atoms + off, ws->z1[s] + (int64_t)mm * n1, (int64_t)M * n1, net, &first, ws->h0[s], (int)n_s[s], K,
                 want_forces, inv_members, ws->scratch[omp_get_thread_num()]);
   }
 
@@ -556,10 +647,11 @@ elign_status ani_compute_ex(ani_model *m, ani_workspace *ws, int64_t n_mol, cons
   if (!want_forces) return ELIGN_OK;
 
   /* 5.–6. ensemble-averaged input gradient, AEV backward → forces */
-  if (out->forces) gradient_to_forces(out->forces, ws, m, n_mol, offsets, status, pos, n_s, -1);
+  if (out->forces) gradient_to_forces(out->forces, ws, m, n_mol, offsets, status, pos, n_s, one_pass, -1);
   if (out->member_forces)
     for (int mm = 0; mm < M; mm++)
-      gradient_to_forces(out->member_forces + (int64_t)mm * n_atoms * 3, ws, m, n_mol, offsets, status, pos, n_s, mm);
+      gradient_to_forces(out->member_forces + (int64_t)mm * n_atoms * 3, ws, m, n_mol, offsets, status, pos, n_s,
+                         one_pass, mm);
   return ELIGN_OK;
 }
 
