@@ -289,15 +289,16 @@ elign_status grpo_molecule_terms(grpo_mol_terms *terms, int64_t n_mol, const int
 
 double grpo_composition_bonus(grpo_mol_terms *terms, int64_t n_mol, const int64_t *offsets, const int32_t *Z,
                               const double *target_by_Z, double weight) {
-  double count[ELIGN_MAX_Z + 1] = {0}, log_ratio[ELIGN_MAX_Z + 1] = {0};
+  int64_t count[ELIGN_MAX_Z + 1] = {0};
+  double log_ratio[ELIGN_MAX_Z + 1] = {0};
   int64_t N = offsets[n_mol] - offsets[0];
-  for (int64_t i = offsets[0]; i < offsets[n_mol]; i++) count[Z[i]] += 1;
+  elign_count_elements(Z + offsets[0], N, count);
   int targets = 0;
   for (int z = 1; z <= ELIGN_MAX_Z; z++) targets += target_by_Z[z] > 0;
   double kl = 0;
   for (int z = 1; z <= ELIGN_MAX_Z; z++) {
     if (!(target_by_Z[z] > 0)) continue;
-    double p = (count[z] + 0.5) / ((double)N + 0.5 * targets);
+    double p = ((double)count[z] + 0.5) / ((double)N + 0.5 * targets);
     log_ratio[z] = log(p / target_by_Z[z]);
     kl += p * log_ratio[z];
   }

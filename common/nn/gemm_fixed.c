@@ -16,8 +16,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 
-#define SFMA(a, b, c) ELIGN_FIXED_MADD(a, b, c)
-
 #if (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))) && !defined(ELIGN_GEMM_FIXED_SCALAR)
 #include <immintrin.h>
 #endif
