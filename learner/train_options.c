@@ -35,6 +35,13 @@ static elign_status load_grpo_settings(grpo_settings *s, const elign_config *cfg
   return grpo_settings_validate(s, err);
 }
 
+/* A per-element list of the config, indexed by Z − 1 (H first): 1..118 values. */
+static elign_status list_by_z(const elign_config *cfg, const char *key, const double **v, int *n, elign_error *err) {
+  *v = elign_config_get_list(cfg, key, n);
+  if (*n < 1 || *n > 118) return ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "%s: %d values (1..118, by Z − 1)", key, *n);
+  return ELIGN_OK;
+}
+
 /* reward.energy_atom_refs: null, oracle, or custom with reward.energy_atom_ref_values. */
 static elign_status load_atom_refs(train_options *o, const elign_config *cfg, elign_error *err) {
   o->atom_refs = TRAIN_REF_NONE;
@@ -56,9 +63,9 @@ static elign_status load_atom_refs(train_options *o, const elign_config *cfg, el
     return ELIGN_FAIL(err, ELIGN_ERR_CONFIG,
                       "reward.energy_atom_refs is custom but reward.energy_atom_ref_values is null (eV by Z − 1)");
   int n = 0;
-  const double *v = elign_config_get_list(cfg, "reward.energy_atom_ref_values", &n);
-  if (n < 1 || n > 118)
-    return ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "reward.energy_atom_ref_values: %d values (1..118, by Z − 1)", n);
+  const double *v = NULL;
+  elign_status st = list_by_z(cfg, "reward.energy_atom_ref_values", &v, &n, err);
+  if (st) return st;
   for (int i = 0; i < n; i++) o->atom_ref_eV[i + 1] = v[i];
   o->atom_refs = TRAIN_REF_CUSTOM;
   return ELIGN_OK;
@@ -74,9 +81,9 @@ static elign_status load_composition(train_options *o, const elign_config *cfg, 
     return ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "reward.composition_weight is %g but reward.composition_target is null "
                       "(element fractions by Z − 1, H first)", o->s.reward.composition_weight);
   int n = 0;
-  const double *v = elign_config_get_list(cfg, "reward.composition_target", &n);
-  if (n < 1 || n > 118)
-    return ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "reward.composition_target: %d values (1..118, by Z − 1)", n);
+  const double *v = NULL;
+  elign_status st = list_by_z(cfg, "reward.composition_target", &v, &n, err);
+  if (st) return st;
   double sum = 0;
   for (int i = 0; i < n; i++) {
     if (!(v[i] >= 0) || !isfinite(v[i]))

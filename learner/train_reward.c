@@ -125,6 +125,12 @@ static double min_of(const double *v, int64_t n) {
   return n ? s : NAN;
 }
 
+/* "H -13.6, C -1029.8, ..." for a log line: one element's value appended. */
+static void append_element_value(char *list, size_t cap, int z, double value, int digits) {
+  size_t len = strlen(list);
+  snprintf(list + len, cap - len, "%s%s %.*f", len ? ", " : "", elign_element_symbol(z), digits, value);
+}
+
 elign_status train_reward_setup_atom_refs(trainer *tr, elign_error *err) {
   const train_options *o = tr->o;
   for (int z = 0; z < 119; z++) tr->atom_ref_eV[z] = o->atom_ref_eV[z];
@@ -148,8 +154,7 @@ elign_status train_reward_setup_atom_refs(trainer *tr, elign_error *err) {
                               elign_element_symbol(z), z)
                  : ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "reward.energy_atom_ref_values has no energy for %s (Z = %d, "
                               "entry %d), an element of the model", elign_element_symbol(z), z, z - 1);
-    size_t len = strlen(list);
-    snprintf(list + len, sizeof list - len, "%s%s %.6f", len ? ", " : "", elign_element_symbol(z), tr->atom_ref_eV[z]);
+    append_element_value(list, sizeof list, z, tr->atom_ref_eV[z], 6);
   }
   elign_info("energy references (%s): %s eV", o->atom_refs == TRAIN_REF_ORACLE ? "the oracle's lone atoms" : "custom",
              list);
@@ -167,9 +172,7 @@ elign_status train_reward_check_composition(const trainer *tr, elign_error *err)
       return ELIGN_FAIL(err, ELIGN_ERR_CONFIG, "reward.composition_target: entry %d (%s) is 0 or missing, but the "
                         "model makes %s: give every element of the model a fraction > 0", z - 1,
                         elign_element_symbol(z), elign_element_symbol(z));
-    size_t len = strlen(list);
-    snprintf(list + len, sizeof list - len, "%s%s %.4f", len ? ", " : "", elign_element_symbol(z),
-             o->composition_target[z]);
+    append_element_value(list, sizeof list, z, o->composition_target[z], 4);
   }
   elign_info("element-mix term: weight %g, target fractions %s", o->s.reward.composition_weight, list);
   return ELIGN_OK;
