@@ -87,6 +87,7 @@ static const key_row KEYS[] = {
     {"reward.oracle_failure", K_ENUM, F(reward.oracle_failure), "min_margin=0|reference=1"},
     {"reward.oracle_failure_margin", K_REAL, F(reward.oracle_failure_margin), NULL},
     {"reward.composition_weight", K_REAL, F(reward.composition_weight), NULL},
+    {"reward.composition_integral", K_REAL, F(reward.composition_integral), NULL},
     {"reward.shaping.enabled", K_BOOL, F(reward.shaping.enabled), NULL},
     {"reward.shaping.mode", K_ENUM, F(reward.shaping.mode),
      "delta=0|pbrs_return_to_go=1|pbrs=1|return_to_go=1|paper=1"},

@@ -288,9 +288,9 @@ elign_status grpo_molecule_terms(grpo_mol_terms *terms, int64_t n_mol, const int
 }
 
 double grpo_composition_bonus(grpo_mol_terms *terms, int64_t n_mol, const int64_t *offsets, const int32_t *Z,
-                              const double *target_by_Z, double weight) {
+                              const double *target_by_Z, double weight, double integral_gain, double *integral_by_Z) {
   int64_t count[ELIGN_MAX_Z + 1] = {0};
-  double log_ratio[ELIGN_MAX_Z + 1] = {0};
+  double per_atom[ELIGN_MAX_Z + 1] = {0};
   int64_t N = offsets[n_mol] - offsets[0];
   elign_count_elements(Z + offsets[0], N, count);
   int targets = 0;
@@ -299,13 +299,18 @@ double grpo_composition_bonus(grpo_mol_terms *terms, int64_t n_mol, const int64_
   for (int z = 1; z <= ELIGN_MAX_Z; z++) {
     if (!(target_by_Z[z] > 0)) continue;
     double p = ((double)count[z] + 0.5) / ((double)N + 0.5 * targets);
-    log_ratio[z] = log(p / target_by_Z[z]);
-    kl += p * log_ratio[z];
+    double log_ratio = log(p / target_by_Z[z]);
+    kl += p * log_ratio;
+    per_atom[z] = log_ratio;
+    if (integral_gain > 0) {
+      integral_by_Z[z] += integral_gain * log_ratio;
+      per_atom[z] += integral_by_Z[z];
+    }
   }
   for (int64_t b = 0; b < n_mol; b++) {
     int64_t o = offsets[b], n = offsets[b + 1] - o;
     double sum = 0;
-    for (int64_t a = o; a < o + n; a++) sum += log_ratio[Z[a]];
+    for (int64_t a = o; a < o + n; a++) sum += per_atom[Z[a]];
     terms[b].bonus_composition = n > 0 ? -weight * sum / (double)n : 0.0;
     terms[b].bonus += terms[b].bonus_composition;
   }

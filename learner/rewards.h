@@ -161,9 +161,15 @@ elign_status grpo_molecule_terms(grpo_mol_terms *terms, int64_t n_mol, const int
  * element's count: molecules rich in what the batch lacks gain, and the term
  * is 0 when the batch has the target mix. Added to terms[b].bonus_composition
  * and .bonus (the force channel, after the stability gate like every bonus).
- * Returns KL(p̂ ‖ p*) of the batch (nats). */
+ * With integral_gain η > 0 the term also has a memory: integral_by_Z[Z]
+ * (the run's state, 0 at the start) first grows by η · log(p̂_Z / p*_Z) and
+ * the per-atom log ratio above becomes log(p̂_Z / p*_Z) + integral_by_Z[Z].
+ * A proportional term alone settles where its pull balances the other
+ * rewards' pull, i.e. still off the target; the accumulated offset keeps
+ * growing while the drift lasts (the I of a PI controller). integral_by_Z
+ * may be NULL when η is 0. Returns KL(p̂ ‖ p*) of the batch (nats). */
 double grpo_composition_bonus(grpo_mol_terms *terms, int64_t n_mol, const int64_t *offsets, const int32_t *Z,
-                              const double *target_by_Z, double weight);
+                              const double *target_by_Z, double weight, double integral_gain, double *integral_by_Z);
 
 /* ---- the reward batch --------------------------------------------------------- */
 

@@ -15,6 +15,7 @@
 
 #include "actor/rollout.h"
 #include "common/chem/bonds.h"
+#include "common/chem/elements.h"
 #include "common/chem/smiles_set.h"
 #include "common/io/metrics.h"
 #include "common/model/edm_model.h"
@@ -36,7 +37,7 @@
 #endif
 
 /* Named numbers of one iteration's metrics line, in the order written. */
-#define TRAIN_MAX_METRICS 96
+#define TRAIN_MAX_METRICS 160
 typedef struct {
   int n;
   const char *name[TRAIN_MAX_METRICS];
@@ -128,6 +129,8 @@ typedef struct {
 
   int clash_logged;        /* the clash guard has said it once */
   grpo_signal_watch signal_watch; /* rank 0: zero-signal groups (train_reward.c) */
+  double composition_integral[ELIGN_MAX_Z + 1]; /* rank 0: the element-mix term's accumulated offsets by Z
+                                                   (reward.composition_integral; kept in the checkpoint) */
   struct train_judges *judges; /* rank 0 with train.judges: the judge rounds (train_judges.c) */
 
   run_wait wait;           /* the deadline of every wait for the other actors (mpi.timeout) */

@@ -178,6 +178,29 @@ elign_status train_reward_check_composition(const trainer *tr, elign_error *err)
   return ELIGN_OK;
 }
 
+/* The element-mix term (D9) on the iteration's molecules, with its metrics:
+ * the batch's KL to the target, and per target element its fraction and, with
+ * the integral gain on, its accumulated offset. */
+static void composition_term(trainer *tr, const batch_inputs *bi, grpo_mol_terms *terms, train_metrics *m) {
+  const train_options *o = tr->o;
+  const grpo_settings *s = &o->s;
+  train_metric(m, "composition_kl",
+               grpo_composition_bonus(terms, bi->B, bi->offsets, bi->Z, o->composition_target,
+                                      s->reward.composition_weight, s->reward.composition_integral,
+                                      tr->composition_integral));
+  int64_t count[ELIGN_MAX_Z + 1] = {0};
+  elign_count_elements(bi->Z, bi->N, count);
+  for (int z = 1; z <= ELIGN_MAX_Z; z++) {
+    if (!(o->composition_target[z] > 0)) continue;
+    static char fraction_name[ELIGN_MAX_Z + 1][32], offset_name[ELIGN_MAX_Z + 1][32]; /* train_metric keeps the pointer */
+    snprintf(fraction_name[z], sizeof fraction_name[z], "composition_fraction_%s", elign_element_symbol(z));
+    train_metric(m, fraction_name[z], bi->N > 0 ? (double)count[z] / (double)bi->N : NAN);
+    if (!(s->reward.composition_integral > 0)) continue;
+    snprintf(offset_name[z], sizeof offset_name[z], "composition_offset_%s", elign_element_symbol(z));
+    train_metric(m, offset_name[z], tr->composition_integral[z]);
+  }
+}
+
 /* Potentials of every oracle frame (J × B each), failures counted. */
 static elign_status frame_potentials(const trainer *tr, const batch_inputs *bi, double *phi_f, double *phi_e,
                                      uint8_t *failed_terminal, int32_t *fail_count, int64_t *n_failed,
@@ -318,9 +341,7 @@ static elign_status rank0_rewards(trainer *tr, train_iter *it, const batch_input
     grpo_chem_input chem = {.stable = stable, .n_stable_atoms = n_stable, .nr_bonds = nr_bonds, .positions = bi->pos,
                             .valence = &tr->valence, .bonds = tr->have_bonds ? &tr->bonds : NULL};
     st = grpo_molecule_terms(terms, B, bi->offsets, type_index, &chem, s, err);
-    if (!st && s->reward.composition_weight > 0)
-      train_metric(m, "composition_kl", grpo_composition_bonus(terms, B, bi->offsets, bi->Z, o->composition_target,
-                                                               s->reward.composition_weight));
+    if (!st && s->reward.composition_weight > 0) composition_term(tr, bi, terms, m);
   }
   if (!st) {
     for (int64_t b = 0; b < B; b++) group_index[b] = (int32_t)(b / o->K);

@@ -182,11 +182,34 @@ static elign_status weights_checkpoint(const trainer *tr, elign_checkpoint *c, e
   return ELIGN_OK;
 }
 
+/* The element-mix term's accumulated offsets (reward.composition_integral):
+ * an attribute of the state checkpoint, by Z − 1 like the config's lists. */
+#define COMPOSITION_INTEGRAL_ATTR "composition_integral"
+
 /* The whole training state: the weights plus what --resume needs. */
 static elign_status state_checkpoint(const trainer *tr, elign_checkpoint *c, elign_error *err) {
   elign_status st = weights_checkpoint(tr, c, err);
   if (!st) train_state_to_checkpoint(&tr->ts, c);
+  if (!st && tr->o->s.reward.composition_integral > 0)
+    elign_checkpoint_set_doubles(c, COMPOSITION_INTEGRAL_ATTR, ELIGN_MAX_Z, tr->composition_integral + 1);
   return st;
+}
+
+/* --resume: the offsets where the run left them; a checkpoint of a run
+ * without the integral term starts them at 0 (said once). */
+static elign_status resume_composition_integral(trainer *tr, const elign_checkpoint *c, const char *path,
+                                                elign_error *err) {
+  if (!(tr->o->s.reward.composition_integral > 0)) return ELIGN_OK;
+  const elign_ckpt_attr *a = elign_checkpoint_find_attr(c, COMPOSITION_INTEGRAL_ATTR);
+  if (!a) {
+    elign_info("%s has no element-mix offsets (" COMPOSITION_INTEGRAL_ATTR "): they start at 0", path);
+    return ELIGN_OK;
+  }
+  if (a->type != ELIGN_CKPT_DOUBLES || a->n != ELIGN_MAX_Z)
+    return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: attribute " COMPOSITION_INTEGRAL_ATTR " is not %d numbers", path,
+                      ELIGN_MAX_Z);
+  memcpy(tr->composition_integral + 1, a->v, ELIGN_MAX_Z * sizeof(double));
+  return ELIGN_OK;
 }
 
 /* RUN/<name> becomes another name of `path` (a hard link, else a copy). */
@@ -263,6 +286,7 @@ static elign_status read_resume_checkpoint(trainer *tr, elign_error *err) {
   }
   if (!st && !c.reference)
     st = ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s holds no reference parameters: not an `elign train` checkpoint", path);
+  if (!st) st = resume_composition_integral(tr, &c, path, err);
   if (!st) {
     tr->iteration = c.iteration;
     tr->policy_version = c.n_rng_counters > 0 ? (int64_t)c.rng_counters[0] : c.iteration;

@@ -750,7 +750,7 @@ static void test_composition(void) {
   memset(terms, 0, sizeof terms);
   terms[1].bonus = 1.0; /* an earlier bonus stays */
   const double w = 2.5;
-  double kl = grpo_composition_bonus(terms, 3, off, Z, target_by_Z, w);
+  double kl = grpo_composition_bonus(terms, 3, off, Z, target_by_Z, w, 0.0, NULL);
 
   /* per atom, the derivative of M·KL with respect to its element's count (central differences) */
   double n[3] = {12, 3, 1}, dkl[3];
@@ -774,16 +774,60 @@ static void test_composition(void) {
   /* a batch that has the target mix (smoothed) is left alone */
   for (int k = 0; k < 3; k++) target_by_Z[el[k]] = (n[k] + 0.5) / 17.5;
   memset(terms, 0, sizeof terms);
-  kl = grpo_composition_bonus(terms, 3, off, Z, target_by_Z, w);
+  kl = grpo_composition_bonus(terms, 3, off, Z, target_by_Z, w, 0.0, NULL);
   CHECK(fabs(kl) < 1e-15);
   for (int b = 0; b < 3; b++) CHECK(fabs(terms[b].bonus_composition) < 1e-14);
 
   /* an element of the target that the batch lacks has a finite log (half an atom) */
   target_by_Z[7] = 0.1;
   memset(terms, 0, sizeof terms);
-  kl = grpo_composition_bonus(terms, 3, off, Z, target_by_Z, w);
+  kl = grpo_composition_bonus(terms, 3, off, Z, target_by_Z, w, 0.0, NULL);
   CHECK(isfinite(kl));
   for (int b = 0; b < 3; b++) CHECK(isfinite(terms[b].bonus_composition));
+}
+
+/* The integral gain: the offsets accumulate η · log(p̂/p*) per call and join
+ * the log ratio; a batch at the target leaves them where they are and still
+ * feels them. */
+static void test_composition_integral(void) {
+  const int32_t Z[] = {6, 6, 1, 1, 1, 1, 1, 1, 6, 1, 1, 1, 1, 8, 1, 1}; /* C2H6, CH4, H2O */
+  const int64_t off[] = {0, 8, 13, 16};
+  const int el[3] = {1, 6, 8};
+  const double n[3] = {12, 3, 1}, target[3] = {0.5, 0.35, 0.15}, w = 2.5, eta = 0.3;
+  double target_by_Z[ELIGN_MAX_Z + 1] = {0}, integral[ELIGN_MAX_Z + 1] = {0}, log_ratio[3];
+  for (int k = 0; k < 3; k++) {
+    target_by_Z[el[k]] = target[k];
+    log_ratio[k] = log((n[k] + 0.5) / 17.5 / target[k]);
+  }
+  grpo_mol_terms plain[3], terms[3];
+  memset(plain, 0, sizeof plain);
+  grpo_composition_bonus(plain, 3, off, Z, target_by_Z, w, 0.0, NULL);
+  const double atoms_of[3][3] = {{6, 2, 0}, {4, 1, 0}, {2, 0, 1}};
+  for (int call = 1; call <= 3; call++) {
+    memset(terms, 0, sizeof terms);
+    grpo_composition_bonus(terms, 3, off, Z, target_by_Z, w, eta, integral);
+    for (int k = 0; k < 3; k++) CHECK_CLOSE(integral[el[k]], call * eta * log_ratio[k], 1e-14, 0);
+    CHECK(integral[7] == 0); /* not a target element */
+    for (int b = 0; b < 3; b++) {
+      double want = 0, size = 0;
+      for (int k = 0; k < 3; k++) want += atoms_of[b][k] * (1 + call * eta) * log_ratio[k], size += atoms_of[b][k];
+      CHECK_CLOSE(terms[b].bonus_composition, -w * want / size, 1e-12, 0);
+    }
+    /* the memory strengthens the pull the proportional term has */
+    CHECK(terms[0].bonus_composition - terms[1].bonus_composition >
+          plain[0].bonus_composition - plain[1].bonus_composition);
+  }
+  /* at the target: the proportional part is 0, the offsets stay and still act */
+  double before[3];
+  for (int k = 0; k < 3; k++) target_by_Z[el[k]] = (n[k] + 0.5) / 17.5, before[k] = integral[el[k]];
+  memset(terms, 0, sizeof terms);
+  grpo_composition_bonus(terms, 3, off, Z, target_by_Z, w, eta, integral);
+  for (int k = 0; k < 3; k++) CHECK_CLOSE(integral[el[k]], before[k], 1e-15, 0);
+  for (int b = 0; b < 3; b++) {
+    double want = 0, size = 0;
+    for (int k = 0; k < 3; k++) want += atoms_of[b][k] * before[k], size += atoms_of[b][k];
+    CHECK_CLOSE(terms[b].bonus_composition, -w * want / size, 1e-12, 0);
+  }
 }
 
 int main(void) {
@@ -801,6 +845,7 @@ int main(void) {
   test_plan();
   test_chem();
   test_composition();
+  test_composition_integral();
 #ifdef ELIGN_DOUBLE
   test_step_fd();
 #endif

@@ -130,6 +130,24 @@ kill -TERM $pid 2>/dev/null; wait $pid; rc=$?
 T --resume rt > /dev/null 2>&1 || bad "resume after SIGTERM"
 same "SIGTERM + --resume" r1/checkpoint.h5 rt/checkpoint.h5
 
+# the element-mix term's integral offsets are run state: stopped after 2 iterations and
+# resumed, the third iteration must see the same offsets (and the same weights) as a
+# straight run; lost offsets would restart at 0 and show as a smaller H offset
+MIX="--set reward.composition_weight=1 --set reward.composition_integral=0.5
+     --set reward.composition_target=[0.5,0.01,0.01,0.01,0.01,0.3,0.06,0.08,0.02]"
+T --set run.dir=mix $MIX > /dev/null 2>&1 || bad "element-mix run"
+T --set run.dir=mixr $MIX --set dataloader.epoches=2 > /dev/null 2>&1 || bad "element-mix run, 2 iterations"
+T --resume mixr $MIX > /dev/null 2>&1 || bad "element-mix resume"
+same "element-mix offsets: 2 iterations + --resume" mix/checkpoint.h5 mixr/checkpoint.h5
+"$PY" - mix/metrics.jsonl mixr/metrics.jsonl <<'PY' && ok || bad "element-mix offsets not carried over --resume"
+import json, sys
+a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:3])
+off = [m.get("composition_offset_H") for m in a]
+print("composition_offset_H by iteration:", off, "resumed:", b[-1].get("composition_offset_H"))
+# a surplus of H every iteration: the offset grows by 0.5 log(p_H / 0.5) > 0 each time
+sys.exit(0 if len(a) == 3 and off[0] > 0 and off[2] > off[1] > off[0] and b[-1]["composition_offset_H"] == off[2] else 1)
+PY
+
 # ---- faults ---------------------------------------------------------------------------
 T --set run.dir=flaky --set oracle.python_function=flaky --set dataloader.epoches=2 > flaky.txt 2>&1 ||
   bad "flaky oracle run: $(cat flaky.txt)"
