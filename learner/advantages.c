@@ -217,6 +217,95 @@ elign_status grpo_advantages_compute(grpo_advantages *out, const grpo_reward_bat
   return ELIGN_OK;
 }
 
+/* ---- [Elign-C] D10: advantages blind to the element mix ---------------------- */
+
+/* Solve (A + ridge·I) x = b in place (b becomes x) for a small symmetric
+ * positive semi-definite A (E × E, row-major, overwritten by its Cholesky
+ * factor). The ridge keeps a singular A solvable: within a group every
+ * molecule has the same atom count, so the centred counts always sum to 0. */
+static void solve_ridge(double *A, double *b, int E, double ridge) {
+  for (int i = 0; i < E; i++) A[i * E + i] += ridge;
+  for (int j = 0; j < E; j++) {
+    double d = A[j * E + j];
+    for (int k = 0; k < j; k++) d -= A[j * E + k] * A[j * E + k];
+    A[j * E + j] = sqrt(d > 0 ? d : ridge);
+    for (int i = j + 1; i < E; i++) {
+      double v = A[i * E + j];
+      for (int k = 0; k < j; k++) v -= A[i * E + k] * A[j * E + k];
+      A[i * E + j] = v / A[j * E + j];
+    }
+  }
+  for (int i = 0; i < E; i++) { /* L y = b */
+    for (int k = 0; k < i; k++) b[i] -= A[i * E + k] * b[k];
+    b[i] /= A[i * E + i];
+  }
+  for (int i = E - 1; i >= 0; i--) { /* Lᵀ x = y */
+    for (int k = i + 1; k < E; k++) b[i] -= A[k * E + i] * b[k];
+    b[i] /= A[i * E + i];
+  }
+}
+
+/* counts (n, E) minus each group's mean, into X. */
+static void centre_per_group(double *X, const double *counts, int E, const group_list *g) {
+  for (int i = 0; i < g->n; i++) {
+    const int64_t *m = g->members + g->start[i];
+    int64_t gn = g->start[i + 1] - g->start[i];
+    for (int e = 0; e < E; e++) {
+      double mean = 0;
+      for (int64_t j = 0; j < gn; j++) mean += counts[m[j] * E + e];
+      mean /= (double)gn;
+      for (int64_t j = 0; j < gn; j++) X[m[j] * E + e] = counts[m[j] * E + e] - mean;
+    }
+  }
+}
+
+double grpo_advantages_composition_neutral(grpo_advantages *a, const int32_t *group_index, const double *counts,
+                                           int E, double clip) {
+  int64_t n = a->n_mol;
+  if (n == 0 || E == 0) return 0.0;
+  int cols = a->cols;
+  group_list g;
+  groups_build(&g, group_index, n);
+  double *X = elign_malloc(sizeof(double) * (size_t)n * (size_t)E, "grpo:neutral.X");
+  centre_per_group(X, counts, E, &g);
+  double *XtX = elign_calloc((size_t)E * (size_t)E, sizeof(double), "grpo:neutral.XtX");
+  double *A = elign_malloc(sizeof(double) * (size_t)E * (size_t)E, "grpo:neutral.chol");
+  double *beta = elign_malloc(sizeof(double) * (size_t)E, "grpo:neutral.beta");
+  double trace = 0;
+  for (int64_t b = 0; b < n; b++)
+    for (int i = 0; i < E; i++)
+      for (int j = 0; j < E; j++) XtX[i * E + j] += X[b * E + i] * X[b * E + j];
+  for (int i = 0; i < E; i++) trace += XtX[i * E + i];
+  double ridge = 1e-9 * (trace > 0 ? trace / E : 1.0), total = 0, removed = 0;
+  for (int k = 0; k < cols; k++) {
+    memset(beta, 0, sizeof(double) * (size_t)E);
+    for (int64_t b = 0; b < n; b++) {
+      double y = a->adv[b * cols + k];
+      total += y * y;
+      for (int e = 0; e < E; e++) beta[e] += X[b * E + e] * y;
+    }
+    memcpy(A, XtX, sizeof(double) * (size_t)E * (size_t)E);
+    solve_ridge(A, beta, E, ridge);
+    for (int64_t b = 0; b < n; b++) {
+      double fit = 0;
+      for (int e = 0; e < E; e++) fit += X[b * E + e] * beta[e];
+      removed += fit * fit;
+      a->adv[b * cols + k] = clampd(a->adv[b * cols + k] - fit, clip);
+    }
+  }
+  for (int64_t b = 0; b < n; b++) {
+    double sum = 0;
+    for (int k = 0; k < cols; k++) sum += a->adv[b * cols + k];
+    a->adv_sum[b] = clampd(sum, clip);
+  }
+  free(X);
+  free(XtX);
+  free(A);
+  free(beta);
+  groups_free(&g);
+  return total > 0 ? removed / total : 0.0;
+}
+
 void grpo_advantages_free(grpo_advantages *a) {
   if (!a) return;
   elign_free(a->adv);

@@ -51,6 +51,19 @@ elign_status grpo_advantages_compute(grpo_advantages *out, const grpo_reward_bat
                                      const grpo_schedule *sch, const grpo_settings *s, elign_error *err);
 void grpo_advantages_free(grpo_advantages *a);
 
+/* [Elign-C] D10 (reward.composition_neutral): remove from the advantages
+ * every part that is linear in the molecules' element counts relative to
+ * their group's mean. counts: (n_mol, E) element counts of the molecules in
+ * a's order; group_index: their groups. Per advantage column k the batch's
+ * least-squares fit A[:,k] ≈ X·β (X = counts centred per group; pooled over
+ * the groups, one β per column) is subtracted, then the clamp to ±clip is
+ * applied again. Afterwards no element count correlates with the advantage
+ * inside the groups (Xᵀ A[:,k] = 0 up to the clamp), so the policy gradient
+ * has no first-order pull towards any element mix, whichever reward term
+ * would have pulled. Returns the fraction of Σ A² the fit removed. */
+double grpo_advantages_composition_neutral(grpo_advantages *a, const int32_t *group_index, const double *counts,
+                                           int E, double clip);
+
 /* Advantage of molecule b at transition k (any path). */
 static inline double grpo_advantage_at(const grpo_advantages *a, int64_t b, int k) {
   return a->cols == 1 ? a->adv[b] : a->adv[b * a->cols + k];

@@ -88,6 +88,7 @@ static const key_row KEYS[] = {
     {"reward.oracle_failure_margin", K_REAL, F(reward.oracle_failure_margin), NULL},
     {"reward.composition_weight", K_REAL, F(reward.composition_weight), NULL},
     {"reward.composition_integral", K_REAL, F(reward.composition_integral), NULL},
+    {"reward.composition_neutral", K_BOOL, F(reward.composition_neutral), NULL},
     {"reward.shaping.enabled", K_BOOL, F(reward.shaping.enabled), NULL},
     {"reward.shaping.mode", K_ENUM, F(reward.shaping.mode),
      "delta=0|pbrs_return_to_go=1|pbrs=1|return_to_go=1|paper=1"},

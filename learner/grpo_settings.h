@@ -86,6 +86,7 @@ typedef struct {
   double oracle_failure_margin;          /* [Elign-C] reward.oracle_failure_margin (1.0) */
   double composition_weight;             /* [Elign-C] reward.composition_weight (0: off; targets in train_options) */
   double composition_integral;           /* [Elign-C] reward.composition_integral (0: proportional term only) */
+  int composition_neutral;               /* [Elign-C] reward.composition_neutral (D10; false) */
   grpo_shaping_settings shaping;
 } grpo_reward_settings;
 

@@ -302,6 +302,24 @@ static void advantage_stats(trainer *tr, const grpo_advantages *adv, train_metri
   if (grpo_signal_watch_update(&tr->signal_watch, frac)) warn_zero_signal(tr, adv, m);
 }
 
+/* D10: the kept molecules' counts of the model's elements, and the advantages
+ * made blind to them; logs the fraction of the advantages' square sum removed. */
+static void composition_neutral(const trainer *tr, const batch_inputs *bi, const grpo_reward_batch *rb,
+                                grpo_advantages *adv, train_metrics *m) {
+  int E = tr->model.n_types;
+  double *counts = elign_calloc((size_t)(rb->n_mol > 0 ? rb->n_mol : 1) * (size_t)E, sizeof(double), "train:counts");
+  for (int64_t j = 0; j < rb->n_mol; j++) {
+    int64_t b = rb->source_index[j];
+    for (int64_t i = bi->offsets[b]; i < bi->offsets[b + 1]; i++) {
+      int t = edm_model_type_index(&tr->model, bi->Z[i]);
+      if (t >= 0) counts[j * E + t] += 1;
+    }
+  }
+  double removed = grpo_advantages_composition_neutral(adv, rb->group_index, counts, E, grpo_advantage_clip(&tr->o->s));
+  train_metric(m, "composition_advantage_removed", removed);
+  free(counts);
+}
+
 static elign_status rank0_rewards(trainer *tr, train_iter *it, const batch_inputs *bi, train_metrics *m,
                                   elign_error *err) {
   const train_options *o = tr->o;
@@ -397,6 +415,7 @@ static elign_status rank0_rewards(trainer *tr, train_iter *it, const batch_input
     train_metric(m, "energy_reward_mean", mean_of(rb.energy_rewards, rb.n_mol));
     train_metric(m, "energy_reward_max", max_of(rb.energy_rewards, rb.n_mol));
     st = grpo_advantages_compute(&adv, &rb, o->T, tr->timesteps, tr->shaped ? &tr->sched : NULL, s, err);
+    if (!st && s->reward.composition_neutral) composition_neutral(tr, bi, &rb, &adv, m);
   }
   if (!st) {
     advantage_stats(tr, &adv, m);

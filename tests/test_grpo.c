@@ -830,6 +830,54 @@ static void test_composition_integral(void) {
   }
 }
 
+/* D10: advantages made blind to the element mix. Two groups of four 6-atom
+ * molecules (H, C, O counts); afterwards no centred count correlates with any
+ * advantage column; a purely compositional advantage vanishes; a group whose
+ * members share one formula keeps its advantages; the clamp still holds. */
+static void test_composition_neutral(void) {
+  const int E = 3, cols = 2;
+  const int32_t grp[8] = {0, 0, 0, 0, 1, 1, 1, 1};
+  const double counts[8][3] = {{4, 2, 0}, {3, 2, 1}, {5, 1, 0}, {2, 3, 1},  /* group 0: formulas differ */
+                               {4, 1, 1}, {4, 1, 1}, {4, 1, 1}, {4, 1, 1}}; /* group 1: one formula */
+  double X[8][3];
+  for (int b = 0; b < 8; b++)
+    for (int e = 0; e < E; e++) {
+      double mean = 0;
+      for (int j = 0; j < 4; j++) mean += counts[(b / 4) * 4 + j][e] / 4.0;
+      X[b][e] = counts[b][e] - mean;
+    }
+  grpo_advantages a = {.n_mol = 8, .cols = cols};
+  a.adv = calloc(8 * cols, sizeof(double));
+  a.adv_sum = calloc(8, sizeof(double));
+  const double other[8] = {0.3, -0.7, 0.1, 0.2, 0.9, -0.4, 0.5, -1.0};
+  for (int b = 0; b < 8; b++) {
+    a.adv[b * cols + 0] = 0.8 * X[b][0] - 0.5 * X[b][2];    /* column 0: composition only */
+    a.adv[b * cols + 1] = other[b] + 0.6 * X[b][1];          /* column 1: composition + something else */
+  }
+  double before1[8];
+  for (int b = 0; b < 8; b++) before1[b] = a.adv[b * cols + 1];
+  double removed = grpo_advantages_composition_neutral(&a, grp, &counts[0][0], E, 5.0);
+  CHECK(removed > 0 && removed < 1);
+  for (int k = 0; k < cols; k++)
+    for (int e = 0; e < E; e++) {
+      double dot = 0;
+      for (int b = 0; b < 8; b++) dot += X[b][e] * a.adv[b * cols + k];
+      CHECK(fabs(dot) < 1e-7);
+    }
+  for (int b = 0; b < 8; b++) CHECK(fabs(a.adv[b * cols + 0]) < 1e-7); /* only composition: nothing left */
+  for (int b = 4; b < 8; b++) CHECK_CLOSE(a.adv[b * cols + 1], before1[b], 1e-12, 0); /* X = 0 there */
+  double moved = 0;
+  for (int b = 0; b < 4; b++) moved += fabs(a.adv[b * cols + 1] - before1[b]);
+  CHECK(moved > 0.1); /* group 0's compositional part is gone */
+  for (int b = 0; b < 8; b++) CHECK_CLOSE(a.adv_sum[b], a.adv[b * cols] + a.adv[b * cols + 1], 1e-15, 0);
+
+  /* the clamp after the fit */
+  for (int b = 0; b < 8; b++) a.adv[b * cols + 0] = 0, a.adv[b * cols + 1] = (b == 5 ? 10.0 : 0.0);
+  grpo_advantages_composition_neutral(&a, grp, &counts[0][0], E, 3.0);
+  CHECK(a.adv[5 * cols + 1] == 3.0);
+  grpo_advantages_free(&a);
+}
+
 int main(void) {
   test_settings();
   test_force_energy();
@@ -846,6 +894,7 @@ int main(void) {
   test_chem();
   test_composition();
   test_composition_integral();
+  test_composition_neutral();
 #ifdef ELIGN_DOUBLE
   test_step_fd();
 #endif
