@@ -178,9 +178,29 @@ elign_status train_reward_check_composition(const trainer *tr, elign_error *err)
   return ELIGN_OK;
 }
 
+/* Metric names by Z ("composition_fraction_C", ...): train_metric keeps the pointer. */
+static const char *element_metric_name(const char *what, int z) {
+  static char names[2][ELIGN_MAX_Z + 1][40];
+  int which = strcmp(what, "fraction") == 0 ? 0 : 1;
+  snprintf(names[which][z], sizeof names[which][z], "composition_%s_%s", what, elign_element_symbol(z));
+  return names[which][z];
+}
+
+/* Every iteration: the fraction of the batch's atoms of each element of the
+ * model (the element mix is where the rewards can be bought, D9/D10). */
+static void composition_metrics(const trainer *tr, const batch_inputs *bi, train_metrics *m) {
+  int64_t count[ELIGN_MAX_Z + 1] = {0};
+  elign_count_elements(bi->Z, bi->N, count);
+  for (int t = 0; t < tr->model.n_types; t++) {
+    int z = tr->model.type_Z[t];
+    if (elign_element_valid(z))
+      train_metric(m, element_metric_name("fraction", z), bi->N > 0 ? (double)count[z] / (double)bi->N : NAN);
+  }
+}
+
 /* The element-mix term (D9) on the iteration's molecules, with its metrics:
- * the batch's KL to the target, and per target element its fraction and, with
- * the integral gain on, its accumulated offset. */
+ * the batch's KL to the target and, with the integral gain on, each target
+ * element's accumulated offset. */
 static void composition_term(trainer *tr, const batch_inputs *bi, grpo_mol_terms *terms, train_metrics *m) {
   const train_options *o = tr->o;
   const grpo_settings *s = &o->s;
@@ -188,17 +208,8 @@ static void composition_term(trainer *tr, const batch_inputs *bi, grpo_mol_terms
                grpo_composition_bonus(terms, bi->B, bi->offsets, bi->Z, o->composition_target,
                                       s->reward.composition_weight, s->reward.composition_integral,
                                       tr->composition_integral));
-  int64_t count[ELIGN_MAX_Z + 1] = {0};
-  elign_count_elements(bi->Z, bi->N, count);
-  for (int z = 1; z <= ELIGN_MAX_Z; z++) {
-    if (!(o->composition_target[z] > 0)) continue;
-    static char fraction_name[ELIGN_MAX_Z + 1][32], offset_name[ELIGN_MAX_Z + 1][32]; /* train_metric keeps the pointer */
-    snprintf(fraction_name[z], sizeof fraction_name[z], "composition_fraction_%s", elign_element_symbol(z));
-    train_metric(m, fraction_name[z], bi->N > 0 ? (double)count[z] / (double)bi->N : NAN);
-    if (!(s->reward.composition_integral > 0)) continue;
-    snprintf(offset_name[z], sizeof offset_name[z], "composition_offset_%s", elign_element_symbol(z));
-    train_metric(m, offset_name[z], tr->composition_integral[z]);
-  }
+  for (int z = 1; z <= ELIGN_MAX_Z && s->reward.composition_integral > 0; z++)
+    if (o->composition_target[z] > 0) train_metric(m, element_metric_name("offset", z), tr->composition_integral[z]);
 }
 
 /* Potentials of every oracle frame (J × B each), failures counted. */
@@ -359,6 +370,7 @@ static elign_status rank0_rewards(trainer *tr, train_iter *it, const batch_input
     grpo_chem_input chem = {.stable = stable, .n_stable_atoms = n_stable, .nr_bonds = nr_bonds, .positions = bi->pos,
                             .valence = &tr->valence, .bonds = tr->have_bonds ? &tr->bonds : NULL};
     st = grpo_molecule_terms(terms, B, bi->offsets, type_index, &chem, s, err);
+    if (!st) composition_metrics(tr, bi, m);
     if (!st && s->reward.composition_weight > 0) composition_term(tr, bi, terms, m);
   }
   if (!st) {
