@@ -355,10 +355,41 @@ static elign_status sample_range(const sampler_config *cfg, int T, int stride, e
   return st;
 }
 
-elign_status sampler_run(const sampler_config *cfg, int64_t first, int64_t count, const int *n_atoms,
-                         sampler_output *out, elign_error *err) {
-  memset(out, 0, sizeof *out);
-  elign_molset_init(&out->mols);
+/* The atom counts of the ranges' molecules in order: n_atoms if given, else
+ * drawn. NULL (err set) if one is below 1. */
+static int *range_sizes(const sampler_config *cfg, const sampler_range *ranges, int64_t n_ranges, int64_t count,
+                        const int *n_atoms, elign_error *err) {
+  int *sizes = elign_malloc((size_t)(count > 0 ? count : 1) * sizeof(int), "sampler:sizes");
+  int64_t k = 0;
+  for (int64_t r = 0; r < n_ranges; r++)
+    for (int64_t g = ranges[r].first; g < ranges[r].first + ranges[r].count; g++, k++) {
+      sizes[k] = n_atoms ? n_atoms[k] : sampler_draw_n_atoms(cfg, g);
+      if (sizes[k] < 1) {
+        elign_free(sizes);
+        ELIGN_FAIL(err, ELIGN_ERR_ARG, "molecule %lld: %d atoms", (long long)g, sizes[k]);
+        return NULL;
+      }
+    }
+  return sizes;
+}
+
+/* One range cut into the batches of cfg->batch aligned in the global index,
+ * so that a rank's share never changes a batch's composition. */
+static elign_status sample_batches(const sampler_config *cfg, int T, int stride, egnn_workspace *ws,
+                                   sampler_range range, const int *sizes, sampler_output *out,
+                                   elign_progress *progress, long long *network_calls, elign_error *err) {
+  int64_t bsz = cfg->batch, first = range.first, end = range.first + range.count;
+  elign_status st = ELIGN_OK;
+  for (int64_t b0 = first - first % bsz; b0 < end && !st; b0 += bsz) {
+    int64_t lo = b0 < first ? first : b0, hi = b0 + bsz < end ? b0 + bsz : end;
+    st = sample_range(cfg, T, stride, ws, lo, hi - lo, sizes + (lo - first), out, progress, network_calls, err);
+  }
+  return st;
+}
+
+elign_status sampler_run_ranges(const sampler_config *cfg, const sampler_range *ranges, int64_t n_ranges,
+                                const int *n_atoms, sampler_output *out, elign_error *err) {
+  memset(out, 0, sizeof *out); /* an error before the sampling leaves it so: nothing to free */
   const edm_model *m = cfg->model;
   int T = cfg->T > 0 ? cfg->T : m->T0;
   int K = cfg->steps > 0 ? cfg->steps : T;
@@ -369,31 +400,30 @@ elign_status sampler_run(const sampler_config *cfg, int64_t first, int64_t count
   if (!n_atoms && m->nodes.n == 0)
     return ELIGN_FAIL(err, ELIGN_ERR_ARG, "the model has no atom-count histogram; give the sizes explicitly");
   int stride = T / K;
-  int *sizes = elign_malloc((size_t)(count > 0 ? count : 1) * sizeof(int), "sampler:sizes");
-  for (int64_t b = 0; b < count; b++) {
-    sizes[b] = n_atoms ? n_atoms[b] : sampler_draw_n_atoms(cfg, first + b);
-    if (sizes[b] < 1) {
-      elign_free(sizes);
-      return ELIGN_FAIL(err, ELIGN_ERR_ARG, "molecule %lld: %d atoms", (long long)(first + b), sizes[b]);
-    }
-  }
-  /* Batches are aligned to multiples of cfg->batch in the global index, so a
-   * rank's share never changes a batch's composition. */
-  int64_t bsz = cfg->batch;
+  int64_t count = 0;
+  for (int64_t r = 0; r < n_ranges; r++) count += ranges[r].count;
+  int *sizes = range_sizes(cfg, ranges, n_ranges, count, n_atoms, err);
+  if (!sizes) return ELIGN_ERR_ARG;
+  elign_molset_init(&out->mols);
   egnn_workspace *ws = edm_model_workspace_create(m); /* edm_model_denoise sizes it */
   elign_status st = ELIGN_OK;
   /* progress in molecule-steps: each molecule takes K reverse steps (+ the decode) */
   elign_progress progress;
   if (cfg->progress_label) elign_progress_start(&progress, cfg->progress_label, (long long)count * K, 10.0);
   long long network_calls = 0;
-  for (int64_t b0 = first - first % bsz; b0 < first + count && !st; b0 += bsz) {
-    int64_t lo = b0 < first ? first : b0, hi = b0 + bsz < first + count ? b0 + bsz : first + count;
-    st = sample_range(cfg, T, stride, ws, lo, hi - lo, sizes + (lo - first), out,
-                      cfg->progress_label ? &progress : NULL, &network_calls, err);
-  }
+  const int *next_sizes = sizes;
+  for (int64_t r = 0; r < n_ranges && !st; next_sizes += ranges[r].count, r++)
+    st = sample_batches(cfg, T, stride, ws, ranges[r], next_sizes, out, cfg->progress_label ? &progress : NULL,
+                        &network_calls, err);
   if (cfg->progress_label) elign_progress_finish(&progress);
   egnn_workspace_free(&ws);
   elign_free(sizes);
   if (st) sampler_output_free(out);
   return st;
+}
+
+elign_status sampler_run(const sampler_config *cfg, int64_t first, int64_t count, const int *n_atoms,
+                         sampler_output *out, elign_error *err) {
+  sampler_range all = {first, count};
+  return sampler_run_ranges(cfg, &all, 1, n_atoms, out, err);
 }

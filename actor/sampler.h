@@ -115,11 +115,23 @@ typedef struct {
 /* Atom count of global molecule g drawn from the model's histogram. */
 int sampler_draw_n_atoms(const sampler_config *cfg, int64_t g);
 
+/* Global molecules [first, first + count). */
+typedef struct {
+  int64_t first, count;
+} sampler_range;
+
 /* Sample global molecules [first, first + count). n_atoms (count entries)
  * fixes the sizes, or NULL draws them (sampler_draw_n_atoms). out is
  * initialised by the call (free with sampler_output_free). */
 elign_status sampler_run(const sampler_config *cfg, int64_t first, int64_t count, const int *n_atoms,
                          sampler_output *out, elign_error *err);
+/* The same over several ranges, sampled in the order given (a rank's share,
+ * sampler_rank_share); out holds their molecules in that order. n_atoms has
+ * one entry per molecule of the ranges in that order, or is NULL (drawn).
+ * Each range is cut into the batches of cfg->batch aligned in the global
+ * index, so a range list samples exactly what one call per range would. */
+elign_status sampler_run_ranges(const sampler_config *cfg, const sampler_range *ranges, int64_t n_ranges,
+                                const int *n_atoms, sampler_output *out, elign_error *err);
 void sampler_output_free(sampler_output *out);
 
 /* ---- one segment of the chain for one batch --------------------------------- */
