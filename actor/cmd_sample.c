@@ -19,6 +19,7 @@
 #include "common/base/config.h"
 #include "common/io/dataset_io.h"
 #include "common/io/export.h"
+#include "common/io/molset_mpi.h"
 #include "common/model/edm_model.h"
 #include "common/io/h5io.h"
 #include "common/base/interrupt.h"
@@ -499,7 +500,8 @@ static elign_status check_finite_samples(const elign_molset *s, elign_error *err
 
 /* Bytes one molecule of the model's size histogram holds while this command
  * runs: positions (double), types and charges (int32) as sampled, once more
- * while the file is written, plus offsets and ids. */
+ * while the file is written (or while the molecules move into global order:
+ * the sampled copy is freed once sent), plus offsets and ids. */
 static double sample_bytes_per_molecule(const edm_model *m) {
   double atoms = 0, total = 0;
   for (int k = 0; k < m->nodes.n; k++) atoms += m->nodes.sizes[k] * m->nodes.counts[k], total += m->nodes.counts[k];
@@ -577,11 +579,11 @@ static elign_status sample_client(const elign_runctx *ctx, const sample_args *a,
   return st;
 }
 
-/* This actor's molecules, guided or not. */
+/* This actor's molecules (its share's ranges, in order), guided or not. */
 static elign_status sample_actor(const elign_runctx *ctx, const sample_args *a, const sampler_config *cfg,
-                                 elign_oracle *oracle, int64_t first, int64_t count, sampler_output *out,
+                                 elign_oracle *oracle, const sampler_share *share, sampler_output *out,
                                  guidance_stats *gstats, elign_error *err) {
-  if (!a->guidance) return sampler_run(cfg, first, count, NULL, out, err);
+  if (!a->guidance) return sampler_run_ranges(cfg, share->ranges, share->n_ranges, NULL, out, err);
   elign_oracle_client *client = NULL;
   elign_status st = sample_client(ctx, a, oracle, &client, err);
   if (st) {
@@ -593,7 +595,7 @@ static elign_status sample_actor(const elign_runctx *ctx, const sample_args *a, 
   sampler_adjust adj = guidance_adjust(&g);
   sampler_config gcfg = *cfg;
   gcfg.adjust = &adj;
-  st = sampler_run(&gcfg, first, count, NULL, out, err);
+  st = sampler_run_ranges(&gcfg, share->ranges, share->n_ranges, NULL, out, err);
   if (st == ELIGN_ERR_TIMEOUT) elign_world_fail_one(err); /* an oracle rank is silent: nobody can end cleanly */
   elign_error done_err;
   elign_error_clear(&done_err);
@@ -602,6 +604,14 @@ static elign_status sample_actor(const elign_runctx *ctx, const sample_args *a, 
   *gstats = g.stats;
   guidance_free(&g);
   return st;
+}
+
+/* Rank 0's line about the split: its balance is what limits the speed-up
+ * with ranks when the batches are few (-n 16: 16 one-molecule batches). */
+static void sample_log_share(const sample_args *a, int n_actors, double largest_share) {
+  if (n_actors > 1 && !isnan(largest_share))
+    elign_info("sharing %lld molecules in batches of %lld over %d ranks: the largest rank's share is %.1f %% of the "
+               "network cost (sum of n^2)", (long long)a->n, (long long)a->batch, n_actors, 100 * largest_share);
 }
 
 /* Rank 0's line about the guidance (sums over the actors). Collective over w->actors. */
@@ -654,15 +664,17 @@ int sample_main(int argc, char **argv) {
   if (!st && w->is_actor) st = edm_model_load(&m, a.model, &err); /* same outcome on every actor */
   if (!st && w->is_actor && a.nodes_from) st = use_dataset_hist(&m, a.nodes_from, &err);
   if (!st) st = sample_create_oracle(w, &a, &oracle, &err);
-  int64_t first = 0, count = 0;
+  sampler_share share;
+  memset(&share, 0, sizeof share);
   if (!st) {
     if (w->is_actor) {
-      sampler_config share = {.model = &m, .seed = a.seed, .batch = a.batch};
-      sampler_rank_share(&share, a.n, w->actor_index, w->n_actors, &first, &count);
+      sampler_config draws = {.model = &m, .seed = a.seed, .batch = a.batch}; /* the sizes, as sampling draws them */
+      sampler_rank_share(&draws, a.n, w->actor_index, w->n_actors, &share);
     }
-    st = check_sample_memory(w, &m, count, &err); /* collective over the world: oracle ranks ask for 0 */
+    st = check_sample_memory(w, &m, share.count, &err); /* collective over the world: oracle ranks ask for 0 */
   }
   if (elign_runctx_agree(&ctx, &err)) {
+    sampler_share_free(&share);
     elign_oracle_destroy(&oracle);
     edm_model_free(&m);
     elign_runctx_free(&ctx);
@@ -691,7 +703,9 @@ int sample_main(int argc, char **argv) {
   sampler_output out;
   guidance_stats gstats;
   memset(&gstats, 0, sizeof gstats);
-  st = sample_actor(&ctx, &a, &cfg, oracle, first, count, &out, &gstats, &err);
+  if (w->is_learner) sample_log_share(&a, w->n_actors, share.largest_share);
+  st = sample_actor(&ctx, &a, &cfg, oracle, &share, &out, &gstats, &err);
+  sampler_share_free(&share);
   elign_oracle_destroy(&oracle);
   if (!st && (st = check_finite_samples(&out.mols, &err))) sampler_output_free(&out);
   double dt = elign_wtime() - t0;
@@ -714,10 +728,13 @@ int sample_main(int argc, char **argv) {
   snprintf(doing, sizeof doing, "writing %s", a.out);
   snprintf(kept, sizeof kept, "%s not written (its temporary removed); inputs untouched", a.out);
   elign_interrupt_doing(doing, kept);
-  /* collective MPI-IO: bounded by the watchdog, not by our own waits */
+  /* the redistribution and collective MPI-IO: bounded by the watchdog, not by our own waits */
   snprintf(doing, sizeof doing, "writing %s with every rank", a.out);
   elign_watchdog_arm(ctx.timeout_s, doing, kept);
-  st = elign_samples_write_parallel(w->actors, a.out, &out.mols, NULL, &meta, &err);
+  elign_free(out.charges); /* not in the file, and not reordered below */
+  out.charges = NULL;
+  st = elign_molset_redistribute_by_id(w->actors, &out.mols, &err); /* the file needs ordered contiguous slices */
+  if (!st) st = elign_samples_write_parallel(w->actors, a.out, &out.mols, NULL, &meta, &err);
   double max_com = out.max_com, all_com = 0, all_dt = 0;
   MPI_Reduce(&max_com, &all_com, 1, MPI_DOUBLE, MPI_MAX, 0, w->actors);
   MPI_Reduce(&dt, &all_dt, 1, MPI_DOUBLE, MPI_MAX, 0, w->actors);

@@ -3,6 +3,7 @@
 #include "actor/sampler.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/base/log.h"
@@ -51,40 +52,143 @@ static double batch_cost(const sampler_config *cfg, int64_t b0, int64_t b1) {
   return c;
 }
 
-void sampler_rank_share(const sampler_config *cfg, int64_t n_total, int rank, int size, int64_t *first,
-                        int64_t *count) {
+/* The largest of the ranks' loads under owner[nb]. */
+static double largest_load(const double *cost, int64_t nb, int size, const int *owner) {
+  double *load = elign_calloc((size_t)size, sizeof *load, "sampler:loads");
+  double most = 0;
+  for (int64_t b = 0; b < nb; b++) load[owner[b]] += cost[b];
+  for (int r = 0; r < size; r++)
+    if (load[r] > most) most = load[r];
+  elign_free(load);
+  return most;
+}
+
+/* Batch b to the rank whose equal slice of the total cost holds its midpoint:
+ * monotone in b, so every rank's batches are contiguous. */
+static void split_contiguous(const double *cost, int64_t nb, int size, int *owner) {
+  double total = 0, before = 0;
+  for (int64_t b = 0; b < nb; b++) total += cost[b];
+  for (int64_t b = 0; b < nb; b++) {
+    /* all costs 0: by count, which the midpoint rule cannot divide by */
+    int64_t r = total > 0 ? (int64_t)((before + 0.5 * cost[b]) * size / total) : b * size / nb;
+    owner[b] = r < size - 1 ? (int)r : size - 1;
+    before += cost[b];
+  }
+}
+
+typedef struct {
+  double cost;
+  int64_t batch;
+} costed_batch;
+
+/* Larger cost first, then the lower batch index: a total order, so qsort's
+ * instability cannot make two ranks sort differently. */
+static int larger_cost_first(const void *pa, const void *pb) {
+  const costed_batch *a = pa, *b = pb;
+  if (a->cost != b->cost) return a->cost > b->cost ? -1 : 1;
+  return (a->batch > b->batch) - (a->batch < b->batch);
+}
+
+/* Is rank a less loaded than rank b (ties: the lower rank)? */
+static int less_loaded(const double *load, int a, int b) { return load[a] < load[b] || (load[a] == load[b] && a < b); }
+
+/* Restore the min-heap of ranks by (load, rank) after the root's load grew. */
+static void sift_down(int *heap, int size, const double *load) {
+  for (int i = 0;;) {
+    int least = i, l = 2 * i + 1, r = l + 1;
+    if (l < size && less_loaded(load, heap[l], heap[least])) least = l;
+    if (r < size && less_loaded(load, heap[r], heap[least])) least = r;
+    if (least == i) return;
+    int t = heap[i];
+    heap[i] = heap[least], heap[least] = t;
+    i = least;
+  }
+}
+
+/* Largest first: each batch to the least-loaded rank; a heap keeps that
+ * rank at hand in O(log size) (a scan would be nb · size). */
+static void split_largest_first(const double *cost, int64_t nb, int size, int *owner) {
+  costed_batch *order = elign_malloc((size_t)nb * sizeof *order, "sampler:batch order");
+  for (int64_t b = 0; b < nb; b++) order[b] = (costed_batch){cost[b], b};
+  qsort(order, (size_t)nb, sizeof *order, larger_cost_first);
+  double *load = elign_calloc((size_t)size, sizeof *load, "sampler:loads");
+  int *heap = elign_malloc((size_t)size * sizeof *heap, "sampler:rank heap");
+  for (int r = 0; r < size; r++) heap[r] = r; /* all loads 0: ordered by rank, a valid heap */
+  for (int64_t k = 0; k < nb; k++) {
+    owner[order[k].batch] = heap[0];
+    load[heap[0]] += order[k].cost;
+    sift_down(heap, size, load);
+  }
+  elign_free(heap);
+  elign_free(load);
+  elign_free(order);
+}
+
+double sampler_split_batches(const double *cost, int64_t nb, int size, int *owner) {
+  if (nb <= 0) return 0;
+  split_contiguous(cost, nb, size, owner);
+  double contiguous = largest_load(cost, nb, size, owner);
+  int *lpt = elign_malloc((size_t)nb * sizeof *lpt, "sampler:owners");
+  split_largest_first(cost, nb, size, lpt);
+  double largest_first = largest_load(cost, nb, size, lpt);
+  if (largest_first < contiguous) memcpy(owner, lpt, (size_t)nb * sizeof *owner);
+  elign_free(lpt);
+  return largest_first < contiguous ? largest_first : contiguous;
+}
+
+/* Molecules [m0, m1) of batch b of a run of n_total in batches of B. */
+static sampler_range batch_molecules(int64_t b, int64_t B, int64_t n_total) {
+  int64_t m0 = b * B, m1 = (b + 1) * B < n_total ? (b + 1) * B : n_total;
+  return (sampler_range){m0, m1 - m0};
+}
+
+/* This rank's batches under owner[nb] as ranges, adjacent batches merged. */
+static void share_from_owners(sampler_share *s, const int *owner, int64_t nb, int rank, int64_t B, int64_t n_total) {
+  int64_t n = 0;
+  for (int64_t b = 0; b < nb; b++) n += owner[b] == rank && (b == 0 || owner[b - 1] != rank);
+  s->ranges = elign_malloc((size_t)(n > 0 ? n : 1) * sizeof *s->ranges, "sampler:share");
+  for (int64_t b = 0; b < nb; b++) {
+    if (owner[b] != rank) continue;
+    sampler_range m = batch_molecules(b, B, n_total);
+    if (b > 0 && owner[b - 1] == rank)
+      s->ranges[s->n_ranges - 1].count += m.count;
+    else
+      s->ranges[s->n_ranges++] = m;
+    s->count += m.count;
+  }
+}
+
+void sampler_rank_share(const sampler_config *cfg, int64_t n_total, int rank, int size, sampler_share *share) {
+  memset(share, 0, sizeof *share);
   int64_t B = cfg->batch;
   if (n_total > SAMPLER_BALANCE_MAX || size <= 1 || n_total <= 0) {
-    sampler_rank_range(n_total, B, rank, size, first, count);
+    sampler_range r;
+    sampler_rank_range(n_total, B, rank, size, &r.first, &r.count);
+    share->ranges = elign_malloc(sizeof *share->ranges, "sampler:share");
+    share->ranges[0] = r;
+    share->n_ranges = r.count > 0;
+    share->count = r.count;
+    share->largest_share = size <= 1 ? 1.0 : NAN;
     return;
   }
   int64_t nb = (n_total + B - 1) / B;
   double *cost = elign_malloc((size_t)nb * sizeof *cost, "sampler:batch costs");
   double total = 0;
   for (int64_t b = 0; b < nb; b++) {
-    int64_t hi = (b + 1) * B < n_total ? (b + 1) * B : n_total;
-    cost[b] = batch_cost(cfg, b * B, hi);
-    total += cost[b];
+    sampler_range m = batch_molecules(b, B, n_total);
+    total += cost[b] = batch_cost(cfg, m.first, m.first + m.count);
   }
-  /* batch b goes to the rank whose equal slice of the total cost holds its
-   * midpoint: monotone in b, so every rank's batches are contiguous */
-  int64_t lo = nb, hi = nb;
-  double before = 0;
-  for (int64_t b = 0; b < nb; b++) {
-    int64_t owner = (int64_t)((before + 0.5 * cost[b]) * size / total);
-    if (owner > size - 1) owner = size - 1;
-    if (owner == rank && lo == nb) lo = b;
-    if (owner > rank) {
-      hi = b;
-      break;
-    }
-    before += cost[b];
-  }
-  if (lo > hi) lo = hi;
+  int *owner = elign_malloc((size_t)nb * sizeof *owner, "sampler:owners");
+  share->largest_share = sampler_split_batches(cost, nb, size, owner) / total;
+  share_from_owners(share, owner, nb, rank, B, n_total);
+  elign_free(owner);
   elign_free(cost);
-  *first = lo * B < n_total ? lo * B : n_total;
-  int64_t end = hi * B < n_total ? hi * B : n_total;
-  *count = end - *first;
+}
+
+void sampler_share_free(sampler_share *share) {
+  if (!share) return;
+  elign_free(share->ranges);
+  memset(share, 0, sizeof *share);
 }
 
 void sampler_output_free(sampler_output *out) {
@@ -355,10 +459,41 @@ static elign_status sample_range(const sampler_config *cfg, int T, int stride, e
   return st;
 }
 
-elign_status sampler_run(const sampler_config *cfg, int64_t first, int64_t count, const int *n_atoms,
-                         sampler_output *out, elign_error *err) {
-  memset(out, 0, sizeof *out);
-  elign_molset_init(&out->mols);
+/* The atom counts of the ranges' molecules in order: n_atoms if given, else
+ * drawn. NULL (err set) if one is below 1. */
+static int *range_sizes(const sampler_config *cfg, const sampler_range *ranges, int64_t n_ranges, int64_t count,
+                        const int *n_atoms, elign_error *err) {
+  int *sizes = elign_malloc((size_t)(count > 0 ? count : 1) * sizeof(int), "sampler:sizes");
+  int64_t k = 0;
+  for (int64_t r = 0; r < n_ranges; r++)
+    for (int64_t g = ranges[r].first; g < ranges[r].first + ranges[r].count; g++, k++) {
+      sizes[k] = n_atoms ? n_atoms[k] : sampler_draw_n_atoms(cfg, g);
+      if (sizes[k] < 1) {
+        elign_free(sizes);
+        ELIGN_FAIL(err, ELIGN_ERR_ARG, "molecule %lld: %d atoms", (long long)g, sizes[k]);
+        return NULL;
+      }
+    }
+  return sizes;
+}
+
+/* One range cut into the batches of cfg->batch aligned in the global index,
+ * so that a rank's share never changes a batch's composition. */
+static elign_status sample_batches(const sampler_config *cfg, int T, int stride, egnn_workspace *ws,
+                                   sampler_range range, const int *sizes, sampler_output *out,
+                                   elign_progress *progress, long long *network_calls, elign_error *err) {
+  int64_t bsz = cfg->batch, first = range.first, end = range.first + range.count;
+  elign_status st = ELIGN_OK;
+  for (int64_t b0 = first - first % bsz; b0 < end && !st; b0 += bsz) {
+    int64_t lo = b0 < first ? first : b0, hi = b0 + bsz < end ? b0 + bsz : end;
+    st = sample_range(cfg, T, stride, ws, lo, hi - lo, sizes + (lo - first), out, progress, network_calls, err);
+  }
+  return st;
+}
+
+elign_status sampler_run_ranges(const sampler_config *cfg, const sampler_range *ranges, int64_t n_ranges,
+                                const int *n_atoms, sampler_output *out, elign_error *err) {
+  memset(out, 0, sizeof *out); /* an error before the sampling leaves it so: nothing to free */
   const edm_model *m = cfg->model;
   int T = cfg->T > 0 ? cfg->T : m->T0;
   int K = cfg->steps > 0 ? cfg->steps : T;
@@ -369,31 +504,30 @@ elign_status sampler_run(const sampler_config *cfg, int64_t first, int64_t count
   if (!n_atoms && m->nodes.n == 0)
     return ELIGN_FAIL(err, ELIGN_ERR_ARG, "the model has no atom-count histogram; give the sizes explicitly");
   int stride = T / K;
-  int *sizes = elign_malloc((size_t)(count > 0 ? count : 1) * sizeof(int), "sampler:sizes");
-  for (int64_t b = 0; b < count; b++) {
-    sizes[b] = n_atoms ? n_atoms[b] : sampler_draw_n_atoms(cfg, first + b);
-    if (sizes[b] < 1) {
-      elign_free(sizes);
-      return ELIGN_FAIL(err, ELIGN_ERR_ARG, "molecule %lld: %d atoms", (long long)(first + b), sizes[b]);
-    }
-  }
-  /* Batches are aligned to multiples of cfg->batch in the global index, so a
-   * rank's share never changes a batch's composition. */
-  int64_t bsz = cfg->batch;
+  int64_t count = 0;
+  for (int64_t r = 0; r < n_ranges; r++) count += ranges[r].count;
+  int *sizes = range_sizes(cfg, ranges, n_ranges, count, n_atoms, err);
+  if (!sizes) return ELIGN_ERR_ARG;
+  elign_molset_init(&out->mols);
   egnn_workspace *ws = edm_model_workspace_create(m); /* edm_model_denoise sizes it */
   elign_status st = ELIGN_OK;
   /* progress in molecule-steps: each molecule takes K reverse steps (+ the decode) */
   elign_progress progress;
   if (cfg->progress_label) elign_progress_start(&progress, cfg->progress_label, (long long)count * K, 10.0);
   long long network_calls = 0;
-  for (int64_t b0 = first - first % bsz; b0 < first + count && !st; b0 += bsz) {
-    int64_t lo = b0 < first ? first : b0, hi = b0 + bsz < first + count ? b0 + bsz : first + count;
-    st = sample_range(cfg, T, stride, ws, lo, hi - lo, sizes + (lo - first), out,
-                      cfg->progress_label ? &progress : NULL, &network_calls, err);
-  }
+  const int *next_sizes = sizes;
+  for (int64_t r = 0; r < n_ranges && !st; next_sizes += ranges[r].count, r++)
+    st = sample_batches(cfg, T, stride, ws, ranges[r], next_sizes, out, cfg->progress_label ? &progress : NULL,
+                        &network_calls, err);
   if (cfg->progress_label) elign_progress_finish(&progress);
   egnn_workspace_free(&ws);
   elign_free(sizes);
   if (st) sampler_output_free(out);
   return st;
+}
+
+elign_status sampler_run(const sampler_config *cfg, int64_t first, int64_t count, const int *n_atoms,
+                         sampler_output *out, elign_error *err) {
+  sampler_range all = {first, count};
+  return sampler_run_ranges(cfg, &all, 1, n_atoms, out, err);
 }

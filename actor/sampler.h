@@ -115,11 +115,23 @@ typedef struct {
 /* Atom count of global molecule g drawn from the model's histogram. */
 int sampler_draw_n_atoms(const sampler_config *cfg, int64_t g);
 
+/* Global molecules [first, first + count). */
+typedef struct {
+  int64_t first, count;
+} sampler_range;
+
 /* Sample global molecules [first, first + count). n_atoms (count entries)
  * fixes the sizes, or NULL draws them (sampler_draw_n_atoms). out is
  * initialised by the call (free with sampler_output_free). */
 elign_status sampler_run(const sampler_config *cfg, int64_t first, int64_t count, const int *n_atoms,
                          sampler_output *out, elign_error *err);
+/* The same over several ranges, sampled in the order given (a rank's share,
+ * sampler_rank_share); out holds their molecules in that order. n_atoms has
+ * one entry per molecule of the ranges in that order, or is NULL (drawn).
+ * Each range is cut into the batches of cfg->batch aligned in the global
+ * index, so a range list samples exactly what one call per range would. */
+elign_status sampler_run_ranges(const sampler_config *cfg, const sampler_range *ranges, int64_t n_ranges,
+                                const int *n_atoms, sampler_output *out, elign_error *err);
 void sampler_output_free(sampler_output *out);
 
 /* ---- one segment of the chain for one batch --------------------------------- */
@@ -181,12 +193,36 @@ void sampler_rank_range(int64_t n_total, int64_t batch, int rank, int size, int6
 #define SAMPLER_SPREAD_BATCHES 32
 int64_t sampler_batch_for(int64_t n_total, int64_t max_batch);
 
-/* This rank's molecules of [0, n_total): whole batches of cfg->batch,
- * contiguous, balanced over the ranks by the network cost of their molecules
- * (Σ n², the edges; sizes drawn as sampler_run draws them) — by count instead
- * when n_total exceeds SAMPLER_BALANCE_MAX (where counts balance anyway). */
+/* Owner rank (owner[nb]) of each of nb batches with network costs cost[nb]
+ * (≥ 0) over `size` ranks; returns the largest rank's load. Of two splits
+ * it takes the one with the smaller largest load (the contiguous one on a tie):
+ *   largest first (LPT): batches by cost, largest first (ties: lower batch
+ *     index first), each to the rank with the least load so far (ties: the
+ *     lowest rank) — it evens out batches of uneven cost where no cut
+ *     between neighbours falls near an equal share (16 one-molecule batches);
+ *   contiguous: batch b to the rank whose equal slice of the total holds its
+ *     midpoint — sometimes better, e.g. costs 3 3 2 2 2 on 2 ranks (6 | 6,
+ *     where LPT gives 7 | 5), so the split is never worse than contiguous.
+ * Either way the largest load is at most total / size + the largest batch.
+ * Pure arithmetic on the costs: every rank computes the same owners. */
+double sampler_split_batches(const double *cost, int64_t nb, int size, int *owner);
+
+/* This rank's share of a sampling run of molecules [0, n_total): whole
+ * batches of cfg->batch (aligned in the global index), split over the ranks
+ * by sampler_split_batches on their network cost (Σ n², the edges; sizes
+ * drawn as sampler_run draws them), as ranges in ascending order (adjacent
+ * batches merged). Not contiguous in general: the molecules of all ranks are
+ * put back in global order before they are written (common/io/molset_mpi.h).
+ * Above SAMPLER_BALANCE_MAX molecules (where counts balance anyway) the
+ * split is by count, one contiguous range (sampler_rank_range). */
 #define SAMPLER_BALANCE_MAX ((int64_t)1 << 20)
-void sampler_rank_share(const sampler_config *cfg, int64_t n_total, int rank, int size, int64_t *first,
-                        int64_t *count);
+typedef struct {
+  sampler_range *ranges; /* [n_ranges], ascending and disjoint */
+  int64_t n_ranges;
+  int64_t count;         /* molecules in the ranges */
+  double largest_share;  /* the most loaded rank's fraction of the total cost; NaN when split by count */
+} sampler_share;
+void sampler_rank_share(const sampler_config *cfg, int64_t n_total, int rank, int size, sampler_share *share);
+void sampler_share_free(sampler_share *share);
 
 #endif

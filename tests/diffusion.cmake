@@ -18,5 +18,8 @@ foreach(t test_diffusion test_diffusion_grad)
 endforeach()
 target_sources(test_diffusion_grad_dbl PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/testutil_fd.c)
 elign_add_test(NAME test_sampler SOURCES test_sampler.c testutil_molset.c)
+# -n 16 on 1, 2 and 3 ranks: batches shared by cost, the file and export bitwise the same.
+elign_add_script_test(sample_ranks_cli sample_ranks_cli.sh)
+set_tests_properties(sample_ranks_cli PROPERTIES LABELS mpi PROCESSORS 2)
 elign_add_script_test(test_edm_import test_edm_import.sh)
 elign_add_test(NAME test_energy_loss SOURCES test_energy_loss.c)

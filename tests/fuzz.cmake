@@ -13,12 +13,12 @@
 # test_egnn_equiv (UBSan: NaN converted to int in elign_fast_expf), both
 # issue 8 item 5; add them once those are fixed.
 set(ELIGN_SANITIZE_TESTS test_error cli_basics test_config config_cli test_rng test_h5_dataset test_h5_checkpoint
-    test_h5_corrupt test_h5_parallel_np1 test_h5_parallel_np2 test_h5_parallel_identical h5data_cli test_geom_import
-    test_stability test_metrics test_diffusion test_egnn_layout test_egnn_grad test_energy_loss test_grpo test_wire
-    test_oracle_lj test_adamw test_pretrain)
-set(ELIGN_SANITIZE_TARGETS elign h5data_make_files test_error test_config test_rng test_h5_dataset test_h5_checkpoint
-    test_h5_corrupt test_h5_parallel test_geom_import test_stability test_metrics test_diffusion test_egnn_layout
+    test_h5_corrupt test_h5_parallel_np1 test_h5_parallel_np2 test_h5_parallel_identical test_molset_mpi_np1
+    test_molset_mpi_np2 h5data_cli test_geom_import test_stability test_metrics test_diffusion test_egnn_layout
     test_egnn_grad test_energy_loss test_grpo test_wire test_oracle_lj test_adamw test_pretrain)
+set(ELIGN_SANITIZE_TARGETS elign h5data_make_files test_error test_config test_rng test_h5_dataset test_h5_checkpoint
+    test_h5_corrupt test_h5_parallel test_molset_mpi test_geom_import test_stability test_metrics test_diffusion
+    test_egnn_layout test_egnn_grad test_energy_loss test_grpo test_wire test_oracle_lj test_adamw test_pretrain)
 
 set(ELIGN_FUZZ_DIR ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
 
@@ -84,7 +84,8 @@ function(elign_label_sanitize_tests)
     # Under mpirun, OpenMPI's plugins allocate at start-up and unload before
     # LeakSanitizer looks (unnamed frames no suppression can match): no leak
     # check there; the serial tests check our code's leaks.
-    foreach(t test_h5_parallel_np1 test_h5_parallel_np2 test_h5_parallel_np4)
+    foreach(t test_h5_parallel_np1 test_h5_parallel_np2 test_h5_parallel_np4 test_molset_mpi_np1 test_molset_mpi_np2
+              test_molset_mpi_np3)
       if(TEST ${t})
         set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT
                      "ASAN_OPTIONS=abort_on_error=1:detect_leaks=0:allocator_may_return_null=1")

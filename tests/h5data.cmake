@@ -20,6 +20,19 @@ add_test(NAME test_h5_parallel_identical
 set_tests_properties(test_h5_parallel_identical PROPERTIES ENVIRONMENT "${ELIGN_TEST_ENV}" TIMEOUT 60
                      FIXTURES_REQUIRED h5par)
 
+# Molecules moved into contiguous ordered slices by id (common/io/molset_mpi.h),
+# as `elign sample` does before its parallel write; 3 ranks: uneven slices and
+# a rank that starts with no molecules.
+add_executable(test_molset_mpi test_molset_mpi.c ${CMAKE_CURRENT_SOURCE_DIR}/testutil.c
+               ${CMAKE_CURRENT_SOURCE_DIR}/testutil_molset.c)
+target_link_libraries(test_molset_mpi PRIVATE elign_core)
+foreach(np 1 2 3)
+  add_test(NAME test_molset_mpi_np${np} COMMAND ${ELIGN_MPIRUN} -np ${np} $<TARGET_FILE:test_molset_mpi>
+           WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+  set_tests_properties(test_molset_mpi_np${np} PROPERTIES ENVIRONMENT "${ELIGN_TEST_ENV}" TIMEOUT 120
+                       PROCESSORS ${np})
+endforeach()
+
 # End to end: import (tiny, full qm9like, QM9 tar.bz2), info on every file kind,
 # malformed/truncated/foreign inputs; contents checked with h5py by h5data_check.py.
 add_executable(h5data_make_files h5data_make_files.c)

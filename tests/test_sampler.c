@@ -1,7 +1,8 @@
 /* test_sampler.c — ancestral sampler: an independent straight-line
  * implementation of §2.8 (one molecule, written from the spec with direct
  * formulas) against sampler_run; splitting the index range as ranks do gives
- * bitwise identical molecules; strided chains; drawn atom counts. */
+ * bitwise identical molecules; strided chains; drawn atom counts; the split
+ * of the batches over ranks (largest first or contiguous). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,9 +67,90 @@ static double drawn_cost(const sampler_config *cfg, int64_t a, int64_t b) {
   return c;
 }
 
-/* sampler_batch_for and sampler_rank_share: the batch depends on n only; every
- * rank count covers [0, n) with contiguous whole batches, balanced by cost to
- * within one batch, and the joined output equals the one-rank run bit for bit. */
+/* sampler_split_batches on hand-worked costs: the owners LPT gives, and the
+ * contiguous split where it is better; then random costs: every batch owned
+ * once, the largest load as returned, within total / W + the largest batch,
+ * the same owners again. */
+static void check_split_batches(void) {
+  struct {
+    int size, nb;
+    double cost[8];
+    int owner[8];
+    double largest;
+  } cases[] = {
+      /* LPT: rank 0 gets 5 3 1, rank 1 4 3 2 → 9 | 9; contiguous 4 1 3 | 3 2 5 → 8 | 10 */
+      {2, 6, {4, 1, 3, 3, 2, 5}, {1, 0, 1, 0, 1, 0}, 9},
+      /* 3 ranks, ties: b2 goes to rank 0 (loads 6 6 6), then b3, b4 in
+       * index order; LPT 7 7 7, contiguous 6 | 6 1 1 | 1 6 → largest 8 */
+      {3, 6, {6, 6, 1, 1, 1, 6}, {0, 1, 0, 1, 2, 2}, 7},
+      /* contiguous better: 3 3 | 2 2 2 → 6 | 6; LPT gives 3 2 2 | 3 2 → 7 | 5 */
+      {2, 5, {3, 3, 2, 2, 2}, {0, 0, 1, 1, 1}, 6},
+      /* a tie of the two: the contiguous split (LPT: 0 1 2 0 1) */
+      {3, 5, {1, 1, 1, 1, 1}, {0, 0, 1, 2, 2}, 2},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    int owner[8];
+    double largest = sampler_split_batches(cases[c].cost, cases[c].nb, cases[c].size, owner);
+    CHECK(largest == cases[c].largest && memcmp(owner, cases[c].owner, (size_t)cases[c].nb * sizeof(int)) == 0);
+  }
+  unsigned seed = 12345;
+  int ok = 1;
+  for (int trial = 0; trial < 200; trial++) {
+    int nb = 1 + trial % 23, size = 1 + trial % 7, owner[23], again[23];
+    double cost[23], total = 0, most = 0, load[7] = {0}, max_load = 0;
+    for (int b = 0; b < nb; b++) {
+      seed = seed * 1103515245u + 12345u;
+      cost[b] = (double)(1 + (seed >> 16) % 400); /* n² of molecules up to 20 atoms */
+      total += cost[b];
+      if (cost[b] > most) most = cost[b];
+    }
+    double largest = sampler_split_batches(cost, nb, size, owner);
+    for (int b = 0; b < nb; b++) {
+      ok &= owner[b] >= 0 && owner[b] < size;
+      if (owner[b] >= 0 && owner[b] < size) load[owner[b]] += cost[b];
+    }
+    for (int r = 0; r < size; r++) max_load = load[r] > max_load ? load[r] : max_load;
+    ok &= largest == max_load && largest <= total / size + most;
+    sampler_split_batches(cost, nb, size, again);
+    ok &= memcmp(owner, again, (size_t)nb * sizeof(int)) == 0;
+  }
+  CHECK(ok);
+}
+
+/* The molecules of several ranks' outputs, in global index order (ids). */
+static void join_in_index_order(elign_molset *joined, const elign_molset *parts, int n_parts, int64_t n_total) {
+  elign_molset_init(joined);
+  for (int64_t g = 0; g < n_total; g++)
+    for (int p = 0; p < n_parts; p++)
+      for (int64_t m = 0; m < parts[p].n_mol; m++)
+        if (parts[p].ids[m] == g) {
+          elign_molset part_mol;
+          elign_molset_slice(&part_mol, &parts[p], m, m + 1);
+          test_molset_join(joined, &part_mol);
+          elign_molset_free(&part_mol);
+        }
+}
+
+/* One rank's share is well formed: ascending disjoint ranges of whole
+ * batches, counted right; marks each batch it holds in held[]. */
+static int share_well_formed(const sampler_share *sh, int64_t n, int64_t B, int *held) {
+  int ok = 1;
+  int64_t count = 0, end = 0;
+  for (int64_t k = 0; k < sh->n_ranges; k++) {
+    sampler_range r = sh->ranges[k];
+    ok &= r.count > 0 && r.first >= end && r.first % B == 0 && (r.first + r.count == n || r.count % B == 0);
+    for (int64_t b = r.first / B; b * B < r.first + r.count; b++) held[b]++;
+    count += r.count;
+    end = r.first + r.count;
+  }
+  return ok && count == sh->count && end <= n;
+}
+
+/* sampler_batch_for and sampler_rank_share: the batch depends on n only;
+ * over every rank count each batch goes to exactly one rank, the largest
+ * rank's cost is the share reported (the same on every rank) and within one
+ * batch of an equal share; the ranks' outputs, put in index order, equal
+ * the one-rank run bit for bit. */
 static void check_rank_share(const sampler_config *base) {
   elign_error share_err;
   CHECK(sampler_batch_for(16, 64) == 1 && sampler_batch_for(1, 64) == 1);
@@ -80,39 +162,51 @@ static void check_rank_share(const sampler_config *base) {
     for (int64_t B = 1; B <= 4; B += 3)
       for (int W = 1; W <= 5; W++) {
         cfg.batch = B;
-        int64_t next = 0, nb = (n + B - 1) / B;
-        double total = drawn_cost(&cfg, 0, n), max_batch = 0;
+        int64_t nb = (n + B - 1) / B;
+        int held[40] = {0};
+        double total = drawn_cost(&cfg, 0, n), max_batch = 0, largest = 0, share0 = -1;
         for (int64_t b = 0; b < nb; b++) {
           double c = drawn_cost(&cfg, b * B, (b + 1) * B < n ? (b + 1) * B : n);
           if (c > max_batch) max_batch = c;
         }
         int ok = 1;
         for (int r = 0; r < W; r++) {
-          int64_t first, count;
-          sampler_rank_share(&cfg, n, r, W, &first, &count);
-          ok &= first == next && count >= 0 && (first % B == 0 || count == 0);
-          ok &= drawn_cost(&cfg, first, first + count) <= total / W + max_batch + 1e-9;
-          next = first + count;
+          sampler_share sh;
+          sampler_rank_share(&cfg, n, r, W, &sh);
+          ok &= share_well_formed(&sh, n, B, held);
+          double mine = 0;
+          for (int64_t k = 0; k < sh.n_ranges; k++) mine += drawn_cost(&cfg, sh.ranges[k].first, sh.ranges[k].first + sh.ranges[k].count);
+          if (mine > largest) largest = mine;
+          if (r == 0) share0 = sh.largest_share;
+          ok &= sh.largest_share == share0;
+          sampler_share_free(&sh);
         }
-        CHECK(ok && next == n);
+        for (int64_t b = 0; b < nb; b++) ok &= held[b] == 1;
+        ok &= largest <= total / W + max_batch + 1e-9 && fabs(share0 - largest / total) < 1e-12;
+        CHECK(ok);
       }
   /* 11 molecules in batches of 2 over 1, 2 and 3 ranks: the same molecules, bit for bit */
   cfg.batch = 2;
   sampler_output one;
   CHECK(sampler_run(&cfg, 0, 11, NULL, &one, &share_err) == ELIGN_OK);
   for (int W = 2; W <= 3; W++) {
-    elign_molset joined;
-    elign_molset_init(&joined);
+    elign_molset parts[3], joined;
+    int scattered = 0;
     for (int r = 0; r < W; r++) {
-      int64_t first, count;
-      sampler_rank_share(&cfg, 11, r, W, &first, &count);
+      sampler_share sh;
+      sampler_rank_share(&cfg, 11, r, W, &sh);
+      scattered |= sh.n_ranges > 1;
       sampler_output part;
-      CHECK(sampler_run(&cfg, first, count, NULL, &part, &share_err) == ELIGN_OK);
-      test_molset_join(&joined, &part.mols);
-      sampler_output_free(&part);
+      CHECK(sampler_run_ranges(&cfg, sh.ranges, sh.n_ranges, NULL, &part, &share_err) == ELIGN_OK);
+      parts[r] = part.mols;
+      elign_free(part.charges);
+      sampler_share_free(&sh);
     }
+    CHECK(scattered); /* the case this checks: a rank with batches apart */
+    join_in_index_order(&joined, parts, W, 11);
     CHECK(test_molsets_identical(&joined, &one.mols));
     elign_molset_free(&joined);
+    for (int r = 0; r < W; r++) elign_molset_free(&parts[r]);
   }
   sampler_output_free(&one);
 }
@@ -207,6 +301,7 @@ int main(void) {
   CHECK(sampler_run(&c5, 0, 7, sizes, &s5, &err) == ELIGN_ERR_ARG); /* 3 does not divide 20 */
 
   sampler_output_free(&all);
+  check_split_batches();
   check_rank_share(&cfg);
   edm_model_free(&model);
   return test_main_result("test_sampler");
