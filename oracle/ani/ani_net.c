@@ -96,8 +96,10 @@ struct ani_workspace {
   int n_runs;
   const ani_model *packed_model;           /* cache key: model … */
   unsigned packed_mask;                    /* … and species set */
-  elign_real *w1_packed[ANI_MAX_SPECIES];  /* (M·n1, K), NULL when K == D */
+  unsigned w1_ready, w1t_ready;            /* species whose copies below match the key */
+  elign_real *w1_packed[ANI_MAX_SPECIES];  /* (M·n1, K); unused when K == D */
   elign_real *w1t_packed[ANI_MAX_SPECIES]; /* [M] blocks (K, n1): member m at m·K·n1 */
+  int64_t cap_w1[ANI_MAX_SPECIES], cap_w1t[ANI_MAX_SPECIES]; /* elements */
 };
 
 ani_workspace *ani_workspace_create(void) { return elign_calloc(1, sizeof(ani_workspace), "ani:workspace"); }
@@ -384,8 +386,8 @@ static void scatter_columns(double *aev_row, const elign_real *row, const ani_wo
   }
 }
 
-/* Compact AEV columns for the species set `mask` and, when needed, the
- * matching packed first-layer weights (cached). */
+/* Compact AEV columns for the species set `mask` (cached); the first-layer
+ * copies for them are made on demand (ensure_first_layers). */
 static void prepare_columns(ani_workspace *ws, const ani_model *m, unsigned mask) {
   if (ws->packed_model == m && ws->packed_mask == mask && ws->cols) return;
   const ani_aev_params *p = &m->aev;
@@ -403,29 +405,65 @@ static void prepare_columns(ani_workspace *ws, const ani_model *m, unsigned mask
         for (int k = 0; k < p->angular_block; k++) ws->cols[K++] = p->radial_length + pair * p->angular_block + k;
   ws->n_cols = K;
   find_column_runs(ws);
-  for (int s = 0; s < S; s++) {
-    elign_free(ws->w1_packed[s]);
-    elign_free(ws->w1t_packed[s]);
-    ws->w1_packed[s] = ws->w1t_packed[s] = NULL;
-    if (!(mask >> s & 1u)) continue;
-    const int n1 = m->nets[s].layer[0].n_out;
-    const int64_t rows = (int64_t)m->n_members * n1;
-    /* forward: each member's first layer transposed, (K, n1) */
-    elign_real *wt = elign_malloc((size_t)rows * K * sizeof(elign_real), "ani:w1t_packed");
-    for (int64_t r = 0; r < rows; r++) {
-      elign_real *blk = wt + r / n1 * (int64_t)K * n1;
-      for (int k = 0; k < K; k++) blk[(int64_t)k * n1 + r % n1] = m->w1_stack[s][r * D + ws->cols[k]];
-    }
-    ws->w1t_packed[s] = wt;
-    if (K == D) continue;
-    elign_real *dst = elign_malloc((size_t)rows * K * sizeof(elign_real), "ani:w1_packed");
-    const elign_real *src = m->w1_stack[s];
-    for (int64_t r = 0; r < rows; r++)
-      for (int k = 0; k < K; k++) dst[r * K + k] = src[r * D + ws->cols[k]];
-    ws->w1_packed[s] = dst;
-  }
+  ws->w1_ready = ws->w1t_ready = 0;
   ws->packed_model = m;
   ws->packed_mask = mask;
+}
+
+/* Member rows of W1 (M·n1, D) of species s restricted to the compact
+ * columns: w1_packed[s] (M·n1, K), copied by column runs. */
+static void pack_first_layer(ani_workspace *ws, const ani_model *m, int s) {
+  const int64_t D = m->aev.aev_length, K = ws->n_cols, rows = (int64_t)m->n_members * m->nets[s].layer[0].n_out;
+  if (rows * K > ws->cap_w1[s]) {
+    grow((void **)&ws->w1_packed[s], (size_t)(rows * K) * sizeof(elign_real), "ani:w1_packed");
+    ws->cap_w1[s] = rows * K;
+  }
+  for (int64_t r = 0; r < rows; r++)
+    for (int run = 0; run < ws->n_runs; run++) {
+      const int k0 = ws->run_start[run], len = ws->run_start[run + 1] - k0;
+      memcpy(ws->w1_packed[s] + r * K + k0, m->w1_stack[s] + r * D + ws->cols[k0], (size_t)len * sizeof(elign_real));
+    }
+}
+
+/* Each member's (compact) first layer transposed, (K, n1), for the batched
+ * forward: w1t_packed[s], from `w1` (M·n1, K). */
+static void pack_first_layer_transposed(ani_workspace *ws, const ani_model *m, int s, const elign_real *w1,
+                                        int64_t ldw1) {
+  const int64_t K = ws->n_cols, n1 = m->nets[s].layer[0].n_out, M = m->n_members;
+  if (M * n1 * K > ws->cap_w1t[s]) {
+    grow((void **)&ws->w1t_packed[s], (size_t)(M * n1 * K) * sizeof(elign_real), "ani:w1t_packed");
+    ws->cap_w1t[s] = M * n1 * K;
+  }
+  enum { TB = 16 }; /* tiles keep reads and writes in a few cache lines */
+  for (int64_t mm = 0; mm < M; mm++) {
+    elign_real *blk = ws->w1t_packed[s] + mm * K * n1;
+    const elign_real *src = w1 + mm * n1 * ldw1;
+    for (int64_t o0 = 0; o0 < n1; o0 += TB)
+      for (int64_t k0 = 0; k0 < K; k0 += TB)
+        for (int64_t o = o0; o < o0 + TB && o < n1; o++)
+          for (int64_t k = k0; k < k0 + TB && k < K; k++) blk[k * n1 + o] = src[o * ldw1 + k];
+  }
+}
+
+/* The first-layer copies this call's paths read, built when the species set
+ * changed since they were made: the compact W1 for every present species
+ * (one-pass forward and Γ, batched Γ) when columns were dropped, and the
+ * transposed copy only for species taking the batched path — a lone
+ * molecule's species never read it, and building it for all of them made a
+ * call after a change of species set ~10× the cost of a call. */
+static void ensure_first_layers(ani_workspace *ws, const ani_model *m, const int64_t *n_s, const int *one_pass) {
+  const int D = m->aev.aev_length, K = ws->n_cols;
+  for (int s = 0; s < m->n_species; s++) {
+    if (!n_s[s]) continue;
+    if (K < D && !(ws->w1_ready >> s & 1u)) {
+      pack_first_layer(ws, m, s);
+      ws->w1_ready |= 1u << s;
+    }
+    if (!one_pass[s] && !(ws->w1t_ready >> s & 1u)) {
+      pack_first_layer_transposed(ws, m, s, K < D ? ws->w1_packed[s] : m->w1_stack[s], K < D ? K : D);
+      ws->w1t_ready |= 1u << s;
+    }
+  }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -493,7 +531,7 @@ static void gradient_to_forces(double *forces_out, ani_workspace *ws, const ani_
     int64_t r0 = (t - task_start[s]) * ANI_ROW_BLOCK;
     int rows = (int)(n_s[s] - r0 < ANI_ROW_BLOCK ? n_s[s] - r0 : ANI_ROW_BLOCK);
     const int n1 = m->nets[s].layer[0].n_out;
-    const elign_real *w = ws->w1_packed[s] ? ws->w1_packed[s] : m->w1_stack[s];
+    const elign_real *w = K < D ? ws->w1_packed[s] : m->w1_stack[s];
     const int64_t ld1 = (int64_t)M * n1;
     if (only < 0 && one_pass[s]) {
       sum_member_gradients(ws->g0[s] + r0 * K, ws->g_member[s] + r0 * K, n_s[s] * K, (int64_t)rows * K, M);
@@ -609,6 +647,7 @@ elign_status ani_compute_ex(ani_model *m, ani_workspace *ws, int64_t n_mol, cons
       ws->cap_g_member[s] = need;
     }
   }
+  ensure_first_layers(ws, m, n_s, one_pass);
   work_item items[ANI_MAX_MEMBERS * ANI_MAX_SPECIES];
   int n_items = 0;
   size_t scratch_rows = 0;
@@ -632,8 +671,8 @@ elign_status ani_compute_ex(ani_model *m, ani_workspace *ws, int64_t n_mol, cons
     const int n1 = net->layer[0].n_out;
     first_layer first = {.one_pass = one_pass[s]};
     if (first.one_pass) {
-      const int64_t ldw1 = ws->w1_packed[s] ? K : D;
-      first.w1 = (ws->w1_packed[s] ? ws->w1_packed[s] : m->w1_stack[s]) + (int64_t)mm * n1 * ldw1;
+      const int64_t ldw1 = K < D ? K : D;
+      first.w1 = (K < D ? ws->w1_packed[s] : m->w1_stack[s]) + (int64_t)mm * n1 * ldw1;
       first.ldw1 = ldw1;
       first.g_member = ws->g_member[s] + (int64_t)mm * n_s[s] * K;
       elign_real *rows_end = ws->scratch[omp_get_thread_num()] + item_scratch_per_row(net) * (size_t)n_s[s];
