@@ -33,16 +33,19 @@
  * the dropped terms are exact zeros, so each fma chain of the first layer
  * is the full chain minus steps fma(0, w, acc) = acc: a molecule gets the
  * same bits whatever species the rest of its batch brings. The packed
- * first-layer weights (W1ᵀ per member for the forward, the stacked W1 for
- * Γ) are cached in the workspace for the last species set.
+ * first-layer weights (the stacked compact W1 for Γ and the one-pass path,
+ * W1ᵀ per member for the batched forward) are kept in the workspace for the
+ * last species set, each made only when a species' path reads it.
  *
  * Few atoms (one molecule; ≤ ANI_ONE_PASS_ROWS atoms of a species in the
  * batch, forces wanted): the products then cost what reading the weights
  * costs — 8 members × 4 elements ≈ 19 MB of float32 for H/C/N/O, more than
  * the last-level cache — and the batched path reads each layer twice in two
  * layouts (Wᵀ for the forward, W for the backward and Γ), 38 MB a call.
- * The one-pass path reads W only: the forward packs Wᵀ panel by panel in
- * registers (elign_gemm_fixed_wt), the backward reads W, and each member
+ * The one-pass path reads W only: the forward transposes W block by block
+ * in registers (elign_gemm_fixed_wt; up to 12 rows each block feeds the fma
+ * chains directly, beyond that it goes through a panel), the backward reads
+ * W, and each member
  * adds its own Γ term Δ1_m W1_m right after its backward, while its W1
  * (≤ 0.4 MB) is still in L2; the terms are summed in member order
  * afterwards. Every chain is the one of the batched path, so the bits are
