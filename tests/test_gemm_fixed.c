@@ -189,6 +189,27 @@ static void check_row_independence(void) {
   free(y), free(a), free(b), free(full), free(part), free(fb);
 }
 
+/* elign_gemm_fixed_wt at every row count up to past its few-row path (one
+ * kernel per count, 1 … 12 rows on AVX-512): bitwise its definition, with
+ * a column tail, a k tail and padded strides. */
+static void check_wt_every_row_count(void) {
+  const int shapes[2][2] = {{33, 37}, {64, 48}}; /* (n, k) */
+  for (int m = 1; m <= 13; m++)
+    for (int s = 0; s < 2; s++) {
+      const int n = shapes[s][0], k = shapes[s][1], pad = m % 3;
+      const int64_t lda = k + pad, ldb = n, ldc = n + pad, ldw = k + pad;
+      const elign_real alpha = (elign_real)-0.3;
+      elign_real *a = random_matrix(m, lda), *b = random_matrix(k, ldb), *c = random_matrix(m, ldc);
+      elign_real *want = copy_matrix(c, m, ldc), *w = transposed(b, ldb, k, n, ldw);
+      reference_blocks(m, n, k, k, alpha, a, lda, b, ldb, 0, want, ldc);
+      elign_gemm_fixed_wt(m, n, k, alpha, a, lda, w, ldw, c, ldc, NULL);
+      const int exact = same_bits(c, ldc, want, ldc, m, n);
+      if (!exact) fprintf(stderr, "elign_gemm_fixed_wt m=%d n=%d k=%d: differs from its definition\n", m, n, k);
+      CHECK(exact);
+      free(a), free(b), free(c), free(want), free(w);
+    }
+}
+
 /* Zero columns of A (and the matching rows of B) dropped: same bits. */
 static void check_compaction(void) {
   const int m = 9, n = 96, k = 384;
@@ -389,6 +410,7 @@ int main(void) {
   check_shape(4, 16, 0, 1, 1, 0);  /* k = 0: zeros */
   check_shape(4, 16, 0, 1, 1, 1);  /* k = 0: C kept */
   check_row_independence();
+  check_wt_every_row_count();
   check_compaction();
   check_threads();
   check_rowwise_products();

@@ -79,7 +79,9 @@ void elign_gemm_fixed_bt(int m, int n, int k, elign_real alpha, const elign_real
  * registers, W read 16 rows at a time with prefetch) and each panel serves
  * every row while in cache. panel: room for elign_gemm_fixed_wt_panel_elems(k)
  * elements (a panel holds all k steps; W is then read in one sweep), or NULL
- * (64 k steps per stack panel, the chains continuing through C). For few
+ * (64 k steps per stack panel, the chains continuing through C). With at
+ * most 12 rows (AVX-512, float) no panel is used: each 16 × 16 block feeds
+ * the rows' chains straight from the registers it is transposed in. For few
  * rows, where reading W is the cost: a network whose forward reads W this
  * way and whose backward reads the same W directly streams its weights
  * once. One thread. */

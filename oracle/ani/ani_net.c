@@ -33,16 +33,19 @@
  * the dropped terms are exact zeros, so each fma chain of the first layer
  * is the full chain minus steps fma(0, w, acc) = acc: a molecule gets the
  * same bits whatever species the rest of its batch brings. The packed
- * first-layer weights (W1ᵀ per member for the forward, the stacked W1 for
- * Γ) are cached in the workspace for the last species set.
+ * first-layer weights (the stacked compact W1 for Γ and the one-pass path,
+ * W1ᵀ per member for the batched forward) are kept in the workspace for the
+ * last species set, each made only when a species' path reads it.
  *
  * Few atoms (one molecule; ≤ ANI_ONE_PASS_ROWS atoms of a species in the
  * batch, forces wanted): the products then cost what reading the weights
  * costs — 8 members × 4 elements ≈ 19 MB of float32 for H/C/N/O, more than
  * the last-level cache — and the batched path reads each layer twice in two
  * layouts (Wᵀ for the forward, W for the backward and Γ), 38 MB a call.
- * The one-pass path reads W only: the forward packs Wᵀ panel by panel in
- * registers (elign_gemm_fixed_wt), the backward reads W, and each member
+ * The one-pass path reads W only: the forward transposes W block by block
+ * in registers (elign_gemm_fixed_wt; up to 12 rows each block feeds the fma
+ * chains directly, beyond that it goes through a panel), the backward reads
+ * W, and each member
  * adds its own Γ term Δ1_m W1_m right after its backward, while its W1
  * (≤ 0.4 MB) is still in L2; the terms are summed in member order
  * afterwards. Every chain is the one of the batched path, so the bits are
@@ -92,10 +95,14 @@ struct ani_workspace {
   /* column compaction */
   int *cols;                               /* [K] AEV column of each compact column */
   int n_cols;
+  int *run_start; /* [n_runs + 1]: compact columns that start a run of consecutive AEV columns */
+  int n_runs;
   const ani_model *packed_model;           /* cache key: model … */
   unsigned packed_mask;                    /* … and species set */
-  elign_real *w1_packed[ANI_MAX_SPECIES];  /* (M·n1, K), NULL when K == D */
+  unsigned w1_ready, w1t_ready;            /* species whose copies below match the key */
+  elign_real *w1_packed[ANI_MAX_SPECIES];  /* (M·n1, K); unused when K == D */
   elign_real *w1t_packed[ANI_MAX_SPECIES]; /* [M] blocks (K, n1): member m at m·K·n1 */
+  int64_t cap_w1[ANI_MAX_SPECIES], cap_w1t[ANI_MAX_SPECIES]; /* elements */
 };
 
 ani_workspace *ani_workspace_create(void) { return elign_calloc(1, sizeof(ani_workspace), "ani:workspace"); }
@@ -123,6 +130,7 @@ void ani_workspace_free(ani_workspace **wsp) {
   for (int t = 0; t < ws->cap_threads; t++) elign_free(ws->scratch[t]);
   elign_free(ws->scratch);
   elign_free(ws->cols);
+  elign_free(ws->run_start);
   elign_free(ws);
   *wsp = NULL;
 }
@@ -346,8 +354,43 @@ static void ensure_scratch(ani_workspace *ws, int threads, size_t per_thread) {
   }
 }
 
-/* Compact AEV columns for the species set `mask` and, when needed, the
- * matching packed first-layer weights (cached). */
+/* ws->run_start from ws->cols: the compact columns are a species' radial
+ * block or a species pair's angular block at a time, consecutive AEV
+ * columns, so gathers and scatters between compact and AEV rows are copies
+ * by run (vectorised; by column index they were microcoded gathers and
+ * scatters, ~1 % of a lone molecule's call). */
+static void find_column_runs(ani_workspace *ws) {
+  const int K = ws->n_cols;
+  elign_free(ws->run_start);
+  ws->run_start = elign_malloc((size_t)(K + 1) * sizeof(int), "ani:run_start");
+  int n = 0;
+  for (int k = 0; k < K; k++)
+    if (k == 0 || ws->cols[k] != ws->cols[k - 1] + 1) ws->run_start[n++] = k;
+  ws->run_start[n] = K;
+  ws->n_runs = n;
+}
+
+/* row (K) = the compact columns of an AEV row (D), in elign_real. */
+static void gather_columns(elign_real *row, const double *aev_row, const ani_workspace *ws) {
+  for (int r = 0; r < ws->n_runs; r++) {
+    const int k0 = ws->run_start[r], len = ws->run_start[r + 1] - k0;
+    const double *src = aev_row + ws->cols[k0];
+    for (int i = 0; i < len; i++) row[k0 + i] = (elign_real)src[i];
+  }
+}
+
+/* The compact columns of an AEV-length row (D) = row (K), in double; the
+ * other columns are left as they are. */
+static void scatter_columns(double *aev_row, const elign_real *row, const ani_workspace *ws) {
+  for (int r = 0; r < ws->n_runs; r++) {
+    const int k0 = ws->run_start[r], len = ws->run_start[r + 1] - k0;
+    double *dst = aev_row + ws->cols[k0];
+    for (int i = 0; i < len; i++) dst[i] = (double)row[k0 + i];
+  }
+}
+
+/* Compact AEV columns for the species set `mask` (cached); the first-layer
+ * copies for them are made on demand (ensure_first_layers). */
 static void prepare_columns(ani_workspace *ws, const ani_model *m, unsigned mask) {
   if (ws->packed_model == m && ws->packed_mask == mask && ws->cols) return;
   const ani_aev_params *p = &m->aev;
@@ -364,29 +407,66 @@ static void prepare_columns(ani_workspace *ws, const ani_model *m, unsigned mask
       if ((mask >> a & 1u) && (mask >> b & 1u))
         for (int k = 0; k < p->angular_block; k++) ws->cols[K++] = p->radial_length + pair * p->angular_block + k;
   ws->n_cols = K;
-  for (int s = 0; s < S; s++) {
-    elign_free(ws->w1_packed[s]);
-    elign_free(ws->w1t_packed[s]);
-    ws->w1_packed[s] = ws->w1t_packed[s] = NULL;
-    if (!(mask >> s & 1u)) continue;
-    const int n1 = m->nets[s].layer[0].n_out;
-    const int64_t rows = (int64_t)m->n_members * n1;
-    /* forward: each member's first layer transposed, (K, n1) */
-    elign_real *wt = elign_malloc((size_t)rows * K * sizeof(elign_real), "ani:w1t_packed");
-    for (int64_t r = 0; r < rows; r++) {
-      elign_real *blk = wt + r / n1 * (int64_t)K * n1;
-      for (int k = 0; k < K; k++) blk[(int64_t)k * n1 + r % n1] = m->w1_stack[s][r * D + ws->cols[k]];
-    }
-    ws->w1t_packed[s] = wt;
-    if (K == D) continue;
-    elign_real *dst = elign_malloc((size_t)rows * K * sizeof(elign_real), "ani:w1_packed");
-    const elign_real *src = m->w1_stack[s];
-    for (int64_t r = 0; r < rows; r++)
-      for (int k = 0; k < K; k++) dst[r * K + k] = src[r * D + ws->cols[k]];
-    ws->w1_packed[s] = dst;
-  }
+  find_column_runs(ws);
+  ws->w1_ready = ws->w1t_ready = 0;
   ws->packed_model = m;
   ws->packed_mask = mask;
+}
+
+/* Member rows of W1 (M·n1, D) of species s restricted to the compact
+ * columns: w1_packed[s] (M·n1, K), copied by column runs. */
+static void pack_first_layer(ani_workspace *ws, const ani_model *m, int s) {
+  const int64_t D = m->aev.aev_length, K = ws->n_cols, rows = (int64_t)m->n_members * m->nets[s].layer[0].n_out;
+  if (rows * K > ws->cap_w1[s]) {
+    grow((void **)&ws->w1_packed[s], (size_t)(rows * K) * sizeof(elign_real), "ani:w1_packed");
+    ws->cap_w1[s] = rows * K;
+  }
+  for (int64_t r = 0; r < rows; r++)
+    for (int run = 0; run < ws->n_runs; run++) {
+      const int k0 = ws->run_start[run], len = ws->run_start[run + 1] - k0;
+      memcpy(ws->w1_packed[s] + r * K + k0, m->w1_stack[s] + r * D + ws->cols[k0], (size_t)len * sizeof(elign_real));
+    }
+}
+
+/* Each member's (compact) first layer transposed, (K, n1), for the batched
+ * forward: w1t_packed[s], from `w1` (M·n1, K). */
+static void pack_first_layer_transposed(ani_workspace *ws, const ani_model *m, int s, const elign_real *w1,
+                                        int64_t ldw1) {
+  const int64_t K = ws->n_cols, n1 = m->nets[s].layer[0].n_out, M = m->n_members;
+  if (M * n1 * K > ws->cap_w1t[s]) {
+    grow((void **)&ws->w1t_packed[s], (size_t)(M * n1 * K) * sizeof(elign_real), "ani:w1t_packed");
+    ws->cap_w1t[s] = M * n1 * K;
+  }
+  enum { TB = 16 }; /* tiles keep reads and writes in a few cache lines */
+  for (int64_t mm = 0; mm < M; mm++) {
+    elign_real *blk = ws->w1t_packed[s] + mm * K * n1;
+    const elign_real *src = w1 + mm * n1 * ldw1;
+    for (int64_t o0 = 0; o0 < n1; o0 += TB)
+      for (int64_t k0 = 0; k0 < K; k0 += TB)
+        for (int64_t o = o0; o < o0 + TB && o < n1; o++)
+          for (int64_t k = k0; k < k0 + TB && k < K; k++) blk[k * n1 + o] = src[o * ldw1 + k];
+  }
+}
+
+/* The first-layer copies this call's paths read, built when the species set
+ * changed since they were made: the compact W1 for every present species
+ * (one-pass forward and Γ, batched Γ) when columns were dropped, and the
+ * transposed copy only for species taking the batched path — a lone
+ * molecule's species never read it, and building it for all of them made a
+ * call after a change of species set ~10× the cost of a call. */
+static void ensure_first_layers(ani_workspace *ws, const ani_model *m, const int64_t *n_s, const int *one_pass) {
+  const int D = m->aev.aev_length, K = ws->n_cols;
+  for (int s = 0; s < m->n_species; s++) {
+    if (!n_s[s]) continue;
+    if (K < D && !(ws->w1_ready >> s & 1u)) {
+      pack_first_layer(ws, m, s);
+      ws->w1_ready |= 1u << s;
+    }
+    if (!one_pass[s] && !(ws->w1t_ready >> s & 1u)) {
+      pack_first_layer_transposed(ws, m, s, K < D ? ws->w1_packed[s] : m->w1_stack[s], K < D ? K : D);
+      ws->w1t_ready |= 1u << s;
+    }
+  }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -422,13 +502,15 @@ static int cmp_cost_desc(const void *a, const void *b) {
 /* Γ rows of a one-pass species from its members' terms (M blocks of
  * member_stride elements), added in member order: the bits of
  * elign_gemm_fixed_blocksum over the stacked members, ((t_0 + t_1) + t_2) + …
- * (its final product by alpha = 1 is exact). */
+ * (its final product by alpha = 1 is exact). One pass per member over all
+ * elements: the adds vectorise (element by element over the members, a
+ * strided scalar loop, took ~1.5 % of a lone valine's call). */
 static void sum_member_gradients(elign_real *g, const elign_real *terms, int64_t member_stride, int64_t count,
                                  int M) {
-  for (int64_t i = 0; i < count; i++) {
-    elign_real acc = terms[i];
-    for (int mm = 1; mm < M; mm++) acc = acc + terms[(int64_t)mm * member_stride + i];
-    g[i] = acc;
+  memcpy(g, terms, (size_t)count * sizeof *g);
+  for (int mm = 1; mm < M; mm++) {
+    const elign_real *t = terms + (int64_t)mm * member_stride;
+    for (int64_t i = 0; i < count; i++) g[i] = g[i] + t[i];
   }
 }
 
@@ -452,7 +534,7 @@ static void gradient_to_forces(double *forces_out, ani_workspace *ws, const ani_
     int64_t r0 = (t - task_start[s]) * ANI_ROW_BLOCK;
     int rows = (int)(n_s[s] - r0 < ANI_ROW_BLOCK ? n_s[s] - r0 : ANI_ROW_BLOCK);
     const int n1 = m->nets[s].layer[0].n_out;
-    const elign_real *w = ws->w1_packed[s] ? ws->w1_packed[s] : m->w1_stack[s];
+    const elign_real *w = K < D ? ws->w1_packed[s] : m->w1_stack[s];
     const int64_t ld1 = (int64_t)M * n1;
     if (only < 0 && one_pass[s]) {
       sum_member_gradients(ws->g0[s] + r0 * K, ws->g_member[s] + r0 * K, n_s[s] * K, (int64_t)rows * K, M);
@@ -463,11 +545,8 @@ static void gradient_to_forces(double *forces_out, ani_workspace *ws, const ani_
       dense_backward(ws->g0[s] + r0 * K, K, ws->z1[s] + r0 * ld1 + (int64_t)only * n1, ld1,
                      w + (int64_t)only * n1 * K, rows, K, n1, (elign_real)M);
     }
-    for (int r = 0; r < rows; r++) {
-      double *g = ws->gamma + ws->atoms_of[s][r0 + r] * D;
-      const elign_real *src = ws->g0[s] + (r0 + r) * K;
-      for (int k = 0; k < K; k++) g[ws->cols[k]] = (double)src[k];
-    }
+    for (int r = 0; r < rows; r++)
+      scatter_columns(ws->gamma + ws->atoms_of[s][r0 + r] * D, ws->g0[s] + (r0 + r) * K, ws);
   }
 #pragma omp parallel for schedule(dynamic)
   for (int64_t k = 0; k < n_mol; k++) {
@@ -556,9 +635,7 @@ elign_status ani_compute_ex(ani_model *m, ani_workspace *ws, int64_t n_mol, cons
     ani_aev_forward(aev, cache, &m->aev, (int)n, ws->species + a0, pos + 3 * a0);
     for (int64_t i = 0; i < n; i++) {
       int s = ws->species[a0 + i];
-      elign_real *row = ws->h0[s] + ws->row_of[a0 + i] * K;
-      const double *g = aev + i * D;
-      for (int c = 0; c < K; c++) row[c] = (elign_real)g[ws->cols[c]];
+      gather_columns(ws->h0[s] + ws->row_of[a0 + i] * K, aev + i * D, ws);
     }
   }
 
@@ -573,6 +650,7 @@ elign_status ani_compute_ex(ani_model *m, ani_workspace *ws, int64_t n_mol, cons
       ws->cap_g_member[s] = need;
     }
   }
+  ensure_first_layers(ws, m, n_s, one_pass);
   work_item items[ANI_MAX_MEMBERS * ANI_MAX_SPECIES];
   int n_items = 0;
   size_t scratch_rows = 0;
@@ -596,8 +674,8 @@ elign_status ani_compute_ex(ani_model *m, ani_workspace *ws, int64_t n_mol, cons
     const int n1 = net->layer[0].n_out;
     first_layer first = {.one_pass = one_pass[s]};
     if (first.one_pass) {
-      const int64_t ldw1 = ws->w1_packed[s] ? K : D;
-      first.w1 = (ws->w1_packed[s] ? ws->w1_packed[s] : m->w1_stack[s]) + (int64_t)mm * n1 * ldw1;
+      const int64_t ldw1 = K < D ? K : D;
+      first.w1 = (K < D ? ws->w1_packed[s] : m->w1_stack[s]) + (int64_t)mm * n1 * ldw1;
       first.ldw1 = ldw1;
       first.g_member = ws->g_member[s] + (int64_t)mm * n_s[s] * K;
       elign_real *rows_end = ws->scratch[omp_get_thread_num()] + item_scratch_per_row(net) * (size_t)n_s[s];
