@@ -26,6 +26,7 @@
 
 #include <cblas.h>
 
+#include "bench/valine.h"
 #include "common/base/launch_env.h"
 #include "common/base/real.h"
 #include "oracle/ani/ani.h"
@@ -38,8 +39,7 @@
 #define ELIGN_PYTHON_EXECUTABLE "/usr/bin/python3"
 #endif
 
-/* Valine, ETKDG(seed 42) + MMFF94 (the geometry of the reference set). */
-static const int32_t VALINE_Z[19] = {6, 6, 6, 6, 7, 6, 8, 8, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+/* The second workload: lisinopril, 60 atoms (RDKit embeds it at run time). */
 static const char *LISINOPRIL_SMILES = "NCCCC[C@H](N[C@@H](CCc1ccccc1)C(=O)O)C(=O)N1CCC[C@H]1C(=O)O";
 
 
@@ -369,20 +369,12 @@ int main(int argc, char **argv) {
   char tmpdir[] = "/tmp/bench_ani_XXXXXX";
   if (!mkdtemp(tmpdir)) return 1;
   workload wl[2];
-  static const double valine_pos[57] = {
-      -1.295254, 1.072247, -0.101433, -0.553691, -0.193022, -0.548057, -1.488524, -1.403253, -0.448277,
-      0.765723, -0.437008, 0.220727, 0.552150, -0.584214, 1.680631, 1.793474, 0.672595, -0.048246,
-      2.303893, 1.404198, 0.787423, 2.143658, 0.773942, -1.345244, -0.656372, 1.957215, -0.182412,
-      -1.646102, 0.996068, 0.932799, -2.173113, 1.242958, -0.734461, -0.309603, -0.062914, -1.610800,
-      -0.984724, -2.312836, -0.791898, -1.830314, -1.569244, 0.578670, -2.374971, -1.257941, -1.075224,
-      1.223118, -1.371363, -0.127916, 0.264534, 0.322958, 2.054480, 1.461884, -0.748583, 2.117518,
-      2.804235, 1.498196, -1.358281};
   char path19[256], path60[256], frames[256];
   snprintf(path19, sizeof path19, "%s/valine.xyz", tmpdir);
   snprintf(path60, sizeof path60, "%s/lisinopril.xyz", tmpdir);
   snprintf(frames, sizeof frames, "%s/frames.xyz", tmpdir);
-  wl[0] = (workload){"valine", 19, (int32_t *)VALINE_Z, (double *)valine_pos, path19};
-  write_xyz(path19, 19, VALINE_Z, valine_pos);
+  wl[0] = (workload){"valine", 19, (int32_t *)BENCH_VALINE_Z, (double *)BENCH_VALINE_POS, path19};
+  write_xyz(path19, 19, BENCH_VALINE_Z, BENCH_VALINE_POS);
   char cmd[1024];
   snprintf(cmd, sizeof cmd, "%s %s geom --smiles '%s' --out '%s'", ELIGN_PYTHON_EXECUTABLE, ANI_TORCH_SCRIPT,
            LISINOPRIL_SMILES, path60);

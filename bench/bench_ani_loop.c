@@ -21,19 +21,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/valine.h"
 #include "oracle/ani/ani.h"
 
 enum { BATCH = 32 };
 
-static const int32_t VALINE_Z[19] = {6, 6, 6, 6, 7, 6, 8, 8, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
-static const double VALINE_POS[57] = {
-    -1.295254, 1.072247,  -0.101433, -0.553691, -0.193022, -0.548057, -1.488524, -1.403253, -0.448277,
-    0.765723,  -0.437008, 0.220727,  0.552150,  -0.584214, 1.680631,  1.793474,  0.672595,  -0.048246,
-    2.303893,  1.404198,  0.787423,  2.143658,  0.773942,  -1.345244, -0.656372, 1.957215,  -0.182412,
-    -1.646102, 0.996068,  0.932799,  -2.173113, 1.242958,  -0.734461, -0.309603, -0.062914, -1.610800,
-    -0.984724, -2.312836, -0.791898, -1.830314, -1.569244, 0.578670,  -2.374971, -1.257941, -1.075224,
-    1.223118,  -1.371363, -0.127916, 0.264534,  0.322958,  2.054480,  1.461884,  -0.748583, 2.117518,
-    2.804235,  1.498196,  -1.358281};
 /* tests/test_ani.c's molecule with S, F and Cl */
 static const int32_t SFCL_Z[9] = {16, 6, 9, 9, 17, 6, 1, 1, 1};
 static const double SFCL_POS[27] = {0.000,  0.000,  0.000,  1.810,  0.000,  0.000,  2.280,  1.260,  0.000,
@@ -205,7 +197,7 @@ static int read_xyz(const char *path, batch *one) {
 
 static void probe(ani_model *m, const char *lisinopril_xyz) {
   ani_workspace *ws = ani_workspace_create();
-  batch val = perturbed_copies(19, VALINE_Z, VALINE_POS, BATCH);
+  batch val = perturbed_copies(19, BENCH_VALINE_Z, BENCH_VALINE_POS, BATCH);
   probe_batch_and_singles(m, ws, &val, "valine");
   /* S/F/Cl alone, then appended to the valine batch (other species set) */
   batch mixed = {19, BATCH + 1, malloc(sizeof(int64_t) * (BATCH + 2)), malloc(sizeof(int32_t) * (19 * BATCH + 9)),
@@ -244,7 +236,7 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[2], "probe")) {
     probe(m, argc > 3 ? argv[3] : NULL);
   } else if (argc >= 5 && (!strcmp(argv[2], "time") || !strcmp(argv[2], "loop"))) {
-    batch val = perturbed_copies(19, VALINE_Z, VALINE_POS, BATCH);
+    batch val = perturbed_copies(19, BENCH_VALINE_Z, BENCH_VALINE_POS, BATCH);
     loop(m, &val, !strcmp(argv[3], "b1") ? 1 : BATCH, atoi(argv[4]), !strcmp(argv[2], "time"));
     batch_free(&val);
   } else {

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "common/io/dataset_io.h"
-#include "tests/testutil.h"
+#include "tests/testutil_mpi.h"
 
 #define N_MOL 3001
 
@@ -93,14 +93,7 @@ int main(int argc, char **argv) {
   }
   elign_molset_free(&local);
   elign_molset_free(&global);
-  int failed = test_checks_failed, any_failed = 0;
-  MPI_Allreduce(&failed, &any_failed, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-  int rc = 0;
-  if (rank == 0) {
-    test_checks_failed = any_failed;
-    rc = test_main_result("test_h5_parallel");
-  }
-  MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  int rc = test_mpi_main_result("test_h5_parallel", MPI_COMM_WORLD);
   MPI_Finalize();
   return rc;
 }

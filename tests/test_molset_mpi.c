@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "common/io/molset_mpi.h"
-#include "tests/testutil.h"
+#include "tests/testutil_mpi.h"
 #include "tests/testutil_molset.h"
 
 #define N_MOL 37
@@ -108,14 +108,7 @@ int main(int argc, char **argv) {
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   check_slices();
   check_faults();
-  int failed = test_checks_failed, any_failed = 0;
-  MPI_Allreduce(&failed, &any_failed, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-  int rc = 0;
-  if (rank == 0) {
-    test_checks_failed = any_failed;
-    rc = test_main_result("test_molset_mpi");
-  }
-  MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  int rc = test_mpi_main_result("test_molset_mpi", MPI_COMM_WORLD);
   MPI_Finalize();
   return rc;
 }

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "actor/rollout.h"
-#include "tests/testutil.h"
+#include "tests/testutil_mpi.h"
 
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
@@ -70,9 +70,7 @@ int main(int argc, char **argv) {
   }
   rollout_batch_free(&mine);
   edm_model_free(&model);
-  int failed = test_checks_failed, any;
-  MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-  int rc = rank == 0 ? test_main_result("test_rollout_mpi") : (failed != 0);
+  int rc = test_mpi_main_result("test_rollout_mpi", MPI_COMM_WORLD);
   MPI_Finalize();
-  return any ? 1 : rc;
+  return rc;
 }
