@@ -96,9 +96,11 @@ if [ "$WHICH" = sample ]; then
 else
   INPUTS="mols.xyz"
   PROGRESS="oracle (molecules)"
-  # the first 1000 molecules (whole ones: count line, comment, atoms)
+  # the first 5000 molecules (whole ones: count line, comment, atoms): several seconds of ANI
+  # work on the one oracle rank, so that every signal lands mid-run (with 1000, after the
+  # faster small-batch ANI, SIGTERM could come after the output was published)
   zcat "$SHARED/data/qm9like/qm9like_mmff.xyz.gz" \
-    | awk 'left == 0 { if (++m > 1000) exit; left = $1 + 2 } { print; left-- }' > mols.xyz
+    | awk 'left == 0 { if (++m > 5000) exit; left = $1 + 2 } { print; left-- }' > mols.xyz
   cp mols.xyz orig_mols.xyz
   "$ELIGN" oracle --backend lj --in mols.xyz --out out.h5 --no-table 2> /dev/null && cp out.h5 prev_out.h5 && ok \
     || bad "earlier output"
