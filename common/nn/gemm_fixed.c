@@ -109,7 +109,7 @@ typedef int vmask; /* width 1: never a partial vector */
 
 #define TILE_MR_MAX 6
 #define PF_ROWS 8 /* software prefetch distance in rows of B (no effect on results) */
-#define TILE_NV_MAX 4
+#define TILE_NV_MAX 8 /* the wide tiles of one or two rows (below); the others have nv ≤ NV */
 
 /* k block: B panel of KC × (NV·VW) stays in L2 while the rows pass over it.
  * The chain continues across blocks through C (exact). */
@@ -201,6 +201,16 @@ static const tile_fn TILES[TILE_MR_MAX][TILE_NV_MAX] = {
 };
 /* MTILES[mr − 1]: one partial vector of columns (masked loads/stores). */
 static const tile_fn MTILES[TILE_MR_MAX] = {tile_1_m, tile_2_m, tile_3_m, tile_4_m, tile_5_m, tile_6_m};
+/* One or two rows (a lone molecule's element with one or two atoms): a
+ * tile of NV vectors gives only NV or 2·NV independent chains, fewer than
+ * the FMA latency times the FMA units, and the next tile is too far ahead
+ * for the out-of-order window, so the chains waited on each other. Twice
+ * the columns per tile doubles the chains in flight (same chain per output).
+ * Measured: see docs/performance.md. */
+#define WIDE_NV 8 /* AVX-512 (NV = 4): 8 or 16 accumulators and 8 B vectors; AVX2 keeps NV */
+TILE(1, 8)
+TILE(2, 8)
+static const tile_fn WIDE_TILES[2] = {tile_1_8, tile_2_8};
 
 static int min_int(int x, int y) { return x < y ? x : y; }
 
@@ -210,7 +220,11 @@ static void block_tiles(int m, int n, int kb, int first, int restart, int last, 
                         const elign_real *a, int64_t lda, const elign_real *b, int64_t ldb, elign_real *c,
                         int64_t ldc) {
   const int tile_w = NV * VW, n_vec = n / VW * VW;
-  for (int j0 = 0; j0 < n_vec; j0 += tile_w) {
+  int j_wide = 0;
+  if (m <= 2 && NV == 4)
+    for (; j_wide + WIDE_NV * VW <= n_vec; j_wide += WIDE_NV * VW)
+      WIDE_TILES[m - 1](0, kb, first, restart, last, alpha, beta, a, lda, b + j_wide, ldb, c + j_wide, ldc);
+  for (int j0 = j_wide; j0 < n_vec; j0 += tile_w) {
     const int nv = min_int(n_vec - j0, tile_w) / VW;
     for (int r0 = 0; r0 < m; r0 += MR)
       TILES[min_int(m - r0, MR) - 1][nv - 1](0, kb, first, restart, last, alpha, beta, a + r0 * lda, lda, b + j0,
