@@ -16,9 +16,14 @@ void bench_use_cpu_clock(int on);
 int bench_cpu_clock(void);
 double bench_now(void); /* seconds */
 
-/* One large SGEMM (1536³, after a warm-up on first use): GFLOP/s of that
- * call. Benches take the best of calls interleaved with their own timings,
- * so the peak and the measured code see the same machine load. */
+/* One large single-precision product (1536³, after a warm-up on first use)
+ * through the BLAS sgemm and through the engine's own fixed-order kernel
+ * (common/nn/gemm_fixed.h, rows over the same threads): GFLOP/s of the
+ * faster. The BLAS alone is no peak when OpenBLAS runs an older core than
+ * the CPU has (OPENBLAS_CORETYPE=Haswell on an AVX-512 machine: 121 GFLOP/s
+ * where the engine kernel does 215), which put fractions above 100 %.
+ * Benches take the best of calls interleaved with their own timings, so the
+ * peak and the measured code see the same machine load. */
 double bench_sgemm_sample_gflops(void);
 /* Best of n calls. */
 double bench_sgemm_peak_gflops(int n);

@@ -16,9 +16,9 @@ for pol in active passive; do
   t0=$(date +%s.%N)
   OMP_WAIT_POLICY=$pol OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 \
     "$ELIGN" --quiet sample --model "$MODEL" -n "$N" --steps "$STEPS" --seed 3 --out "$OUT/$pol.h5" --force || exit 1
-  wall[$pol]=$(echo "$(date +%s.%N) - $t0" | bc)
+  wall[$pol]=$(printf '%.4f' "$(echo "$(date +%s.%N) - $t0" | bc)") # printf: bc writes .85 for 0.85, not JSON
   echo "OMP_WAIT_POLICY=$pol, 2 threads beside a busy process: ${wall[$pol]} s"
 done
-ratio=$(echo "scale=3; ${wall[active]} / ${wall[passive]}" | bc)
+ratio=$(printf '%.3f' "$(echo "scale=4; ${wall[active]} / ${wall[passive]}" | bc)")
 printf 'BENCH {"figure": "omp_wait_passive_gain", "what": "elign sample, 2 threads beside a busy process: active / passive wait", "ours": %s, "unit": "s", "reference": %s, "reference_program": "OMP_WAIT_POLICY=active (libgomp spinning)", "ratio": %s, "peak_fraction": null, "peak_gflops": null, "threads": 2, "batch": null, "target": null, "pass": null}\n' \
   "${wall[passive]}" "${wall[active]}" "$ratio"
