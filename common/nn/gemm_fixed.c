@@ -306,9 +306,7 @@ void elign_gemm_fixed_rows(int m, int n, int k, elign_real alpha, const elign_re
 
 /* ---- B given as a Linear's weight W (n, k) ------------------------------- */
 
-/* bt (k, n) = wᵀ, in 16 × 16 blocks so that reads and writes both stay in
- * a few cache lines. */
-static void transpose_weight(elign_real *bt, const elign_real *w, int64_t ldw, int n, int k) {
+void elign_transpose_blocked(elign_real *bt, const elign_real *w, int64_t ldw, int n, int k) {
   enum { TB = 16 };
   for (int j0 = 0; j0 < n; j0 += TB)
     for (int q0 = 0; q0 < k; q0 += TB)
@@ -337,7 +335,7 @@ void elign_gemm_fixed_bt(int m, int n, int k, elign_real alpha, const elign_real
     gemm_bt_unpacked(m, n, k, alpha, a, lda, w, ldw, beta, c, ldc);
     return;
   }
-  if (bt) transpose_weight(bt, w, ldw, n, k);
+  if (bt) elign_transpose_blocked(bt, w, ldw, n, k);
   elign_gemm_fixed_rows(m, n, k, alpha, a, lda, bt, n, beta, c, ldc);
   free(bt);
 }

@@ -102,6 +102,11 @@ void elign_gemm_fixed_blocksum(int m, int n, int k, int kblock, elign_real alpha
  * pairwise tree — the same for every row, vector width and batch. */
 void elign_dot_rows_fixed(int m, int k, const elign_real *a, int64_t lda, const elign_real *v, elign_real *y);
 
+/* bt (k, n) = wᵀ for W (n, k) with row stride ldw, in 16 × 16 blocks so
+ * that reads and writes both stay in a few cache lines: the Wᵀ copies the
+ * kernels above stream (a Linear's weight, the ANI networks' layers). */
+void elign_transpose_blocked(elign_real *bt, const elign_real *w, int64_t ldw, int n, int k);
+
 /* Which code path the kernels use in this build ("avx512", "avx2",
  * "scalar"); for benches, tests and logs. */
 const char *elign_gemm_fixed_isa(void);

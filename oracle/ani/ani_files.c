@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/nn/gemm_fixed.h"
 #include "oracle/ani/ani_impl.h"
 
 /* The integer that starts s (after blanks), if it is one and fits an int:
@@ -464,8 +465,7 @@ static elign_status read_network(const char *dir, int member, int s, ani_model *
     if ((st = read_float32_file(fpath, layers[l].bcount, L->b, err))) return st;
     if (l > 0 && l < n_layers - 1) { /* the fixed-order forward streams W by input (common/nn/gemm_fixed.h) */
       L->wt = elign_malloc((size_t)L->n_out * L->n_in * sizeof(elign_real), "ani:wt");
-      for (int o = 0; o < L->n_out; o++)
-        for (int i = 0; i < L->n_in; i++) L->wt[(size_t)i * L->n_out + o] = L->w[(size_t)o * L->n_in + i];
+      elign_transpose_blocked(L->wt, L->w, L->n_in, L->n_out, L->n_in);
     }
   }
   return ELIGN_OK;

@@ -437,15 +437,8 @@ static void pack_first_layer_transposed(ani_workspace *ws, const ani_model *m, i
     grow((void **)&ws->w1t_packed[s], (size_t)(M * n1 * K) * sizeof(elign_real), "ani:w1t_packed");
     ws->cap_w1t[s] = M * n1 * K;
   }
-  enum { TB = 16 }; /* tiles keep reads and writes in a few cache lines */
-  for (int64_t mm = 0; mm < M; mm++) {
-    elign_real *blk = ws->w1t_packed[s] + mm * K * n1;
-    const elign_real *src = w1 + mm * n1 * ldw1;
-    for (int64_t o0 = 0; o0 < n1; o0 += TB)
-      for (int64_t k0 = 0; k0 < K; k0 += TB)
-        for (int64_t o = o0; o < o0 + TB && o < n1; o++)
-          for (int64_t k = k0; k < k0 + TB && k < K; k++) blk[k * n1 + o] = src[o * ldw1 + k];
-  }
+  for (int64_t mm = 0; mm < M; mm++)
+    elign_transpose_blocked(ws->w1t_packed[s] + mm * K * n1, w1 + mm * n1 * ldw1, ldw1, (int)n1, (int)K);
 }
 
 /* The first-layer copies this call's paths read, built when the species set
