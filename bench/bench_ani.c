@@ -51,40 +51,6 @@ typedef struct {
   const char *xyz_path;
 } workload;
 
-static int read_xyz(const char *path, int *n_out, int32_t **Z_out, double **pos_out) {
-  static const char *sym[] = {"", "H", "He", "Li", "Be", "B", "C", "N", "O", "F", "Ne", "Na", "Mg", "Al", "Si",
-                              "P", "S", "Cl"};
-  FILE *f = fopen(path, "r");
-  if (!f) return 0;
-  int n;
-  char line[512];
-  if (fscanf(f, "%d", &n) != 1 || n <= 0) {
-    fclose(f);
-    return 0;
-  }
-  if (!fgets(line, sizeof line, f) || !fgets(line, sizeof line, f)) { /* rest of line 1, comment */
-    fclose(f);
-    return 0;
-  }
-  int32_t *Z = malloc(sizeof(int32_t) * n);
-  double *pos = malloc(3 * sizeof(double) * n);
-  for (int i = 0; i < n; i++) {
-    char s[8];
-    if (fscanf(f, "%7s %lf %lf %lf", s, &pos[3 * i], &pos[3 * i + 1], &pos[3 * i + 2]) != 4) {
-      fclose(f);
-      return 0;
-    }
-    Z[i] = 0;
-    for (int z = 1; z < (int)(sizeof sym / sizeof sym[0]); z++)
-      if (!strcmp(s, sym[z])) Z[i] = z;
-  }
-  fclose(f);
-  *n_out = n;
-  *Z_out = Z;
-  *pos_out = pos;
-  return 1;
-}
-
 static void write_xyz(const char *path, int n, const int32_t *Z, const double *pos) {
   static const char *sym[] = {"", "H", "He", "Li", "Be", "B", "C", "N", "O", "F"};
   FILE *f = fopen(path, "w");
@@ -92,18 +58,6 @@ static void write_xyz(const char *path, int n, const int32_t *Z, const double *p
   fprintf(f, "%d\nbench\n", n);
   for (int i = 0; i < n; i++) fprintf(f, "%s %.6f %.6f %.6f\n", sym[Z[i]], pos[3 * i], pos[3 * i + 1], pos[3 * i + 2]);
   fclose(f);
-}
-
-static double gauss(unsigned long long *state) {
-  /* xorshift64* + Box–Muller: reproducible perturbations */
-  double u[2];
-  for (int k = 0; k < 2; k++) {
-    *state ^= *state >> 12;
-    *state ^= *state << 25;
-    *state ^= *state >> 27;
-    u[k] = ((*state * 2685821657736338717ULL) >> 11) * (1.0 / 9007199254740992.0);
-  }
-  return sqrt(-2.0 * log(u[0] + 1e-300)) * cos(2 * M_PI * u[1]);
 }
 
 static double cmp_double(const void *a, const void *b) { return *(const double *)a - *(const double *)b; }
@@ -379,7 +333,7 @@ int main(int argc, char **argv) {
   snprintf(cmd, sizeof cmd, "%s %s geom --smiles '%s' --out '%s'", ELIGN_PYTHON_EXECUTABLE, ANI_TORCH_SCRIPT,
            LISINOPRIL_SMILES, path60);
   int n_wl = 1;
-  if (system(cmd) == 0 && read_xyz(path60, &wl[1].n, &wl[1].Z, &wl[1].pos)) {
+  if (system(cmd) == 0 && bench_read_xyz(path60, &wl[1].n, &wl[1].Z, &wl[1].pos)) {
     wl[1].name = "lisinopril";
     wl[1].xyz_path = path60;
     n_wl = 2;
@@ -401,12 +355,7 @@ int main(int argc, char **argv) {
     double *f1 = malloc(3 * sizeof(double) * n * batch);
     double *e = malloc(sizeof(double) * batch), *e1 = malloc(sizeof(double) * batch);
     int *st = malloc(sizeof(int) * batch);
-    unsigned long long rng = 0x9E3779B97F4A7C15ULL;
-    for (int k = 0; k <= batch; k++) off[k] = (int64_t)k * n;
-    for (int k = 0; k < batch; k++) {
-      memcpy(Z + k * n, wl[w].Z, sizeof(int32_t) * n);
-      for (int i = 0; i < 3 * n; i++) pos[3 * k * n + i] = wl[w].pos[i] + 0.05 * gauss(&rng);
-    }
+    bench_perturbed_copies(n, wl[w].Z, wl[w].pos, batch, off, Z, pos);
     const double flops_mol = ani_network_flops(m, n, Z, 1);
     char *save = strdup(threads_list);
     for (char *tok = strtok(save, ","); tok; tok = strtok(NULL, ",")) {

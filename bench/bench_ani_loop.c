@@ -40,27 +40,10 @@ typedef struct {
   double *pos;
 } batch;
 
-/* bench_ani's perturbation: xorshift64* + Box–Muller */
-static double gauss(unsigned long long *state) {
-  double u[2];
-  for (int k = 0; k < 2; k++) {
-    *state ^= *state >> 12;
-    *state ^= *state << 25;
-    *state ^= *state >> 27;
-    u[k] = ((*state * 2685821657736338717ULL) >> 11) * (1.0 / 9007199254740992.0);
-  }
-  return sqrt(-2.0 * log(u[0] + 1e-300)) * cos(2 * M_PI * u[1]);
-}
-
 static batch perturbed_copies(int n, const int32_t *Z, const double *pos, int count) {
   batch b = {n, count, malloc(sizeof(int64_t) * (count + 1)), malloc(sizeof(int32_t) * n * count),
              malloc(3 * sizeof(double) * n * count)};
-  unsigned long long rng = 0x9E3779B97F4A7C15ULL;
-  for (int k = 0; k <= count; k++) b.off[k] = (int64_t)k * n;
-  for (int k = 0; k < count; k++) {
-    memcpy(b.Z + k * n, Z, sizeof(int32_t) * n);
-    for (int i = 0; i < 3 * n; i++) b.pos[3 * k * n + i] = pos[i] + 0.05 * gauss(&rng);
-  }
+  bench_perturbed_copies(n, Z, pos, count, b.off, b.Z, b.pos);
   return b;
 }
 
@@ -170,31 +153,6 @@ static void probe_batch_and_singles(ani_model *m, ani_workspace *ws, const batch
   for (int k = 0; k < b->count; k++) probe_call(m, ws, b, k, 1, tag);
 }
 
-static int read_xyz(const char *path, batch *one) {
-  static const char *sym[] = {"", "H", "He", "Li", "Be", "B", "C", "N", "O", "F", "Ne", "Na", "Mg", "Al", "Si",
-                              "P", "S", "Cl"};
-  FILE *fp = fopen(path, "r");
-  char line[512];
-  int n;
-  if (!fp || fscanf(fp, "%d", &n) != 1 || n <= 0 || !fgets(line, sizeof line, fp) || !fgets(line, sizeof line, fp)) {
-    if (fp) fclose(fp);
-    return 0;
-  }
-  *one = (batch){n, 1, NULL, malloc(sizeof(int32_t) * n), malloc(3 * sizeof(double) * n)};
-  for (int i = 0; i < n; i++) {
-    char s[8];
-    if (fscanf(fp, "%7s %lf %lf %lf", s, &one->pos[3 * i], &one->pos[3 * i + 1], &one->pos[3 * i + 2]) != 4) {
-      fclose(fp);
-      return 0;
-    }
-    one->Z[i] = 0;
-    for (int z = 1; z < (int)(sizeof sym / sizeof sym[0]); z++)
-      if (!strcmp(s, sym[z])) one->Z[i] = z;
-  }
-  fclose(fp);
-  return 1;
-}
-
 static void probe(ani_model *m, const char *lisinopril_xyz) {
   ani_workspace *ws = ani_workspace_create();
   batch val = perturbed_copies(19, BENCH_VALINE_Z, BENCH_VALINE_POS, BATCH);
@@ -210,12 +168,14 @@ static void probe(ani_model *m, const char *lisinopril_xyz) {
   memcpy(mixed.pos + 3 * 19 * BATCH, SFCL_POS, sizeof SFCL_POS);
   probe_call(m, ws, &mixed, BATCH, 1, "sfcl b1");
   probe_call(m, ws, &mixed, 0, BATCH + 1, "valine+sfcl b33");
-  batch lis1;
-  if (lisinopril_xyz && read_xyz(lisinopril_xyz, &lis1)) {
-    batch lis = perturbed_copies(lis1.n, lis1.Z, lis1.pos, 8);
+  int lis_n;
+  int32_t *lis_Z;
+  double *lis_pos;
+  if (lisinopril_xyz && bench_read_xyz(lisinopril_xyz, &lis_n, &lis_Z, &lis_pos)) {
+    batch lis = perturbed_copies(lis_n, lis_Z, lis_pos, 8);
     probe_batch_and_singles(m, ws, &lis, "lisinopril");
     batch_free(&lis);
-    free(lis1.Z), free(lis1.pos);
+    free(lis_Z), free(lis_pos);
   }
   batch_free(&mixed);
   batch_free(&val);
