@@ -3,7 +3,7 @@
 # re-implementation, bench/ani_torch.py) and the FLOP limit. Not part of ctest.
 # Run: TORCHANI_SRC=/path/to/torchani build/bench/bench_ani /path/to/ani-model-zoo [--reps N]
 add_executable(bench_ani ${CMAKE_CURRENT_SOURCE_DIR}/bench_ani.c)
-target_link_libraries(bench_ani PRIVATE elign_core)
+target_link_libraries(bench_ani PRIVATE elign_bench_util)
 target_compile_definitions(bench_ani PRIVATE ANI_TORCH_SCRIPT="${CMAKE_CURRENT_SOURCE_DIR}/ani_torch.py")
 
 # The same engine in a plain loop: per-call timings (thread CPU time, steadier

@@ -26,6 +26,7 @@
 
 #include <cblas.h>
 
+#include "bench/bench_util.h"
 #include "bench/valine.h"
 #include "common/base/launch_env.h"
 #include "common/base/real.h"
@@ -129,42 +130,6 @@ static double time_singles(ani_model *m, ani_workspace *ws, int batch, const int
   return med;
 }
 
-/* Large single-thread SGEMM through the BLAS: the practical peak the
- * FLOP limit is measured against (best of 5). */
-static double sgemm_peak_gflops(void) {
-  const int n = 1536;
-  float *a = malloc((size_t)n * n * sizeof(float)), *b = malloc((size_t)n * n * sizeof(float)),
-        *c = malloc((size_t)n * n * sizeof(float));
-  for (size_t k = 0; k < (size_t)n * n; k++) a[k] = (float)(k % 17) * 0.01f, b[k] = (float)(k % 13) * 0.01f;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1, a, n, b, n, 0, c, n);
-  double best = 1e30;
-  for (int r = 0; r < 5; r++) {
-    double t0 = omp_get_wtime();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1, a, n, b, n, 0, c, n);
-    double t = omp_get_wtime() - t0;
-    if (t < best) best = t;
-  }
-  free(a), free(b), free(c);
-  return 2.0 * n * n * (double)n / best * 1e-9;
-}
-
-/* The same product through the engine's fixed-order kernel (common/nn/gemm_fixed.h). */
-static double fixed_gemm_gflops(void) {
-  const int n = 1536;
-  elign_real *a = malloc((size_t)n * n * sizeof *a), *b = malloc((size_t)n * n * sizeof *b),
-             *c = malloc((size_t)n * n * sizeof *c);
-  for (size_t k = 0; k < (size_t)n * n; k++) a[k] = (elign_real)(k % 17) * 0.01f, b[k] = (elign_real)(k % 13) * 0.01f;
-  double best = 1e30;
-  for (int r = 0; r < 4; r++) {
-    double t0 = omp_get_wtime();
-    elign_gemm_fixed(n, n, n, 1, a, n, b, n, 0, c, n);
-    double t = omp_get_wtime() - t0;
-    if (t < best) best = t;
-  }
-  free(a), free(b), free(c);
-  return 2.0 * n * n * (double)n / best * 1e-9;
-}
-
 /* "model name" and the vector extensions of /proc/cpuinfo. */
 static void cpu_description(char *out, size_t cap) {
   snprintf(out, cap, "unknown CPU");
@@ -235,7 +200,7 @@ static void json_num(char *buf, size_t cap, double v, const char *fmt) {
   else snprintf(buf, cap, "null");
 }
 
-static void bench_line(const char *figure, const char *what, double ours, const char *unit, double ref,
+static void emit_bench_line(const char *figure, const char *what, double ours, const char *unit, double ref,
                        const char *ref_program, double ratio, double peak_fraction, double peak, int batch,
                        const char *target, int pass) {
   char s_ours[32], s_ref[32], s_ratio[32], s_pf[32], s_peak[32];
@@ -308,8 +273,8 @@ int main(int argc, char **argv) {
   /* The peak: the faster of the BLAS sgemm and the engine's own kernel on
    * a large product (OpenBLAS may not know the CPU and fall back to old
    * kernels — Prescott on some VMs — which would flatter every fraction). */
-  double blas_peak = sgemm_peak_gflops();
-  double fixed_peak = fixed_gemm_gflops();
+  double blas_peak = bench_best_gflops(bench_blas_sample_gflops, 5);
+  double fixed_peak = bench_best_gflops(bench_engine_sample_gflops, 4);
   double peak = blas_peak > fixed_peak ? blas_peak : fixed_peak;
   printf("CPU: %s\n", cpu);
   printf("ANI-2x loaded in %.2f s; networks in %s; engine GEMM path: %s\n", omp_get_wtime() - t0, ELIGN_REAL_NAME,
@@ -398,17 +363,17 @@ int main(int argc, char **argv) {
         snprintf(what, sizeof what, "ANI-2x energy+forces, %s (%d atoms), batch of %d, per molecule (best of %d)",
                  wl[w].name, n, batch, reps);
         double fr32 = limit_ms / ms32, fr1 = limit_ms / ms1;
-        bench_line(fig, what, ms32, "ms/mol", r32.best_ms, ref_label, r32.best_ms / ms32, fr32, peak, batch,
+        emit_bench_line(fig, what, ms32, "ms/mol", r32.best_ms, ref_label, r32.best_ms / ms32, fr32, peak, batch,
                    is19 ? ">= 0.80 of the FLOP limit" : NULL, is19 ? fr32 >= 0.80 : -1);
         snprintf(fig, sizeof fig, "ani2x_b1_%dat_t1", n);
         snprintf(what, sizeof what, "ANI-2x energy+forces, %s (%d atoms), one molecule per call (best of %d)",
                  wl[w].name, n, reps);
         double ratio1 = r1.best_ms / ms1;
-        bench_line(fig, what, ms1, "ms/mol", r1.best_ms, ref_label, ratio1, fr1, peak, 1,
+        emit_bench_line(fig, what, ms1, "ms/mol", r1.best_ms, ref_label, ratio1, fr1, peak, 1,
                    is19 ? ">= 6x TorchANI at batch 1" : NULL,
                    is19 && torchani_src && isfinite(ratio1) ? ratio1 >= 6.0 : -1);
         if (is19)
-          bench_line("ani2x_b1_over_b32", "ANI-2x valine: per-molecule cost alone / inside a batch of 32", ms1 / ms32,
+          emit_bench_line("ani2x_b1_over_b32", "ANI-2x valine: per-molecule cost alone / inside a batch of 32", ms1 / ms32,
                      "x", NAN, "none", NAN, NAN, peak, 1, "<= 1.5", ms1 / ms32 <= 1.5);
       }
       ani_workspace_free(&ws);

@@ -25,8 +25,12 @@ double bench_now(void); /* seconds */
  * Benches take the best of calls interleaved with their own timings, so the
  * peak and the measured code see the same machine load. */
 double bench_sgemm_sample_gflops(void);
-/* Best of n calls. */
-double bench_sgemm_peak_gflops(int n);
+/* Its two parts: the BLAS sgemm alone, the engine kernel alone (0 in a
+ * double build). */
+double bench_blas_sample_gflops(void);
+double bench_engine_sample_gflops(void);
+/* Best of n calls of one of the samples above. */
+double bench_best_gflops(double (*sample)(void), int n);
 
 /* CPU model name, its widest x86 vector extension (cpu: what the CPU has;
  * build: what this binary was compiled for) and OpenBLAS's kernel set. */
