@@ -62,9 +62,15 @@ static inline float elign_pow2i_f32(float k) {
   memcpy(&s, &bits, sizeof s);
   return s;
 }
+/* The double version gets k + 1023 into the low mantissa bits by adding
+ * 2^52 (exact for these k) instead of converting to an integer: AVX2 has no
+ * packed double → int64 conversion, and this form vectorises there too. */
 static inline double elign_pow2i_f64(double k) {
   k = k > -1023.0 ? (k < 1024.0 ? k : 1023.0) : -1022.0;
-  int64_t bits = ((int64_t)k + 1023) << 52;
+  double biased = k + (1023.0 + 4503599627370496.0);
+  uint64_t bits;
+  memcpy(&bits, &biased, sizeof bits);
+  bits <<= 52; /* k + 1023 < 2^11: only the exponent field remains */
   double s;
   memcpy(&s, &bits, sizeof s);
   return s;

@@ -4,9 +4,10 @@
  * Neighbours come from an all-pairs search (O(N²) distance tests), which is
  * cheaper than a cell list below a few hundred atoms — the molecules of a
  * diffusion batch. The angular term uses the factorisation
- * T_pq = 2·A_q·B_p·C so one triple costs n_zeta pow + n_ang exp calls, and
+ * T_pq = 2·A_q·B_p·C so one triple costs n_zeta pow + n_ang exp, and
  * cos(θ'−θ_q) is expanded with cos θ' = 0.95 cos θ, sin θ' = √(1−cos²θ')
- * so no arccos/cos/sin is evaluated per triple.
+ * so no arccos/cos/sin is evaluated per triple. Triples are computed in
+ * blocks, one SIMD lane per triple (see triple_block).
  *
  * Callers guarantee that no two atoms coincide (r > 0) and that every
  * species index is valid. */
@@ -27,17 +28,23 @@ static inline double cutoff_value(double r, double rc) { return 0.5 * cos(M_PI *
 static inline double cutoff_deriv(double r, double rc) { return -(M_PI / (2.0 * rc)) * sin(M_PI * r / rc); }
 
 /* ln(b) for b > 0 normal: b = m·2^e with m ∈ [√½, √2), ln m = 2 atanh(s),
- * s = (m−1)/(m+1), |s| ≤ 0.172, series to s^23 (truncation < 1e−19). */
+ * s = (m−1)/(m+1), |s| ≤ 0.172, series to s^23 (truncation < 1e−19).
+ * e is formed as an exact double from the exponent bits (2^52 + bits − 2^52)
+ * rather than through an integer conversion, so the function vectorises
+ * across the lanes of a triple block on AVX2 as well as on AVX-512. */
 static inline double aev_log(double b) {
   uint64_t u;
   memcpy(&u, &b, sizeof u);
-  int64_t e = (int64_t)((u >> 52) & 0x7ff) - 1023;
+  uint64_t e_bits = ((u >> 52) & 0x7ff) | 0x4330000000000000ULL; /* the double 2^52 + biased exponent */
+  double e;
+  memcpy(&e, &e_bits, sizeof e);
+  e = (e - 4503599627370496.0) - 1023.0;
   uint64_t mu = (u & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL; /* m ∈ [1, 2) */
   double m;
   memcpy(&m, &mu, sizeof m);
-  int64_t big = m > 1.4142135623730951;
+  int big = m > 1.4142135623730951;
   m = big ? 0.5 * m : m;
-  e += big;
+  e = big ? e + 1.0 : e;
   double s = (m - 1.0) / (m + 1.0), s2 = s * s;
   double t = 1.0 / 23;
   t = t * s2 + 1.0 / 21;
@@ -51,7 +58,7 @@ static inline double aev_log(double b) {
   t = t * s2 + 1.0 / 5;
   t = t * s2 + 1.0 / 3;
   t = t * s2 + 1.0;
-  return 2.0 * s * t + (double)e * 0.69314718055994530942;
+  return 2.0 * s * t + e * 0.69314718055994530942;
 }
 
 /* pair(a, b) of §6.4: row-major upper triangle including the diagonal. */
@@ -93,16 +100,6 @@ static int angular_neighbors(ang_neighbor *nb, const ani_aev_params *p, int n, c
   return count;
 }
 
-/* Per-triple quantities shared by forward and backward. */
-typedef struct {
-  double cos_t;   /* cos θ (unscaled) */
-  double base[ANI_MAX_SHELLS];  /* (1 + cos(θ'−θ_q))/2 */
-  double sin_d[ANI_MAX_SHELLS]; /* sin(θ'−θ_q) */
-  double A[ANI_MAX_SHELLS];     /* base^ζ */
-  double B[ANI_MAX_SHELLS];     /* exp(−η_A (r̄ − R_p)²) */
-  double rbar_minus[ANI_MAX_SHELLS]; /* r̄ − R_p */
-} triple_terms;
-
 /* Per-triple values the backward needs, cached by the forward:
  * A_q, dA_q/dθ', B_p, dB_p/dr (stride ani_aev_cache_stride). */
 int ani_aev_cache_stride(const ani_aev_params *p) { return 2 * (p->n_zeta + p->n_ang); }
@@ -123,38 +120,167 @@ int64_t ani_aev_triple_count(const ani_aev_params *p, int n, const double *pos) 
   return total;
 }
 
-static void triple_compute(triple_terms *t, const ani_aev_params *p, const ang_neighbor *a, const ang_neighbor *b) {
-  double dot = a->v[0] * b->v[0] + a->v[1] * b->v[1] + a->v[2] * b->v[2];
-  double denom = a->r * b->r;
-  if (denom < 1e-10) denom = 1e-10;
-  t->cos_t = dot / denom;
-  /* θ' = arccos(0.95 cos θ): cos θ' and sin θ' (θ' ∈ (0, π) so sin ≥ 0). */
-  double cp = 0.95 * t->cos_t;
-  double sp = sqrt(1.0 - cp * cp);
-  for (int q = 0; q < p->n_zeta; q++) {
-    double cq = p->cos_shf_z[q], sq = p->sin_shf_z[q];
-    double cos_d = cp * cq + sp * sq; /* cos(θ' − θ_q) */
-    t->sin_d[q] = sp * cq - cp * sq;  /* sin(θ' − θ_q) */
-    t->base[q] = 0.5 * (1.0 + cos_d);
+/* ------------------------------------------------------------------------ */
+/* angular triples, a block at a time                                        */
+
+/* Up to TRIPLE_LANES triples (centre c, neighbours a and b) in the order the
+ * loops visit them, one lane each. A triple's cost is its n_zeta pow and
+ * n_ang exp; laid out as shell rows × lanes they vectorise across triples. A
+ * partly filled block is padded with a harmless triple and always computed
+ * at full width, so every lane runs the same instructions and a triple's
+ * bits do not depend on its lane. The sums into the AEV and the forces stay
+ * in triple order, lane after lane: the results are those of a plain
+ * triple-by-triple loop, bit for bit. */
+enum { TRIPLE_LANES = 16 };
+
+typedef struct {
+  int count;
+  int centre[TRIPLE_LANES], j1[TRIPLE_LANES], j2[TRIPLE_LANES], pair[TRIPLE_LANES];
+  double v1[3][TRIPLE_LANES], v2[3][TRIPLE_LANES]; /* x_a − x_c, x_b − x_c */
+  double r1[TRIPLE_LANES], r2[TRIPLE_LANES];
+  double fc1[TRIPLE_LANES], fc2[TRIPLE_LANES], dfc1[TRIPLE_LANES], dfc2[TRIPLE_LANES];
+  double cos_t[TRIPLE_LANES];               /* cos θ (unscaled) */
+  double A[ANI_MAX_SHELLS][TRIPLE_LANES];  /* ((1 + cos(θ'−θ_q))/2)^ζ */
+  double dA[ANI_MAX_SHELLS][TRIPLE_LANES]; /* dA_q/dθ' */
+  double B[ANI_MAX_SHELLS][TRIPLE_LANES];  /* exp(−η_A (r̄ − R_p)²) */
+  double dB[ANI_MAX_SHELLS][TRIPLE_LANES]; /* dB_p/dr₁ = dB_p/dr₂ */
+} triple_block;
+
+static void block_push(triple_block *tb, int c, int n_species, const ang_neighbor *a, const ang_neighbor *b) {
+  int l = tb->count++;
+  tb->centre[l] = c;
+  tb->j1[l] = a->j;
+  tb->j2[l] = b->j;
+  tb->pair[l] = species_pair(a->s, b->s, n_species);
+  for (int x = 0; x < 3; x++) {
+    tb->v1[x][l] = a->v[x];
+    tb->v2[x][l] = b->v[x];
   }
-  for (int q = 0; q < p->n_zeta; q++) t->A[q] = elign_fast_exp(p->zeta * aev_log(t->base[q])); /* base^ζ, base > 0.06 */
-  double rbar = 0.5 * (a->r + b->r);
+  tb->r1[l] = a->r;
+  tb->r2[l] = b->r;
+  tb->fc1[l] = a->fc;
+  tb->fc2[l] = b->fc;
+  tb->dfc1[l] = a->dfc;
+  tb->dfc2[l] = b->dfc;
+}
+
+/* Unused lanes: unit vectors at right angles, zero cutoff — finite
+ * everywhere and contributing nothing (their results are never read). */
+static void block_pad(triple_block *tb) {
+  for (int l = tb->count; l < TRIPLE_LANES; l++) {
+    tb->centre[l] = tb->j1[l] = tb->j2[l] = tb->pair[l] = 0;
+    for (int x = 0; x < 3; x++) tb->v1[x][l] = tb->v2[x][l] = 0.0;
+    tb->v1[0][l] = tb->v2[1][l] = 1.0;
+    tb->r1[l] = tb->r2[l] = 1.0;
+    tb->fc1[l] = tb->fc2[l] = tb->dfc1[l] = tb->dfc2[l] = 0.0;
+  }
+}
+
+static void block_angles(triple_block *tb) {
+  for (int l = 0; l < TRIPLE_LANES; l++) {
+    double dot = tb->v1[0][l] * tb->v2[0][l] + tb->v1[1][l] * tb->v2[1][l] + tb->v1[2][l] * tb->v2[2][l];
+    double denom = tb->r1[l] * tb->r2[l];
+    denom = denom < 1e-10 ? 1e-10 : denom;
+    tb->cos_t[l] = dot / denom;
+  }
+}
+
+/* A_q and B_p of every lane, and dA_q/dθ', dB_p/dr when derivs (the
+ * backward's needs). θ' = arccos(0.95 cos θ) enters through cos θ' and
+ * sin θ' = √(1 − cos²θ') (θ' ∈ (0, π)); base_q = (1 + cos(θ'−θ_q))/2 > 0.06. */
+static void block_terms(triple_block *tb, const ani_aev_params *p, int derivs) {
+  const double zeta = p->zeta, eta_a = p->eta_a;
+  double cp[TRIPLE_LANES], sp[TRIPLE_LANES];
+  for (int l = 0; l < TRIPLE_LANES; l++) {
+    cp[l] = 0.95 * tb->cos_t[l];
+    sp[l] = sqrt(1.0 - cp[l] * cp[l]);
+  }
+  for (int q = 0; q < p->n_zeta; q++) {
+    const double cq = p->cos_shf_z[q], sq = p->sin_shf_z[q];
+    double base[TRIPLE_LANES];
+    for (int l = 0; l < TRIPLE_LANES; l++) {
+      base[l] = 0.5 * (1.0 + (cp[l] * cq + sp[l] * sq)); /* cos(θ' − θ_q) inside */
+      tb->A[q][l] = elign_fast_exp(zeta * aev_log(base[l]));
+    }
+    if (!derivs) continue;
+    for (int l = 0; l < TRIPLE_LANES; l++) {
+      double sin_d = sp[l] * cq - cp[l] * sq; /* sin(θ' − θ_q) */
+      tb->dA[q][l] = zeta * tb->A[q][l] / base[l] * (-0.5 * sin_d);
+    }
+  }
   for (int k = 0; k < p->n_ang; k++) {
-    double d = rbar - p->shf_a[k];
-    t->rbar_minus[k] = d;
-    t->B[k] = elign_fast_exp(-p->eta_a * d * d);
+    for (int l = 0; l < TRIPLE_LANES; l++) {
+      double d = 0.5 * (tb->r1[l] + tb->r2[l]) - p->shf_a[k]; /* r̄ − R_p */
+      tb->B[k][l] = elign_fast_exp(-eta_a * d * d);
+      tb->dB[k][l] = -eta_a * d * tb->B[k][l];
+    }
+  }
+}
+
+/* The filled lanes' values as per-triple rows A[nZ], dA[nZ], B[nA], dB[nA]
+ * (the cache layout, stride ani_aev_cache_stride), one triple after another:
+ * the sums over shells then read each triple's values contiguously. Without
+ * derivs the dA and dB slots are left untouched. */
+static void block_store_rows(const triple_block *tb, const ani_aev_params *p, int derivs, double *rows) {
+  const int nZ = p->n_zeta, nA = p->n_ang;
+  for (int l = 0; l < tb->count; l++, rows += 2 * (nZ + nA)) {
+    for (int q = 0; q < nZ; q++) rows[q] = tb->A[q][l];
+    for (int k = 0; k < nA; k++) rows[2 * nZ + k] = tb->B[k][l];
+    if (!derivs) continue;
+    for (int q = 0; q < nZ; q++) rows[nZ + q] = tb->dA[q][l];
+    for (int k = 0; k < nA; k++) rows[2 * nZ + nA + k] = tb->dB[k][l];
   }
 }
 
 /* ------------------------------------------------------------------------ */
 /* forward                                                                   */
 
-void ani_aev_forward(double *aev, double *cache, const ani_aev_params *p, int n, const int *species,
-                     const double *pos) {
-  const int S = p->n_species, D = p->aev_length, nR = p->n_rad, nA = p->n_ang, nZ = p->n_zeta;
-  const int blk = p->angular_block;
-  memset(aev, 0, (size_t)n * D * sizeof *aev);
+/* g[p, q] += two_c · B_p · A_q for one triple; inlined with constant shapes
+ * like contract_triple. */
+static inline __attribute__((always_inline)) void accumulate_triple(double *restrict g, const double *restrict A,
+                                                                    const double *restrict B, double two_c, int nA,
+                                                                    int nZ) {
+  for (int k = 0; k < nA; k++) {
+    double bc = two_c * B[k];
+    for (int q = 0; q < nZ; q++) g[k * nZ + q] += bc * A[q];
+  }
+}
 
+/* §6.3: G_c[pair, p, q] += 2 A_q B_p f_c(r₁) f_c(r₂) for the block's
+ * triples, in order, from their rows. */
+static void block_accumulate(const triple_block *tb, const ani_aev_params *p, const double *rows, double *aev) {
+  const int nA = p->n_ang, nZ = p->n_zeta;
+  for (int l = 0; l < tb->count; l++, rows += 2 * (nZ + nA)) {
+    const double *A = rows, *B = rows + 2 * nZ;
+    double *g = aev + (size_t)tb->centre[l] * p->aev_length + p->radial_length + tb->pair[l] * p->angular_block;
+    double two_c = 2.0 * tb->fc1[l] * tb->fc2[l];
+    if (nZ == 4 && nA == 8)
+      accumulate_triple(g, A, B, two_c, 8, 4); /* ANI-2x */
+    else if (nZ == 8 && nA == 4)
+      accumulate_triple(g, A, B, two_c, 4, 8); /* ANI-1x, ANI-1ccx */
+    else
+      accumulate_triple(g, A, B, two_c, nA, nZ);
+  }
+}
+
+/* Computes and adds a filled block, writes its cache rows (into the cache,
+ * or a scratch block without one); returns the next cache row (NULL without
+ * a cache) and empties the block. */
+static double *forward_block(triple_block *tb, const ani_aev_params *p, double *aev, double *cache) {
+  double scratch[TRIPLE_LANES * 2 * ANI_MAX_SHELLS * 2];
+  double *rows = cache ? cache : scratch;
+  block_pad(tb);
+  block_angles(tb);
+  block_terms(tb, p, cache != NULL);
+  block_store_rows(tb, p, cache != NULL, rows);
+  block_accumulate(tb, p, rows, aev);
+  if (cache) cache += (size_t)tb->count * ani_aev_cache_stride(p);
+  tb->count = 0;
+  return cache;
+}
+
+static void radial_forward(double *aev, const ani_aev_params *p, int n, const int *species, const double *pos) {
+  const int D = p->aev_length, nR = p->n_rad;
   /* §6.2 radial: each pair {i, j} feeds both atoms, each with the other's species. */
   const double rcr = p->rc_rad;
   for (int i = 0; i < n; i++) {
@@ -176,38 +302,28 @@ void ani_aev_forward(double *aev, double *cache, const ani_aev_params *p, int n,
       for (int k = 0; k < nR; k++) gj[k] += t[k];
     }
   }
+}
+
+void ani_aev_forward(double *aev, double *cache, const ani_aev_params *p, int n, const int *species,
+                     const double *pos) {
+  memset(aev, 0, (size_t)n * p->aev_length * sizeof *aev);
+  radial_forward(aev, p, n, species, pos);
 
   /* §6.3 angular: every unordered pair {a, b} of neighbours of centre c. */
   ang_neighbor nb_stack[256];
   ang_neighbor *nb = n <= 256 ? nb_stack : elign_malloc((size_t)n * sizeof *nb, "ani:aev_nb");
-  triple_terms t;
+  triple_block tb;
+  tb.count = 0;
   for (int c = 0; c < n; c++) {
     int nn = angular_neighbors(nb, p, n, species, pos, c);
-    double *gc = aev + (size_t)c * D + p->radial_length;
     for (int ia = 0; ia < nn; ia++) {
       for (int ib = ia + 1; ib < nn; ib++) {
-        const ang_neighbor *a = &nb[ia], *b = &nb[ib];
-        triple_compute(&t, p, a, b);
-        if (cache) {
-          for (int q = 0; q < nZ; q++) {
-            cache[q] = t.A[q];
-            cache[nZ + q] = p->zeta * t.A[q] / t.base[q] * (-0.5 * t.sin_d[q]); /* dA_q/dθ' */
-          }
-          for (int k = 0; k < nA; k++) {
-            cache[2 * nZ + k] = t.B[k];
-            cache[2 * nZ + nA + k] = -p->eta_a * t.rbar_minus[k] * t.B[k]; /* dB_p/dr₁ = dB_p/dr₂ */
-          }
-          cache += 2 * (nZ + nA);
-        }
-        double two_c = 2.0 * a->fc * b->fc;
-        double *g = gc + species_pair(a->s, b->s, S) * blk;
-        for (int k = 0; k < nA; k++) {
-          double bc = two_c * t.B[k];
-          for (int q = 0; q < nZ; q++) g[k * nZ + q] += bc * t.A[q];
-        }
+        block_push(&tb, c, p->n_species, &nb[ia], &nb[ib]);
+        if (tb.count == TRIPLE_LANES) cache = forward_block(&tb, p, aev, cache);
       }
     }
   }
+  if (tb.count) forward_block(&tb, p, aev, cache);
   if (nb != nb_stack) elign_free(nb);
 }
 
@@ -218,21 +334,11 @@ void ani_aev_forward(double *aev, double *cache, const ani_aev_params *p, int n,
  *   t_k(r) = 0.25 exp(−η_R (r − R_k)²) f_c(r).
  * Backward: w = Σ_k (γ_i[s_j,k] + γ_j[s_i,k]) dt_k/dr,
  *   dt_k/dr = 0.25 exp(−η_R (r−R_k)²) [−2η_R (r−R_k) f_c + f_c'],
- *   ∂E/∂x_i += w u, ∂E/∂x_j −= w u with u = (x_i − x_j)/r.
- *
- * Angular (§9.3). Forward: G_c[pair, p, q] += 2 A_q B_p C with
- *   A_q = ((1+cos(θ'−θ_q))/2)^ζ, B_p = exp(−η_A(r̄−R_p)²), C = f_c(r₁) f_c(r₂).
- * Backward with W_pq = γ_c[pair, p, q]:
- *   ∂E/∂cosθ = 2C (Σ W B dA/dθ') dθ'/dcosθ,  dθ'/dcosθ = −0.95/√(1−(0.95cosθ)²)
- *   ∂E/∂r₁  = 2[(Σ W A dB/dr) C + (Σ W A B) ∂C/∂r₁],  dB_p/dr = −η_A (r̄−R_p) B_p
- *   g₁ = ∂E/∂cosθ (v₂/(r₁r₂) − cosθ v₁/r₁²) + ∂E/∂r₁ v₁/r₁   (and 1↔2)
- *   ∂E/∂x_a += g₁, ∂E/∂x_b += g₂, ∂E/∂x_c −= g₁ + g₂. */
-void ani_aev_backward(double *dpos, const double *daev, const double *cache, const ani_aev_params *p, int n,
-                      const int *species, const double *pos) {
-  const int S = p->n_species, D = p->aev_length, nR = p->n_rad, nA = p->n_ang, nZ = p->n_zeta;
-  const int blk = p->angular_block;
+ *   ∂E/∂x_i += w u, ∂E/∂x_j −= w u with u = (x_i − x_j)/r. */
+static void radial_backward(double *dpos, const double *daev, const ani_aev_params *p, int n, const int *species,
+                            const double *pos) {
+  const int D = p->aev_length, nR = p->n_rad;
   const double rcr = p->rc_rad;
-
   for (int i = 0; i < n; i++) {
     for (int j = i + 1; j < n; j++) {
       double u[3] = {pos[3 * i] - pos[3 * j], pos[3 * i + 1] - pos[3 * j + 1], pos[3 * i + 2] - pos[3 * j + 2]};
@@ -257,71 +363,143 @@ void ani_aev_backward(double *dpos, const double *daev, const double *cache, con
       }
     }
   }
+}
+
+/* Angular (§9.3). Forward: G_c[pair, p, q] += 2 A_q B_p C with
+ *   A_q = ((1+cos(θ'−θ_q))/2)^ζ, B_p = exp(−η_A(r̄−R_p)²), C = f_c(r₁) f_c(r₂).
+ * Backward with W_pq = γ_c[pair, p, q], per triple:
+ *   s_0 = Σ W A B, s_dA = Σ W dA B, s_dB = Σ W A dB (over p, then q);
+ *   ∂E/∂cosθ = 2C s_dA dθ'/dcosθ,  dθ'/dcosθ = −0.95/√(1−(0.95cosθ)²)
+ *   ∂E/∂r₁  = 2[s_dB C + s_0 ∂C/∂r₁],  dB_p/dr = −η_A (r̄−R_p) B_p
+ *   g₁ = ∂E/∂cosθ (v₂/(r₁r₂) − cosθ v₁/r₁²) + ∂E/∂r₁ v₁/r₁   (and 1↔2)
+ *   ∂E/∂x_a += g₁, ∂E/∂x_b += g₂, ∂E/∂x_c −= g₁ + g₂. */
+typedef struct {
+  double s_0[TRIPLE_LANES], s_dA[TRIPLE_LANES], s_dB[TRIPLE_LANES];
+  double g1[3][TRIPLE_LANES], g2[3][TRIPLE_LANES];
+} block_grads;
+
+/* s_0, s_dA, s_dB of one triple from its row and its γ block W (n_ang × nZ):
+ * first over p into per-q sums (vectorised across q), then over q. Inlined
+ * with nZ a constant where it is one, so the per-q sums stay in registers. */
+static inline __attribute__((always_inline)) void contract_triple(double s[3], const double *row, const double *W,
+                                                                  int nA, int nZ) {
+  const double *A = row, *dA = row + nZ, *B = row + 2 * nZ, *dB = row + 2 * nZ + nA;
+  double wB[ANI_MAX_SHELLS] = {0}, wdB[ANI_MAX_SHELLS] = {0}; /* Σ_p W_pq B_p, Σ_p W_pq dB_p */
+  for (int k = 0; k < nA; k++) {
+    for (int q = 0; q < nZ; q++) {
+      wB[q] += W[k * nZ + q] * B[k];
+      wdB[q] += W[k * nZ + q] * dB[k];
+    }
+  }
+  double s_0 = 0.0, s_dA = 0.0, s_dB = 0.0;
+  for (int q = 0; q < nZ; q++) {
+    s_0 += wB[q] * A[q];
+    s_dA += wB[q] * dA[q];
+    s_dB += wdB[q] * A[q];
+  }
+  s[0] = s_0;
+  s[1] = s_dA;
+  s[2] = s_dB;
+}
+
+/* The contractions of each filled lane's row with its centre's and pair's γ
+ * block (contiguous per triple). Padding lanes get zeros. The shapes of the
+ * published models get their own inlined copies. */
+static void block_contract(block_grads *bg, const triple_block *tb, const ani_aev_params *p, const double *daev,
+                           const double *rows) {
+  const int nA = p->n_ang, nZ = p->n_zeta, stride = 2 * (nZ + nA);
+  for (int l = 0; l < TRIPLE_LANES; l++) bg->s_0[l] = bg->s_dA[l] = bg->s_dB[l] = 0.0;
+  for (int l = 0; l < tb->count; l++, rows += stride) {
+    const double *W = daev + (size_t)tb->centre[l] * p->aev_length + p->radial_length + tb->pair[l] * p->angular_block;
+    double s[3];
+    if (nZ == 4 && nA == 8)
+      contract_triple(s, rows, W, 8, 4); /* ANI-2x */
+    else if (nZ == 8 && nA == 4)
+      contract_triple(s, rows, W, 4, 8); /* ANI-1x, ANI-1ccx */
+    else
+      contract_triple(s, rows, W, nA, nZ);
+    bg->s_0[l] = s[0];
+    bg->s_dA[l] = s[1];
+    bg->s_dB[l] = s[2];
+  }
+}
+
+/* g₁, g₂ of every lane from the contractions and the geometry. */
+static void block_gradients(block_grads *bg, const triple_block *tb) {
+  for (int l = 0; l < TRIPLE_LANES; l++) {
+    double fc1 = tb->fc1[l], fc2 = tb->fc2[l], C = fc1 * fc2;
+    double cos_t = tb->cos_t[l], cp = 0.95 * cos_t;
+    double dtheta_dcos = -0.95 / sqrt(1.0 - cp * cp);
+    double dE_dcos = 2.0 * C * bg->s_dA[l] * dtheta_dcos;
+    double dE_dr1 = 2.0 * (bg->s_dB[l] * C + bg->s_0[l] * tb->dfc1[l] * fc2);
+    double dE_dr2 = 2.0 * (bg->s_dB[l] * C + bg->s_0[l] * fc1 * tb->dfc2[l]);
+    double r1 = tb->r1[l], r2 = tb->r2[l], inv12 = 1.0 / (r1 * r2);
+    for (int x = 0; x < 3; x++) {
+      double v1 = tb->v1[x][l], v2 = tb->v2[x][l];
+      double dcos_dv1 = v2 * inv12 - cos_t * v1 / (r1 * r1);
+      double dcos_dv2 = v1 * inv12 - cos_t * v2 / (r2 * r2);
+      bg->g1[x][l] = dE_dcos * dcos_dv1 + dE_dr1 * v1 / r1;
+      bg->g2[x][l] = dE_dcos * dcos_dv2 + dE_dr2 * v2 / r2;
+    }
+  }
+}
+
+/* Adds a filled block's gradients to dpos, triple after triple; returns the
+ * next cache row (NULL without a cache: the terms are recomputed) and
+ * empties the block. */
+static const double *backward_block(triple_block *tb, const ani_aev_params *p, const double *daev,
+                                    const double *cache, double *dpos) {
+  double scratch[TRIPLE_LANES * 2 * ANI_MAX_SHELLS * 2];
+  const double *rows = cache;
+  block_pad(tb);
+  block_angles(tb);
+  if (!cache) {
+    block_terms(tb, p, 1);
+    block_store_rows(tb, p, 1, scratch);
+    rows = scratch;
+  }
+  block_grads bg;
+  block_contract(&bg, tb, p, daev, rows);
+  block_gradients(&bg, tb);
+  for (int l = 0; l < tb->count; l++) {
+    int a = tb->j1[l], b = tb->j2[l], c = tb->centre[l];
+    for (int x = 0; x < 3; x++) {
+      dpos[3 * a + x] += bg.g1[x][l];
+      dpos[3 * b + x] += bg.g2[x][l];
+      dpos[3 * c + x] -= bg.g1[x][l] + bg.g2[x][l];
+    }
+  }
+  if (cache) cache += (size_t)tb->count * ani_aev_cache_stride(p);
+  tb->count = 0;
+  return cache;
+}
+
+/* The γ of a centre's angular part is read in pair blocks scattered over a
+ * few KB, first touched here (the network's backward wrote it for the whole
+ * batch): fetch the next centre's while this one's triples run. */
+static void prefetch_angular_gamma(const double *row, const ani_aev_params *p) {
+  int len = p->aev_length - p->radial_length;
+  for (int i = 0; i < len; i += 8) __builtin_prefetch(row + i, 0, 3);
+}
+
+void ani_aev_backward(double *dpos, const double *daev, const double *cache, const ani_aev_params *p, int n,
+                      const int *species, const double *pos) {
+  radial_backward(dpos, daev, p, n, species, pos);
 
   ang_neighbor nb_stack[256];
   ang_neighbor *nb = n <= 256 ? nb_stack : elign_malloc((size_t)n * sizeof *nb, "ani:aev_nb");
-  triple_terms t;
-  const double zeta = p->zeta, eta_a = p->eta_a;
-  double local[4 * ANI_MAX_SHELLS];
+  triple_block tb;
+  tb.count = 0;
   for (int c = 0; c < n; c++) {
+    if (c + 1 < n) prefetch_angular_gamma(daev + (size_t)(c + 1) * p->aev_length + p->radial_length, p);
     int nn = angular_neighbors(nb, p, n, species, pos, c);
-    const double *gc = daev + (size_t)c * D + p->radial_length;
     for (int ia = 0; ia < nn; ia++) {
       for (int ib = ia + 1; ib < nn; ib++) {
-        const ang_neighbor *a = &nb[ia], *b = &nb[ib];
-        const double *tv; /* A[nZ], dA[nZ], B[nA], dB[nA] of this triple */
-        double cos_t;
-        if (cache) {
-          tv = cache;
-          cache += 2 * (nZ + nA);
-          double denom = a->r * b->r;
-          cos_t = (a->v[0] * b->v[0] + a->v[1] * b->v[1] + a->v[2] * b->v[2]) / (denom < 1e-10 ? 1e-10 : denom);
-        } else {
-          triple_compute(&t, p, a, b);
-          for (int q = 0; q < nZ; q++) {
-            local[q] = t.A[q];
-            local[nZ + q] = zeta * t.A[q] / t.base[q] * (-0.5 * t.sin_d[q]);
-          }
-          for (int k = 0; k < nA; k++) {
-            local[2 * nZ + k] = t.B[k];
-            local[2 * nZ + nA + k] = -eta_a * t.rbar_minus[k] * t.B[k];
-          }
-          tv = local;
-          cos_t = t.cos_t;
-        }
-        const double *A = tv, *dA = tv + nZ, *Bv = tv + 2 * nZ, *dB = tv + 2 * nZ + nA;
-        const double *W = gc + species_pair(a->s, b->s, S) * blk;
-        /* contractions over (p, q) */
-        double s_dA = 0.0, s_dB = 0.0, s_0 = 0.0;
-        for (int k = 0; k < nA; k++) {
-          double wa = 0.0, wda = 0.0;
-          for (int q = 0; q < nZ; q++) {
-            wa += W[k * nZ + q] * A[q];
-            wda += W[k * nZ + q] * dA[q];
-          }
-          s_0 += wa * Bv[k];
-          s_dA += wda * Bv[k];
-          s_dB += wa * dB[k];
-        }
-        double C = a->fc * b->fc;
-        double cp = 0.95 * cos_t;
-        double dtheta_dcos = -0.95 / sqrt(1.0 - cp * cp);
-        double dE_dcos = 2.0 * C * s_dA * dtheta_dcos;
-        double dE_dr1 = 2.0 * (s_dB * C + s_0 * a->dfc * b->fc);
-        double dE_dr2 = 2.0 * (s_dB * C + s_0 * a->fc * b->dfc);
-        double r1 = a->r, r2 = b->r, inv12 = 1.0 / (r1 * r2);
-        double g1[3], g2[3];
-        for (int x = 0; x < 3; x++) {
-          double dcos_dv1 = b->v[x] * inv12 - cos_t * a->v[x] / (r1 * r1);
-          double dcos_dv2 = a->v[x] * inv12 - cos_t * b->v[x] / (r2 * r2);
-          g1[x] = dE_dcos * dcos_dv1 + dE_dr1 * a->v[x] / r1;
-          g2[x] = dE_dcos * dcos_dv2 + dE_dr2 * b->v[x] / r2;
-          dpos[3 * a->j + x] += g1[x];
-          dpos[3 * b->j + x] += g2[x];
-          dpos[3 * c + x] -= g1[x] + g2[x];
-        }
+        block_push(&tb, c, p->n_species, &nb[ia], &nb[ib]);
+        if (tb.count == TRIPLE_LANES) cache = backward_block(&tb, p, daev, cache, dpos);
       }
     }
   }
+  if (tb.count) backward_block(&tb, p, daev, cache, dpos);
   if (nb != nb_stack) elign_free(nb);
 }
