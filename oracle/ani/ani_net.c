@@ -139,46 +139,44 @@ void ani_workspace_free(ani_workspace **wsp) {
 /* activation, forward and backward side by side                             */
 
 
-/* h = act(z) and d = act'(z) for count values (h may alias z; d may alias z
- * only if h does not need z afterwards — we write h first per element).
- * CELU(α): z > 0 → z, else α(exp(z/α) − 1); derivative 1, or exp(z/α). */
-static void activation_forward(elign_real *h, elign_real *d, const elign_real *z, int64_t count, int activation) {
+/* One row of a dense layer after its product: v = z + b, h = act(v), and
+ * act'(v) written over z (zd holds z on entry and d on return; one pointer,
+ * so the loop vectorises without an aliasing check). Bias, activation and
+ * derivative in one pass over the row instead of two.
+ * CELU(α): v > 0 → v, else α(exp(v/α) − 1); derivative 1, or exp(v/α). */
+static void bias_activation_row(elign_real *restrict h, elign_real *zd, const elign_real *restrict b, int count,
+                                int activation) {
   if (activation == ANI_ACT_LINEAR) {
-    if (h != z) memcpy(h, z, (size_t)count * sizeof *h);
-    for (int64_t i = 0; i < count; i++) d[i] = 1;
+    for (int i = 0; i < count; i++) {
+      h[i] = zd[i] + b[i];
+      zd[i] = 1;
+    }
     return;
   }
   const elign_real alpha = (elign_real)ANI_CELU_ALPHA, inv_alpha = (elign_real)(1.0 / ANI_CELU_ALPHA);
-  for (int64_t i = 0; i < count; i++) {
-    elign_real v = z[i];
+  for (int i = 0; i < count; i++) {
+    elign_real v = zd[i] + b[i];
     elign_real x = v < 0 ? v * inv_alpha : 0;
     elign_real em1, e;
     elign_expm1_exp_real(x, &em1, &e); /* e^x − 1 without cancellation near 0 */
     h[i] = v > 0 ? v : alpha * em1;
-    d[i] = v > 0 ? 1 : e;
+    zd[i] = v > 0 ? 1 : e;
   }
 }
 
-/* Z (n, out) = H (n, in) · Wᵀ + 1 bᵀ (§9.1 batched form), from the transposed
- * weights wt (in, out) so the fixed-order kernel streams them row by row. */
-static void dense_forward(elign_real *z, int64_t ldz, const elign_real *h, int64_t ldh, const elign_real *wt,
-                          const elign_real *b, int n, int in, int out) {
+/* Z (n, out) = H (n, in) · Wᵀ (§9.1 batched form; the bias comes with the
+ * activation), from the transposed weights wt (in, out) so the fixed-order
+ * kernel streams them row by row. */
+static void dense_forward(elign_real *z, int64_t ldz, const elign_real *h, int64_t ldh, const elign_real *wt, int n,
+                          int in, int out) {
   elign_gemm_fixed(n, out, in, 1, h, ldh, wt, out, 0, z, ldz);
-  for (int r = 0; r < n; r++) {
-    elign_real *zr = z + (int64_t)r * ldz;
-    for (int o = 0; o < out; o++) zr[o] += b[o];
-  }
 }
 
 /* The same from W (out, in) itself, packed per panel on the fly: for few
  * rows, where the backward then reads the same W (same bits). */
 static void dense_forward_w(elign_real *z, int64_t ldz, const elign_real *h, int64_t ldh, const elign_real *w,
-                            int64_t ldw, const elign_real *b, int n, int in, int out, elign_real *panel) {
+                            int64_t ldw, int n, int in, int out, elign_real *panel) {
   elign_gemm_fixed_wt(n, out, in, 1, h, ldh, w, ldw, z, ldz, panel);
-  for (int r = 0; r < n; r++) {
-    elign_real *zr = z + (int64_t)r * ldz;
-    for (int o = 0; o < out; o++) zr[o] += b[o];
-  }
 }
 
 /* Input gradient of z = W h + b: dH (n, in) = α dZ (n, out) · W (out, in).
@@ -246,10 +244,10 @@ static void member_item(double *y, elign_real *z1, int64_t ld1, const ani_net *n
   Dv[0] = z1; /* act'(Z1) kept in the member's block of z1 */
 
   /* layer 1: Z1 into the z1 block, then H1 and act'(Z1) */
-  if (first->one_pass) dense_forward_w(z1, ld1, h0, K, first->w1, first->ldw1, net->layer[0].b, n, K, n1, first->panel);
-  else dense_forward(z1, ld1, h0, K, first->w1t, net->layer[0].b, n, K, n1);
+  if (first->one_pass) dense_forward_w(z1, ld1, h0, K, first->w1, first->ldw1, n, K, n1, first->panel);
+  else dense_forward(z1, ld1, h0, K, first->w1t, n, K, n1);
   for (int r = 0; r < n; r++)
-    activation_forward(H[0] + (size_t)r * n1, z1 + r * ld1, z1 + r * ld1, n1, net->layer[0].activation);
+    bias_activation_row(H[0] + (size_t)r * n1, z1 + r * ld1, net->layer[0].b, n1, net->layer[0].activation);
 
   /* hidden layers 2 … L−1 */
   for (int l = 1; l < L - 1; l++) {
@@ -258,10 +256,11 @@ static void member_item(double *y, elign_real *z1, int64_t ld1, const ani_net *n
     cursor += (size_t)n * Ly->n_out;
     Dv[l] = cursor;
     cursor += (size_t)n * Ly->n_out;
-    if (first->one_pass) dense_forward_w(Dv[l], Ly->n_out, H[l - 1], Ly->n_in, Ly->w, Ly->n_in, Ly->b, n, Ly->n_in, Ly->n_out,
-                      first->panel);
-    else dense_forward(Dv[l], Ly->n_out, H[l - 1], Ly->n_in, Ly->wt, Ly->b, n, Ly->n_in, Ly->n_out);
-    activation_forward(H[l], Dv[l], Dv[l], (int64_t)n * Ly->n_out, Ly->activation);
+    if (first->one_pass)
+      dense_forward_w(Dv[l], Ly->n_out, H[l - 1], Ly->n_in, Ly->w, Ly->n_in, n, Ly->n_in, Ly->n_out, first->panel);
+    else dense_forward(Dv[l], Ly->n_out, H[l - 1], Ly->n_in, Ly->wt, n, Ly->n_in, Ly->n_out);
+    for (int r = 0; r < n; r++)
+      bias_activation_row(H[l] + (size_t)r * Ly->n_out, Dv[l] + (size_t)r * Ly->n_out, Ly->b, Ly->n_out, Ly->activation);
   }
 
   /* output layer (1 node): y = H_{L−1} w_Lᵀ + b_L, summed in double */
