@@ -4,9 +4,10 @@
  * that prints results exactly (%a) so two builds can be diffed.
  *
  * Usage:
- *   bench_ani_loop ZOO time  b1|b32 CALLS   per-call thread CPU time and wall time:
+ *   bench_ani_loop ZOO time  b1|b32|e1|e32 CALLS   per-call thread CPU time and wall time:
  *                                            min and median, per molecule (valine)
- *   bench_ani_loop ZOO loop  b1|b32 CALLS   the calls only (for perf record)
+ *   bench_ani_loop ZOO loop  b1|b32|e1|e32 CALLS   the calls only (for perf record)
+ *       (b: energy + forces, e: energy only)
  *   bench_ani_loop ZOO probe [LISINOPRIL.xyz]
  *       energies, forces, member energies and member forces in %a of:
  *       valine ×32 (perturbed as in bench_ani) as one batch and one by one,
@@ -64,7 +65,8 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-/* Molecules [k0, k0 + count) of b in one call: energy + forces. */
+/* Molecules [k0, k0 + count) of b in one call: energy + forces (energy only
+ * when f is NULL). */
 static void run_call(ani_model *m, ani_workspace *ws, const batch *b, int k0, int count, double *e, double *f) {
   int64_t off[BATCH + 1];
   int st[BATCH];
@@ -77,9 +79,9 @@ static void run_call(ani_model *m, ani_workspace *ws, const batch *b, int k0, in
 }
 
 /* calls of `per_call` molecules (1 or 32); with timing, per-molecule ms. */
-static void loop(ani_model *m, const batch *b, int per_call, int calls, int timed) {
+static void loop(ani_model *m, const batch *b, int per_call, int with_forces, int calls, int timed) {
   ani_workspace *ws = ani_workspace_create();
-  double *e = malloc(sizeof(double) * BATCH), *f = malloc(3 * sizeof(double) * b->n * BATCH);
+  double *e = malloc(sizeof(double) * BATCH), *f = with_forces ? malloc(3 * sizeof(double) * b->n * BATCH) : NULL;
   double *cpu = malloc(sizeof(double) * calls), *wall = malloc(sizeof(double) * calls);
   for (int w = 0; w < 3; w++) run_call(m, ws, b, 0, per_call, e, f);
   for (int c = 0; c < calls; c++) {
@@ -184,7 +186,7 @@ static void probe(ani_model *m, const char *lisinopril_xyz) {
 
 int main(int argc, char **argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: bench_ani_loop ZOO time|loop b1|b32 CALLS | ZOO probe [lisinopril.xyz]\n");
+    fprintf(stderr, "usage: bench_ani_loop ZOO time|loop b1|b32|e1|e32 CALLS | ZOO probe [lisinopril.xyz]\n");
     return 2;
   }
   ani_model *m = NULL;
@@ -197,7 +199,7 @@ int main(int argc, char **argv) {
     probe(m, argc > 3 ? argv[3] : NULL);
   } else if (argc >= 5 && (!strcmp(argv[2], "time") || !strcmp(argv[2], "loop"))) {
     batch val = perturbed_copies(19, BENCH_VALINE_Z, BENCH_VALINE_POS, BATCH);
-    loop(m, &val, !strcmp(argv[3], "b1") ? 1 : BATCH, atoi(argv[4]), !strcmp(argv[2], "time"));
+    loop(m, &val, !strcmp(argv[3] + 1, "1") ? 1 : BATCH, argv[3][0] != 'e', atoi(argv[4]), !strcmp(argv[2], "time"));
     batch_free(&val);
   } else {
     fprintf(stderr, "bench_ani_loop: unknown mode\n");
