@@ -350,9 +350,14 @@ void elign_gemm_fixed_bt(int m, int n, int k, elign_real alpha, const elign_real
 
 int64_t elign_gemm_fixed_wt_panel_elems(int k) { return (int64_t)WT_PANEL_W * (k > 0 ? k : 1); }
 
-#if defined(__AVX512F__) && !defined(ELIGN_DOUBLE) && !defined(ELIGN_GEMM_FIXED_SCALAR)
+#if (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))) && !defined(ELIGN_DOUBLE) &&                 \
+    !defined(ELIGN_GEMM_FIXED_SCALAR)
+/* W is transposed in square blocks of TB rows × TB k steps, one vector per
+ * row: 16 × 16 with AVX-512, 8 × 8 with AVX2. */
+#define TB VW
+#if defined(__AVX512F__)
 /* r[0 … 15] (16 rows of 16 floats) → their transpose, in 64 shuffles. */
-static inline void transpose16(__m512 r[16]) {
+static inline void transpose_block(__m512 r[16]) {
   __m512 t[16];
   for (int i = 0; i < 8; i++) {
     t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
@@ -378,71 +383,94 @@ static inline void transpose16(__m512 r[16]) {
   }
   for (int i = 0; i < 16; i++) r[i] = out[i];
 }
+#else
+/* r[0 … 7] (8 rows of 8 floats) → their transpose, in 24 shuffles. */
+static inline void transpose_block(__m256 r[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 4; i++) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);     /* a0 b0 a1 b1 | a4 b4 a5 b5 */
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]); /* a2 b2 a3 b3 | a6 b6 a7 b7 */
+  }
+  for (int i = 0; i < 2; i++) { /* u[4i + c]: column c | column c + 4 of rows 4i … 4i + 3 */
+    u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  for (int c = 0; c < 4; c++) {
+    r[c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x20);
+    r[c + 4] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x31);
+  }
+}
+#endif
 
 /* panel (kb, ldp) = Wᵀ of rows 0 … nw−1 and k steps 0 … kb−1 of w, in
- * 16 × 16 blocks transposed in registers; rows beyond nw are zeros (their
- * columns are computed on zeros and never stored). W is read 16 rows at a
- * time; the next 16 rows (pf_rows of them exist beyond the panel's) are
- * prefetched one block row ahead, so that the misses of 16 streams overlap. */
+ * TB × TB blocks transposed in registers; rows beyond nw are zeros (their
+ * columns are computed on zeros and never stored). W is read TB rows at a
+ * time; the next TB rows (pf_rows of them exist beyond the panel's) are
+ * prefetched one block row ahead, so that the misses of TB streams overlap. */
 static void pack_wt_panel(elign_real *panel, int ldp, const elign_real *w, int64_t ldw, int nw, int kb,
                           int pf_rows) {
-  for (int j = 0; j < nw; j += 16) {
-    const int ahead = min_int(16, nw + pf_rows - (j + 16));
-    for (int q = 0; q < kb; q += 16) {
-      const int qn = min_int(16, kb - q);
-      const __mmask16 km = (__mmask16)((1u << qn) - 1u);
-      for (int i = 0; i < ahead; i++) __builtin_prefetch(w + (int64_t)(j + 16 + i) * ldw + q, 0, 3);
-      __m512 r[16];
-      for (int i = 0; i < 16; i++)
-        r[i] = j + i < nw ? _mm512_maskz_loadu_ps(km, w + (int64_t)(j + i) * ldw + q) : _mm512_setzero_ps();
-      transpose16(r);
-      for (int i = 0; i < qn; i++) _mm512_storeu_ps(panel + (int64_t)(q + i) * ldp + j, r[i]);
+  for (int j = 0; j < nw; j += TB) {
+    const int ahead = min_int(TB, nw + pf_rows - (j + TB));
+    for (int q = 0; q < kb; q += TB) {
+      const int qn = min_int(TB, kb - q);
+      const vmask km = VMASK(qn);
+      for (int i = 0; i < ahead; i++) __builtin_prefetch(w + (int64_t)(j + TB + i) * ldw + q, 0, 3);
+      vreal r[TB];
+      for (int i = 0; i < TB; i++) r[i] = j + i < nw ? VLOADM(w + (int64_t)(j + i) * ldw + q, km) : VZERO();
+      transpose_block(r);
+      for (int i = 0; i < qn; i++) VSTORE(panel + (int64_t)(q + i) * ldp + j, r[i]);
     }
   }
 }
 
-/* Few rows (one molecule): each 16 × 16 block of W is used by the rows'
+/* Few rows (one molecule): each TB × TB block of W is used by the rows'
  * chains the moment it is transposed, without the panel. The panel route
  * stores every transposed block and reads it back from L2 (64 columns × k
  * do not fit L1), and its transposes and multiply-adds run one after the
  * other; here the shuffles of one block overlap the fma of the previous
- * one and W is read once, in the same 16-row streams. Measured on the
- * 2-core Zen 5 host (W 192 × 384, best of 200): 1 row 7.7 → 6.7 µs with W
- * in L2, 12.5 → 7.9 µs with W in memory; 11 rows 14.3 → 13.1 / 19.3 → 16.3.
- * An output's chain is the same (+0, fma over k in increasing order, then
- * × alpha), so are the bits.
- * Rows [0, mr) × columns [0, min(nw, 16)) of W's rows 0 … 15: one
- * accumulator per row (up to 12: with the 16 columns of a block they fill
- * the register file, the compiler keeping some columns in L1). The next
- * 16 rows of W (pf_rows of them exist) are prefetched as pack_wt_panel does. */
+ * one and W is read once, in the same TB-row streams. Measured on the
+ * 2-core Zen 5 host (AVX-512, W 192 × 384, best of 200): 1 row 7.7 → 6.7 µs
+ * with W in L2, 12.5 → 7.9 µs with W in memory; 11 rows 14.3 → 13.1 /
+ * 19.3 → 16.3. An output's chain is the same (+0, fma over k in increasing
+ * order, then × alpha), so are the bits.
+ * Rows [0, mr) × columns [0, min(nw, TB)) of W's rows 0 … TB−1: one
+ * accumulator per row (up to 12 with AVX-512's 32 registers, 6 with AVX2's
+ * 16: with the TB columns of a block they fill the register file). The
+ * next TB rows of W (pf_rows of them exist) are prefetched as
+ * pack_wt_panel does. */
+#if defined(__AVX512F__)
 #define WT_FUSED_ROWS 12
+#else
+#define WT_FUSED_ROWS 6
+#endif
 static inline __attribute__((always_inline)) void wt_fused_block(const int mr, int nw, int k, elign_real alpha,
                                                                  const elign_real *a, int64_t lda,
                                                                  const elign_real *w, int64_t ldw, elign_real *c,
                                                                  int64_t ldc, int pf_rows) {
-  __m512 acc[WT_FUSED_ROWS];
-  for (int r = 0; r < mr; r++) acc[r] = _mm512_setzero_ps();
-  const int rows = min_int(nw, 16), ahead = min_int(16, pf_rows);
-  for (int q = 0; q < k; q += 16) {
-    const int qn = min_int(16, k - q);
-    const __mmask16 km = (__mmask16)((1u << qn) - 1u);
-    for (int i = 0; i < ahead; i++) __builtin_prefetch(w + (int64_t)(16 + i) * ldw + q, 0, 3);
-    __m512 col[16];
-    for (int i = 0; i < 16; i++)
-      col[i] = i < rows ? _mm512_maskz_loadu_ps(km, w + (int64_t)i * ldw + q) : _mm512_setzero_ps();
-    transpose16(col); /* col[t]: W[0 … 15][q + t] */
-    if (qn == 16) { /* a constant trip count keeps col in registers */
+  vreal acc[WT_FUSED_ROWS];
+  for (int r = 0; r < mr; r++) acc[r] = VZERO();
+  const int rows = min_int(nw, TB), ahead = min_int(TB, pf_rows);
+  for (int q = 0; q < k; q += TB) {
+    const int qn = min_int(TB, k - q);
+    const vmask km = VMASK(qn);
+    for (int i = 0; i < ahead; i++) __builtin_prefetch(w + (int64_t)(TB + i) * ldw + q, 0, 3);
+    vreal col[TB];
+    for (int i = 0; i < TB; i++) col[i] = i < rows ? VLOADM(w + (int64_t)i * ldw + q, km) : VZERO();
+    transpose_block(col); /* col[t]: W[0 … TB−1][q + t] */
+    if (qn == TB) { /* a constant trip count keeps col in registers */
 #pragma GCC unroll 16
-      for (int t = 0; t < 16; t++)
-        for (int r = 0; r < mr; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r * lda + q + t]), col[t], acc[r]);
+      for (int t = 0; t < TB; t++)
+        for (int r = 0; r < mr; r++) acc[r] = VFMA(VSET1(a[r * lda + q + t]), col[t], acc[r]);
     } else {
       for (int t = 0; t < qn; t++)
-        for (int r = 0; r < mr; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r * lda + q + t]), col[t], acc[r]);
+        for (int r = 0; r < mr; r++) acc[r] = VFMA(VSET1(a[r * lda + q + t]), col[t], acc[r]);
     }
   }
-  const __m512 al = _mm512_set1_ps(alpha);
-  const __mmask16 cm = (__mmask16)((1u << rows) - 1u);
-  for (int r = 0; r < mr; r++) _mm512_mask_storeu_ps(c + r * ldc, cm, _mm512_mul_ps(acc[r], al));
+  const vreal al = VSET1(alpha);
+  const vmask cm = VMASK(rows);
+  for (int r = 0; r < mr; r++) VSTOREM(c + r * ldc, VMUL(acc[r], al), cm);
 }
 
 typedef void (*wt_fused_fn)(int nw, int k, elign_real alpha, const elign_real *a, int64_t lda, const elign_real *w,
@@ -458,22 +486,28 @@ WT_FUSED(3)
 WT_FUSED(4)
 WT_FUSED(5)
 WT_FUSED(6)
+#if WT_FUSED_ROWS > 6
 WT_FUSED(7)
 WT_FUSED(8)
 WT_FUSED(9)
 WT_FUSED(10)
 WT_FUSED(11)
 WT_FUSED(12)
+#endif
 /* WT_FUSED_BY_ROWS[m − 1] */
-static const wt_fused_fn WT_FUSED_BY_ROWS[WT_FUSED_ROWS] = {wt_fused_1, wt_fused_2,  wt_fused_3,  wt_fused_4,
-                                                            wt_fused_5, wt_fused_6,  wt_fused_7,  wt_fused_8,
-                                                            wt_fused_9, wt_fused_10, wt_fused_11, wt_fused_12};
+static const wt_fused_fn WT_FUSED_BY_ROWS[WT_FUSED_ROWS] = {wt_fused_1, wt_fused_2, wt_fused_3,
+                                                            wt_fused_4, wt_fused_5, wt_fused_6,
+#if WT_FUSED_ROWS > 6
+                                                            wt_fused_7, wt_fused_8, wt_fused_9,
+                                                            wt_fused_10, wt_fused_11, wt_fused_12
+#endif
+};
 
-/* C (m ≤ WT_FUSED_ROWS, n) = alpha · A · Wᵀ by fused blocks of 16 columns. */
+/* C (m ≤ WT_FUSED_ROWS, n) = alpha · A · Wᵀ by fused blocks of TB columns. */
 static void wt_fused(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda, const elign_real *w,
                      int64_t ldw, elign_real *c, int64_t ldc) {
-  for (int j = 0; j < n; j += 16)
-    WT_FUSED_BY_ROWS[m - 1](n - j, k, alpha, a, lda, w + (int64_t)j * ldw, ldw, c + j, ldc, n - j - 16);
+  for (int j = 0; j < n; j += TB)
+    WT_FUSED_BY_ROWS[m - 1](n - j, k, alpha, a, lda, w + (int64_t)j * ldw, ldw, c + j, ldc, n - j - TB);
 }
 #define WT_HAVE_FUSED 1
 #else
