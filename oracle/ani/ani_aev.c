@@ -77,9 +77,11 @@ typedef struct {
   double v[3], r, fc, dfc;
 } ang_neighbor;
 
-/* Angular neighbours of centre c (r ≤ Rca), into nb (capacity n). */
+/* Angular neighbours of centre c (r ≤ Rca), into nb (capacity n); the
+ * cutoff's derivative only when with_deriv (the backward: the forward would
+ * pay a sine per neighbour for nothing). */
 static int angular_neighbors(ang_neighbor *nb, const ani_aev_params *p, int n, const int *species, const double *pos,
-                             int c) {
+                             int c, int with_deriv) {
   int count = 0;
   const double rc = p->rc_ang;
   for (int j = 0; j < n; j++) {
@@ -95,7 +97,7 @@ static int angular_neighbors(ang_neighbor *nb, const ani_aev_params *p, int n, c
     memcpy(a->v, v, sizeof v);
     a->r = r;
     a->fc = cutoff_value(r, rc);
-    a->dfc = cutoff_deriv(r, rc);
+    a->dfc = with_deriv ? cutoff_deriv(r, rc) : 0.0;
   }
   return count;
 }
@@ -315,7 +317,7 @@ void ani_aev_forward(double *aev, double *cache, const ani_aev_params *p, int n,
   triple_block tb;
   tb.count = 0;
   for (int c = 0; c < n; c++) {
-    int nn = angular_neighbors(nb, p, n, species, pos, c);
+    int nn = angular_neighbors(nb, p, n, species, pos, c, 0);
     for (int ia = 0; ia < nn; ia++) {
       for (int ib = ia + 1; ib < nn; ib++) {
         block_push(&tb, c, p->n_species, &nb[ia], &nb[ib]);
@@ -492,7 +494,7 @@ void ani_aev_backward(double *dpos, const double *daev, const double *cache, con
   tb.count = 0;
   for (int c = 0; c < n; c++) {
     if (c + 1 < n) prefetch_angular_gamma(daev + (size_t)(c + 1) * p->aev_length + p->radial_length, p);
-    int nn = angular_neighbors(nb, p, n, species, pos, c);
+    int nn = angular_neighbors(nb, p, n, species, pos, c, 1);
     for (int ia = 0; ia < nn; ia++) {
       for (int ib = ia + 1; ib < nn; ib++) {
         block_push(&tb, c, p->n_species, &nb[ia], &nb[ib]);
