@@ -131,8 +131,8 @@ int64_t ani_aev_triple_count(const ani_aev_params *p, int n, const double *pos) 
  * partly filled block is padded with a harmless triple and always computed
  * at full width, so every lane runs the same instructions and a triple's
  * bits do not depend on its lane. The sums into the AEV and the forces stay
- * in triple order, lane after lane: the results are those of a plain
- * triple-by-triple loop, bit for bit. */
+ * in triple order, lane after lane, and blocks follow the molecule's own
+ * triple order: a molecule gets the same bits alone or in any batch. */
 enum { TRIPLE_LANES = 16 };
 
 typedef struct {
