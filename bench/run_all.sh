@@ -71,7 +71,7 @@ run pretrain "$PY" "$SRC/bench/bench_pretrain.py" "$ELIGN" "$DATA" --arch qm9lik
 run guidance "$BUILD/bench/bench_guidance" --model edm-qm9 --oracle ani --model-dir "$SHARED/models/ani-model-zoo" \
   --sizes "$GSIZES" --steps 50 --batch 4
 run sample_ranks bash "$SRC/bench/sample_ranks.sh" "$ELIGN" "$SRC/models/qm9like-base.h5" "$OUT/sample_ranks"
-SCALING_STRONG="1:0 2:0" SCALING_WEAK="" SCALING_ITERS="${BENCH_TRAIN_ITERS:-2}" \
+SCALING_STRONG="1:0 2:0" SCALING_WEAK="" SCALING_ITERS="${BENCH_TRAIN_ITERS:-3}" \
   run train_ranks bash "$SRC/bench/scaling.sh" "$ELIGN" "$OUT/train_ranks" "$SRC/configs/demo.yaml"
 "$PY" "$SRC/bench/perf_table.py" train-ranks "$OUT/train_ranks/points.tsv" | tee -a "$OUT/train_ranks.out" |
   grep '^BENCH ' | sed 's/^BENCH //' >> "$OUT/bench.jsonl"
