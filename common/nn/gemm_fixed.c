@@ -352,9 +352,9 @@ int64_t elign_gemm_fixed_wt_panel_elems(int k) { return (int64_t)WT_PANEL_W * (k
 
 #if (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))) && !defined(ELIGN_DOUBLE) &&                 \
     !defined(ELIGN_GEMM_FIXED_SCALAR)
-/* W is transposed in square blocks of TB rows × TB k steps, one vector per
- * row: 16 × 16 with AVX-512, 8 × 8 with AVX2. */
-#define TB VW
+/* W is transposed in square blocks of WT_BLOCK rows × WT_BLOCK k steps, one
+ * vector per row: 16 × 16 with AVX-512, 8 × 8 with AVX2. */
+#define WT_BLOCK VW
 #if defined(__AVX512F__)
 /* r[0 … 15] (16 rows of 16 floats) → their transpose, in 64 shuffles. */
 static inline void transpose_block(__m512 r[16]) {
@@ -405,40 +405,40 @@ static inline void transpose_block(__m256 r[8]) {
 #endif
 
 /* panel (kb, ldp) = Wᵀ of rows 0 … nw−1 and k steps 0 … kb−1 of w, in
- * TB × TB blocks transposed in registers; rows beyond nw are zeros (their
- * columns are computed on zeros and never stored). W is read TB rows at a
- * time; the next TB rows (pf_rows of them exist beyond the panel's) are
- * prefetched one block row ahead, so that the misses of TB streams overlap. */
+ * WT_BLOCK × WT_BLOCK blocks transposed in registers; rows beyond nw are zeros (their
+ * columns are computed on zeros and never stored). W is read WT_BLOCK rows at a
+ * time; the next WT_BLOCK rows (pf_rows of them exist beyond the panel's) are
+ * prefetched one block row ahead, so that the misses of WT_BLOCK streams overlap. */
 static void pack_wt_panel(elign_real *panel, int ldp, const elign_real *w, int64_t ldw, int nw, int kb,
                           int pf_rows) {
-  for (int j = 0; j < nw; j += TB) {
-    const int ahead = min_int(TB, nw + pf_rows - (j + TB));
-    for (int q = 0; q < kb; q += TB) {
-      const int qn = min_int(TB, kb - q);
+  for (int j = 0; j < nw; j += WT_BLOCK) {
+    const int ahead = min_int(WT_BLOCK, nw + pf_rows - (j + WT_BLOCK));
+    for (int q = 0; q < kb; q += WT_BLOCK) {
+      const int qn = min_int(WT_BLOCK, kb - q);
       const vmask km = VMASK(qn);
-      for (int i = 0; i < ahead; i++) __builtin_prefetch(w + (int64_t)(j + TB + i) * ldw + q, 0, 3);
-      vreal r[TB];
-      for (int i = 0; i < TB; i++) r[i] = j + i < nw ? VLOADM(w + (int64_t)(j + i) * ldw + q, km) : VZERO();
+      for (int i = 0; i < ahead; i++) __builtin_prefetch(w + (int64_t)(j + WT_BLOCK + i) * ldw + q, 0, 3);
+      vreal r[WT_BLOCK];
+      for (int i = 0; i < WT_BLOCK; i++) r[i] = j + i < nw ? VLOADM(w + (int64_t)(j + i) * ldw + q, km) : VZERO();
       transpose_block(r);
       for (int i = 0; i < qn; i++) VSTORE(panel + (int64_t)(q + i) * ldp + j, r[i]);
     }
   }
 }
 
-/* Few rows (one molecule): each TB × TB block of W is used by the rows'
+/* Few rows (one molecule): each WT_BLOCK × WT_BLOCK block of W is used by the rows'
  * chains the moment it is transposed, without the panel. The panel route
  * stores every transposed block and reads it back from L2 (64 columns × k
  * do not fit L1), and its transposes and multiply-adds run one after the
  * other; here the shuffles of one block overlap the fma of the previous
- * one and W is read once, in the same TB-row streams. Measured on the
+ * one and W is read once, in the same WT_BLOCK-row streams. Measured on the
  * 2-core Zen 5 host (AVX-512, W 192 × 384, best of 200): 1 row 7.7 → 6.7 µs
  * with W in L2, 12.5 → 7.9 µs with W in memory; 11 rows 14.3 → 13.1 /
  * 19.3 → 16.3. An output's chain is the same (+0, fma over k in increasing
  * order, then × alpha), so are the bits.
- * Rows [0, mr) × columns [0, min(nw, TB)) of W's rows 0 … TB−1: one
+ * Rows [0, mr) × columns [0, min(nw, WT_BLOCK)) of W's rows 0 … WT_BLOCK−1: one
  * accumulator per row (up to 12 with AVX-512's 32 registers, 6 with AVX2's
- * 16: with the TB columns of a block they fill the register file). The
- * next TB rows of W (pf_rows of them exist) are prefetched as
+ * 16: with the WT_BLOCK columns of a block they fill the register file). The
+ * next WT_BLOCK rows of W (pf_rows of them exist) are prefetched as
  * pack_wt_panel does. */
 #if defined(__AVX512F__)
 #define WT_FUSED_ROWS 12
@@ -451,17 +451,17 @@ static inline __attribute__((always_inline)) void wt_fused_block(const int mr, i
                                                                  int64_t ldc, int pf_rows) {
   vreal acc[WT_FUSED_ROWS];
   for (int r = 0; r < mr; r++) acc[r] = VZERO();
-  const int rows = min_int(nw, TB), ahead = min_int(TB, pf_rows);
-  for (int q = 0; q < k; q += TB) {
-    const int qn = min_int(TB, k - q);
+  const int rows = min_int(nw, WT_BLOCK), ahead = min_int(WT_BLOCK, pf_rows);
+  for (int q = 0; q < k; q += WT_BLOCK) {
+    const int qn = min_int(WT_BLOCK, k - q);
     const vmask km = VMASK(qn);
-    for (int i = 0; i < ahead; i++) __builtin_prefetch(w + (int64_t)(TB + i) * ldw + q, 0, 3);
-    vreal col[TB];
-    for (int i = 0; i < TB; i++) col[i] = i < rows ? VLOADM(w + (int64_t)i * ldw + q, km) : VZERO();
-    transpose_block(col); /* col[t]: W[0 … TB−1][q + t] */
-    if (qn == TB) { /* a constant trip count keeps col in registers */
+    for (int i = 0; i < ahead; i++) __builtin_prefetch(w + (int64_t)(WT_BLOCK + i) * ldw + q, 0, 3);
+    vreal col[WT_BLOCK];
+    for (int i = 0; i < WT_BLOCK; i++) col[i] = i < rows ? VLOADM(w + (int64_t)i * ldw + q, km) : VZERO();
+    transpose_block(col); /* col[t]: W[0 … WT_BLOCK−1][q + t] */
+    if (qn == WT_BLOCK) { /* a constant trip count keeps col in registers */
 #pragma GCC unroll 16
-      for (int t = 0; t < TB; t++)
+      for (int t = 0; t < WT_BLOCK; t++)
         for (int r = 0; r < mr; r++) acc[r] = VFMA(VSET1(a[r * lda + q + t]), col[t], acc[r]);
     } else {
       for (int t = 0; t < qn; t++)
@@ -503,11 +503,11 @@ static const wt_fused_fn WT_FUSED_BY_ROWS[WT_FUSED_ROWS] = {wt_fused_1, wt_fused
 #endif
 };
 
-/* C (m ≤ WT_FUSED_ROWS, n) = alpha · A · Wᵀ by fused blocks of TB columns. */
+/* C (m ≤ WT_FUSED_ROWS, n) = alpha · A · Wᵀ by fused blocks of WT_BLOCK columns. */
 static void wt_fused(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda, const elign_real *w,
                      int64_t ldw, elign_real *c, int64_t ldc) {
-  for (int j = 0; j < n; j += TB)
-    WT_FUSED_BY_ROWS[m - 1](n - j, k, alpha, a, lda, w + (int64_t)j * ldw, ldw, c + j, ldc, n - j - TB);
+  for (int j = 0; j < n; j += WT_BLOCK)
+    WT_FUSED_BY_ROWS[m - 1](n - j, k, alpha, a, lda, w + (int64_t)j * ldw, ldw, c + j, ldc, n - j - WT_BLOCK);
 }
 #define WT_HAVE_FUSED 1
 #else
