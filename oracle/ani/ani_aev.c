@@ -211,11 +211,13 @@ static void block_terms(triple_block *tb, const ani_aev_params *p, int derivs) {
     }
   }
   for (int k = 0; k < p->n_ang; k++) {
+    double d[TRIPLE_LANES]; /* r̄ − R_p */
     for (int l = 0; l < TRIPLE_LANES; l++) {
-      double d = 0.5 * (tb->r1[l] + tb->r2[l]) - p->shf_a[k]; /* r̄ − R_p */
-      tb->B[k][l] = elign_fast_exp(-eta_a * d * d);
-      tb->dB[k][l] = -eta_a * d * tb->B[k][l];
+      d[l] = 0.5 * (tb->r1[l] + tb->r2[l]) - p->shf_a[k];
+      tb->B[k][l] = elign_fast_exp(-eta_a * d[l] * d[l]);
     }
+    if (!derivs) continue;
+    for (int l = 0; l < TRIPLE_LANES; l++) tb->dB[k][l] = -eta_a * d[l] * tb->B[k][l];
   }
 }
 
