@@ -201,8 +201,8 @@ static void json_num(char *buf, size_t cap, double v, const char *fmt) {
 }
 
 static void emit_bench_line(const char *figure, const char *what, double ours, const char *unit, double ref,
-                       const char *ref_program, double ratio, double peak_fraction, double peak, int batch,
-                       const char *target, int pass) {
+                            const char *ref_program, double ratio, double peak_fraction, double peak, int batch,
+                            const char *target, int pass) {
   char s_ours[32], s_ref[32], s_ratio[32], s_pf[32], s_peak[32];
   json_num(s_ours, sizeof s_ours, ours, "%.4g");
   json_num(s_ref, sizeof s_ref, ref, "%.4g");
@@ -364,17 +364,17 @@ int main(int argc, char **argv) {
                  wl[w].name, n, batch, reps);
         double fr32 = limit_ms / ms32, fr1 = limit_ms / ms1;
         emit_bench_line(fig, what, ms32, "ms/mol", r32.best_ms, ref_label, r32.best_ms / ms32, fr32, peak, batch,
-                   is19 ? ">= 0.80 of the FLOP limit" : NULL, is19 ? fr32 >= 0.80 : -1);
+                        is19 ? ">= 0.80 of the FLOP limit" : NULL, is19 ? fr32 >= 0.80 : -1);
         snprintf(fig, sizeof fig, "ani2x_b1_%dat_t1", n);
         snprintf(what, sizeof what, "ANI-2x energy+forces, %s (%d atoms), one molecule per call (best of %d)",
                  wl[w].name, n, reps);
         double ratio1 = r1.best_ms / ms1;
         emit_bench_line(fig, what, ms1, "ms/mol", r1.best_ms, ref_label, ratio1, fr1, peak, 1,
-                   is19 ? ">= 6x TorchANI at batch 1" : NULL,
-                   is19 && torchani_src && isfinite(ratio1) ? ratio1 >= 6.0 : -1);
+                        is19 ? ">= 6x TorchANI at batch 1" : NULL,
+                        is19 && torchani_src && isfinite(ratio1) ? ratio1 >= 6.0 : -1);
         if (is19)
-          emit_bench_line("ani2x_b1_over_b32", "ANI-2x valine: per-molecule cost alone / inside a batch of 32", ms1 / ms32,
-                     "x", NAN, "none", NAN, NAN, peak, 1, "<= 1.5", ms1 / ms32 <= 1.5);
+          emit_bench_line("ani2x_b1_over_b32", "ANI-2x valine: per-molecule cost alone / inside a batch of 32",
+                          ms1 / ms32, "x", NAN, "none", NAN, NAN, peak, 1, "<= 1.5", ms1 / ms32 <= 1.5);
       }
       ani_workspace_free(&ws);
     }
