@@ -382,11 +382,9 @@ typedef struct {
   double g1[3][TRIPLE_LANES], g2[3][TRIPLE_LANES];
 } block_grads;
 
-/* s_0, s_dA, s_dB of one triple from its row and its γ block W (n_ang × nZ):
- * first over p into per-q sums (vectorised across q), then over q. Inlined
- * with nZ a constant where it is one, so the per-q sums stay in registers. */
-static inline __attribute__((always_inline)) void contract_triple(double s[3], const double *row, const double *W,
-                                                                  int nA, int nZ) {
+/* s_0, s_dA, s_dB of one triple from its row and its γ block W (n_ang × nZ),
+ * any shape: first over p into per-q sums, then over q. */
+static void contract_triple_any(double s[3], const double *row, const double *W, int nA, int nZ) {
   const double *A = row, *dA = row + nZ, *B = row + 2 * nZ, *dB = row + 2 * nZ + nA;
   double wB[ANI_MAX_SHELLS] = {0}, wdB[ANI_MAX_SHELLS] = {0}; /* Σ_p W_pq B_p, Σ_p W_pq dB_p */
   for (int k = 0; k < nA; k++) {
@@ -406,6 +404,42 @@ static inline __attribute__((always_inline)) void contract_triple(double s[3], c
   s[2] = s_dB;
 }
 
+/* Four doubles as one value: the q sums of the published shapes (n_zeta 4
+ * or 8) in 4-wide vectors, one fixed order on every ISA (GCC/Clang vector
+ * extensions: AVX2 and AVX-512 give one register, other targets two). */
+typedef double v4d __attribute__((vector_size(32)));
+static inline v4d load4(const double *p) {
+  v4d v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+static inline double hsum4(v4d v) { return (v[0] + v[1]) + (v[2] + v[3]); }
+
+/* The same for n_zeta a multiple of 4, the q sums kept as 4-wide partial
+ * sums and reduced once: written per scalar q, the compiler had broken the
+ * three final dot products into chains of scalar adds, the costliest part
+ * of the backward. Inlined with the shapes constant. */
+static inline __attribute__((always_inline)) void contract_triple_4(double s[3], const double *row, const double *W,
+                                                                    int nA, int nZ) {
+  const double *A = row, *dA = row + nZ, *B = row + 2 * nZ, *dB = row + 2 * nZ + nA;
+  v4d s_0 = {0}, s_dA = {0}, s_dB = {0};
+  for (int q = 0; q < nZ; q += 4) {
+    v4d wB = {0}, wdB = {0}; /* Σ_p W_pq B_p, Σ_p W_pq dB_p for four q */
+    for (int k = 0; k < nA; k++) {
+      v4d w = load4(W + k * nZ + q);
+      wB += w * B[k];
+      wdB += w * dB[k];
+    }
+    v4d a = load4(A + q);
+    s_0 += wB * a;
+    s_dA += wB * load4(dA + q);
+    s_dB += wdB * a;
+  }
+  s[0] = hsum4(s_0);
+  s[1] = hsum4(s_dA);
+  s[2] = hsum4(s_dB);
+}
+
 /* The contractions of each filled lane's row with its centre's and pair's γ
  * block (contiguous per triple). Padding lanes get zeros. The shapes of the
  * published models get their own inlined copies. */
@@ -417,18 +451,22 @@ static void block_contract(block_grads *bg, const triple_block *tb, const ani_ae
     const double *W = daev + (size_t)tb->centre[l] * p->aev_length + p->radial_length + tb->pair[l] * p->angular_block;
     double s[3];
     if (nZ == 4 && nA == 8)
-      contract_triple(s, rows, W, 8, 4); /* ANI-2x */
+      contract_triple_4(s, rows, W, 8, 4); /* ANI-2x */
     else if (nZ == 8 && nA == 4)
-      contract_triple(s, rows, W, 4, 8); /* ANI-1x, ANI-1ccx */
+      contract_triple_4(s, rows, W, 4, 8); /* ANI-1x, ANI-1ccx */
+    else if (nZ % 4 == 0)
+      contract_triple_4(s, rows, W, nA, nZ);
     else
-      contract_triple(s, rows, W, nA, nZ);
+      contract_triple_any(s, rows, W, nA, nZ);
     bg->s_0[l] = s[0];
     bg->s_dA[l] = s[1];
     bg->s_dB[l] = s[2];
   }
 }
 
-/* g₁, g₂ of every lane from the contractions and the geometry. */
+/* g₁, g₂ of every lane from the contractions and the geometry, written as
+ *   g₁ = b v₂ + a₁ v₁,  b = ∂E/∂cosθ /(r₁r₂),  a₁ = (∂E/∂r₁ − ∂E/∂cosθ cosθ/r₁)/r₁
+ * (and 1↔2): two reciprocals per lane instead of a division per component. */
 static void block_gradients(block_grads *bg, const triple_block *tb) {
   for (int l = 0; l < TRIPLE_LANES; l++) {
     double fc1 = tb->fc1[l], fc2 = tb->fc2[l], C = fc1 * fc2;
@@ -437,13 +475,14 @@ static void block_gradients(block_grads *bg, const triple_block *tb) {
     double dE_dcos = 2.0 * C * bg->s_dA[l] * dtheta_dcos;
     double dE_dr1 = 2.0 * (bg->s_dB[l] * C + bg->s_0[l] * tb->dfc1[l] * fc2);
     double dE_dr2 = 2.0 * (bg->s_dB[l] * C + bg->s_0[l] * fc1 * tb->dfc2[l]);
-    double r1 = tb->r1[l], r2 = tb->r2[l], inv12 = 1.0 / (r1 * r2);
+    double inv1 = 1.0 / tb->r1[l], inv2 = 1.0 / tb->r2[l];
+    double b = dE_dcos * inv1 * inv2;
+    double a1 = (dE_dr1 - dE_dcos * cos_t * inv1) * inv1;
+    double a2 = (dE_dr2 - dE_dcos * cos_t * inv2) * inv2;
     for (int x = 0; x < 3; x++) {
       double v1 = tb->v1[x][l], v2 = tb->v2[x][l];
-      double dcos_dv1 = v2 * inv12 - cos_t * v1 / (r1 * r1);
-      double dcos_dv2 = v1 * inv12 - cos_t * v2 / (r2 * r2);
-      bg->g1[x][l] = dE_dcos * dcos_dv1 + dE_dr1 * v1 / r1;
-      bg->g2[x][l] = dE_dcos * dcos_dv2 + dE_dr2 * v2 / r2;
+      bg->g1[x][l] = b * v2 + a1 * v1;
+      bg->g2[x][l] = b * v1 + a2 * v2;
     }
   }
 }
