@@ -71,6 +71,15 @@ static inline int species_pair(int a, int b, int S) {
   return a * S - a * (a - 1) / 2 + (b - a);
 }
 
+/* r = |v| when v lies within the cutoff rc (r ≤ rc), else −1: the one
+ * test the counting pass and the searches share, so they agree exactly. */
+static inline double distance_within(const double v[3], double rc) {
+  double r2 = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
+  if (r2 > rc * rc) return -1.0;
+  double r = sqrt(r2);
+  return r > rc ? -1.0 : r;
+}
+
 /* One angular neighbour of a centre: v = x_j − x_c. */
 typedef struct {
   int j, s;
@@ -78,8 +87,8 @@ typedef struct {
 } ang_neighbor;
 
 /* Angular neighbours of centre c (r ≤ Rca), into nb (capacity n); the
- * cutoff's derivative only when with_deriv (the backward: the forward would
- * pay a sine per neighbour for nothing). */
+ * cutoff's derivative only when with_deriv (for the backward: the energy
+ * alone would pay a sine per neighbour for nothing). */
 static int angular_neighbors(ang_neighbor *nb, const ani_aev_params *p, int n, const int *species, const double *pos,
                              int c, int with_deriv) {
   int count = 0;
@@ -87,10 +96,8 @@ static int angular_neighbors(ang_neighbor *nb, const ani_aev_params *p, int n, c
   for (int j = 0; j < n; j++) {
     if (j == c) continue;
     double v[3] = {pos[3 * j] - pos[3 * c], pos[3 * j + 1] - pos[3 * c + 1], pos[3 * j + 2] - pos[3 * c + 2]};
-    double r2 = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
-    if (r2 > rc * rc) continue;
-    double r = sqrt(r2);
-    if (r > rc) continue;
+    double r = distance_within(v, rc);
+    if (r < 0) continue;
     ang_neighbor *a = &nb[count++];
     a->j = j;
     a->s = species[j];
@@ -102,24 +109,57 @@ static int angular_neighbors(ang_neighbor *nb, const ani_aev_params *p, int n, c
   return count;
 }
 
-/* Per-triple values the backward needs, cached by the forward:
- * A_q, dA_q/dθ', B_p, dB_p/dr (stride ani_aev_cache_stride). */
-int ani_aev_cache_stride(const ani_aev_params *p) { return 2 * (p->n_zeta + p->n_ang); }
+/* Per-triple values the backward needs, one row per triple:
+ * A_q, dA_q/dθ', B_p, dB_p/dr. */
+static int row_stride(const ani_aev_params *p) { return 2 * (p->n_zeta + p->n_ang); }
 
-int64_t ani_aev_triple_count(const ani_aev_params *p, int n, const double *pos) {
-  const double rc2 = p->rc_ang * p->rc_ang;
-  int64_t total = 0;
-  for (int c = 0; c < n; c++) {
+/* The tape's sections (see ani_impl.h), each starting at a 64-byte
+ * boundary, in this order. */
+typedef struct {
+  double *rows;       /* triples × row_stride */
+  int *ang_count;     /* [n] angular neighbours of each centre */
+  ang_neighbor *ang;  /* the neighbours, centre after centre */
+  int *pair_ij;       /* [2 · rad_pairs] i < j */
+  double *pair_u;     /* [3 · rad_pairs] (x_i − x_j)/r */
+  double *pair_dt;    /* [n_rad · rad_pairs] dt_k/dr */
+} tape_view;
+
+static size_t align64(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
+
+/* Bytes of the tape; with base, also the section pointers into it. */
+static size_t tape_layout(tape_view *v, void *base, const ani_aev_tape_counts *c, const ani_aev_params *p, int n) {
+  const size_t sizes[6] = {
+      (size_t)c->triples * row_stride(p) * sizeof(double), (size_t)n * sizeof(int),
+      (size_t)c->ang_neighbors * sizeof(ang_neighbor),      (size_t)c->rad_pairs * 2 * sizeof(int),
+      (size_t)c->rad_pairs * 3 * sizeof(double),            (size_t)c->rad_pairs * p->n_rad * sizeof(double)};
+  void *start[6];
+  size_t off = 0;
+  for (int k = 0; k < 6; k++) {
+    start[k] = base ? (char *)base + off : NULL;
+    off += align64(sizes[k]);
+  }
+  if (v) *v = (tape_view){start[0], start[1], start[2], start[3], start[4], start[5]};
+  return off;
+}
+
+size_t ani_aev_tape_size(const ani_aev_params *p, int n, const double *pos, ani_aev_tape_counts *counts) {
+  ani_aev_tape_counts c = {0, 0, 0};
+  for (int i = 0; i < n; i++) {
     int64_t nn = 0;
     for (int j = 0; j < n; j++) {
-      if (j == c) continue;
-      double dx = pos[3 * j] - pos[3 * c], dy = pos[3 * j + 1] - pos[3 * c + 1], dz = pos[3 * j + 2] - pos[3 * c + 2];
-      double r2 = dx * dx + dy * dy + dz * dz;
-      if (r2 <= rc2 && sqrt(r2) <= p->rc_ang) nn++;
+      if (j == i) continue;
+      double v[3] = {pos[3 * j] - pos[3 * i], pos[3 * j + 1] - pos[3 * i + 1], pos[3 * j + 2] - pos[3 * i + 2]};
+      nn += distance_within(v, p->rc_ang) >= 0;
+      if (j > i) {
+        double u[3] = {-v[0], -v[1], -v[2]}; /* x_i − x_j, as the radial loops form it */
+        c.rad_pairs += distance_within(u, p->rc_rad) >= 0;
+      }
     }
-    total += nn * (nn - 1) / 2;
+    c.triples += nn * (nn - 1) / 2;
+    c.ang_neighbors += nn;
   }
-  return total;
+  *counts = c;
+  return tape_layout(NULL, NULL, &c, p, n);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -267,104 +307,108 @@ static void block_accumulate(const triple_block *tb, const ani_aev_params *p, co
   }
 }
 
-/* Computes and adds a filled block, writes its cache rows (into the cache,
- * or a scratch block without one); returns the next cache row (NULL without
- * a cache) and empties the block. */
-static double *forward_block(triple_block *tb, const ani_aev_params *p, double *aev, double *cache) {
+/* Computes and adds a filled block; with a tape, writes its rows there
+ * (with the derivatives) and returns the next row, else works in a scratch
+ * block and returns NULL. Empties the block. */
+static double *forward_block(triple_block *tb, const ani_aev_params *p, double *aev, double *tape_rows) {
   double scratch[TRIPLE_LANES * 2 * ANI_MAX_SHELLS * 2];
-  double *rows = cache ? cache : scratch;
+  double *rows = tape_rows ? tape_rows : scratch;
   block_pad(tb);
   block_angles(tb);
-  block_terms(tb, p, cache != NULL);
-  block_store_rows(tb, p, cache != NULL, rows);
+  block_terms(tb, p, tape_rows != NULL);
+  block_store_rows(tb, p, tape_rows != NULL, rows);
   block_accumulate(tb, p, rows, aev);
-  if (cache) cache += (size_t)tb->count * ani_aev_cache_stride(p);
+  if (tape_rows) tape_rows += (size_t)tb->count * row_stride(p);
   tb->count = 0;
-  return cache;
+  return tape_rows;
 }
 
-static void radial_forward(double *aev, const ani_aev_params *p, int n, const int *species, const double *pos) {
+/* §6.2 radial: each pair {i, j} feeds both atoms, each with the other's
+ * species, t_k(r) = 0.25 exp(−η_R (r − R_k)²) f_c(r). With a tape, also
+ * the pair's unit vector and dt_k/dr = 0.25 exp(−η_R (r−R_k)²) [−2η_R (r−R_k) f_c + f_c']
+ * for the backward (same exp). */
+static void radial_forward(double *aev, tape_view *tape, const ani_aev_params *p, int n, const int *species,
+                           const double *pos) {
   const int D = p->aev_length, nR = p->n_rad;
-  /* §6.2 radial: each pair {i, j} feeds both atoms, each with the other's species. */
   const double rcr = p->rc_rad;
+  int64_t pair = 0;
   for (int i = 0; i < n; i++) {
     for (int j = i + 1; j < n; j++) {
-      double dx = pos[3 * i] - pos[3 * j], dy = pos[3 * i + 1] - pos[3 * j + 1], dz = pos[3 * i + 2] - pos[3 * j + 2];
-      double r2 = dx * dx + dy * dy + dz * dz;
-      if (r2 > rcr * rcr) continue;
-      double r = sqrt(r2);
-      if (r > rcr) continue;
+      double u[3] = {pos[3 * i] - pos[3 * j], pos[3 * i + 1] - pos[3 * j + 1], pos[3 * i + 2] - pos[3 * j + 2]};
+      double r = distance_within(u, rcr);
+      if (r < 0) continue;
       double fc = cutoff_value(r, rcr);
       double *gi = aev + (size_t)i * D + species[j] * nR;
       double *gj = aev + (size_t)j * D + species[i] * nR;
-      double t[ANI_MAX_SHELLS];
+      double e[ANI_MAX_SHELLS], t[ANI_MAX_SHELLS];
       for (int k = 0; k < nR; k++) {
         double d = r - p->shf_r[k];
-        t[k] = 0.25 * elign_fast_exp(-p->eta_r * d * d) * fc;
+        e[k] = 0.25 * elign_fast_exp(-p->eta_r * d * d);
+        t[k] = e[k] * fc;
       }
       for (int k = 0; k < nR; k++) gi[k] += t[k];
       for (int k = 0; k < nR; k++) gj[k] += t[k];
+      if (!tape) continue;
+      double dfc = cutoff_deriv(r, rcr), *dt = tape->pair_dt + pair * nR;
+      for (int k = 0; k < nR; k++) dt[k] = e[k] * (-2.0 * p->eta_r * (r - p->shf_r[k]) * fc + dfc);
+      tape->pair_ij[2 * pair] = i;
+      tape->pair_ij[2 * pair + 1] = j;
+      for (int x = 0; x < 3; x++) tape->pair_u[3 * pair + x] = u[x] / r;
+      pair++;
     }
   }
 }
 
-void ani_aev_forward(double *aev, double *cache, const ani_aev_params *p, int n, const int *species,
-                     const double *pos) {
+void ani_aev_forward(double *aev, void *tape, const ani_aev_tape_counts *counts, const ani_aev_params *p, int n,
+                     const int *species, const double *pos) {
+  tape_view view;
+  if (tape) tape_layout(&view, tape, counts, p, n);
   memset(aev, 0, (size_t)n * p->aev_length * sizeof *aev);
-  radial_forward(aev, p, n, species, pos);
+  radial_forward(aev, tape ? &view : NULL, p, n, species, pos);
 
-  /* §6.3 angular: every unordered pair {a, b} of neighbours of centre c. */
-  ang_neighbor nb_stack[256];
-  ang_neighbor *nb = n <= 256 ? nb_stack : elign_malloc((size_t)n * sizeof *nb, "ani:aev_nb");
+  /* §6.3 angular: every unordered pair {a, b} of neighbours of centre c;
+   * with a tape the neighbours are kept there for the backward. */
+  ang_neighbor nb_stack[256], *nb_scratch = NULL;
+  if (!tape && n > 256) nb_scratch = elign_malloc((size_t)n * sizeof *nb_scratch, "ani:aev_nb");
+  ang_neighbor *nb = tape ? view.ang : n <= 256 ? nb_stack : nb_scratch;
+  double *rows = tape ? view.rows : NULL;
   triple_block tb;
   tb.count = 0;
   for (int c = 0; c < n; c++) {
-    int nn = angular_neighbors(nb, p, n, species, pos, c, 0);
+    int nn = angular_neighbors(nb, p, n, species, pos, c, tape != NULL);
     for (int ia = 0; ia < nn; ia++) {
       for (int ib = ia + 1; ib < nn; ib++) {
         block_push(&tb, c, p->n_species, &nb[ia], &nb[ib]);
-        if (tb.count == TRIPLE_LANES) cache = forward_block(&tb, p, aev, cache);
+        if (tb.count == TRIPLE_LANES) rows = forward_block(&tb, p, aev, rows);
       }
     }
+    if (tape) {
+      view.ang_count[c] = nn;
+      nb += nn;
+    }
   }
-  if (tb.count) forward_block(&tb, p, aev, cache);
-  if (nb != nb_stack) elign_free(nb);
+  if (tb.count) forward_block(&tb, p, aev, rows);
+  elign_free(nb_scratch);
 }
 
 /* ------------------------------------------------------------------------ */
 /* backward                                                                  */
 
-/* Radial (§9.2). Forward: G_i[s_j, k] += t_k(r_ij), G_j[s_i, k] += t_k(r_ij),
- *   t_k(r) = 0.25 exp(−η_R (r − R_k)²) f_c(r).
- * Backward: w = Σ_k (γ_i[s_j,k] + γ_j[s_i,k]) dt_k/dr,
- *   dt_k/dr = 0.25 exp(−η_R (r−R_k)²) [−2η_R (r−R_k) f_c + f_c'],
+/* Radial (§9.2), from the tape's pairs: w = Σ_k (γ_i[s_j,k] + γ_j[s_i,k]) dt_k/dr,
  *   ∂E/∂x_i += w u, ∂E/∂x_j −= w u with u = (x_i − x_j)/r. */
-static void radial_backward(double *dpos, const double *daev, const ani_aev_params *p, int n, const int *species,
-                            const double *pos) {
+static void radial_backward(double *dpos, const double *daev, const tape_view *tape, int64_t n_pairs,
+                            const ani_aev_params *p, const int *species) {
   const int D = p->aev_length, nR = p->n_rad;
-  const double rcr = p->rc_rad;
-  for (int i = 0; i < n; i++) {
-    for (int j = i + 1; j < n; j++) {
-      double u[3] = {pos[3 * i] - pos[3 * j], pos[3 * i + 1] - pos[3 * j + 1], pos[3 * i + 2] - pos[3 * j + 2]};
-      double r2 = u[0] * u[0] + u[1] * u[1] + u[2] * u[2];
-      if (r2 > rcr * rcr) continue;
-      double r = sqrt(r2);
-      if (r > rcr) continue;
-      double fc = cutoff_value(r, rcr), dfc = cutoff_deriv(r, rcr);
-      const double *gi = daev + (size_t)i * D + species[j] * nR;
-      const double *gj = daev + (size_t)j * D + species[i] * nR;
-      double dt[ANI_MAX_SHELLS]; /* dt_k/dr; separate loop so the exps vectorise */
-      for (int k = 0; k < nR; k++) {
-        double d = r - p->shf_r[k];
-        dt[k] = 0.25 * elign_fast_exp(-p->eta_r * d * d) * (-2.0 * p->eta_r * d * fc + dfc);
-      }
-      double w = 0.0;
-      for (int k = 0; k < nR; k++) w += (gi[k] + gj[k]) * dt[k];
-      w /= r;
-      for (int x = 0; x < 3; x++) {
-        dpos[3 * i + x] += w * u[x];
-        dpos[3 * j + x] -= w * u[x];
-      }
+  for (int64_t pair = 0; pair < n_pairs; pair++) {
+    const int i = tape->pair_ij[2 * pair], j = tape->pair_ij[2 * pair + 1];
+    const double *gi = daev + (size_t)i * D + species[j] * nR;
+    const double *gj = daev + (size_t)j * D + species[i] * nR;
+    const double *dt = tape->pair_dt + pair * nR, *u = tape->pair_u + 3 * pair;
+    double w = 0.0;
+    for (int k = 0; k < nR; k++) w += (gi[k] + gj[k]) * dt[k];
+    for (int x = 0; x < 3; x++) {
+      dpos[3 * i + x] += w * u[x];
+      dpos[3 * j + x] -= w * u[x];
     }
   }
 }
@@ -487,20 +531,12 @@ static void block_gradients(block_grads *bg, const triple_block *tb) {
   }
 }
 
-/* Adds a filled block's gradients to dpos, triple after triple; returns the
- * next cache row (NULL without a cache: the terms are recomputed) and
- * empties the block. */
+/* Adds a filled block's gradients to dpos, triple after triple, from its
+ * tape rows; returns the next row and empties the block. */
 static const double *backward_block(triple_block *tb, const ani_aev_params *p, const double *daev,
-                                    const double *cache, double *dpos) {
-  double scratch[TRIPLE_LANES * 2 * ANI_MAX_SHELLS * 2];
-  const double *rows = cache;
+                                    const double *rows, double *dpos) {
   block_pad(tb);
   block_angles(tb);
-  if (!cache) {
-    block_terms(tb, p, 1);
-    block_store_rows(tb, p, 1, scratch);
-    rows = scratch;
-  }
   block_grads bg;
   block_contract(&bg, tb, p, daev, rows);
   block_gradients(&bg, tb);
@@ -512,9 +548,9 @@ static const double *backward_block(triple_block *tb, const ani_aev_params *p, c
       dpos[3 * c + x] -= bg.g1[x][l] + bg.g2[x][l];
     }
   }
-  if (cache) cache += (size_t)tb->count * ani_aev_cache_stride(p);
+  rows += (size_t)tb->count * row_stride(p);
   tb->count = 0;
-  return cache;
+  return rows;
 }
 
 /* The γ of a centre's angular part is read in pair blocks scattered over a
@@ -525,24 +561,26 @@ static void prefetch_angular_gamma(const double *row, const ani_aev_params *p) {
   for (int i = 0; i < len; i += 8) __builtin_prefetch(row + i, 0, 3);
 }
 
-void ani_aev_backward(double *dpos, const double *daev, const double *cache, const ani_aev_params *p, int n,
-                      const int *species, const double *pos) {
-  radial_backward(dpos, daev, p, n, species, pos);
+void ani_aev_backward(double *dpos, const double *daev, const void *tape, const ani_aev_tape_counts *counts,
+                      const ani_aev_params *p, int n, const int *species) {
+  tape_view view;
+  tape_layout(&view, (void *)tape, counts, p, n);
+  radial_backward(dpos, daev, &view, counts->rad_pairs, p, species);
 
-  ang_neighbor nb_stack[256];
-  ang_neighbor *nb = n <= 256 ? nb_stack : elign_malloc((size_t)n * sizeof *nb, "ani:aev_nb");
+  const ang_neighbor *nb = view.ang;
+  const double *rows = view.rows;
   triple_block tb;
   tb.count = 0;
   for (int c = 0; c < n; c++) {
     if (c + 1 < n) prefetch_angular_gamma(daev + (size_t)(c + 1) * p->aev_length + p->radial_length, p);
-    int nn = angular_neighbors(nb, p, n, species, pos, c, 1);
+    const int nn = view.ang_count[c];
     for (int ia = 0; ia < nn; ia++) {
       for (int ib = ia + 1; ib < nn; ib++) {
         block_push(&tb, c, p->n_species, &nb[ia], &nb[ib]);
-        if (tb.count == TRIPLE_LANES) cache = backward_block(&tb, p, daev, cache, dpos);
+        if (tb.count == TRIPLE_LANES) rows = backward_block(&tb, p, daev, rows, dpos);
       }
     }
+    nb += nn;
   }
-  if (tb.count) backward_block(&tb, p, daev, cache, dpos);
-  if (nb != nb_stack) elign_free(nb);
+  if (tb.count) backward_block(&tb, p, daev, rows, dpos);
 }

@@ -73,23 +73,36 @@ struct ani_model {
 
 /* ---- ani_aev.c: descriptor of one molecule and its backward (double) ---- */
 
+/* What the forward records for the backward of one molecule, its "tape":
+ * the angular neighbours of each centre (with the cutoff and its
+ * derivative), the per-triple terms A_q, dA_q/dθ', B_p, dB_p/dr, and per
+ * radial pair its unit vector and dt_k/dr — so the backward does no
+ * neighbour search, no trigonometry and no exp. Sized by a counting pass
+ * over the same positions. */
+typedef struct {
+  int64_t triples;       /* angular triples (centre, unordered neighbour pair) */
+  int64_t ang_neighbors; /* Σ over centres of their angular neighbours */
+  int64_t rad_pairs;     /* atom pairs within the radial cutoff */
+} ani_aev_tape_counts;
+
+/* Counts the molecule's tape entries; returns the tape's size in bytes
+ * (a multiple of 64; a tape placed at a 64-byte boundary keeps its
+ * sections aligned). */
+size_t ani_aev_tape_size(const ani_aev_params *p, int n, const double *pos, ani_aev_tape_counts *counts);
+
 /* aev (n, D): overwritten. species [n] in 0..S−1, pos (n, 3) Å.
- * cache: NULL, or room for ani_aev_triple_count() × ani_aev_cache_stride()
- * doubles, filled with per-triple values the backward then reuses (saves
- * recomputing n_zeta pow + n_ang exp calls per triple). */
-void ani_aev_forward(double *aev, double *cache, const ani_aev_params *p, int n, const int *species,
-                     const double *pos);
+ * tape: NULL (energy only), or ani_aev_tape_size() bytes, 64-byte aligned,
+ * with counts from the same call: filled for ani_aev_backward. */
+void ani_aev_forward(double *aev, void *tape, const ani_aev_tape_counts *counts, const ani_aev_params *p, int n,
+                     const int *species, const double *pos);
 
 /* dpos (n, 3) += Σ_i Σ_f daev[i][f] · ∂aev[i][f]/∂pos — the gradient of a
- * scalar E w.r.t. positions given γ = ∂E/∂aev (n, D). Only entries of daev
- * whose species / species pair occurs in the molecule are read. cache: the
- * one filled by ani_aev_forward for the same positions, or NULL. */
-void ani_aev_backward(double *dpos, const double *daev, const double *cache, const ani_aev_params *p, int n,
-                      const int *species, const double *pos);
-
-/* Number of angular triples (centre, unordered neighbour pair) of a molecule. */
-int64_t ani_aev_triple_count(const ani_aev_params *p, int n, const double *pos);
-int ani_aev_cache_stride(const ani_aev_params *p);
+ * scalar E w.r.t. positions given γ = ∂E/∂aev (n, D), from the tape the
+ * forward filled for these positions (counts and species as given to it).
+ * Only entries of daev whose species / species pair occurs in the molecule
+ * are read. */
+void ani_aev_backward(double *dpos, const double *daev, const void *tape, const ani_aev_tape_counts *counts,
+                      const ani_aev_params *p, int n, const int *species);
 
 /* ---- ani_files.c ---- */
 elign_status ani_model_read(const char *info_path, const char *name, ani_model **out, elign_error *err);

@@ -79,10 +79,12 @@ struct ani_workspace {
   int *species;    /* [n_atoms], −1 for atoms of flagged molecules */
   int64_t *row_of; /* [n_atoms]: row of the atom in its species' matrices */
   double *dpos;    /* (n_atoms, 3) */
-  int64_t *triple_off;   /* [n_mol + 1]: start of each molecule's triple cache */
+  int64_t *tape_off;               /* [n_mol + 1]: byte offset of each molecule's AEV tape */
+  ani_aev_tape_counts *tape_counts; /* [n_mol] */
   int64_t cap_mol;
-  double *triple_cache;  /* per-triple AEV terms kept for the backward */
-  int64_t cap_cache;
+  void *tape_raw;                   /* the tapes (what the AEV forward keeps for its backward) */
+  char *tape;                       /* tape_raw rounded up to 64 bytes */
+  int64_t cap_tape;                 /* bytes from tape */
   /* per species, sized by n_s */
   int64_t cap_rows[ANI_MAX_SPECIES];
   int64_t *atoms_of[ANI_MAX_SPECIES]; /* [n_s] atom index of each row */
@@ -119,8 +121,9 @@ void ani_workspace_free(ani_workspace **wsp) {
   elign_free(ws->species);
   elign_free(ws->row_of);
   elign_free(ws->dpos);
-  elign_free(ws->triple_off);
-  elign_free(ws->triple_cache);
+  elign_free(ws->tape_off);
+  elign_free(ws->tape_counts);
+  elign_free(ws->tape_raw);
   for (int s = 0; s < ANI_MAX_SPECIES; s++) {
     elign_free(ws->atoms_of[s]);
     elign_free(ws->h0[s]);
@@ -361,6 +364,33 @@ static void ensure_scratch(ani_workspace *ws, int threads, size_t per_thread) {
  * columns, so gathers and scatters between compact and AEV rows are copies
  * by run (vectorised; by column index they were microcoded gathers and
  * scatters, ~1 % of a lone molecule's call). */
+/* Sizes every molecule's AEV tape (a counting pass per molecule) and makes
+ * room for them, each at a 64-byte boundary. */
+static void ensure_tapes(ani_workspace *ws, const ani_model *m, int64_t n_mol, const int64_t *offsets,
+                         const int *status, const double *pos) {
+  if (n_mol + 1 > ws->cap_mol) {
+    grow((void **)&ws->tape_off, (size_t)(n_mol + 1) * sizeof(int64_t), "ani:tape_off");
+    grow((void **)&ws->tape_counts, (size_t)(n_mol + 1) * sizeof(ani_aev_tape_counts), "ani:tape_counts");
+    ws->cap_mol = n_mol + 1;
+  }
+  ws->tape_off[0] = 0;
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t k = 0; k < n_mol; k++) {
+    int64_t a0 = offsets[k], n = offsets[k + 1] - a0;
+    ws->tape_counts[k] = (ani_aev_tape_counts){0, 0, 0};
+    ws->tape_off[k + 1] =
+        status[k] == ANI_MOL_OK ? (int64_t)ani_aev_tape_size(&m->aev, (int)n, pos + 3 * a0, &ws->tape_counts[k]) : 0;
+  }
+  for (int64_t k = 0; k < n_mol; k++) ws->tape_off[k + 1] += ws->tape_off[k];
+  const int64_t need = ws->tape_off[n_mol];
+  if (need > ws->cap_tape) {
+    int64_t cap = need + need / 4 + 64;
+    grow(&ws->tape_raw, (size_t)cap + 64, "ani:tape");
+    ws->tape = (char *)(((uintptr_t)ws->tape_raw + 63) & ~(uintptr_t)63);
+    ws->cap_tape = cap;
+  }
+}
+
 static void find_column_runs(ani_workspace *ws) {
   const int K = ws->n_cols;
   elign_free(ws->run_start);
@@ -552,8 +582,8 @@ static void gradient_to_forces(double *forces_out, ani_workspace *ws, const ani_
     }
     double *dpos = ws->dpos + 3 * a0;
     memset(dpos, 0, (size_t)(3 * n) * sizeof(double));
-    const double *cache = ws->triple_cache + ws->triple_off[k] * ani_aev_cache_stride(&m->aev);
-    ani_aev_backward(dpos, ws->gamma + a0 * D, cache, &m->aev, (int)n, ws->species + a0, pos + 3 * a0);
+    ani_aev_backward(dpos, ws->gamma + a0 * D, ws->tape + ws->tape_off[k], &ws->tape_counts[k], &m->aev, (int)n,
+                     ws->species + a0);
     for (int64_t i = 0; i < 3 * n; i++) forces_out[3 * a0 + i] = -dpos[i];
   }
 }
@@ -599,35 +629,17 @@ elign_status ani_compute_ex(ani_model *m, ani_workspace *ws, int64_t n_mol, cons
   for (int64_t i = 0; i < n_atoms; i++)
     if (ws->species[i] >= 0) ws->atoms_of[ws->species[i]][ws->row_of[i]] = i;
 
-  /* 2. AEVs (keeping per-triple terms for the backward when forces are
-   * wanted), and 3. the compact per-species input rows */
-  const int stride = ani_aev_cache_stride(&m->aev);
-  if (want_forces) {
-    if (n_mol + 1 > ws->cap_mol) {
-      grow((void **)&ws->triple_off, (size_t)(n_mol + 1) * sizeof(int64_t), "ani:triple_off");
-      ws->cap_mol = n_mol + 1;
-    }
-    ws->triple_off[0] = 0;
-#pragma omp parallel for schedule(dynamic)
-    for (int64_t k = 0; k < n_mol; k++) {
-      int64_t a0 = offsets[k], n = offsets[k + 1] - a0;
-      ws->triple_off[k + 1] = status[k] == ANI_MOL_OK ? ani_aev_triple_count(&m->aev, (int)n, pos + 3 * a0) : 0;
-    }
-    for (int64_t k = 0; k < n_mol; k++) ws->triple_off[k + 1] += ws->triple_off[k];
-    int64_t need = ws->triple_off[n_mol] * stride;
-    if (need > ws->cap_cache) {
-      int64_t cap = need + need / 4 + 64;
-      grow((void **)&ws->triple_cache, (size_t)cap * sizeof(double), "ani:triple_cache");
-      ws->cap_cache = cap;
-    }
-  }
+  /* 2. AEVs (keeping a tape for the backward when forces are wanted), and
+   * 3. the compact per-species input rows */
+  if (want_forces) ensure_tapes(ws, m, n_mol, offsets, status, pos);
 #pragma omp parallel for schedule(dynamic)
   for (int64_t k = 0; k < n_mol; k++) {
     int64_t a0 = offsets[k], n = offsets[k + 1] - a0;
     if (status[k] != ANI_MOL_OK || n == 0) continue;
     double *aev = ws->aev + a0 * D;
-    double *cache = want_forces ? ws->triple_cache + ws->triple_off[k] * stride : NULL;
-    ani_aev_forward(aev, cache, &m->aev, (int)n, ws->species + a0, pos + 3 * a0);
+    void *tape = want_forces ? ws->tape + ws->tape_off[k] : NULL;
+    ani_aev_forward(aev, tape, want_forces ? &ws->tape_counts[k] : NULL, &m->aev, (int)n, ws->species + a0,
+                    pos + 3 * a0);
     for (int64_t i = 0; i < n; i++) {
       int s = ws->species[a0 + i];
       gather_columns(ws->h0[s] + ws->row_of[a0 + i] * K, aev + i * D, ws);
@@ -746,7 +758,7 @@ elign_status ani_compute_aev(const ani_model *m, int64_t n_atoms, const int32_t 
                         (long long)i, (int)Z[i]);
     }
   }
-  ani_aev_forward(aev, NULL, &m->aev, (int)n_atoms, species, pos);
+  ani_aev_forward(aev, NULL, NULL, &m->aev, (int)n_atoms, species, pos);
   elign_free(species);
   return ELIGN_OK;
 }
