@@ -142,6 +142,20 @@ static void check_shape(int m, int n, int k, int pad, elign_real alpha, elign_re
     CHECK(exact);
   }
   free(cw), free(want0), free(panel);
+  /* times D element-wise (D a separate matrix, then D = C itself): the
+   * definition with beta = 0, then one rounded multiply */
+  elign_real *d = random_matrix(m, ldc), *cm = copy_matrix(c0, m, ldc), *wantm = copy_matrix(c0, m, ldc);
+  reference_blocks(m, n, k, k > 0 ? k : 1, alpha, a, lda, b, ldb, 0, wantm, ldc);
+  for (int r = 0; r < m; r++)
+    for (int j = 0; j < n; j++) wantm[r * ldc + j] *= d[r * ldc + j];
+  elign_gemm_fixed_mul(m, n, k, alpha, a, lda, b, ldb, d, ldc, cm, ldc);
+  exact = same_bits(cm, ldc, wantm, ldc, m, n);
+  memcpy(cm, d, sizeof(elign_real) * (size_t)m * (size_t)ldc);
+  elign_gemm_fixed_mul(m, n, k, alpha, a, lda, b, ldb, cm, ldc, cm, ldc);
+  exact = exact && same_bits(cm, ldc, wantm, ldc, m, n);
+  if (!exact) fprintf(stderr, "elign_gemm_fixed_mul m=%d n=%d k=%d pad=%d: differs from its definition\n", m, n, k, pad);
+  CHECK(exact);
+  free(d), free(cm), free(wantm);
   /* block sums (C overwritten): the definition, for a few block sizes */
   const int blocks[3] = {1, 7, 64};
   for (int t = 0; t < 3; t++) {

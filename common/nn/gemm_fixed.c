@@ -133,7 +133,8 @@ static inline __attribute__((always_inline)) void tile_body(const int mr, const 
                                                             int kb, int first, int restart, int last,
                                                             elign_real alpha, elign_real beta, const elign_real *a,
                                                             int64_t lda, const elign_real *b, int64_t ldb,
-                                                            elign_real *c, int64_t ldc) {
+                                                            elign_real *c, int64_t ldc, const elign_real *d,
+                                                            int64_t ldd) {
   const vmask mask = VMASK(masked ? cnt : 0);
   (void)mask;
   vreal acc[TILE_MR_MAX][TILE_NV_MAX];
@@ -162,6 +163,9 @@ static inline __attribute__((always_inline)) void tile_body(const int mr, const 
     vreal al = VSET1(alpha);
     for (int r = 0; r < mr; r++)
       for (int v = 0; v < nv; v++) acc[r][v] = VMUL(acc[r][v], al);
+    if (d) /* the element-wise factor, read before C is written (D may be C) */
+      for (int r = 0; r < mr; r++)
+        for (int v = 0; v < nv; v++) acc[r][v] = VMUL(acc[r][v], LOADV(d + r * ldd + v * VW, v));
   }
   for (int r = 0; r < mr; r++)
     for (int v = 0; v < nv; v++) {
@@ -172,19 +176,19 @@ static inline __attribute__((always_inline)) void tile_body(const int mr, const 
 
 typedef void (*tile_fn)(int cnt, int kb, int first, int restart, int last, elign_real alpha, elign_real beta,
                         const elign_real *a, int64_t lda, const elign_real *b, int64_t ldb, elign_real *c,
-                        int64_t ldc);
+                        int64_t ldc, const elign_real *d, int64_t ldd);
 
 #define TILE(R, V)                                                                                           \
   static void tile_##R##_##V(int cnt, int kb, int first, int restart, int last, elign_real alpha,             \
                              elign_real beta, const elign_real *a, int64_t lda, const elign_real *b,          \
-                             int64_t ldb, elign_real *c, int64_t ldc) {                                       \
-    tile_body(R, V, 0, cnt, kb, first, restart, last, alpha, beta, a, lda, b, ldb, c, ldc);                 \
+                             int64_t ldb, elign_real *c, int64_t ldc, const elign_real *d, int64_t ldd) {    \
+    tile_body(R, V, 0, cnt, kb, first, restart, last, alpha, beta, a, lda, b, ldb, c, ldc, d, ldd);         \
   }
 #define TILEM(R)                                                                                             \
   static void tile_##R##_m(int cnt, int kb, int first, int restart, int last, elign_real alpha,                \
                            elign_real beta, const elign_real *a, int64_t lda, const elign_real *b,            \
-                           int64_t ldb, elign_real *c, int64_t ldc) {                                         \
-    tile_body(R, 1, 1, cnt, kb, first, restart, last, alpha, beta, a, lda, b, ldb, c, ldc);                 \
+                           int64_t ldb, elign_real *c, int64_t ldc, const elign_real *d, int64_t ldd) {      \
+    tile_body(R, 1, 1, cnt, kb, first, restart, last, alpha, beta, a, lda, b, ldb, c, ldc, d, ldd);         \
   }
 #define TILE_ROW(R) TILE(R, 1) TILE(R, 2) TILE(R, 3) TILE(R, 4) TILEM(R)
 TILE_ROW(1)
@@ -214,63 +218,82 @@ static const tile_fn WIDE_TILES[2] = {tile_1_8, tile_2_8};
 
 static int min_int(int x, int y) { return x < y ? x : y; }
 
+/* d + off, or NULL without an element-wise factor. */
+static inline const elign_real *offset_or_null(const elign_real *d, int64_t off) { return d ? d + off : NULL; }
+
 /* Rows [0, m) × columns [0, n) of one k block: the full-vector column tiles,
- * then the last n mod VW columns as one masked vector (same chain per lane). */
+ * then the last n mod VW columns as one masked vector (same chain per lane).
+ * d (row stride ldd), when not NULL: the last block's results are
+ * multiplied element-wise by it. */
 static void block_tiles(int m, int n, int kb, int first, int restart, int last, elign_real alpha, elign_real beta,
                         const elign_real *a, int64_t lda, const elign_real *b, int64_t ldb, elign_real *c,
-                        int64_t ldc) {
+                        int64_t ldc, const elign_real *d, int64_t ldd) {
   const int tile_w = NV * VW, n_vec = n / VW * VW;
   int j_wide = 0;
   if (m <= 2 && NV == 4)
     for (; j_wide + WIDE_NV * VW <= n_vec; j_wide += WIDE_NV * VW)
-      WIDE_TILES[m - 1](0, kb, first, restart, last, alpha, beta, a, lda, b + j_wide, ldb, c + j_wide, ldc);
+      WIDE_TILES[m - 1](0, kb, first, restart, last, alpha, beta, a, lda, b + j_wide, ldb, c + j_wide, ldc,
+                        offset_or_null(d, j_wide), ldd);
   for (int j0 = j_wide; j0 < n_vec; j0 += tile_w) {
     const int nv = min_int(n_vec - j0, tile_w) / VW;
     for (int r0 = 0; r0 < m; r0 += MR)
       TILES[min_int(m - r0, MR) - 1][nv - 1](0, kb, first, restart, last, alpha, beta, a + r0 * lda, lda, b + j0,
-                                               ldb, c + r0 * ldc + j0, ldc);
+                                               ldb, c + r0 * ldc + j0, ldc, offset_or_null(d, r0 * ldd + j0), ldd);
   }
   if (n_vec < n)
     for (int r0 = 0; r0 < m; r0 += MR)
       MTILES[min_int(m - r0, MR) - 1](n - n_vec, kb, first, restart, last, alpha, beta, a + r0 * lda, lda,
-                                      b + n_vec, ldb, c + r0 * ldc + n_vec, ldc);
+                                      b + n_vec, ldb, c + r0 * ldc + n_vec, ldc, offset_or_null(d, r0 * ldd + n_vec),
+                                      ldd);
 }
 
-/* k = 0: the empty chain (+0), so C = beta · C, or zeros. */
-static void empty_product(int m, int n, elign_real alpha, elign_real beta, elign_real *c, int64_t ldc) {
+/* k = 0: the empty chain (+0), so C = beta · C, or zeros (times D's elements
+ * with an element-wise factor). */
+static void empty_product(int m, int n, elign_real alpha, elign_real beta, elign_real *c, int64_t ldc,
+                          const elign_real *d, int64_t ldd) {
   for (int r = 0; r < m; r++)
-    for (int j = 0; j < n; j++) c[r * ldc + j] = beta != 0 ? SFMA(alpha, (elign_real)0, beta * c[r * ldc + j]) : 0;
+    for (int j = 0; j < n; j++) {
+      elign_real v = beta != 0 ? SFMA(alpha, (elign_real)0, beta * c[r * ldc + j]) : alpha * (elign_real)0;
+      c[r * ldc + j] = d ? v * d[r * ldd + j] : v;
+    }
 }
 
 /* kc: k block; restart = 0: blocks only bound the cache footprint (one
  * chain continues through C); restart = 1: each block is a fresh chain and
  * the blocks are added in order. beta ≠ 0 (never with restart) keeps one
- * block, as C must keep its old value until the chain is complete. */
+ * block, as C must keep its old value until the chain is complete; so does
+ * an element-wise factor d (it may be C itself). */
 static void gemm_blocks(int m, int n, int k, int kc, int restart, elign_real alpha, elign_real beta,
                         const elign_real *a, int64_t lda, const elign_real *b, int64_t ldb, elign_real *c,
-                        int64_t ldc) {
+                        int64_t ldc, const elign_real *d, int64_t ldd) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0) {
-    empty_product(m, n, alpha, beta, c, ldc);
+    empty_product(m, n, alpha, beta, c, ldc, d, ldd);
     return;
   }
-  if (beta != 0) kc = k;
+  if (beta != 0 || d) kc = k;
   for (int k0 = 0; k0 < k; k0 += kc) {
     const int kb = min_int(k - k0, kc), first = k0 == 0, last = k0 + kb == k;
     for (int p0 = 0; p0 < m; p0 += PANEL_ROWS)
       block_tiles(min_int(m - p0, PANEL_ROWS), n, kb, first, restart, last, alpha, beta, a + p0 * lda + k0, lda,
-                  b + (int64_t)k0 * ldb, ldb, c + p0 * ldc, ldc);
+                  b + (int64_t)k0 * ldb, ldb, c + p0 * ldc, ldc, offset_or_null(d, p0 * ldd), ldd);
   }
 }
 
 void elign_gemm_fixed(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda, const elign_real *b,
                       int64_t ldb, elign_real beta, elign_real *c, int64_t ldc) {
-  gemm_blocks(m, n, k, KC, 0, alpha, beta, a, lda, b, ldb, c, ldc);
+  gemm_blocks(m, n, k, KC, 0, alpha, beta, a, lda, b, ldb, c, ldc, NULL, 0);
+}
+
+void elign_gemm_fixed_mul(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda,
+                          const elign_real *b, int64_t ldb, const elign_real *d, int64_t ldd, elign_real *c,
+                          int64_t ldc) {
+  gemm_blocks(m, n, k, KC, 0, alpha, 0, a, lda, b, ldb, c, ldc, d, ldd);
 }
 
 void elign_gemm_fixed_blocksum(int m, int n, int k, int kblock, elign_real alpha, const elign_real *a, int64_t lda,
                                const elign_real *b, int64_t ldb, elign_real *c, int64_t ldc) {
-  gemm_blocks(m, n, k, kblock > 0 ? kblock : (k > 0 ? k : 1), 1, alpha, 0, a, lda, b, ldb, c, ldc);
+  gemm_blocks(m, n, k, kblock > 0 ? kblock : (k > 0 ? k : 1), 1, alpha, 0, a, lda, b, ldb, c, ldc, NULL, 0);
 }
 
 /* ---- rows over threads --------------------------------------------------- */
@@ -524,7 +547,7 @@ void elign_gemm_fixed_wt(int m, int n, int k, elign_real alpha, const elign_real
                          const elign_real *w, int64_t ldw, elign_real *c, int64_t ldc, elign_real *panel) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0) {
-    empty_product(m, n, alpha, 0, c, ldc);
+    empty_product(m, n, alpha, 0, c, ldc, NULL, 0);
     return;
   }
 #ifdef WT_HAVE_FUSED
@@ -541,7 +564,7 @@ void elign_gemm_fixed_wt(int m, int n, int k, elign_real alpha, const elign_real
     for (int k0 = 0; k0 < k; k0 += kc) {
       const int kb = min_int(k - k0, kc), first = k0 == 0, last = k0 + kb == k;
       pack_wt_panel(panel, WT_PANEL_W, w + (int64_t)j0 * ldw + k0, ldw, nw, kb, last ? n - j0 - nw : 0);
-      block_tiles(m, nw, kb, first, 0, last, alpha, 0, a + k0, lda, panel, WT_PANEL_W, c + j0, ldc);
+      block_tiles(m, nw, kb, first, 0, last, alpha, 0, a + k0, lda, panel, WT_PANEL_W, c + j0, ldc, NULL, 0);
     }
   }
 }

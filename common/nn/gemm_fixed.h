@@ -61,6 +61,15 @@
 void elign_gemm_fixed(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda, const elign_real *b,
                       int64_t ldb, elign_real beta, elign_real *c, int64_t ldc);
 
+/* C (m, n) = (alpha · A (m, k) · B (k, n)) ⊙ D, D (m, n) with row stride
+ * ldd: the product's elements (the chain, times alpha, rounded) multiplied
+ * by D's, rounded — the bits of elign_gemm_fixed followed by C *= D, in one
+ * pass (a layer's backward times its activation's derivative). D may be C
+ * itself (same pointer and stride). One thread. */
+void elign_gemm_fixed_mul(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda,
+                          const elign_real *b, int64_t ldb, const elign_real *d, int64_t ldd, elign_real *c,
+                          int64_t ldc);
+
 /* The same with the rows split over the OpenMP threads when the product is
  * large enough and the caller is not inside a parallel region: same bits
  * for any thread count. */

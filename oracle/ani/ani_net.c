@@ -192,6 +192,14 @@ static void dense_backward(elign_real *dh, int64_t lddh, const elign_real *dz, i
   elign_gemm_fixed(n, in, out, alpha, dz, lddz, w, in, 0, dh, lddh);
 }
 
+/* The same times the previous layer's activation derivative, in the
+ * product's last pass: dH = (α dZ · W) ⊙ act'(Z_prev) (the bits of the two
+ * steps apart). act may be dh itself. */
+static void dense_backward_act(elign_real *dh, int64_t lddh, const elign_real *dz, int64_t lddz, const elign_real *w,
+                               int n, int in, int out, elign_real alpha, const elign_real *act, int64_t ldact) {
+  elign_gemm_fixed_mul(n, in, out, alpha, dz, lddz, w, in, act, ldact, dh, lddh);
+}
+
 /* ------------------------------------------------------------------------ */
 /* one (member, species) work item                                           */
 
@@ -294,14 +302,11 @@ static void member_item(double *y, elign_real *z1, int64_t ld1, const ani_net *n
   for (int l = L - 2; l >= 1; l--) {
     const ani_layer *Ly = &net->layer[l];
     if (l == 1) {
-      /* Δ1 = (Δ2 W2) ⊙ act'(Z1), scaled by 1/M, into the z1 block */
-      dense_backward(delta_next, Ly->n_in, delta, Ly->n_out, Ly->w, n, Ly->n_in, Ly->n_out, inv_members);
-      for (int r = 0; r < n; r++)
-        for (int k = 0; k < Ly->n_in; k++) z1[r * ld1 + k] *= delta_next[(size_t)r * Ly->n_in + k];
+      /* Δ1 = (Δ2 W2 / M) ⊙ act'(Z1), over act'(Z1) in the z1 block */
+      dense_backward_act(z1, ld1, delta, Ly->n_out, Ly->w, n, Ly->n_in, Ly->n_out, inv_members, z1, ld1);
     } else {
-      dense_backward(delta_next, Ly->n_in, delta, Ly->n_out, Ly->w, n, Ly->n_in, Ly->n_out, 1);
-      const elign_real *d = Dv[l - 1];
-      for (int64_t i = 0; i < (int64_t)n * Ly->n_in; i++) delta_next[i] *= d[i];
+      dense_backward_act(delta_next, Ly->n_in, delta, Ly->n_out, Ly->w, n, Ly->n_in, Ly->n_out, 1, Dv[l - 1],
+                         Ly->n_in);
       elign_real *t = delta;
       delta = delta_next;
       delta_next = t;
