@@ -185,18 +185,23 @@ static void check_row_independence(void) {
       ok &= same_bits(part, n, fb + (int64_t)r0 * n, n, len, n);
     }
   CHECK(ok);
-  /* elign_dot_rows_fixed: each row alone, and against its definition */
+  /* elign_dot_rows_fixed: each row alone, and against its definition, for
+   * k = 300 (a tail of 12) and k = 160 (whole 16-lane steps, the vector path) */
   elign_real *y = malloc(sizeof(elign_real) * m), y1;
   const elign_real *v = b; /* first row of b as the vector, length k ≤ n·k */
-  elign_dot_rows_fixed(m, k, a, k, v, y);
   int dot_ok = 1;
-  for (int r = 0; r < m; r++) {
-    elign_dot_rows_fixed(1, k, a + (int64_t)r * k, k, v, &y1);
-    elign_real lane[16] = {0};
-    for (int q = 0; q < k; q++) lane[q % 16] = SFMA(a[(int64_t)r * k + q], v[q], lane[q % 16]);
-    for (int w = 8; w >= 1; w /= 2)
-      for (int j = 0; j < w; j++) lane[j] += lane[j + w];
-    dot_ok &= y1 == y[r] && lane[0] == y[r];
+  const int dot_ks[2] = {k, 160};
+  for (int t = 0; t < 2; t++) {
+    const int kd = dot_ks[t];
+    elign_dot_rows_fixed(m, kd, a, k, v, y);
+    for (int r = 0; r < m; r++) {
+      elign_dot_rows_fixed(1, kd, a + (int64_t)r * k, k, v, &y1);
+      elign_real lane[16] = {0};
+      for (int q = 0; q < kd; q++) lane[q % 16] = SFMA(a[(int64_t)r * k + q], v[q], lane[q % 16]);
+      for (int w = 8; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++) lane[j] += lane[j + w];
+      dot_ok &= !memcmp(&y1, &y[r], sizeof y1) && !memcmp(&lane[0], &y[r], sizeof y1);
+    }
   }
   CHECK(dot_ok);
   printf("row independence: %s; dot rows: %s\n", ok ? "bitwise" : "DIFFERS", dot_ok ? "bitwise" : "DIFFERS");

@@ -571,17 +571,70 @@ void elign_gemm_fixed_wt(int m, int n, int k, elign_real alpha, const elign_real
 
 /* ---- one output column ------------------------------------------------------ */
 
-void elign_dot_rows_fixed(int m, int k, const elign_real *a, int64_t lda, const elign_real *v, elign_real *y) {
+/* One row: lane j chains k ≡ j (mod 16), then the fixed pairwise tree
+ * lane[j] += lane[j + w], w = 8, 4, 2, 1 (the definition in gemm_fixed.h). */
+static elign_real dot_row_lanes(int k, const elign_real *ar, const elign_real *v) {
   enum { LANES = 16 };
-  for (int r = 0; r < m; r++) {
-    const elign_real *ar = a + r * lda;
-    elign_real lane[LANES] = {0};
-    int k0 = 0;
-    for (; k0 + LANES <= k; k0 += LANES)
-      for (int j = 0; j < LANES; j++) lane[j] = SFMA(ar[k0 + j], v[k0 + j], lane[j]);
-    for (int j = 0; k0 + j < k; j++) lane[j] = SFMA(ar[k0 + j], v[k0 + j], lane[j]);
-    for (int w = LANES / 2; w >= 1; w /= 2)
-      for (int j = 0; j < w; j++) lane[j] += lane[j + w];
-    y[r] = lane[0];
-  }
+  elign_real lane[LANES] = {0};
+  int k0 = 0;
+  for (; k0 + LANES <= k; k0 += LANES)
+    for (int j = 0; j < LANES; j++) lane[j] = SFMA(ar[k0 + j], v[k0 + j], lane[j]);
+  for (int j = 0; k0 + j < k; j++) lane[j] = SFMA(ar[k0 + j], v[k0 + j], lane[j]);
+  for (int w = LANES / 2; w >= 1; w /= 2)
+    for (int j = 0; j < w; j++) lane[j] += lane[j + w];
+  return lane[0];
+}
+
+#if defined(__AVX512F__) && !defined(ELIGN_DOUBLE) && !defined(ELIGN_GEMM_FIXED_SCALAR)
+#define DOT_ROWS_VECTOR 1
+/* The 16 lanes as one register; the tree's levels w = 8, 4 as adds of its
+ * halves and quarters, w = 2, 1 as shuffles: the same adds as the scalar
+ * tree, lane by lane. */
+typedef __m512 dot_acc;
+static inline dot_acc dot_zero(void) { return _mm512_setzero_ps(); }
+static inline dot_acc dot_step(dot_acc acc, const float *a, const float *v) {
+  return _mm512_fmadd_ps(_mm512_loadu_ps(a), _mm512_loadu_ps(v), acc);
+}
+static inline float dot_tree(dot_acc acc) {
+  __m256 h = _mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1));
+  __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+  q = _mm_add_ss(q, _mm_shuffle_ps(q, q, 1));
+  return _mm_cvtss_f32(q);
+}
+#elif defined(__AVX2__) && defined(__FMA__) && !defined(ELIGN_DOUBLE) && !defined(ELIGN_GEMM_FIXED_SCALAR)
+#define DOT_ROWS_VECTOR 1
+/* Lanes 0–7 and 8–15 in two registers: level w = 8 is their sum. */
+typedef struct {
+  __m256 lo, hi;
+} dot_acc;
+static inline dot_acc dot_zero(void) { return (dot_acc){_mm256_setzero_ps(), _mm256_setzero_ps()}; }
+static inline dot_acc dot_step(dot_acc acc, const float *a, const float *v) {
+  acc.lo = _mm256_fmadd_ps(_mm256_loadu_ps(a), _mm256_loadu_ps(v), acc.lo);
+  acc.hi = _mm256_fmadd_ps(_mm256_loadu_ps(a + 8), _mm256_loadu_ps(v + 8), acc.hi);
+  return acc;
+}
+static inline float dot_tree(dot_acc acc) {
+  __m256 h = _mm256_add_ps(acc.lo, acc.hi);
+  __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+  q = _mm_add_ss(q, _mm_shuffle_ps(q, q, 1));
+  return _mm_cvtss_f32(q);
+}
+#endif
+
+void elign_dot_rows_fixed(int m, int k, const elign_real *a, int64_t lda, const elign_real *v, elign_real *y) {
+  int r = 0;
+#ifdef DOT_ROWS_VECTOR
+  /* k a multiple of 16 (the ANI output layers): four rows at a time, so
+   * four chains are in flight */
+  if (k % 16 == 0)
+    for (; r + 4 <= m; r += 4) {
+      dot_acc acc[4] = {dot_zero(), dot_zero(), dot_zero(), dot_zero()};
+      for (int k0 = 0; k0 < k; k0 += 16)
+        for (int i = 0; i < 4; i++) acc[i] = dot_step(acc[i], a + (r + i) * lda + k0, v + k0);
+      for (int i = 0; i < 4; i++) y[r + i] = dot_tree(acc[i]);
+    }
+#endif
+  for (; r < m; r++) y[r] = dot_row_lanes(k, a + r * lda, v);
 }
