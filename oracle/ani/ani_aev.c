@@ -96,6 +96,16 @@ static inline int species_pair(int a, int b, int S) {
   return a * S - a * (a - 1) / 2 + (b - a);
 }
 
+/* pair(a, b) for every ordered species pair, looked up per triple. */
+typedef struct {
+  int of[ANI_MAX_SPECIES][ANI_MAX_SPECIES];
+} pair_table;
+
+static void pair_table_init(pair_table *t, int S) {
+  for (int a = 0; a < S; a++)
+    for (int b = 0; b < S; b++) t->of[a][b] = species_pair(a, b, S);
+}
+
 /* r = |v| when v lies within the cutoff rc (r ≤ rc), else −1: the one
  * test the counting pass and the searches share, so they agree exactly. */
 static inline double distance_within(const double v[3], double rc) {
@@ -213,12 +223,12 @@ typedef struct {
   double dB[ANI_MAX_SHELLS][TRIPLE_LANES]; /* dB_p/dr₁ = dB_p/dr₂ */
 } triple_block;
 
-static void block_push(triple_block *tb, int c, int n_species, const ang_neighbor *a, const ang_neighbor *b) {
+static void block_push(triple_block *tb, int c, const pair_table *pairs, const ang_neighbor *a, const ang_neighbor *b) {
   int l = tb->count++;
   tb->centre[l] = c;
   tb->j1[l] = a->j;
   tb->j2[l] = b->j;
-  tb->pair[l] = species_pair(a->s, b->s, n_species);
+  tb->pair[l] = pairs->of[a->s][b->s];
   for (int x = 0; x < 3; x++) {
     tb->v1[x][l] = a->v[x];
     tb->v2[x][l] = b->v[x];
@@ -397,13 +407,15 @@ void ani_aev_forward(double *aev, void *tape, const ani_aev_tape_counts *counts,
   if (!tape && n > 256) nb_scratch = elign_malloc((size_t)n * sizeof *nb_scratch, "ani:aev_nb");
   ang_neighbor *nb = tape ? view.ang : n <= 256 ? nb_stack : nb_scratch;
   double *rows = tape ? view.rows : NULL;
+  pair_table pairs;
+  pair_table_init(&pairs, p->n_species);
   triple_block tb;
   tb.count = 0;
   for (int c = 0; c < n; c++) {
     int nn = angular_neighbors(nb, p, n, species, pos, c, tape != NULL);
     for (int ia = 0; ia < nn; ia++) {
       for (int ib = ia + 1; ib < nn; ib++) {
-        block_push(&tb, c, p->n_species, &nb[ia], &nb[ib]);
+        block_push(&tb, c, &pairs, &nb[ia], &nb[ib]);
         if (tb.count == TRIPLE_LANES) rows = forward_block(&tb, p, aev, rows);
       }
     }
@@ -419,6 +431,32 @@ void ani_aev_forward(double *aev, void *tape, const ani_aev_tape_counts *counts,
 /* ------------------------------------------------------------------------ */
 /* backward                                                                  */
 
+/* Four doubles as one value, for the backward's sums over shells (n_rad 16,
+ * n_zeta 4 or 8 in the published models) as four partial sums: one fixed
+ * order on every ISA (GCC/Clang vector extensions: AVX2 and AVX-512 give one
+ * register, other targets two or four). */
+typedef double v4d __attribute__((vector_size(32)));
+static inline v4d load4(const double *p) {
+  v4d v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+static inline double hsum4(v4d v) { return (v[0] + v[1]) + (v[2] + v[3]); }
+
+/* Σ_k (γ_i[k] + γ_j[k]) dt_k: as four partial sums (k mod 4) added
+ * pairwise when n_rad is a multiple of 4 (the published models' 16), so
+ * the adds are not one serial chain; in order otherwise. */
+static inline double radial_weight(const double *gi, const double *gj, const double *dt, int nR) {
+  if (nR % 4 == 0) {
+    v4d w = {0};
+    for (int k = 0; k < nR; k += 4) w += (load4(gi + k) + load4(gj + k)) * load4(dt + k);
+    return hsum4(w);
+  }
+  double w = 0.0;
+  for (int k = 0; k < nR; k++) w += (gi[k] + gj[k]) * dt[k];
+  return w;
+}
+
 /* Radial (§9.2), from the tape's pairs: w = Σ_k (γ_i[s_j,k] + γ_j[s_i,k]) dt_k/dr,
  *   ∂E/∂x_i += w u, ∂E/∂x_j −= w u with u = (x_i − x_j)/r. */
 static void radial_backward(double *dpos, const double *daev, const tape_view *tape, int64_t n_pairs,
@@ -429,8 +467,7 @@ static void radial_backward(double *dpos, const double *daev, const tape_view *t
     const double *gi = daev + (size_t)i * D + species[j] * nR;
     const double *gj = daev + (size_t)j * D + species[i] * nR;
     const double *dt = tape->pair_dt + pair * nR, *u = tape->pair_u + 3 * pair;
-    double w = 0.0;
-    for (int k = 0; k < nR; k++) w += (gi[k] + gj[k]) * dt[k];
+    const double w = radial_weight(gi, gj, dt, nR);
     for (int x = 0; x < 3; x++) {
       dpos[3 * i + x] += w * u[x];
       dpos[3 * j + x] -= w * u[x];
@@ -473,16 +510,6 @@ static void contract_triple_any(double s[3], const double *row, const double *W,
   s[2] = s_dB;
 }
 
-/* Four doubles as one value: the q sums of the published shapes (n_zeta 4
- * or 8) in 4-wide vectors, one fixed order on every ISA (GCC/Clang vector
- * extensions: AVX2 and AVX-512 give one register, other targets two). */
-typedef double v4d __attribute__((vector_size(32)));
-static inline v4d load4(const double *p) {
-  v4d v;
-  memcpy(&v, p, sizeof v);
-  return v;
-}
-static inline double hsum4(v4d v) { return (v[0] + v[1]) + (v[2] + v[3]); }
 
 /* The same for n_zeta a multiple of 4, the q sums kept as 4-wide partial
  * sums and reduced once: written per scalar q, the compiler had broken the
@@ -594,6 +621,8 @@ void ani_aev_backward(double *dpos, const double *daev, const void *tape, const 
 
   const ang_neighbor *nb = view.ang;
   const double *rows = view.rows;
+  pair_table pairs;
+  pair_table_init(&pairs, p->n_species);
   triple_block tb;
   tb.count = 0;
   for (int c = 0; c < n; c++) {
@@ -601,7 +630,7 @@ void ani_aev_backward(double *dpos, const double *daev, const void *tape, const 
     const int nn = view.ang_count[c];
     for (int ia = 0; ia < nn; ia++) {
       for (int ib = ia + 1; ib < nn; ib++) {
-        block_push(&tb, c, p->n_species, &nb[ia], &nb[ib]);
+        block_push(&tb, c, &pairs, &nb[ia], &nb[ib]);
         if (tb.count == TRIPLE_LANES) rows = backward_block(&tb, p, daev, rows, dpos);
       }
     }
