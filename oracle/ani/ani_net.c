@@ -159,14 +159,16 @@ static void bias_activation_row(elign_real *restrict h, elign_real *zd, const el
     }
     return;
   }
+  /* x = min(v, 0)/α is 0 for v ≥ 0, where e^x − 1 = 0 and e^x = 1 exactly:
+   * h = max(v, 0) + α(e^x − 1) and act' = e^x need no selects. */
   const elign_real alpha = (elign_real)ANI_CELU_ALPHA, inv_alpha = (elign_real)(1.0 / ANI_CELU_ALPHA);
   for (int i = 0; i < count; i++) {
     elign_real v = zd[i] + b[i];
-    elign_real x = v < 0 ? v * inv_alpha : 0;
+    elign_real x = (v < 0 ? v : 0) * inv_alpha;
     elign_real em1, e;
     elign_expm1_exp_real(x, &em1, &e); /* e^x − 1 without cancellation near 0 */
-    h[i] = v > 0 ? v : alpha * em1;
-    zd[i] = v > 0 ? 1 : e;
+    h[i] = (v > 0 ? v : 0) + alpha * em1;
+    zd[i] = e;
   }
 }
 
