@@ -366,11 +366,6 @@ static void ensure_scratch(ani_workspace *ws, int threads, size_t per_thread) {
   }
 }
 
-/* ws->run_start from ws->cols: the compact columns are a species' radial
- * block or a species pair's angular block at a time, consecutive AEV
- * columns, so gathers and scatters between compact and AEV rows are copies
- * by run (vectorised; by column index they were microcoded gathers and
- * scatters, ~1 % of a lone molecule's call). */
 /* Sizes every molecule's AEV tape (a counting pass per molecule) and makes
  * room for them, each at a 64-byte boundary. */
 static void ensure_tapes(ani_workspace *ws, const ani_model *m, int64_t n_mol, const int64_t *offsets,
@@ -398,6 +393,11 @@ static void ensure_tapes(ani_workspace *ws, const ani_model *m, int64_t n_mol, c
   }
 }
 
+/* ws->run_start from ws->cols: the compact columns are a species' radial
+ * block or a species pair's angular block at a time, consecutive AEV
+ * columns, so gathers and scatters between compact and AEV rows are copies
+ * by run (vectorised; by column index they were microcoded gathers and
+ * scatters, ~1 % of a lone molecule's call). */
 static void find_column_runs(ani_workspace *ws) {
   const int K = ws->n_cols;
   elign_free(ws->run_start);
