@@ -86,24 +86,24 @@ static inline double aev_log(double b) {
   return 2.0 * s * t + e * 0.69314718055994530942;
 }
 
-/* pair(a, b) of §6.4: row-major upper triangle including the diagonal. */
-static inline int species_pair(int a, int b, int S) {
-  if (a > b) {
-    int t = a;
-    a = b;
-    b = t;
+void ani_aev_layout_init(ani_aev_layout *lay, const ani_aev_params *p, unsigned mask) {
+  const int S = p->n_species;
+  int col = 0;
+  for (int s = 0; s < ANI_MAX_SPECIES; s++) {
+    const int in_set = s < S && (mask >> s & 1u);
+    lay->radial_of[s] = in_set ? col : -1;
+    col += in_set ? p->n_rad : 0;
   }
-  return a * S - a * (a - 1) / 2 + (b - a);
-}
-
-/* pair(a, b) for every ordered species pair, looked up per triple. */
-typedef struct {
-  int of[ANI_MAX_SPECIES][ANI_MAX_SPECIES];
-} pair_table;
-
-static void pair_table_init(pair_table *t, int S) {
-  for (int a = 0; a < S; a++)
-    for (int b = 0; b < S; b++) t->of[a][b] = species_pair(a, b, S);
+  lay->angular_start = col;
+  for (int a = 0; a < ANI_MAX_SPECIES; a++)
+    for (int b = 0; b < ANI_MAX_SPECIES; b++) lay->angular_of[a][b] = -1;
+  for (int a = 0; a < S; a++) /* pair order: row-major upper triangle */
+    for (int b = a; b < S; b++)
+      if ((mask >> a & 1u) && (mask >> b & 1u)) {
+        lay->angular_of[a][b] = lay->angular_of[b][a] = col;
+        col += p->angular_block;
+      }
+  lay->row_length = col;
 }
 
 /* r = |v| when v lies within the cutoff rc (r ≤ rc), else −1: the one
@@ -212,7 +212,8 @@ enum { TRIPLE_LANES = 16 };
 
 typedef struct {
   int count;
-  int centre[TRIPLE_LANES], j1[TRIPLE_LANES], j2[TRIPLE_LANES], pair[TRIPLE_LANES];
+  int centre[TRIPLE_LANES], j1[TRIPLE_LANES], j2[TRIPLE_LANES];
+  int64_t block[TRIPLE_LANES]; /* offset of the triple's angular block: centre row, species pair */
   double v1[3][TRIPLE_LANES], v2[3][TRIPLE_LANES]; /* x_a − x_c, x_b − x_c */
   double r1[TRIPLE_LANES], r2[TRIPLE_LANES];
   double fc1[TRIPLE_LANES], fc2[TRIPLE_LANES], dfc1[TRIPLE_LANES], dfc2[TRIPLE_LANES];
@@ -223,12 +224,13 @@ typedef struct {
   double dB[ANI_MAX_SHELLS][TRIPLE_LANES]; /* dB_p/dr₁ = dB_p/dr₂ */
 } triple_block;
 
-static void block_push(triple_block *tb, int c, const pair_table *pairs, const ang_neighbor *a, const ang_neighbor *b) {
+static void block_push(triple_block *tb, int c, const ani_aev_layout *lay, const ang_neighbor *a,
+                       const ang_neighbor *b) {
   int l = tb->count++;
   tb->centre[l] = c;
   tb->j1[l] = a->j;
   tb->j2[l] = b->j;
-  tb->pair[l] = pairs->of[a->s][b->s];
+  tb->block[l] = (int64_t)c * lay->row_length + lay->angular_of[a->s][b->s];
   for (int x = 0; x < 3; x++) {
     tb->v1[x][l] = a->v[x];
     tb->v2[x][l] = b->v[x];
@@ -245,7 +247,8 @@ static void block_push(triple_block *tb, int c, const pair_table *pairs, const a
  * everywhere and contributing nothing (their results are never read). */
 static void block_pad(triple_block *tb) {
   for (int l = tb->count; l < TRIPLE_LANES; l++) {
-    tb->centre[l] = tb->j1[l] = tb->j2[l] = tb->pair[l] = 0;
+    tb->centre[l] = tb->j1[l] = tb->j2[l] = 0;
+    tb->block[l] = 0;
     for (int x = 0; x < 3; x++) tb->v1[x][l] = tb->v2[x][l] = 0.0;
     tb->v1[0][l] = tb->v2[1][l] = 1.0;
     tb->r1[l] = tb->r2[l] = 1.0;
@@ -331,7 +334,7 @@ static void block_accumulate(const triple_block *tb, const ani_aev_params *p, co
   const int nA = p->n_ang, nZ = p->n_zeta;
   for (int l = 0; l < tb->count; l++, rows += 2 * (nZ + nA)) {
     const double *A = rows, *B = rows + 2 * nZ;
-    double *g = aev + (size_t)tb->centre[l] * p->aev_length + p->radial_length + tb->pair[l] * p->angular_block;
+    double *g = aev + tb->block[l];
     double two_c = 2.0 * tb->fc1[l] * tb->fc2[l];
     if (nZ == 4 && nA == 8)
       accumulate_triple(g, A, B, two_c, 8, 4); /* ANI-2x */
@@ -362,9 +365,9 @@ static double *forward_block(triple_block *tb, const ani_aev_params *p, double *
  * species, t_k(r) = 0.25 exp(−η_R (r − R_k)²) f_c(r). With a tape, also
  * the pair's unit vector and dt_k/dr = 0.25 exp(−η_R (r−R_k)²) [−2η_R (r−R_k) f_c + f_c']
  * for the backward (same exp). */
-static void radial_forward(double *aev, tape_view *tape, const ani_aev_params *p, int n, const int *species,
-                           const double *pos) {
-  const int D = p->aev_length, nR = p->n_rad;
+static void radial_forward(double *aev, const ani_aev_layout *lay, tape_view *tape, const ani_aev_params *p, int n,
+                           const int *species, const double *pos) {
+  const int L = lay->row_length, nR = p->n_rad;
   const double rcr = p->rc_rad;
   int64_t pair = 0;
   for (int i = 0; i < n; i++) {
@@ -373,8 +376,8 @@ static void radial_forward(double *aev, tape_view *tape, const ani_aev_params *p
       double r = distance_within(u, rcr);
       if (r < 0) continue;
       double fc = cutoff_value(r, rcr);
-      double *gi = aev + (size_t)i * D + species[j] * nR;
-      double *gj = aev + (size_t)j * D + species[i] * nR;
+      double *gi = aev + (size_t)i * L + lay->radial_of[species[j]];
+      double *gj = aev + (size_t)j * L + lay->radial_of[species[i]];
       double e[ANI_MAX_SHELLS], t[ANI_MAX_SHELLS];
       for (int k = 0; k < nR; k++) {
         double d = r - p->shf_r[k];
@@ -394,12 +397,12 @@ static void radial_forward(double *aev, tape_view *tape, const ani_aev_params *p
   }
 }
 
-void ani_aev_forward(double *aev, void *tape, const ani_aev_tape_counts *counts, const ani_aev_params *p, int n,
-                     const int *species, const double *pos) {
+void ani_aev_forward(double *aev, const ani_aev_layout *lay, void *tape, const ani_aev_tape_counts *counts,
+                     const ani_aev_params *p, int n, const int *species, const double *pos) {
   tape_view view;
   if (tape) tape_layout(&view, tape, counts, p, n);
-  memset(aev, 0, (size_t)n * p->aev_length * sizeof *aev);
-  radial_forward(aev, tape ? &view : NULL, p, n, species, pos);
+  memset(aev, 0, (size_t)n * lay->row_length * sizeof *aev);
+  radial_forward(aev, lay, tape ? &view : NULL, p, n, species, pos);
 
   /* §6.3 angular: every unordered pair {a, b} of neighbours of centre c;
    * with a tape the neighbours are kept there for the backward. */
@@ -407,15 +410,13 @@ void ani_aev_forward(double *aev, void *tape, const ani_aev_tape_counts *counts,
   if (!tape && n > 256) nb_scratch = elign_malloc((size_t)n * sizeof *nb_scratch, "ani:aev_nb");
   ang_neighbor *nb = tape ? view.ang : n <= 256 ? nb_stack : nb_scratch;
   double *rows = tape ? view.rows : NULL;
-  pair_table pairs;
-  pair_table_init(&pairs, p->n_species);
   triple_block tb;
   tb.count = 0;
   for (int c = 0; c < n; c++) {
     int nn = angular_neighbors(nb, p, n, species, pos, c, tape != NULL);
     for (int ia = 0; ia < nn; ia++) {
       for (int ib = ia + 1; ib < nn; ib++) {
-        block_push(&tb, c, &pairs, &nb[ia], &nb[ib]);
+        block_push(&tb, c, lay, &nb[ia], &nb[ib]);
         if (tb.count == TRIPLE_LANES) rows = forward_block(&tb, p, aev, rows);
       }
     }
@@ -459,13 +460,13 @@ static inline double radial_weight(const double *gi, const double *gj, const dou
 
 /* Radial (§9.2), from the tape's pairs: w = Σ_k (γ_i[s_j,k] + γ_j[s_i,k]) dt_k/dr,
  *   ∂E/∂x_i += w u, ∂E/∂x_j −= w u with u = (x_i − x_j)/r. */
-static void radial_backward(double *dpos, const double *daev, const tape_view *tape, int64_t n_pairs,
-                            const ani_aev_params *p, const int *species) {
-  const int D = p->aev_length, nR = p->n_rad;
+static void radial_backward(double *dpos, const double *daev, const ani_aev_layout *lay, const tape_view *tape,
+                            int64_t n_pairs, const ani_aev_params *p, const int *species) {
+  const int L = lay->row_length, nR = p->n_rad;
   for (int64_t pair = 0; pair < n_pairs; pair++) {
     const int i = tape->pair_ij[2 * pair], j = tape->pair_ij[2 * pair + 1];
-    const double *gi = daev + (size_t)i * D + species[j] * nR;
-    const double *gj = daev + (size_t)j * D + species[i] * nR;
+    const double *gi = daev + (size_t)i * L + lay->radial_of[species[j]];
+    const double *gj = daev + (size_t)j * L + lay->radial_of[species[i]];
     const double *dt = tape->pair_dt + pair * nR, *u = tape->pair_u + 3 * pair;
     const double w = radial_weight(gi, gj, dt, nR);
     for (int x = 0; x < 3; x++) {
@@ -544,7 +545,7 @@ static void block_contract(block_grads *bg, const triple_block *tb, const ani_ae
   const int nA = p->n_ang, nZ = p->n_zeta, stride = 2 * (nZ + nA);
   for (int l = 0; l < TRIPLE_LANES; l++) bg->s_0[l] = bg->s_dA[l] = bg->s_dB[l] = 0.0;
   for (int l = 0; l < tb->count; l++, rows += stride) {
-    const double *W = daev + (size_t)tb->centre[l] * p->aev_length + p->radial_length + tb->pair[l] * p->angular_block;
+    const double *W = daev + tb->block[l];
     double s[3];
     if (nZ == 4 && nA == 8)
       contract_triple_4(s, rows, W, 8, 4); /* ANI-2x */
@@ -608,29 +609,26 @@ static const double *backward_block(triple_block *tb, const ani_aev_params *p, c
 /* The γ of a centre's angular part is read in pair blocks scattered over a
  * few KB, first touched here (the network's backward wrote it for the whole
  * batch): fetch the next centre's while this one's triples run. */
-static void prefetch_angular_gamma(const double *row, const ani_aev_params *p) {
-  int len = p->aev_length - p->radial_length;
-  for (int i = 0; i < len; i += 8) __builtin_prefetch(row + i, 0, 3);
+static void prefetch_angular_gamma(const double *row, const ani_aev_layout *lay) {
+  for (int i = lay->angular_start; i < lay->row_length; i += 8) __builtin_prefetch(row + i, 0, 3);
 }
 
-void ani_aev_backward(double *dpos, const double *daev, const void *tape, const ani_aev_tape_counts *counts,
-                      const ani_aev_params *p, int n, const int *species) {
+void ani_aev_backward(double *dpos, const double *daev, const ani_aev_layout *lay, const void *tape,
+                      const ani_aev_tape_counts *counts, const ani_aev_params *p, int n, const int *species) {
   tape_view view;
   tape_layout(&view, (void *)tape, counts, p, n);
-  radial_backward(dpos, daev, &view, counts->rad_pairs, p, species);
+  radial_backward(dpos, daev, lay, &view, counts->rad_pairs, p, species);
 
   const ang_neighbor *nb = view.ang;
   const double *rows = view.rows;
-  pair_table pairs;
-  pair_table_init(&pairs, p->n_species);
   triple_block tb;
   tb.count = 0;
   for (int c = 0; c < n; c++) {
-    if (c + 1 < n) prefetch_angular_gamma(daev + (size_t)(c + 1) * p->aev_length + p->radial_length, p);
+    if (c + 1 < n) prefetch_angular_gamma(daev + (size_t)(c + 1) * lay->row_length, lay);
     const int nn = view.ang_count[c];
     for (int ia = 0; ia < nn; ia++) {
       for (int ib = ia + 1; ib < nn; ib++) {
-        block_push(&tb, c, &pairs, &nb[ia], &nb[ib]);
+        block_push(&tb, c, lay, &nb[ia], &nb[ib]);
         if (tb.count == TRIPLE_LANES) rows = backward_block(&tb, p, daev, rows, dpos);
       }
     }

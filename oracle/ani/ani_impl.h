@@ -73,6 +73,22 @@ struct ani_model {
 
 /* ---- ani_aev.c: descriptor of one molecule and its backward (double) ---- */
 
+/* Where the blocks of an AEV row sit: the full layout of §6.4 (species s's
+ * radial block at s·n_rad, species pair (a, b)'s angular block at
+ * radial_length + pair(a, b)·angular_block, rows of aev_length), or a
+ * compact one with only the blocks of a species set, in the same order (the
+ * engine's batch: no atom of it touches the others). */
+typedef struct {
+  int row_length;                                      /* doubles per row */
+  int angular_start;                                   /* first angular column */
+  int radial_of[ANI_MAX_SPECIES];                      /* −1: species not in the set */
+  int angular_of[ANI_MAX_SPECIES][ANI_MAX_SPECIES];    /* symmetric; −1: pair not in the set */
+} ani_aev_layout;
+
+/* The layout of the species in `mask` (bit s: species s); all of them
+ * (mask = (1 << S) − 1) gives the full layout. */
+void ani_aev_layout_init(ani_aev_layout *lay, const ani_aev_params *p, unsigned mask);
+
 /* What the forward records for the backward of one molecule, its "tape":
  * the angular neighbours of each centre (with the cutoff and its
  * derivative), the per-triple terms A_q, dA_q/dθ', B_p, dB_p/dr, and per
@@ -90,19 +106,20 @@ typedef struct {
  * sections aligned). */
 size_t ani_aev_tape_size(const ani_aev_params *p, int n, const double *pos, ani_aev_tape_counts *counts);
 
-/* aev (n, D): overwritten. species [n] in 0..S−1, pos (n, 3) Å.
+/* aev (n, lay->row_length): overwritten. species [n] in 0..S−1, all in
+ * the layout's set; pos (n, 3) Å.
  * tape: NULL (energy only), or ani_aev_tape_size() bytes, 64-byte aligned,
  * with counts from the same call: filled for ani_aev_backward. */
-void ani_aev_forward(double *aev, void *tape, const ani_aev_tape_counts *counts, const ani_aev_params *p, int n,
-                     const int *species, const double *pos);
+void ani_aev_forward(double *aev, const ani_aev_layout *lay, void *tape, const ani_aev_tape_counts *counts,
+                     const ani_aev_params *p, int n, const int *species, const double *pos);
 
 /* dpos (n, 3) += Σ_i Σ_f daev[i][f] · ∂aev[i][f]/∂pos — the gradient of a
- * scalar E w.r.t. positions given γ = ∂E/∂aev (n, D), from the tape the
+ * scalar E w.r.t. positions given γ = ∂E/∂aev (n rows in layout lay), from the tape the
  * forward filled for these positions (counts and species as given to it).
  * Only entries of daev whose species / species pair occurs in the molecule
  * are read. */
-void ani_aev_backward(double *dpos, const double *daev, const void *tape, const ani_aev_tape_counts *counts,
-                      const ani_aev_params *p, int n, const int *species);
+void ani_aev_backward(double *dpos, const double *daev, const ani_aev_layout *lay, const void *tape,
+                      const ani_aev_tape_counts *counts, const ani_aev_params *p, int n, const int *species);
 
 /* ---- ani_files.c ---- */
 elign_status ani_model_read(const char *info_path, const char *name, ani_model **out, elign_error *err);

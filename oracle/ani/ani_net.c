@@ -100,6 +100,7 @@ struct ani_workspace {
   /* column compaction */
   int *cols;                               /* [K] AEV column of each compact column */
   int n_cols;
+  ani_aev_layout layout; /* the compact AEV rows of this species set (row_length = n_cols) */
   int *run_start; /* [n_runs + 1]: compact columns that start a run of consecutive AEV columns */
   int n_runs;
   const ani_model *packed_model;           /* cache key: model … */
@@ -395,9 +396,7 @@ static void ensure_tapes(ani_workspace *ws, const ani_model *m, int64_t n_mol, c
 
 /* ws->run_start from ws->cols: the compact columns are a species' radial
  * block or a species pair's angular block at a time, consecutive AEV
- * columns, so gathers and scatters between compact and AEV rows are copies
- * by run (vectorised; by column index they were microcoded gathers and
- * scatters, ~1 % of a lone molecule's call). */
+ * columns, so the first-layer weights are packed by run (memcpy). */
 static void find_column_runs(ani_workspace *ws) {
   const int K = ws->n_cols;
   elign_free(ws->run_start);
@@ -409,23 +408,14 @@ static void find_column_runs(ani_workspace *ws) {
   ws->n_runs = n;
 }
 
-/* row (K) = the compact columns of an AEV row (D), in elign_real. */
-static void gather_columns(elign_real *row, const double *aev_row, const ani_workspace *ws) {
-  for (int r = 0; r < ws->n_runs; r++) {
-    const int k0 = ws->run_start[r], len = ws->run_start[r + 1] - k0;
-    const double *src = aev_row + ws->cols[k0];
-    for (int i = 0; i < len; i++) row[k0 + i] = (elign_real)src[i];
-  }
+/* The engine keeps each atom's AEV and its gradient γ in the compact
+ * layout (ws->layout: the blocks of the batch's species only), in double;
+ * the networks read and write them as elign_real rows of the same K columns. */
+static void narrow_row(elign_real *row, const double *src, int K) {
+  for (int c = 0; c < K; c++) row[c] = (elign_real)src[c];
 }
-
-/* The compact columns of an AEV-length row (D) = row (K), in double; the
- * other columns are left as they are. */
-static void scatter_columns(double *aev_row, const elign_real *row, const ani_workspace *ws) {
-  for (int r = 0; r < ws->n_runs; r++) {
-    const int k0 = ws->run_start[r], len = ws->run_start[r + 1] - k0;
-    double *dst = aev_row + ws->cols[k0];
-    for (int i = 0; i < len; i++) dst[i] = (double)row[k0 + i];
-  }
+static void widen_row(double *dst, const elign_real *row, int K) {
+  for (int c = 0; c < K; c++) dst[c] = (double)row[c];
 }
 
 /* Compact AEV columns for the species set `mask` (cached); the first-layer
@@ -446,6 +436,7 @@ static void prepare_columns(ani_workspace *ws, const ani_model *m, unsigned mask
       if ((mask >> a & 1u) && (mask >> b & 1u))
         for (int k = 0; k < p->angular_block; k++) ws->cols[K++] = p->radial_length + pair * p->angular_block + k;
   ws->n_cols = K;
+  ani_aev_layout_init(&ws->layout, p, mask); /* the same blocks in the same order: row_length = K */
   find_column_runs(ws);
   ws->w1_ready = ws->w1t_ready = 0;
   ws->packed_model = m;
@@ -578,7 +569,7 @@ static void gradient_to_forces(double *forces_out, ani_workspace *ws, const ani_
                      w + (int64_t)only * n1 * K, rows, K, n1, (elign_real)M);
     }
     for (int r = 0; r < rows; r++)
-      scatter_columns(ws->gamma + ws->atoms_of[s][r0 + r] * D, ws->g0[s] + (r0 + r) * K, ws);
+      widen_row(ws->gamma + ws->atoms_of[s][r0 + r] * K, ws->g0[s] + (r0 + r) * K, K);
   }
 #pragma omp parallel for schedule(dynamic)
   for (int64_t k = 0; k < n_mol; k++) {
@@ -589,7 +580,7 @@ static void gradient_to_forces(double *forces_out, ani_workspace *ws, const ani_
     }
     double *dpos = ws->dpos + 3 * a0;
     memset(dpos, 0, (size_t)(3 * n) * sizeof(double));
-    ani_aev_backward(dpos, ws->gamma + a0 * D, ws->tape + ws->tape_off[k], &ws->tape_counts[k], &m->aev, (int)n,
+    ani_aev_backward(dpos, ws->gamma + a0 * K, &ws->layout, ws->tape + ws->tape_off[k], &ws->tape_counts[k], &m->aev, (int)n,
                      ws->species + a0);
     for (int64_t i = 0; i < 3 * n; i++) forces_out[3 * a0 + i] = -dpos[i];
   }
@@ -643,13 +634,13 @@ elign_status ani_compute_ex(ani_model *m, ani_workspace *ws, int64_t n_mol, cons
   for (int64_t k = 0; k < n_mol; k++) {
     int64_t a0 = offsets[k], n = offsets[k + 1] - a0;
     if (status[k] != ANI_MOL_OK || n == 0) continue;
-    double *aev = ws->aev + a0 * D;
+    double *aev = ws->aev + a0 * K;
     void *tape = want_forces ? ws->tape + ws->tape_off[k] : NULL;
-    ani_aev_forward(aev, tape, want_forces ? &ws->tape_counts[k] : NULL, &m->aev, (int)n, ws->species + a0,
+    ani_aev_forward(aev, &ws->layout, tape, want_forces ? &ws->tape_counts[k] : NULL, &m->aev, (int)n, ws->species + a0,
                     pos + 3 * a0);
     for (int64_t i = 0; i < n; i++) {
       int s = ws->species[a0 + i];
-      gather_columns(ws->h0[s] + ws->row_of[a0 + i] * K, aev + i * D, ws);
+      narrow_row(ws->h0[s] + ws->row_of[a0 + i] * K, aev + i * K, K);
     }
   }
 
@@ -765,7 +756,9 @@ elign_status ani_compute_aev(const ani_model *m, int64_t n_atoms, const int32_t 
                         (long long)i, (int)Z[i]);
     }
   }
-  ani_aev_forward(aev, NULL, NULL, &m->aev, (int)n_atoms, species, pos);
+  ani_aev_layout full;
+  ani_aev_layout_init(&full, &m->aev, (1u << m->n_species) - 1);
+  ani_aev_forward(aev, &full, NULL, NULL, &m->aev, (int)n_atoms, species, pos);
   elign_free(species);
   return ELIGN_OK;
 }
