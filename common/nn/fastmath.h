@@ -48,16 +48,20 @@ static inline double elign_round_log2e_f64(double x) {
   return (x * 1.4426950408889634 + magic) - magic;
 }
 
-/* 2^k for an integer-valued k with a normal result, from its exponent bits.
- * k is first clamped to the normal exponents: every kernel below already
- * keeps finite k inside them (so no finite result changes), but a NaN or Inf
- * input reaches here as a NaN or Inf k, whose conversion to an integer and
- * shift of a negative value are undefined behaviour. After the clamp (NaN →
- * the lower bound) the shift is well defined, and the kernel still returns
- * NaN: its polynomial in r = x − k·ln2 is NaN already. */
+/* 2^k for an integer-valued k with a normal result (−126 ≤ k ≤ 127), from
+ * its exponent bits: k + 127 + 2^23 holds k + 127 in its low mantissa bits,
+ * shifted into the exponent field as an unsigned integer. No conversion to
+ * int and no clamp: every kernel below keeps finite k in range, and a NaN
+ * or Inf k (from a NaN input) gives some finite or NaN value without
+ * undefined behaviour — the kernel still returns NaN, as its polynomial in
+ * r = x − k·ln2 is NaN already. Written this way (the clamps it had were
+ * compares and blends the compiler could not drop) the kernels vectorise to
+ * a handful of instructions. */
 static inline float elign_pow2i_f32(float k) {
-  k = k > -127.0f ? (k < 128.0f ? k : 127.0f) : -126.0f;
-  int32_t bits = ((int32_t)k + 127) << 23;
+  float biased = k + (127.0f + 8388608.0f);
+  uint32_t bits;
+  memcpy(&bits, &biased, sizeof bits);
+  bits <<= 23; /* k + 127 < 2^8: only the exponent field remains */
   float s;
   memcpy(&s, &bits, sizeof s);
   return s;
