@@ -156,6 +156,30 @@ static void check_shape(int m, int n, int k, int pad, elign_real alpha, elign_re
   if (!exact) fprintf(stderr, "elign_gemm_fixed_mul m=%d n=%d k=%d pad=%d: differs from its definition\n", m, n, k, pad);
   CHECK(exact);
   free(d), free(cm), free(wantm);
+  /* Aᵀ · B added to C in k blocks of 256 (a weight gradient): A given as
+   * (k, m) — here the transpose of a — against its definition */
+  {
+    const int64_t ldat = m + pad;
+    elign_real *at = malloc(sizeof(elign_real) * (size_t)(k ? k : 1) * (size_t)(ldat ? ldat : 1));
+    for (int q = 0; q < k; q++)
+      for (int r = 0; r < m; r++) at[(int64_t)q * ldat + r] = a[r * lda + q];
+    elign_real *ct2 = copy_matrix(c0, m, ldc), *want2 = copy_matrix(c0, m, ldc);
+    elign_gemm_fixed_tn_acc(m, n, k, at, ldat, b, ldb, ct2, ldc);
+    for (int r = 0; r < m; r++)
+      for (int j = 0; j < n; j++) {
+        elign_real total = want2[r * ldc + j];
+        for (int k0 = 0; k0 < k; k0 += 256) {
+          elign_real acc = 0;
+          for (int q = k0; q < k0 + 256 && q < k; q++) acc = SFMA(a[r * lda + q], b[(int64_t)q * ldb + j], acc);
+          total = total + acc;
+        }
+        want2[r * ldc + j] = total;
+      }
+    exact = same_bits(ct2, ldc, want2, ldc, m, n);
+    if (!exact) fprintf(stderr, "elign_gemm_fixed_tn_acc m=%d n=%d k=%d pad=%d: differs from its definition\n", m, n, k, pad);
+    CHECK(exact);
+    free(at), free(ct2), free(want2);
+  }
   /* block sums (C overwritten): the definition, for a few block sizes */
   const int blocks[3] = {1, 7, 64};
   for (int t = 0; t < 3; t++) {
@@ -262,8 +286,17 @@ static void check_threads(void) {
   elign_real *w = transposed(b, n, k, n, k);
   elign_real *serial = copy_matrix(c0, m, n), *c = malloc(sizeof(elign_real) * m * n);
   elign_gemm_fixed(m, n, k, 1, a, k, b, n, 1, serial, n);
+  /* the weight-gradient form: C (m', n) += Aᵀ B with A (k' = m rows, m' = k) —
+   * a tall reduction, its C rows split over the threads */
+  elign_real *tn_serial = copy_matrix(w, n, k), *tn = malloc(sizeof(elign_real) * n * k);
+  omp_set_num_threads(1);
+  elign_gemm_fixed_tn_acc(n, k, m, c0, n, a, k, tn_serial, k);
   int ok = 1;
   for (int threads = 1; threads <= 3; threads++) {
+    omp_set_num_threads(threads);
+    memcpy(tn, w, sizeof(elign_real) * n * k);
+    elign_gemm_fixed_tn_acc(n, k, m, c0, n, a, k, tn, k);
+    ok &= same_bits(tn, k, tn_serial, k, n, k);
     omp_set_num_threads(threads);
     memcpy(c, c0, sizeof(elign_real) * m * n);
     elign_gemm_fixed_rows(m, n, k, 1, a, k, b, n, 1, c, n);
@@ -275,7 +308,7 @@ static void check_threads(void) {
   omp_set_num_threads(1);
   printf("threads 1, 2, 3: %s\n", ok ? "bitwise" : "DIFFERS");
   CHECK(ok);
-  free(a), free(b), free(c0), free(w), free(serial), free(c);
+  free(a), free(b), free(c0), free(w), free(serial), free(c), free(tn_serial), free(tn);
 }
 
 /* ---- 6. the row-wise products of blas.h ---------------------------------- */

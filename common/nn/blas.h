@@ -24,10 +24,12 @@
  * main kernels too, sum a row in another order depending on the height of
  * the product — docs/performance.md.)
  *
- * The two reductions over rows (dw, gemv_xtv: weight and bias gradients)
- * stay on OpenBLAS (cblas_s* / cblas_d*), whichever core it runs: their
- * result is a sum over the rows of one call, deterministic for the same
- * shapes and BLAS thread count. */
+ * The weight gradient (dw), a reduction over rows, runs on the same kernel
+ * with A read transposed: blocks of 256 rows summed in order, bits that
+ * depend on neither the thread count nor the OpenBLAS core (on a CPU whose
+ * OpenBLAS core is held to Haswell, twice as fast as OpenBLAS). The bias
+ * gradient (gemv_xtv, a column sum) stays on OpenBLAS (cblas_s* /
+ * cblas_d*): deterministic for the same shapes and BLAS thread count. */
 #ifndef ELIGN_NN_BLAS_H
 #define ELIGN_NN_BLAS_H
 
@@ -37,10 +39,8 @@
 #include "common/nn/gemm_fixed.h"
 
 #ifdef ELIGN_DOUBLE
-#define ELIGN_GEMM cblas_dgemm
 #define ELIGN_GEMV cblas_dgemv
 #else
-#define ELIGN_GEMM cblas_sgemm
 #define ELIGN_GEMV cblas_sgemv
 #endif
 
@@ -56,11 +56,12 @@ static inline void elign_gemm_xw(int M, int N, int K, elign_real alpha, const el
   elign_gemm_fixed_rows(M, K, N, alpha, dY, ldy, W, ldw, beta, dX, ldx);
 }
 
-/* dW (N,K) += dYᵀ (N×M) · X (M,K) — the weight gradient of Y = X Wᵀ. */
+/* dW (N,K) += dYᵀ (N×M) · X (M,K) — the weight gradient of Y = X Wᵀ: the
+ * rows in blocks of 256, each block's sum its own fma chain, the blocks
+ * added to dW in order (elign_gemm_fixed_tn_acc). */
 static inline void elign_gemm_dw(int M, int N, int K, const elign_real *dY, int ldy, const elign_real *X, int ldx,
                                  elign_real *dW, int ldw) {
-  if (M == 0) return;
-  ELIGN_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, M, 1, dY, ldy, X, ldx, 1, dW, ldw);
+  elign_gemm_fixed_tn_acc(N, K, M, dY, ldy, X, ldx, dW, ldw);
 }
 
 /* y (M) = alpha · X (M,K) · v (K) + beta · y: per row the fixed-order dot

@@ -141,9 +141,12 @@ const char *elign_gemm_fixed_isa(void) { return ISA_NAME; }
  * fma(alpha, chain, beta · C) — then C still holds its value from before
  * the call, so beta ≠ 0 comes with a single k block (first = last = 1). */
 /* masked (nv = 1 only): the vector holds cnt < VW columns; the other lanes
- * compute on zeros and are neither read from B/C nor stored. */
+ * compute on zeros and are neither read from B/C nor stored. a_trans: A is
+ * given transposed, element (r, k) at a[k·lda + r] (a weight gradient's dYᵀ;
+ * each k step then broadcasts mr consecutive values of one row of dY). */
 #define LOADV(p, v) (masked ? VLOADM(p, mask) : VLOAD(p))
-static inline __attribute__((always_inline)) void tile_body(const int mr, const int nv, const int masked, int cnt,
+static inline __attribute__((always_inline)) void tile_body(const int mr, const int nv, const int masked,
+                                                            const int a_trans, int cnt,
                                                             int kb, int first, int restart, int last,
                                                             elign_real alpha, elign_real beta, const elign_real *a,
                                                             int64_t lda, const elign_real *b, int64_t ldb,
@@ -165,7 +168,7 @@ static inline __attribute__((always_inline)) void tile_body(const int mr, const 
       KEEP_IN_REGISTER(bv[v]);
     }
     for (int r = 0; r < mr; r++) {
-      vreal av = VSET1(a[r * lda + k]);
+      vreal av = VSET1(a_trans ? a[(int64_t)k * lda + r] : a[r * lda + k]);
       for (int v = 0; v < nv; v++) acc[r][v] = VFMA(av, bv[v], acc[r][v]);
     }
   }
@@ -195,17 +198,29 @@ typedef void (*tile_fn)(int cnt, int kb, int first, int restart, int last, elign
                         const elign_real *a, int64_t lda, const elign_real *b, int64_t ldb, elign_real *c,
                         int64_t ldc, const elign_real *d, int64_t ldd);
 
-#define TILE(R, V)                                                                                           \
+#define TILE_N(R, V)                                                                                         \
   static void tile_##R##_##V(int cnt, int kb, int first, int restart, int last, elign_real alpha,             \
                              elign_real beta, const elign_real *a, int64_t lda, const elign_real *b,          \
                              int64_t ldb, elign_real *c, int64_t ldc, const elign_real *d, int64_t ldd) {    \
-    tile_body(R, V, 0, cnt, kb, first, restart, last, alpha, beta, a, lda, b, ldb, c, ldc, d, ldd);         \
+    tile_body(R, V, 0, 0, cnt, kb, first, restart, last, alpha, beta, a, lda, b, ldb, c, ldc, d, ldd);      \
   }
+#define TILE_T(R, V)                                                                                         \
+  static void tile_t_##R##_##V(int cnt, int kb, int first, int restart, int last, elign_real alpha,           \
+                               elign_real beta, const elign_real *a, int64_t lda, const elign_real *b,        \
+                               int64_t ldb, elign_real *c, int64_t ldc, const elign_real *d, int64_t ldd) {  \
+    tile_body(R, V, 0, 1, cnt, kb, first, restart, last, alpha, beta, a, lda, b, ldb, c, ldc, d, ldd);      \
+  }
+#define TILE(R, V) TILE_N(R, V) TILE_T(R, V)
 #define TILEM(R)                                                                                             \
   static void tile_##R##_m(int cnt, int kb, int first, int restart, int last, elign_real alpha,                \
                            elign_real beta, const elign_real *a, int64_t lda, const elign_real *b,            \
                            int64_t ldb, elign_real *c, int64_t ldc, const elign_real *d, int64_t ldd) {      \
-    tile_body(R, 1, 1, cnt, kb, first, restart, last, alpha, beta, a, lda, b, ldb, c, ldc, d, ldd);         \
+    tile_body(R, 1, 1, 0, cnt, kb, first, restart, last, alpha, beta, a, lda, b, ldb, c, ldc, d, ldd);      \
+  }                                                                                                          \
+  static void tile_t_##R##_m(int cnt, int kb, int first, int restart, int last, elign_real alpha,              \
+                             elign_real beta, const elign_real *a, int64_t lda, const elign_real *b,          \
+                             int64_t ldb, elign_real *c, int64_t ldc, const elign_real *d, int64_t ldd) {    \
+    tile_body(R, 1, 1, 1, cnt, kb, first, restart, last, alpha, beta, a, lda, b, ldb, c, ldc, d, ldd);      \
   }
 #define TILE_ROW(R) TILE(R, 1) TILE(R, 2) TILE(R, 3) TILE(R, 4) TILEM(R)
 TILE_ROW(1)
@@ -215,6 +230,7 @@ TILE_ROW(4)
 TILE_ROW(5)
 TILE_ROW(6)
 #define TILE_PTRS(R) {tile_##R##_1, tile_##R##_2, tile_##R##_3, tile_##R##_4}
+#define TILE_T_PTRS(R) {tile_t_##R##_1, tile_t_##R##_2, tile_t_##R##_3, tile_t_##R##_4}
 /* TILES[mr − 1][nv − 1]; only mr ≤ MR, nv ≤ NV are called (larger shapes
  * would not fit the register file of this build). */
 static const tile_fn TILES[TILE_MR_MAX][TILE_NV_MAX] = {
@@ -222,6 +238,11 @@ static const tile_fn TILES[TILE_MR_MAX][TILE_NV_MAX] = {
 };
 /* MTILES[mr − 1]: one partial vector of columns (masked loads/stores). */
 static const tile_fn MTILES[TILE_MR_MAX] = {tile_1_m, tile_2_m, tile_3_m, tile_4_m, tile_5_m, tile_6_m};
+/* The same with A transposed. */
+static const tile_fn TILES_T[TILE_MR_MAX][TILE_NV_MAX] = {
+    TILE_T_PTRS(1), TILE_T_PTRS(2), TILE_T_PTRS(3), TILE_T_PTRS(4), TILE_T_PTRS(5), TILE_T_PTRS(6),
+};
+static const tile_fn MTILES_T[TILE_MR_MAX] = {tile_t_1_m, tile_t_2_m, tile_t_3_m, tile_t_4_m, tile_t_5_m, tile_t_6_m};
 /* One or two rows (a lone molecule's element with one or two atoms): a
  * tile of NV vectors gives only NV or 2·NV independent chains, fewer than
  * the FMA latency times the FMA units, and the next tile is too far ahead
@@ -229,8 +250,8 @@ static const tile_fn MTILES[TILE_MR_MAX] = {tile_1_m, tile_2_m, tile_3_m, tile_4
  * the columns per tile doubles the chains in flight (same chain per output).
  * Measured: see docs/performance.md. */
 #define WIDE_NV 8 /* AVX-512 (NV = 4): 8 or 16 accumulators and 8 B vectors; AVX2 keeps NV */
-TILE(1, 8)
-TILE(2, 8)
+TILE_N(1, 8)
+TILE_N(2, 8)
 static const tile_fn WIDE_TILES[2] = {tile_1_8, tile_2_8};
 
 static int min_int(int x, int y) { return x < y ? x : y; }
@@ -241,27 +262,30 @@ static inline const elign_real *offset_or_null(const elign_real *d, int64_t off)
 /* Rows [0, m) × columns [0, n) of one k block: the full-vector column tiles,
  * then the last n mod VW columns as one masked vector (same chain per lane).
  * d (row stride ldd), when not NULL: the last block's results are
- * multiplied element-wise by it. */
+ * multiplied element-wise by it. a_trans: A given transposed (tile_body). */
 static void block_tiles(int m, int n, int kb, int first, int restart, int last, elign_real alpha, elign_real beta,
-                        const elign_real *a, int64_t lda, const elign_real *b, int64_t ldb, elign_real *c,
-                        int64_t ldc, const elign_real *d, int64_t ldd) {
+                        const elign_real *a, int64_t lda, int a_trans, const elign_real *b, int64_t ldb,
+                        elign_real *c, int64_t ldc, const elign_real *d, int64_t ldd) {
   const int tile_w = NV * VW, n_vec = n / VW * VW;
+  const tile_fn(*tiles)[TILE_NV_MAX] = a_trans ? TILES_T : TILES;
+  const tile_fn *mtiles = a_trans ? MTILES_T : MTILES;
   int j_wide = 0;
-  if (m <= 2 && NV == 4)
+  if (m <= 2 && NV == 4 && !a_trans)
     for (; j_wide + WIDE_NV * VW <= n_vec; j_wide += WIDE_NV * VW)
       WIDE_TILES[m - 1](0, kb, first, restart, last, alpha, beta, a, lda, b + j_wide, ldb, c + j_wide, ldc,
                         offset_or_null(d, j_wide), ldd);
   for (int j0 = j_wide; j0 < n_vec; j0 += tile_w) {
     const int nv = min_int(n_vec - j0, tile_w) / VW;
     for (int r0 = 0; r0 < m; r0 += MR)
-      TILES[min_int(m - r0, MR) - 1][nv - 1](0, kb, first, restart, last, alpha, beta, a + r0 * lda, lda, b + j0,
-                                               ldb, c + r0 * ldc + j0, ldc, offset_or_null(d, r0 * ldd + j0), ldd);
+      tiles[min_int(m - r0, MR) - 1][nv - 1](0, kb, first, restart, last, alpha, beta, a + (a_trans ? r0 : r0 * lda),
+                                               lda, b + j0, ldb, c + r0 * ldc + j0, ldc,
+                                               offset_or_null(d, r0 * ldd + j0), ldd);
   }
   if (n_vec < n)
     for (int r0 = 0; r0 < m; r0 += MR)
-      MTILES[min_int(m - r0, MR) - 1](n - n_vec, kb, first, restart, last, alpha, beta, a + r0 * lda, lda,
-                                      b + n_vec, ldb, c + r0 * ldc + n_vec, ldc, offset_or_null(d, r0 * ldd + n_vec),
-                                      ldd);
+      mtiles[min_int(m - r0, MR) - 1](n - n_vec, kb, first, restart, last, alpha, beta,
+                                      a + (a_trans ? r0 : r0 * lda), lda, b + n_vec, ldb, c + r0 * ldc + n_vec, ldc,
+                                      offset_or_null(d, r0 * ldd + n_vec), ldd);
 }
 
 /* k = 0: the empty chain (+0), so C = beta · C, or zeros (times D's elements
@@ -277,40 +301,43 @@ static void empty_product(int m, int n, elign_real alpha, elign_real beta, elign
 
 /* kc: k block; restart = 0: blocks only bound the cache footprint (one
  * chain continues through C); restart = 1: each block is a fresh chain and
- * the blocks are added in order. beta ≠ 0 (never with restart) keeps one
- * block, as C must keep its old value until the chain is complete; so does
- * an element-wise factor d (it may be C itself). */
-static void gemm_blocks(int m, int n, int k, int kc, int restart, elign_real alpha, elign_real beta,
-                        const elign_real *a, int64_t lda, const elign_real *b, int64_t ldb, elign_real *c,
-                        int64_t ldc, const elign_real *d, int64_t ldd) {
+ * the blocks are added in order — after C's old value when accumulate is
+ * set. beta ≠ 0 (never with restart) keeps one block, as C must keep its
+ * old value until the chain is complete; so does an element-wise factor d
+ * (it may be C itself). a_trans: A given transposed (tile_body). */
+static void gemm_blocks(int m, int n, int k, int kc, int restart, int accumulate, elign_real alpha, elign_real beta,
+                        const elign_real *a, int64_t lda, int a_trans, const elign_real *b, int64_t ldb,
+                        elign_real *c, int64_t ldc, const elign_real *d, int64_t ldd) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0) {
-    empty_product(m, n, alpha, beta, c, ldc, d, ldd);
+    if (!accumulate) empty_product(m, n, alpha, beta, c, ldc, d, ldd);
     return;
   }
   if (beta != 0 || d) kc = k;
   for (int k0 = 0; k0 < k; k0 += kc) {
-    const int kb = min_int(k - k0, kc), first = k0 == 0, last = k0 + kb == k;
+    const int kb = min_int(k - k0, kc), first = k0 == 0 && !accumulate, last = k0 + kb == k;
+    const elign_real *ak = a + (a_trans ? (int64_t)k0 * lda : k0);
     for (int p0 = 0; p0 < m; p0 += PANEL_ROWS)
-      block_tiles(min_int(m - p0, PANEL_ROWS), n, kb, first, restart, last, alpha, beta, a + p0 * lda + k0, lda,
-                  b + (int64_t)k0 * ldb, ldb, c + p0 * ldc, ldc, offset_or_null(d, p0 * ldd), ldd);
+      block_tiles(min_int(m - p0, PANEL_ROWS), n, kb, first, restart, last, alpha, beta,
+                  ak + (a_trans ? p0 : p0 * lda), lda, a_trans, b + (int64_t)k0 * ldb, ldb, c + p0 * ldc, ldc,
+                  offset_or_null(d, p0 * ldd), ldd);
   }
 }
 
 void elign_gemm_fixed(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda, const elign_real *b,
                       int64_t ldb, elign_real beta, elign_real *c, int64_t ldc) {
-  gemm_blocks(m, n, k, KC, 0, alpha, beta, a, lda, b, ldb, c, ldc, NULL, 0);
+  gemm_blocks(m, n, k, KC, 0, 0, alpha, beta, a, lda, 0, b, ldb, c, ldc, NULL, 0);
 }
 
 void elign_gemm_fixed_mul(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda,
                           const elign_real *b, int64_t ldb, const elign_real *d, int64_t ldd, elign_real *c,
                           int64_t ldc) {
-  gemm_blocks(m, n, k, KC, 0, alpha, 0, a, lda, b, ldb, c, ldc, d, ldd);
+  gemm_blocks(m, n, k, KC, 0, 0, alpha, 0, a, lda, 0, b, ldb, c, ldc, d, ldd);
 }
 
 void elign_gemm_fixed_blocksum(int m, int n, int k, int kblock, elign_real alpha, const elign_real *a, int64_t lda,
                                const elign_real *b, int64_t ldb, elign_real *c, int64_t ldc) {
-  gemm_blocks(m, n, k, kblock > 0 ? kblock : (k > 0 ? k : 1), 1, alpha, 0, a, lda, b, ldb, c, ldc, NULL, 0);
+  gemm_blocks(m, n, k, kblock > 0 ? kblock : (k > 0 ? k : 1), 1, 0, alpha, 0, a, lda, 0, b, ldb, c, ldc, NULL, 0);
 }
 
 /* ---- rows over threads --------------------------------------------------- */
@@ -341,6 +368,19 @@ void elign_gemm_fixed_rows(int m, int n, int k, elign_real alpha, const elign_re
     const int lo = min_int(m, (int)((int64_t)blocks * t / team) * MR);
     const int hi = min_int(m, (int)((int64_t)blocks * (t + 1) / team) * MR);
     if (hi > lo) elign_gemm_fixed(hi - lo, n, k, alpha, a + lo * lda, lda, b, ldb, beta, c + lo * ldc, ldc);
+  }
+}
+
+void elign_gemm_fixed_tn_acc(int m, int n, int k, const elign_real *a, int64_t lda, const elign_real *b, int64_t ldb,
+                             elign_real *c, int64_t ldc) {
+  const int threads = row_threads(m, n, k);
+  const int blocks = (m + MR - 1) / MR; /* threads take whole MR-row blocks of C, in order */
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    const int t = omp_get_thread_num(), team = omp_get_num_threads();
+    const int lo = min_int(m, (int)((int64_t)blocks * t / team) * MR);
+    const int hi = min_int(m, (int)((int64_t)blocks * (t + 1) / team) * MR);
+    if (hi > lo) gemm_blocks(hi - lo, n, k, KC, 1, 1, 1, 0, a + lo, lda, 1, b, ldb, c + lo * ldc, ldc, NULL, 0);
   }
 }
 
@@ -581,7 +621,7 @@ void elign_gemm_fixed_wt(int m, int n, int k, elign_real alpha, const elign_real
     for (int k0 = 0; k0 < k; k0 += kc) {
       const int kb = min_int(k - k0, kc), first = k0 == 0, last = k0 + kb == k;
       pack_wt_panel(panel, WT_PANEL_W, w + (int64_t)j0 * ldw + k0, ldw, nw, kb, last ? n - j0 - nw : 0);
-      block_tiles(m, nw, kb, first, 0, last, alpha, 0, a + k0, lda, panel, WT_PANEL_W, c + j0, ldc, NULL, 0);
+      block_tiles(m, nw, kb, first, 0, last, alpha, 0, a + k0, lda, 0, panel, WT_PANEL_W, c + j0, ldc, NULL, 0);
     }
   }
 }

@@ -82,6 +82,15 @@ void elign_gemm_fixed_rows(int m, int n, int k, elign_real alpha, const elign_re
 void elign_gemm_fixed_bt(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda,
                          const elign_real *w, int64_t ldw, elign_real beta, elign_real *c, int64_t ldc);
 
+/* C (m, n) += Aᵀ · B for A given as (k, m) with row stride lda and B
+ * (k, n): the k range in blocks of 256, each its own fma chain from 0, added
+ * to C in order, c = ((c + s_0) + s_1) + … — a layer's weight gradient
+ * dW += dYᵀ X (k = rows), with the rounding of a blocked BLAS and bits that
+ * depend on neither the thread count (C's rows are split over the OpenMP
+ * threads, as in _rows) nor the CPU's vector width. */
+void elign_gemm_fixed_tn_acc(int m, int n, int k, const elign_real *a, int64_t lda, const elign_real *b, int64_t ldb,
+                             elign_real *c, int64_t ldc);
+
 /* C (m, n) = alpha · A (m, k) · Wᵀ with W (n, k), row stride ldw; C is
  * overwritten (beta = 0). The bits of elign_gemm_fixed on an explicit Wᵀ,
  * without the copy: Wᵀ is packed one column tile at a time (transposed in
