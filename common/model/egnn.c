@@ -398,8 +398,7 @@ void egnn_edge_in_backward(real *dW1, real *db1, real *dh, real *dr, real *dd0, 
 
 /* Forward: Z (M,F) = X (M,F) · Wᵀ + b. */
 void egnn_linear_forward(real *Z, const real *X, const real *W, const real *b, int64_t M, int F_in, int F_out) {
-  fill_rows(Z, M, F_out, b);
-  GEMM(elign_gemm_xwt((int)M, F_out, F_in, 1, X, F_in, W, F_in, 1, Z, F_out));
+  GEMM(elign_gemm_xwt_bias((int)M, F_out, F_in, X, F_in, W, F_in, b, Z, F_out));
 }
 /* Backward of Z = X Wᵀ + b given dZ (M,F_out):
  *   db += Σ_m dZ_m  (GEMV with a ones vector: fixed order)

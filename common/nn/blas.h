@@ -2,7 +2,7 @@
  * elign_real (float, or double with -DELIGN_DOUBLE=ON). Layers speak of a
  * PyTorch Linear's weight W [out, in] (row-major, row stride ldw), so the
  * three products of y = x Wᵀ + b and its backward each have one name:
- *   elign_gemm_xwt   Y  = α X Wᵀ + β Y      forward
+ *   elign_gemm_xwt   Y  = α X Wᵀ + β Y      forward (elign_gemm_xwt_bias: Y = X Wᵀ + b)
  *   elign_gemm_xw    dX = α dY W + β dX     input gradient
  *   elign_gemm_dw    dW = dYᵀ X + dW        weight gradient (accumulates)
  * and the two matrix-vector forms (a 1-wide output layer, a bias gradient)
@@ -48,6 +48,13 @@
 static inline void elign_gemm_xwt(int M, int N, int K, elign_real alpha, const elign_real *X, int ldx,
                                   const elign_real *W, int ldw, elign_real beta, elign_real *Y, int ldy) {
   elign_gemm_fixed_bt(M, N, K, alpha, X, ldx, W, ldw, beta, Y, ldy);
+}
+
+/* Y (M,N) = X (M,K) · Wᵀ + b: the bits of elign_gemm_xwt with alpha = 1,
+ * beta = 1 on rows holding b, in one pass (no fill of Y first). */
+static inline void elign_gemm_xwt_bias(int M, int N, int K, const elign_real *X, int ldx, const elign_real *W, int ldw,
+                                       const elign_real *b, elign_real *Y, int ldy) {
+  elign_gemm_fixed_bt_bias(M, N, K, X, ldx, W, ldw, b, Y, ldy);
 }
 
 /* dX (M,K) = alpha · dY (M,N) · W (N,K) + beta · dX — the input gradient of Y = X Wᵀ. */

@@ -15,6 +15,7 @@
 #include <omp.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #if (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))) && !defined(ELIGN_GEMM_FIXED_SCALAR)
 #include <immintrin.h>
@@ -151,7 +152,7 @@ static inline __attribute__((always_inline)) void tile_body(const int mr, const 
                                                             elign_real alpha, elign_real beta, const elign_real *a,
                                                             int64_t lda, const elign_real *b, int64_t ldb,
                                                             elign_real *c, int64_t ldc, const elign_real *d,
-                                                            int64_t ldd) {
+                                                            int64_t ldd, const elign_real *bias) {
   const vmask mask = VMASK(masked ? cnt : 0);
   (void)mask;
   vreal acc[TILE_MR_MAX][TILE_NV_MAX];
@@ -186,6 +187,11 @@ static inline __attribute__((always_inline)) void tile_body(const int mr, const 
     if (d) /* the element-wise factor, read before C is written (D may be C) */
       for (int r = 0; r < mr; r++)
         for (int v = 0; v < nv; v++) acc[r][v] = VMUL(acc[r][v], LOADV(d + r * ldd + v * VW, v));
+    if (bias) /* a row vector added to every row */
+      for (int v = 0; v < nv; v++) {
+        const vreal bv = LOADV(bias + v * VW, v);
+        for (int r = 0; r < mr; r++) acc[r][v] = VADD(acc[r][v], bv);
+      }
   }
   for (int r = 0; r < mr; r++)
     for (int v = 0; v < nv; v++) {
@@ -194,34 +200,22 @@ static inline __attribute__((always_inline)) void tile_body(const int mr, const 
     }
 }
 
-typedef void (*tile_fn)(int cnt, int kb, int first, int restart, int last, elign_real alpha, elign_real beta,
-                        const elign_real *a, int64_t lda, const elign_real *b, int64_t ldb, elign_real *c,
-                        int64_t ldc, const elign_real *d, int64_t ldd);
+/* The parameters every tile function takes, and their names passed on. */
+#define TILE_PARAMS                                                                                          \
+  int cnt, int kb, int first, int restart, int last, elign_real alpha, elign_real beta, const elign_real *a, \
+      int64_t lda, const elign_real *b, int64_t ldb, elign_real *c, int64_t ldc, const elign_real *d,        \
+      int64_t ldd, const elign_real *bias
+#define TILE_ARGS cnt, kb, first, restart, last, alpha, beta, a, lda, b, ldb, c, ldc, d, ldd, bias
+typedef void (*tile_fn)(TILE_PARAMS);
 
 #define TILE_N(R, V)                                                                                         \
-  static void tile_##R##_##V(int cnt, int kb, int first, int restart, int last, elign_real alpha,             \
-                             elign_real beta, const elign_real *a, int64_t lda, const elign_real *b,          \
-                             int64_t ldb, elign_real *c, int64_t ldc, const elign_real *d, int64_t ldd) {    \
-    tile_body(R, V, 0, 0, cnt, kb, first, restart, last, alpha, beta, a, lda, b, ldb, c, ldc, d, ldd);      \
-  }
+  static void tile_##R##_##V(TILE_PARAMS) { tile_body(R, V, 0, 0, TILE_ARGS); }
 #define TILE_T(R, V)                                                                                         \
-  static void tile_t_##R##_##V(int cnt, int kb, int first, int restart, int last, elign_real alpha,           \
-                               elign_real beta, const elign_real *a, int64_t lda, const elign_real *b,        \
-                               int64_t ldb, elign_real *c, int64_t ldc, const elign_real *d, int64_t ldd) {  \
-    tile_body(R, V, 0, 1, cnt, kb, first, restart, last, alpha, beta, a, lda, b, ldb, c, ldc, d, ldd);      \
-  }
+  static void tile_t_##R##_##V(TILE_PARAMS) { tile_body(R, V, 0, 1, TILE_ARGS); }
 #define TILE(R, V) TILE_N(R, V) TILE_T(R, V)
 #define TILEM(R)                                                                                             \
-  static void tile_##R##_m(int cnt, int kb, int first, int restart, int last, elign_real alpha,                \
-                           elign_real beta, const elign_real *a, int64_t lda, const elign_real *b,            \
-                           int64_t ldb, elign_real *c, int64_t ldc, const elign_real *d, int64_t ldd) {      \
-    tile_body(R, 1, 1, 0, cnt, kb, first, restart, last, alpha, beta, a, lda, b, ldb, c, ldc, d, ldd);      \
-  }                                                                                                          \
-  static void tile_t_##R##_m(int cnt, int kb, int first, int restart, int last, elign_real alpha,              \
-                             elign_real beta, const elign_real *a, int64_t lda, const elign_real *b,          \
-                             int64_t ldb, elign_real *c, int64_t ldc, const elign_real *d, int64_t ldd) {    \
-    tile_body(R, 1, 1, 1, cnt, kb, first, restart, last, alpha, beta, a, lda, b, ldb, c, ldc, d, ldd);      \
-  }
+  static void tile_##R##_m(TILE_PARAMS) { tile_body(R, 1, 1, 0, TILE_ARGS); }                                \
+  static void tile_t_##R##_m(TILE_PARAMS) { tile_body(R, 1, 1, 1, TILE_ARGS); }
 #define TILE_ROW(R) TILE(R, 1) TILE(R, 2) TILE(R, 3) TILE(R, 4) TILEM(R)
 TILE_ROW(1)
 TILE_ROW(2)
@@ -262,10 +256,11 @@ static inline const elign_real *offset_or_null(const elign_real *d, int64_t off)
 /* Rows [0, m) × columns [0, n) of one k block: the full-vector column tiles,
  * then the last n mod VW columns as one masked vector (same chain per lane).
  * d (row stride ldd), when not NULL: the last block's results are
- * multiplied element-wise by it. a_trans: A given transposed (tile_body). */
+ * multiplied element-wise by it; bias (n), when not NULL: then added to
+ * every row. a_trans: A given transposed (tile_body). */
 static void block_tiles(int m, int n, int kb, int first, int restart, int last, elign_real alpha, elign_real beta,
                         const elign_real *a, int64_t lda, int a_trans, const elign_real *b, int64_t ldb,
-                        elign_real *c, int64_t ldc, const elign_real *d, int64_t ldd) {
+                        elign_real *c, int64_t ldc, const elign_real *d, int64_t ldd, const elign_real *bias) {
   const int tile_w = NV * VW, n_vec = n / VW * VW;
   const tile_fn(*tiles)[TILE_NV_MAX] = a_trans ? TILES_T : TILES;
   const tile_fn *mtiles = a_trans ? MTILES_T : MTILES;
@@ -273,29 +268,30 @@ static void block_tiles(int m, int n, int kb, int first, int restart, int last, 
   if (m <= 2 && NV == 4 && !a_trans)
     for (; j_wide + WIDE_NV * VW <= n_vec; j_wide += WIDE_NV * VW)
       WIDE_TILES[m - 1](0, kb, first, restart, last, alpha, beta, a, lda, b + j_wide, ldb, c + j_wide, ldc,
-                        offset_or_null(d, j_wide), ldd);
+                        offset_or_null(d, j_wide), ldd, offset_or_null(bias, j_wide));
   for (int j0 = j_wide; j0 < n_vec; j0 += tile_w) {
     const int nv = min_int(n_vec - j0, tile_w) / VW;
     for (int r0 = 0; r0 < m; r0 += MR)
       tiles[min_int(m - r0, MR) - 1][nv - 1](0, kb, first, restart, last, alpha, beta, a + (a_trans ? r0 : r0 * lda),
                                                lda, b + j0, ldb, c + r0 * ldc + j0, ldc,
-                                               offset_or_null(d, r0 * ldd + j0), ldd);
+                                               offset_or_null(d, r0 * ldd + j0), ldd, offset_or_null(bias, j0));
   }
   if (n_vec < n)
     for (int r0 = 0; r0 < m; r0 += MR)
       mtiles[min_int(m - r0, MR) - 1](n - n_vec, kb, first, restart, last, alpha, beta,
                                       a + (a_trans ? r0 : r0 * lda), lda, b + n_vec, ldb, c + r0 * ldc + n_vec, ldc,
-                                      offset_or_null(d, r0 * ldd + n_vec), ldd);
+                                      offset_or_null(d, r0 * ldd + n_vec), ldd, offset_or_null(bias, n_vec));
 }
 
 /* k = 0: the empty chain (+0), so C = beta · C, or zeros (times D's elements
  * with an element-wise factor). */
 static void empty_product(int m, int n, elign_real alpha, elign_real beta, elign_real *c, int64_t ldc,
-                          const elign_real *d, int64_t ldd) {
+                          const elign_real *d, int64_t ldd, const elign_real *bias) {
   for (int r = 0; r < m; r++)
     for (int j = 0; j < n; j++) {
       elign_real v = beta != 0 ? SFMA(alpha, (elign_real)0, beta * c[r * ldc + j]) : alpha * (elign_real)0;
-      c[r * ldc + j] = d ? v * d[r * ldd + j] : v;
+      v = d ? v * d[r * ldd + j] : v;
+      c[r * ldc + j] = bias ? v + bias[j] : v;
     }
 }
 
@@ -307,10 +303,10 @@ static void empty_product(int m, int n, elign_real alpha, elign_real beta, elign
  * (it may be C itself). a_trans: A given transposed (tile_body). */
 static void gemm_blocks(int m, int n, int k, int kc, int restart, int accumulate, elign_real alpha, elign_real beta,
                         const elign_real *a, int64_t lda, int a_trans, const elign_real *b, int64_t ldb,
-                        elign_real *c, int64_t ldc, const elign_real *d, int64_t ldd) {
+                        elign_real *c, int64_t ldc, const elign_real *d, int64_t ldd, const elign_real *bias) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0) {
-    if (!accumulate) empty_product(m, n, alpha, beta, c, ldc, d, ldd);
+    if (!accumulate) empty_product(m, n, alpha, beta, c, ldc, d, ldd, bias);
     return;
   }
   if (beta != 0 || d) kc = k;
@@ -320,24 +316,25 @@ static void gemm_blocks(int m, int n, int k, int kc, int restart, int accumulate
     for (int p0 = 0; p0 < m; p0 += PANEL_ROWS)
       block_tiles(min_int(m - p0, PANEL_ROWS), n, kb, first, restart, last, alpha, beta,
                   ak + (a_trans ? p0 : p0 * lda), lda, a_trans, b + (int64_t)k0 * ldb, ldb, c + p0 * ldc, ldc,
-                  offset_or_null(d, p0 * ldd), ldd);
+                  offset_or_null(d, p0 * ldd), ldd, bias);
   }
 }
 
 void elign_gemm_fixed(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda, const elign_real *b,
                       int64_t ldb, elign_real beta, elign_real *c, int64_t ldc) {
-  gemm_blocks(m, n, k, KC, 0, 0, alpha, beta, a, lda, 0, b, ldb, c, ldc, NULL, 0);
+  gemm_blocks(m, n, k, KC, 0, 0, alpha, beta, a, lda, 0, b, ldb, c, ldc, NULL, 0, NULL);
 }
 
 void elign_gemm_fixed_mul(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda,
                           const elign_real *b, int64_t ldb, const elign_real *d, int64_t ldd, elign_real *c,
                           int64_t ldc) {
-  gemm_blocks(m, n, k, KC, 0, 0, alpha, 0, a, lda, 0, b, ldb, c, ldc, d, ldd);
+  gemm_blocks(m, n, k, KC, 0, 0, alpha, 0, a, lda, 0, b, ldb, c, ldc, d, ldd, NULL);
 }
 
 void elign_gemm_fixed_blocksum(int m, int n, int k, int kblock, elign_real alpha, const elign_real *a, int64_t lda,
                                const elign_real *b, int64_t ldb, elign_real *c, int64_t ldc) {
-  gemm_blocks(m, n, k, kblock > 0 ? kblock : (k > 0 ? k : 1), 1, 0, alpha, 0, a, lda, 0, b, ldb, c, ldc, NULL, 0);
+  gemm_blocks(m, n, k, kblock > 0 ? kblock : (k > 0 ? k : 1), 1, 0, alpha, 0, a, lda, 0, b, ldb, c, ldc, NULL, 0,
+              NULL);
 }
 
 /* ---- rows over threads --------------------------------------------------- */
@@ -354,21 +351,25 @@ static int row_threads(int m, int n, int k) {
   return t;
 }
 
-void elign_gemm_fixed_rows(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda,
-                           const elign_real *b, int64_t ldb, elign_real beta, elign_real *c, int64_t ldc) {
+/* elign_gemm_fixed with an optional bias row added last, the rows split over
+ * the threads (whole MR-row blocks, in order). */
+static void gemm_rows(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda, const elign_real *b,
+                      int64_t ldb, elign_real beta, elign_real *c, int64_t ldc, const elign_real *bias) {
   const int threads = row_threads(m, n, k);
-  if (threads <= 1) {
-    elign_gemm_fixed(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    return;
-  }
-  const int blocks = (m + MR - 1) / MR; /* threads take whole MR-row blocks, in order */
-#pragma omp parallel num_threads(threads)
+  const int blocks = (m + MR - 1) / MR;
+#pragma omp parallel num_threads(threads) if (threads > 1)
   {
     const int t = omp_get_thread_num(), team = omp_get_num_threads();
     const int lo = min_int(m, (int)((int64_t)blocks * t / team) * MR);
     const int hi = min_int(m, (int)((int64_t)blocks * (t + 1) / team) * MR);
-    if (hi > lo) elign_gemm_fixed(hi - lo, n, k, alpha, a + lo * lda, lda, b, ldb, beta, c + lo * ldc, ldc);
+    if (hi > lo)
+      gemm_blocks(hi - lo, n, k, KC, 0, 0, alpha, beta, a + lo * lda, lda, 0, b, ldb, c + lo * ldc, ldc, NULL, 0, bias);
   }
+}
+
+void elign_gemm_fixed_rows(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda,
+                           const elign_real *b, int64_t ldb, elign_real beta, elign_real *c, int64_t ldc) {
+  gemm_rows(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL);
 }
 
 void elign_gemm_fixed_tn_acc(int m, int n, int k, const elign_real *a, int64_t lda, const elign_real *b, int64_t ldb,
@@ -380,7 +381,7 @@ void elign_gemm_fixed_tn_acc(int m, int n, int k, const elign_real *a, int64_t l
     const int t = omp_get_thread_num(), team = omp_get_num_threads();
     const int lo = min_int(m, (int)((int64_t)blocks * t / team) * MR);
     const int hi = min_int(m, (int)((int64_t)blocks * (t + 1) / team) * MR);
-    if (hi > lo) gemm_blocks(hi - lo, n, k, KC, 1, 1, 1, 0, a + lo, lda, 1, b, ldb, c + lo * ldc, ldc, NULL, 0);
+    if (hi > lo) gemm_blocks(hi - lo, n, k, KC, 1, 1, 1, 0, a + lo, lda, 1, b, ldb, c + lo * ldc, ldc, NULL, 0, NULL);
   }
 }
 
@@ -407,17 +408,30 @@ static void gemm_bt_unpacked(int m, int n, int k, elign_real alpha, const elign_
     }
 }
 
-void elign_gemm_fixed_bt(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda,
-                         const elign_real *w, int64_t ldw, elign_real beta, elign_real *c, int64_t ldc) {
+/* Wᵀ packed per call, then the rows over the threads (gemm_rows). */
+static void gemm_bt(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda, const elign_real *w,
+                    int64_t ldw, elign_real beta, elign_real *c, int64_t ldc, const elign_real *bias) {
   if (m <= 0 || n <= 0) return;
   elign_real *bt = k > 0 ? malloc(sizeof *bt * (size_t)k * (size_t)n) : NULL;
   if (k > 0 && !bt) {
-    gemm_bt_unpacked(m, n, k, alpha, a, lda, w, ldw, beta, c, ldc);
+    if (bias) /* the definition of the bias form: C = bias rows, then the product added (beta = 1) */
+      for (int r = 0; r < m; r++) memcpy(c + r * ldc, bias, sizeof *c * (size_t)n);
+    gemm_bt_unpacked(m, n, k, alpha, a, lda, w, ldw, bias ? 1 : beta, c, ldc);
     return;
   }
   if (bt) elign_transpose_blocked(bt, w, ldw, n, k);
-  elign_gemm_fixed_rows(m, n, k, alpha, a, lda, bt, n, beta, c, ldc);
+  gemm_rows(m, n, k, alpha, a, lda, bt, n, beta, c, ldc, bias);
   free(bt);
+}
+
+void elign_gemm_fixed_bt(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda,
+                         const elign_real *w, int64_t ldw, elign_real beta, elign_real *c, int64_t ldc) {
+  gemm_bt(m, n, k, alpha, a, lda, w, ldw, beta, c, ldc, NULL);
+}
+
+void elign_gemm_fixed_bt_bias(int m, int n, int k, const elign_real *a, int64_t lda, const elign_real *w,
+                              int64_t ldw, const elign_real *bias, elign_real *c, int64_t ldc) {
+  gemm_bt(m, n, k, 1, a, lda, w, ldw, 0, c, ldc, bias);
 }
 
 /* ---- W (n, k) read in place, packed per panel ---------------------------- */
@@ -604,7 +618,7 @@ void elign_gemm_fixed_wt(int m, int n, int k, elign_real alpha, const elign_real
                          const elign_real *w, int64_t ldw, elign_real *c, int64_t ldc, elign_real *panel) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0) {
-    empty_product(m, n, alpha, 0, c, ldc, NULL, 0);
+    empty_product(m, n, alpha, 0, c, ldc, NULL, 0, NULL);
     return;
   }
 #ifdef WT_HAVE_FUSED
@@ -621,7 +635,7 @@ void elign_gemm_fixed_wt(int m, int n, int k, elign_real alpha, const elign_real
     for (int k0 = 0; k0 < k; k0 += kc) {
       const int kb = min_int(k - k0, kc), first = k0 == 0, last = k0 + kb == k;
       pack_wt_panel(panel, WT_PANEL_W, w + (int64_t)j0 * ldw + k0, ldw, nw, kb, last ? n - j0 - nw : 0);
-      block_tiles(m, nw, kb, first, 0, last, alpha, 0, a + k0, lda, 0, panel, WT_PANEL_W, c + j0, ldc, NULL, 0);
+      block_tiles(m, nw, kb, first, 0, last, alpha, 0, a + k0, lda, 0, panel, WT_PANEL_W, c + j0, ldc, NULL, 0, NULL);
     }
   }
 }

@@ -91,6 +91,13 @@ void elign_gemm_fixed_bt(int m, int n, int k, elign_real alpha, const elign_real
 void elign_gemm_fixed_tn_acc(int m, int n, int k, const elign_real *a, int64_t lda, const elign_real *b, int64_t ldb,
                              elign_real *c, int64_t ldc);
 
+/* C (m, n) = A (m, k) · Wᵀ + bias, bias (n) added to every row: the bits of
+ * elign_gemm_fixed_bt with alpha = 1 on a C whose rows hold the bias and
+ * beta = 1 (c = s + b, rounded once), without writing and reading C first
+ * (a Linear's forward, Y = X Wᵀ + b). Rows split over threads like _rows. */
+void elign_gemm_fixed_bt_bias(int m, int n, int k, const elign_real *a, int64_t lda, const elign_real *w,
+                              int64_t ldw, const elign_real *bias, elign_real *c, int64_t ldc);
+
 /* C (m, n) = alpha · A (m, k) · Wᵀ with W (n, k), row stride ldw; C is
  * overwritten (beta = 0). The bits of elign_gemm_fixed on an explicit Wᵀ,
  * without the copy: Wᵀ is packed one column tile at a time (transposed in
