@@ -128,6 +128,18 @@ static void check_shape(int m, int n, int k, int pad, elign_real alpha, elign_re
   exact = same_bits(ct, ldc, c, ldc, m, n);
   if (!exact) fprintf(stderr, "elign_gemm_fixed_bt m=%d n=%d k=%d pad=%d beta=%g: differs\n", m, n, k, pad, (double)beta);
   CHECK(exact);
+  /* with a bias row (C overwritten): the definition on rows holding the bias, beta = 1 */
+  {
+    elign_real *bias = random_matrix(1, n > 0 ? n : 1), *cb = copy_matrix(c0, m, ldc), *wantb = copy_matrix(c0, m, ldc);
+    for (int r = 0; r < m; r++)
+      for (int j = 0; j < n; j++) wantb[r * ldc + j] = bias[j];
+    reference_blocks(m, n, k, k > 0 ? k : 1, 1, a, lda, b, ldb, 1, wantb, ldc);
+    elign_gemm_fixed_bt_bias(m, n, k, a, lda, w, ldw, bias, cb, ldc);
+    exact = same_bits(cb, ldc, wantb, ldc, m, n);
+    if (!exact) fprintf(stderr, "elign_gemm_fixed_bt_bias m=%d n=%d k=%d pad=%d: differs from its definition\n", m, n, k, pad);
+    CHECK(exact);
+    free(bias), free(cb), free(wantb);
+  }
   /* W read in place, packed per panel (C overwritten): the definition with beta = 0 */
   elign_real *cw = copy_matrix(c0, m, ldc), *want0 = copy_matrix(c0, m, ldc);
   reference_blocks(m, n, k, k > 0 ? k : 1, alpha, a, lda, b, ldb, 0, want0, ldc);
