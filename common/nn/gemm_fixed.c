@@ -351,10 +351,12 @@ static int row_threads(int m, int n, int k) {
   return t;
 }
 
-/* elign_gemm_fixed with an optional bias row added last, the rows split over
- * the threads (whole MR-row blocks, in order). */
-static void gemm_rows(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda, const elign_real *b,
-                      int64_t ldb, elign_real beta, elign_real *c, int64_t ldc, const elign_real *bias) {
+/* gemm_blocks with C's rows split over the threads: whole MR-row blocks,
+ * in order, each thread one contiguous range (so no row's chain depends on
+ * the thread count). */
+static void gemm_rows(int m, int n, int k, int restart, int accumulate, elign_real alpha, elign_real beta,
+                      const elign_real *a, int64_t lda, int a_trans, const elign_real *b, int64_t ldb, elign_real *c,
+                      int64_t ldc, const elign_real *bias) {
   const int threads = row_threads(m, n, k);
   const int blocks = (m + MR - 1) / MR;
 #pragma omp parallel num_threads(threads) if (threads > 1)
@@ -363,26 +365,19 @@ static void gemm_rows(int m, int n, int k, elign_real alpha, const elign_real *a
     const int lo = min_int(m, (int)((int64_t)blocks * t / team) * MR);
     const int hi = min_int(m, (int)((int64_t)blocks * (t + 1) / team) * MR);
     if (hi > lo)
-      gemm_blocks(hi - lo, n, k, KC, 0, 0, alpha, beta, a + lo * lda, lda, 0, b, ldb, c + lo * ldc, ldc, NULL, 0, bias);
+      gemm_blocks(hi - lo, n, k, KC, restart, accumulate, alpha, beta, a + (a_trans ? lo : lo * lda), lda, a_trans, b,
+                  ldb, c + lo * ldc, ldc, NULL, 0, bias);
   }
 }
 
 void elign_gemm_fixed_rows(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda,
                            const elign_real *b, int64_t ldb, elign_real beta, elign_real *c, int64_t ldc) {
-  gemm_rows(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL);
+  gemm_rows(m, n, k, 0, 0, alpha, beta, a, lda, 0, b, ldb, c, ldc, NULL);
 }
 
 void elign_gemm_fixed_tn_acc(int m, int n, int k, const elign_real *a, int64_t lda, const elign_real *b, int64_t ldb,
                              elign_real *c, int64_t ldc) {
-  const int threads = row_threads(m, n, k);
-  const int blocks = (m + MR - 1) / MR; /* threads take whole MR-row blocks of C, in order */
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    const int t = omp_get_thread_num(), team = omp_get_num_threads();
-    const int lo = min_int(m, (int)((int64_t)blocks * t / team) * MR);
-    const int hi = min_int(m, (int)((int64_t)blocks * (t + 1) / team) * MR);
-    if (hi > lo) gemm_blocks(hi - lo, n, k, KC, 1, 1, 1, 0, a + lo, lda, 1, b, ldb, c + lo * ldc, ldc, NULL, 0, NULL);
-  }
+  gemm_rows(m, n, k, 1, 1, 1, 0, a, lda, 1, b, ldb, c, ldc, NULL);
 }
 
 /* ---- B given as a Linear's weight W (n, k) ------------------------------- */
@@ -420,7 +415,7 @@ static void gemm_bt(int m, int n, int k, elign_real alpha, const elign_real *a, 
     return;
   }
   if (bt) elign_transpose_blocked(bt, w, ldw, n, k);
-  gemm_rows(m, n, k, alpha, a, lda, bt, n, beta, c, ldc, bias);
+  gemm_rows(m, n, k, 0, 0, alpha, beta, a, lda, 0, bt, n, c, ldc, bias);
   free(bt);
 }
 
