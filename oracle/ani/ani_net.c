@@ -103,7 +103,7 @@ struct ani_workspace {
   /* column compaction */
   int *cols;                               /* [K] AEV column of each compact column */
   int n_cols;
-  ani_aev_layout layout; /* the compact AEV rows of this species set (row_length = n_cols) */
+  ani_aev_layout layout; /* the compact AEV rows of this species set (row_length = n_cols); cols derives from it */
   int *run_start; /* [n_runs + 1]: compact columns that start a run of consecutive AEV columns */
   int n_runs;
   const ani_model *packed_model;           /* cache key: model … */
@@ -516,20 +516,23 @@ static void widen_row(double *dst, const elign_real *row, int K) {
 static void prepare_columns(ani_workspace *ws, const ani_model *m, unsigned mask) {
   if (ws->packed_model == m && ws->packed_mask == mask && ws->cols) return;
   const ani_aev_params *p = &m->aev;
-  const int S = m->n_species, D = p->aev_length;
+  const int S = m->n_species;
+  /* the compact layout of the species set, and each compact column's AEV
+   * column: a block's place in the full layout */
+  ani_aev_layout full;
+  ani_aev_layout_init(&full, p, (1u << S) - 1);
+  ani_aev_layout_init(&ws->layout, p, mask);
+  const ani_aev_layout *lay = &ws->layout;
   elign_free(ws->cols);
-  ws->cols = elign_malloc((size_t)D * sizeof(int), "ani:cols");
-  int K = 0;
+  ws->cols = elign_malloc((size_t)(lay->row_length ? lay->row_length : 1) * sizeof(int), "ani:cols");
   for (int s = 0; s < S; s++)
-    if (mask >> s & 1u)
-      for (int k = 0; k < p->n_rad; k++) ws->cols[K++] = s * p->n_rad + k;
-  int pair = 0;
+    if (lay->radial_of[s] >= 0)
+      for (int k = 0; k < p->n_rad; k++) ws->cols[lay->radial_of[s] + k] = full.radial_of[s] + k;
   for (int a = 0; a < S; a++)
-    for (int b = a; b < S; b++, pair++)
-      if ((mask >> a & 1u) && (mask >> b & 1u))
-        for (int k = 0; k < p->angular_block; k++) ws->cols[K++] = p->radial_length + pair * p->angular_block + k;
-  ws->n_cols = K;
-  ani_aev_layout_init(&ws->layout, p, mask); /* the same blocks in the same order: row_length = K */
+    for (int b = a; b < S; b++)
+      if (lay->angular_of[a][b] >= 0)
+        for (int k = 0; k < p->angular_block; k++) ws->cols[lay->angular_of[a][b] + k] = full.angular_of[a][b] + k;
+  ws->n_cols = lay->row_length;
   find_column_runs(ws);
   ws->w1_ready = ws->w1t_ready = 0;
   ws->packed_model = m;
@@ -673,8 +676,8 @@ static void gradient_to_forces(double *forces_out, ani_workspace *ws, const ani_
     }
     double *dpos = ws->dpos + 3 * a0;
     memset(dpos, 0, (size_t)(3 * n) * sizeof(double));
-    ani_aev_backward(dpos, ws->gamma + a0 * K, &ws->layout, ws->tape + ws->tape_off[k], &ws->tape_counts[k], &m->aev, (int)n,
-                     ws->species + a0);
+    ani_aev_backward(dpos, ws->gamma + a0 * K, &ws->layout, ws->tape + ws->tape_off[k], &ws->tape_counts[k],
+                     &m->aev, (int)n, ws->species + a0);
     for (int64_t i = 0; i < 3 * n; i++) forces_out[3 * a0 + i] = -dpos[i];
   }
 }
