@@ -38,10 +38,25 @@
 
 /* ---- building blocks ------------------------------------------------------ */
 
+/* The float constants of the kernels below, named so that a hand-vectorised
+ * copy (oracle/ani/ani_net.c's CELU) takes the very same values. */
+#define ELIGN_LOG2E_F32 1.44269504088896341f
+#define ELIGN_ROUND_MAGIC_F32 12582912.0f          /* 1.5·2^23: adding it rounds to an integer */
+#define ELIGN_POW2I_BIAS_F32 (127.0f + 8388608.0f) /* 2^23 + exponent bias */
+#define ELIGN_EXPM1F_LN2_HI 0.693145751953125f
+#define ELIGN_EXPM1F_LN2_LO 1.42860682030941723e-6f
+/* e^r − 1 = r (C1 + r (C2 + … + r C7)), the Taylor coefficients 1/j! */
+#define ELIGN_EXPM1F_C1 1.0f
+#define ELIGN_EXPM1F_C2 0.5f
+#define ELIGN_EXPM1F_C3 1.66666667e-1f
+#define ELIGN_EXPM1F_C4 4.16666667e-2f
+#define ELIGN_EXPM1F_C5 8.33333333e-3f
+#define ELIGN_EXPM1F_C6 1.38888889e-3f
+#define ELIGN_EXPM1F_C7 1.98412698e-4f
+
 /* Nearest integer of x·log2(e), as a float (|x| < 2^22 ln2). */
 static inline float elign_round_log2e_f32(float x) {
-  const float magic = 12582912.0f; /* 1.5·2^23: adding it rounds to an integer */
-  return (x * 1.44269504088896341f + magic) - magic;
+  return (x * ELIGN_LOG2E_F32 + ELIGN_ROUND_MAGIC_F32) - ELIGN_ROUND_MAGIC_F32;
 }
 static inline double elign_round_log2e_f64(double x) {
   const double magic = 6755399441055744.0; /* 1.5·2^52 */
@@ -58,7 +73,7 @@ static inline double elign_round_log2e_f64(double x) {
  * compares and blends the compiler could not drop) the kernels vectorise to
  * a handful of instructions. */
 static inline float elign_pow2i_f32(float k) {
-  float biased = k + (127.0f + 8388608.0f);
+  float biased = k + ELIGN_POW2I_BIAS_F32;
   uint32_t bits;
   memcpy(&bits, &biased, sizeof bits);
   bits <<= 23; /* k + 127 < 2^8: only the exponent field remains */
@@ -103,10 +118,12 @@ static inline float elign_fast_expf(float u) {
 static inline void elign_fast_expm1f(float x, float *em1, float *e) {
   x = x < -87.0f ? -87.0f : x; /* 2^k stays a normal float */
   float kf = elign_round_log2e_f32(x);
-  float r = x - kf * 0.693145751953125f;
-  r = r - kf * 1.42860682030941723e-6f;
-  float q = r * (1.0f + r * (0.5f + r * (1.66666667e-1f + r * (4.16666667e-2f +
-                r * (8.33333333e-3f + r * (1.38888889e-3f + r * 1.98412698e-4f))))));
+  float r = x - kf * ELIGN_EXPM1F_LN2_HI;
+  r = r - kf * ELIGN_EXPM1F_LN2_LO;
+  float q = r * (ELIGN_EXPM1F_C1 +
+                 r * (ELIGN_EXPM1F_C2 +
+                      r * (ELIGN_EXPM1F_C3 +
+                           r * (ELIGN_EXPM1F_C4 + r * (ELIGN_EXPM1F_C5 + r * (ELIGN_EXPM1F_C6 + r * ELIGN_EXPM1F_C7))))));
   float s = elign_pow2i_f32(kf);
   *em1 = q * s + (s - 1.0f);
   *e = q * s + s;

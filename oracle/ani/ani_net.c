@@ -149,39 +149,20 @@ void ani_workspace_free(ani_workspace **wsp) {
 /* activation, forward and backward side by side                             */
 
 
-/* CELU(α) of v = z + b and its derivative, the steps of elign_fast_expm1f
- * written out (its clamps are no-ops here): x = max(min(v, 0)/α, −87),
- *   k = round(x log2 e), r = x − k ln2 (two parts), q = r(1 + r/2 + … + r⁶/7!),
- *   s = 2^k, e^x − 1 = q s + (s − 1), e^x = q s + s,
- *   h = max(v, 0) + α(e^x − 1), act'(v) = e^x (1 for v ≥ 0, as x = 0 there).
- * The same operations, each rounded once, in the scalar form (the tail of a
- * row, and builds without AVX) and the vector forms below — so every element
- * gets the same bits whatever its position. (Left to the compiler, the
- * clamps and selects became masked fix-ups: ~40 instructions per 16
- * elements instead of ~26.) */
-#define CELU_LOG2E 1.44269504088896341f
-#define CELU_ROUND 12582912.0f /* 1.5·2^23 */
-#define CELU_LN2_HI 0.693145751953125f
-#define CELU_LN2_LO 1.42860682030941723e-6f
-#define CELU_BIAS (127.0f + 8388608.0f)
-static const float CELU_POLY[7] = {1.0f, 0.5f, 1.66666667e-1f, 4.16666667e-2f, 8.33333333e-3f, 1.38888889e-3f,
-                                   1.98412698e-4f};
-
+/* CELU(α) of v = z + b and its derivative: x = max(min(v, 0)/α, −87),
+ * e^x − 1 and e^x from elign_fast_expm1f, h = max(v, 0) + α(e^x − 1),
+ * act'(v) = e^x (1 for v ≥ 0, as x = 0 there). The tail of a row (and
+ * builds without AVX) call elign_fast_expm1f; the vector forms below write
+ * its steps out with its constants, each rounded once as the compiler
+ * rounds them in the scalar form — so every element gets the same bits
+ * whatever its position. (Left to the compiler, the clamps and selects
+ * became masked fix-ups: ~40 instructions per 16 elements instead of ~26.) */
 static inline void celu_scalar(float z, float bias, float *h, float *d) {
-  const float alpha = (float)ANI_CELU_ALPHA, inv_alpha = (float)(1.0 / ANI_CELU_ALPHA);
   float v = z + bias;
-  float x = (v < 0.0f ? v : 0.0f) * inv_alpha;
-  x = x > -87.0f ? x : -87.0f;
-  float k = fmaf(x, CELU_LOG2E, CELU_ROUND) - CELU_ROUND;
-  float r = fmaf(-k, CELU_LN2_HI, x);
-  r = fmaf(-k, CELU_LN2_LO, r);
-  float p = fmaf(r, CELU_POLY[6], CELU_POLY[5]);
-  for (int j = 4; j >= 0; j--) p = fmaf(r, p, CELU_POLY[j]);
-  float q = r * p;
-  float s = elign_pow2i_f32(k);
-  float em1 = fmaf(q, s, s - 1.0f);
-  *d = fmaf(q, s, s);
-  *h = (v > 0.0f ? v : 0.0f) + alpha * em1;
+  float x = (v < 0.0f ? v : 0.0f) * (float)(1.0 / ANI_CELU_ALPHA);
+  float em1;
+  elign_fast_expm1f(x, &em1, d);
+  *h = (v > 0.0f ? v : 0.0f) + (float)ANI_CELU_ALPHA * em1;
 }
 
 #if defined(__AVX512F__) && !defined(ELIGN_DOUBLE)
@@ -219,16 +200,19 @@ typedef __m256 celu_vec;
  * v : 0 and max(x, −87) is x > −87 ? x : −87 — x86's min/max return their
  * second operand when the comparison fails). */
 static inline void celu_vector(const float *z, const float *bias, float *h, float *d) {
+  static const float poly[7] = {ELIGN_EXPM1F_C1, ELIGN_EXPM1F_C2, ELIGN_EXPM1F_C3, ELIGN_EXPM1F_C4,
+                                ELIGN_EXPM1F_C5, ELIGN_EXPM1F_C6, ELIGN_EXPM1F_C7};
   const celu_vec zero = CV_SET1(0.0f);
   celu_vec v = CV_ADD(CV_LOAD(z), CV_LOAD(bias));
   celu_vec x = CV_MAX(CV_MUL(CV_MIN(v, zero), CV_SET1((float)(1.0 / ANI_CELU_ALPHA))), CV_SET1(-87.0f));
-  celu_vec k = CV_SUB(CV_FMA(x, CV_SET1(CELU_LOG2E), CV_SET1(CELU_ROUND)), CV_SET1(CELU_ROUND));
-  celu_vec r = CV_FNMA(k, CV_SET1(CELU_LN2_HI), x);
-  r = CV_FNMA(k, CV_SET1(CELU_LN2_LO), r);
-  celu_vec p = CV_FMA(r, CV_SET1(CELU_POLY[6]), CV_SET1(CELU_POLY[5]));
-  for (int j = 4; j >= 0; j--) p = CV_FMA(r, p, CV_SET1(CELU_POLY[j]));
+  celu_vec k = CV_SUB(CV_FMA(x, CV_SET1(ELIGN_LOG2E_F32), CV_SET1(ELIGN_ROUND_MAGIC_F32)),
+                      CV_SET1(ELIGN_ROUND_MAGIC_F32));
+  celu_vec r = CV_FNMA(k, CV_SET1(ELIGN_EXPM1F_LN2_HI), x);
+  r = CV_FNMA(k, CV_SET1(ELIGN_EXPM1F_LN2_LO), r);
+  celu_vec p = CV_FMA(r, CV_SET1(poly[6]), CV_SET1(poly[5]));
+  for (int j = 4; j >= 0; j--) p = CV_FMA(r, p, CV_SET1(poly[j]));
   celu_vec q = CV_MUL(r, p);
-  celu_vec s = CV_SHIFT23(CV_ADD(k, CV_SET1(CELU_BIAS)));
+  celu_vec s = CV_SHIFT23(CV_ADD(k, CV_SET1(ELIGN_POW2I_BIAS_F32)));
   celu_vec em1 = CV_FMA(q, s, CV_SUB(s, CV_SET1(1.0f)));
   CV_STORE(d, CV_FMA(q, s, s));
   CV_STORE(h, CV_ADD(CV_MAX(v, zero), CV_MUL(CV_SET1((float)ANI_CELU_ALPHA), em1)));
