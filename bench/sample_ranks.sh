@@ -4,19 +4,25 @@
 # same molecules bit for bit. Prints a BENCH line. Each rank count runs
 # REPS times, the two alternating, and the best wall time of each counts
 # (the statistic of the other benches: a busy moment on a shared host
-# lengthens one run, never shortens it).
-#   bash bench/sample_ranks.sh ELIGN MODEL.h5 OUT [N=16] [STEPS=250] [REPS=3]
+# lengthens one run, never shortens it). STEPS defaults to the model's own
+# diffusion steps, i.e. the command exactly as a user runs it: with fewer
+# steps the fixed start-up (MPI_Init alone takes 0.3 s with Debian's Open MPI,
+# which probes its PSM/OFI transports) weighs on both sides but more on the
+# shorter 2-rank run (at 250 steps: 0.4 s of a 4 s run, 1.7x instead of 2.0x).
+#   bash bench/sample_ranks.sh ELIGN MODEL.h5 OUT [N=16] [STEPS=model] [REPS=3]
 set -u
-ELIGN="$1" MODEL="$2" OUT="$3" N="${4:-16}" STEPS="${5:-250}" REPS="${6:-3}"
+ELIGN="$1" MODEL="$2" OUT="$3" N="${4:-16}" STEPS="${5:-model}" REPS="${6:-3}"
 PY="${ELIGN_PYTHON:-/usr/bin/python3}"
 mkdir -p "$OUT"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+steps_opt=()
+[ "$STEPS" != model ] && steps_opt=(--steps "$STEPS")
 declare -A wall=([1]=999999 [2]=999999)
 for rep in $(seq "$REPS"); do
   for np in 1 2; do
     t0=$(date +%s.%N)
     mpirun --oversubscribe --bind-to none -np "$np" -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1 \
-      "$ELIGN" --quiet sample --model "$MODEL" -n "$N" --steps "$STEPS" --seed 11 --out "$OUT/np$np.h5" --force || exit 1
+      "$ELIGN" --quiet sample --model "$MODEL" -n "$N" "${steps_opt[@]}" --seed 11 --out "$OUT/np$np.h5" --force || exit 1
     t1=$(date +%s.%N)
     t=$(echo "$t1 - $t0" | bc)
     echo "$np rank(s), run $rep: $t s"
