@@ -1,12 +1,13 @@
 /* test_egnn_threads.c — thread-count (in)dependence of ε̂ and all gradients,
  * QM9-width network:
- *  (a) our OpenMP loops own whole atoms and the row-wise products
- *      (common/nn/blas.h, fixed order) own whole rows, so 1 vs 2 OpenMP
- *      threads with BLAS single-threaded give BITWISE identical results;
- *  (b) the weight and bias gradients are OpenBLAS reductions over rows, and
- *      its multi-threaded sgemm rounds differently from its single-threaded
- *      one, so across BLAS thread counts the parameter gradients are only
- *      close — while ε̂ and dxh (row-wise products only) stay bitwise;
+ *  (a) our OpenMP loops own whole atoms (the block forward: whole receiver
+ *      rows per edge chunk, chunks shared dynamically) and the row-wise
+ *      products (common/nn/blas.h, fixed order) own whole rows, so 1, 2 and
+ *      3 OpenMP threads with BLAS single-threaded give BITWISE identical
+ *      results;
+ *  (b) the bias gradients are OpenBLAS column sums (gemv), which promise no
+ *      order across BLAS thread counts, so there the parameter gradients are
+ *      only required close — while ε̂ and dxh stay bitwise;
  *  (c) at a FIXED thread count, repeated runs are bitwise identical.
  * Bitwise-reproducible training therefore fixes the BLAS thread count (the
  * MPI layout uses OMP_NUM_THREADS=1 per rank). */
@@ -42,11 +43,14 @@ int main(void) {
   CHECK(egnn_model_init(&m, &c, &err) == ELIGN_OK);
   real *p = malloc(m.n_params * sizeof(real));
   egnn_params_init_random(&m, p, 11);
-  int64_t off[5] = {0, 9, 23, 35, 47};
-  int64_t N = off[4];
+  /* 1930 edges: enough for the block forward to share its edge chunks over
+   * the threads (plan_edge_chunks, three chunks of up to 540 rows) */
+  enum { NMOL = 6 };
+  int64_t off[NMOL + 1] = {0, 9, 23, 35, 47, 72, 101};
+  int64_t N = off[NMOL];
   int D = 3 + c.in_node_nf;
   real *xh = malloc((size_t)(N * D) * sizeof(real)), *deps = malloc((size_t)(N * D) * sizeof(real));
-  real tau[4] = {(real)0.1, (real)0.5, (real)0.7, (real)1.0};
+  real tau[NMOL] = {(real)0.1, (real)0.5, (real)0.7, (real)1.0, (real)0.3, (real)0.9};
   unsigned s = 1;
   for (int64_t k = 0; k < N * D; k++) {
     s = s * 1103515245u + 12345u;
@@ -57,15 +61,18 @@ int main(void) {
   real *d1 = malloc((size_t)(N * D) * sizeof(real)), *d2 = malloc((size_t)(N * D) * sizeof(real));
   real *g1 = malloc(m.n_params * sizeof(real)), *g2 = malloc(m.n_params * sizeof(real));
   /* (a) OpenMP 1 vs 2 threads, BLAS 1 thread: bitwise */
-  run(&m, p, 1, 1, 4, off, xh, tau, deps, e1, g1, d1);
-  run(&m, p, 2, 1, 4, off, xh, tau, deps, e2, g2, d2);
+  run(&m, p, 1, 1, NMOL, off, xh, tau, deps, e1, g1, d1);
+  run(&m, p, 2, 1, NMOL, off, xh, tau, deps, e2, g2, d2);
   CHECK(memcmp(e1, e2, (size_t)(N * D) * sizeof(real)) == 0);
   CHECK(memcmp(d1, d2, (size_t)(N * D) * sizeof(real)) == 0);
   size_t diff = 0;
   for (size_t k = 0; k < m.n_params; k++) diff += g1[k] != g2[k];
   CHECK(diff == 0);
+  run(&m, p, 3, 1, NMOL, off, xh, tau, deps, e2, g2, d2); /* a third thread takes the third chunk */
+  CHECK(memcmp(e1, e2, (size_t)(N * D) * sizeof(real)) == 0);
+  CHECK(memcmp(d1, d2, (size_t)(N * D) * sizeof(real)) == 0);
   /* (b) BLAS 2 threads: close to (a) (float rounding of a 2-block network) */
-  run(&m, p, 2, 2, 4, off, xh, tau, deps, e2, g2, d2);
+  run(&m, p, 2, 2, NMOL, off, xh, tau, deps, e2, g2, d2);
   double gmax = 0, dmax = 0;
   for (size_t k = 0; k < m.n_params; k++) {
     double a = fabs((double)g1[k]);
@@ -79,7 +86,7 @@ int main(void) {
   CHECK(memcmp(d1, d2, (size_t)(N * D) * sizeof(real)) == 0);
   /* (c) same thread count again: bitwise */
   real *g3 = malloc(m.n_params * sizeof(real)), *e3 = malloc((size_t)(N * D) * sizeof(real));
-  run(&m, p, 2, 2, 4, off, xh, tau, deps, e3, g3, d1);
+  run(&m, p, 2, 2, NMOL, off, xh, tau, deps, e3, g3, d1);
   CHECK(memcmp(e2, e3, (size_t)(N * D) * sizeof(real)) == 0);
   CHECK(memcmp(g2, g3, m.n_params * sizeof(real)) == 0);
   free(g3), free(e3);

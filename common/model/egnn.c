@@ -75,17 +75,19 @@ const char *egnn_phase_name(int phase) {
 
 #define GEMM(call)                                                                                                 \
   do {                                                                                                             \
-    double gemm_t0_ = phase_acc ? phase_now() : 0;                                                               \
+    const int timed_ = phase_acc && omp_get_thread_num() == 0;                                                    \
+    double gemm_t0_ = timed_ ? phase_now() : 0;                                                                    \
     call;                                                                                                          \
-    if (phase_acc) phase_acc[EGNN_PHASE_GEMM] += phase_now() - gemm_t0_;                                         \
+    if (timed_) phase_acc[EGNN_PHASE_GEMM] += phase_now() - gemm_t0_;                                         \
   } while (0)
 
 #define PHASE(p, call)                                                                                             \
   do {                                                                                                             \
+    const int timed_ = phase_acc && omp_get_thread_num() == 0;                                                    \
     double phase_t0_ = 0, phase_g0_ = 0;                                                                           \
-    if (phase_acc) phase_t0_ = phase_now(), phase_g0_ = phase_acc[EGNN_PHASE_GEMM];                              \
+    if (timed_) phase_t0_ = phase_now(), phase_g0_ = phase_acc[EGNN_PHASE_GEMM];                                  \
     call;                                                                                                          \
-    if (phase_acc) phase_acc[p] += phase_now() - phase_t0_ - (phase_acc[EGNN_PHASE_GEMM] - phase_g0_);           \
+    if (timed_) phase_acc[p] += phase_now() - phase_t0_ - (phase_acc[EGNN_PHASE_GEMM] - phase_g0_);           \
   } while (0)
 
 /* Σ_o a[o] b[o] with 8 partial sums: acc[q] += a[o+q] b[o+q] over blocks of
@@ -262,7 +264,7 @@ void egnn_edge_in_forward_range(real *Z, real *S, const egnn_graph *g, const rea
                                 const real *d0, const real *W1, const real *b1, int F, int64_t e0, int64_t e1) {
   if (e1 <= e0) return;
   int64_t ia = egnn_graph_edge_atom(g, e0), ib = egnn_graph_edge_atom(g, e1 - 1);
-#pragma omp parallel
+#pragma omp parallel if (!omp_in_parallel()) /* one thread inside block_forward's per-thread spans */
   {
     real *wr = copy_geometry_columns(W1, F);
     real *wd = wr + F;
@@ -433,7 +435,7 @@ void egnn_attention_aggregate_forward_range(real *g_out, real *agg, const egnn_g
                                             int64_t e1) {
   if (e1 <= e0) return;
   int64_t ia = egnn_graph_edge_atom(g, e0), ib = egnn_graph_edge_atom(g, e1 - 1);
-#pragma omp parallel
+#pragma omp parallel if (!omp_in_parallel()) /* one thread inside block_forward's per-thread spans */
   {
     real *mu = (real *)malloc((size_t)F * sizeof(real));
 #pragma omp for schedule(static)
@@ -578,7 +580,7 @@ void egnn_coord_update_forward_range(real *c, real *acc, const egnn_graph *g, co
                                      int64_t e1) {
   if (e1 <= e0) return;
   int64_t ia = egnn_graph_edge_atom(g, e0), ib = egnn_graph_edge_atom(g, e1 - 1);
-#pragma omp parallel
+#pragma omp parallel if (!omp_in_parallel()) /* one thread inside block_forward's per-thread spans */
   {
     real *s6 = (real *)malloc((size_t)F * sizeof(real));
 #pragma omp for schedule(static)
@@ -898,10 +900,9 @@ static void ws_allocate(egnn_workspace *ws) {
   ws->g = ws_alloc(ws, nb * E, sz, "egnn:g");
   ws->c = ws_alloc(ws, nb * E, sz, "egnn:c");
   /* Sampling keeps no per-edge activation: Z1 and Z5 are not written; Z2,
-   * Z6 and S are scratch for one chunk of edges, sized for all edges because
-   * multi-threaded forwards run the whole edge set as one chunk
-   * (block_edge_chunk). Training keeps all four; its backward uses S over all
-   * edges. */
+   * Z6 and S are scratch for one chunk of edges per thread (plan_edge_chunks:
+   * as many threads as E rows hold chunks). Training keeps all four; its
+   * backward uses S over all edges. */
   ws->Z1 = ws->keep ? ws_alloc(ws, nb * E * F, sz, "egnn:Z1") : NULL;
   ws->Z2 = ws_alloc(ws, nb * E * F, sz, "egnn:Z2");
   ws->Z5 = ws->keep ? ws_alloc(ws, nb * E * F, sz, "egnn:Z5") : NULL;
@@ -1087,16 +1088,48 @@ static void squared_distance_backward(real *dx, real *dd, const egnn_graph *g, c
   egnn_edge_diff_scatter(dx, g, dd);
 }
 
-/* Edges per chunk of the block forward: EDGE_CHUNK with one OpenMP thread;
- * with more, all edges at once. Every chunk costs three OpenMP regions (three
- * barriers) per sub-layer, and on a machine running more threads than cores
- * each barrier of libgomp's default spin-then-sleep policy can cost a
- * scheduler time slice: a 2-thread sampling run measured 9–14 s instead of
- * 0.7 s with OMP_WAIT_POLICY=passive (docs/egnn.md, Performance). The bits
- * do not depend on the chunk (test_egnn_layers_dbl, edge ranges). */
-static int64_t block_edge_chunk(int64_t E) {
-  int64_t chunk = omp_get_max_threads() > 1 ? E : EDGE_CHUNK;
-  return chunk > 0 ? chunk : 1;
+/* The first edge of the row that holds edge e (E when e ≥ E). */
+static int64_t row_start_at(const egnn_graph *g, int64_t e) {
+  return e >= g->E ? g->E : edge_first(g, egnn_graph_edge_atom(g, e));
+}
+
+/* The largest row degree of the graph (atoms of its largest molecule − 1). */
+static int64_t max_row_degree(const egnn_graph *g) {
+  int64_t most = 0;
+  for (int64_t b = 0; b < g->n_mol; b++)
+    if (g->off[b + 1] - g->off[b] - 1 > most) most = g->off[b + 1] - g->off[b] - 1;
+  return most;
+}
+
+/* The block forward's edge chunks: chunk k is the rows that start in
+ * [k·EDGE_CHUNK, (k+1)·EDGE_CHUNK) — whole receiver rows, so each row's sums
+ * (aggregation, coordinate update) run in edge order inside one chunk. The
+ * chunks are shared out dynamically over the threads, each passing over a
+ * chunk with one-thread kernels into its own scratch rows: SiLU(Z1), Z2 and
+ * the messages of a chunk stay in that core's L2, a sub-layer costs one
+ * parallel region instead of three barriers per chunk (each of which, with
+ * more threads than free cores, can cost a scheduler time slice:
+ * docs/egnn.md, Performance), and a core slowed by other work takes fewer
+ * chunks. A GEMM row's bits do not depend on the chunk (common/nn/blas.h),
+ * so the bits do not depend on the thread count or schedule. */
+typedef struct {
+  int64_t count;   /* chunks */
+  int64_t rows;    /* scratch rows per thread: a chunk's edges at most */
+  int threads;     /* threads with scratch rows in ws->S (and ws->Z2, ws->Z6) */
+} edge_chunks;
+
+static edge_chunks plan_edge_chunks(const egnn_graph *g) {
+  edge_chunks ch = {.count = (g->E + EDGE_CHUNK - 1) / EDGE_CHUNK, .rows = EDGE_CHUNK + max_row_degree(g)};
+  int64_t slots = g->E / ch.rows; /* the scratch arrays hold E rows */
+  ch.threads = (int)(slots < omp_get_max_threads() ? slots : omp_get_max_threads());
+  if (ch.threads < 1) ch.threads = 1;
+  return ch;
+}
+
+/* Edges [*e0, *e1) of chunk k. */
+static void edge_chunk_range(const egnn_graph *g, int64_t k, int64_t *e0, int64_t *e1) {
+  *e0 = row_start_at(g, k * EDGE_CHUNK);
+  *e1 = row_start_at(g, (k + 1) * EDGE_CHUNK);
 }
 
 /* Block l: (h_in, x_in) → (h_out, x_out) with the block's activations kept. */
@@ -1110,23 +1143,29 @@ static void block_forward(const egnn_model *m, const real *params, egnn_workspac
   real inv_nf = (real)(1.0 / c->normalization_factor);
   real coef = (real)((c->tanh ? c->coords_range : 1.0) / c->normalization_factor);
 
-  int64_t E = g->E, chunk = block_edge_chunk(E);
   PHASE(EGNN_PHASE_GEOMETRY, egnn_edge_sqdist(a.r, g, a.x_in));
-  /* GCL (§1.6): edge MLP → attention → aggregation → node MLP. The edges go
-   * through in chunks (block_edge_chunk) so that SiLU(Z1), Z2 and the messages
-   * stay in cache between the passes; training keeps Z1 and Z2 (written
-   * where they belong), sampling keeps neither (chunk scratch). A GEMM row's
-   * bits do not depend on the chunk (common/nn/blas.h: row independence). */
+  /* GCL (§1.6): edge MLP → attention → aggregation → node MLP, the edges in
+   * chunks shared over the threads (plan_edge_chunks); training keeps Z1 and
+   * Z2 (written where they belong), sampling keeps neither (the thread's
+   * scratch rows in ws->S, ws->Z2). */
   PHASE(EGNN_PHASE_GEMM, egnn_edge_in_project(ws->P, g, a.h_in, p + off[B_EW1], F));
   memset(a.agg, 0, (size_t)g->N * F * sizeof(real));
-  for (int64_t e0 = 0; e0 < E; e0 += chunk) {
-    int64_t e1 = e0 + chunk < E ? e0 + chunk : E;
-    real *z1 = ws->keep ? a.Z1 + (size_t)F * e0 : NULL, *z2 = ws->keep ? a.Z2 + (size_t)F * e0 : ws->Z2;
-    PHASE(EGNN_PHASE_EDGE_IN, egnn_edge_in_forward_range(z1, ws->S, g, ws->P, a.r, ws->d0, p + off[B_EW1],
-                                                         p + off[B_EB1], F, e0, e1));
-    PHASE(EGNN_PHASE_NODE, egnn_linear_forward(z2, ws->S, p + off[B_EW2], p + off[B_EB2], e1 - e0, F, F));
-    PHASE(EGNN_PHASE_ATTENTION, egnn_attention_aggregate_forward_range(a.g, a.agg, g, z2, p + off[B_AW],
-                                                                       p + off[B_AB], c->attention, F, e0, e1));
+  const edge_chunks ch = plan_edge_chunks(g);
+#pragma omp parallel num_threads(ch.threads) if (ch.threads > 1)
+  {
+    const size_t slot = (size_t)F * ch.rows * (ch.threads > 1 ? omp_get_thread_num() : 0);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t k = 0; k < ch.count; k++) {
+      int64_t e0, e1;
+      edge_chunk_range(g, k, &e0, &e1);
+      real *s = ws->S + slot;
+      real *z1 = ws->keep ? a.Z1 + (size_t)F * e0 : NULL, *z2 = ws->keep ? a.Z2 + (size_t)F * e0 : ws->Z2 + slot;
+      PHASE(EGNN_PHASE_EDGE_IN,
+            egnn_edge_in_forward_range(z1, s, g, ws->P, a.r, ws->d0, p + off[B_EW1], p + off[B_EB1], F, e0, e1));
+      PHASE(EGNN_PHASE_NODE, egnn_linear_forward(z2, s, p + off[B_EW2], p + off[B_EB2], e1 - e0, F, F));
+      PHASE(EGNN_PHASE_ATTENTION, egnn_attention_aggregate_forward_range(a.g, a.agg, g, z2, p + off[B_AW],
+                                                                         p + off[B_AB], c->attention, F, e0, e1));
+    }
   }
   PHASE(EGNN_PHASE_ATTENTION, scale_rows(a.agg, g->N, F, inv_nf));
   PHASE(EGNN_PHASE_NODE, egnn_node_mlp_forward(a.Z3, a.h_out, ws->S3, a.h_in, a.agg, p + off[B_NW1], p + off[B_NB1],
@@ -1134,14 +1173,21 @@ static void block_forward(const egnn_model *m, const real *params, egnn_workspac
   /* coordinate update (§1.7) with the post-GCL h, chunked the same way */
   PHASE(EGNN_PHASE_GEMM, egnn_edge_in_project(ws->P, g, a.h_out, p + off[B_CW1], F));
   memset(ws->xacc, 0, 3 * (size_t)g->N * sizeof(real));
-  for (int64_t e0 = 0; e0 < E; e0 += chunk) {
-    int64_t e1 = e0 + chunk < E ? e0 + chunk : E;
-    real *z5 = ws->keep ? a.Z5 + (size_t)F * e0 : NULL, *z6 = ws->keep ? a.Z6 + (size_t)F * e0 : ws->Z6;
-    PHASE(EGNN_PHASE_EDGE_IN, egnn_edge_in_forward_range(z5, ws->S, g, ws->P, a.r, ws->d0, p + off[B_CW1],
-                                                         p + off[B_CB1], F, e0, e1));
-    PHASE(EGNN_PHASE_NODE, egnn_linear_forward(z6, ws->S, p + off[B_CW2], p + off[B_CB2], e1 - e0, F, F));
-    PHASE(EGNN_PHASE_COORD, egnn_coord_update_forward_range(a.c, ws->xacc, g, z6, p + off[B_CW3], a.x_in, a.r,
-                                                            c->tanh, (real)c->norm_constant, F, e0, e1));
+#pragma omp parallel num_threads(ch.threads) if (ch.threads > 1)
+  {
+    const size_t slot = (size_t)F * ch.rows * (ch.threads > 1 ? omp_get_thread_num() : 0);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t k = 0; k < ch.count; k++) {
+      int64_t e0, e1;
+      edge_chunk_range(g, k, &e0, &e1);
+      real *s = ws->S + slot;
+      real *z5 = ws->keep ? a.Z5 + (size_t)F * e0 : NULL, *z6 = ws->keep ? a.Z6 + (size_t)F * e0 : ws->Z6 + slot;
+      PHASE(EGNN_PHASE_EDGE_IN,
+            egnn_edge_in_forward_range(z5, s, g, ws->P, a.r, ws->d0, p + off[B_CW1], p + off[B_CB1], F, e0, e1));
+      PHASE(EGNN_PHASE_NODE, egnn_linear_forward(z6, s, p + off[B_CW2], p + off[B_CB2], e1 - e0, F, F));
+      PHASE(EGNN_PHASE_COORD, egnn_coord_update_forward_range(a.c, ws->xacc, g, z6, p + off[B_CW3], a.x_in, a.r,
+                                                              c->tanh, (real)c->norm_constant, F, e0, e1));
+    }
   }
   PHASE(EGNN_PHASE_COORD, coord_update_finish(a.x_out, a.x_in, ws->xacc, g->N, coef));
 }
