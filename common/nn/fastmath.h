@@ -97,10 +97,9 @@ static inline double elign_pow2i_f64(double k) {
 
 /* ---- the kernels ------------------------------------------------------------ */
 
-/* e^u, float, Cephes-style minimax polynomial (the EGNN's σ and SiLU). */
-static inline float elign_fast_expf(float u) {
-  u = u < -87.0f ? -87.0f : u;
-  u = u > 88.0f ? 88.0f : u;
+/* e^u for −87 ≤ u ≤ 88 (the caller keeps u there), float, Cephes-style
+ * minimax polynomial (the EGNN's σ and SiLU). */
+static inline float elign_fast_expf_in_range(float u) {
   float k = elign_round_log2e_f32(u);
   float r = u - k * 0.693359375f; /* ln2 = 0.693359375 − 2.12194440e−4 */
   r = r + k * 2.12194440e-4f;
@@ -112,6 +111,13 @@ static inline float elign_fast_expf(float u) {
   p = p * r + 5.0000001201e-1f;
   float y = p * r * r + r + 1.0f;
   return y * elign_pow2i_f32(k);
+}
+
+/* e^u, float, clamped to [−87, 88] first. */
+static inline float elign_fast_expf(float u) {
+  u = u < -87.0f ? -87.0f : u;
+  u = u > 88.0f ? 88.0f : u;
+  return elign_fast_expf_in_range(u);
 }
 
 /* e^x − 1 and e^x for x ≤ 0, float (ANI's CELU). */
@@ -174,8 +180,14 @@ static inline void elign_expm1_exp_real(elign_real x, elign_real *em1, elign_rea
 static inline elign_real elign_sigmoid_real(elign_real u) { return (elign_real)1 / ((elign_real)1 + elign_exp_real(-u)); }
 #else
 static inline elign_real elign_sigmoid_real(elign_real u) {
+  /* σ's clamp below and e^x's clamps, folded into one [−87, 87] (the same
+   * argument reaches the polynomial, the same bits): written as the two
+   * clamp pairs one after the other, GCC turned them into compare-and-blend
+   * chains, and SiLU cost 1.2 ns per element with AVX2 (0.63 with
+   * AVX-512) instead of 0.43 (0.22). */
   u = u < -87.0f ? -87.0f : u;
-  return 1.0f / (1.0f + elign_fast_expf(-u));
+  u = u > 87.0f ? 87.0f : u;
+  return 1.0f / (1.0f + elign_fast_expf_in_range(-u));
 }
 #endif
 
