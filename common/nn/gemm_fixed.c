@@ -349,9 +349,14 @@ void elign_gemm_fixed_blocksum(int m, int n, int k, int kblock, elign_real alpha
 
 /* ---- rows over threads --------------------------------------------------- */
 
-/* A thread team costs a few µs to wake (more with OMP_WAIT_POLICY=passive):
- * below this many multiply-adds per thread it costs more than it saves. */
-#define THREAD_MIN_MADDS ((int64_t)1 << 18)
+/* Waking a thread team costs ~10–30 µs with the product's passive wait
+ * policy (a futex wake and a context switch; common/base/launch_env.h),
+ * about what 2M multiply-adds take on one core: below that per thread the
+ * split costs more than it saves. (At 2^18, a 2-thread `elign pretrain` of
+ * the qm9like network — node products of ~150 rows × 128 × 128 — took
+ * 9.3 s against 8.1 s on one thread; at 2^21 7.1 s. The edge products of
+ * thousands of rows still split.) */
+#define THREAD_MIN_MADDS ((int64_t)1 << 21)
 
 static int row_threads(int m, int n, int k) {
   if (omp_in_parallel()) return 1;
