@@ -152,6 +152,10 @@ grep -q "\"git_commit\": \"$COMMIT\"" info_ckpt.txt && grep -q "\"command\": \"t
 # the OpenMP wait policy: passive unless the user chose (common/base/launch_env.h)
 OMP_WAIT_POLICY=active "$ELIGN" sample --model tiny.h5 -n 2 --T 10 --out waitpol.h5 > /dev/null 2>&1 &&
   "$ELIGN" info waitpol.h5 2>&1 | grep -q '"omp_wait_policy": "active"' && ok || bad "OMP_WAIT_POLICY=active not kept"
+# GOMP_SPINCOUNT set: libgomp's spin-then-sleep with that count, no passive policy imposed
+env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=1000 "$ELIGN" sample --model tiny.h5 -n 2 --T 10 --out spin.h5 > /dev/null 2>&1 &&
+  "$ELIGN" info spin.h5 > spin_info.txt 2>&1 && grep -q '"gomp_spincount": "1000"' spin_info.txt &&
+  grep -q '"omp_wait_policy": null' spin_info.txt && ok || bad "GOMP_SPINCOUNT=1000 not kept: $(grep -E 'spincount|wait_policy' spin_info.txt)"
 # the OpenBLAS core: recorded, and the user's choice kept (common/base/launch_env.h)
 OPENBLAS_CORETYPE=Prescott "$ELIGN" sample --model tiny.h5 -n 2 --T 10 --out core_user.h5 > /dev/null 2>&1 &&
   "$ELIGN" info core_user.h5 2>&1 | grep -q '"openblas_core": "Prescott"' && ok || bad "OPENBLAS_CORETYPE=Prescott not kept"

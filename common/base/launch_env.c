@@ -38,6 +38,6 @@ const char *elign_openblas_better_core(const char *current) {
 }
 
 void elign_launch_env_defaults(char **argv) {
-  if (getenv("OMP_WAIT_POLICY")) return;
+  if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return; /* the user chose */
   if (setenv("OMP_WAIT_POLICY", "passive", 1) == 0) execv("/proc/self/exe", argv); /* Linux; returns only on failure */
 }

@@ -6,8 +6,11 @@
  * another job on the node) the spinning threads steal the cores the working
  * ones need: a test that takes 0.9 s with one thread took 86 s with two
  * beside a 2-rank job (docs/performance.md). Default here: passive. An
- * OMP_WAIT_POLICY the user set is kept. Setting it from the program means
- * starting it again; it is recorded in every file's provenance.
+ * OMP_WAIT_POLICY the user set is kept, and so is libgomp's own
+ * spin-then-sleep where the user set GOMP_SPINCOUNT (a short spin, e.g.
+ * 1000, suits multi-threaded training on cores that are all the job's).
+ * Setting the policy from the program means starting it again; both
+ * variables are recorded in every file's provenance.
  *
  * OpenBLAS runs the core it detects or the one OPENBLAS_CORETYPE names:
  * nothing here depends on which. The products whose rows must keep their
@@ -21,7 +24,7 @@
 #ifndef ELIGN_LAUNCH_ENV_H
 #define ELIGN_LAUNCH_ENV_H
 
-/* Set OMP_WAIT_POLICY where it is unset and, if it was, re-execute this
+/* Set OMP_WAIT_POLICY where neither it nor GOMP_SPINCOUNT is set and, if so, re-execute this
  * program with the same arguments (same process id, before MPI starts).
  * Returns when nothing needed setting or the re-execution failed (then the
  * run goes on with libgomp's default). */

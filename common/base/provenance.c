@@ -262,6 +262,7 @@ void elign_provenance_write_json(elign_json_writer *w, const char *key) {
   elign_jw_int(w, "omp_threads", omp_get_max_threads());
   elign_jw_int(w, "openblas_threads", openblas_get_num_threads());
   elign_jw_string(w, "omp_wait_policy", getenv("OMP_WAIT_POLICY")); /* common/base/launch_env.h */
+  elign_jw_string(w, "gomp_spincount", getenv("GOMP_SPINCOUNT"));
   elign_jw_string(w, "openblas_core", elign_openblas_core());
   elign_jw_end(w);
   write_libraries(w);
