@@ -25,6 +25,12 @@ Subcommands
         "TORCH_E_F64 <k> <Ha>" for every molecule, TorchANI in float64
   eval  --zoo DIR --xyz F.xyz [--model ani-2x] [--dtype float64] [--torchani SRC]
         prints the energy (Ha) and forces (Ha/Å) of one molecule
+  stream --zoo DIR --xyz MOLS.xyz --out E.npy [--batch 32] [--threads 1] [--torchani SRC]
+        what a user's script does instead of `elign oracle`: read a multi-frame
+        xyz of mixed molecules, energies + forces in batches of --batch
+        (TorchANI's padding: species −1; needs --torchani), write the energies (eV) and forces
+        (eV/Å) to E.npy / E.forces.npy; prints "TORCH_STREAM_S <wall s>"
+        (reading through writing, the model load excluded)
 Units: Å, Hartree, Hartree/Å.
 """
 import argparse
@@ -364,6 +370,34 @@ def cmd_eval(a):
     return 0
 
 
+HARTREE_EV = 27.211386024367243  # ELIGN_HARTREE_EV (oracle/oracle.h)
+
+
+def cmd_stream(a):
+    if not a.torchani:  # the re-implementation takes one composition per batch, no padding
+        raise SystemExit("ani_torch.py stream: needs --torchani SRC (mixed batches need TorchANI's padding)")
+    torch.set_num_threads(a.threads)
+    m = make_model(a, torch.float32)
+    t0 = time.perf_counter()
+    mols = read_frames(a.xyz)
+    energies, forces = [], []
+    for b0 in range(0, len(mols), a.batch):
+        part = mols[b0:b0 + a.batch]
+        width = max(len(z) for z, _ in part)
+        species = torch.full((len(part), width), -1, dtype=torch.long)
+        pos = torch.zeros((len(part), width, 3), dtype=torch.float32)
+        for k, (z, xyz) in enumerate(part):
+            species[k, :len(z)] = torch.tensor([m.z_to_s[v] for v in z])
+            pos[k, :len(z)] = torch.tensor(xyz, dtype=torch.float32)
+        e, f = m.energy_forces(species, pos)
+        energies.extend((e * HARTREE_EV).tolist())
+        forces.extend((f[k, :len(z)] * HARTREE_EV).numpy() for k, (z, _) in enumerate(part))
+    np.save(a.out, np.array(energies))
+    np.save(a.out.replace(".npy", ".forces.npy"), np.concatenate(forces))
+    print("TORCH_STREAM_S %.4f" % (time.perf_counter() - t0))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -386,8 +420,16 @@ def main():
             t.add_argument("--seed", type=int, default=1)
             t.add_argument("--energies", default=None)
             t.add_argument("--frames", default=None, help="multi-frame xyz with the batch geometries")
+    st = sub.add_parser("stream")
+    st.add_argument("--zoo", required=True)
+    st.add_argument("--xyz", required=True)
+    st.add_argument("--out", required=True)
+    st.add_argument("--model", default="ani-2x")
+    st.add_argument("--batch", type=int, default=32)
+    st.add_argument("--threads", type=int, default=1)
+    st.add_argument("--torchani", default=None, help="TorchANI source checkout (else the re-implementation)")
     a = ap.parse_args()
-    return {"geom": cmd_geom, "time": cmd_time, "eval": cmd_eval}[a.cmd](a)
+    return {"geom": cmd_geom, "time": cmd_time, "eval": cmd_eval, "stream": cmd_stream}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -60,12 +60,14 @@ DATA="$OUT/qm9like.h5"
   --split "$SHARED/data/qm9like/split.json" >> "$LOG" 2>&1
 
 # ANI calls take milliseconds: ten repetitions make its best-of figure steadier on a shared host
-if [ "$QUICK" = 1 ]; then REPS=2 ANI_REPS=2 STEPS=4 GSIZES=20,50; else REPS=4 ANI_REPS=10 STEPS=20 GSIZES=20,50,100,200; fi
+if [ "$QUICK" = 1 ]; then REPS=2 ANI_REPS=2 STEPS=4 GSIZES=20,50 ORACLE_MOLS=200; else REPS=4 ANI_REPS=10 STEPS=20 GSIZES=20,50,100,200 ORACLE_MOLS=1000; fi
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 
 run egnn "$BUILD/bench/bench_egnn" --mols 32 --cases qm9:1,qm9:2,geom:1 --reps "$REPS" --torch "$SRC/bench/egnn_torch.py"
 run sample_vs_torch "$PY" "$SRC/bench/bench_sample.py" "$BUILD/bench/bench_sample" --threads 1 2
 run ani "$BUILD/bench/bench_ani" "$SHARED/models/ani-model-zoo" --threads 1 --reps "$ANI_REPS"
+run oracle_cli bash "$SRC/bench/oracle_cli.sh" "$ELIGN" "$SHARED/models/ani-model-zoo" \
+  "$SHARED/data/qm9like/qm9like_mmff.xyz.gz" "$OUT/oracle_cli" "$ORACLE_MOLS" 3
 run train_step "$BUILD/bench/bench_train_step" --reps "$REPS" --torch "$SRC/bench/egnn_torch.py"
 run pretrain "$PY" "$SRC/bench/bench_pretrain.py" "$ELIGN" "$DATA" --arch qm9like --steps "$STEPS" \
   --threads 1,2 --ranks 2 --workdir "$OUT/pretrain"
