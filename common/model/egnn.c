@@ -1132,6 +1132,59 @@ static void edge_chunk_range(const egnn_graph *g, int64_t k, int64_t *e0, int64_
   *e1 = row_start_at(g, (k + 1) * EDGE_CHUNK);
 }
 
+/* One edge MLP of a block (the GCL's or the coordinate head's) over the
+ * edges in chunks (plan_edge_chunks): first layer + SiLU into the thread's
+ * scratch rows of ws->S, the second layer into Z_b, then the head's own pass
+ * over Z_b (`head`). Training keeps Z_a and Z_b where they belong (za, zb
+ * set); sampling keeps neither (zb_scratch: the thread's rows there). */
+typedef struct {
+  real *za, *zb, *zb_scratch;
+  const real *w1, *b1, *w2, *b2;
+  int head_phase;
+  void (*head)(const void *ctx, const real *zb, int64_t e0, int64_t e1);
+  const void *ctx;
+} edge_mlp;
+
+static void edge_mlp_forward(egnn_workspace *ws, const egnn_graph *g, const real *r, int F, const edge_mlp *mlp) {
+  const edge_chunks ch = plan_edge_chunks(g);
+#pragma omp parallel num_threads(ch.threads) if (ch.threads > 1)
+  {
+    const size_t slot = (size_t)F * ch.rows * (ch.threads > 1 ? omp_get_thread_num() : 0);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t k = 0; k < ch.count; k++) {
+      int64_t e0, e1;
+      edge_chunk_range(g, k, &e0, &e1);
+      real *s = ws->S + slot;
+      real *za = mlp->za ? mlp->za + (size_t)F * e0 : NULL;
+      real *zb = mlp->zb ? mlp->zb + (size_t)F * e0 : mlp->zb_scratch + slot;
+      PHASE(EGNN_PHASE_EDGE_IN, egnn_edge_in_forward_range(za, s, g, ws->P, r, ws->d0, mlp->w1, mlp->b1, F, e0, e1));
+      PHASE(EGNN_PHASE_NODE, egnn_linear_forward(zb, s, mlp->w2, mlp->b2, e1 - e0, F, F));
+      PHASE(mlp->head_phase, mlp->head(mlp->ctx, zb, e0, e1));
+    }
+  }
+}
+
+/* The heads of the two edge MLPs, as edge_mlp_forward calls them. */
+typedef struct {
+  const egnn_graph *g;
+  const block_acts *a;
+  real *acc;         /* accumulated per receiver: agg (N,F) or xacc (N,3) */
+  const real *w, *b; /* attention: w, b; coordinates: w7 */
+  const egnn_config *c;
+} edge_head;
+
+static void attention_head(const void *ctx, const real *z2, int64_t e0, int64_t e1) {
+  const edge_head *h = ctx;
+  egnn_attention_aggregate_forward_range(h->a->g, h->acc, h->g, z2, h->w, h->b, h->c->attention, h->c->hidden,
+                                         e0, e1);
+}
+
+static void coord_head(const void *ctx, const real *z6, int64_t e0, int64_t e1) {
+  const edge_head *h = ctx;
+  egnn_coord_update_forward_range(h->a->c, h->acc, h->g, z6, h->w, h->a->x_in, h->a->r, h->c->tanh,
+                                  (real)h->c->norm_constant, h->c->hidden, e0, e1);
+}
+
 /* Block l: (h_in, x_in) → (h_out, x_out) with the block's activations kept. */
 static void block_forward(const egnn_model *m, const real *params, egnn_workspace *ws, const egnn_graph *g, int l) {
   const egnn_config *c = &m->cfg;
@@ -1144,51 +1197,23 @@ static void block_forward(const egnn_model *m, const real *params, egnn_workspac
   real coef = (real)((c->tanh ? c->coords_range : 1.0) / c->normalization_factor);
 
   PHASE(EGNN_PHASE_GEOMETRY, egnn_edge_sqdist(a.r, g, a.x_in));
-  /* GCL (§1.6): edge MLP → attention → aggregation → node MLP, the edges in
-   * chunks shared over the threads (plan_edge_chunks); training keeps Z1 and
-   * Z2 (written where they belong), sampling keeps neither (the thread's
-   * scratch rows in ws->S, ws->Z2). */
+  /* GCL (§1.6): edge MLP → attention → aggregation → node MLP */
   PHASE(EGNN_PHASE_GEMM, egnn_edge_in_project(ws->P, g, a.h_in, p + off[B_EW1], F));
   memset(a.agg, 0, (size_t)g->N * F * sizeof(real));
-  const edge_chunks ch = plan_edge_chunks(g);
-#pragma omp parallel num_threads(ch.threads) if (ch.threads > 1)
-  {
-    const size_t slot = (size_t)F * ch.rows * (ch.threads > 1 ? omp_get_thread_num() : 0);
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t k = 0; k < ch.count; k++) {
-      int64_t e0, e1;
-      edge_chunk_range(g, k, &e0, &e1);
-      real *s = ws->S + slot;
-      real *z1 = ws->keep ? a.Z1 + (size_t)F * e0 : NULL, *z2 = ws->keep ? a.Z2 + (size_t)F * e0 : ws->Z2 + slot;
-      PHASE(EGNN_PHASE_EDGE_IN,
-            egnn_edge_in_forward_range(z1, s, g, ws->P, a.r, ws->d0, p + off[B_EW1], p + off[B_EB1], F, e0, e1));
-      PHASE(EGNN_PHASE_NODE, egnn_linear_forward(z2, s, p + off[B_EW2], p + off[B_EB2], e1 - e0, F, F));
-      PHASE(EGNN_PHASE_ATTENTION, egnn_attention_aggregate_forward_range(a.g, a.agg, g, z2, p + off[B_AW],
-                                                                         p + off[B_AB], c->attention, F, e0, e1));
-    }
-  }
+  const edge_head att = {g, &a, a.agg, p + off[B_AW], p + off[B_AB], c};
+  edge_mlp_forward(ws, g, a.r, F,
+                   &(edge_mlp){ws->keep ? a.Z1 : NULL, ws->keep ? a.Z2 : NULL, ws->Z2, p + off[B_EW1], p + off[B_EB1],
+                               p + off[B_EW2], p + off[B_EB2], EGNN_PHASE_ATTENTION, attention_head, &att});
   PHASE(EGNN_PHASE_ATTENTION, scale_rows(a.agg, g->N, F, inv_nf));
   PHASE(EGNN_PHASE_NODE, egnn_node_mlp_forward(a.Z3, a.h_out, ws->S3, a.h_in, a.agg, p + off[B_NW1], p + off[B_NB1],
                                                p + off[B_NW2], p + off[B_NB2], g->N, F));
-  /* coordinate update (§1.7) with the post-GCL h, chunked the same way */
+  /* coordinate update (§1.7) with the post-GCL h */
   PHASE(EGNN_PHASE_GEMM, egnn_edge_in_project(ws->P, g, a.h_out, p + off[B_CW1], F));
   memset(ws->xacc, 0, 3 * (size_t)g->N * sizeof(real));
-#pragma omp parallel num_threads(ch.threads) if (ch.threads > 1)
-  {
-    const size_t slot = (size_t)F * ch.rows * (ch.threads > 1 ? omp_get_thread_num() : 0);
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t k = 0; k < ch.count; k++) {
-      int64_t e0, e1;
-      edge_chunk_range(g, k, &e0, &e1);
-      real *s = ws->S + slot;
-      real *z5 = ws->keep ? a.Z5 + (size_t)F * e0 : NULL, *z6 = ws->keep ? a.Z6 + (size_t)F * e0 : ws->Z6 + slot;
-      PHASE(EGNN_PHASE_EDGE_IN,
-            egnn_edge_in_forward_range(z5, s, g, ws->P, a.r, ws->d0, p + off[B_CW1], p + off[B_CB1], F, e0, e1));
-      PHASE(EGNN_PHASE_NODE, egnn_linear_forward(z6, s, p + off[B_CW2], p + off[B_CB2], e1 - e0, F, F));
-      PHASE(EGNN_PHASE_COORD, egnn_coord_update_forward_range(a.c, ws->xacc, g, z6, p + off[B_CW3], a.x_in, a.r,
-                                                              c->tanh, (real)c->norm_constant, F, e0, e1));
-    }
-  }
+  const edge_head crd = {g, &a, ws->xacc, p + off[B_CW3], NULL, c};
+  edge_mlp_forward(ws, g, a.r, F,
+                   &(edge_mlp){ws->keep ? a.Z5 : NULL, ws->keep ? a.Z6 : NULL, ws->Z6, p + off[B_CW1], p + off[B_CB1],
+                               p + off[B_CW2], p + off[B_CB2], EGNN_PHASE_COORD, coord_head, &crd});
   PHASE(EGNN_PHASE_COORD, coord_update_finish(a.x_out, a.x_in, ws->xacc, g->N, coef));
 }
 
