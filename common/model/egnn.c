@@ -264,7 +264,7 @@ void egnn_edge_in_forward_range(real *Z, real *S, const egnn_graph *g, const rea
                                 const real *d0, const real *W1, const real *b1, int F, int64_t e0, int64_t e1) {
   if (e1 <= e0) return;
   int64_t ia = egnn_graph_edge_atom(g, e0), ib = egnn_graph_edge_atom(g, e1 - 1);
-#pragma omp parallel if (!omp_in_parallel()) /* one thread inside block_forward's per-thread spans */
+#pragma omp parallel if (!omp_in_parallel()) /* one thread inside edge_mlp_forward's chunks */
   {
     real *wr = copy_geometry_columns(W1, F);
     real *wd = wr + F;
@@ -435,7 +435,7 @@ void egnn_attention_aggregate_forward_range(real *g_out, real *agg, const egnn_g
                                             int64_t e1) {
   if (e1 <= e0) return;
   int64_t ia = egnn_graph_edge_atom(g, e0), ib = egnn_graph_edge_atom(g, e1 - 1);
-#pragma omp parallel if (!omp_in_parallel()) /* one thread inside block_forward's per-thread spans */
+#pragma omp parallel if (!omp_in_parallel()) /* one thread inside edge_mlp_forward's chunks */
   {
     real *mu = (real *)malloc((size_t)F * sizeof(real));
 #pragma omp for schedule(static)
@@ -580,7 +580,7 @@ void egnn_coord_update_forward_range(real *c, real *acc, const egnn_graph *g, co
                                      int64_t e1) {
   if (e1 <= e0) return;
   int64_t ia = egnn_graph_edge_atom(g, e0), ib = egnn_graph_edge_atom(g, e1 - 1);
-#pragma omp parallel if (!omp_in_parallel()) /* one thread inside block_forward's per-thread spans */
+#pragma omp parallel if (!omp_in_parallel()) /* one thread inside edge_mlp_forward's chunks */
   {
     real *s6 = (real *)malloc((size_t)F * sizeof(real));
 #pragma omp for schedule(static)

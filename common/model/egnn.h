@@ -195,7 +195,9 @@ typedef enum {
 /* Accumulate per-phase wall seconds into acc[EGNN_PHASE_COUNT] from now on
  * (acc = NULL: off, the default). A process-wide switch for benchmarks: off,
  * it costs one pointer test per layer call; on, the caller owns acc and must
- * not run two EGNN calls at once. */
+ * not run two EGNN calls at once. Inside the forward's per-thread edge
+ * chunks only OpenMP thread 0 times its own share; the other threads' work
+ * shows as "other" only where thread 0 waits for them. */
 void egnn_phase_timing(double *acc);
 /* Short name of a phase ("gemm", "edge_in", ...). */
 const char *egnn_phase_name(int phase);
