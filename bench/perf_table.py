@@ -2,7 +2,9 @@
 """perf_table.py — the machine facts and the README performance table of bench/run_all.sh.
 
     perf_table.py machine                          JSON: CPU model, vector extensions, cores, OpenBLAS, date
-    perf_table.py table MACHINE.json BENCH.jsonl   the markdown table (CPU line first)
+    perf_table.py table MACHINE.json BENCH.jsonl [EGNN.out]
+                                                   the markdown table (CPU line first); with
+                                                   bench_egnn's output, its phase shares below
     perf_table.py readme README.md TABLE.md        replace the README's table between its markers
     perf_table.py train-ranks POINTS.tsv           BENCH line of bench/scaling.sh's 1- and 2-actor strong points
 """
@@ -71,6 +73,36 @@ def table(machine_path, bench_path):
     return "\n".join(out) + "\n"
 
 
+def egnn_phases(egnn_out_path):
+    """Where the EGNN's time goes, from bench_egnn's phase tables in the same run's
+    output: one column per case and pass, each phase's share of that pass."""
+    cases, case, rows = [], None, {}
+    for line in open(egnn_out_path):
+        if line.startswith("== "):  # "== qm9 network (...), 1 thread, float32"
+            net, threads = line.split()[1], line.split(", ")[-2]
+            case = f"{net.upper()} {threads}"
+        elif case and line.startswith("    ") and "ms" in line and not line.split()[0] == "phase":
+            parts = line.split()
+            pcts = [w for w in parts if w.endswith("%")]
+            name = line[:line.index(next(w for w in parts if w[0].isdigit()))].strip()
+            if len(pcts) == 2 and name:
+                if case not in cases:
+                    cases.append(case)
+                rows.setdefault(name, {})[case] = pcts
+    if not cases:
+        return ""
+    out = ["", "Where the EGNN's time goes (bench_egnn's phase timers, share of each pass; 2 threads: "
+           "thread 0's share, \"other\" includes its waits):", "",
+           "| phase | " + " | ".join(f"{c} fwd | {c} fwd+bwd" for c in cases) + " |",
+           "|---|" + "---|" * (2 * len(cases))]
+    for name, by_case in rows.items():
+        cells = []
+        for c in cases:
+            cells += by_case.get(c, ["–", "–"])
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
 def readme(readme_path, table_path):
     text = open(readme_path).read()
     if BEGIN not in text or END not in text:
@@ -98,8 +130,10 @@ def train_ranks(points_path):
 def main():
     if len(sys.argv) >= 2 and sys.argv[1] == "machine":
         print(json.dumps(machine(), indent=1))
-    elif len(sys.argv) == 4 and sys.argv[1] == "table":
+    elif len(sys.argv) in (4, 5) and sys.argv[1] == "table":
         sys.stdout.write(table(sys.argv[2], sys.argv[3]))
+        if len(sys.argv) == 5 and os.path.exists(sys.argv[4]):  # bench_egnn's output: the phase table
+            sys.stdout.write(egnn_phases(sys.argv[4]))
     elif len(sys.argv) == 3 and sys.argv[1] == "train-ranks":
         train_ranks(sys.argv[2])
     elif len(sys.argv) == 4 and sys.argv[1] == "readme":

@@ -80,7 +80,7 @@ SCALING_STRONG="1:0 2:0" SCALING_WEAK="" SCALING_ITERS="${BENCH_TRAIN_ITERS:-3}"
   grep '^BENCH ' | sed 's/^BENCH //' >> "$OUT/bench.jsonl"
 run omp_wait bash "$SRC/bench/omp_wait.sh" "$ELIGN" "$SRC/models/qm9like-base.h5" "$OUT/omp_wait"
 
-"$PY" "$SRC/bench/perf_table.py" table "$OUT/machine.json" "$OUT/bench.jsonl" > "$OUT/table.md"
+"$PY" "$SRC/bench/perf_table.py" table "$OUT/machine.json" "$OUT/bench.jsonl" "$OUT/egnn.out" > "$OUT/table.md"
 cat "$OUT/table.md"
 if [ "$UPDATE_README" = "--update-readme" ]; then
   "$PY" "$SRC/bench/perf_table.py" readme "$SRC/README.md" "$OUT/table.md" && echo "README.md table rewritten"

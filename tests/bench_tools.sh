@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/perf_table.py, the README table of bench/run_all.sh: the machine
 # facts name the CPU and its vector extensions; the table has one row per
-# BENCH line with its ratio and peak fraction; the README rewrite replaces
+# BENCH line with its ratio and peak fraction (and bench_egnn's phase shares
+# below it when given its output); the README rewrite replaces
 # only what lies between the markers, and refuses a README without them.
 # Also the BENCH line of bench/sample_ranks.sh on a tiny run (2 ranks vs 1,
 # bitwise-identical outputs). Usage: bench_tools.sh ELIGN
@@ -28,6 +29,17 @@ grep -qF "$CPU" "$T/t.md" && ok || bad "table does not name the CPU"
 grep -q "| EGNN forward | 12.5 ms | 50.0 ms (original EDM) | 4.00× | 64 % of 90 GFLOP/s | 1 | >= 0.60 of peak | yes |" "$T/t.md" &&
   ok || bad "table row: $(grep EGNN "$T/t.md")"
 [ "$(grep -c '^| ' "$T/t.md")" = 3 ] && ok || bad "rows: $(cat "$T/t.md")"
+# with bench_egnn's output: its phase shares per case and pass below the table
+cat > "$T/egnn.out" <<'EOL'
+== qm9 network (L=9, F=256, H=6), 32 molecules, 624 atoms, 12472 edges, 1 thread, float32
+  where the time goes (one pass with the phase timers on, wall clock: 187.4 ms forward, 636.5 ms fwd+bwd):
+    phase                 forward             fwd+bwd
+    gemm                154.23 ms  82.3%    510.18 ms  80.2%
+    other (phi, copies)    0.21 ms   0.1%      0.33 ms   0.1%
+EOL
+"$PY" "$SRC/bench/perf_table.py" table "$T/m.json" "$T/b.jsonl" "$T/egnn.out" > "$T/tp.md" || bad "table with phases"
+grep -qx "| gemm | 82.3% | 80.2% |" "$T/tp.md" && grep -qx "| other (phi, copies) | 0.1% | 0.1% |" "$T/tp.md" &&
+  grep -q "| phase | QM9 1 thread fwd | QM9 1 thread fwd+bwd |" "$T/tp.md" && ok || bad "phase table: $(cat "$T/tp.md")"
 printf 'intro\n<!-- perf-table:begin -->\nold table\n<!-- perf-table:end -->\nafter\n' > "$T/README.md"
 "$PY" "$SRC/bench/perf_table.py" readme "$T/README.md" "$T/t.md" || bad "readme"
 head -1 "$T/README.md" | grep -qx intro && tail -1 "$T/README.md" | grep -qx after && ! grep -q "old table" "$T/README.md" &&
