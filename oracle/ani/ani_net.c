@@ -102,8 +102,7 @@ struct ani_workspace {
   elign_real **scratch; /* [cap_threads] */
   /* column compaction */
   int *cols;                               /* [K] AEV column of each compact column */
-  int n_cols;
-  ani_aev_layout layout; /* the compact AEV rows of this species set (row_length = n_cols); cols derives from it */
+  ani_aev_layout layout; /* the compact AEV rows of this species set (K = row_length); cols derives from it */
   int *run_start; /* [n_runs + 1]: compact columns that start a run of consecutive AEV columns */
   int n_runs;
   const ani_model *packed_model;           /* cache key: model … */
@@ -475,7 +474,7 @@ static void ensure_tapes(ani_workspace *ws, const ani_model *m, int64_t n_mol, c
  * block or a species pair's angular block at a time, consecutive AEV
  * columns, so the first-layer weights are packed by run (memcpy). */
 static void find_column_runs(ani_workspace *ws) {
-  const int K = ws->n_cols;
+  const int K = ws->layout.row_length;
   elign_free(ws->run_start);
   ws->run_start = elign_malloc((size_t)(K + 1) * sizeof(int), "ani:run_start");
   int n = 0;
@@ -516,7 +515,6 @@ static void prepare_columns(ani_workspace *ws, const ani_model *m, unsigned mask
     for (int b = a; b < S; b++)
       if (lay->angular_of[a][b] >= 0)
         for (int k = 0; k < p->angular_block; k++) ws->cols[lay->angular_of[a][b] + k] = full.angular_of[a][b] + k;
-  ws->n_cols = lay->row_length;
   find_column_runs(ws);
   ws->w1_ready = ws->w1t_ready = 0;
   ws->packed_model = m;
@@ -526,7 +524,7 @@ static void prepare_columns(ani_workspace *ws, const ani_model *m, unsigned mask
 /* Member rows of W1 (M·n1, D) of species s restricted to the compact
  * columns: w1_packed[s] (M·n1, K), copied by column runs. */
 static void pack_first_layer(ani_workspace *ws, const ani_model *m, int s) {
-  const int64_t D = m->aev.aev_length, K = ws->n_cols, rows = (int64_t)m->n_members * m->nets[s].layer[0].n_out;
+  const int64_t D = m->aev.aev_length, K = ws->layout.row_length, rows = (int64_t)m->n_members * m->nets[s].layer[0].n_out;
   if (rows * K > ws->cap_w1[s]) {
     grow((void **)&ws->w1_packed[s], (size_t)(rows * K) * sizeof(elign_real), "ani:w1_packed");
     ws->cap_w1[s] = rows * K;
@@ -542,7 +540,7 @@ static void pack_first_layer(ani_workspace *ws, const ani_model *m, int s) {
  * forward: w1t_packed[s], from `w1` (M·n1, K). */
 static void pack_first_layer_transposed(ani_workspace *ws, const ani_model *m, int s, const elign_real *w1,
                                         int64_t ldw1) {
-  const int64_t K = ws->n_cols, n1 = m->nets[s].layer[0].n_out, M = m->n_members;
+  const int64_t K = ws->layout.row_length, n1 = m->nets[s].layer[0].n_out, M = m->n_members;
   if (M * n1 * K > ws->cap_w1t[s]) {
     grow((void **)&ws->w1t_packed[s], (size_t)(M * n1 * K) * sizeof(elign_real), "ani:w1t_packed");
     ws->cap_w1t[s] = M * n1 * K;
@@ -558,7 +556,7 @@ static void pack_first_layer_transposed(ani_workspace *ws, const ani_model *m, i
  * molecule's species never read it, and building it for all of them made a
  * call after a change of species set ~10× the cost of a call. */
 static void ensure_first_layers(ani_workspace *ws, const ani_model *m, const int64_t *n_s, const int *one_pass) {
-  const int D = m->aev.aev_length, K = ws->n_cols;
+  const int D = m->aev.aev_length, K = ws->layout.row_length;
   for (int s = 0; s < m->n_species; s++) {
     if (!n_s[s]) continue;
     if (K < D && !(ws->w1_ready >> s & 1u)) {
@@ -622,7 +620,7 @@ static void sum_member_gradients(elign_real *g, const elign_real *terms, int64_t
 static void gradient_to_forces(double *forces_out, ani_workspace *ws, const ani_model *m, int64_t n_mol,
                                const int64_t *offsets, const int *status, const double *pos, const int64_t *n_s,
                                const int *one_pass, int only) {
-  const int S = m->n_species, D = m->aev.aev_length, K = ws->n_cols, M = m->n_members;
+  const int S = m->n_species, D = m->aev.aev_length, K = ws->layout.row_length, M = m->n_members;
   /* Γ_s = Z1cat_s (n_s, M·n1) · W1stack_s (M·n1, K) in row blocks */
   int64_t n_tasks = 0, task_start[ANI_MAX_SPECIES + 1];
   for (int s = 0; s < S; s++) {
@@ -701,7 +699,7 @@ elign_status ani_compute_ex(ani_model *m, ani_workspace *ws, int64_t n_mol, cons
     }
   }
   prepare_columns(ws, m, mask);
-  const int K = ws->n_cols;
+  const int K = ws->layout.row_length;
   for (int s = 0; s < S; s++)
     if (n_s[s]) ensure_rows(ws, m, s, n_s[s], K);
   for (int64_t i = 0; i < n_atoms; i++)
