@@ -73,22 +73,21 @@ def table(machine_path, bench_path):
     return "\n".join(out) + "\n"
 
 
+# a phase row of bench_egnn's table: "    edge_in   15.46 ms   8.2%    70.19 ms  11.0%"
+PHASE_ROW = re.compile(r"^    (\S.*?)\s+[\d.]+ ms\s+([\d.]+%)\s+[\d.]+ ms\s+([\d.]+%)\s*$")
+
+
 def egnn_phases(egnn_out_path):
     """Where the EGNN's time goes, from bench_egnn's phase tables in the same run's
     output: one column per case and pass, each phase's share of that pass."""
     cases, case, rows = [], None, {}
     for line in open(egnn_out_path):
         if line.startswith("== "):  # "== qm9 network (...), 1 thread, float32"
-            net, threads = line.split()[1], line.split(", ")[-2]
-            case = f"{net.upper()} {threads}"
-        elif case and line.startswith("    ") and "ms" in line and not line.split()[0] == "phase":
-            parts = line.split()
-            pcts = [w for w in parts if w.endswith("%")]
-            name = line[:line.index(next(w for w in parts if w[0].isdigit()))].strip()
-            if len(pcts) == 2 and name:
-                if case not in cases:
-                    cases.append(case)
-                rows.setdefault(name, {})[case] = pcts
+            case = f"{line.split()[1].upper()} {line.split(', ')[-2]}"
+        elif case and (row := PHASE_ROW.match(line)):
+            if case not in cases:
+                cases.append(case)
+            rows.setdefault(row.group(1), {})[case] = [row.group(2), row.group(3)]
     if not cases:
         return ""
     out = ["", "Where the EGNN's time goes (bench_egnn's phase timers, share of each pass; 2 threads: "
