@@ -60,20 +60,26 @@ static elign_real store(elign_real alpha, elign_real s, elign_real beta, elign_r
   return beta != 0 ? SFMA(alpha, s, beta * old) : alpha * s;
 }
 
+/* Output (r, j)'s k blocks, each an fma chain from 0, added in order after
+ * `start` — or, with from_zero, starting from the first block itself. */
+static elign_real block_chains(int r, int j, int k, int kblock, const elign_real *a, int64_t lda, const elign_real *b,
+                               int64_t ldb, int from_zero, elign_real start) {
+  elign_real total = start;
+  for (int k0 = 0; k0 < k; k0 += kblock) {
+    elign_real acc = 0;
+    for (int q = k0; q < k0 + kblock && q < k; q++) acc = SFMA(a[r * lda + q], b[(int64_t)q * ldb + j], acc);
+    total = k0 == 0 && from_zero ? acc : total + acc;
+  }
+  return total;
+}
+
 /* The definition: c = store(alpha, chain over each k block with the blocks
  * added in order, beta, c_old). */
 static void reference_blocks(int m, int n, int k, int kblock, elign_real alpha, const elign_real *a, int64_t lda,
                              const elign_real *b, int64_t ldb, elign_real beta, elign_real *c, int64_t ldc) {
   for (int r = 0; r < m; r++)
-    for (int j = 0; j < n; j++) {
-      elign_real total = 0;
-      for (int k0 = 0; k0 < k; k0 += kblock) {
-        elign_real acc = 0;
-        for (int q = k0; q < k0 + kblock && q < k; q++) acc = SFMA(a[r * lda + q], b[(int64_t)q * ldb + j], acc);
-        total = k0 == 0 ? acc : total + acc;
-      }
-      c[r * ldc + j] = store(alpha, total, beta, c[r * ldc + j]);
-    }
+    for (int j = 0; j < n; j++)
+      c[r * ldc + j] = store(alpha, block_chains(r, j, k, kblock, a, lda, b, ldb, 1, 0), beta, c[r * ldc + j]);
 }
 
 static int same_bits(const elign_real *x, int64_t ldx, const elign_real *y, int64_t ldy, int rows, int cols) {
@@ -178,15 +184,7 @@ static void check_shape(int m, int n, int k, int pad, elign_real alpha, elign_re
     elign_real *ct2 = copy_matrix(c0, m, ldc), *want2 = copy_matrix(c0, m, ldc);
     elign_gemm_fixed_tn_acc(m, n, k, at, ldat, b, ldb, ct2, ldc);
     for (int r = 0; r < m; r++)
-      for (int j = 0; j < n; j++) {
-        elign_real total = want2[r * ldc + j];
-        for (int k0 = 0; k0 < k; k0 += 256) {
-          elign_real acc = 0;
-          for (int q = k0; q < k0 + 256 && q < k; q++) acc = SFMA(a[r * lda + q], b[(int64_t)q * ldb + j], acc);
-          total = total + acc;
-        }
-        want2[r * ldc + j] = total;
-      }
+      for (int j = 0; j < n; j++) want2[r * ldc + j] = block_chains(r, j, k, 256, a, lda, b, ldb, 0, want2[r * ldc + j]);
     exact = same_bits(ct2, ldc, want2, ldc, m, n);
     if (!exact) fprintf(stderr, "elign_gemm_fixed_tn_acc m=%d n=%d k=%d pad=%d: differs from its definition\n", m, n, k, pad);
     CHECK(exact);
