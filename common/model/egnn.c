@@ -124,12 +124,6 @@ static void add_row_sums_strided(real *dst, int inc, const real *rows, int ld, i
 }
 static void add_row_sums(real *dst, const real *rows, int64_t n, int F) { add_row_sums_strided(dst, 1, rows, F, n, F); }
 
-/* Y[m][:] = b for every row m. */
-static void fill_rows(real *Y, int64_t M, int K, const real *b) {
-#pragma omp parallel for schedule(static)
-  for (int64_t m = 0; m < M; m++) memcpy(Y + m * K, b, (size_t)K * sizeof(real));
-}
-
 /* S = SiLU(Z) elementwise over n values. */
 static void silu_fwd(real *S, const real *Z, int64_t n) {
 #pragma omp parallel for schedule(static)
@@ -536,8 +530,7 @@ void egnn_attention_aggregate_backward(real *dZ2, real *dZsum, real *dw, real *d
  * W3 [F, 2F], W4 [F, F]. S3 (N,F) scratch. */
 void egnn_node_mlp_forward(real *Z3, real *h_mid, real *S3, const real *h, const real *agg, const real *W3,
                              const real *b3, const real *W4, const real *b4, int64_t N, int F) {
-  fill_rows(Z3, N, F, b3);
-  GEMM(elign_gemm_xwt((int)N, F, F, 1, h, F, W3, 2 * F, 1, Z3, F));
+  GEMM(elign_gemm_xwt_bias((int)N, F, F, h, F, W3, 2 * F, b3, Z3, F));
   GEMM(elign_gemm_xwt((int)N, F, F, 1, agg, F, W3 + F, 2 * F, 1, Z3, F));
   silu_fwd(S3, Z3, N * F);
 #pragma omp parallel for schedule(static)
