@@ -102,6 +102,12 @@ void *elign_malloc(size_t bytes, const char *label) {
   return check_alloc(malloc(bytes ? bytes : 1), bytes, label);
 }
 
+void *elign_malloc_aligned(size_t bytes, const char *label) {
+  void *p = NULL;
+  if (posix_memalign(&p, 64, bytes ? bytes : 1)) p = NULL;
+  return check_alloc(p, bytes, label);
+}
+
 void *elign_calloc(size_t count, size_t size, const char *label) {
   if (count == 0 || size == 0) count = size = 1;
   return check_alloc(calloc(count, size), count * size, label);

@@ -74,6 +74,10 @@ _Noreturn void elign_abort(const char *src_file, int src_line, const char *what)
  * input that a caller could handle). Zero-size requests return a valid
  * pointer. elign_free accepts NULL. */
 void *elign_malloc(size_t bytes, const char *label);
+/* The same on a 64-byte boundary (a cache line, an AVX-512 vector): for
+ * arrays whose rows the vector kernels load whole, where a row split over
+ * two lines costs two loads (malloc gives 16 bytes). Freed by elign_free. */
+void *elign_malloc_aligned(size_t bytes, const char *label);
 void *elign_calloc(size_t count, size_t size, const char *label);
 void *elign_realloc(void *ptr, size_t bytes, const char *label);
 char *elign_strdup(const char *s, const char *label);

@@ -440,7 +440,7 @@ static elign_status read_network(const char *dir, int member, int s, ani_model *
   net->n_layers = n_layers;
   int n1 = layers[0].nodes;
   if (member == 0) {
-    m->w1_stack[s] = elign_malloc((size_t)M * n1 * D * sizeof(elign_real), "ani:w1_stack");
+    m->w1_stack[s] = elign_malloc_aligned((size_t)M * n1 * D * sizeof(elign_real), "ani:w1_stack");
     m->b1_stack[s] = elign_malloc((size_t)M * n1 * sizeof(elign_real), "ani:b1_stack");
   } else if (m->nets[s].layer[0].n_out != n1) {
     return ELIGN_FAIL(err, ELIGN_ERR_FORMAT, "%s: first layer has %d nodes, member 0 has %d (must agree)", path, n1,
@@ -455,7 +455,7 @@ static elign_status read_network(const char *dir, int member, int s, ani_model *
       L->w = m->w1_stack[s] + (size_t)member * n1 * D;
       L->b = m->b1_stack[s] + (size_t)member * n1;
     } else {
-      L->w = elign_malloc((size_t)L->n_out * L->n_in * sizeof(elign_real), "ani:w");
+      L->w = elign_malloc_aligned((size_t)L->n_out * L->n_in * sizeof(elign_real), "ani:w");
       L->b = elign_malloc((size_t)L->n_out * sizeof(elign_real), "ani:b");
     }
     char fpath[2 * ANI_PATH_MAX + 256];
@@ -464,7 +464,7 @@ static elign_status read_network(const char *dir, int member, int s, ani_model *
     snprintf(fpath, sizeof fpath, "%s/%s", dir, layers[l].bfile);
     if ((st = read_float32_file(fpath, layers[l].bcount, L->b, err))) return st;
     if (l > 0 && l < n_layers - 1) { /* the fixed-order forward streams W by input (common/nn/gemm_fixed.h) */
-      L->wt = elign_malloc((size_t)L->n_out * L->n_in * sizeof(elign_real), "ani:wt");
+      L->wt = elign_malloc_aligned((size_t)L->n_out * L->n_in * sizeof(elign_real), "ani:wt");
       elign_transpose_blocked(L->wt, L->w, L->n_in, L->n_out, L->n_in);
     }
   }

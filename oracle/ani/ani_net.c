@@ -401,7 +401,7 @@ static void member_item(double *y, elign_real *z1, int64_t ld1, const ani_net *n
 
 static void grow(void **buf, size_t bytes, const char *label) {
   elign_free(*buf);
-  *buf = elign_malloc(bytes ? bytes : 1, label);
+  *buf = elign_malloc_aligned(bytes, label); /* rows on cache lines: see elign_malloc_aligned */
 }
 
 static void ensure_atoms(ani_workspace *ws, const ani_model *m, int64_t n_atoms) {
