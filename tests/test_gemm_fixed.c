@@ -6,7 +6,10 @@
  *    partial vector groups, scalar column tails, k across the k blocks,
  *    strided operands, alpha ≠ 1, beta = 0 and beta ≠ 0), and the
  *    transposed-weight forms (W packed per call, and W packed per panel)
- *    equal to the plain one on an explicit transpose.
+ *    equal to the plain one on an explicit transpose. The 16-lane product
+ *    (elign_gemm_fixed_lanes) bit for bit its definition (each output the
+ *    dot of elign_dot_rows_fixed) at every row count through its tiles,
+ *    with output and k tails; aligned groups of zero columns dropped keep it.
  * 2. Close to a double-precision product (the definition is a GEMM).
  * 3. Row independence: any subset of rows, at any position, computed alone
  *    gives the same bits (what makes a molecule's numbers batch-independent).
@@ -263,6 +266,70 @@ static void check_wt_every_row_count(void) {
     }
 }
 
+/* The definition of one elign_gemm_fixed_lanes output: lane q mod 16
+ * chains its steps in order, then the pairwise tree. */
+static elign_real lanes_dot(int k, const elign_real *x, const elign_real *y) {
+  elign_real lane[16] = {0};
+  for (int q = 0; q < k; q++) lane[q % 16] = SFMA(x[q], y[q], lane[q % 16]);
+  for (int w = 8; w >= 1; w /= 2)
+    for (int j = 0; j < w; j++) lane[j] += lane[j + w];
+  return lane[0];
+}
+
+/* elign_gemm_fixed_lanes bitwise its definition at every row count through
+ * its 4-, 2- and 1-row tiles, output tails (n mod 16), k tails and padded
+ * strides; and aligned groups of zero columns dropped keep the bits. */
+static void check_lanes(void) {
+  const int ms[] = {1, 2, 3, 4, 5, 6, 7, 9, 11, 13, 40};
+  const int ns[] = {1, 3, 16, 17, 33, 64, 100};
+  const int ks[] = {1, 5, 16, 37, 160, 300};
+  int cases = 0, exact = 1;
+  for (size_t i = 0; i < sizeof ms / sizeof *ms; i++)
+    for (size_t j = 0; j < sizeof ns / sizeof *ns; j++)
+      for (size_t q = 0; q < sizeof ks / sizeof *ks; q++) {
+        const int m = ms[i], n = ns[j], k = ks[q], pad = (int)((i + j + q) % 3);
+        const int64_t lda = k + pad, ldw = k + 2 * pad, ldc = n + pad;
+        elign_real *a = random_matrix(m, lda), *w = random_matrix(n, ldw), *c = random_matrix(m, ldc);
+        elign_real *before = copy_matrix(c, m, ldc);
+        elign_gemm_fixed_lanes(m, n, k, a, lda, w, ldw, c, ldc);
+        int ok = 1;
+        for (int r = 0; r < m; r++) {
+          for (int col = 0; col < n; col++) {
+            const elign_real want = lanes_dot(k, a + r * lda, w + col * ldw);
+            ok &= !memcmp(&want, &c[r * ldc + col], sizeof want);
+          }
+          for (int col = n; col < ldc; col++) ok &= c[r * ldc + col] == before[r * ldc + col]; /* padding untouched */
+        }
+        if (!ok) fprintf(stderr, "elign_gemm_fixed_lanes m=%d n=%d k=%d: differs from its definition\n", m, n, k);
+        exact &= ok;
+        cases++;
+        free(a), free(w), free(c), free(before);
+      }
+  CHECK(exact);
+  /* compaction: every third aligned group of 16 columns zero in A and dropped */
+  const int m = 7, n = 40, k = 384;
+  elign_real *a = random_matrix(m, k), *w = random_matrix(n, k);
+  elign_real *ac = malloc(sizeof(elign_real) * m * k), *wc = malloc(sizeof(elign_real) * n * k);
+  int kc = 0;
+  for (int q = 0; q < k; q++) {
+    if ((q / 16) % 3 == 1) {
+      for (int r = 0; r < m; r++) a[(int64_t)r * k + q] = 0;
+      continue;
+    }
+    for (int r = 0; r < m; r++) ac[(int64_t)r * k + kc] = a[(int64_t)r * k + q];
+    for (int r = 0; r < n; r++) wc[(int64_t)r * k + kc] = w[(int64_t)r * k + q];
+    kc++;
+  }
+  elign_real *c = malloc(sizeof(elign_real) * m * n), *cc = malloc(sizeof(elign_real) * m * n);
+  elign_gemm_fixed_lanes(m, n, k, a, k, w, k, c, n);
+  elign_gemm_fixed_lanes(m, n, kc, ac, k, wc, k, cc, n);
+  const int compact_ok = same_bits(c, n, cc, n, m, n);
+  CHECK(compact_ok);
+  printf("lanes product (%d shapes): %s; aligned compaction (%d of %d columns): %s\n", cases,
+         exact ? "bitwise its definition" : "DIFFERS", kc, k, compact_ok ? "bitwise" : "DIFFERS");
+  free(a), free(w), free(ac), free(wc), free(c), free(cc);
+}
+
 /* Zero columns of A (and the matching rows of B) dropped: same bits. */
 static void check_compaction(void) {
   const int m = 9, n = 96, k = 384;
@@ -474,6 +541,7 @@ int main(void) {
   check_row_independence();
   check_wt_every_row_count();
   check_compaction();
+  check_lanes();
   check_threads();
   check_rowwise_products();
   return test_main_result("gemm_fixed");

@@ -719,3 +719,230 @@ void elign_dot_rows_fixed(int m, int k, const elign_real *a, int64_t lda, const 
 #endif
   for (; r < m; r++) y[r] = dot_row_lanes(k, a + r * lda, v);
 }
+
+/* ---- many outputs of 16-lane dots: C = A · Wᵀ ------------------------------ */
+
+/* Every output C[r][j] is dot_row_lanes of row r of A with row j of W: the
+ * weights are read along their rows, so neither the forward of a layer
+ * (this product) nor its backward (elign_gemm_fixed on the same W, vectors
+ * along W's rows) transposes them. A tile keeps one 16-lane accumulator per
+ * output and sums each by the tree at the end; the trees of 16 outputs run
+ * together as a transpose-and-add network whose every add is one of the
+ * tree's own, lane by lane. */
+#if (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))) && !defined(ELIGN_DOUBLE) &&                 \
+    !defined(ELIGN_GEMM_FIXED_SCALAR)
+/* W's rows j0 … j0 + 15 of a block of outputs (past n: the last row again,
+ * computed on and not stored) and the next block's (past n: the block's
+ * own, prefetched again for nothing). */
+static void lanes_block_rows(const float *rows[16], const float *next[16], const float *w, int64_t ldw, int n,
+                             int j0) {
+  for (int o = 0; o < 16; o++) {
+    rows[o] = w + (int64_t)(j0 + o < n ? j0 + o : n - 1) * ldw;
+    next[o] = j0 + 16 + o < n ? w + (int64_t)(j0 + 16 + o) * ldw : rows[o];
+  }
+}
+#endif
+
+#if defined(__AVX512F__) && !defined(ELIGN_DOUBLE) && !defined(ELIGN_GEMM_FIXED_SCALAR)
+#define LANES_VECTOR 1
+/* The tree's levels on pairs of registers, each register holding the
+ * partial lanes of several outputs.
+ * w = 8: x, y one output each → [x_j + x_j+8 | y_j + y_j+8] (j < 8). */
+static inline __m512 lanes_level8(__m512 x, __m512 y) {
+  return _mm512_add_ps(_mm512_shuffle_f32x4(x, y, 0x44), _mm512_shuffle_f32x4(x, y, 0xEE));
+}
+/* w = 4: two outputs per register (8 lanes each) → four outputs, 4 lanes each. */
+static inline __m512 lanes_level4(__m512 x, __m512 y) {
+  return _mm512_add_ps(_mm512_shuffle_f32x4(x, y, 0x88), _mm512_shuffle_f32x4(x, y, 0xDD));
+}
+/* w = 2: four outputs per register (one per 128-bit lane) → eight, 2 lanes each. */
+static inline __m512 lanes_level2(__m512 x, __m512 y) {
+  const __m512d a = _mm512_castps_pd(x), b = _mm512_castps_pd(y);
+  return _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+}
+/* w = 1: eight outputs → sixteen sums. */
+static inline __m512 lanes_level1(__m512 x, __m512 y) {
+  return _mm512_add_ps(_mm512_shuffle_ps(x, y, 0x88), _mm512_shuffle_ps(x, y, 0xDD));
+}
+/* The 16 accumulators' trees; element i of the result is accumulator i's sum
+ * (the network leaves accumulator q + 4t in element 4q + t; one permutation
+ * puts it back). */
+static inline __m512 lanes_trees(const __m512 acc[16]) {
+  __m512 s[8], u[4], v[2];
+  for (int i = 0; i < 8; i++) s[i] = lanes_level8(acc[2 * i], acc[2 * i + 1]);
+  for (int i = 0; i < 4; i++) u[i] = lanes_level4(s[2 * i], s[2 * i + 1]);
+  for (int i = 0; i < 2; i++) v[i] = lanes_level2(u[2 * i], u[2 * i + 1]);
+  const __m512i back = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return _mm512_permutexvar_ps(back, lanes_level1(v[0], v[1]));
+}
+
+/* Rows [0, tr) × outputs [0, to) (tr · to = 16) of C from tr rows of A and
+ * the W rows w_rows[0 … to−1]; k in steps of 16, the last one masked (the
+ * lanes past k keep their chain). Outputs ≥ n_valid are computed on a
+ * repeated row and not stored. With pf (a constant), the rows next_rows[0 …
+ * to−1] (the next block's) are prefetched along. */
+static inline __attribute__((always_inline)) void lanes_tile(const int tr, const int to, const int pf, int k,
+                                                             const float *a, int64_t lda, const float *const *w_rows,
+                                                             const float *const *next_rows, float *c, int64_t ldc,
+                                                             int n_valid) {
+  __m512 acc[16];
+  for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
+  int q = 0;
+  for (; q + 16 <= k; q += 16) {
+    if (pf)
+      for (int o = 0; o < to; o++) __builtin_prefetch(next_rows[o] + q, 0, 3);
+    __m512 x[4];
+    for (int r = 0; r < tr; r++) {
+      x[r] = _mm512_loadu_ps(a + r * lda + q);
+      KEEP_IN_REGISTER(x[r]);
+    }
+    for (int o = 0; o < to; o++) {
+      __m512 v = _mm512_loadu_ps(w_rows[o] + q);
+      if (tr > 1) KEEP_IN_REGISTER(v);
+      for (int r = 0; r < tr; r++) acc[r * to + o] = _mm512_fmadd_ps(x[r], v, acc[r * to + o]);
+    }
+  }
+  if (q < k) {
+    const __mmask16 km = (__mmask16)((1u << (k - q)) - 1u);
+    for (int o = 0; o < to; o++) {
+      const __m512 v = _mm512_maskz_loadu_ps(km, w_rows[o] + q);
+      for (int r = 0; r < tr; r++)
+        acc[r * to + o] = _mm512_mask3_fmadd_ps(_mm512_maskz_loadu_ps(km, a + r * lda + q), v, acc[r * to + o], km);
+    }
+  }
+  const __m512 sums = lanes_trees(acc);
+  const __mmask16 cm = (__mmask16)((1u << (n_valid < to ? n_valid : to)) - 1u);
+  for (int r = 0; r < tr; r++) {
+    const __m512i from = _mm512_add_epi32(_mm512_set1_epi32(r * to), /* row r's outputs to the front */
+                                          _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+    _mm512_mask_storeu_ps(c + r * ldc, cm, _mm512_permutexvar_ps(from, sums));
+  }
+}
+
+/* The 16 outputs from j0: 4 rows at a time by 4 × 4 tiles (a W block of
+ * 16 rows is read by every row group from L1), then pairs (2 × 8), then
+ * the last row (1 × 16). The first row group prefetches the next block. */
+static void lanes_block(int m, int n, int k, const float *a, int64_t lda, const float *w, int64_t ldw, float *c,
+                        int64_t ldc, int j0) {
+  const float *rows[16], *next[16];
+  lanes_block_rows(rows, next, w, ldw, n, j0);
+  const int valid = n - j0;
+  int r = 0;
+  for (; r + 4 <= m; r += 4)
+    for (int o = 0; o < valid && o < 16; o += 4) {
+      if (r == 0) lanes_tile(4, 4, 1, k, a, lda, rows + o, next + o, c + j0 + o, ldc, valid - o);
+      else lanes_tile(4, 4, 0, k, a + r * lda, lda, rows + o, next + o, c + r * ldc + j0 + o, ldc, valid - o);
+    }
+  for (; r + 2 <= m; r += 2)
+    for (int o = 0; o < valid && o < 16; o += 8) {
+      if (r == 0) lanes_tile(2, 8, 1, k, a, lda, rows + o, next + o, c + j0 + o, ldc, valid - o);
+      else lanes_tile(2, 8, 0, k, a + r * lda, lda, rows + o, next + o, c + r * ldc + j0 + o, ldc, valid - o);
+    }
+  if (r < m) {
+    if (r == 0) lanes_tile(1, 16, 1, k, a, lda, rows, next, c + j0, ldc, valid);
+    else lanes_tile(1, 16, 0, k, a + r * lda, lda, rows, next, c + r * ldc + j0, ldc, valid);
+  }
+}
+#elif defined(__AVX2__) && defined(__FMA__) && !defined(ELIGN_DOUBLE) && !defined(ELIGN_GEMM_FIXED_SCALAR)
+#define LANES_VECTOR 1
+/* 16 lanes as two registers (lanes 0–7 and 8–15): level w = 8 is their
+ * sum. The other levels for four outputs s[0 … 3] (8 lanes each) at once:
+ * w = 4 on 128-bit halves, w = 2 on 64-bit pairs, w = 1 on neighbours; the
+ * sums land in elements 0, 4, 1, 5 and are put back in order. */
+static inline __m256 lanes_trees4(const __m256 s[4]) {
+  const __m256 u0 = _mm256_add_ps(_mm256_permute2f128_ps(s[0], s[1], 0x20), _mm256_permute2f128_ps(s[0], s[1], 0x31));
+  const __m256 u1 = _mm256_add_ps(_mm256_permute2f128_ps(s[2], s[3], 0x20), _mm256_permute2f128_ps(s[2], s[3], 0x31));
+  const __m256d d0 = _mm256_castps_pd(u0), d1 = _mm256_castps_pd(u1);
+  const __m256 v = _mm256_add_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(d0, d1)), _mm256_castpd_ps(_mm256_unpackhi_pd(d0, d1)));
+  const __m256 t = _mm256_add_ps(_mm256_shuffle_ps(v, v, 0x88), _mm256_shuffle_ps(v, v, 0xDD));
+  return _mm256_permutevar8x32_ps(t, _mm256_setr_epi32(0, 4, 1, 5, 0, 0, 0, 0));
+}
+
+/* Rows [0, tr) (tr ≤ 2) × outputs [0, 2) of C from tr rows of A and the W
+ * rows w_rows[0], w_rows[1]; as the AVX-512 tile otherwise (masked last k
+ * step, outputs ≥ n_valid not stored, pf rows prefetched 16 ahead). */
+static inline __attribute__((always_inline)) void lanes_tile(const int tr, const int pf, int k, const float *a,
+                                                             int64_t lda, const float *const *w_rows,
+                                                             const float *const *next_rows, float *c, int64_t ldc,
+                                                             int n_valid) {
+  __m256 lo[4], hi[4];
+  for (int i = 0; i < 4; i++) lo[i] = hi[i] = _mm256_setzero_ps();
+  int q = 0;
+  for (; q + 16 <= k; q += 16) {
+    if (pf)
+      for (int o = 0; o < 2; o++) __builtin_prefetch(next_rows[o] + q, 0, 3);
+    __m256 xl[2], xh[2];
+    for (int r = 0; r < tr; r++) {
+      xl[r] = _mm256_loadu_ps(a + r * lda + q);
+      xh[r] = _mm256_loadu_ps(a + r * lda + q + 8);
+    }
+    for (int o = 0; o < 2; o++) {
+      __m256 vl = _mm256_loadu_ps(w_rows[o] + q), vh = _mm256_loadu_ps(w_rows[o] + q + 8);
+      if (tr > 1) {
+        KEEP_IN_REGISTER(vl);
+        KEEP_IN_REGISTER(vh);
+      }
+      for (int r = 0; r < tr; r++) {
+        lo[2 * r + o] = _mm256_fmadd_ps(xl[r], vl, lo[2 * r + o]);
+        hi[2 * r + o] = _mm256_fmadd_ps(xh[r], vh, hi[2 * r + o]);
+      }
+    }
+  }
+  if (q < k) { /* lanes past k keep their chain (a blend, not fma(0, 0, acc), which could flip −0) */
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i ml = _mm256_cmpgt_epi32(_mm256_set1_epi32(k - q), idx);
+    const __m256i mh = _mm256_cmpgt_epi32(_mm256_set1_epi32(k - q - 8), idx);
+    for (int o = 0; o < 2; o++) {
+      const __m256 vl = _mm256_maskload_ps(w_rows[o] + q, ml), vh = _mm256_maskload_ps(w_rows[o] + q + 8, mh);
+      for (int r = 0; r < tr; r++) {
+        const int i = 2 * r + o;
+        const __m256 xl = _mm256_maskload_ps(a + r * lda + q, ml), xh = _mm256_maskload_ps(a + r * lda + q + 8, mh);
+        lo[i] = _mm256_blendv_ps(lo[i], _mm256_fmadd_ps(xl, vl, lo[i]), _mm256_castsi256_ps(ml));
+        hi[i] = _mm256_blendv_ps(hi[i], _mm256_fmadd_ps(xh, vh, hi[i]), _mm256_castsi256_ps(mh));
+      }
+    }
+  }
+  __m256 s[4];
+  for (int i = 0; i < 4; i++) s[i] = _mm256_add_ps(lo[i], hi[i]);
+  float sums[8];
+  _mm256_storeu_ps(sums, lanes_trees4(s));
+  for (int r = 0; r < tr; r++)
+    for (int o = 0; o < 2 && o < n_valid; o++) c[r * ldc + o] = sums[2 * r + o];
+}
+
+/* The 16 outputs from j0, two rows by two outputs at a time (the W block
+ * of 16 rows read by every row pair from L1), then the last row; the first
+ * rows prefetch the next block. */
+static void lanes_block(int m, int n, int k, const float *a, int64_t lda, const float *w, int64_t ldw, float *c,
+                        int64_t ldc, int j0) {
+  const float *rows[16], *next[16];
+  lanes_block_rows(rows, next, w, ldw, n, j0);
+  const int valid = n - j0;
+  for (int r = 0; r < m; r += 2)
+    for (int o = 0; o < valid && o < 16; o += 2) {
+      float *cr = c + r * ldc + j0 + o;
+      if (r + 2 > m) lanes_tile(1, r == 0, k, a + r * lda, lda, rows + o, next + o, cr, ldc, valid - o);
+      else if (r == 0) lanes_tile(2, 1, k, a, lda, rows + o, next + o, cr, ldc, valid - o);
+      else lanes_tile(2, 0, k, a + r * lda, lda, rows + o, next + o, cr, ldc, valid - o);
+    }
+}
+#endif
+
+#ifndef LANES_ROW_BLOCK
+#define LANES_ROW_BLOCK 128
+#endif
+void elign_gemm_fixed_lanes(int m, int n, int k, const elign_real *a, int64_t lda, const elign_real *w, int64_t ldw,
+                            elign_real *c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+#ifdef LANES_VECTOR
+  /* rows in blocks of LANES_ROW_BLOCK, each swept over all outputs: every
+   * 16 outputs re-read the block's rows of A, which then stay in L2 beside W */
+  for (int r0 = 0; r0 < m; r0 += LANES_ROW_BLOCK) {
+    const int rows = m - r0 < LANES_ROW_BLOCK ? m - r0 : LANES_ROW_BLOCK;
+    for (int j0 = 0; j0 < n; j0 += 16) lanes_block(rows, n, k, a + (int64_t)r0 * lda, lda, w, ldw, c + (int64_t)r0 * ldc, ldc, j0);
+  }
+#else
+  for (int r = 0; r < m; r++)
+    for (int j = 0; j < n; j++) c[(int64_t)r * ldc + j] = dot_row_lanes(k, a + (int64_t)r * lda, w + (int64_t)j * ldw);
+#endif
+}

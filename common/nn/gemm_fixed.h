@@ -127,6 +127,18 @@ void elign_gemm_fixed_blocksum(int m, int n, int k, int kblock, elign_real alpha
  * pairwise tree — the same for every row, vector width and batch. */
 void elign_dot_rows_fixed(int m, int k, const elign_real *a, int64_t lda, const elign_real *v, elign_real *y);
 
+/* C (m, n) = A (m, k) · Wᵀ with W (n, k), row stride ldw; C overwritten:
+ * each C[r][j] is the dot of elign_dot_rows_fixed (16 interleaved chains,
+ * lane j taking k ≡ j mod 16, then the fixed pairwise tree) of row r of A
+ * with row j of W — for every row count, vector width and batch. W is read
+ * along its rows, so a layer whose backward reads the same W (chains over
+ * its rows, elign_gemm_fixed) never transposes it. Dropping columns of A
+ * that are exactly zero (and the matching columns of W) keeps the bits when
+ * the dropped columns come in whole aligned groups of 16 (each lane's chain
+ * then loses only steps fma(0, w, acc) = acc). One thread. */
+void elign_gemm_fixed_lanes(int m, int n, int k, const elign_real *a, int64_t lda, const elign_real *w, int64_t ldw,
+                            elign_real *c, int64_t ldc);
+
 /* bt (k, n) = wᵀ for W (n, k) with row stride ldw, in 16 × 16 blocks so
  * that reads and writes both stay in a few cache lines: the Wᵀ copies the
  * kernels above stream (a Linear's weight, the ANI networks' layers). */
