@@ -5,11 +5,11 @@
  *    chains, for shapes that hit every tile (rows 1 … 6 and beyond, full and
  *    partial vector groups, scalar column tails, k across the k blocks,
  *    strided operands, alpha ≠ 1, beta = 0 and beta ≠ 0), and the
- *    transposed-weight forms (W packed per call, and W packed per panel)
- *    equal to the plain one on an explicit transpose. The 16-lane product
- *    (elign_gemm_fixed_lanes) bit for bit its definition (each output the
- *    dot of elign_dot_rows_fixed) at every row count through its tiles,
- *    with output and k tails; aligned groups of zero columns dropped keep it.
+ *    transposed-weight forms (W packed per call) equal to the plain one on
+ *    an explicit transpose. The 16-lane product (elign_gemm_fixed_lanes)
+ *    bit for bit its definition (each output the dot of
+ *    elign_dot_rows_fixed) at every row count through its tiles, with
+ *    output and k tails; aligned groups of zero columns dropped keep it.
  * 2. Close to a double-precision product (the definition is a GEMM).
  * 3. Row independence: any subset of rows, at any position, computed alone
  *    gives the same bits (what makes a molecule's numbers batch-independent).
@@ -149,20 +149,6 @@ static void check_shape(int m, int n, int k, int pad, elign_real alpha, elign_re
     CHECK(exact);
     free(bias), free(cb), free(wantb);
   }
-  /* W read in place, packed per panel (C overwritten): the definition with beta = 0 */
-  elign_real *cw = copy_matrix(c0, m, ldc), *want0 = copy_matrix(c0, m, ldc);
-  reference_blocks(m, n, k, k > 0 ? k : 1, alpha, a, lda, b, ldb, 0, want0, ldc);
-  elign_real *panel = malloc(sizeof(elign_real) * (size_t)elign_gemm_fixed_wt_panel_elems(k));
-  for (int own_panel = 0; own_panel < 2; own_panel++) { /* stack panels of 64 k steps; one panel of all k */
-    memcpy(cw, c0, sizeof(elign_real) * (size_t)m * (size_t)ldc);
-    elign_gemm_fixed_wt(m, n, k, alpha, a, lda, w, ldw, cw, ldc, own_panel ? panel : NULL);
-    exact = same_bits(cw, ldc, want0, ldc, m, n);
-    if (!exact)
-      fprintf(stderr, "elign_gemm_fixed_wt m=%d n=%d k=%d pad=%d panel=%d: differs from its definition\n", m, n, k,
-              pad, own_panel);
-    CHECK(exact);
-  }
-  free(cw), free(want0), free(panel);
   /* times D element-wise (D a separate matrix, then D = C itself): the
    * definition with beta = 0, then one rounded multiply */
   elign_real *d = random_matrix(m, ldc), *cm = copy_matrix(c0, m, ldc), *wantm = copy_matrix(c0, m, ldc);
@@ -243,27 +229,6 @@ static void check_row_independence(void) {
   CHECK(dot_ok);
   printf("row independence: %s; dot rows: %s\n", ok ? "bitwise" : "DIFFERS", dot_ok ? "bitwise" : "DIFFERS");
   free(y), free(a), free(b), free(full), free(part), free(fb);
-}
-
-/* elign_gemm_fixed_wt at every row count up to past its few-row path (one
- * kernel per count, 1 … 12 rows on AVX-512): bitwise its definition, with
- * a column tail, a k tail and padded strides. */
-static void check_wt_every_row_count(void) {
-  const int shapes[2][2] = {{33, 37}, {64, 48}}; /* (n, k) */
-  for (int m = 1; m <= 13; m++)
-    for (int s = 0; s < 2; s++) {
-      const int n = shapes[s][0], k = shapes[s][1], pad = m % 3;
-      const int64_t lda = k + pad, ldb = n, ldc = n + pad, ldw = k + pad;
-      const elign_real alpha = (elign_real)-0.3;
-      elign_real *a = random_matrix(m, lda), *b = random_matrix(k, ldb), *c = random_matrix(m, ldc);
-      elign_real *want = copy_matrix(c, m, ldc), *w = transposed(b, ldb, k, n, ldw);
-      reference_blocks(m, n, k, k, alpha, a, lda, b, ldb, 0, want, ldc);
-      elign_gemm_fixed_wt(m, n, k, alpha, a, lda, w, ldw, c, ldc, NULL);
-      const int exact = same_bits(c, ldc, want, ldc, m, n);
-      if (!exact) fprintf(stderr, "elign_gemm_fixed_wt m=%d n=%d k=%d: differs from its definition\n", m, n, k);
-      CHECK(exact);
-      free(a), free(b), free(c), free(want), free(w);
-    }
 }
 
 /* The definition of one elign_gemm_fixed_lanes output: lane q mod 16
@@ -539,7 +504,6 @@ int main(void) {
   check_shape(4, 16, 0, 1, 1, 0);  /* k = 0: zeros */
   check_shape(4, 16, 0, 1, 1, 1);  /* k = 0: C kept */
   check_row_independence();
-  check_wt_every_row_count();
   check_compaction();
   check_lanes();
   check_threads();

@@ -444,212 +444,6 @@ void elign_gemm_fixed_bt_bias(int m, int n, int k, const elign_real *a, int64_t 
   gemm_bt(m, n, k, 1, a, lda, w, ldw, 0, c, ldc, bias);
 }
 
-/* ---- W (n, k) read in place, packed per panel ---------------------------- */
-
-/* Without a caller's panel buffer: k steps per stack panel of KCW × (NV·VW)
- * elements (16 KB in float with AVX-512). */
-#define KCW 64
-#define WT_TILE_W (NV * VW)
-#define WT_PANEL_W ((WT_TILE_W + 15) / 16 * 16)
-
-int64_t elign_gemm_fixed_wt_panel_elems(int k) { return (int64_t)WT_PANEL_W * (k > 0 ? k : 1); }
-
-#if (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))) && !defined(ELIGN_DOUBLE) &&                 \
-    !defined(ELIGN_GEMM_FIXED_SCALAR)
-/* W is transposed in square blocks of WT_BLOCK rows × WT_BLOCK k steps, one
- * vector per row: 16 × 16 with AVX-512, 8 × 8 with AVX2. */
-#define WT_BLOCK VW
-#if defined(__AVX512F__)
-/* r[0 … 15] (16 rows of 16 floats) → their transpose, in 64 shuffles. */
-static inline void transpose_block(__m512 r[16]) {
-  __m512 t[16];
-  for (int i = 0; i < 8; i++) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  for (int i = 0; i < 4; i++) { /* lane L of r[4i + c]: column 4L + c of rows 4i … 4i + 3 */
-    const __m512d t0 = _mm512_castps_pd(t[4 * i]), t1 = _mm512_castps_pd(t[4 * i + 1]);
-    const __m512d t2 = _mm512_castps_pd(t[4 * i + 2]), t3 = _mm512_castps_pd(t[4 * i + 3]);
-    r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
-    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
-    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
-    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
-  }
-  __m512 out[16];
-  for (int c = 0; c < 4; c++) {
-    const __m512 u0 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88), u1 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xDD);
-    const __m512 u2 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
-    const __m512 u3 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xDD);
-    out[c] = _mm512_shuffle_f32x4(u0, u2, 0x88);
-    out[8 + c] = _mm512_shuffle_f32x4(u0, u2, 0xDD);
-    out[4 + c] = _mm512_shuffle_f32x4(u1, u3, 0x88);
-    out[12 + c] = _mm512_shuffle_f32x4(u1, u3, 0xDD);
-  }
-  for (int i = 0; i < 16; i++) r[i] = out[i];
-}
-#else
-/* r[0 … 7] (8 rows of 8 floats) → their transpose, in 24 shuffles. */
-static inline void transpose_block(__m256 r[8]) {
-  __m256 t[8], u[8];
-  for (int i = 0; i < 4; i++) {
-    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);     /* a0 b0 a1 b1 | a4 b4 a5 b5 */
-    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]); /* a2 b2 a3 b3 | a6 b6 a7 b7 */
-  }
-  for (int i = 0; i < 2; i++) { /* u[4i + c]: column c | column c + 4 of rows 4i … 4i + 3 */
-    u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
-    u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
-    u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
-    u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
-  }
-  for (int c = 0; c < 4; c++) {
-    r[c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x20);
-    r[c + 4] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x31);
-  }
-}
-#endif
-
-/* panel (kb, ldp) = Wᵀ of rows 0 … nw−1 and k steps 0 … kb−1 of w, in
- * WT_BLOCK × WT_BLOCK blocks transposed in registers; rows beyond nw are zeros (their
- * columns are computed on zeros and never stored). W is read WT_BLOCK rows at a
- * time; the next WT_BLOCK rows (pf_rows of them exist beyond the panel's) are
- * prefetched one block row ahead, so that the misses of WT_BLOCK streams overlap. */
-static void pack_wt_panel(elign_real *panel, int ldp, const elign_real *w, int64_t ldw, int nw, int kb,
-                          int pf_rows) {
-  for (int j = 0; j < nw; j += WT_BLOCK) {
-    const int ahead = min_int(WT_BLOCK, nw + pf_rows - (j + WT_BLOCK));
-    for (int q = 0; q < kb; q += WT_BLOCK) {
-      const int qn = min_int(WT_BLOCK, kb - q);
-      const vmask km = VMASK(qn);
-      for (int i = 0; i < ahead; i++) __builtin_prefetch(w + (int64_t)(j + WT_BLOCK + i) * ldw + q, 0, 3);
-      vreal r[WT_BLOCK];
-      for (int i = 0; i < WT_BLOCK; i++) r[i] = j + i < nw ? VLOADM(w + (int64_t)(j + i) * ldw + q, km) : VZERO();
-      transpose_block(r);
-      for (int i = 0; i < qn; i++) VSTORE(panel + (int64_t)(q + i) * ldp + j, r[i]);
-    }
-  }
-}
-
-/* Few rows (one molecule): each WT_BLOCK × WT_BLOCK block of W is used by the rows'
- * chains the moment it is transposed, without the panel. The panel route
- * stores every transposed block and reads it back from L2 (64 columns × k
- * do not fit L1), and its transposes and multiply-adds run one after the
- * other; here the shuffles of one block overlap the fma of the previous
- * one and W is read once, in the same WT_BLOCK-row streams. Measured on the
- * 2-core Zen 5 host (AVX-512, W 192 × 384, best of 200): 1 row 7.7 → 6.7 µs
- * with W in L2, 12.5 → 7.9 µs with W in memory; 11 rows 14.3 → 13.1 /
- * 19.3 → 16.3. An output's chain is the same (+0, fma over k in increasing
- * order, then × alpha), so are the bits.
- * Rows [0, mr) × columns [0, min(nw, WT_BLOCK)) of W's rows 0 … WT_BLOCK−1: one
- * accumulator per row (up to 12 with AVX-512's 32 registers, 6 with AVX2's
- * 16: with the WT_BLOCK columns of a block they fill the register file). The
- * next WT_BLOCK rows of W (pf_rows of them exist) are prefetched as
- * pack_wt_panel does. */
-#if defined(__AVX512F__)
-#define WT_FUSED_ROWS 12
-#else
-#define WT_FUSED_ROWS 6
-#endif
-static inline __attribute__((always_inline)) void wt_fused_block(const int mr, int nw, int k, elign_real alpha,
-                                                                 const elign_real *a, int64_t lda,
-                                                                 const elign_real *w, int64_t ldw, elign_real *c,
-                                                                 int64_t ldc, int pf_rows) {
-  vreal acc[WT_FUSED_ROWS];
-  for (int r = 0; r < mr; r++) acc[r] = VZERO();
-  const int rows = min_int(nw, WT_BLOCK), ahead = min_int(WT_BLOCK, pf_rows);
-  for (int q = 0; q < k; q += WT_BLOCK) {
-    const int qn = min_int(WT_BLOCK, k - q);
-    const vmask km = VMASK(qn);
-    for (int i = 0; i < ahead; i++) __builtin_prefetch(w + (int64_t)(WT_BLOCK + i) * ldw + q, 0, 3);
-    vreal col[WT_BLOCK];
-    for (int i = 0; i < WT_BLOCK; i++) col[i] = i < rows ? VLOADM(w + (int64_t)i * ldw + q, km) : VZERO();
-    transpose_block(col); /* col[t]: W[0 … WT_BLOCK−1][q + t] */
-    if (qn == WT_BLOCK) { /* a constant trip count keeps col in registers */
-#pragma GCC unroll 16
-      for (int t = 0; t < WT_BLOCK; t++)
-        for (int r = 0; r < mr; r++) acc[r] = VFMA(VSET1(a[r * lda + q + t]), col[t], acc[r]);
-    } else {
-      for (int t = 0; t < qn; t++)
-        for (int r = 0; r < mr; r++) acc[r] = VFMA(VSET1(a[r * lda + q + t]), col[t], acc[r]);
-    }
-  }
-  const vreal al = VSET1(alpha);
-  const vmask cm = VMASK(rows);
-  for (int r = 0; r < mr; r++) VSTOREM(c + r * ldc, VMUL(acc[r], al), cm);
-}
-
-typedef void (*wt_fused_fn)(int nw, int k, elign_real alpha, const elign_real *a, int64_t lda, const elign_real *w,
-                            int64_t ldw, elign_real *c, int64_t ldc, int pf_rows);
-#define WT_FUSED(R)                                                                                           \
-  static void wt_fused_##R(int nw, int k, elign_real alpha, const elign_real *a, int64_t lda,                  \
-                           const elign_real *w, int64_t ldw, elign_real *c, int64_t ldc, int pf_rows) {       \
-    wt_fused_block(R, nw, k, alpha, a, lda, w, ldw, c, ldc, pf_rows);                                         \
-  }
-WT_FUSED(1)
-WT_FUSED(2)
-WT_FUSED(3)
-WT_FUSED(4)
-WT_FUSED(5)
-WT_FUSED(6)
-#if WT_FUSED_ROWS > 6
-WT_FUSED(7)
-WT_FUSED(8)
-WT_FUSED(9)
-WT_FUSED(10)
-WT_FUSED(11)
-WT_FUSED(12)
-#endif
-/* WT_FUSED_BY_ROWS[m − 1] */
-static const wt_fused_fn WT_FUSED_BY_ROWS[WT_FUSED_ROWS] = {wt_fused_1, wt_fused_2, wt_fused_3,
-                                                            wt_fused_4, wt_fused_5, wt_fused_6,
-#if WT_FUSED_ROWS > 6
-                                                            wt_fused_7, wt_fused_8, wt_fused_9,
-                                                            wt_fused_10, wt_fused_11, wt_fused_12
-#endif
-};
-
-/* C (m ≤ WT_FUSED_ROWS, n) = alpha · A · Wᵀ by fused blocks of WT_BLOCK columns. */
-static void wt_fused(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda, const elign_real *w,
-                     int64_t ldw, elign_real *c, int64_t ldc) {
-  for (int j = 0; j < n; j += WT_BLOCK)
-    WT_FUSED_BY_ROWS[m - 1](n - j, k, alpha, a, lda, w + (int64_t)j * ldw, ldw, c + j, ldc, n - j - WT_BLOCK);
-}
-#define WT_HAVE_FUSED 1
-#else
-static void pack_wt_panel(elign_real *panel, int ldp, const elign_real *w, int64_t ldw, int nw, int kb,
-                          int pf_rows) {
-  (void)pf_rows;
-  const int width = (nw + VW - 1) / VW * VW;
-  for (int q = 0; q < kb; q++)
-    for (int j = 0; j < width; j++) panel[(int64_t)q * ldp + j] = j < nw ? w[(int64_t)j * ldw + q] : 0;
-}
-#endif
-
-void elign_gemm_fixed_wt(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda,
-                         const elign_real *w, int64_t ldw, elign_real *c, int64_t ldc, elign_real *panel) {
-  if (m <= 0 || n <= 0) return;
-  if (k <= 0) {
-    empty_product(m, n, alpha, 0, c, ldc, NULL, 0, NULL);
-    return;
-  }
-#ifdef WT_HAVE_FUSED
-  if (m <= WT_FUSED_ROWS) {
-    wt_fused(m, n, k, alpha, a, lda, w, ldw, c, ldc);
-    return;
-  }
-#endif
-  _Alignas(64) elign_real stack_panel[KCW * WT_PANEL_W];
-  const int kc = panel ? k : KCW;
-  if (!panel) panel = stack_panel;
-  for (int j0 = 0; j0 < n; j0 += WT_TILE_W) {
-    const int nw = min_int(n - j0, WT_TILE_W);
-    for (int k0 = 0; k0 < k; k0 += kc) {
-      const int kb = min_int(k - k0, kc), first = k0 == 0, last = k0 + kb == k;
-      pack_wt_panel(panel, WT_PANEL_W, w + (int64_t)j0 * ldw + k0, ldw, nw, kb, last ? n - j0 - nw : 0);
-      block_tiles(m, nw, kb, first, 0, last, alpha, 0, a + k0, lda, 0, panel, WT_PANEL_W, c + j0, ldc, NULL, 0, NULL);
-    }
-  }
-}
-
 /* ---- one output column ------------------------------------------------------ */
 
 /* One row: lane j chains k ≡ j (mod 16), then the fixed pairwise tree
@@ -858,85 +652,95 @@ static inline __m256 lanes_trees4(const __m256 s[4]) {
   return _mm256_permutevar8x32_ps(t, _mm256_setr_epi32(0, 4, 1, 5, 0, 0, 0, 0));
 }
 
-/* Rows [0, tr) (tr ≤ 2) × outputs [0, 2) of C from tr rows of A and the W
- * rows w_rows[0], w_rows[1]; as the AVX-512 tile otherwise (masked last k
- * step, outputs ≥ n_valid not stored, pf rows prefetched 16 ahead). */
+/* One half of the 16 lanes (half 0: lanes 0–7, half 1: lanes 8–15) of rows
+ * [0, tr) (tr ≤ 3) × outputs [0, 4): acc[4r + o]. The two halves are
+ * separate chains, so a tile runs them one after the other: twelve
+ * accumulators instead of 24 leave registers for the three rows of A and
+ * W's vector (16 in all), and the second pass re-reads A and W from L1
+ * (ANI-2x valine batch 32 against the chains over k with Wᵀ: 3 × 4 on par,
+ * 2 × 4 4 % slower, 2 × 2 with both halves at once 19 %, load-bound). The
+ * last k step is masked (a blend keeps the lanes past k: fma(0, 0, acc)
+ * could flip −0); with pf, the next block's rows are prefetched along
+ * (first pass). */
+static inline __attribute__((always_inline)) void lanes_half(const int tr, const int half, const int pf, int k,
+                                                             const float *a, int64_t lda, const float *const *w_rows,
+                                                             const float *const *next_rows, __m256 acc[12]) {
+  for (int i = 0; i < 4 * tr; i++) acc[i] = _mm256_setzero_ps();
+  int q = 0;
+  for (; q + 16 <= k; q += 16) {
+    if (pf)
+      for (int o = 0; o < 4; o++) __builtin_prefetch(next_rows[o] + q, 0, 3);
+    __m256 x[3];
+    for (int r = 0; r < tr; r++) {
+      x[r] = _mm256_loadu_ps(a + r * lda + q + 8 * half);
+      KEEP_IN_REGISTER(x[r]);
+    }
+    for (int o = 0; o < 4; o++) {
+      __m256 v = _mm256_loadu_ps(w_rows[o] + q + 8 * half);
+      if (tr > 1) KEEP_IN_REGISTER(v);
+      for (int r = 0; r < tr; r++) acc[4 * r + o] = _mm256_fmadd_ps(x[r], v, acc[4 * r + o]);
+    }
+  }
+  const int rest = k - q - 8 * half; /* lanes of this half in the last step */
+  if (rest > 0) {
+    const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(rest), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    for (int o = 0; o < 4; o++) {
+      const __m256 v = _mm256_maskload_ps(w_rows[o] + q + 8 * half, m);
+      for (int r = 0; r < tr; r++) {
+        const __m256 x = _mm256_maskload_ps(a + r * lda + q + 8 * half, m);
+        acc[4 * r + o] = _mm256_blendv_ps(acc[4 * r + o], _mm256_fmadd_ps(x, v, acc[4 * r + o]), _mm256_castsi256_ps(m));
+      }
+    }
+  }
+}
+
+/* Rows [0, tr) (tr ≤ 3) × outputs [0, 4) of C from tr rows of A and the W
+ * rows w_rows[0 … 3]: both halves, their sum (level w = 8), the other
+ * levels four outputs at a time; outputs ≥ n_valid are not stored. */
 static inline __attribute__((always_inline)) void lanes_tile(const int tr, const int pf, int k, const float *a,
                                                              int64_t lda, const float *const *w_rows,
                                                              const float *const *next_rows, float *c, int64_t ldc,
                                                              int n_valid) {
-  __m256 lo[4], hi[4];
-  for (int i = 0; i < 4; i++) lo[i] = hi[i] = _mm256_setzero_ps();
-  int q = 0;
-  for (; q + 16 <= k; q += 16) {
-    if (pf)
-      for (int o = 0; o < 2; o++) __builtin_prefetch(next_rows[o] + q, 0, 3);
-    __m256 xl[2], xh[2];
-    for (int r = 0; r < tr; r++) {
-      xl[r] = _mm256_loadu_ps(a + r * lda + q);
-      xh[r] = _mm256_loadu_ps(a + r * lda + q + 8);
-    }
-    for (int o = 0; o < 2; o++) {
-      __m256 vl = _mm256_loadu_ps(w_rows[o] + q), vh = _mm256_loadu_ps(w_rows[o] + q + 8);
-      if (tr > 1) {
-        KEEP_IN_REGISTER(vl);
-        KEEP_IN_REGISTER(vh);
-      }
-      for (int r = 0; r < tr; r++) {
-        lo[2 * r + o] = _mm256_fmadd_ps(xl[r], vl, lo[2 * r + o]);
-        hi[2 * r + o] = _mm256_fmadd_ps(xh[r], vh, hi[2 * r + o]);
-      }
-    }
+  __m256 lo[12], hi[12];
+  lanes_half(tr, 0, pf, k, a, lda, w_rows, next_rows, lo);
+  lanes_half(tr, 1, 0, k, a, lda, w_rows, next_rows, hi);
+  const __m128i keep = _mm_cmpgt_epi32(_mm_set1_epi32(n_valid), _mm_setr_epi32(0, 1, 2, 3));
+  for (int r = 0; r < tr; r++) {
+    __m256 s[4];
+    for (int o = 0; o < 4; o++) s[o] = _mm256_add_ps(lo[4 * r + o], hi[4 * r + o]);
+    _mm_maskstore_ps(c + r * ldc, keep, _mm256_castps256_ps128(lanes_trees4(s)));
   }
-  if (q < k) { /* lanes past k keep their chain (a blend, not fma(0, 0, acc), which could flip −0) */
-    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i ml = _mm256_cmpgt_epi32(_mm256_set1_epi32(k - q), idx);
-    const __m256i mh = _mm256_cmpgt_epi32(_mm256_set1_epi32(k - q - 8), idx);
-    for (int o = 0; o < 2; o++) {
-      const __m256 vl = _mm256_maskload_ps(w_rows[o] + q, ml), vh = _mm256_maskload_ps(w_rows[o] + q + 8, mh);
-      for (int r = 0; r < tr; r++) {
-        const int i = 2 * r + o;
-        const __m256 xl = _mm256_maskload_ps(a + r * lda + q, ml), xh = _mm256_maskload_ps(a + r * lda + q + 8, mh);
-        lo[i] = _mm256_blendv_ps(lo[i], _mm256_fmadd_ps(xl, vl, lo[i]), _mm256_castsi256_ps(ml));
-        hi[i] = _mm256_blendv_ps(hi[i], _mm256_fmadd_ps(xh, vh, hi[i]), _mm256_castsi256_ps(mh));
-      }
-    }
-  }
-  __m256 s[4];
-  for (int i = 0; i < 4; i++) s[i] = _mm256_add_ps(lo[i], hi[i]);
-  float sums[8];
-  _mm256_storeu_ps(sums, lanes_trees4(s));
-  for (int r = 0; r < tr; r++)
-    for (int o = 0; o < 2 && o < n_valid; o++) c[r * ldc + o] = sums[2 * r + o];
 }
 
-/* The 16 outputs from j0, two rows by two outputs at a time (the W block
- * of 16 rows read by every row pair from L1), then the last row; the first
- * rows prefetch the next block. */
+/* The 16 outputs from j0, three rows by four outputs at a time (the W block
+ * of 16 rows read by every row group from L1), then the last one or two
+ * rows; the first rows prefetch the next block. */
 static void lanes_block(int m, int n, int k, const float *a, int64_t lda, const float *w, int64_t ldw, float *c,
                         int64_t ldc, int j0) {
   const float *rows[16], *next[16];
   lanes_block_rows(rows, next, w, ldw, n, j0);
   const int valid = n - j0;
-  for (int r = 0; r < m; r += 2)
-    for (int o = 0; o < valid && o < 16; o += 2) {
+  for (int r = 0; r < m; r += 3)
+    for (int o = 0; o < valid && o < 16; o += 4) {
       float *cr = c + r * ldc + j0 + o;
-      if (r + 2 > m) lanes_tile(1, r == 0, k, a + r * lda, lda, rows + o, next + o, cr, ldc, valid - o);
-      else if (r == 0) lanes_tile(2, 1, k, a, lda, rows + o, next + o, cr, ldc, valid - o);
-      else lanes_tile(2, 0, k, a + r * lda, lda, rows + o, next + o, cr, ldc, valid - o);
+      if (r + 3 > m) {
+        if (m - r == 2) lanes_tile(2, r == 0, k, a + r * lda, lda, rows + o, next + o, cr, ldc, valid - o);
+        else lanes_tile(1, r == 0, k, a + r * lda, lda, rows + o, next + o, cr, ldc, valid - o);
+      } else if (r == 0) lanes_tile(3, 1, k, a, lda, rows + o, next + o, cr, ldc, valid - o);
+      else lanes_tile(3, 0, k, a + r * lda, lda, rows + o, next + o, cr, ldc, valid - o);
     }
 }
 #endif
 
-#ifndef LANES_ROW_BLOCK
+/* Rows of A per sweep over all outputs: every 16 outputs re-read the sweep's
+ * rows, which then stay in L2 beside W (128 rows × 384 floats = 192 KB;
+ * valine batch 32, 352 rows per element, measured the same with and
+ * without; larger batches would stream A from L3 once per 16 outputs). */
 #define LANES_ROW_BLOCK 128
-#endif
 void elign_gemm_fixed_lanes(int m, int n, int k, const elign_real *a, int64_t lda, const elign_real *w, int64_t ldw,
                             elign_real *c, int64_t ldc) {
   if (m <= 0 || n <= 0) return;
 #ifdef LANES_VECTOR
-  /* rows in blocks of LANES_ROW_BLOCK, each swept over all outputs: every
-   * 16 outputs re-read the block's rows of A, which then stay in L2 beside W */
   for (int r0 = 0; r0 < m; r0 += LANES_ROW_BLOCK) {
     const int rows = m - r0 < LANES_ROW_BLOCK ? m - r0 : LANES_ROW_BLOCK;
     for (int j0 = 0; j0 < n; j0 += 16) lanes_block(rows, n, k, a + (int64_t)r0 * lda, lda, w, ldw, c + (int64_t)r0 * ldc, ldc, j0);

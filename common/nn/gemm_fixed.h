@@ -98,22 +98,6 @@ void elign_gemm_fixed_tn_acc(int m, int n, int k, const elign_real *a, int64_t l
 void elign_gemm_fixed_bt_bias(int m, int n, int k, const elign_real *a, int64_t lda, const elign_real *w,
                               int64_t ldw, const elign_real *bias, elign_real *c, int64_t ldc);
 
-/* C (m, n) = alpha · A (m, k) · Wᵀ with W (n, k), row stride ldw; C is
- * overwritten (beta = 0). The bits of elign_gemm_fixed on an explicit Wᵀ,
- * without the copy: Wᵀ is packed one column tile at a time (transposed in
- * registers, W read 16 rows at a time with prefetch) and each panel serves
- * every row while in cache. panel: room for elign_gemm_fixed_wt_panel_elems(k)
- * elements (a panel holds all k steps; W is then read in one sweep), or NULL
- * (64 k steps per stack panel, the chains continuing through C). With at
- * most 12 rows (AVX-512, float) no panel is used: each 16 × 16 block feeds
- * the rows' chains straight from the registers it is transposed in. For few
- * rows, where reading W is the cost: a network whose forward reads W this
- * way and whose backward reads the same W directly streams its weights
- * once. One thread. */
-void elign_gemm_fixed_wt(int m, int n, int k, elign_real alpha, const elign_real *a, int64_t lda,
-                         const elign_real *w, int64_t ldw, elign_real *c, int64_t ldc, elign_real *panel);
-int64_t elign_gemm_fixed_wt_panel_elems(int k);
-
 /* The k range cut into blocks of kblock (the last may be shorter): each
  * block is its own fma chain from 0 and the block sums are added in order,
  * c = alpha · (((s_0 + s_1) + s_2) + …); C is overwritten. Used where k runs

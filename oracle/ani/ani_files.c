@@ -463,10 +463,6 @@ static elign_status read_network(const char *dir, int member, int s, ani_model *
     if ((st = read_float32_file(fpath, layers[l].wcount, L->w, err))) return st;
     snprintf(fpath, sizeof fpath, "%s/%s", dir, layers[l].bfile);
     if ((st = read_float32_file(fpath, layers[l].bcount, L->b, err))) return st;
-    if (l > 0 && l < n_layers - 1) { /* the fixed-order forward streams W by input (common/nn/gemm_fixed.h) */
-      L->wt = elign_malloc_aligned((size_t)L->n_out * L->n_in * sizeof(elign_real), "ani:wt");
-      elign_transpose_blocked(L->wt, L->w, L->n_in, L->n_out, L->n_in);
-    }
   }
   return ELIGN_OK;
 }
@@ -563,7 +559,6 @@ void ani_model_free(ani_model **mp) {
         ani_net *net = &m->nets[k * m->n_species + s];
         for (int l = 1; l < net->n_layers; l++) {
           elign_free(net->layer[l].w);
-          elign_free(net->layer[l].wt);
           elign_free(net->layer[l].b);
         }
       }

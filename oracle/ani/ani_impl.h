@@ -43,9 +43,7 @@ typedef struct {
 typedef struct {
   int n_in, n_out;
   int activation;  /* ANI_ACT_CELU or ANI_ACT_LINEAR */
-  elign_real *w;   /* (n_out, n_in) */
-  elign_real *wt;  /* (n_in, n_out): w transposed for the forward (layers ≥ 2 of the
-                    * hidden stack; NULL for the first and the output layer) */
+  elign_real *w;   /* (n_out, n_in): read along its rows by the forward and the backward */
   elign_real *b;   /* (n_out) */
 } ani_layer;
 

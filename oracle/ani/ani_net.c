@@ -15,41 +15,47 @@
  *      one summation chain per member, members added in order
  *   6. AEV backward per molecule (one pass, §9.1) → forces
  *
- * Every product is the fixed-order kernel of common/nn/gemm_fixed.h (not the
- * BLAS): each output is one fma chain in a fixed order whatever the number
- * of rows, so a molecule gets the same bits alone or in any batch — which
- * the oracle ranks need to batch requests without changing results — and a
+ * Every product is a fixed-order kernel of common/nn/gemm_fixed.h (not the
+ * BLAS): each output is summed in one fixed order whatever the number of
+ * rows, so a molecule gets the same bits alone or in any batch — which the
+ * oracle ranks need to batch requests without changing results — and a
  * lone molecule (1 … 11 rows per element) is not left to a BLAS tuned for
- * large matrices. Tried and dropped: the backward in transposed form (vectorised
- * over atoms, reusing the forward's Wᵀ copies from L2) gives the same bits
- * but runs 60 % slower for one molecule, where each vector holds 1 … 11
- * atoms.
+ * large matrices. Every layer's W (out, in) is read along its rows, in one
+ * layout: the forward Z = H Wᵀ as 16-lane dots of an input row with a row
+ * of W (elign_gemm_fixed_lanes: lane j takes the inputs ≡ j mod 16, then a
+ * fixed tree), the backward Δ W as one fma chain per input over the rows of
+ * W (elign_gemm_fixed). Neither transposes W, and no transposed copy is
+ * kept. (Chains over the inputs in the forward, as before, need Wᵀ: the
+ * batched path kept a transposed copy of every layer, and a lone molecule
+ * transposed W in registers, 16 × 16 blocks at ~10 ns each — a fifth of its
+ * call. With the lane form a lone valine takes 0.68 instead of 0.81 ms on
+ * the 2-core Zen 5 host, batch 32 the same 0.54 ms per molecule; see
+ * docs/performance.md.) Tried and dropped: the backward in transposed
+ * form (vectorised over atoms) gives the same bits but runs 60 % slower for
+ * one molecule, where each vector holds 1 … 11 atoms.
  *
  * Column compaction: AEV columns of species (radial) or species pairs
  * (angular) absent from the batch are exactly zero for every atom, and their
  * input gradient is never read by the AEV backward. Dropping them shrinks the
  * first layer — the dominant GEMM — by 2.6× for an H/C/N/O batch under
  * ANI-2x (K = 384 of D = 1008). The compact columns keep their order and
- * the dropped terms are exact zeros, so each fma chain of the first layer
- * is the full chain minus steps fma(0, w, acc) = acc: a molecule gets the
- * same bits whatever species the rest of its batch brings. The packed
- * first-layer weights (the stacked compact W1 for Γ and the one-pass path,
- * W1ᵀ per member for the batched forward) are kept in the workspace for the
- * last species set, each made only when a species' path reads it.
+ * the dropped terms are exact zeros in whole blocks of 16 and 32 columns
+ * that start on multiples of 16 in both layouts, so every kept column stays
+ * in its lane and each lane's chain is the full one minus steps
+ * fma(0, w, acc) = acc: a molecule gets the same bits whatever species the
+ * rest of its batch brings (compaction_keeps_lanes checks the block sizes;
+ * other models run on the full AEV). The compact first-layer weights (the
+ * stacked compact W1 read by the forward and by Γ) are kept in the
+ * workspace for the last species set, made only for the species present.
  *
  * Few atoms (one molecule; ≤ ANI_ONE_PASS_ROWS atoms of a species in the
  * batch, forces wanted): the products then cost what reading the weights
  * costs — 8 members × 4 elements ≈ 19 MB of float32 for H/C/N/O, more than
- * the last-level cache — and the batched path reads each layer twice in two
- * layouts (Wᵀ for the forward, W for the backward and Γ), 38 MB a call.
- * The one-pass path reads W only: the forward transposes W block by block
- * in registers (elign_gemm_fixed_wt; up to 12 rows each block feeds the fma
- * chains directly, beyond that it goes through a panel), the backward reads
- * W, and each member
- * adds its own Γ term Δ1_m W1_m right after its backward, while its W1
- * (≤ 0.4 MB) is still in L2; the terms are summed in member order
- * afterwards. Every chain is the one of the batched path, so the bits are
- * the same: a molecule alone and inside a batch still agree.
+ * the L2 — so each member adds its own Γ term Δ1_m W1_m right after its
+ * backward, while its W1 (≤ 0.4 MB) is still in L2, and the terms are summed
+ * in member order afterwards: the weights are read once per call from L3.
+ * Every output's order is the one of the batched path, so the bits are the
+ * same: a molecule alone and inside a batch still agree.
  *
  * Results do not depend on the thread count: every work item and every row
  * block is computed by one thread in a fixed order. */
@@ -107,10 +113,9 @@ struct ani_workspace {
   int n_runs;
   const ani_model *packed_model;           /* cache key: model … */
   unsigned packed_mask;                    /* … and species set */
-  unsigned w1_ready, w1t_ready;            /* species whose copies below match the key */
+  unsigned w1_ready;                       /* species whose copy below matches the key */
   elign_real *w1_packed[ANI_MAX_SPECIES];  /* (M·n1, K); unused when K == D */
-  elign_real *w1t_packed[ANI_MAX_SPECIES]; /* [M] blocks (K, n1): member m at m·K·n1 */
-  int64_t cap_w1[ANI_MAX_SPECIES], cap_w1t[ANI_MAX_SPECIES]; /* elements */
+  int64_t cap_w1[ANI_MAX_SPECIES];         /* elements */
 };
 
 ani_workspace *ani_workspace_create(void) { return elign_calloc(1, sizeof(ani_workspace), "ani:workspace"); }
@@ -134,7 +139,6 @@ void ani_workspace_free(ani_workspace **wsp) {
     elign_free(ws->g0[s]);
     elign_free(ws->g_member[s]);
     elign_free(ws->w1_packed[s]);
-    elign_free(ws->w1t_packed[s]);
   }
   for (int t = 0; t < ws->cap_threads; t++) elign_free(ws->scratch[t]);
   elign_free(ws->scratch);
@@ -250,18 +254,11 @@ static void bias_activation_row(elign_real *restrict h, elign_real *zd, const el
 }
 
 /* Z (n, out) = H (n, in) · Wᵀ (§9.1 batched form; the bias comes with the
- * activation), from the transposed weights wt (in, out) so the fixed-order
- * kernel streams them row by row. */
-static void dense_forward(elign_real *z, int64_t ldz, const elign_real *h, int64_t ldh, const elign_real *wt, int n,
-                          int in, int out) {
-  elign_gemm_fixed(n, out, in, 1, h, ldh, wt, out, 0, z, ldz);
-}
-
-/* The same from W (out, in) itself, packed per panel on the fly: for few
- * rows, where the backward then reads the same W (same bits). */
-static void dense_forward_w(elign_real *z, int64_t ldz, const elign_real *h, int64_t ldh, const elign_real *w,
-                            int64_t ldw, int n, int in, int out, elign_real *panel) {
-  elign_gemm_fixed_wt(n, out, in, 1, h, ldh, w, ldw, z, ldz, panel);
+ * activation): each output a 16-lane dot of an input row with a row of W
+ * (out, in), so the forward reads W along its rows as the backward does. */
+static void dense_forward(elign_real *z, int64_t ldz, const elign_real *h, int64_t ldh, const elign_real *w,
+                          int64_t ldw, int n, int in, int out) {
+  elign_gemm_fixed_lanes(n, out, in, h, ldh, w, ldw, z, ldz);
 }
 
 /* Input gradient of z = W h + b: dH (n, in) = α dZ (n, out) · W (out, in).
@@ -282,15 +279,6 @@ static void dense_backward_act(elign_real *dh, int64_t lddh, const elign_real *d
 /* ------------------------------------------------------------------------ */
 /* one (member, species) work item                                           */
 
-/* Scratch a one-pass work item adds for elign_gemm_fixed_wt's panel (any
- * first-layer width up to D, any hidden layer), + 16 to align it to 64 bytes. */
-static size_t panel_elems(const ani_model *m, const ani_net *net) {
-  int widest_in = m->aev.aev_length;
-  for (int l = 1; l < net->n_layers; l++)
-    if (net->layer[l].n_in > widest_in) widest_in = net->layer[l].n_in;
-  return (size_t)elign_gemm_fixed_wt_panel_elems(widest_in) + 16;
-}
-
 /* Scratch elements a work item needs per atom row for layers ≥ 2. */
 static size_t item_scratch_per_row(const ani_net *net) {
   size_t total = (size_t)net->layer[0].n_out; /* H1 */
@@ -302,17 +290,15 @@ static size_t item_scratch_per_row(const ani_net *net) {
   return total + 2 * (size_t)widest + 1; /* two Δ buffers + y */
 }
 
-/* Member m's (possibly column-compacted) first layer, in the form its path
- * reads: batched, W1ᵀ (K, n1) for the forward and Γ later for all members
- * at once; one pass, W1 (n1, K) itself for the forward, the backward and
- * this member's Γ term, into g_member (n, K) when forces are wanted. */
+/* Member m's (possibly column-compacted) first layer W1 (n1, K): both paths
+ * read it for the forward; batched, Γ comes later for all members at once;
+ * one pass, this member's Γ term goes into g_member (n, K) when forces are
+ * wanted. */
 typedef struct {
   int one_pass;
-  const elign_real *w1t; /* batched: (K, n1) */
-  const elign_real *w1;  /* one pass: (n1, K), row stride ldw1 */
+  const elign_real *w1; /* (n1, K), row stride ldw1 */
   int64_t ldw1;
-  elign_real *g_member;  /* one pass: (n, K) ← (Δ1_m/M) W1_m */
-  elign_real *panel;     /* one pass: elign_gemm_fixed_wt_panel_elems(max(K, widest layer input)) */
+  elign_real *g_member; /* one pass: (n, K) ← (Δ1_m/M) W1_m */
 } first_layer;
 
 /* Forward of member m's network for species s on the n rows of H0 (n, K),
@@ -337,8 +323,7 @@ static void member_item(double *y, elign_real *z1, int64_t ld1, const ani_net *n
   Dv[0] = z1; /* act'(Z1) kept in the member's block of z1 */
 
   /* layer 1: Z1 into the z1 block, then H1 and act'(Z1) */
-  if (first->one_pass) dense_forward_w(z1, ld1, h0, K, first->w1, first->ldw1, n, K, n1, first->panel);
-  else dense_forward(z1, ld1, h0, K, first->w1t, n, K, n1);
+  dense_forward(z1, ld1, h0, K, first->w1, first->ldw1, n, K, n1);
   for (int r = 0; r < n; r++)
     bias_activation_row(H[0] + (size_t)r * n1, z1 + r * ld1, net->layer[0].b, n1, net->layer[0].activation);
 
@@ -349,9 +334,7 @@ static void member_item(double *y, elign_real *z1, int64_t ld1, const ani_net *n
     cursor += (size_t)n * Ly->n_out;
     Dv[l] = cursor;
     cursor += (size_t)n * Ly->n_out;
-    if (first->one_pass)
-      dense_forward_w(Dv[l], Ly->n_out, H[l - 1], Ly->n_in, Ly->w, Ly->n_in, n, Ly->n_in, Ly->n_out, first->panel);
-    else dense_forward(Dv[l], Ly->n_out, H[l - 1], Ly->n_in, Ly->wt, n, Ly->n_in, Ly->n_out);
+    dense_forward(Dv[l], Ly->n_out, H[l - 1], Ly->n_in, Ly->w, Ly->n_in, n, Ly->n_in, Ly->n_out);
     for (int r = 0; r < n; r++)
       bias_activation_row(H[l] + (size_t)r * Ly->n_out, Dv[l] + (size_t)r * Ly->n_out, Ly->b, Ly->n_out, Ly->activation);
   }
@@ -494,6 +477,16 @@ static void widen_row(double *dst, const elign_real *row, int K) {
   for (int c = 0; c < K; c++) dst[c] = (double)row[c];
 }
 
+/* Column compaction keeps the bits of the first layer's 16-lane dots
+ * (elign_gemm_fixed_lanes) only when every AEV block starts at a multiple
+ * of 16 in the full and in the compact layout, so that each kept column
+ * stays in its lane: radial blocks of n_rad and angular blocks of
+ * angular_block columns (16 and 32 in the published ANI models). A model
+ * with other block sizes runs on the full AEV. */
+static int compaction_keeps_lanes(const ani_model *m) {
+  return m->aev.n_rad % 16 == 0 && m->aev.angular_block % 16 == 0;
+}
+
 /* Compact AEV columns for the species set `mask` (cached); the first-layer
  * copies for them are made on demand (ensure_first_layers). */
 static void prepare_columns(ani_workspace *ws, const ani_model *m, unsigned mask) {
@@ -516,7 +509,7 @@ static void prepare_columns(ani_workspace *ws, const ani_model *m, unsigned mask
       if (lay->angular_of[a][b] >= 0)
         for (int k = 0; k < p->angular_block; k++) ws->cols[lay->angular_of[a][b] + k] = full.angular_of[a][b] + k;
   find_column_runs(ws);
-  ws->w1_ready = ws->w1t_ready = 0;
+  ws->w1_ready = 0;
   ws->packed_model = m;
   ws->packed_mask = mask;
 }
@@ -536,38 +529,16 @@ static void pack_first_layer(ani_workspace *ws, const ani_model *m, int s) {
     }
 }
 
-/* Each member's (compact) first layer transposed, (K, n1), for the batched
- * forward: w1t_packed[s], from `w1` (M·n1, K). */
-static void pack_first_layer_transposed(ani_workspace *ws, const ani_model *m, int s, const elign_real *w1,
-                                        int64_t ldw1) {
-  const int64_t K = ws->layout.row_length, n1 = m->nets[s].layer[0].n_out, M = m->n_members;
-  if (M * n1 * K > ws->cap_w1t[s]) {
-    grow((void **)&ws->w1t_packed[s], (size_t)(M * n1 * K) * sizeof(elign_real), "ani:w1t_packed");
-    ws->cap_w1t[s] = M * n1 * K;
-  }
-  for (int64_t mm = 0; mm < M; mm++)
-    elign_transpose_blocked(ws->w1t_packed[s] + mm * K * n1, w1 + mm * n1 * ldw1, ldw1, (int)n1, (int)K);
-}
-
-/* The first-layer copies this call's paths read, built when the species set
- * changed since they were made: the compact W1 for every present species
- * (one-pass forward and Γ, batched Γ) when columns were dropped, and the
- * transposed copy only for species taking the batched path — a lone
- * molecule's species never read it, and building it for all of them made a
- * call after a change of species set ~10× the cost of a call. */
-static void ensure_first_layers(ani_workspace *ws, const ani_model *m, const int64_t *n_s, const int *one_pass) {
+/* The compact W1 of every present species, made when the species set
+ * changed since it was made (K < D only: otherwise the model's own W1). */
+static void ensure_first_layers(ani_workspace *ws, const ani_model *m, const int64_t *n_s) {
   const int D = m->aev.aev_length, K = ws->layout.row_length;
-  for (int s = 0; s < m->n_species; s++) {
-    if (!n_s[s]) continue;
-    if (K < D && !(ws->w1_ready >> s & 1u)) {
+  if (K == D) return;
+  for (int s = 0; s < m->n_species; s++)
+    if (n_s[s] && !(ws->w1_ready >> s & 1u)) {
       pack_first_layer(ws, m, s);
       ws->w1_ready |= 1u << s;
     }
-    if (!one_pass[s] && !(ws->w1t_ready >> s & 1u)) {
-      pack_first_layer_transposed(ws, m, s, K < D ? ws->w1_packed[s] : m->w1_stack[s], K < D ? K : D);
-      ws->w1t_ready |= 1u << s;
-    }
-  }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -698,6 +669,7 @@ elign_status ani_compute_ex(ani_model *m, ani_workspace *ws, int64_t n_mol, cons
       }
     }
   }
+  if (!compaction_keeps_lanes(m)) mask = (1u << S) - 1;
   prepare_columns(ws, m, mask);
   const int K = ws->layout.row_length;
   for (int s = 0; s < S; s++)
@@ -733,7 +705,7 @@ elign_status ani_compute_ex(ani_model *m, ani_workspace *ws, int64_t n_mol, cons
       ws->cap_g_member[s] = need;
     }
   }
-  ensure_first_layers(ws, m, n_s, one_pass);
+  ensure_first_layers(ws, m, n_s);
   work_item items[ANI_MAX_MEMBERS * ANI_MAX_SPECIES];
   int n_items = 0;
   size_t scratch_rows = 0;
@@ -741,7 +713,7 @@ elign_status ani_compute_ex(ani_model *m, ani_workspace *ws, int64_t n_mol, cons
     if (!n_s[s]) continue;
     for (int mm = 0; mm < M; mm++) {
       const ani_net *net = &m->nets[mm * S + s];
-      size_t need = item_scratch_per_row(net) * (size_t)n_s[s] + panel_elems(m, net);
+      size_t need = item_scratch_per_row(net) * (size_t)n_s[s];
       if (need > scratch_rows) scratch_rows = need;
       items[n_items++] = (work_item){mm, s, (double)n_s[s] * net->layer[0].n_out * (K + 8.0 * net->layer[1].n_in)};
     }
@@ -755,17 +727,11 @@ elign_status ani_compute_ex(ani_model *m, ani_workspace *ws, int64_t n_mol, cons
     const int mm = items[it].member, s = items[it].species;
     const ani_net *net = &m->nets[mm * S + s];
     const int n1 = net->layer[0].n_out;
-    first_layer first = {.one_pass = one_pass[s]};
-    if (first.one_pass) {
-      const int64_t ldw1 = K < D ? K : D;
-      first.w1 = (K < D ? ws->w1_packed[s] : m->w1_stack[s]) + (int64_t)mm * n1 * ldw1;
-      first.ldw1 = ldw1;
-      first.g_member = ws->g_member[s] + (int64_t)mm * n_s[s] * K;
-      elign_real *rows_end = ws->scratch[omp_get_thread_num()] + item_scratch_per_row(net) * (size_t)n_s[s];
-      first.panel = (elign_real *)(((uintptr_t)rows_end + 63) & ~(uintptr_t)63);
-    } else {
-      first.w1t = ws->w1t_packed[s] + (int64_t)mm * K * n1;
-    }
+    const int64_t ldw1 = K < D ? K : D;
+    first_layer first = {.one_pass = one_pass[s],
+                         .w1 = (K < D ? ws->w1_packed[s] : m->w1_stack[s]) + (int64_t)mm * n1 * ldw1,
+                         .ldw1 = ldw1};
+    if (first.one_pass) first.g_member = ws->g_member[s] + (int64_t)mm * n_s[s] * K;
     /* member mm's outputs: row r of species s at y[mm·n_atoms + Σ_{s'<s} n_s' + r] */
     int64_t off = 0;
     for (int t = 0; t < s; t++) off += n_s[t];
