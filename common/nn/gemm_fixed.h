@@ -16,9 +16,13 @@
  * x86-64 with FMA and in the portable fallback, where fma()/fmaf() are exact
  * by definition.
  *
+ * (elign_gemm_fixed_lanes and elign_dot_rows_fixed sum 16 interleaved
+ * chains and then a fixed tree instead; their own definitions are below.)
+ *
  * Column compaction (oracle/ani/ani_net.c) relies on the chain as well:
  * k indices whose A column is exactly zero can be dropped, since
- * fma(0, w, acc) = acc for finite w.
+ * fma(0, w, acc) = acc for finite w (for the 16-lane forms: in whole
+ * aligned groups of 16, each lane losing only such steps).
  *
  * Speed: register-blocked micro-tiles (6 rows × 64 columns with AVX-512,
  * 6 × 16 with AVX2) that stream each row of B once per 6 rows of A, and the
@@ -125,7 +129,7 @@ void elign_gemm_fixed_lanes(int m, int n, int k, const elign_real *a, int64_t ld
 
 /* bt (k, n) = wᵀ for W (n, k) with row stride ldw, in 16 × 16 blocks so
  * that reads and writes both stay in a few cache lines: the Wᵀ copies the
- * kernels above stream (a Linear's weight, the ANI networks' layers). */
+ * kernels above stream (a Linear's weight in elign_gemm_fixed_bt). */
 void elign_transpose_blocked(elign_real *bt, const elign_real *w, int64_t ldw, int n, int k);
 
 /* Which code path the kernels use in this build ("avx512", "avx2",
