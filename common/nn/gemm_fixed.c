@@ -644,10 +644,13 @@ static void lanes_block(int m, int n, int k, const float *a, int64_t lda, const 
  * w = 4 on 128-bit halves, w = 2 on 64-bit pairs, w = 1 on neighbours; the
  * sums land in elements 0, 4, 1, 5 and are put back in order. */
 static inline __m256 lanes_trees4(const __m256 s[4]) {
-  const __m256 u0 = _mm256_add_ps(_mm256_permute2f128_ps(s[0], s[1], 0x20), _mm256_permute2f128_ps(s[0], s[1], 0x31));
-  const __m256 u1 = _mm256_add_ps(_mm256_permute2f128_ps(s[2], s[3], 0x20), _mm256_permute2f128_ps(s[2], s[3], 0x31));
+  const __m256 u0 =
+      _mm256_add_ps(_mm256_permute2f128_ps(s[0], s[1], 0x20), _mm256_permute2f128_ps(s[0], s[1], 0x31));
+  const __m256 u1 =
+      _mm256_add_ps(_mm256_permute2f128_ps(s[2], s[3], 0x20), _mm256_permute2f128_ps(s[2], s[3], 0x31));
   const __m256d d0 = _mm256_castps_pd(u0), d1 = _mm256_castps_pd(u1);
-  const __m256 v = _mm256_add_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(d0, d1)), _mm256_castpd_ps(_mm256_unpackhi_pd(d0, d1)));
+  const __m256 v =
+      _mm256_add_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(d0, d1)), _mm256_castpd_ps(_mm256_unpackhi_pd(d0, d1)));
   const __m256 t = _mm256_add_ps(_mm256_shuffle_ps(v, v, 0x88), _mm256_shuffle_ps(v, v, 0xDD));
   return _mm256_permutevar8x32_ps(t, _mm256_setr_epi32(0, 4, 1, 5, 0, 0, 0, 0));
 }
@@ -688,7 +691,8 @@ static inline __attribute__((always_inline)) void lanes_half(const int tr, const
       const __m256 v = _mm256_maskload_ps(w_rows[o] + q + 8 * half, m);
       for (int r = 0; r < tr; r++) {
         const __m256 x = _mm256_maskload_ps(a + r * lda + q + 8 * half, m);
-        acc[4 * r + o] = _mm256_blendv_ps(acc[4 * r + o], _mm256_fmadd_ps(x, v, acc[4 * r + o]), _mm256_castsi256_ps(m));
+        const __m256 next = _mm256_fmadd_ps(x, v, acc[4 * r + o]);
+        acc[4 * r + o] = _mm256_blendv_ps(acc[4 * r + o], next, _mm256_castsi256_ps(m));
       }
     }
   }
@@ -743,7 +747,8 @@ void elign_gemm_fixed_lanes(int m, int n, int k, const elign_real *a, int64_t ld
 #ifdef LANES_VECTOR
   for (int r0 = 0; r0 < m; r0 += LANES_ROW_BLOCK) {
     const int rows = m - r0 < LANES_ROW_BLOCK ? m - r0 : LANES_ROW_BLOCK;
-    for (int j0 = 0; j0 < n; j0 += 16) lanes_block(rows, n, k, a + (int64_t)r0 * lda, lda, w, ldw, c + (int64_t)r0 * ldc, ldc, j0);
+    for (int j0 = 0; j0 < n; j0 += 16)
+      lanes_block(rows, n, k, a + (int64_t)r0 * lda, lda, w, ldw, c + (int64_t)r0 * ldc, ldc, j0);
   }
 #else
   for (int r = 0; r < m; r++)
