@@ -853,7 +853,7 @@ struct egnn_workspace {
 
 static void *ws_alloc(egnn_workspace *ws, size_t count, size_t size, const char *label) {
   ws->bytes += count * size;
-  return elign_malloc(count * size, label);
+  return elign_malloc_aligned(count * size, label); /* rows on cache lines: see elign_malloc_aligned */
 }
 
 static void ws_release(egnn_workspace *ws) {
