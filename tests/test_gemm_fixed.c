@@ -191,6 +191,17 @@ static void check_shape(int m, int n, int k, int pad, elign_real alpha, elign_re
   free(a), free(b), free(c0), free(c), free(want), free(w), free(ct);
 }
 
+/* The 16-lane dot of gemm_fixed.h (elign_dot_rows_fixed, elign_gemm_fixed_lanes,
+ * the blas.h gemv): lane q mod 16 chains its steps in order, then the
+ * pairwise tree. */
+static elign_real lanes_dot(int k, const elign_real *x, const elign_real *y) {
+  elign_real lane[16] = {0};
+  for (int q = 0; q < k; q++) lane[q % 16] = SFMA(x[q], y[q], lane[q % 16]);
+  for (int w = 8; w >= 1; w /= 2)
+    for (int j = 0; j < w; j++) lane[j] += lane[j + w];
+  return lane[0];
+}
+
 /* Rows r0 … r0+len−1 computed alone equal the same rows of the full call. */
 static void check_row_independence(void) {
   const int m = 40, n = 200, k = 300; /* n: 3 full 64-wide groups + a partial one + no tail (float AVX-512) */
@@ -219,26 +230,13 @@ static void check_row_independence(void) {
     elign_dot_rows_fixed(m, kd, a, k, v, y);
     for (int r = 0; r < m; r++) {
       elign_dot_rows_fixed(1, kd, a + (int64_t)r * k, k, v, &y1);
-      elign_real lane[16] = {0};
-      for (int q = 0; q < kd; q++) lane[q % 16] = SFMA(a[(int64_t)r * k + q], v[q], lane[q % 16]);
-      for (int w = 8; w >= 1; w /= 2)
-        for (int j = 0; j < w; j++) lane[j] += lane[j + w];
-      dot_ok &= !memcmp(&y1, &y[r], sizeof y1) && !memcmp(&lane[0], &y[r], sizeof y1);
+      const elign_real want = lanes_dot(kd, a + (int64_t)r * k, v);
+      dot_ok &= !memcmp(&y1, &y[r], sizeof y1) && !memcmp(&want, &y[r], sizeof y1);
     }
   }
   CHECK(dot_ok);
   printf("row independence: %s; dot rows: %s\n", ok ? "bitwise" : "DIFFERS", dot_ok ? "bitwise" : "DIFFERS");
   free(y), free(a), free(b), free(full), free(part), free(fb);
-}
-
-/* The definition of one elign_gemm_fixed_lanes output: lane q mod 16
- * chains its steps in order, then the pairwise tree. */
-static elign_real lanes_dot(int k, const elign_real *x, const elign_real *y) {
-  elign_real lane[16] = {0};
-  for (int q = 0; q < k; q++) lane[q % 16] = SFMA(x[q], y[q], lane[q % 16]);
-  for (int w = 8; w >= 1; w /= 2)
-    for (int j = 0; j < w; j++) lane[j] += lane[j + w];
-  return lane[0];
 }
 
 /* elign_gemm_fixed_lanes bitwise its definition at every row count through
@@ -390,11 +388,7 @@ static elign_real chain_xw(int r, int j, int n, int k, const elign_real *in, int
   return s;
 }
 static elign_real chain_xv(int r, int j, int n, int k, const elign_real *in, int ldi, const elign_real *w, int ldw) {
-  elign_real lane[16] = {0}; /* gemm_fixed.h's dot: 16 interleaved chains, a pairwise tree */
-  for (int q = 0; q < k; q++) lane[q % 16] = SFMA(in[(int64_t)r * ldi + q], w[q], lane[q % 16]);
-  for (int h = 8; h >= 1; h /= 2)
-    for (int l = 0; l < h; l++) lane[l] += lane[l + h];
-  return lane[0];
+  return lanes_dot(k, in + (int64_t)r * ldi, w);
 }
 
 static const rowwise_product ROWWISE[] = {
