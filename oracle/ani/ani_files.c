@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/nn/gemm_fixed.h"
 #include "oracle/ani/ani_impl.h"
 
 /* The integer that starts s (after blanks), if it is one and fits an int:
