@@ -13,11 +13,13 @@
  *
  * Three polynomials serve three needs (accuracy, range, e^x − 1 without
  * cancellation); each keeps the exact operation order it was validated with,
- * so the EGNN's samples and the ANI energies are bitwise those of the
- * reference runs:
+ * so changing code around them does not move the EGNN's samples or the ANI
+ * energies by a bit:
  *
  *   elign_fast_expf     float, −87 ≤ x ≤ 88 (clamped outside): Cephes
- *                       degree-6 minimax, ≤ 2 ulp. σ and SiLU in the EGNN.
+ *                       degree-6 minimax, ≤ 2 ulp. σ and SiLU in the EGNN
+ *                       (through elign_fast_expf_in_range, the same
+ *                       polynomial for a caller that has clamped already).
  *   elign_fast_expm1f   float, x ≤ 0: e^x − 1 and e^x from one degree-7
  *                       Taylor polynomial, ~2 ulp; e^x − 1 = q·2^k + (2^k − 1)
  *                       is exact q at k = 0. ANI's CELU.
