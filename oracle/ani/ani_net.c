@@ -296,8 +296,7 @@ static size_t item_scratch_per_row(const ani_net *net) {
  * wanted. */
 typedef struct {
   int one_pass;
-  const elign_real *w1; /* (n1, K), row stride ldw1 */
-  int64_t ldw1;
+  const elign_real *w1; /* (n1, K) */
   elign_real *g_member; /* one pass: (n, K) ← (Δ1_m/M) W1_m */
 } first_layer;
 
@@ -323,7 +322,7 @@ static void member_item(double *y, elign_real *z1, int64_t ld1, const ani_net *n
   Dv[0] = z1; /* act'(Z1) kept in the member's block of z1 */
 
   /* layer 1: Z1 into the z1 block, then H1 and act'(Z1) */
-  dense_forward(z1, ld1, h0, K, first->w1, first->ldw1, n, K, n1);
+  dense_forward(z1, ld1, h0, K, first->w1, K, n, K, n1);
   for (int r = 0; r < n; r++)
     bias_activation_row(H[0] + (size_t)r * n1, z1 + r * ld1, net->layer[0].b, n1, net->layer[0].activation);
 
@@ -376,7 +375,7 @@ static void member_item(double *y, elign_real *z1, int64_t ld1, const ani_net *n
   }
   /* one pass: this member's Γ term while W1 is still in cache — the chain
    * of its block in elign_gemm_fixed_blocksum (member sums: sum_member_gradients) */
-  if (first->one_pass) elign_gemm_fixed(n, K, n1, 1, z1, ld1, first->w1, first->ldw1, 0, first->g_member, K);
+  if (first->one_pass) elign_gemm_fixed(n, K, n1, 1, z1, ld1, first->w1, K, 0, first->g_member, K);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -529,6 +528,13 @@ static void pack_first_layer(ani_workspace *ws, const ani_model *m, int s) {
     }
 }
 
+/* Species s's stacked first layers (M·n1, K), row stride K, as this call
+ * reads them: the compact copy when columns were dropped, else the model's
+ * own (K == D). */
+static const elign_real *stacked_first_layer(const ani_workspace *ws, const ani_model *m, int s) {
+  return ws->layout.row_length < m->aev.aev_length ? ws->w1_packed[s] : m->w1_stack[s];
+}
+
 /* The compact W1 of every present species, made when the species set
  * changed since it was made (K < D only: otherwise the model's own W1). */
 static void ensure_first_layers(ani_workspace *ws, const ani_model *m, const int64_t *n_s) {
@@ -591,7 +597,7 @@ static void sum_member_gradients(elign_real *g, const elign_real *terms, int64_t
 static void gradient_to_forces(double *forces_out, ani_workspace *ws, const ani_model *m, int64_t n_mol,
                                const int64_t *offsets, const int *status, const double *pos, const int64_t *n_s,
                                const int *one_pass, int only) {
-  const int S = m->n_species, D = m->aev.aev_length, K = ws->layout.row_length, M = m->n_members;
+  const int S = m->n_species, K = ws->layout.row_length, M = m->n_members;
   /* Γ_s = Z1cat_s (n_s, M·n1) · W1stack_s (M·n1, K) in row blocks */
   int64_t n_tasks = 0, task_start[ANI_MAX_SPECIES + 1];
   for (int s = 0; s < S; s++) {
@@ -606,7 +612,7 @@ static void gradient_to_forces(double *forces_out, ani_workspace *ws, const ani_
     int64_t r0 = (t - task_start[s]) * ANI_ROW_BLOCK;
     int rows = (int)(n_s[s] - r0 < ANI_ROW_BLOCK ? n_s[s] - r0 : ANI_ROW_BLOCK);
     const int n1 = m->nets[s].layer[0].n_out;
-    const elign_real *w = K < D ? ws->w1_packed[s] : m->w1_stack[s];
+    const elign_real *w = stacked_first_layer(ws, m, s);
     const int64_t ld1 = (int64_t)M * n1;
     if (only < 0 && one_pass[s]) {
       sum_member_gradients(ws->g0[s] + r0 * K, ws->g_member[s] + r0 * K, n_s[s] * K, (int64_t)rows * K, M);
@@ -647,7 +653,7 @@ elign_status ani_compute_ex(ani_model *m, ani_workspace *ws, int64_t n_mol, cons
   if (m->n_species > 32) return ELIGN_FAIL(err, ELIGN_ERR_UNSUPPORTED, "ani_compute: more than 32 species");
 
   const int64_t n_atoms = offsets[n_mol];
-  const int S = m->n_species, D = m->aev.aev_length, M = m->n_members;
+  const int S = m->n_species, M = m->n_members;
   const int want_forces = out->forces || out->member_forces;
   int *status = out->mol_status;
   ensure_atoms(ws, m, n_atoms);
@@ -727,10 +733,7 @@ elign_status ani_compute_ex(ani_model *m, ani_workspace *ws, int64_t n_mol, cons
     const int mm = items[it].member, s = items[it].species;
     const ani_net *net = &m->nets[mm * S + s];
     const int n1 = net->layer[0].n_out;
-    const int64_t ldw1 = K < D ? K : D;
-    first_layer first = {.one_pass = one_pass[s],
-                         .w1 = (K < D ? ws->w1_packed[s] : m->w1_stack[s]) + (int64_t)mm * n1 * ldw1,
-                         .ldw1 = ldw1};
+    first_layer first = {.one_pass = one_pass[s], .w1 = stacked_first_layer(ws, m, s) + (int64_t)mm * n1 * K};
     if (first.one_pass) first.g_member = ws->g_member[s] + (int64_t)mm * n_s[s] * K;
     /* member mm's outputs: row r of species s at y[mm·n_atoms + Σ_{s'<s} n_s' + r] */
     int64_t off = 0;
